@@ -1,0 +1,140 @@
+"""Problems found in a project, with stable error codes.
+
+Modelled on Django's system checks (`admin.E108`): every problem has a code that never
+changes meaning, a message, the file/line/column it comes from and, where one helps, a
+hint. Loading collects *all* problems before reporting, and the CLI prints them as
+
+    entities/customer.yaml:4:13: E301 unknown field type 'strng' (hint: did you mean 'string'?)
+
+`docs/error-codes.md` documents every code in `CODES`; a test keeps the two in step, and
+another test makes sure every code is produced by at least one bad project.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# code -> one-line title. Never renumber; retire codes by leaving them documented.
+CODES: dict[str, str] = {
+    # E1xx: reading files
+    "E101": "YAML syntax error",
+    "E102": "duplicate key in a mapping",
+    "E103": "file or folder missing",
+    "E104": "YAML construct not allowed (tags, anchors/aliases)",
+    "E105": "document is empty or not a mapping",
+    # E2xx: JSON Schema (shape of each document)
+    "E201": "unknown key",
+    "E202": "value has the wrong type",
+    "E203": "required key missing",
+    "E204": "value not allowed",
+    "E205": "document does not match its schema",
+    # E3xx: names and references
+    "E301": "unknown field type",
+    "E302": "name is reserved by the engine",
+    "E303": "name is an SQL keyword",
+    "E304": "invalid name",
+    "E305": "entity defined twice",
+    "E306": "unknown entity",
+    "E307": "unknown field",
+    "E308": "layout names a field that does not exist",
+    "E309": "field placed twice in a layout",
+    "E310": "name too long for the database once prefixed",
+    # E4xx: values and options
+    "E401": "default is not one of the options",
+    "E402": "value does not fit the field type",
+    "E403": "minimum greater than maximum",
+    "E404": "invalid regular expression",
+    "E405": "invalid autonumber format",
+    "E406": "option listed twice",
+    "E407": "option not valid for this field type",
+    "E408": "field type needs an option that is missing",
+    # E5xx: expressions
+    "E501": "expression syntax error",
+    "E502": "unknown name in expression",
+    "E503": "unknown function in expression",
+    "E504": "type mismatch in expression",
+    "E505": "wrong number of arguments",
+    "E506": "construct not allowed in expressions",
+    # E6xx: layers and cycles
+    "E601": "cycle in extends",
+    "E602": "extends target is not a Tailor project",
+    "E603": "cycle between computed fields",
+    "E604": "override names something the base does not define",
+    "E605": "renamed_from conflicts with another name",
+    # E7xx: plugins
+    "E701": "plugin not found",
+    "E702": "plugin implements an unknown hook",
+    "E703": "plugin failed to load",
+    "E704": "plugin registered something twice",
+}
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A place in a YAML file; line and column are 1-based as editors show them."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.file}:{self.line}:{self.column}"
+        return self.file
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    message: str
+    position: Position
+    hint: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:
+            raise ValueError(f"undocumented error code {self.code}")
+
+    def __str__(self) -> str:
+        text = f"{self.position}: {self.code} {self.message}"
+        if self.hint:
+            text += f" (hint: {self.hint})"
+        return text
+
+
+class ProjectError(Exception):
+    """Raised with every problem found; the CLI prints them and exits with status 2."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = sorted(set(problems), key=lambda p: (p.position, p.code, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class Problems:
+    """Collects problems while a stage keeps going, so the user sees them all at once."""
+
+    def __init__(self) -> None:
+        self.items: list[Problem] = []
+
+    def add(self, code: str, message: str, position: Position, hint: str | None = None) -> None:
+        self.items.append(Problem(code, message, position, hint))
+
+    def extend(self, problems: Iterable[Problem]) -> None:
+        self.items.extend(problems)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise ProjectError(self.items)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """A hint naming the closest candidate, or None when nothing is close."""
+    match = difflib.get_close_matches(str(word), sorted(set(candidates)), n=1, cutoff=0.6)
+    return f"did you mean '{match[0]}'?" if match else None
