@@ -1,0 +1,90 @@
+"""What a field type is: storage, value conversion, validation and spec checks in one object.
+
+Built-in types and plugin types are the same kind of object and arrive through the same
+hook (`tailor_field_types`). A type decides:
+* which YAML options it accepts (`options`) and which it needs (`required_options`);
+* which columns it stores in (`columns`), or none (`storage = "none"`: virtual computed),
+  or a table of its own (`storage = "table"`: links, lines);
+* how user input becomes a Python value (`coerce`), raising `FieldValueError` with a
+  message a user can act on;
+* the value type the expression language sees (`value_type`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import sqlalchemy as sa
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..model.model import Field
+
+COMMON_OPTIONS = frozenset({
+    "type", "label", "help", "required", "unique", "default", "index", "readonly", "hidden",
+    "visible_when", "required_when", "readonly_when", "renamed_from", "validators", "placeholder",
+})
+
+
+class FieldValueError(ValueError):
+    """A value that does not fit the field; the message is shown to the user."""
+
+
+class FieldType:
+    name: ClassVar[str] = ""
+    value_type: ClassVar[str] = "any"
+    options: ClassVar[frozenset[str]] = frozenset()
+    required_options: ClassVar[tuple[str, ...]] = ()
+    storage: ClassVar[str] = "column"  # column | none | table
+    sortable: ClassVar[bool] = True
+    can_be_unique: ClassVar[bool] = True
+    description: ClassVar[str] = ""
+
+    @property
+    def allowed_options(self) -> frozenset[str]:
+        return COMMON_OPTIONS | self.options
+
+    def sql_type(self, field: Field) -> sa.types.TypeEngine:
+        raise NotImplementedError
+
+    def columns(self, field: Field) -> list[sa.Column]:
+        if self.storage != "column":
+            return []
+        return [sa.Column(field.name, self.sql_type(field), nullable=True,
+                          info={"field": field.name, "renamed_from": field.renamed_from})]
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        """Convert input (JSON value or form text) to the stored Python value."""
+        return value
+
+    def validate(self, value: Any, field: Field) -> list[str]:
+        """Type-specific checks beyond coercion (ranges are checked here too)."""
+        return []
+
+    def input_keys(self, field: Field) -> list[str]:
+        """Keys of a record dict this field reads and writes (money also has NAME_currency)."""
+        return [field.name]
+
+    def read_input(self, data: Any, field: Field) -> dict[str, Any]:
+        """Coerce this field's keys out of an input mapping; absent keys stay absent."""
+        if field.name not in data:
+            return {}
+        return {field.name: self.coerce(data[field.name], field)}
+
+    def is_empty(self, value: Any) -> bool:
+        return value is None or value == "" or value == [] or value == {}
+
+    def to_row(self, value: Any, field: Field) -> dict[str, Any]:
+        """Column values for a stored value."""
+        return {field.name: value}
+
+    def from_row(self, row: Any, field: Field) -> Any:
+        return row.get(field.name)
+
+    def column_names(self, field: Field) -> list[str]:
+        return [c.name for c in self.columns(field)]
+
+    def check_spec(self, spec: dict, report) -> None:
+        """Extra semantic checks of a field spec; `report(code, message, key, hint)`."""
+
+    def __repr__(self) -> str:
+        return f"<FieldType {self.name}>"

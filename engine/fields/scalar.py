@@ -1,0 +1,281 @@
+"""Single-column field types: texts, numbers, booleans, dates."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import sqlalchemy as sa
+
+from .base import FieldType, FieldValueError
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-./]{3,30}[0-9]$")
+URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+
+
+class StringType(FieldType):
+    name = "string"
+    value_type = "string"
+    options = frozenset({"max_length", "min_length", "pattern"})
+    default_length = 255
+    description = "One line of text (VARCHAR)."
+
+    def sql_type(self, field):
+        return sa.String(field.max_length or self.default_length)
+
+    def coerce(self, value: Any, field) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, (dict, list)):
+            raise FieldValueError("expected text")
+        text = str(value).strip()
+        return text or None
+
+    def validate(self, value, field):
+        errors = []
+        limit = field.max_length or (self.default_length if self.storage == "column" and self.default_length else None)
+        if limit and len(value) > limit:
+            errors.append(f"at most {limit} characters (got {len(value)})")
+        if field.min_length and len(value) < field.min_length:
+            errors.append(f"at least {field.min_length} characters")
+        if field.pattern and not field.pattern.fullmatch(value):
+            errors.append("does not have the expected format")
+        return errors
+
+
+class TextType(StringType):
+    name = "text"
+    default_length = 0
+    sortable = False
+    can_be_unique = False
+    description = "Long text, several lines (TEXT)."
+
+    def sql_type(self, field):
+        return sa.Text()
+
+    def coerce(self, value, field):
+        if value is None:
+            return None
+        if isinstance(value, (dict, list)):
+            raise FieldValueError("expected text")
+        text = str(value).replace("\r\n", "\n").strip()
+        return text or None
+
+
+class EmailType(StringType):
+    name = "email"
+    default_length = 254
+    description = "An e-mail address, checked and stored in lower case."
+
+    def coerce(self, value, field):
+        value = super().coerce(value, field)
+        if value is None:
+            return None
+        if not EMAIL_RE.match(value):
+            raise FieldValueError(f"'{value}' is not an e-mail address")
+        return value.lower()
+
+
+class PhoneType(StringType):
+    name = "phone"
+    default_length = 40
+    description = "A phone number: digits, spaces, + ( ) - . /"
+
+    def coerce(self, value, field):
+        value = super().coerce(value, field)
+        if value is None:
+            return None
+        if not PHONE_RE.match(value):
+            raise FieldValueError(f"'{value}' is not a phone number")
+        return value
+
+
+class UrlType(StringType):
+    name = "url"
+    default_length = 2048
+    description = "A web address starting with http:// or https://."
+
+    def coerce(self, value, field):
+        value = super().coerce(value, field)
+        if value is None:
+            return None
+        if not URL_RE.match(value):
+            raise FieldValueError(f"'{value}' is not a web address (http:// or https://)")
+        return value
+
+
+def _range_errors(value, field) -> list[str]:
+    errors = []
+    if field.min is not None and value < field.min:
+        errors.append(f"must be at least {field.min}")
+    if field.max is not None and value > field.max:
+        errors.append(f"must be at most {field.max}")
+    return errors
+
+
+class IntegerType(FieldType):
+    name = "integer"
+    value_type = "number"
+    options = frozenset({"min", "max"})
+    description = "A whole number (BIGINT)."
+
+    def sql_type(self, field):
+        return sa.BigInteger()
+
+    def coerce(self, value, field):
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise FieldValueError("expected a whole number")
+        if isinstance(value, int):
+            return value
+        try:
+            number = Decimal(str(value).strip().replace(",", ""))
+        except InvalidOperation:
+            raise FieldValueError(f"'{value}' is not a whole number") from None
+        if number != number.to_integral_value():
+            raise FieldValueError(f"'{value}' is not a whole number")
+        if abs(number) >= 2**63:
+            raise FieldValueError("number too large")
+        return int(number)
+
+    def validate(self, value, field):
+        return _range_errors(value, field)
+
+
+class DecimalType(FieldType):
+    name = "decimal"
+    value_type = "number"
+    options = frozenset({"min", "max", "precision", "scale"})
+    default_precision = 18
+    default_scale = 4
+    description = "An exact decimal number (NUMERIC(precision, scale))."
+
+    def scale(self, field) -> int:
+        return field.scale if field.scale is not None else self.default_scale
+
+    def precision(self, field) -> int:
+        return field.precision or self.default_precision
+
+    def sql_type(self, field):
+        return sa.Numeric(self.precision(field), self.scale(field), asdecimal=True)
+
+    def coerce(self, value, field):
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise FieldValueError("expected a number")
+        try:
+            number = Decimal(str(value).strip().replace(",", "")) if not isinstance(value, Decimal) else value
+        except InvalidOperation:
+            raise FieldValueError(f"'{value}' is not a number") from None
+        if not number.is_finite():
+            raise FieldValueError("expected a finite number")
+        number = number.quantize(Decimal(1).scaleb(-self.scale(field)), rounding=ROUND_HALF_UP)
+        digits = len(number.as_tuple().digits)
+        if digits - self.scale(field) > self.precision(field) - self.scale(field) and number != 0:
+            raise FieldValueError("number too large")
+        return number
+
+    def validate(self, value, field):
+        return _range_errors(value, field)
+
+
+class PercentType(DecimalType):
+    name = "percent"
+    options = frozenset({"min", "max", "scale"})
+    default_precision = 9
+    default_scale = 2
+    description = "A percentage: 12.5 means 12.5 %."
+
+
+class BooleanType(FieldType):
+    name = "boolean"
+    value_type = "boolean"
+    can_be_unique = False
+    description = "Yes or no."
+    TRUE = {"1", "true", "yes", "on", "y", "t", "是"}
+    FALSE = {"0", "false", "no", "off", "n", "f", "否"}
+
+    def sql_type(self, field):
+        return sa.Boolean()
+
+    def coerce(self, value, field):
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise FieldValueError(f"'{value}' is not yes or no")
+
+    def is_empty(self, value):
+        return value is None
+
+
+class DateType(FieldType):
+    name = "date"
+    value_type = "date"
+    options = frozenset({"min", "max"})
+    description = "A calendar date (YYYY-MM-DD)."
+
+    def sql_type(self, field):
+        return sa.Date()
+
+    def coerce(self, value, field):
+        if value is None or value == "":
+            return None
+        if isinstance(value, datetime):
+            return value.date()
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise FieldValueError(f"'{value}' is not a date (YYYY-MM-DD)") from None
+
+    def validate(self, value, field):
+        return _range_errors(value, field)
+
+
+class DateTimeType(FieldType):
+    name = "datetime"
+    value_type = "datetime"
+    options = frozenset({"min", "max"})
+    description = "A moment in time, stored in UTC."
+
+    def sql_type(self, field):
+        return sa.DateTime(timezone=True)
+
+    def coerce(self, value, field):
+        if value is None or value == "":
+            return None
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, date):
+            moment = datetime(value.year, value.month, value.day)
+        else:
+            try:
+                moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise FieldValueError(f"'{value}' is not a date and time (YYYY-MM-DD HH:MM)") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+    def from_row(self, row, field):
+        value = row.get(field.name)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+    def validate(self, value, field):
+        return _range_errors(value, field)

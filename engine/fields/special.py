@@ -1,0 +1,162 @@
+"""Money, computed and autonumber fields."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from .base import FieldType, FieldValueError
+from .scalar import BooleanType, DateTimeType, DateType, DecimalType, IntegerType, StringType
+
+CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+
+
+class MoneyType(DecimalType):
+    """An amount and its currency, in two columns: NAME and NAME_currency.
+
+    In records and expressions NAME is the amount (a number), NAME_currency the ISO code.
+    """
+
+    name = "money"
+    options = frozenset({"min", "max", "precision", "scale", "currency", "currencies"})
+    default_scale = 2
+    description = "An amount with its currency (two columns: NAME, NAME_currency)."
+
+    def columns(self, field):
+        info = {"field": field.name, "renamed_from": field.renamed_from}
+        currency_info = {"field": field.name,
+                         "renamed_from": f"{field.renamed_from}_currency" if field.renamed_from else None}
+        return [
+            sa.Column(field.name, self.sql_type(field), nullable=True, info=info),
+            sa.Column(f"{field.name}_currency", sa.String(3), nullable=True, info=currency_info),
+        ]
+
+    def currency_key(self, field) -> str:
+        return f"{field.name}_currency"
+
+    def read_input(self, data, field):
+        result = {}
+        raw = data.get(field.name)
+        currency = data.get(self.currency_key(field))
+        if isinstance(raw, dict):
+            currency = raw.get("currency", currency)
+            raw = raw.get("amount")
+        if field.name in data or isinstance(data.get(field.name), dict):
+            result[field.name] = self.coerce(raw, field)
+        if currency not in (None, ""):
+            code = str(currency).strip().upper()
+            if not CURRENCY_RE.match(code):
+                raise FieldValueError(f"'{currency}' is not a currency code (e.g. CNY, USD)")
+            if field.currencies and code not in field.currencies:
+                raise FieldValueError(f"currency must be one of {', '.join(field.currencies)}")
+            result[self.currency_key(field)] = code
+        elif result.get(field.name) is not None:
+            result[self.currency_key(field)] = field.currency
+        return result
+
+    def to_row(self, value, field):
+        return {field.name: value}
+
+    def input_keys(self, field):
+        return [field.name, self.currency_key(field)]
+
+
+_RETURN_TYPES = {
+    "string": StringType(),
+    "integer": IntegerType(),
+    "decimal": DecimalType(),
+    "number": DecimalType(),
+    "money": DecimalType(),
+    "percent": DecimalType(),
+    "boolean": BooleanType(),
+    "date": DateType(),
+    "datetime": DateTimeType(),
+}
+_VALUE_TYPES = {"string": "string", "integer": "number", "decimal": "number", "number": "number",
+                "money": "number", "percent": "number", "boolean": "boolean", "date": "date",
+                "datetime": "datetime"}
+
+
+class ComputedType(FieldType):
+    """A value computed from an expression: stored (a column, recomputed on every save,
+    sortable and filterable) or virtual (computed when read)."""
+
+    name = "computed"
+    options = frozenset({"expression", "returns", "stored", "precision", "scale"})
+    required_options = ("expression",)
+    can_be_unique = False
+    description = "Computed from an expression; `stored: false` computes it when read."
+
+    def result_type(self, field) -> FieldType:
+        return _RETURN_TYPES[field.returns or "decimal"]
+
+    def value_type_of(self, field) -> str:
+        return _VALUE_TYPES[field.returns or "decimal"]
+
+    def columns(self, field):
+        if not field.stored:
+            return []
+        return [sa.Column(field.name, self.result_type(field).sql_type(field), nullable=True,
+                          info={"field": field.name, "renamed_from": field.renamed_from})]
+
+    def coerce(self, value, field):
+        return self.result_type(field).coerce(value, field)
+
+
+AUTONUMBER_TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|#+)\}")
+
+
+def autonumber_problem(fmt: str) -> str | None:
+    counters = re.findall(r"\{#+\}", fmt)
+    if len(counters) != 1:
+        return "the format needs exactly one counter such as {####}"
+    leftover = AUTONUMBER_TOKEN.sub("", fmt)
+    if "{" in leftover or "}" in leftover:
+        return "unknown placeholder: use {YYYY}, {YY}, {MM}, {DD} and one {###…}"
+    return None
+
+
+class AutonumberType(FieldType):
+    """`ORD-{YYYY}-{####}`: the counter lives in `tailor_sequence`, keyed by the format with
+    its date parts filled in (so it restarts each year when the format has {YYYY}); the
+    increment happens in the record's own transaction under a row lock."""
+
+    name = "autonumber"
+    value_type = "string"
+    options = frozenset({"format"})
+    required_options = ("format",)
+    description = "A number assigned on creation, e.g. ORD-{YYYY}-{####}; never duplicated."
+
+    def sql_type(self, field):
+        return sa.String(64)
+
+    def sequence_key(self, entity: str, field, moment: datetime) -> str:
+        prefix = AUTONUMBER_TOKEN.sub(lambda m: _date_part(m.group(1), moment) if "#" not in m.group(1) else "#",
+                                      field.format)
+        return f"{entity}.{field.name}:{prefix}"
+
+    def render(self, field, moment: datetime, counter: int) -> str:
+        def fill(match):
+            token = match.group(1)
+            if token.startswith("#"):
+                return str(counter).zfill(len(token))
+            return _date_part(token, moment)
+
+        return AUTONUMBER_TOKEN.sub(fill, field.format)
+
+    def coerce(self, value, field):
+        if value in (None, ""):
+            return None
+        return str(value)
+
+
+def _date_part(token: str, moment: datetime) -> str:
+    return {"YYYY": f"{moment.year:04d}", "YY": f"{moment.year % 100:02d}",
+            "MM": f"{moment.month:02d}", "DD": f"{moment.day:02d}"}[token]
+
+
+def to_decimal(value) -> Decimal | None:
+    return None if value is None else Decimal(str(value))

@@ -1,0 +1,69 @@
+"""The compiled model and the one function that builds it from a project folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import ProjectError, Problems
+from ..plugins import make_plugin_manager
+from ..spec.checks import SpecChecker
+from ..spec.project import ProjectSpec, merge_layers, plugin_requests, read_layers, validate_layers
+from .compiler import Compiler
+from .model import CompiledModel, Entity, Field, Option, text
+
+
+def load_spec(path: str | Path, problems: Problems | None = None, *, entry_points: bool = True):
+    """YAML -> validated, merged spec. Returns (spec, plugin manager, checker); problems collected."""
+    problems = problems if problems is not None else Problems()
+    layers = read_layers(Path(path), problems)
+    pm = make_plugin_manager(plugin_requests(layers), problems, entry_points=entry_points)
+    field_types = {}
+    for types in pm.hook.tailor_field_types():
+        for ftype in types or []:
+            if ftype.name in field_types and field_types[ftype.name] is not ftype:
+                problems.add("E704", f"field type '{ftype.name}' is registered twice",
+                             layers[-1].settings.pos if layers else _nowhere(path))
+                continue
+            field_types[ftype.name] = ftype
+    from ..expr import FunctionRegistry
+
+    functions = FunctionRegistry()
+    for fns in reversed(pm.hook.tailor_expression_functions()):
+        for fn in fns or []:
+            try:
+                functions.register(fn)
+            except ValueError as exc:
+                problems.add("E704", str(exc), layers[-1].settings.pos if layers else _nowhere(path))
+    validators = {}
+    for found in pm.hook.tailor_validators():
+        validators.update(found or {})
+    extra_options = sorted({o for t in field_types.values() for o in t.options})
+    validate_layers(layers, problems, extra_options)
+    spec = merge_layers(layers, problems) if layers else None
+    checker = None
+    if spec is not None:
+        checker = SpecChecker(spec, field_types, functions, validators, problems)
+        checker.run()
+        pm.hook.tailor_check_project(spec=spec, problems=problems)
+    return spec, pm, checker, field_types, functions, validators
+
+
+def _nowhere(path):
+    from ..errors import Position
+
+    return Position(str(path))
+
+
+def load_model(path: str | Path, *, entry_points: bool = True) -> CompiledModel:
+    """Load, validate, check and compile a project; raises ProjectError with every problem."""
+    problems = Problems()
+    spec, pm, checker, field_types, functions, validators = load_spec(path, problems, entry_points=entry_points)
+    problems.raise_if_any()
+    assert spec is not None and checker is not None
+    model = Compiler(spec, checker, field_types, pm, functions, validators).compile()
+    pm.hook.tailor_model_compiled(model=model)
+    return model
+
+
+__all__ = ["CompiledModel", "Entity", "Field", "Option", "ProjectError", "ProjectSpec", "load_model",
+           "load_spec", "text"]

@@ -1,0 +1,316 @@
+"""Spec -> compiled model: labels resolved, expressions attached, Core tables built.
+
+Runs only on a spec the checks passed, so it can assume every reference resolves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import sqlalchemy as sa
+
+from .. import __version__
+from ..fields.base import FieldType
+from ..fields.relation import ID_TYPE, ON_DELETE
+from ..spec.checks import STANDARD_FIELDS, SpecChecker
+from ..spec.project import Provenance, ProjectSpec, option_value
+from ..spec.yamlload import PosDict, plain
+from ..storage.system import NAMING_CONVENTION, users
+from .model import (
+    CompiledModel,
+    Entity,
+    Field,
+    ListConfig,
+    Option,
+    Origin,
+    Rule,
+    Section,
+    Tab,
+)
+
+
+def label_of(value: Any, language: str) -> Mapping[str, str]:
+    if value is None:
+        return MappingProxyType({})
+    if isinstance(value, str):
+        return MappingProxyType({language: value})
+    return MappingProxyType({str(k): str(v) for k, v in value.items()})
+
+
+def spec_version(spec: ProjectSpec, plugin_names: list[str]) -> str:
+    payload = {
+        "engine": __version__,
+        "settings": plain(spec.settings),
+        "entities": {name: plain(e) for name, e in sorted(spec.entities.items())},
+        "plugins": sorted(plugin_names),
+    }
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode())
+    return digest.hexdigest()[:16]
+
+
+def _origin(provenance: Provenance | None) -> Origin | None:
+    if provenance is None:
+        return None
+    return Origin(
+        provenance.defined_in,
+        str(provenance.position),
+        tuple((c.layer, str(c.position), c.keys) for c in provenance.changes),
+    )
+
+
+class Compiler:
+    def __init__(self, spec: ProjectSpec, checker: SpecChecker, field_types: Mapping[str, FieldType],
+                 plugins: Any, functions: Any, validators: Mapping[str, Any]):
+        self.spec = spec
+        self.checker = checker
+        self.types = field_types
+        self.plugins = plugins
+        self.functions = functions
+        self.validators = validators
+        settings = spec.settings
+        self.languages = tuple(settings.get("languages") or ["en"])
+        self.language = settings.get("default_language") or self.languages[0]
+        self.currency = settings.get("currency") or "CNY"
+        self.metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+        users.to_metadata(self.metadata)
+
+    def compile(self) -> CompiledModel:
+        entities = {name: self.entity(name, spec) for name, spec in self.spec.entities.items()}
+        plugin_names = [n for n, _ in self.plugins.list_name_plugin()] if self.plugins else []
+        menu = []
+        for group in self.spec.settings.get("menu") or []:
+            menu.append((label_of(group.get("group"), self.language), tuple(group.get("entities") or ())))
+        return CompiledModel(
+            project=self.spec.name,
+            version=spec_version(self.spec, plugin_names),
+            label=label_of(self.spec.settings.get("label") or self.spec.name, self.language),
+            languages=self.languages,
+            default_language=self.language,
+            currency=self.currency,
+            entities=MappingProxyType(entities),
+            metadata=self.metadata,
+            menu=tuple(menu),
+            spec=MappingProxyType({"settings": plain(self.spec.settings),
+                                   "entities": {n: plain(e) for n, e in self.spec.entities.items()}}),
+            plugins=self.plugins,
+            functions=self.functions,
+            validators=MappingProxyType(dict(self.validators)),
+        )
+
+    # -- fields ------------------------------------------------------------------------------
+    def field(self, entity: str, name: str, spec: PosDict, key_prefix: tuple) -> Field:
+        ftype = self.types[spec["type"]]
+        expr = self.checker.expressions.get
+        options = []
+        for option in spec.get("options") or []:
+            value = option_value(option)
+            if isinstance(option, dict):
+                options.append(Option(str(value), label_of(option.get("label") or str(value), self.language),
+                                      option.get("color"), bool(option.get("hidden"))))
+            else:
+                options.append(Option(str(value), label_of(str(value), self.language)))
+        pattern = spec.get("pattern")
+        default = spec.get("default")
+        subfields: dict[str, Field] = {}
+        for sub_key in ("fields", "payload"):
+            if isinstance(spec.get(sub_key), PosDict):
+                for sname, sspec in spec[sub_key].items():
+                    subfields[sname] = self.field(entity, sname, sspec, (*key_prefix, name))
+        computed = expr((entity, *key_prefix, name, "expression")) if ftype.name == "computed" else None
+        field = Field(
+            entity=entity,
+            name=name,
+            type=ftype,
+            label=label_of(spec.get("label"), self.language),
+            help=label_of(spec.get("help"), self.language),
+            placeholder=label_of(spec.get("placeholder"), self.language),
+            required=bool(spec.get("required")),
+            unique=bool(spec.get("unique")),
+            default=None if isinstance(default, dict) else plain(default),
+            default_expr=expr((entity, *key_prefix, name, "default")),
+            max_length=spec.get("max_length"),
+            min_length=spec.get("min_length"),
+            pattern=re.compile(pattern) if pattern else None,
+            index=bool(spec.get("index")),
+            readonly=bool(spec.get("readonly")) or ftype.name in ("computed", "autonumber"),
+            hidden=bool(spec.get("hidden")),
+            visible_when=expr((entity, *key_prefix, name, "visible_when")),
+            required_when=expr((entity, *key_prefix, name, "required_when")),
+            readonly_when=expr((entity, *key_prefix, name, "readonly_when")),
+            renamed_from=spec.get("renamed_from"),
+            options=tuple(options),
+            to=spec.get("to"),
+            on_delete=spec.get("on_delete"),
+            subfields=MappingProxyType(subfields),
+            expression=computed,
+            returns=spec.get("returns") or ("decimal" if ftype.name == "computed" else None),
+            stored=bool(spec.get("stored", True)),
+            format=spec.get("format"),
+            precision=spec.get("precision"),
+            scale=spec.get("scale"),
+            currency=spec.get("currency") or self.currency,
+            currencies=tuple(spec.get("currencies") or ()),
+            validators=tuple(spec.get("validators") or ()),
+            spec=MappingProxyType(plain(spec)),
+            origin=_origin(self.spec.provenance.get((entity, name))) if not key_prefix else None,
+        )
+        bounds = {}
+        for key in ("min", "max"):
+            if spec.get(key) is not None:
+                bounds[key] = ftype.coerce(spec[key], field) if ftype.name != "computed" else spec[key]
+        if field.default is not None and ftype.storage == "column" and ftype.name not in ("computed", "autonumber"):
+            bounds["default"] = ftype.coerce(field.default, field)
+        if bounds:
+            object.__setattr__(field, "min", bounds.get("min"))
+            object.__setattr__(field, "max", bounds.get("max"))
+            if "default" in bounds:
+                object.__setattr__(field, "default", bounds["default"])
+        return field
+
+    # -- entities -----------------------------------------------------------------------------
+    def entity(self, name: str, spec: PosDict) -> Entity:
+        fields = {fname: self.field(name, fname, fspec, ())
+                  for fname, fspec in (spec.get("fields") or {}).items()}
+        listing = spec.get("list") or {}
+        visible = [f for f in fields.values() if not f.hidden and f.type.storage == "column"]
+        title = spec.get("title") or next((f.name for f in visible if f.type.name == "string"), None)
+        sort = listing.get("sort") or ["-id"]
+        list_config = ListConfig(
+            columns=tuple(listing.get("columns") or [f.name for f in visible[:6]]),
+            filters=tuple(listing.get("filters") or ()),
+            sort=tuple([sort] if isinstance(sort, str) else sort),
+            search=tuple(listing.get("search") or ([title] if title else [])),
+            page_size=int(listing.get("page_size") or 50),
+        )
+        table, children = self.tables(name, spec, fields, list_config, title)
+        return Entity(
+            name=name,
+            label=label_of(spec.get("label"), self.language),
+            plural=label_of(spec.get("plural") or spec.get("label"), self.language),
+            title_field=title,
+            fields=MappingProxyType(fields),
+            list=list_config,
+            tabs=self.tabs(spec, fields),
+            rules=self.rules(name, spec),
+            table=table,
+            child_tables=MappingProxyType(children),
+            hidden=bool(spec.get("hidden")),
+            stage=spec.get("stage"),
+            menu=spec.get("menu"),
+            icon=spec.get("icon"),
+            renamed_from=spec.get("renamed_from"),
+            origin=_origin(self.spec.provenance.get((name, None))),
+        )
+
+    def tabs(self, spec: PosDict, fields: dict[str, Field]) -> tuple[Tab, ...]:
+        def section(s: Mapping) -> Section:
+            return Section(label_of(s.get("section"), self.language), tuple(s.get("fields") or ()),
+                           int(s.get("columns") or 2), bool(s.get("collapsed")))
+
+        form = spec.get("form") or {}
+        if form.get("tabs"):
+            return tuple(Tab(label_of(t.get("tab"), self.language), tuple(section(s) for s in t["sections"]))
+                         for t in form["tabs"])
+        if form.get("sections"):
+            return (Tab(MappingProxyType({}), tuple(section(s) for s in form["sections"])),)
+        shown = tuple(n for n, f in fields.items() if not f.hidden)
+        return (Tab(MappingProxyType({}), (Section(MappingProxyType({}), shown),)),)
+
+    def rules(self, entity: str, spec: PosDict) -> tuple[Rule, ...]:
+        result = []
+        for i, rule in enumerate(spec.get("rules") or []):
+            result.append(Rule(
+                name=rule.get("name") or f"rule_{i + 1}",
+                check=self.checker.expressions[(entity, "rule", i, "check")],
+                message=label_of(rule.get("message"), self.language),
+                when=self.checker.expressions.get((entity, "rule", i, "when")),
+                field=rule.get("field"),
+            ))
+        return tuple(result)
+
+    def tables(self, name: str, spec: PosDict, fields: dict[str, Field], listing: ListConfig,
+               title: str | None) -> tuple[sa.Table, dict[str, sa.Table]]:
+        columns: list[Any] = [
+            sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+            sa.Column("created_by", ID_TYPE, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
+            sa.Column("owner", ID_TYPE, sa.ForeignKey("tailor_user.id", ondelete="SET NULL"), index=True),
+            sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+        ]
+        for field in fields.values():
+            for column in field.type.columns(field):
+                if field.required and column.name == field.name and not field.is_computed:
+                    column.nullable = False
+                    if field.default is not None:
+                        column.info["backfill"] = field.default
+                if field.unique and column.name == field.name:
+                    column.unique = True
+                columns.append(column)
+        indexed = {f for f in listing.filters} | {s.lstrip("-") for s in listing.sort}
+        indexed |= {f.name for f in fields.values() if f.index}
+        if title:
+            indexed.add(title)
+        if spec.get("stage"):
+            indexed.add(spec["stage"])
+        table = sa.Table(name, self.metadata, *columns,
+                         info={"entity": name, "renamed_from": spec.get("renamed_from")})
+        for column_name in sorted(indexed):
+            if column_name in table.c and column_name != "id" and not table.c[column_name].unique:
+                if not any(ix.columns.keys() == [column_name] for ix in table.indexes):
+                    sa.Index(f"ix_{name}_{column_name}", table.c[column_name])
+        for sort_key in listing.sort:
+            column_name = sort_key.lstrip("-")
+            if column_name in table.c and column_name != "id":
+                sa.Index(f"ix_{name}_{column_name}_id", table.c[column_name], table.c.id)
+        for i, index in enumerate(spec.get("indexes") or []):
+            cols = []
+            for ref in index["fields"]:
+                cols += [c for c in table.c if c.name == ref]
+            index_name = index.get("name") or f"ix_{name}_{'_'.join(index['fields'])}"
+            sa.Index(index_name[:63], *cols, unique=bool(index.get("unique")))
+        children: dict[str, sa.Table] = {}
+        for field in fields.values():
+            if field.type.name == "lines":
+                children[field.name] = self.lines_table(name, field)
+            elif field.type.name == "links":
+                children[field.name] = self.links_table(name, field)
+        return table, children
+
+    def lines_table(self, entity: str, field: Field) -> sa.Table:
+        columns: list[Any] = [
+            sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+            sa.Column("parent_id", ID_TYPE, sa.ForeignKey(f"{entity}.id", ondelete="CASCADE"),
+                      nullable=False, index=True),
+            sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+        ]
+        for sub in field.subfields.values():
+            for column in sub.type.columns(sub):
+                if sub.required and not sub.is_computed and column.name == sub.name:
+                    column.nullable = False
+                columns.append(column)
+        return sa.Table(f"{entity}__{field.name}", self.metadata, *columns,
+                        info={"entity": entity, "field": field.name, "kind": "lines",
+                              "renamed_from": f"{entity}__{field.renamed_from}" if field.renamed_from else None})
+
+    def links_table(self, entity: str, field: Field) -> sa.Table:
+        columns: list[Any] = [
+            sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
+            sa.Column("source_id", ID_TYPE, sa.ForeignKey(f"{entity}.id", ondelete="CASCADE"), nullable=False),
+            sa.Column("target_id", ID_TYPE, sa.ForeignKey(f"{field.to}.id", ondelete="CASCADE"),
+                      nullable=False, index=True),
+        ]
+        for sub in field.subfields.values():
+            columns += sub.type.columns(sub)
+        return sa.Table(f"{entity}__{field.name}", self.metadata, *columns,
+                        sa.UniqueConstraint("source_id", "target_id"),
+                        info={"entity": entity, "field": field.name, "kind": "links",
+                              "renamed_from": f"{entity}__{field.renamed_from}" if field.renamed_from else None})
+
+
+__all__ = ["Compiler", "STANDARD_FIELDS", "ON_DELETE", "label_of", "spec_version"]

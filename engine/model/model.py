@@ -1,0 +1,217 @@
+"""The compiled model: immutable, versioned, the only thing later stages read.
+
+Everything the web pages, records service and migrations need is resolved here once at
+start-up: labels per language, options, compiled expressions, SQLAlchemy Core tables.
+`CompiledModel.version` is a hash of the merged spec and the engine version; the database
+stores the versions it has been migrated to, so each web worker can notice a newer one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..fields.base import FieldType
+
+EMPTY: Mapping = MappingProxyType({})
+
+
+def text(label: Mapping[str, str] | None, language: str = "en", fallback: str = "") -> str:
+    """The label in `language`, else English, else any language, else `fallback`."""
+    if not label:
+        return fallback
+    return label.get(language) or label.get("en") or next(iter(label.values()), fallback)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Which layer defined an element, where, and which layers changed which keys."""
+
+    defined_in: str
+    position: str
+    changes: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class Option:
+    value: str
+    label: Mapping[str, str]
+    color: str | None = None
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class Field:
+    entity: str
+    name: str
+    type: FieldType
+    label: Mapping[str, str]
+    help: Mapping[str, str] = EMPTY
+    placeholder: Mapping[str, str] = EMPTY
+    required: bool = False
+    unique: bool = False
+    default: Any = None
+    default_expr: Any = None  # engine.expr.Expression
+    min: Any = None
+    max: Any = None
+    max_length: int | None = None
+    min_length: int | None = None
+    pattern: re.Pattern | None = None
+    index: bool = False
+    readonly: bool = False
+    hidden: bool = False
+    visible_when: Any = None
+    required_when: Any = None
+    readonly_when: Any = None
+    renamed_from: str | None = None
+    options: tuple[Option, ...] = ()
+    to: str | None = None
+    on_delete: str | None = None
+    subfields: Mapping[str, Field] = EMPTY
+    expression: Any = None
+    returns: str | None = None
+    stored: bool = True
+    format: str | None = None
+    precision: int | None = None
+    scale: int | None = None
+    currency: str | None = None
+    currencies: tuple[str, ...] = ()
+    validators: tuple[str, ...] = ()
+    spec: Mapping[str, Any] = EMPTY
+    origin: Origin | None = None
+
+    @property
+    def option_values(self) -> tuple[str, ...]:
+        return tuple(o.value for o in self.options)
+
+    @property
+    def active_option_values(self) -> tuple[str, ...]:
+        return tuple(o.value for o in self.options if not o.hidden)
+
+    @property
+    def is_computed(self) -> bool:
+        return self.expression is not None
+
+    @property
+    def is_autonumber(self) -> bool:
+        return self.type.name == "autonumber"
+
+    @property
+    def stores_column(self) -> bool:
+        return bool(self.type.columns(self))
+
+    def label_text(self, language: str = "en") -> str:
+        return text(self.label, language, self.name.replace("_", " ").capitalize())
+
+    def option(self, value: str) -> Option | None:
+        return next((o for o in self.options if o.value == value), None)
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    check: Any  # Expression
+    message: Mapping[str, str]
+    when: Any = None
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    label: Mapping[str, str]
+    fields: tuple[str, ...]
+    columns: int = 2
+    collapsed: bool = False
+
+
+@dataclass(frozen=True)
+class Tab:
+    label: Mapping[str, str]
+    sections: tuple[Section, ...]
+
+
+@dataclass(frozen=True)
+class ListConfig:
+    columns: tuple[str, ...]
+    filters: tuple[str, ...] = ()
+    sort: tuple[str, ...] = ("-id",)
+    search: tuple[str, ...] = ()
+    page_size: int = 50
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    label: Mapping[str, str]
+    plural: Mapping[str, str]
+    title_field: str | None
+    fields: Mapping[str, Field]
+    list: ListConfig
+    tabs: tuple[Tab, ...]
+    rules: tuple[Rule, ...]
+    table: sa.Table
+    child_tables: Mapping[str, sa.Table] = EMPTY
+    hidden: bool = False
+    stage: str | None = None
+    menu: str | None = None
+    icon: str | None = None
+    renamed_from: str | None = None
+    origin: Origin | None = None
+
+    def label_text(self, language: str = "en") -> str:
+        return text(self.label, language, self.name.replace("_", " ").capitalize())
+
+    @property
+    def sections(self) -> tuple[Section, ...]:
+        return tuple(s for tab in self.tabs for s in tab.sections)
+
+    @property
+    def computed_order(self) -> tuple[str, ...]:
+        """Computed fields in dependency order (cycles were rejected by the checks)."""
+        return self._computed_order
+
+    def __post_init__(self) -> None:
+        order: list[str] = []
+        pending = {n: f for n, f in self.fields.items() if f.is_computed}
+
+        def visit(name: str, stack: frozenset) -> None:
+            if name in order or name in stack or name not in pending:
+                return
+            for dep in pending[name].expression.fields:
+                visit(dep, stack | {name})
+            order.append(name)
+
+        for name in pending:
+            visit(name, frozenset())
+        object.__setattr__(self, "_computed_order", tuple(order))
+
+
+STANDARD_COLUMNS = ("id", "created_at", "updated_at", "created_by", "owner", "version")
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    project: str
+    version: str
+    label: Mapping[str, str]
+    languages: tuple[str, ...]
+    default_language: str
+    currency: str
+    entities: Mapping[str, Entity]
+    metadata: sa.MetaData
+    menu: tuple[tuple[Mapping[str, str], tuple[str, ...]], ...]
+    spec: Mapping[str, Any]
+    plugins: Any = field(default=None, compare=False, repr=False)
+    functions: Any = field(default=None, compare=False, repr=False)
+    validators: Mapping[str, Any] = EMPTY
+
+    def entity(self, name: str) -> Entity:
+        try:
+            return self.entities[name]
+        except KeyError:
+            raise KeyError(f"unknown entity '{name}'") from None

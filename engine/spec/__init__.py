@@ -1,0 +1,1 @@
+"""Stage 1: YAML project -> validated, merged spec with positions."""

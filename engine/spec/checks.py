@@ -1,0 +1,431 @@
+"""Semantic checks of the merged spec: everything JSON Schema cannot say.
+
+Names, references between entities and fields, option values, defaults, ranges, patterns,
+autonumber formats, layouts, expressions (type-checked against the entity's fields) and
+cycles between computed fields. Every problem is collected with its YAML position; the
+compiler runs only on a spec with no problems.
+
+The compiled expressions are kept (`SpecChecker.expressions`) so the compiler does not
+parse them twice.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.dialects.postgresql.base import RESERVED_WORDS as PG_RESERVED
+from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
+from sqlalchemy.sql.compiler import RESERVED_WORDS as SQL_RESERVED
+
+from ..errors import Position, Problems, did_you_mean
+from ..expr import Env, ExpressionError, compile_expression
+from ..fields.base import FieldType, FieldValueError
+from ..fields.special import autonumber_problem
+from .project import ProjectSpec, option_value
+from .yamlload import PosDict, PosList
+
+SQL_KEYWORDS = frozenset(SQL_RESERVED) | frozenset(PG_RESERVED) | frozenset(SQLiteIdentifierPreparer.reserved_words)
+STANDARD_FIELDS = {"id": "number", "created_at": "datetime", "updated_at": "datetime",
+                   "created_by": "number", "owner": "number", "version": "number"}
+RESERVED_NAMES = frozenset(STANDARD_FIELDS) | {"user", "record", "parent_id", "position", "source_id",
+                                               "target_id", "true", "false", "null", "none"}
+NAME_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+USER_VARIABLES = {"id": "number", "username": "string", "roles": "list", "department": "number",
+                  "departments": "list", "teams": "list", "team_members": "list", "language": "string",
+                  "is_admin": "boolean"}
+EXPRESSION_KEYS = ("visible_when", "required_when", "readonly_when")
+MAX_IDENTIFIER = 63
+
+
+class SpecChecker:
+    def __init__(self, spec: ProjectSpec, field_types: Mapping[str, FieldType], functions,
+                 validators: Mapping[str, Any], problems: Problems):
+        self.spec = spec
+        self.types = field_types
+        self.functions = functions
+        self.validators = validators
+        self.problems = problems
+        self.expressions: dict[tuple, Any] = {}
+
+    # -- helpers -------------------------------------------------------------------------
+    def add(self, code: str, message: str, where: Position, hint: str | None = None) -> None:
+        self.problems.add(code, message, where, hint)
+
+    def check_name(self, name: str, where: Position, what: str) -> bool:
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            self.add("E304", f"invalid {what} name '{name}'", where,
+                     "use lower_snake_case: letters and digits separated by single '_'")
+            return False
+        if name in RESERVED_NAMES or name.startswith("tailor_"):
+            self.add("E302", f"'{name}' is reserved by the engine and cannot be a {what} name", where,
+                     f"try '{what}_{name}' or a more specific name")
+            return False
+        if name in SQL_KEYWORDS:
+            suggestion = {"order": "sales_order", "group": "customer_group", "user": "member"}.get(name, f"{name}_value")
+            self.add("E303", f"'{name}' is an SQL keyword and cannot be a {what} name", where,
+                     f"try '{suggestion}'")
+            return False
+        return True
+
+    # -- entry point ---------------------------------------------------------------------
+    def run(self) -> None:
+        settings = self.spec.settings
+        languages = settings.get("languages") or ["en"]
+        default_language = settings.get("default_language")
+        if default_language and isinstance(languages, list) and default_language not in languages:
+            self.add("E204", f"default_language '{default_language}' is not among languages {languages}",
+                     settings.position_of("default_language"))
+        menu = settings.get("menu")
+        if isinstance(menu, PosList):
+            for group in menu:
+                if isinstance(group, PosDict) and isinstance(group.get("entities"), PosList):
+                    self.check_entity_refs(group["entities"], "menu")
+        for name, entity in self.spec.entities.items():
+            self.check_entity(name, entity)
+
+    def check_entity_refs(self, names: PosList, what: str) -> None:
+        for i, ref in enumerate(names):
+            if ref not in self.spec.entities:
+                self.add("E306", f"{what} names unknown entity '{ref}'", names.position_of(i),
+                         did_you_mean(ref, self.spec.entities))
+
+    def check_entity(self, name: str, entity: PosDict) -> None:
+        where = entity.position_of("entity")
+        self.check_name(name, where, "entity")
+        renamed = entity.get("renamed_from")
+        if renamed and renamed in self.spec.entities:
+            self.add("E605", f"entity '{name}' is renamed_from '{renamed}', which is still an entity",
+                     entity.position_of("renamed_from"), "remove one of them")
+        fields = entity.get("fields") if isinstance(entity.get("fields"), PosDict) else PosDict(pos=entity.pos)
+        if not fields and not entity.get("hidden"):
+            self.add("E203", f"entity '{name}' has no fields", where, "add 'fields:' with at least one field")
+        self.check_fields(name, fields, where, parent=None)
+        env = self.env_for(fields)
+        self.check_expressions(name, fields, env)
+        self.check_computed_cycles(name, fields)
+        self.check_layout(name, entity, fields)
+
+    def check_fields(self, entity: str, fields: PosDict, where: Position, parent: str | None) -> None:
+        renamed_seen: dict[str, str] = {}
+        for fname, fspec in fields.items():
+            fpos = fields.position_of(fname, of_key=True)
+            if not self.check_name(fname, fpos, "field"):
+                continue
+            if not isinstance(fspec, PosDict):
+                continue
+            ftype_name = fspec.get("type")
+            if ftype_name is None:
+                self.add("E604", f"field '{fname}' has no type and no base project defines it", fpos,
+                         "give it a 'type:', or check the spelling of the field you meant to override")
+                continue
+            ftype = self.types.get(ftype_name)
+            if ftype is None:
+                self.add("E301", f"unknown field type '{ftype_name}'", fspec.position_of("type"),
+                         did_you_mean(ftype_name, self.types) or f"known types: {', '.join(sorted(self.types))}")
+                continue
+            length = len(entity) + 2 + len(fname)
+            if ftype.storage == "table" and length > MAX_IDENTIFIER:
+                self.add("E310", f"table '{entity}__{fname}' would be {length} characters (at most {MAX_IDENTIFIER})",
+                         fpos, "shorten the entity or the field name")
+            if parent and ftype.storage == "table":
+                self.add("E407", f"a '{ftype_name}' field cannot be inside the rows of '{parent}'", fpos)
+            self.check_field_options(entity, fname, fspec, ftype)
+            if ftype.name == "money" and f"{fname}_currency" in fields:
+                self.add("E605", f"field '{fname}_currency' clashes with the currency column of money field '{fname}'",
+                         fields.position_of(f"{fname}_currency", of_key=True), "rename one of them")
+            renamed = fspec.get("renamed_from")
+            if renamed:
+                rpos = fspec.position_of("renamed_from")
+                if renamed in fields:
+                    self.add("E605", f"field '{fname}' is renamed_from '{renamed}', which is still a field", rpos,
+                             "remove the old field, or the renamed_from")
+                elif renamed in renamed_seen:
+                    self.add("E605", f"fields '{renamed_seen[renamed]}' and '{fname}' are both renamed_from '{renamed}'", rpos)
+                renamed_seen[renamed] = fname
+            for sub_key in ("fields", "payload"):
+                sub = fspec.get(sub_key)
+                if isinstance(sub, PosDict) and sub_key in ftype.allowed_options:
+                    self.check_fields(entity, sub, fpos, parent=fname)
+
+    def check_field_options(self, entity: str, fname: str, fspec: PosDict, ftype: FieldType) -> None:
+        for key in fspec:
+            if key not in ftype.allowed_options:
+                self.add("E407", f"'{key}' is not an option of a {ftype.name} field", fspec.position_of(key, of_key=True),
+                         did_you_mean(key, ftype.allowed_options))
+        for key in ftype.required_options:
+            if key not in fspec:
+                self.add("E408", f"a {ftype.name} field needs '{key}'", fspec.pos, _NEEDS_HINT.get(key))
+        if fspec.get("unique") and not ftype.can_be_unique:
+            self.add("E407", f"a {ftype.name} field cannot be unique", fspec.position_of("unique", of_key=True))
+        target = fspec.get("to")
+        if target is not None and "to" in ftype.allowed_options and target not in self.spec.entities:
+            self.add("E306", f"field '{fname}' links to unknown entity '{target}'", fspec.position_of("to"),
+                     did_you_mean(target, self.spec.entities))
+        options = fspec.get("options")
+        values: list[Any] = []
+        if isinstance(options, PosList):
+            for i, option in enumerate(options):
+                value = option_value(option)
+                if value in values:
+                    self.add("E406", f"option '{value}' is listed twice", options.position_of(i))
+                values.append(value)
+        pattern = fspec.get("pattern")
+        if isinstance(pattern, str):
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                self.add("E404", f"invalid regular expression: {exc}", fspec.position_of("pattern"))
+        fmt = fspec.get("format")
+        if isinstance(fmt, str) and ftype.name == "autonumber":
+            problem = autonumber_problem(fmt)
+            if problem:
+                self.add("E405", f"invalid autonumber format '{fmt}': {problem}", fspec.position_of("format"),
+                         "for example ORD-{YYYY}-{####}")
+        probe = _Probe(fspec, ftype, [str(v) for v in values])
+        bounds = {}
+        for key in ("min", "max"):
+            if key in fspec and key in ftype.allowed_options:
+                try:
+                    bounds[key] = ftype.coerce(fspec[key], probe)
+                except (FieldValueError, TypeError) as exc:
+                    self.add("E402", f"'{key}' does not fit a {ftype.name} field: {exc}", fspec.position_of(key))
+        if bounds.get("min") is not None and bounds.get("max") is not None:
+            try:
+                if bounds["min"] > bounds["max"]:
+                    self.add("E403", f"min {fspec['min']} is greater than max {fspec['max']}", fspec.position_of("min"))
+            except TypeError:
+                pass
+        if "min_length" in fspec and "max_length" in fspec and fspec["min_length"] > fspec["max_length"]:
+            self.add("E403", "min_length is greater than max_length", fspec.position_of("min_length"))
+        default = fspec.get("default")
+        if default is not None and not (isinstance(default, PosDict) and "expression" in default):
+            if isinstance(default, PosDict):
+                self.add("E402", "a default is a value or {expression: ...}", fspec.position_of("default"))
+            elif values and ftype.name in ("choice", "multichoice"):
+                wanted = default if isinstance(default, list) else [default]
+                for item in wanted:
+                    if str(item) not in [str(v) for v in values]:
+                        self.add("E401", f"default '{item}' is not one of the options", fspec.position_of("default"),
+                                 did_you_mean(str(item), [str(v) for v in values]) or f"options: {', '.join(map(str, values))}")
+            elif ftype.storage == "column" and ftype.name not in ("computed", "autonumber"):
+                try:
+                    coerced = ftype.coerce(default, probe)
+                    if coerced is not None and hasattr(ftype, "validate"):
+                        for message in ftype.validate(coerced, probe):
+                            self.add("E402", f"default {default!r}: {message}", fspec.position_of("default"))
+                except (FieldValueError, TypeError) as exc:
+                    self.add("E402", f"default {default!r} does not fit a {ftype.name} field: {exc}",
+                             fspec.position_of("default"))
+        for i, name in enumerate(fspec.get("validators") or []):
+            if name not in self.validators:
+                self.add("E204", f"unknown validator '{name}'", fspec["validators"].position_of(i),
+                         did_you_mean(name, self.validators) or "validators come from plugins (tailor_validators)")
+        ftype.check_spec(fspec, lambda code, message, key=None, hint=None: self.add(
+            code, message, fspec.position_of(key) if key else fspec.pos, hint))
+
+    # -- expressions -----------------------------------------------------------------------
+    def env_for(self, fields: PosDict) -> Env:
+        types: dict[str, Any] = dict(STANDARD_FIELDS)
+        for fname, fspec in fields.items():
+            if not isinstance(fspec, PosDict):
+                continue
+            ftype = self.types.get(fspec.get("type"))
+            if ftype is None:
+                continue
+            if ftype.name == "lines":
+                sub = fspec.get("fields") if isinstance(fspec.get("fields"), PosDict) else {}
+                types[fname] = {n: self.value_type(s) for n, s in sub.items()
+                                if isinstance(s, PosDict) and self.value_type(s)}
+            elif ftype.name == "links":
+                continue
+            else:
+                vt = self.value_type(fspec)
+                if vt:
+                    types[fname] = vt
+                if ftype.name == "money":
+                    types[f"{fname}_currency"] = "string"
+        return Env(fields=types, variables={"user": USER_VARIABLES}, functions=self.functions)
+
+    def value_type(self, fspec: Mapping) -> str | None:
+        ftype = self.types.get(fspec.get("type"))
+        if ftype is None:
+            return None
+        if ftype.name == "computed":
+            return {"string": "string", "boolean": "boolean", "date": "date",
+                    "datetime": "datetime"}.get(fspec.get("returns") or "decimal", "number")
+        return ftype.value_type if ftype.value_type not in ("lines",) else None
+
+    def compile(self, key: tuple, holder: PosDict, item: str, env: Env, expected: str | None) -> Any:
+        source = holder.get(item)
+        if not isinstance(source, str):
+            return None
+        try:
+            expression = compile_expression(source, env, expected=expected)
+        except ExpressionError as exc:
+            self.add(exc.code, f"in expression {source!r}: {exc.message}", holder.position_in_value(item, exc.column),
+                     exc.hint)
+            return None
+        self.expressions[key] = expression
+        return expression
+
+    def check_expressions(self, entity: str, fields: PosDict, env: Env) -> None:
+        for fname, fspec in fields.items():
+            if not isinstance(fspec, PosDict) or fspec.get("type") not in self.types:
+                continue
+            for key in EXPRESSION_KEYS:
+                self.compile((entity, fname, key), fspec, key, env, "boolean")
+            if fspec.get("type") == "computed":
+                self.compile((entity, fname, "expression"), fspec, "expression", env, None)
+            default = fspec.get("default")
+            if isinstance(default, PosDict) and "expression" in default:
+                self.compile((entity, fname, "default"), default, "expression", env, None)
+            sub = fspec.get("fields")
+            if fspec.get("type") == "lines" and isinstance(sub, PosDict):
+                sub_env = self.env_for(sub)
+                for sname, sspec in sub.items():
+                    if not isinstance(sspec, PosDict):
+                        continue
+                    if sspec.get("type") == "computed":
+                        self.compile((entity, fname, sname, "expression"), sspec, "expression", sub_env, None)
+                    sdefault = sspec.get("default")
+                    if isinstance(sdefault, PosDict) and "expression" in sdefault:
+                        self.compile((entity, fname, sname, "default"), sdefault, "expression", sub_env, None)
+                    for key in EXPRESSION_KEYS:
+                        self.compile((entity, fname, sname, key), sspec, key, sub_env, "boolean")
+                self.check_computed_cycles(entity, sub, prefix=(fname,))
+        spec = self.spec.entities[entity]
+        rules = spec.get("rules")
+        if isinstance(rules, PosList):
+            for i, rule in enumerate(rules):
+                if not isinstance(rule, PosDict):
+                    continue
+                self.compile((entity, "rule", i, "check"), rule, "check", env, "boolean")
+                self.compile((entity, "rule", i, "when"), rule, "when", env, "boolean")
+                if rule.get("field") and rule["field"] not in fields:
+                    self.add("E307", f"rule names unknown field '{rule['field']}'", rule.position_of("field"),
+                             did_you_mean(rule["field"], fields))
+
+    def check_computed_cycles(self, entity: str, fields: PosDict, prefix: tuple = ()) -> None:
+        graph = {}
+        for fname in fields:
+            expression = self.expressions.get((entity, *prefix, fname, "expression"))
+            if expression is not None:
+                graph[fname] = set(expression.fields)
+        state: dict[str, int] = {}
+
+        def visit(node: str, path: list[str]) -> None:
+            state[node] = 1
+            for dep in sorted(graph.get(node, ())):
+                if dep not in graph:
+                    continue
+                if state.get(dep) == 1:
+                    cycle = [*path[path.index(dep):], dep] if dep in path else [node, dep]
+                    self.add("E603", f"computed fields depend on each other: {' -> '.join(cycle)}",
+                             fields[node].position_of("expression"), "one of them must not use the other")
+                elif dep not in state:
+                    visit(dep, [*path, dep])
+            state[node] = 2
+
+        for node in sorted(graph):
+            if node not in state:
+                visit(node, [node])
+
+    # -- layout ----------------------------------------------------------------------------
+    def check_layout(self, entity: str, spec: PosDict, fields: PosDict) -> None:
+        known = set(fields) | set(STANDARD_FIELDS)
+        for key in ("title", "stage"):
+            value = spec.get(key)
+            if value is not None and value not in fields:
+                self.add("E307", f"{key} names unknown field '{value}'", spec.position_of(key),
+                         did_you_mean(value, fields))
+        stage = spec.get("stage")
+        if stage in fields and isinstance(fields[stage], PosDict) and fields[stage].get("type") != "choice":
+            self.add("E407", f"stage field '{stage}' must be a choice field", spec.position_of("stage"))
+        listing = spec.get("list")
+        if isinstance(listing, PosDict):
+            for key in ("columns", "filters", "search", "sort"):
+                items = listing.get(key)
+                if isinstance(items, str):
+                    items = PosList([items], pos=listing.position_of(key))
+                    items.item_pos = [listing.position_of(key)]
+                if not isinstance(items, PosList):
+                    continue
+                for i, ref in enumerate(items):
+                    name = ref.lstrip("-") if isinstance(ref, str) else ref
+                    if name not in known:
+                        self.add("E307", f"list {key} names unknown field '{name}'", items.position_of(i),
+                                 did_you_mean(name, known))
+                    elif key in ("sort", "filters") and name in fields and isinstance(fields[name], PosDict):
+                        ftype = self.types.get(fields[name].get("type"))
+                        if ftype and (not ftype.sortable or not fields[name].get("stored", True)) and key == "sort":
+                            self.add("E407", f"cannot sort on {ftype.name} field '{name}'", items.position_of(i))
+                        if ftype and ftype.storage != "column" and key == "filters":
+                            self.add("E407", f"cannot filter on {ftype.name} field '{name}'", items.position_of(i))
+        form = spec.get("form")
+        if isinstance(form, PosDict):
+            sections: list[PosDict] = []
+            if isinstance(form.get("sections"), PosList):
+                sections += [s for s in form["sections"] if isinstance(s, PosDict)]
+            if isinstance(form.get("tabs"), PosList):
+                for tab in form["tabs"]:
+                    if isinstance(tab, PosDict) and isinstance(tab.get("sections"), PosList):
+                        sections += [s for s in tab["sections"] if isinstance(s, PosDict)]
+            placed: dict[str, Position] = {}
+            for section in sections:
+                items = section.get("fields")
+                if not isinstance(items, PosList):
+                    continue
+                for i, ref in enumerate(items):
+                    where = items.position_of(i)
+                    if ref not in fields:
+                        self.add("E308", f"form layout names field '{ref}', which entity '{entity}' does not have",
+                                 where, did_you_mean(ref, fields))
+                    elif ref in placed:
+                        self.add("E309", f"field '{ref}' is placed twice in the form layout", where,
+                                 f"first placed at line {placed[ref].line}")
+                    else:
+                        placed[ref] = where
+        indexes = spec.get("indexes")
+        if isinstance(indexes, PosList):
+            for index in indexes:
+                if isinstance(index, PosDict) and isinstance(index.get("fields"), PosList):
+                    for i, ref in enumerate(index["fields"]):
+                        if ref not in known:
+                            self.add("E307", f"index names unknown field '{ref}'", index["fields"].position_of(i),
+                                     did_you_mean(ref, known))
+
+
+_NEEDS_HINT = {
+    "options": "list the options: options: [high, medium, low]",
+    "to": "name the target entity: to: customer",
+    "fields": "list the fields of each row under fields:",
+    "expression": "give the formula: expression: qty * price",
+    "format": "for example format: ORD-{YYYY}-{####}",
+}
+
+
+class _Probe:
+    """Enough of a compiled Field for a type to coerce a default or bound during checks."""
+
+    def __init__(self, fspec: Mapping, ftype: FieldType, option_values: list[str]):
+        self.name = "value"
+        self.type = ftype
+        self.max_length = fspec.get("max_length")
+        self.min_length = fspec.get("min_length")
+        try:
+            self.pattern = re.compile(fspec["pattern"]) if fspec.get("pattern") else None
+        except re.error:
+            self.pattern = None
+        self.min = None
+        self.max = None
+        self.precision = fspec.get("precision")
+        self.scale = fspec.get("scale")
+        self.option_values = tuple(option_values)
+        self.active_option_values = tuple(option_values)
+        self.returns = fspec.get("returns")
+        self.currency = fspec.get("currency")
+        self.currencies = tuple(fspec.get("currencies") or ())
+        self.subfields = {}
+        self.renamed_from = None

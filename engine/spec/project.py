@@ -1,0 +1,301 @@
+"""Reading a project folder and merging its layers.
+
+A project is a folder with `tailor.yaml` and `entities/*.yaml` (later `roles.yaml` and
+`workflows/*.yaml`). `extends: ../base` makes it a *layer* over a base project: it states
+only what differs. The merge is deterministic (base first, then each layer in order; within
+a layer, files in name order) and every entity and field remembers which layer defined it
+and which layers changed which of its keys, so `tailor explain` can answer "where does
+this come from?" — the question forked CRMs can never answer.
+
+Merge rules (documented in docs/layers.md):
+* a new entity or field is added;
+* for an existing entity or field, each key a layer states replaces the base's value;
+* `options` merge by value (relabel, recolour, add, or `hidden: true` to hide one);
+* `fields` of a lines field and `payload` of a links field merge like entity fields;
+* `list` merges key by key; `form` is replaced whole; `rules` merge by name; `indexes` add up;
+* `hidden: true` hides an entity or a field without deleting its data.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import Position, Problems
+from .schema import validate_document
+from .yamlload import PosDict, PosList, load_yaml_file
+
+
+@dataclass
+class Layer:
+    """One project folder in an `extends` chain."""
+
+    name: str
+    path: Path
+    settings: PosDict
+    documents: list[tuple[str, PosDict]] = field(default_factory=list)  # (kind, document)
+
+
+@dataclass
+class Change:
+    layer: str
+    position: Position
+    keys: tuple[str, ...]
+
+
+@dataclass
+class Provenance:
+    """Which layer defined an element and which layers changed it (and what)."""
+
+    defined_in: str
+    position: Position
+    changes: list[Change] = field(default_factory=list)
+
+
+@dataclass
+class ProjectSpec:
+    """The validated, merged spec: plain data with positions, ready for the compiler."""
+
+    name: str
+    path: Path
+    settings: PosDict
+    layers: list[Layer]
+    entities: dict[str, PosDict]
+    provenance: dict[tuple[str, str | None], Provenance]
+    entity_files: dict[str, Position]
+
+
+def display_path(path: Path) -> str:
+    """Paths in messages: relative to the working directory when that is shorter."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return rel if not rel.startswith("../../..") else str(path)
+
+
+def validate_layers(layers: list[Layer], problems: Problems, extra_field_options=()) -> None:
+    """JSON Schema validation of every document (after plugins are known: a plugin field
+    type may accept options of its own)."""
+    for layer in layers:
+        for kind, document in layer.documents:
+            validate_document(kind, document, problems, extra_field_options)
+
+
+def plugin_requests(layers: list[Layer]) -> list[tuple[str, Path, Position]]:
+    """The `plugins:` of every layer, base first, with where each was asked for."""
+    requests = []
+    for layer in layers:
+        names = layer.settings.get("plugins")
+        if isinstance(names, PosList):
+            for i, name in enumerate(names):
+                if isinstance(name, str):
+                    requests.append((name, layer.path, names.position_of(i)))
+    return requests
+
+
+def read_layers(path: Path, problems: Problems, _stack=None) -> list[Layer]:
+    """The chain of layers, base first. Problems are collected, never raised."""
+    path = Path(path).resolve()
+    stack = list(_stack or [])
+    manifest = path / "tailor.yaml"
+    if not manifest.is_file():
+        code = "E602" if stack else "E103"
+        where = stack[-1][1] if stack else Position(display_path(path))
+        problems.add(code, f"{display_path(path)} is not a Tailor project (no tailor.yaml)", where,
+                     "a project folder holds tailor.yaml and entities/*.yaml")
+        return []
+    settings = load_yaml_file(manifest, problems, display_path(manifest))
+    if settings is None:
+        return []
+    if not isinstance(settings, PosDict):
+        problems.add("E105", "tailor.yaml must be a mapping (name: ..., languages: ...)",
+                     Position(display_path(manifest), 1, 1))
+        return []
+    validate_document("project", settings, problems)
+    layers: list[Layer] = []
+    base = settings.get("extends")
+    if isinstance(base, str):
+        base_path = (path / base).resolve()
+        where = settings.position_of("extends")
+        if base_path in [p for p, _ in stack] or base_path == path:
+            chain = " -> ".join(display_path(p) for p, _ in [*stack, (path, where)]) + f" -> {display_path(base_path)}"
+            problems.add("E601", f"extends forms a cycle: {chain}", where,
+                         "a base project must not extend, directly or not, the project built on it")
+        else:
+            layers = read_layers(base_path, problems, [*stack, (path, where)])
+    name = settings.get("name") if isinstance(settings.get("name"), str) else path.name
+    layer = Layer(name=name, path=path, settings=settings)
+    entity_dir = path / "entities"
+    for file in sorted(entity_dir.glob("*.yaml")) + sorted(entity_dir.glob("*.yml")):
+        document = load_yaml_file(file, problems, display_path(file))
+        if document is None:
+            problems.add("E105", "entity file is empty", Position(display_path(file), 1, 1),
+                         "start it with 'entity: NAME' and 'fields:'")
+            continue
+        if not isinstance(document, PosDict):
+            problems.add("E105", "an entity file must be a mapping with 'entity:' and 'fields:'",
+                         getattr(document, "pos", Position(display_path(file), 1, 1)))
+            continue
+        layer.documents.append(("entity", document))
+    layers.append(layer)
+    return layers
+
+
+def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
+    if not layers:
+        return None
+    top = layers[-1]
+    settings = PosDict(pos=top.settings.pos)
+    entities: dict[str, PosDict] = {}
+    provenance: dict[tuple[str, str | None], Provenance] = {}
+    entity_files: dict[str, Position] = {}
+    for layer in layers:
+        _merge_into(settings, layer.settings, skip=("extends",))
+        seen_here: dict[str, Position] = {}
+        for kind, document in layer.documents:
+            if kind != "entity":
+                continue
+            name = document.get("entity")
+            if not isinstance(name, str):
+                continue
+            where = document.position_of("entity")
+            if name in seen_here:
+                problems.add("E305", f"entity '{name}' is defined twice in project '{layer.name}'", where,
+                             f"first defined at {seen_here[name]}; merge the two files")
+                continue
+            seen_here[name] = where
+            if name not in entities:
+                entities[name] = _fresh_entity(document)
+                entity_files[name] = where
+                provenance[(name, None)] = Provenance(layer.name, where)
+                for fname, fspec in (document.get("fields") or {}).items():
+                    fpos = document["fields"].position_of(fname, of_key=True)
+                    provenance[(name, fname)] = Provenance(layer.name, fpos)
+            else:
+                _merge_entity(entities[name], document, layer.name, provenance, name)
+    return ProjectSpec(
+        name=top.name,
+        path=top.path,
+        settings=settings,
+        layers=layers,
+        entities=entities,
+        provenance=provenance,
+        entity_files=entity_files,
+    )
+
+
+def _fresh_entity(document: PosDict) -> PosDict:
+    entity = PosDict(pos=document.pos)
+    _merge_into(entity, document)
+    return entity
+
+
+def _merge_into(target: PosDict, source: PosDict, skip: tuple[str, ...] = ()) -> None:
+    for key, value in source.items():
+        if key in skip:
+            continue
+        target[key] = _copy(value)
+        target.key_pos[key] = source.key_pos.get(key, source.pos)
+        target.value_pos[key] = source.value_pos.get(key, source.pos)
+        target.value_style[key] = source.value_style.get(key)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, PosDict):
+        result = PosDict(pos=value.pos)
+        _merge_into(result, value)
+        return result
+    if isinstance(value, PosList):
+        result = PosList([_copy(v) for v in value], pos=value.pos)
+        result.item_pos = list(value.item_pos)
+        return result
+    return value
+
+
+def _set(target: PosDict, source: PosDict, key: str, value: Any) -> None:
+    target[key] = value
+    target.key_pos[key] = source.key_pos.get(key, source.pos)
+    target.value_pos[key] = source.value_pos.get(key, source.pos)
+    target.value_style[key] = source.value_style.get(key)
+
+
+def _merge_entity(entity: PosDict, override: PosDict, layer: str,
+                  provenance: dict[tuple[str, str | None], Provenance], name: str) -> None:
+    changed: list[str] = []
+    for key, value in override.items():
+        if key == "entity":
+            continue
+        changed.append(key)
+        if key == "fields" and isinstance(value, PosDict) and isinstance(entity.get("fields"), PosDict):
+            _merge_fields(entity["fields"], value, layer, provenance, name)
+        elif key == "list" and isinstance(value, PosDict) and isinstance(entity.get("list"), PosDict):
+            for lkey in value:
+                _set(entity["list"], value, lkey, _copy(value[lkey]))
+        elif key == "rules" and isinstance(value, PosList) and isinstance(entity.get("rules"), PosList):
+            _merge_named_list(entity["rules"], value)
+        elif key == "indexes" and isinstance(value, PosList) and isinstance(entity.get("indexes"), PosList):
+            for i, item in enumerate(value):
+                entity["indexes"].append(_copy(item))
+                entity["indexes"].item_pos.append(value.position_of(i))
+        else:
+            _set(entity, override, key, _copy(value))
+    provenance[(name, None)].changes.append(Change(layer, override.position_of("entity"), tuple(changed)))
+
+
+def _merge_fields(fields: PosDict, override: PosDict, layer: str,
+                  provenance: dict[tuple[str, str | None], Provenance] | None, entity: str) -> None:
+    for fname, fspec in override.items():
+        fpos = override.position_of(fname, of_key=True)
+        if fname not in fields or not isinstance(fields[fname], PosDict) or not isinstance(fspec, PosDict):
+            _set(fields, override, fname, _copy(fspec))
+            if provenance is not None:
+                provenance[(entity, fname)] = Provenance(layer, fpos)
+            continue
+        base = fields[fname]
+        for key, value in fspec.items():
+            if key == "options" and isinstance(value, PosList) and isinstance(base.get("options"), PosList):
+                _merge_options(base["options"], value)
+            elif key in ("fields", "payload") and isinstance(value, PosDict) and isinstance(base.get(key), PosDict):
+                _merge_fields(base[key], value, layer, None, entity)
+            else:
+                _set(base, fspec, key, _copy(value))
+        fields.key_pos.setdefault(fname, fpos)
+        if provenance is not None and (entity, fname) in provenance:
+            provenance[(entity, fname)].changes.append(Change(layer, fpos, tuple(fspec.keys())))
+
+
+def option_value(option: Any) -> Any:
+    return option.get("value") if isinstance(option, dict) else option
+
+
+def _merge_options(options: PosList, override: PosList) -> None:
+    index = {option_value(o): i for i, o in enumerate(options)}
+    for i, option in enumerate(override):
+        value = option_value(option)
+        if value in index:
+            current = options[index[value]]
+            if isinstance(option, PosDict):
+                merged = _copy(current) if isinstance(current, PosDict) else PosDict({"value": current}, pos=option.pos)
+                for key in option:
+                    _set(merged, option, key, _copy(option[key]))
+                options[index[value]] = merged
+            options.item_pos[index[value]] = override.position_of(i)
+        else:
+            options.append(_copy(option))
+            options.item_pos.append(override.position_of(i))
+            index[value] = len(options) - 1
+
+
+def _merge_named_list(items: PosList, override: PosList) -> None:
+    index = {item.get("name"): i for i, item in enumerate(items) if isinstance(item, dict) and item.get("name")}
+    for i, item in enumerate(override):
+        name = item.get("name") if isinstance(item, dict) else None
+        if name and name in index:
+            items[index[name]] = _copy(item)
+            items.item_pos[index[name]] = override.position_of(i)
+        else:
+            items.append(_copy(item))
+            items.item_pos.append(override.position_of(i))
