@@ -29,7 +29,6 @@ CODES: dict[str, str] = {
     "E202": "value has the wrong type",
     "E203": "required key missing",
     "E204": "value not allowed",
-    "E205": "document does not match its schema",
     # E3xx: names and references
     "E301": "unknown field type",
     "E302": "name is reserved by the engine",

@@ -46,3 +46,66 @@ def db_engine(db_url):
     engine = make_engine(db_url)
     yield engine
     engine.dispose()
+
+
+# -- projects built from YAML strings ----------------------------------------------------------
+import textwrap  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+MINIMAL_SETTINGS = "name: test\nlanguages: [en, zh]\n"
+
+
+def write_project(root: Path, files: dict[str, str]) -> Path:
+    """Write {relative path: YAML text} under `root`; adds a minimal tailor.yaml if absent."""
+    root.mkdir(parents=True, exist_ok=True)
+    files = dict(files)
+    files.setdefault("tailor.yaml", MINIMAL_SETTINGS)
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def make_project(tmp_path):
+    """`make_project({"entities/customer.yaml": "..."})` -> project folder path."""
+    counter = iter(range(1000))
+
+    def make(files: dict[str, str], name: str | None = None) -> Path:
+        return write_project(tmp_path / (name or f"project{next(counter)}"), files)
+
+    return make
+
+
+@pytest.fixture
+def build_model(make_project):
+    """`build_model({"entities/x.yaml": "..."})` -> CompiledModel (raises ProjectError)."""
+    from engine.model import load_model
+
+    def build(files: dict[str, str], name: str | None = None):
+        return load_model(make_project(files, name), entry_points=False)
+
+    return build
+
+
+@pytest.fixture
+def service_for(build_model, db_url):
+    """`service_for({...yaml files...})` -> RecordService on a migrated database (SQLite and PostgreSQL)."""
+    from engine.migrate import apply_plan, plan_migration
+    from engine.records import RecordService
+    from engine.storage import make_engine
+
+    engines = []
+
+    def make(files: dict[str, str]):
+        model = build_model(files)
+        engine = make_engine(db_url)
+        engines.append(engine)
+        plan = plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version)
+        apply_plan(engine, plan)
+        return RecordService(model, engine)
+
+    yield make
+    for engine in engines:
+        engine.dispose()

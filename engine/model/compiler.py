@@ -205,6 +205,7 @@ class Compiler:
             icon=spec.get("icon"),
             renamed_from=spec.get("renamed_from"),
             origin=_origin(self.spec.provenance.get((name, None))),
+            env=self.checker.env_for(spec.get("fields") or PosDict()),
         )
 
     def tabs(self, spec: PosDict, fields: dict[str, Field]) -> tuple[Tab, ...]:
@@ -280,6 +281,11 @@ class Compiler:
                 children[field.name] = self.lines_table(name, field)
             elif field.type.name == "links":
                 children[field.name] = self.links_table(name, field)
+            if field.name in children:
+                old_entity = spec.get("renamed_from") or name
+                old_field = field.renamed_from or field.name
+                if (old_entity, old_field) != (name, field.name):
+                    children[field.name].info["renamed_from"] = f"{old_entity}__{old_field}"
         return table, children
 
     def lines_table(self, entity: str, field: Field) -> sa.Table:
@@ -295,8 +301,7 @@ class Compiler:
                     column.nullable = False
                 columns.append(column)
         return sa.Table(f"{entity}__{field.name}", self.metadata, *columns,
-                        info={"entity": entity, "field": field.name, "kind": "lines",
-                              "renamed_from": f"{entity}__{field.renamed_from}" if field.renamed_from else None})
+                        info={"entity": entity, "field": field.name, "kind": "lines", "renamed_from": None})
 
     def links_table(self, entity: str, field: Field) -> sa.Table:
         columns: list[Any] = [
@@ -309,8 +314,7 @@ class Compiler:
             columns += sub.type.columns(sub)
         return sa.Table(f"{entity}__{field.name}", self.metadata, *columns,
                         sa.UniqueConstraint("source_id", "target_id"),
-                        info={"entity": entity, "field": field.name, "kind": "links",
-                              "renamed_from": f"{entity}__{field.renamed_from}" if field.renamed_from else None})
+                        info={"entity": entity, "field": field.name, "kind": "links", "renamed_from": None})
 
 
 __all__ = ["Compiler", "STANDARD_FIELDS", "ON_DELETE", "label_of", "spec_version"]

@@ -21,6 +21,11 @@ from ..fields.base import FieldType
 EMPTY: Mapping = MappingProxyType({})
 
 
+def _empty() -> Mapping:
+    return EMPTY
+
+
+
 def text(label: Mapping[str, str] | None, language: str = "en", fallback: str = "") -> str:
     """The label in `language`, else English, else any language, else `fallback`."""
     if not label:
@@ -51,8 +56,8 @@ class Field:
     name: str
     type: FieldType
     label: Mapping[str, str]
-    help: Mapping[str, str] = EMPTY
-    placeholder: Mapping[str, str] = EMPTY
+    help: Mapping[str, str] = field(default_factory=_empty)
+    placeholder: Mapping[str, str] = field(default_factory=_empty)
     required: bool = False
     unique: bool = False
     default: Any = None
@@ -72,7 +77,7 @@ class Field:
     options: tuple[Option, ...] = ()
     to: str | None = None
     on_delete: str | None = None
-    subfields: Mapping[str, Field] = EMPTY
+    subfields: Mapping[str, Field] = field(default_factory=_empty)
     expression: Any = None
     returns: str | None = None
     stored: bool = True
@@ -82,7 +87,7 @@ class Field:
     currency: str | None = None
     currencies: tuple[str, ...] = ()
     validators: tuple[str, ...] = ()
-    spec: Mapping[str, Any] = EMPTY
+    spec: Mapping[str, Any] = field(default_factory=_empty)
     origin: Origin | None = None
 
     @property
@@ -155,13 +160,14 @@ class Entity:
     tabs: tuple[Tab, ...]
     rules: tuple[Rule, ...]
     table: sa.Table
-    child_tables: Mapping[str, sa.Table] = EMPTY
+    child_tables: Mapping[str, sa.Table] = field(default_factory=_empty)
     hidden: bool = False
     stage: str | None = None
     menu: str | None = None
     icon: str | None = None
     renamed_from: str | None = None
     origin: Origin | None = None
+    env: Any = field(default=None, compare=False, repr=False)  # engine.expr.Env of its fields
 
     def label_text(self, language: str = "en") -> str:
         return text(self.label, language, self.name.replace("_", " ").capitalize())
@@ -208,7 +214,7 @@ class CompiledModel:
     spec: Mapping[str, Any]
     plugins: Any = field(default=None, compare=False, repr=False)
     functions: Any = field(default=None, compare=False, repr=False)
-    validators: Mapping[str, Any] = EMPTY
+    validators: Mapping[str, Any] = field(default_factory=_empty)
 
     def entity(self, name: str) -> Entity:
         try:

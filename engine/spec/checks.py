@@ -190,7 +190,7 @@ class SpecChecker:
                 try:
                     bounds[key] = ftype.coerce(fspec[key], probe)
                 except (FieldValueError, TypeError) as exc:
-                    self.add("E402", f"'{key}' does not fit a {ftype.name} field: {exc}", fspec.position_of(key))
+                    self.add("E402", f"'{key}' does not fit this {ftype.name} field: {exc}", fspec.position_of(key))
         if bounds.get("min") is not None and bounds.get("max") is not None:
             try:
                 if bounds["min"] > bounds["max"]:
@@ -216,7 +216,7 @@ class SpecChecker:
                         for message in ftype.validate(coerced, probe):
                             self.add("E402", f"default {default!r}: {message}", fspec.position_of("default"))
                 except (FieldValueError, TypeError) as exc:
-                    self.add("E402", f"default {default!r} does not fit a {ftype.name} field: {exc}",
+                    self.add("E402", f"default {default!r} does not fit this {ftype.name} field: {exc}",
                              fspec.position_of("default"))
         for i, name in enumerate(fspec.get("validators") or []):
             if name not in self.validators:

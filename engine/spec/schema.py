@@ -111,7 +111,7 @@ def _report(error: ValidationError, document: Any, problems: Problems) -> None:
         problems.add("E204", f"{error.message} in {_where(error)}", position_at(document, path),
                      "names are lower_snake_case: letters, digits and '_', starting with a letter")
         return
-    code = _CODE_BY_VALIDATOR.get(str(error.validator), "E205")
+    code = _CODE_BY_VALIDATOR.get(str(error.validator), "E204")
     hint = None
     if error.validator == "enum":
         hint = did_you_mean(str(error.instance), [str(v) for v in error.validator_value]) or (

@@ -77,13 +77,26 @@ class PosList(list):
         return self.item_pos[index] if 0 <= index < len(self.item_pos) else self.pos
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe loader that remembers where each alias (*name) is used."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.alias_marks: list = []
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.alias_marks.append(self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
 def node_position(node: Node, file: str) -> Position:
     return Position(file, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
 def load_yaml_text(text: str, file: str, problems: Problems) -> Any:
     """Parse one YAML document; problems are added to `problems`, never raised."""
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         try:
             root = loader.get_single_node()
@@ -98,6 +111,9 @@ def load_yaml_text(text: str, file: str, problems: Problems) -> Any:
             return None
         if root is None:
             return None
+        for mark in loader.alias_marks:
+            problems.add("E104", "YAML aliases (*name) are not allowed", Position(file, mark.line + 1, mark.column + 1),
+                         "write the value out in full")
         return _Builder(loader, file, problems).build(root)
     finally:
         loader.dispose()
@@ -127,9 +143,7 @@ class _Builder:
     def build(self, node: Node) -> Any:
         pos = node_position(node, self.file)
         if id(node) in self.seen:
-            self.problems.add("E104", "YAML aliases (*name) are not allowed", pos,
-                              "write the value out in full")
-            return None
+            return None  # an alias: reported where it is used (see _Loader)
         self.seen.add(id(node))
         if node.tag not in _STANDARD_TAGS:
             self.problems.add("E104", f"YAML tag {node.tag!r} is not allowed", pos,

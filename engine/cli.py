@@ -1,0 +1,245 @@
+"""The `tailor` command line.
+
+    tailor check PROJECT                  validate; exit 0 with a summary, 2 with every problem
+    tailor explain PROJECT ENTITY[.FIELD] which layer defined and changed an element
+    tailor migrate PROJECT [--plan|--sql] [--allow-destructive] [--write-revision DIR]
+    tailor demo-data PROJECT              load the project's demo/*.yaml records
+    tailor user create USERNAME           add a user
+
+Every command reads `TAILOR_*` environment variables (see engine.config); `--database`
+overrides TAILOR_DATABASE_URL. User mistakes print a message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy.exc import OperationalError
+
+from .config import Settings
+from .errors import ProjectError
+
+EXIT_PROBLEMS = 2
+
+
+def _model(project: str):
+    from .model import load_model
+
+    try:
+        return load_model(project)
+    except ProjectError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo(f"{len(exc.problems)} problem(s) found in {project}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+
+
+def _engine(project: str, database: str | None):
+    from .storage import make_engine
+
+    settings = Settings.from_env(database_url=database)
+    return make_engine(settings.database_url_for(Path(project)))
+
+
+class TailorGroup(click.Group):
+    """Loads plugin commands lazily and turns expected failures into messages."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except OperationalError as exc:
+            click.echo(f"error: cannot use the database: {str(exc.orig).strip().splitlines()[0]}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=TailorGroup)
+@click.version_option(package_name="tailor-crm")
+def cli() -> None:
+    """Tailor: a CRM engine driven by YAML metadata."""
+
+
+database_option = click.option("--database", "database", metavar="URL", default=None,
+                               help="SQLAlchemy URL (default: TAILOR_DATABASE_URL, else PROJECT/instance/tailor.sqlite)")
+
+
+@cli.command()
+@click.argument("project", type=click.Path(file_okay=False))
+def check(project: str) -> None:
+    """Validate PROJECT and print a summary, or every problem found."""
+    model = _model(project)
+    entities = len(model.entities)
+    fields = sum(len(e.fields) for e in model.entities.values())
+    layers = {e.origin.defined_in for e in model.entities.values() if e.origin}
+    for entity in model.entities.values():
+        for change in entity.origin.changes if entity.origin else ():
+            layers.add(change[0])
+    click.echo(f"{project}: ok — project '{model.project}', {entities} entities, {fields} fields, "
+               f"{len(model.metadata.tables) - 1} tables, layers: {', '.join(sorted(layers))}; "
+               f"metadata version {model.version}")
+
+
+@cli.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("target")
+def explain(project: str, target: str) -> None:
+    """Show which layer defined TARGET (ENTITY or ENTITY.FIELD) and which layers changed it."""
+    model = _model(project)
+    entity_name, _, field_name = target.partition(".")
+    if entity_name not in model.entities:
+        from .errors import did_you_mean
+
+        hint = did_you_mean(entity_name, model.entities)
+        click.echo(f"error: unknown entity '{entity_name}'" + (f" ({hint})" if hint else ""), err=True)
+        sys.exit(EXIT_PROBLEMS)
+    entity = model.entities[entity_name]
+    element = entity
+    if field_name:
+        if field_name not in entity.fields:
+            from .errors import did_you_mean
+
+            hint = did_you_mean(field_name, entity.fields)
+            click.echo(f"error: entity '{entity_name}' has no field '{field_name}'" + (f" ({hint})" if hint else ""),
+                       err=True)
+            sys.exit(EXIT_PROBLEMS)
+        element = entity.fields[field_name]
+    origin = element.origin
+    click.echo(f"{target}")
+    click.echo(f"  defined in layer '{origin.defined_in}' at {origin.position}")
+    for layer, position, keys in origin.changes:
+        click.echo(f"  changed in layer '{layer}' at {position}: {', '.join(keys)}")
+    if not origin.changes:
+        click.echo("  not changed by any other layer")
+    if field_name:
+        field = element
+        click.echo(f"  type: {field.type.name}; label: {dict(field.label)}" + ("; hidden" if field.hidden else ""))
+        if field.options:
+            click.echo("  options: " + ", ".join(o.value + (" (hidden)" if o.hidden else "") for o in field.options))
+    else:
+        click.echo(f"  fields: {', '.join(entity.fields)}")
+
+
+@cli.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@database_option
+@click.option("--plan", "plan_only", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--sql", "sql_only", is_flag=True, help="Print the DDL the migration would run and change nothing.")
+@click.option("--allow-destructive", is_flag=True, help="Also apply changes that drop or may lose data.")
+@click.option("--write-revision", "revision_dir", type=click.Path(file_okay=False), default=None,
+              help="Write the plan as an Alembic revision file into DIR and change nothing.")
+def migrate(project: str, database: str | None, plan_only: bool, sql_only: bool, allow_destructive: bool,
+            revision_dir: str | None) -> None:
+    """Bring the database in line with PROJECT without losing data silently."""
+    from .migrate import DestructiveChangeRefused, apply_plan, plan_migration, upgrade_system_tables, write_revision
+    from .storage.system import metadata_version
+
+    model = _model(project)
+    engine = _engine(project, database)
+    upgrade_system_tables(engine)
+    plan = plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version)
+    if sql_only:
+        click.echo(plan.sql(engine))
+        return
+    click.echo(plan.render())
+    if revision_dir:
+        path = write_revision(plan, Path(revision_dir), f"{model.project} {model.version}")
+        click.echo(f"wrote {path}")
+        return
+    if plan_only:
+        return
+
+    def step(operation) -> None:
+        if model.plugins is not None:
+            model.plugins.hook.tailor_migration_step(operation=operation)
+
+    try:
+        applied = apply_plan(engine, plan, allow_destructive=allow_destructive, on_step=step)
+    except DestructiveChangeRefused as exc:
+        click.echo(str(exc), err=True)
+        click.echo("nothing was changed; re-run with --allow-destructive to apply them", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    _record_version(engine, model, metadata_version)
+    click.echo(f"applied {len(applied)} change(s); database is at metadata version {model.version}")
+
+
+def _record_version(engine, model, table) -> None:
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from .storage import write_engine
+
+    with write_engine(engine).begin() as conn:
+        exists = conn.execute(sa.select(table.c.id).where(table.c.version == model.version)).first()
+        if exists is None:
+            conn.execute(table.insert().values(version=model.version, project=model.project,
+                                               applied_at=datetime.now(UTC), spec=dict(model.spec)))
+
+
+@cli.command("demo-data")
+@click.argument("project", type=click.Path(file_okay=False))
+@database_option
+def demo_data(project: str, database: str | None) -> None:
+    """Load PROJECT's demo/*.yaml (users and records); skipped when records already exist."""
+    from .demo import DemoError, load_demo
+    from .migrate import upgrade_system_tables
+
+    model = _model(project)
+    engine = _engine(project, database)
+    upgrade_system_tables(engine)
+    try:
+        summary = load_demo(model, engine, Path(project))
+    except (DemoError, ProjectError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(summary)
+
+
+@cli.group()
+def user() -> None:
+    """Manage users."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--project", type=click.Path(file_okay=False), default=".", help="Project folder (for the default database).")
+@database_option
+@click.option("--name", "display_name", default=None)
+@click.option("--email", default=None)
+@click.option("--admin", is_flag=True)
+@click.option("--language", default="en", type=click.Choice(["en", "zh"]))
+@click.password_option(prompt_required=False, default=None)
+def user_create(username, project, database, display_name, email, admin, language, password) -> None:
+    """Create a user (the password is asked for when not given)."""
+    from .migrate import upgrade_system_tables
+    from .users import UserError, create_user
+
+    engine = _engine(project, database)
+    upgrade_system_tables(engine)
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user_id = create_user(engine, username, password, display_name=display_name, email=email,
+                              is_admin=admin, language=language)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"created user {username} (id {user_id})")
+
+
+def _register_plugin_commands() -> None:
+    """Plugins installed through entry points may add commands (`tailor_cli_commands`)."""
+    from .plugins import make_plugin_manager
+
+    pm = make_plugin_manager([], None)
+    pm.hook.tailor_cli_commands(cli=cli)
+
+
+def main() -> None:
+    _register_plugin_commands()
+    cli(prog_name="tailor")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,51 @@
+"""Who is acting and when: passed to every records-service call, hook and expression."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The user acting. `system` is the engine itself (demo data, migrations, jobs)."""
+
+    id: int | None = None
+    username: str = "system"
+    roles: tuple[str, ...] = ()
+    department: int | None = None
+    departments: tuple[int, ...] = ()
+    teams: tuple[int, ...] = ()
+    team_members: tuple[int, ...] = ()
+    language: str = "en"
+    is_admin: bool = False
+    system: bool = False
+
+    def variables(self) -> dict[str, Any]:
+        """What expressions see as `user`."""
+        return {
+            "id": self.id,
+            "username": self.username,
+            "roles": list(self.roles),
+            "department": self.department,
+            "departments": list(self.departments),
+            "teams": list(self.teams),
+            "team_members": list(self.team_members),
+            "language": self.language,
+            "is_admin": self.is_admin,
+        }
+
+
+SYSTEM = Actor(system=True, is_admin=True)
+
+
+@dataclass
+class Context:
+    actor: Actor = SYSTEM
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def variables(self) -> dict[str, Any]:
+        return {"user": self.actor.variables()}

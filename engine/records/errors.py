@@ -1,0 +1,48 @@
+"""Errors the records service raises; every entry point turns them into a 4xx, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class RecordError(Exception):
+    status = 400
+
+
+class ValidationError(RecordError):
+    """One or more fields (or the record as a whole, key "") are invalid. Nothing was saved."""
+
+    status = 422
+
+    def __init__(self, errors: dict[str, list[str]] | str):
+        if isinstance(errors, str):
+            errors = {"": [errors]}
+        self.errors = {k: list(v) for k, v in errors.items() if v}
+        parts = [f"{k}: {'; '.join(v)}" if k else "; ".join(v) for k, v in self.errors.items()]
+        super().__init__("; ".join(parts))
+
+
+class NotFound(RecordError):
+    status = 404
+
+    def __init__(self, entity: str, record_id: Any):
+        self.entity = entity
+        self.record_id = record_id
+        super().__init__(f"{entity} {record_id} not found")
+
+
+class ConflictError(RecordError):
+    """Someone saved the record after the version you edited. Nothing was overwritten;
+    `current` holds their version so the user can compare and re-apply."""
+
+    status = 409
+
+    def __init__(self, entity: str, record_id: Any, your_version: int, current: dict[str, Any]):
+        self.entity = entity
+        self.record_id = record_id
+        self.your_version = your_version
+        self.current = current
+        super().__init__(
+            f"{entity} {record_id} was changed by someone else (you edited version {your_version}, "
+            f"it is now version {current.get('version')}); nothing was saved"
+        )

@@ -1,0 +1,444 @@
+"""The records service: the only door to data.
+
+Forms, the API, imports and automations all call these methods, so validation, audit,
+locking and hooks hold for every entry point. Each write runs in one transaction: either
+the record, its child rows, its links, its autonumber and its audit entry are all saved,
+or nothing is.
+
+Optimistic locking: every record has a `version`. An update names the version it was
+based on; `UPDATE … WHERE id = :id AND version = :version` either wins or changes nothing,
+in which case the caller gets a ConflictError holding the current record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from ..model.model import CompiledModel, Entity, Field
+from ..storage import audit_log, sequence, write_engine
+from .context import Context
+from .errors import ConflictError, NotFound, ValidationError
+from .query import Query, build_select
+from .values import (
+    apply_defaults,
+    coerce_input,
+    compute,
+    prepare_lines,
+    validate_record,
+)
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
+
+
+class RecordService:
+    def __init__(self, model: CompiledModel, engine: Engine):
+        self.model = model
+        self.engine = engine
+        self.writer = write_engine(engine)
+        self.hooks = model.plugins.hook if model.plugins is not None else None
+
+    # -- reading --------------------------------------------------------------------------
+    def get(self, entity_name: str, record_id: Any, context: Context | None = None) -> dict[str, Any]:
+        context = context or Context()
+        entity = self.model.entity(entity_name)
+        record_id = _record_id(entity_name, record_id)
+        with self.engine.connect() as conn:
+            record = self._load(conn, entity, record_id)
+        if record is None:
+            raise NotFound(entity_name, record_id)
+        self._virtual(entity, record, context)
+        return record
+
+    def list(self, entity_name: str, query: Query | None = None, context: Context | None = None,
+             **kwargs) -> list[dict[str, Any]]:
+        """Rows of an entity. `query` (or keyword arguments for it) filters, sorts, pages.
+        Only whitelisted fields can be filtered or sorted on; others are a ValidationError."""
+        context = context or Context()
+        entity = self.model.entity(entity_name)
+        query = query or Query(**kwargs)
+        statement = build_select(entity, query, context)
+        with self.engine.connect() as conn:
+            rows = [self._from_row(entity, dict(r._mapping)) for r in conn.execute(statement)]
+            if query.with_children:
+                for row in rows:
+                    self._children(conn, entity, row)
+        for row in rows:
+            self._virtual(entity, row, context)
+        return rows
+
+    def count(self, entity_name: str, query: Query | None = None, context: Context | None = None,
+              limit: int | None = None, **kwargs) -> int:
+        """Matching rows; with `limit`, counting stops there (cheap on big tables)."""
+        context = context or Context()
+        entity = self.model.entity(entity_name)
+        query = query or Query(**kwargs)
+        inner = build_select(entity, query.unpaged(), context, columns=[entity.table.c.id])
+        if limit is not None:
+            inner = inner.limit(limit)
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(inner.subquery())).scalar_one()
+
+    # -- writing --------------------------------------------------------------------------
+    def create(self, entity_name: str, data: Mapping[str, Any], context: Context | None = None,
+               *, trusted: bool = False) -> dict[str, Any]:
+        context = context or Context()
+        entity = self.model.entity(entity_name)
+        errors: dict[str, list[str]] = {}
+        record = coerce_input(entity, dict(data), creating=True, trusted=trusted, errors=errors)
+        apply_defaults(entity.fields, record, context)
+        if not errors:
+            self._hook("tailor_before_save", entity=entity, record=record, old=None, context=context)
+        self._complete(entity, record, None, context, errors)
+        with self._write() as conn:
+            self._check_database_rules(conn, entity, record, None, errors)
+            if errors:
+                raise ValidationError(errors)
+            row = self._row_values(entity, record)
+            for field in entity.fields.values():
+                if field.is_autonumber and record.get(field.name) is None:
+                    record[field.name] = row[field.name] = self._next_number(conn, entity, field, context)
+            owner = record.pop("owner", None) if "owner" in record else context.actor.id
+            row.update(created_at=context.now, updated_at=context.now, created_by=context.actor.id,
+                       owner=owner, version=1)
+            record_id = self._insert(conn, entity, row)
+            self._write_children(conn, entity, record_id, record, None)
+            saved = self._load(conn, entity, record_id)
+            self._audit(conn, entity, record_id, "create", None, saved, context)
+            self._hook("tailor_after_save", entity=entity, record=saved, old=None, context=context)
+        self._virtual(entity, saved, context)
+        return saved
+
+    def update(self, entity_name: str, record_id: Any, data: Mapping[str, Any], *, version: int,
+               context: Context | None = None, trusted: bool = False) -> dict[str, Any]:
+        context = context or Context()
+        entity = self.model.entity(entity_name)
+        record_id = _record_id(entity_name, record_id)
+        try:
+            version = int(version)
+        except (TypeError, ValueError):
+            raise ValidationError({"version": ["the version you edited is required"]}) from None
+        errors: dict[str, list[str]] = {}
+        changes = coerce_input(entity, dict(data), creating=False, trusted=trusted, errors=errors)
+        with self._write() as conn:
+            old = self._load(conn, entity, record_id, for_update=True)
+            if old is None:
+                raise NotFound(entity_name, record_id)
+            if old["version"] != version:
+                raise ConflictError(entity_name, record_id, version, old)
+            record = {k: v for k, v in old.items() if k not in ("id", "version", "created_at", "updated_at",
+                                                               "created_by")}
+            record.update(changes)
+            if not errors:
+                self._hook("tailor_before_save", entity=entity, record=record, old=old, context=context)
+            self._complete(entity, record, old, context, errors)
+            self._check_database_rules(conn, entity, record, record_id, errors)
+            if errors:
+                raise ValidationError(errors)
+            row = self._row_values(entity, record)
+            if "owner" in record:
+                row["owner"] = record["owner"]
+            row.update(updated_at=context.now, version=version + 1)
+            table = entity.table
+            result = conn.execute(
+                table.update().where(table.c.id == record_id, table.c.version == version).values(**row))
+            if result.rowcount != 1:
+                current = self._load(conn, entity, record_id)
+                if current is None:
+                    raise NotFound(entity_name, record_id)
+                raise ConflictError(entity_name, record_id, version, current)
+            self._write_children(conn, entity, record_id, record, old)
+            saved = self._load(conn, entity, record_id)
+            self._audit(conn, entity, record_id, "update", old, saved, context)
+            self._hook("tailor_after_save", entity=entity, record=saved, old=old, context=context)
+        self._virtual(entity, saved, context)
+        return saved
+
+    def delete(self, entity_name: str, record_id: Any, *, version: int | None = None,
+               context: Context | None = None) -> None:
+        context = context or Context()
+        entity = self.model.entity(entity_name)
+        record_id = _record_id(entity_name, record_id)
+        with self._write() as conn:
+            old = self._load(conn, entity, record_id, for_update=True)
+            if old is None:
+                raise NotFound(entity_name, record_id)
+            if version is not None and old["version"] != int(version):
+                raise ConflictError(entity_name, record_id, int(version), old)
+            self._hook("tailor_before_delete", entity=entity, record=old, context=context)
+            referencing = self._references(conn, entity, record_id)
+            if referencing:
+                raise ValidationError({"": [f"cannot delete: still used by {', '.join(referencing)}"]})
+            conn.execute(entity.table.delete().where(entity.table.c.id == record_id))
+            self._audit(conn, entity, record_id, "delete", old, None, context)
+            self._hook("tailor_after_delete", entity=entity, record=old, context=context)
+
+    def history(self, entity_name: str, record_id: Any) -> list[dict[str, Any]]:
+        """The audit trail of one record, oldest first."""
+        record_id = _record_id(entity_name, record_id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(audit_log).where(audit_log.c.entity == entity_name,
+                                                           audit_log.c.record_id == record_id)
+                                .order_by(audit_log.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    # -- internals ------------------------------------------------------------------------
+    def _complete(self, entity: Entity, record: dict[str, Any], old: dict[str, Any] | None, context: Context,
+                  errors: dict[str, list[str]]) -> None:
+        """Child rows, computed values and validation; raises with every error found
+        (including those of coercion), so the user sees all problems at once."""
+        prepare_lines(entity, record, context)
+        compute(entity.fields, entity.computed_order, record, context)
+        for key, messages in validate_record(entity, record, old, context, self.model.validators).items():
+            if key not in errors:
+                errors[key] = messages
+        if errors:
+            raise ValidationError(errors)
+
+    def _write(self):
+        return _Transaction(self.writer)
+
+    def _hook(self, name: str, **kwargs) -> None:
+        if self.hooks is not None:
+            getattr(self.hooks, name)(**kwargs)
+
+    def _row_values(self, entity: Entity, record: dict[str, Any]) -> dict[str, Any]:
+        row: dict[str, Any] = {}
+        for field in entity.fields.values():
+            if field.type.storage != "column" or (field.is_computed and not field.stored):
+                continue
+            for key in field.type.input_keys(field):
+                if key in record:
+                    row[key] = record[key]
+            if field.name in record:
+                row.update(field.type.to_row(record[field.name], field))
+        return row
+
+    def _insert(self, conn: Connection, entity: Entity, row: dict[str, Any]) -> int:
+        result = conn.execute(entity.table.insert().values(**row).returning(entity.table.c.id))
+        return int(result.scalar_one())
+
+    def _from_row(self, entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
+        record: dict[str, Any] = {k: row[k] for k in ("id", "created_at", "updated_at", "created_by", "owner",
+                                                       "version") if k in row}
+        for field in entity.fields.values():
+            if field.type.storage != "column" or (field.is_computed and not field.stored):
+                continue
+            if field.name not in row:
+                continue
+            record[field.name] = field.type.from_row(row, field)
+            for key in field.type.input_keys(field)[1:]:
+                record[key] = row.get(key)
+        for key in ("created_at", "updated_at"):
+            if isinstance(record.get(key), datetime) and record[key].tzinfo is None:
+                from datetime import UTC
+
+                record[key] = record[key].replace(tzinfo=UTC)
+        return record
+
+    def _load(self, conn: Connection, entity: Entity, record_id: int, for_update: bool = False):
+        statement = sa.select(entity.table).where(entity.table.c.id == record_id)
+        if for_update and conn.dialect.name == "postgresql":
+            statement = statement.with_for_update()
+        row = conn.execute(statement).first()
+        if row is None:
+            return None
+        record = self._from_row(entity, dict(row._mapping))
+        self._children(conn, entity, record)
+        return record
+
+    def _children(self, conn: Connection, entity: Entity, record: dict[str, Any]) -> None:
+        for name, table in entity.child_tables.items():
+            field = entity.fields[name]
+            if field.type.name == "lines":
+                rows = conn.execute(sa.select(table).where(table.c.parent_id == record["id"])
+                                    .order_by(table.c.position, table.c.id))
+                lines = []
+                for r in rows:
+                    mapping = dict(r._mapping)
+                    line = {"id": mapping["id"]}
+                    for sub in field.subfields.values():
+                        if sub.type.storage == "column" and not (sub.is_computed and not sub.stored):
+                            line[sub.name] = sub.type.from_row(mapping, sub)
+                            for key in sub.type.input_keys(sub)[1:]:
+                                line[key] = mapping.get(key)
+                    lines.append(line)
+                record[name] = lines
+            else:
+                rows = conn.execute(sa.select(table).where(table.c.source_id == record["id"]).order_by(table.c.id))
+                links = []
+                for r in rows:
+                    mapping = dict(r._mapping)
+                    link = {"id": mapping["target_id"]}
+                    for sub in field.subfields.values():
+                        link[sub.name] = sub.type.from_row(mapping, sub)
+                    links.append(link)
+                record[name] = links
+
+    def _write_children(self, conn: Connection, entity: Entity, record_id: int, record: dict[str, Any],
+                        old: dict[str, Any] | None) -> None:
+        for name, table in entity.child_tables.items():
+            if name not in record:
+                continue
+            field = entity.fields[name]
+            if field.type.name == "lines":
+                existing = {line["id"] for line in (old or {}).get(name, [])}
+                keep = set()
+                for position, line in enumerate(record[name] or []):
+                    values = {"parent_id": record_id, "position": position}
+                    for sub in field.subfields.values():
+                        if sub.type.storage == "column" and not (sub.is_computed and not sub.stored):
+                            for key in sub.type.input_keys(sub):
+                                if key in line:
+                                    values[key] = line[key]
+                    line_id = line.get("id")
+                    if line_id in existing:
+                        keep.add(line_id)
+                        conn.execute(table.update().where(table.c.id == line_id).values(**values))
+                    else:
+                        conn.execute(table.insert().values(**values))
+                gone = existing - keep
+                if gone:
+                    conn.execute(table.delete().where(table.c.id.in_(gone)))
+            else:
+                conn.execute(table.delete().where(table.c.source_id == record_id))
+                for link in record[name] or []:
+                    values = {"source_id": record_id, "target_id": link["id"]}
+                    for sub in field.subfields.values():
+                        if sub.name in link:
+                            values[sub.name] = link[sub.name]
+                    conn.execute(table.insert().values(**values))
+
+    def _check_database_rules(self, conn: Connection, entity: Entity, record: dict[str, Any],
+                              record_id: int | None, errors: dict[str, list[str]]) -> None:
+        table = entity.table
+        for field in entity.fields.values():
+            value = record.get(field.name)
+            if value is None or field.name in errors:
+                continue
+            if field.unique and field.type.storage == "column":
+                statement = sa.select(table.c.id).where(table.c[field.name] == value)
+                if record_id is not None:
+                    statement = statement.where(table.c.id != record_id)
+                if conn.execute(statement.limit(1)).first() is not None:
+                    errors.setdefault(field.name, []).append(f"'{value}' is already used by another record")
+            if field.type.name == "link":
+                target = self.model.entity(field.to).table
+                if conn.execute(sa.select(target.c.id).where(target.c.id == value)).first() is None:
+                    errors.setdefault(field.name, []).append(f"{field.to} {value} does not exist")
+            elif field.type.name == "user":
+                from ..storage import users
+
+                if conn.execute(sa.select(users.c.id).where(users.c.id == value)).first() is None:
+                    errors.setdefault(field.name, []).append(f"user {value} does not exist")
+            elif field.type.name == "links" and value:
+                target = self.model.entity(field.to).table
+                wanted = {link["id"] for link in value}
+                found = set(conn.execute(sa.select(target.c.id).where(target.c.id.in_(wanted))).scalars())
+                missing = sorted(wanted - found)
+                if missing:
+                    errors.setdefault(field.name, []).append(
+                        f"{field.to} {', '.join(map(str, missing))} does not exist")
+        owner = record.get("owner")
+        if owner is not None and "owner" not in errors:
+            from ..storage import users
+
+            if conn.execute(sa.select(users.c.id).where(users.c.id == owner)).first() is None:
+                errors.setdefault("owner", []).append(f"user {owner} does not exist")
+
+    def _references(self, conn: Connection, entity: Entity, record_id: int) -> list[str]:
+        """Records that link to this one with on_delete: restrict (the default for links
+        is set_null; restrict protects e.g. orders of a customer)."""
+        found = []
+        for other in self.model.entities.values():
+            for field in other.fields.values():
+                if field.type.name == "link" and field.to == entity.name and field.on_delete == "restrict":
+                    column = other.table.c[field.name]
+                    n = conn.execute(sa.select(sa.func.count()).where(column == record_id)).scalar_one()
+                    if n:
+                        found.append(f"{n} {other.name} record(s) ({field.name})")
+        return found
+
+    def _next_number(self, conn: Connection, entity: Entity, field: Field, context: Context) -> str:
+        key = field.type.sequence_key(entity.name, field, context.now)
+        insert = postgresql.insert(sequence) if conn.dialect.name == "postgresql" else sqlite.insert(sequence)
+        statement = insert.values(key=key, value=1).on_conflict_do_update(
+            index_elements=[sequence.c.key], set_={"value": sequence.c.value + 1}).returning(sequence.c.value)
+        counter = conn.execute(statement).scalar_one()
+        return field.type.render(field, context.now, int(counter))
+
+    def _audit(self, conn: Connection, entity: Entity, record_id: int, action: str,
+               old: dict[str, Any] | None, new: dict[str, Any] | None, context: Context) -> None:
+        changes = {}
+        skip = {"id", "version", "created_at", "updated_at", "created_by"}
+        for key in sorted(set(old or {}) | set(new or {})):
+            if key in skip:
+                continue
+            before = (old or {}).get(key)
+            after = (new or {}).get(key)
+            if jsonable(before) != jsonable(after):
+                changes[key] = [jsonable(before), jsonable(after)]
+        if action == "update" and not changes:
+            return
+        conn.execute(audit_log.insert().values(
+            entity=entity.name, record_id=record_id, action=action, changes=json.loads(json.dumps(changes)),
+            user_id=context.actor.id, at=context.now, metadata_version=self.model.version))
+
+    def _virtual(self, entity: Entity, record: dict[str, Any], context: Context) -> None:
+        virtual = [n for n in entity.computed_order if not entity.fields[n].stored]
+        if virtual:
+            compute(entity.fields, virtual, record, context)
+
+
+class _Transaction:
+    """`with service._write() as conn`: one transaction; integrity errors become ValidationError."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def __enter__(self) -> Connection:
+        self.context = self.engine.begin()
+        return self.context.__enter__()
+
+    def __exit__(self, exc_type, exc, tb):
+        suppress = self.context.__exit__(exc_type, exc, tb)
+        if isinstance(exc, IntegrityError):
+            raise ValidationError({"": [f"the database refused the change: {_integrity_message(exc)}"]}) from exc
+        return suppress
+
+
+def _integrity_message(exc: IntegrityError) -> str:
+    text = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+    return text[:200]
+
+
+def _record_id(entity: str, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise NotFound(entity, value) from None
+    if number <= 0 or number >= 2**63:
+        raise NotFound(entity, value)
+    return number
+
+
+def changed_fields(old: Mapping[str, Any], new: Mapping[str, Any], keys: Iterable[str]) -> list[str]:
+    return [k for k in keys if jsonable(old.get(k)) != jsonable(new.get(k))]

@@ -1,0 +1,271 @@
+"""Every error code is produced by a bad project, at the right place, with no traceback."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from engine.errors import CODES, ProjectError
+from engine.paths import ROOT
+
+ENTITY = "entities/customer.yaml"
+
+# code -> (files, expected file suffix, line, column or None, text the message must contain)
+CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
+    "E101": ({ENTITY: "entity: customer\nfields: [name\n"}, ENTITY, 3, None, "syntax"),
+    "E102": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string}
+          name: {type: text}
+        """}, ENTITY, 4, 3, "duplicate key 'name'"),
+    "E103": ({}, "", 0, None, "not a Tailor project"),
+    "E104": ({ENTITY: """
+        entity: customer
+        fields:
+          name: &n {type: string}
+          other: *n
+        """}, ENTITY, 4, 10, "aliases"),
+    "E105": ({ENTITY: "# nothing here\n"}, ENTITY, 1, 1, "empty"),
+    "E201": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string, requird: true}
+        """}, ENTITY, 3, 24, "unknown key 'requird'"),
+    "E202": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string, required: "yes"}
+        """}, ENTITY, 3, 34, "is not of type 'boolean'"),
+    "E203": ({"tailor.yaml": "languages: [en]\n", ENTITY: "entity: customer\nfields: {name: {type: string}}\n"},
+             "tailor.yaml", 1, 1, "needs the key 'name'"),
+    "E204": ({ENTITY: """
+        entity: customer
+        fields:
+          company: {type: link, to: customer, on_delete: explode}
+        """}, ENTITY, 3, 50, "explode"),
+    "E301": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: strng}
+        """}, ENTITY, 3, 16, "unknown field type 'strng'"),
+    "E302": ({ENTITY: """
+        entity: customer
+        fields:
+          id: {type: string}
+        """}, ENTITY, 3, 3, "reserved"),
+    "E303": ({ENTITY: """
+        entity: customer
+        fields:
+          select: {type: string}
+        """}, ENTITY, 3, 3, "SQL keyword"),
+    "E304": ({ENTITY: """
+        entity: customer
+        fields:
+          full__name: {type: string}
+        """}, ENTITY, 3, 3, "invalid field name"),
+    "E305": ({ENTITY: "entity: customer\nfields: {name: {type: string}}\n",
+              "entities/customer2.yaml": "entity: customer\nfields: {name: {type: string}}\n"},
+             "entities/customer2.yaml", 1, 9, "defined twice"),
+    "E306": ({ENTITY: """
+        entity: customer
+        fields:
+          company: {type: link, to: compnay}
+        """}, ENTITY, 3, 29, "unknown entity 'compnay'"),
+    "E307": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string}
+        list:
+          columns: [name, nmae]
+        """}, ENTITY, 5, 19, "unknown field 'nmae'"),
+    "E308": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string}
+        form:
+          sections:
+            - fields: [name, phone]
+        """}, ENTITY, 6, 22, "'phone'"),
+    "E309": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string}
+        form:
+          sections:
+            - fields: [name]
+            - fields: [name]
+        """}, ENTITY, 7, 16, "placed twice"),
+    "E310": ({ENTITY: f"""
+        entity: customer
+        fields:
+          {"x" * 60}: {{type: lines, fields: {{qty: {{type: integer}}}}}}
+        """}, ENTITY, 3, 3, "characters"),
+    "E401": ({ENTITY: """
+        entity: customer
+        fields:
+          level: {type: choice, options: [high, low], default: medium}
+        """}, ENTITY, 3, 56, "default 'medium'"),
+    "E402": ({ENTITY: """
+        entity: customer
+        fields:
+          employees: {type: integer, default: many}
+        """}, ENTITY, 3, 39, "does not fit"),
+    "E403": ({ENTITY: """
+        entity: customer
+        fields:
+          employees: {type: integer, min: 10, max: 5}
+        """}, ENTITY, 3, 35, "greater than max"),
+    "E404": ({ENTITY: """
+        entity: customer
+        fields:
+          code: {type: string, pattern: "[A-Z"}
+        """}, ENTITY, 3, 33, "regular expression"),
+    "E405": ({ENTITY: """
+        entity: customer
+        fields:
+          code: {type: autonumber, format: "CUS-{YYYY}"}
+        """}, ENTITY, 3, 36, "autonumber format"),
+    "E406": ({ENTITY: """
+        entity: customer
+        fields:
+          level: {type: choice, options: [high, low, high]}
+        """}, ENTITY, 3, 46, "listed twice"),
+    "E407": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string, options: [a, b]}
+        """}, ENTITY, 3, 24, "'options' is not an option of a string field"),
+    "E408": ({ENTITY: """
+        entity: customer
+        fields:
+          level: {type: choice}
+        """}, ENTITY, 3, 10, "needs 'options'"),
+    "E501": ({ENTITY: """
+        entity: customer
+        fields:
+          amount: {type: decimal}
+          big: {type: boolean, visible_when: "amount >"}
+        """}, ENTITY, 4, None, "amount >"),
+    "E502": ({ENTITY: """
+        entity: customer
+        fields:
+          amount: {type: decimal}
+          big: {type: boolean, visible_when: "amont > 5"}
+        """}, ENTITY, 4, 39, "amont"),
+    "E503": ({ENTITY: """
+        entity: customer
+        fields:
+          amount: {type: decimal}
+          big: {type: boolean, visible_when: "todya() > 5"}
+        """}, ENTITY, 4, 39, "todya"),
+    "E504": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string}
+          big: {type: boolean, visible_when: "name > 5"}
+        """}, ENTITY, 4, None, "name > 5"),
+    "E505": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string}
+          big: {type: boolean, visible_when: "lower(name, name) == 'x'"}
+        """}, ENTITY, 4, None, "lower"),
+    "E506": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string}
+          big: {type: boolean, visible_when: "name.__class__ == 'x'"}
+        """}, ENTITY, 4, None, "__class__"),
+    "E601": ({"tailor.yaml": "name: a\nextends: ../b\n", ENTITY: "entity: customer\nfields: {name: {type: string}}\n"},
+             "tailor.yaml", 2, 10, "cycle"),
+    "E602": ({"tailor.yaml": "name: a\nextends: ../nowhere\n"}, "tailor.yaml", 2, 10, "not a Tailor project"),
+    "E603": ({ENTITY: """
+        entity: customer
+        fields:
+          a: {type: computed, expression: "b + 1"}
+          b: {type: computed, expression: "a + 1"}
+        """}, ENTITY, 4, 35, "depend on each other"),
+    "E604": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {label: Name}
+        """}, ENTITY, 3, 3, "has no type"),
+    "E605": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string}
+          title: {type: string, renamed_from: name}
+        """}, ENTITY, 4, 39, "still a field"),
+    "E701": ({"tailor.yaml": "name: a\nplugins: [cn_feilds]\n"}, "tailor.yaml", 2, 11, "not found"),
+    "E702": ({"tailor.yaml": "name: a\nplugins: [./bad_hook.py]\n",
+              "bad_hook.py": "def tailor_field_typez():\n    return []\n"}, "bad_hook.py", 0, None, "tailor_field_typez"),
+    "E703": ({"tailor.yaml": "name: a\nplugins: [./broken.py]\n",
+              "broken.py": "raise RuntimeError('boom')\n"}, "tailor.yaml", 2, 11, "boom"),
+    "E704": ({"tailor.yaml": "name: a\nplugins: [./dup.py]\n",
+              "dup.py": "from engine.fields.scalar import StringType\n"
+                        "def tailor_field_types():\n    return [StringType()]\n"},
+             "tailor.yaml", 1, 1, "registered twice"),
+}
+
+
+def problems_of(make_project, tmp_path, code):
+    from engine.model import load_model
+
+    files, *_ = CASES[code]
+    if code == "E103":
+        root = tmp_path / "empty"
+        root.mkdir()
+    elif code == "E601":
+        make_project({"tailor.yaml": "name: b\nextends: ../a\n"}, name="b")
+        root = make_project(files, name="a")
+    else:
+        root = make_project(files)
+    with pytest.raises(ProjectError) as info:
+        load_model(root, entry_points=False)
+    return info.value.problems
+
+
+def test_every_code_has_a_case():
+    assert sorted(CASES) == sorted(CODES)
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_bad_project_reports_code(code, make_project, tmp_path):
+    _files, suffix, line, column, needle = CASES[code]
+    problems = problems_of(make_project, tmp_path, code)
+    matching = [p for p in problems if p.code == code]
+    assert matching, f"expected {code}, got: {[str(p) for p in problems]}"
+    problem = matching[0]
+    assert needle in problem.message, str(problem)
+    assert problem.position.file.endswith(suffix), str(problem)
+    if line:
+        assert problem.position.line == line, str(problem)
+    if column is not None:
+        assert problem.position.column == column, str(problem)
+    assert re.match(r"^\S+(:\d+:\d+)?: E\d{3} ", str(problem)), str(problem)
+
+
+def test_all_problems_reported_at_once(make_project):
+    from engine.model import load_model
+
+    root = make_project({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: strng}
+          level: {type: choice, options: [a, b], default: c}
+          other: {type: link, to: nothing}
+        list:
+          columns: [nope]
+        """})
+    with pytest.raises(ProjectError) as info:
+        load_model(root, entry_points=False)
+    codes = sorted(p.code for p in info.value.problems)
+    assert codes == ["E301", "E306", "E307", "E401"]
+
+
+def test_error_codes_are_documented():
+    doc = (ROOT / "docs" / "error-codes.md").read_text(encoding="utf-8")
+    documented = set(re.findall(r"^## (E\d{3})", doc, flags=re.M))
+    assert documented == set(CODES)
