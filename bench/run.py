@@ -59,7 +59,7 @@ def generate_project(root: Path) -> None:
                 lines.append(f"  {name}: {{type: decimal, label: {label}, visible_when: \"field_1 > 10\"}}")
             else:
                 lines.append(f"  {name}: {{type: {kind}, label: {label}}}")
-        lines.append(f"  total: {{type: computed, expression: \"field_1 * 2 + field_2\"}}")
+        lines.append("  total: {type: computed, expression: \"field_1 * 2 + field_2\"}")
         lines += ["list:", "  columns: [field_0, field_1, field_3]", "  filters: [field_3, field_4]",
                   "  sort: -field_4", "rules:", "  - check: \"field_1 >= 0\"", "    message: positive"]
         (root / "entities" / f"entity_{e}.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -131,7 +131,13 @@ def explain(project: str, target: str) -> None:
 def migrate(project: str, database: str | None, plan_only: bool, sql_only: bool, allow_destructive: bool,
             revision_dir: str | None) -> None:
     """Bring the database in line with PROJECT without losing data silently."""
-    from .migrate import DestructiveChangeRefused, apply_plan, plan_migration, upgrade_system_tables, write_revision
+    from .migrate import (
+        DestructiveChangeRefused,
+        apply_plan,
+        plan_migration,
+        upgrade_system_tables,
+        write_revision,
+    )
     from .storage.system import metadata_version
 
     model = _model(project)

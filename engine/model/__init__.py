@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import ProjectError, Problems
+from ..errors import Problems, ProjectError
 from ..plugins import make_plugin_manager
 from ..spec.checks import SpecChecker
 from ..spec.project import ProjectSpec, merge_layers, plugin_requests, read_layers, validate_layers

@@ -18,7 +18,7 @@ from .. import __version__
 from ..fields.base import FieldType
 from ..fields.relation import ID_TYPE, ON_DELETE
 from ..spec.checks import STANDARD_FIELDS, SpecChecker
-from ..spec.project import Provenance, ProjectSpec, option_value
+from ..spec.project import ProjectSpec, Provenance, option_value
 from ..spec.yamlload import PosDict, plain
 from ..storage.system import NAMING_CONVENTION, users
 from .model import (
@@ -253,15 +253,16 @@ class Compiler:
                 if field.unique and column.name == field.name:
                     column.unique = True
                 columns.append(column)
-        indexed = {f for f in listing.filters} | {s.lstrip("-") for s in listing.sort}
-        indexed |= {f.name for f in fields.values() if f.index}
+        sorted_on = {s.lstrip("-") for s in listing.sort}
+        indexed = {f for f in listing.filters} | {f.name for f in fields.values() if f.index}
         if title:
             indexed.add(title)
         if spec.get("stage"):
             indexed.add(spec["stage"])
         table = sa.Table(name, self.metadata, *columns,
                          info={"entity": name, "renamed_from": spec.get("renamed_from")})
-        for column_name in sorted(indexed):
+        # a (column, id) index serves both filtering and keyset paging on a sort column
+        for column_name in sorted(indexed - sorted_on):
             if column_name in table.c and column_name != "id" and not table.c[column_name].unique:
                 if not any(ix.columns.keys() == [column_name] for ix in table.indexes):
                     sa.Index(f"ix_{name}_{column_name}", table.c[column_name])
@@ -269,7 +270,7 @@ class Compiler:
             column_name = sort_key.lstrip("-")
             if column_name in table.c and column_name != "id":
                 sa.Index(f"ix_{name}_{column_name}_id", table.c[column_name], table.c.id)
-        for i, index in enumerate(spec.get("indexes") or []):
+        for index in spec.get("indexes") or []:
             cols = []
             for ref in index["fields"]:
                 cols += [c for c in table.c if c.name == ref]

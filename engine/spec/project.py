@@ -171,7 +171,7 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
                 entities[name] = _fresh_entity(document)
                 entity_files[name] = where
                 provenance[(name, None)] = Provenance(layer.name, where)
-                for fname, fspec in (document.get("fields") or {}).items():
+                for fname in document.get("fields") or {}:
                     fpos = document["fields"].position_of(fname, of_key=True)
                     provenance[(name, fname)] = Provenance(layer.name, fpos)
             else:
