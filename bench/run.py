@@ -112,20 +112,32 @@ def pg_url_with_schema(base: str, schema: str) -> str:
     return f"{base}{sep}options=-csearch_path%3D{schema}"
 
 
-def databases():
-    tmp = Path(tempfile.mkdtemp(prefix="tailor-bench-"))
-    yield "sqlite", f"sqlite:///{tmp / 'bench.sqlite'}", None
-    if PG_URL:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(PG_URL)
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-        try:
-            yield "postgresql", pg_url_with_schema(PG_URL, schema), None
-        finally:
-            with admin.begin() as conn:
-                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-            admin.dispose()
+class Databases:
+    """Fresh, empty databases for each measurement: SQLite files, and PostgreSQL schemas."""
+
+    def __init__(self):
+        self.tmp = Path(tempfile.mkdtemp(prefix="tailor-bench-"))
+        self.schemas: list[str] = []
+        self.admin = sa.create_engine(PG_URL) if PG_URL else None
+
+    def kinds(self) -> list[str]:
+        return ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+    def new(self, kind: str) -> str:
+        name = f"bench_{uuid.uuid4().hex[:8]}"
+        if kind == "sqlite":
+            return f"sqlite:///{self.tmp / (name + '.sqlite')}"
+        with self.admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{name}"')
+        self.schemas.append(name)
+        return pg_url_with_schema(PG_URL, name)
+
+    def close(self) -> None:
+        if self.admin is not None:
+            with self.admin.begin() as conn:
+                for name in self.schemas:
+                    conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+            self.admin.dispose()
 
 
 def bench_planning(model, name: str, url: str) -> None:
@@ -153,9 +165,10 @@ def fill(engine, table: sa.Table, rows: int) -> None:
                 f"SELECT datetime('now'), datetime('now'), 1, 'row ' || n FROM g")
 
 
-def bench_add_column(name: str, url: str, make_project) -> None:
+def bench_add_column(name: str, databases: Databases, make_project) -> None:
     results = {}
     for rows in (SMALL_ROWS, BIG_ROWS):
+        url = databases.new(name)
         entity = f"t{rows}"
         before = make_project(entity, extra=False)
         after = make_project(entity, extra=True)
@@ -187,9 +200,13 @@ def main() -> None:
                 (folder / "entities" / "t.yaml").write_text(f"entity: {entity}\nfields:\n{fields}", encoding="utf-8")
             return load_model(folder, entry_points=False)
 
-        for name, url, _ in databases():
-            bench_planning(model, name, url)
-            bench_add_column(name, url, make_project)
+        databases = Databases()
+        try:
+            for name in databases.kinds():
+                bench_planning(model, name, databases.new(name))
+                bench_add_column(name, databases, make_project)
+        finally:
+            databases.close()
 
 
 if __name__ == "__main__":

@@ -46,10 +46,18 @@ def load_demo(model: CompiledModel, engine: Engine, project_dir: Path) -> str:
     problems.raise_if_any()
     keys: dict[str, int] = {}
     counts: dict[str, int] = {}
+    with service.transaction() as conn:  # all or nothing: a failed load can simply be run again
+        _load_documents(service, conn, model, documents, keys, counts)
+    users_count = sum(1 for k in keys if k.startswith("user:"))
+    loaded = ", ".join(f"{n} {e}" for e, n in counts.items())
+    return f"loaded demo data: {users_count} users, {loaded}"
+
+
+def _load_documents(service, conn, model, documents, keys, counts) -> None:
     for file, document in documents:
         document = plain(document) or {}
         for username_spec in document.pop("users", []) or []:
-            _ensure_user(engine, username_spec, keys)
+            _ensure_user(conn, username_spec, keys)
         for entity_name, records in document.items():
             if entity_name not in model.entities:
                 raise DemoError(f"{file}: unknown entity '{entity_name}'")
@@ -63,17 +71,13 @@ def load_demo(model: CompiledModel, engine: Engine, project_dir: Path) -> str:
                     raise DemoError(f"{file}: {entity_name} '{key}': {exc}") from exc
                 keys[f"{entity_name}:{key}"] = record["id"]
                 counts[entity_name] = counts.get(entity_name, 0) + 1
-    users_count = sum(1 for k in keys if k.startswith("user:"))
-    loaded = ", ".join(f"{n} {e}" for e, n in counts.items())
-    return f"loaded demo data: {users_count} users, {loaded}"
 
 
-def _ensure_user(engine: Engine, spec: dict[str, Any], keys: dict[str, int]) -> None:
+def _ensure_user(conn, spec: dict[str, Any], keys: dict[str, int]) -> None:
     username = spec["username"]
-    with engine.connect() as conn:
-        existing = conn.execute(sa.select(users.c.id).where(users.c.username == username)).scalar()
+    existing = conn.execute(sa.select(users.c.id).where(users.c.username == username)).scalar()
     if existing is None:
-        existing = create_user(engine, username, spec.get("password"), display_name=spec.get("display_name"),
+        existing = create_user(conn, username, spec.get("password"), display_name=spec.get("display_name"),
                                email=spec.get("email"), is_admin=bool(spec.get("is_admin")),
                                language=spec.get("language", "en"))
     keys[f"user:{username}"] = existing

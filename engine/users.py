@@ -33,11 +33,17 @@ def create_user(engine, username: str, password: str | None, *, display_name: st
         raise UserError("a username is 2-80 letters, digits, '.', '_' or '-'")
     if password is not None and len(password) < MIN_PASSWORD:
         raise UserError(f"a password has at least {MIN_PASSWORD} characters")
+    if isinstance(engine, sa.engine.Connection):  # inside a caller's transaction
+        return _insert_user(engine, username, password, display_name, email, is_admin, language)
     with write_engine(engine).begin() as conn:
-        if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
-            raise UserError(f"user '{username}' already exists")
-        result = conn.execute(users.insert().values(
-            username=username, display_name=display_name or username, email=email,
-            password_hash=hash_password(password) if password else None, is_admin=is_admin,
-            language=language, is_active=True, created_at=datetime.now(UTC)).returning(users.c.id))
-        return int(result.scalar_one())
+        return _insert_user(conn, username, password, display_name, email, is_admin, language)
+
+
+def _insert_user(conn, username, password, display_name, email, is_admin, language) -> int:
+    if conn.execute(sa.select(users.c.id).where(users.c.username == username)).first():
+        raise UserError(f"user '{username}' already exists")
+    result = conn.execute(users.insert().values(
+        username=username, display_name=display_name or username, email=email,
+        password_hash=hash_password(password) if password else None, is_admin=is_admin,
+        language=language, is_active=True, created_at=datetime.now(UTC)).returning(users.c.id))
+    return int(result.scalar_one())

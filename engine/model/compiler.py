@@ -246,7 +246,7 @@ class Compiler:
         ]
         for field in fields.values():
             for column in field.type.columns(field):
-                if field.required and column.name == field.name and not field.is_computed:
+                if field.required and not field.hidden and column.name == field.name and not field.is_computed:
                     column.nullable = False
                     if field.default is not None:
                         column.info["backfill"] = field.default

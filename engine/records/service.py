@@ -13,7 +13,9 @@ in which case the caller gets a ConflictError holding the current record.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -35,6 +37,8 @@ from .values import (
     prepare_lines,
     validate_record,
 )
+
+_OUTER: ContextVar[tuple[RecordService, Connection] | None] = ContextVar("tailor_outer_transaction", default=None)
 
 
 def jsonable(value: Any) -> Any:
@@ -200,6 +204,21 @@ class RecordService:
                                 .order_by(audit_log.c.id))
             return [dict(r._mapping) for r in rows]
 
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """Group several writes into one transaction: all of them are saved, or none
+        (imports, demo data, automations that create several records)."""
+        outer = _OUTER.get()
+        if outer is not None and outer[0] is self:
+            yield outer[1]
+            return
+        with _Transaction(self.writer) as conn:
+            token = _OUTER.set((self, conn))
+            try:
+                yield conn
+            finally:
+                _OUTER.reset(token)
+
     # -- internals ------------------------------------------------------------------------
     def _complete(self, entity: Entity, record: dict[str, Any], old: dict[str, Any] | None, context: Context,
                   errors: dict[str, list[str]]) -> None:
@@ -214,6 +233,9 @@ class RecordService:
             raise ValidationError(errors)
 
     def _write(self):
+        outer = _OUTER.get()
+        if outer is not None and outer[0] is self:
+            return nullcontext(outer[1])
         return _Transaction(self.writer)
 
     def _hook(self, name: str, **kwargs) -> None:

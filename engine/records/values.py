@@ -41,7 +41,9 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
         if field is None:
             errors.setdefault(key, []).append(f"unknown field of {entity.name}")
             continue
-        if not trusted and (field.readonly or field.is_computed or field.is_autonumber):
+        if not trusted and field.hidden:
+            errors.setdefault(key, []).append("is hidden and cannot be written")
+        elif not trusted and (field.readonly or field.is_computed or field.is_autonumber):
             errors.setdefault(key, []).append("is read-only")
     seen: set[str] = set()
     for key in data:
@@ -149,7 +151,8 @@ def is_visible(field: Field, record: dict[str, Any], context: Context) -> bool:
 
 
 def is_required(field: Field, record: dict[str, Any], context: Context) -> bool:
-    if not is_visible(field, record, context):
+    """A field nobody can see (hidden by a layer, or `visible_when` false) is never required."""
+    if field.hidden or not is_visible(field, record, context):
         return False
     return field.required or condition(field.required_when, record, context)
 

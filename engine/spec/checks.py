@@ -55,9 +55,7 @@ class SpecChecker:
 
     def check_name(self, name: str, where: Position, what: str) -> bool:
         if not isinstance(name, str) or not NAME_RE.match(name):
-            self.add("E304", f"invalid {what} name '{name}'", where,
-                     "use lower_snake_case: letters and digits separated by single '_'")
-            return False
+            return False  # the JSON Schema check already reported it (E304)
         if name in RESERVED_NAMES or name.startswith("tailor_"):
             self.add("E302", f"'{name}' is reserved by the engine and cannot be a {what} name", where,
                      f"try '{what}_{name}' or a more specific name")
@@ -361,7 +359,8 @@ class SpecChecker:
                         ftype = self.types.get(fields[name].get("type"))
                         if ftype and (not ftype.sortable or not fields[name].get("stored", True)) and key == "sort":
                             self.add("E407", f"cannot sort on {ftype.name} field '{name}'", items.position_of(i))
-                        if ftype and ftype.storage != "column" and key == "filters":
+                        stored = ftype and ftype.storage == "column" and fields[name].get("stored", True)
+                        if ftype and not stored and key == "filters":
                             self.add("E407", f"cannot filter on {ftype.name} field '{name}'", items.position_of(i))
         form = spec.get("form")
         if isinstance(form, PosDict):

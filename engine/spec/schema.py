@@ -20,6 +20,9 @@ from ..errors import Position, Problems, did_you_mean
 from ..paths import SCHEMAS
 from .yamlload import PosDict, PosList
 
+NAME_PATTERN = "^[a-z][a-z0-9]*(_[a-z0-9]+)*$"
+NAME_HINT = "use lower_snake_case: a lowercase letter, then letters and digits with single '_' between words"
+
 _CODE_BY_VALIDATOR = {
     "additionalProperties": "E201",
     "type": "E202",
@@ -107,17 +110,17 @@ def _report(error: ValidationError, document: Any, problems: Problems) -> None:
         for key in missing:
             problems.add("E203", f"{_where(error)} needs the key {key!r}", position_at(document, path))
         return
-    if error.validator == "propertyNames":
-        problems.add("E204", f"{error.message} in {_where(error)}", position_at(document, path),
-                     "names are lower_snake_case: letters, digits and '_', starting with a letter")
+    if error.validator == "propertyNames" or (error.validator == "pattern" and error.validator_value == NAME_PATTERN):
+        name = error.instance
+        where = position_at(document, [*path, name], of_key=True) if error.validator == "propertyNames" \
+            else position_at(document, path)
+        problems.add("E304", f"invalid name {name!r} in {_where(error)}", where, NAME_HINT)
         return
     code = _CODE_BY_VALIDATOR.get(str(error.validator), "E204")
     hint = None
     if error.validator == "enum":
         hint = did_you_mean(str(error.instance), [str(v) for v in error.validator_value]) or (
             "one of: " + ", ".join(str(v) for v in error.validator_value))
-    elif error.validator == "pattern" and error.validator_value == "^[a-z][a-z0-9_]*$":
-        hint = "names are lower_snake_case: letters, digits and '_', starting with a letter"
     problems.add(code, f"{_where(error)}: {error.message}", position_at(document, path), hint)
 
 

@@ -64,7 +64,7 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
         entity: customer
         fields:
           full__name: {type: string}
-        """}, ENTITY, 3, 3, "invalid field name"),
+        """}, ENTITY, 3, 3, "invalid name 'full__name'"),
     "E305": ({ENTITY: "entity: customer\nfields: {name: {type: string}}\n",
               "entities/customer2.yaml": "entity: customer\nfields: {name: {type: string}}\n"},
              "entities/customer2.yaml", 1, 9, "defined twice"),
