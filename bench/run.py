@@ -71,7 +71,9 @@ def baseline(root: Path) -> sa.MetaData:
     types = {"string": sa.String(255), "integer": sa.BigInteger(), "decimal": sa.Numeric(18, 4),
              "choice": sa.String(64), "date": sa.Date(), "boolean": sa.Boolean(), "text": sa.Text(),
              "email": sa.String(254)}
-    docs = [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted((root / "entities").glob("*.yaml"))]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the fastest plain loader, as the engine uses
+    docs = [yaml.load(p.read_text(encoding="utf-8"), Loader=loader)
+            for p in sorted((root / "entities").glob("*.yaml"))]
     for doc in docs:
         columns = [sa.Column("id", sa.Integer, primary_key=True)]
         for name, spec in doc["fields"].items():
@@ -102,7 +104,7 @@ def bench_compile(root: Path):
     t_base, _ = timed(lambda: baseline(root))
     t_full, model = timed(lambda: load_model(root, entry_points=False))
     print(f"compile {ENTITIES} entities x {FIELDS} fields: median {t_full * 1000:.0f} ms "
-          f"(baseline yaml.safe_load + hand-built tables {t_base * 1000:.0f} ms; ratio {t_full / t_base:.1f}x); "
+          f"(baseline: plain YAML load + hand-built tables {t_base * 1000:.0f} ms; ratio {t_full / t_base:.1f}x); "
           f"target < 1000 ms: {'OK' if t_full < 1 else 'MISSED'}")
     return model
 

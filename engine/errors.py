@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 # code -> one-line title. Never renumber; retire codes by leaving them documented.
 CODES: dict[str, str] = {
@@ -70,9 +71,9 @@ CODES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, order=True)
-class Position:
-    """A place in a YAML file; line and column are 1-based as editors show them."""
+class Position(NamedTuple):
+    """A place in a YAML file; line and column are 1-based as editors show them.
+    (A named tuple: the loader makes one per YAML node, so it must be cheap.)"""
 
     file: str
     line: int = 0

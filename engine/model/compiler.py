@@ -42,13 +42,9 @@ def label_of(value: Any, language: str) -> Mapping[str, str]:
     return MappingProxyType({str(k): str(v) for k, v in value.items()})
 
 
-def spec_version(spec: ProjectSpec, plugin_names: list[str]) -> str:
-    payload = {
-        "engine": __version__,
-        "settings": plain(spec.settings),
-        "entities": {name: plain(e) for name, e in sorted(spec.entities.items())},
-        "plugins": sorted(plugin_names),
-    }
+def spec_version(settings: dict, entities: dict, plugin_names: list[str]) -> str:
+    """A short hash of the merged spec (plain data), the engine version and the plugins."""
+    payload = {"engine": __version__, "settings": settings, "entities": entities, "plugins": sorted(plugin_names)}
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode())
     return digest.hexdigest()[:16]
 
@@ -85,9 +81,11 @@ class Compiler:
         menu = []
         for group in self.spec.settings.get("menu") or []:
             menu.append((label_of(group.get("group"), self.language), tuple(group.get("entities") or ())))
+        settings = plain(self.spec.settings)
+        plain_entities = {n: plain(e) for n, e in sorted(self.spec.entities.items())}
         return CompiledModel(
             project=self.spec.name,
-            version=spec_version(self.spec, plugin_names),
+            version=spec_version(settings, plain_entities, plugin_names),
             label=label_of(self.spec.settings.get("label") or self.spec.name, self.language),
             languages=self.languages,
             default_language=self.language,
@@ -95,8 +93,7 @@ class Compiler:
             entities=MappingProxyType(entities),
             metadata=self.metadata,
             menu=tuple(menu),
-            spec=MappingProxyType({"settings": plain(self.spec.settings),
-                                   "entities": {n: plain(e) for n, e in self.spec.entities.items()}}),
+            spec=MappingProxyType({"settings": settings, "entities": plain_entities}),
             plugins=self.plugins,
             functions=self.functions,
             validators=MappingProxyType(dict(self.validators)),
@@ -205,7 +202,7 @@ class Compiler:
             icon=spec.get("icon"),
             renamed_from=spec.get("renamed_from"),
             origin=_origin(self.spec.provenance.get((name, None))),
-            env=self.checker.env_for(spec.get("fields") or PosDict()),
+            env=self.checker.envs.get(name) or self.checker.env_for(spec.get("fields") or PosDict()),
         )
 
     def tabs(self, spec: PosDict, fields: dict[str, Field]) -> tuple[Tab, ...]:

@@ -48,6 +48,7 @@ class SpecChecker:
         self.validators = validators
         self.problems = problems
         self.expressions: dict[tuple, Any] = {}
+        self.envs: dict[str, Env] = {}  # per entity, reused by the compiler
 
     # -- helpers -------------------------------------------------------------------------
     def add(self, code: str, message: str, where: Position, hint: str | None = None) -> None:
@@ -100,7 +101,7 @@ class SpecChecker:
         if not fields and not entity.get("hidden"):
             self.add("E203", f"entity '{name}' has no fields", where, "add 'fields:' with at least one field")
         self.check_fields(name, fields, where, parent=None)
-        env = self.env_for(fields)
+        env = self.envs[name] = self.env_for(fields)
         self.check_expressions(name, fields, env)
         self.check_computed_cycles(name, fields)
         self.check_layout(name, entity, fields)

@@ -188,9 +188,9 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
 
 
 def _fresh_entity(document: PosDict) -> PosDict:
-    entity = PosDict(pos=document.pos)
-    _merge_into(entity, document)
-    return entity
+    """The first definition is used as it is: later layers merge into it (documents are
+    read afresh on every load, so nothing else holds them)."""
+    return document
 
 
 def _merge_into(target: PosDict, source: PosDict, skip: tuple[str, ...] = ()) -> None:

@@ -47,13 +47,30 @@ def load_schema(kind: str) -> dict[str, Any]:
 
 @lru_cache(maxsize=32)
 def _validator(kind: str, extra_field_options: tuple[str, ...]) -> Draft202012Validator:
-    schema = load_schema(kind)
-    if extra_field_options and "$defs" in schema and "field" in schema["$defs"]:
-        schema = copy.deepcopy(schema)
+    schema = copy.deepcopy(load_schema(kind))
+    if extra_field_options and "field" in schema.get("$defs", {}):
         props = schema["$defs"]["field"]["properties"]
         for option in extra_field_options:
             props.setdefault(option, {"description": "option added by a plugin field type"})
-    return Draft202012Validator(schema)
+    return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {}), depth=2))
+
+
+def _inline_refs(node: Any, defs: dict[str, Any], depth: int) -> Any:
+    """Replace local `$ref`s by their target (recursive ones to `depth` levels): resolving a
+    reference per field is most of jsonschema's time on a large project."""
+    if isinstance(node, list):
+        return [_inline_refs(n, defs, depth) for n in node]
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref", "")
+    if ref.startswith("#/$defs/") and len(node) <= 2:
+        name = ref.rsplit("/", 1)[1]
+        recursive = name == "field"
+        if not recursive or depth > 0:
+            target = {k: v for k, v in defs[name].items()}
+            target.update({k: v for k, v in node.items() if k != "$ref"})
+            return _inline_refs(target, defs, depth - 1 if recursive else depth)
+    return {k: (_inline_refs(v, defs, depth) if k != "$defs" else v) for k, v in node.items()}
 
 
 def position_at(document: Any, path: Iterable[Any], *, of_key: bool = False) -> Position:
