@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..expr import ExpressionError, compile_expression
+from ..expr.sqlconstructs import JsonContains
 from ..fields.base import FieldValueError
 from ..model.model import Entity
 from .context import Context
@@ -146,11 +147,7 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
             return column.in_([coerce(v) for v in items])
         if op == "contains":
             if field_ is not None and field_.type.value_type == "list":
-                from ..expr import Env
-
-                expression = compile_expression(f"{_literal(value)} in {name}",
-                                                 Env(fields={name: "list"}), expected="boolean")
-                return expression.to_sql({name: column})
+                return JsonContains(column, sa.bindparam(None, str(value), type_=sa.String()))
             term = "%" + str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             return column.ilike(term, escape="\\")
         coerced = coerce(value)
@@ -162,10 +159,6 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
         return None
     return {"eq": column == coerced, "ne": column.is_distinct_from(coerced), "lt": column < coerced,
             "lte": column <= coerced, "gt": column > coerced, "gte": column >= coerced}[op]
-
-
-def _literal(value: Any) -> str:
-    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _as_int(value: Any) -> int:

@@ -170,5 +170,8 @@ def test_query_inputs_are_whitelisted(service, kwargs, key):
 def test_tags_contains_filter(service):
     service.create("customer", {"name": "T1", "tags": ["vip", "new"]})
     service.create("customer", {"name": "T2", "tags": ["new"]})
+    service.create("customer", {"name": "T3", "tags": ["o'brien \\ co"]})
     rows = service.list("customer", filters=[("tags", "contains", "vip")])
     assert [r["name"] for r in rows] == ["T1"]
+    rows = service.list("customer", filters=[("tags", "contains", "o'brien \\ co")])
+    assert [r["name"] for r in rows] == ["T3"]
