@@ -1,0 +1,233 @@
+"""From the compiled model and the live database to a plan that loses nothing silently.
+
+Alembic's autogenerate comparison finds the differences; this module decides what each one
+means for the data already stored:
+
+* additive changes (new table/column/index, wider type, dropped NOT NULL, a UNIQUE or
+  foreign key that existing rows already satisfy) are applied by default;
+* `renamed_from` hints become renames, so data follows the new name;
+* a table/column the model no longer has is kept (and reported), dropped only with
+  allow_destructive;
+* a change that would alter or remove existing values is destructive: the plan counts
+  exactly what it would destroy, and it is refused unless allow_destructive is given;
+* a change that cannot be made without deleting rows (UNIQUE over duplicates, a foreign key
+  over dangling references) is blocked even with allow_destructive: the data must be fixed
+  first, because the only automatic fix would be deleting records.
+
+Planning only reads. `apply_plan` re-plans inside its transaction and applies that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.operations import ops
+from sqlalchemy.engine import Connection, Engine
+
+from . import dataloss
+from . import operations as k
+from .column_changes import ColumnChanges
+from .constraint_changes import ConstraintChanges
+from .live import include_name, include_object
+from .operations import Operation
+from .plan import MigrationPlan
+
+
+def plan_migration(
+    engine: Engine,
+    metadata: sa.MetaData,
+    project: str,
+    metadata_version: str,
+    *,
+    allow_destructive: bool = False,
+) -> MigrationPlan:
+    """Compare `metadata` with the database behind `engine`; reads only.
+
+    With allow_destructive, removed tables/columns are planned as drops instead of being
+    reported as kept (the rest of the plan is the same either way).
+    """
+    with engine.connect() as connection:
+        return build_plan(
+            connection, metadata, project, metadata_version, allow_destructive=allow_destructive
+        )
+
+
+def build_plan(
+    connection: Connection,
+    metadata: sa.MetaData,
+    project: str,
+    metadata_version: str,
+    *,
+    allow_destructive: bool = False,
+) -> MigrationPlan:
+    planner = _Planner(connection, metadata, project, allow_destructive)
+    operations = planner.run()
+    return MigrationPlan(
+        project=project,
+        metadata_version=metadata_version,
+        dialect=connection.dialect.name,
+        operations=operations,
+        metadata=metadata,
+        allow_destructive=allow_destructive,
+        notes=planner.notes,
+        table_renames={old: new for new, old in planner.renames.tables.items()},
+    )
+
+
+def _flatten(diffs: list[Any]) -> list[tuple]:
+    flat: list[tuple] = []
+    for diff in diffs:
+        if isinstance(diff, list):
+            flat.extend(diff)
+        else:
+            flat.append(diff)
+    return flat
+
+
+class _Planner(ColumnChanges, ConstraintChanges):
+    """Runs Alembic's comparison and hands each difference to its `_on_<kind>` handler."""
+
+    # ----------------------------------------------------------------- driving
+    def run(self) -> list[Operation]:
+        context = MigrationContext.configure(
+            self.conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": False,
+                "include_name": include_name,
+                "include_object": include_object,
+            },
+        )
+        diffs = _flatten(compare_metadata(context, self.compare_md))
+        for diff in diffs:
+            if diff[0] == "add_table":
+                self.new_tables.add(diff[1].name)
+            elif diff[0] == "add_column":
+                self.new_columns.add((diff[2], diff[3].name))
+            elif diff[0] == "remove_column":
+                self.removed_columns.add((diff[2], diff[3].name))
+        if self.sqlite:
+            diffs = self._drop_inline_fk_false_alarms(diffs)
+        self._plan_renames()
+        removed_tables = []
+        for diff in diffs:
+            if diff[0] == "remove_table":
+                removed_tables.append(diff[1])
+                continue
+            handler = getattr(self, f"_on_{diff[0]}", None)
+            if handler is None:
+                self._unsupported(diff)
+            else:
+                handler(*diff[1:])
+        self._on_removed_tables(removed_tables)
+        return sorted(self.operations, key=lambda op: op.sort_key)
+
+    # ----------------------------------------------------------------- renames
+    def _plan_renames(self) -> None:
+        for new, old in self.renames.tables.items():
+            self.add(
+                Operation(
+                    k.RENAME_TABLE,
+                    new,
+                    detail=f"renamed from {old}; rows kept",
+                    steps=[ops.RenameTableOp(old, new)],
+                    seq=self.model_order[new],
+                )
+            )
+        for (table, new), old in self.renames.columns.items():
+            info = self.live.columns(self.renames.live_table(table))[old]
+            self.add(
+                Operation(
+                    k.RENAME_COLUMN,
+                    table,
+                    new,
+                    detail=f"renamed from {old}; values kept",
+                    steps=[
+                        ops.AlterColumnOp(
+                            table,
+                            old,
+                            modify_name=new,
+                            existing_type=info["type"],
+                            existing_nullable=info["nullable"],
+                        )
+                    ],
+                    seq=self.model_order[table],
+                )
+            )
+
+    # ----------------------------------------------------------------- tables
+    def _on_add_table(self, copy: sa.Table) -> None:
+        table = self.model_table(copy.name)
+        self.add(
+            Operation(
+                k.CREATE_TABLE,
+                table.name,
+                detail=f"new table with {len(table.columns)} columns",
+                steps=[ops.CreateTableOp.from_table(table)],
+                seq=self.model_order[table.name],
+            )
+        )
+
+    def _on_removed_tables(self, tables: list[sa.Table]) -> None:
+        if not tables:
+            return
+        created = self.live.tables_created_by(self.project)
+        order = [name for name, _fks in self.live.inspector.get_sorted_table_and_fkc_names() if name]
+        position = {name: i for i, name in enumerate(order)}
+        for table in tables:
+            rows = dataloss.count_rows(self.conn, table.name)
+            seq = -position.get(table.name, 0)  # referencing tables are dropped first
+            if table.name not in created:
+                self.add(
+                    Operation(
+                        k.KEEP_TABLE,
+                        table.name,
+                        detail=f"not in the model and not created by project '{self.project}': "
+                        f"left alone ({rows} rows)",
+                        applies=False,
+                        affected=rows,
+                        seq=seq,
+                    )
+                )
+            elif self.allow_destructive:
+                self.add(
+                    Operation(
+                        k.DROP_TABLE,
+                        table.name,
+                        detail="removed from the model",
+                        destructive=True,
+                        data_loss=f"{rows} rows",
+                        affected=rows,
+                        steps=[ops.DropTableOp(table.name)],
+                        seq=seq,
+                    )
+                )
+            else:
+                self.add(
+                    Operation(
+                        k.KEEP_TABLE,
+                        table.name,
+                        detail=f"removed from the model; kept with {rows} rows "
+                        f"(dropped only with --allow-destructive)",
+                        applies=False,
+                        affected=rows,
+                        seq=seq,
+                    )
+                )
+
+    def _unsupported(self, diff: tuple) -> None:
+        kind = diff[0]
+        subject = diff[1]
+        table = getattr(getattr(subject, "table", None), "name", None) or (diff[2] if len(diff) > 2 else "?")
+        self.add(
+            Operation(
+                k.UNSUPPORTED,
+                str(table),
+                detail=f"change '{kind}' ({subject!r}) is not handled by Tailor's planner",
+                destructive=True,
+                blocked="apply this change by hand (or with a reviewed Alembic revision)",
+            )
+        )

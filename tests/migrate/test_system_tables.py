@@ -1,0 +1,107 @@
+"""The engine's own tables come from the Alembic revisions in migrations/."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from engine.migrate import upgrade_system_tables
+from engine.migrate.system import system_config
+from engine.storage.system import ALEMBIC_VERSION_TABLE, SYSTEM_METADATA
+
+from .helpers import select
+
+
+def _unquote(text: str | None) -> str | None:
+    if text is None:
+        return None
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")"):
+        text = text[1:-1].strip()
+    text = re.sub(r"::[a-z ]+$", "", text)  # PostgreSQL casts such as ''::character varying
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        text = text[1:-1]
+    return {"1": "true", "0": "false", "current_timestamp": "now()"}.get(text.lower(), text.lower())
+
+
+def _server_default_differs(
+    context, inspected_column, metadata_column, inspected_default, metadata_default, rendered_metadata_default
+):
+    """Compare server defaults by meaning (Alembic's own SQLite comparison trips over '')."""
+    return _unquote(inspected_default) != _unquote(rendered_metadata_default)
+
+
+def _differences(engine, metadata: sa.MetaData = SYSTEM_METADATA) -> list:
+    with engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "compare_server_default": _server_default_differs,
+                "include_name": lambda name, type_, parents: (
+                    type_ != "table" or name != ALEMBIC_VERSION_TABLE
+                ),
+            },
+        )
+        return compare_metadata(context, metadata)
+
+
+def test_revisions_produce_exactly_the_system_metadata(db_engine):
+    upgrade_system_tables(db_engine)
+    assert _differences(db_engine) == []
+
+
+def test_the_check_notices_drift(db_engine):
+    """The comparison used above does see a difference when there is one."""
+    upgrade_system_tables(db_engine)
+    with db_engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE tailor_sequence ADD COLUMN extra INTEGER")
+        conn.exec_driver_sql("DROP INDEX ix_tailor_audit_entity_record")
+    kinds = sorted(diff[0] for diff in _differences(db_engine))
+    assert kinds == ["add_index", "remove_column"]
+
+
+def test_the_check_notices_a_changed_server_default(db_engine):
+    upgrade_system_tables(db_engine)
+    changed = sa.MetaData(naming_convention=SYSTEM_METADATA.naming_convention)
+    for table in SYSTEM_METADATA.tables.values():
+        table.to_metadata(changed)
+    changed.tables["tailor_user"].c.language.server_default = sa.DefaultClause("fr")
+    diffs = [
+        d
+        for group in _differences(db_engine, changed)
+        for d in (group if isinstance(group, list) else [group])
+    ]
+    assert [(d[0], d[2], d[3]) for d in diffs] == [("modify_default", "tailor_user", "language")]
+
+
+def test_upgrade_is_idempotent_and_records_head(db_engine):
+    upgrade_system_tables(db_engine)
+    upgrade_system_tables(db_engine)
+    head = ScriptDirectory.from_config(system_config()).get_current_head()
+    assert select(db_engine, f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}") == [(head,)]
+    with db_engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+    assert set(SYSTEM_METADATA.tables) | {ALEMBIC_VERSION_TABLE} == tables
+
+
+def test_upgrade_inside_a_callers_transaction_rolls_back_with_it(db_engine):
+    with db_engine.connect() as conn:
+        with conn.begin() as transaction:
+            upgrade_system_tables(conn)
+            assert sa.inspect(conn).has_table("tailor_schema_history")
+            transaction.rollback()
+    with db_engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == []
+
+
+def test_upgrade_leaves_project_tables_alone(db_engine):
+    with db_engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE customer (id INTEGER PRIMARY KEY, name VARCHAR(20))")
+        conn.exec_driver_sql("INSERT INTO customer VALUES (1, 'kept')")
+    upgrade_system_tables(db_engine)
+    assert select(db_engine, "SELECT id, name FROM customer") == [(1, "kept")]
