@@ -116,10 +116,18 @@ def _range_errors(value, field) -> list[str]:
     return errors
 
 
-class IntegerType(FieldType):
+class RangedType(FieldType):
+    """A type whose values are ordered: `min` and `max` apply."""
+
+    options = frozenset({"min", "max"})
+
+    def validate(self, value, field):
+        return _range_errors(value, field)
+
+
+class IntegerType(RangedType):
     name = "integer"
     value_type = "number"
-    options = frozenset({"min", "max"})
     description = "A whole number (BIGINT)."
 
     def sql_type(self, field):
@@ -142,11 +150,8 @@ class IntegerType(FieldType):
             raise FieldValueError("number too large")
         return int(number)
 
-    def validate(self, value, field):
-        return _range_errors(value, field)
 
-
-class DecimalType(FieldType):
+class DecimalType(RangedType):
     name = "decimal"
     value_type = "number"
     options = frozenset({"min", "max", "precision", "scale"})
@@ -179,9 +184,6 @@ class DecimalType(FieldType):
         if digits - self.scale(field) > self.precision(field) - self.scale(field) and number != 0:
             raise FieldValueError("number too large")
         return number
-
-    def validate(self, value, field):
-        return _range_errors(value, field)
 
 
 class PercentType(DecimalType):
@@ -221,10 +223,9 @@ class BooleanType(FieldType):
         return value is None
 
 
-class DateType(FieldType):
+class DateType(RangedType):
     name = "date"
     value_type = "date"
-    options = frozenset({"min", "max"})
     description = "A calendar date (YYYY-MM-DD)."
 
     def sql_type(self, field):
@@ -242,14 +243,10 @@ class DateType(FieldType):
         except ValueError:
             raise FieldValueError(f"'{value}' is not a date (YYYY-MM-DD)") from None
 
-    def validate(self, value, field):
-        return _range_errors(value, field)
 
-
-class DateTimeType(FieldType):
+class DateTimeType(RangedType):
     name = "datetime"
     value_type = "datetime"
-    options = frozenset({"min", "max"})
     description = "A moment in time, stored in UTC."
 
     def sql_type(self, field):
@@ -276,6 +273,3 @@ class DateTimeType(FieldType):
         if isinstance(value, datetime) and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
-
-    def validate(self, value, field):
-        return _range_errors(value, field)
