@@ -133,17 +133,19 @@ def migrate(project: str, database: str | None, plan_only: bool, sql_only: bool,
     """Bring the database in line with PROJECT without losing data silently."""
     from .migrate import (
         DestructiveChangeRefused,
+        MigrationBlocked,
+        MigrationError,
+        PlanOutdated,
         apply_plan,
         plan_migration,
-        upgrade_system_tables,
         write_revision,
     )
     from .storage.system import metadata_version
 
     model = _model(project)
     engine = _engine(project, database)
-    upgrade_system_tables(engine)
-    plan = plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version)
+    plan = plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version,
+                          allow_destructive=allow_destructive)
     if sql_only:
         click.echo(plan.sql(engine))
         return
@@ -161,10 +163,20 @@ def migrate(project: str, database: str | None, plan_only: bool, sql_only: bool,
 
     try:
         applied = apply_plan(engine, plan, allow_destructive=allow_destructive, on_step=step)
+    except MigrationBlocked as exc:
+        click.echo(str(exc), err=True)
+        click.echo("nothing was changed; fix the data first (the flag cannot help here)", err=True)
+        sys.exit(EXIT_PROBLEMS)
     except DestructiveChangeRefused as exc:
         click.echo(str(exc), err=True)
         click.echo("nothing was changed; re-run with --allow-destructive to apply them", err=True)
         sys.exit(EXIT_PROBLEMS)
+    except PlanOutdated as exc:
+        click.echo(f"{exc}\nnothing was changed; review the new plan and run again", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    except MigrationError as exc:
+        click.echo(f"migration failed, nothing was changed: {exc}", err=True)
+        sys.exit(1)
     _record_version(engine, model, metadata_version)
     click.echo(f"applied {len(applied)} change(s); database is at metadata version {model.version}")
 

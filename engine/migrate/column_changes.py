@@ -15,7 +15,7 @@ from alembic.operations import ops
 
 from . import conversions, dataloss
 from . import operations as k
-from .context import PlanningContext
+from .context import PlanningContext, column_names
 from .operations import Operation
 
 _CONSTANT = re.compile(r"^\s*(-?\d+(\.\d+)?|'[^']*'|null|true|false)\s*$", re.IGNORECASE)
@@ -158,6 +158,8 @@ class ColumnChanges(PlanningContext):
             loss.describe(n) for loss, n in zip(conversion.losses, counts, strict=True) if n
         )
         blocked = None
+        if affected and conversion.convert is not None:
+            blocked = self._collisions(live_table, column, conversion.convert)
         if (
             not optional
             and fill is None
@@ -203,6 +205,29 @@ class ColumnChanges(PlanningContext):
                 rebuild=self.sqlite,
             )
         )
+
+    def _collisions(self, live_table: str, column: sa.Column, convert) -> str | None:
+        """A type change that rewrites values of a unique column may make them collide (two
+        names cut to the same 8 characters); the constraint would then fail half-way."""
+        table = self.model_table(live_table)
+        uniques = [
+            [c.name for c in item.columns]
+            for item in [*table.constraints, *table.indexes]
+            if (isinstance(item, sa.UniqueConstraint) or getattr(item, "unique", False))
+            and column.name in item.columns
+        ]
+        live_column = self.renames.live_column(table.name, column.name)
+        for names in uniques:
+            live_names = [self.renames.live_column(table.name, n) for n in names]
+            groups, examples = dataloss.duplicate_groups(
+                self.conn, live_table, live_names, converted={live_column: convert}
+            )
+            if groups:
+                return (
+                    f"the converted values would no longer be unique ({column_names(names)}): {groups} "
+                    f"duplicate groups, e.g. {'; '.join(examples)}; fix those values first"
+                )
+        return None
 
     def _on_modify_nullable(
         self, schema, live_table: str, live_column: str, existing: dict, old, new

@@ -46,11 +46,19 @@ def count_nulls(conn: Connection, table: str, column: str) -> int:
 
 
 def duplicate_groups(
-    conn: Connection, table: str, columns: Sequence[str], examples: int = 3
+    conn: Connection,
+    table: str,
+    columns: Sequence[str],
+    examples: int = 3,
+    converted: dict[str, Callable[[Expr], Expr]] | None = None,
 ) -> tuple[int, list[str]]:
-    """How many distinct values occur more than once (NULLs never clash), with a few examples."""
+    """How many distinct values occur more than once (NULLs never clash), with a few examples.
+
+    `converted` maps a column to the expression its values will have after a type change,
+    to find the duplicates that change would create."""
     t = _table(table, *columns)
-    cols = [t.c[c] for c in columns]
+    converted = converted or {}
+    cols = [converted[c](t.c[c]).label(c) if c in converted else t.c[c] for c in columns]
     groups = (
         sa.select(*cols, sa.func.count().label("n"))
         .where(*[c.is_not(None) for c in cols])

@@ -522,3 +522,32 @@ def test_json_to_text_keeps_the_values_as_text(crm_db):
     assert (op.kind, op.destructive, op.data_loss) == ("alter_type", True, "1 value would be stored as text")
     apply_plan(crm_db, plan, allow_destructive=True)
     assert select(crm_db, "SELECT data FROM customer WHERE id = 1") == [('{"a": 1}',)]
+
+
+def test_narrowing_a_unique_column_into_duplicates_is_blocked(db_engine):
+    migrate(
+        db_engine,
+        crm(base=[field("name", sa.String(200), unique=True), field("email", sa.String(254))]),
+        "v1",
+    )
+    insert(db_engine, "customer", *ROWS)
+    insert(db_engine, "customer", {"id": 4, "name": "Ada Byron", "email": None})
+    model = crm(base=[field("name", sa.String(3), unique=True), field("email", sa.String(254))])
+    [op] = plan_migration(db_engine, model, "crm", "v2").operations
+    assert (op.kind, op.destructive) == ("alter_type", True)
+    assert op.blocked == (
+        "the converted values would no longer be unique (name): 1 duplicate groups, e.g. 'Ada' x2; "
+        "fix those values first"
+    )
+    with pytest.raises(MigrationBlocked):
+        migrate(db_engine, model, "v2", allow_destructive=True)
+    model = crm(base=[field("name", sa.String(5), unique=True), field("email", sa.String(254))])
+    [op] = plan_migration(db_engine, model, "crm", "v2").operations
+    assert (op.blocked, op.affected) == (None, 3)  # 'Ada L', 'Charl', 'Ada B' stay distinct
+    migrate(db_engine, model, "v2", allow_destructive=True)
+    assert select(db_engine, "SELECT name FROM customer ORDER BY id") == [
+        ("Ada L",),
+        ("Charl",),
+        (None,),
+        ("Ada B",),
+    ]
