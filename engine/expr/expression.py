@@ -74,8 +74,9 @@ class Expression:
     ) -> Any:
         """The value for one record. `now` fixes today()/now() (default: the current time).
 
-        Numbers come back as Decimal, datetimes aware UTC, durations as timedelta; a
-        boolean expression always returns True or False.
+        Numbers come back as Decimal, datetimes aware UTC, durations as timedelta.
+        Comparisons and and/or/not give True or False; a function of null (e.g.
+        `contains(name, 'x')` with no name) gives None, which counts as false.
         """
         run: Evaluate = self._run
         return run(make_context(record, variables, now))

@@ -128,7 +128,17 @@ def _loose(value: Any) -> Any:
 
 
 def normalize(value: Any, type_: Type) -> Any:
-    """Bring a record or variable value into the form evaluation works with."""
+    """Bring a record or variable value into the form evaluation works with.
+
+    Raises TypeError for a value that does not fit the type (also for unparsable text).
+    """
+    try:
+        return _normalize(value, type_)
+    except ValueError:
+        raise TypeError(f"expected a {type_}, got {value!r}") from None
+
+
+def _normalize(value: Any, type_: Type) -> Any:
     kind = type_.kind
     if kind is ValueType.NUMBER:
         return to_number(value)

@@ -40,7 +40,10 @@ class PlanningContext:
         self.model_by_name = {t.name: t for t in self.model_tables}
         self.renames = renames.detect(self.model_tables, self.live)
         self.notes: list[str] = list(self.renames.notes)
-        self.compare_md, self.by_live_name = renames.under_live_names(self.model_tables, self.renames)
+        if self.renames.tables or self.renames.columns:
+            self.compare_md, self.by_live_name = renames.under_live_names(self.model_tables, self.renames)
+        else:  # nothing renamed: compare the model itself (copying it costs more than reflecting)
+            self.compare_md, self.by_live_name = metadata, dict(self.model_by_name)
         self.operations: list[Operation] = []
         self.new_tables: set[str] = set()  # live (= model) names
         self.new_columns: set[tuple[str, str]] = set()  # (live table, column)

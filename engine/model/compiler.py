@@ -76,13 +76,14 @@ class Compiler:
         users.to_metadata(self.metadata)
 
     def compile(self) -> CompiledModel:
+        settings = plain(self.spec.settings)
+        plain_entities = {n: plain(e) for n, e in sorted(self.spec.entities.items())}
+        self.plain_entities = plain_entities
         entities = {name: self.entity(name, spec) for name, spec in self.spec.entities.items()}
         plugin_names = [n for n, _ in self.plugins.list_name_plugin()] if self.plugins else []
         menu = []
         for group in self.spec.settings.get("menu") or []:
             menu.append((label_of(group.get("group"), self.language), tuple(group.get("entities") or ())))
-        settings = plain(self.spec.settings)
-        plain_entities = {n: plain(e) for n, e in sorted(self.spec.entities.items())}
         return CompiledModel(
             project=self.spec.name,
             version=spec_version(settings, plain_entities, plugin_names),
@@ -100,7 +101,7 @@ class Compiler:
         )
 
     # -- fields ------------------------------------------------------------------------------
-    def field(self, entity: str, name: str, spec: PosDict, key_prefix: tuple) -> Field:
+    def field(self, entity: str, name: str, spec: PosDict, key_prefix: tuple, plain_spec: dict) -> Field:
         ftype = self.types[spec["type"]]
         expr = self.checker.expressions.get
         options = []
@@ -117,7 +118,8 @@ class Compiler:
         for sub_key in ("fields", "payload"):
             if isinstance(spec.get(sub_key), PosDict):
                 for sname, sspec in spec[sub_key].items():
-                    subfields[sname] = self.field(entity, sname, sspec, (*key_prefix, name))
+                    subfields[sname] = self.field(entity, sname, sspec, (*key_prefix, name),
+                                                  plain_spec[sub_key][sname])
         computed = expr((entity, *key_prefix, name, "expression")) if ftype.name == "computed" else None
         field = Field(
             entity=entity,
@@ -128,7 +130,7 @@ class Compiler:
             placeholder=label_of(spec.get("placeholder"), self.language),
             required=bool(spec.get("required")),
             unique=bool(spec.get("unique")),
-            default=None if isinstance(default, dict) else plain(default),
+            default=None if isinstance(default, dict) else plain_spec.get("default"),
             default_expr=expr((entity, *key_prefix, name, "default")),
             max_length=spec.get("max_length"),
             min_length=spec.get("min_length"),
@@ -153,7 +155,7 @@ class Compiler:
             currency=spec.get("currency") or self.currency,
             currencies=tuple(spec.get("currencies") or ()),
             validators=tuple(spec.get("validators") or ()),
-            spec=MappingProxyType(plain(spec)),
+            spec=MappingProxyType(plain_spec),
             origin=_origin(self.spec.provenance.get((entity, name))) if not key_prefix else None,
         )
         bounds = {}
@@ -171,7 +173,8 @@ class Compiler:
 
     # -- entities -----------------------------------------------------------------------------
     def entity(self, name: str, spec: PosDict) -> Entity:
-        fields = {fname: self.field(name, fname, fspec, ())
+        plain_fields = self.plain_entities[name].get("fields") or {}
+        fields = {fname: self.field(name, fname, fspec, (), plain_fields[fname])
                   for fname, fspec in (spec.get("fields") or {}).items()}
         listing = spec.get("list") or {}
         visible = [f for f in fields.values() if not f.hidden and f.type.storage == "column"]
