@@ -186,7 +186,7 @@ def _call(node: n.Call) -> Evaluate:
     def call(ctx: Context) -> Any:
         arguments = [arg(ctx) for arg in args]
         if not function.null_safe and any(a is None for a in arguments):
-            return None
+            return None if result_type.kind is not values.ValueType.BOOLEAN else False
         if function.pass_context:
             result = python(ctx.call, *arguments)
         else:

@@ -75,8 +75,9 @@ class Expression:
         """The value for one record. `now` fixes today()/now() (default: the current time).
 
         Numbers come back as Decimal, datetimes aware UTC, durations as timedelta.
-        Comparisons and and/or/not give True or False; a function of null (e.g.
-        `contains(name, 'x')` with no name) gives None, which counts as false.
+        Comparisons, and/or/not and boolean functions give True or False (a boolean
+        function of null, e.g. `contains(name, 'x')` with no name, is False); other
+        functions of null give None.
         """
         run: Evaluate = self._run
         return run(make_context(record, variables, now))

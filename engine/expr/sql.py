@@ -342,7 +342,8 @@ class SqlBuilder:
         for arg in node.args:
             is_constant, value = self.constant(arg)
             if is_constant and value is None and not function.null_safe:
-                return Sql(typed_null(node.type), True)  # Python does not even call it
+                # Python does not even call it: null, or false for a boolean function
+                return Sql(sa.false() if node.type.kind is V.BOOLEAN else typed_null(node.type), True)
             sql = self.value(arg)
             expr = sql.expr
             if arg.type.kind not in (V.ANY, V.NULL):
@@ -352,7 +353,10 @@ class SqlBuilder:
             result = function.sql(self.context.call, *args)
         else:
             result = function.sql(*args)
-        if node.type.kind not in (V.ANY, V.NULL, V.BOOLEAN):
+        if node.type.kind is V.BOOLEAN:
+            # a boolean function of null is false in Python (values.to_boolean): the same here
+            result = sa.func.coalesce(result, sa.false())
+        elif node.type.kind not in (V.ANY, V.NULL):
             result = sa.type_coerce(result, sql_type_for(node.type))
         return Sql(result, True)
 

@@ -263,8 +263,9 @@ class SpecChecker:
         try:
             expression = compile_expression(source, env, expected=expected)
         except ExpressionError as exc:
-            self.add(exc.code, f"in expression {source!r}: {exc.message}", holder.position_in_value(item, exc.column),
-                     exc.hint)
+            for error in exc.errors:
+                self.add(error.code, f"in expression {source!r}: {error.message}",
+                         holder.position_in_value(item, error.column), error.hint)
             return None
         self.expressions[key] = expression
         return expression

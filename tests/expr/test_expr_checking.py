@@ -232,3 +232,22 @@ def test_env_validates_its_declarations():
     with pytest.raises(ValueError, match="scalar"):
         Env({"lines": {"tags": "list"}})
     assert Env({"tags": "list[number]"}).fields["tags"].item.kind is ValueType.NUMBER
+
+
+@pytest.mark.parametrize(
+    "source, code, hint",
+    [
+        ("today() + 1", "E504", "use days(n) or hours(n) for durations"),
+        ("close_date < created", "E504", "convert with date(datetime), or compare with today() / now()"),
+        ("amount > None", "E504", "test for None with == None"),
+        ("tags == []", "E504", "use 'in' or is_empty()"),
+        ("date('2024-1-1')", "E504", "write ISO 8601, e.g. date('2024-01-31')"),
+        ("round(amount, 20)", "E504", "usage: round(number[, number]) -> number"),
+        ("level.lower()", "E506", "call functions by name, e.g. lower(x)"),
+        ("amount is 1", "E506", "use =="),
+        ("today", "E504", "call it: today(...)"),
+    ],
+)
+def test_hints(source, code, hint):
+    problem = error(source)
+    assert (problem.code, problem.hint) == (code, hint)

@@ -305,3 +305,8 @@ def test_variables_may_be_objects_and_must_be_given():
 
 def test_missing_fields_read_as_none():
     assert ev("amount == None", {}) is True
+
+
+def test_unparsable_text_is_a_type_error():
+    with pytest.raises(TypeError, match="field 'close_date'"):
+        ev("close_date == today()", {"close_date": "2024-13-01"})

@@ -49,13 +49,13 @@ CASES = [
     ("contains(s, '%')", {"s": "ab"}, False),  # no LIKE wildcards
     ("contains(s, '_')", {"s": "a_b"}, True),
     ("contains(s, '')", {"s": "ab"}, True),
-    ("contains(s, t)", {"s": "ab", "t": None}, None),
+    ("contains(s, t)", {"s": "ab", "t": None}, False),  # a boolean function of null is false
     ("startswith(s, 'ab')", {"s": "abc"}, True),
     ("startswith(s, 'ab')", {"s": "xabc"}, False),
     ("startswith(s, 'A')", {"s": "abc"}, False),
     ("startswith(s, '%')", {"s": "abc"}, False),
     ("startswith(s, '')", {"s": "abc"}, True),
-    ("startswith(s, t)", {"s": None, "t": "a"}, None),
+    ("startswith(s, t)", {"s": None, "t": "a"}, False),
     ("coalesce(n, m)", {"n": None, "m": 2}, Decimal(2)),
     ("coalesce(n, m)", {"n": 1, "m": 2}, Decimal(1)),
     ("coalesce(s, 'x')", {"s": None}, "x"),
