@@ -27,6 +27,7 @@ from alembic.migration import MigrationContext
 from alembic.operations import ops
 from sqlalchemy.engine import Connection, Engine
 
+from ..gcpause import gc_paused
 from . import dataloss
 from . import operations as k
 from .column_changes import ColumnChanges
@@ -49,7 +50,7 @@ def plan_migration(
     With allow_destructive, removed tables/columns are planned as drops instead of being
     reported as kept (the rest of the plan is the same either way).
     """
-    with engine.connect() as connection:
+    with gc_paused(), engine.connect() as connection:
         return build_plan(
             connection, metadata, project, metadata_version, allow_destructive=allow_destructive
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import Problems, ProjectError
+from ..gcpause import gc_paused
 from ..plugins import make_plugin_manager
 from ..spec.checks import SpecChecker
 from ..spec.project import ProjectSpec, merge_layers, plugin_requests, read_layers, validate_layers
@@ -57,10 +58,11 @@ def _nowhere(path):
 def load_model(path: str | Path, *, entry_points: bool = True) -> CompiledModel:
     """Load, validate, check and compile a project; raises ProjectError with every problem."""
     problems = Problems()
-    spec, pm, checker, field_types, functions, validators = load_spec(path, problems, entry_points=entry_points)
-    problems.raise_if_any()
-    assert spec is not None and checker is not None
-    model = Compiler(spec, checker, field_types, pm, functions, validators).compile()
+    with gc_paused():
+        spec, pm, checker, field_types, functions, validators = load_spec(path, problems, entry_points=entry_points)
+        problems.raise_if_any()
+        assert spec is not None and checker is not None
+        model = Compiler(spec, checker, field_types, pm, functions, validators).compile()
     pm.hook.tailor_model_compiled(model=model)
     return model
 
