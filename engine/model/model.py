@@ -182,19 +182,24 @@ class Entity:
         return self._computed_order
 
     def __post_init__(self) -> None:
-        order: list[str] = []
-        pending = {n: f for n, f in self.fields.items() if f.is_computed}
+        object.__setattr__(self, "_computed_order", computed_order(self.fields))
 
-        def visit(name: str, stack: frozenset) -> None:
-            if name in order or name in stack or name not in pending:
-                return
-            for dep in pending[name].expression.fields:
-                visit(dep, stack | {name})
-            order.append(name)
 
-        for name in pending:
-            visit(name, frozenset())
-        object.__setattr__(self, "_computed_order", tuple(order))
+def computed_order(fields: Mapping[str, Field]) -> tuple[str, ...]:
+    """Names of the computed fields, each after the computed fields it reads."""
+    order: list[str] = []
+
+    def visit(name: str, stack: frozenset) -> None:
+        field_ = fields.get(name)
+        if name in order or name in stack or field_ is None or not field_.is_computed:
+            return
+        for dep in field_.expression.fields:
+            visit(dep, stack | {name})
+        order.append(name)
+
+    for name in fields:
+        visit(name, frozenset())
+    return tuple(order)
 
 
 STANDARD_COLUMNS = ("id", "created_at", "updated_at", "created_by", "owner", "version")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..fields.base import FieldValueError
-from ..model.model import Entity, Field, text
+from ..model.model import Entity, Field, computed_order, text
 from .context import Context
 
 STANDARD_READONLY = {"id", "created_at", "updated_at", "created_by", "version"}
@@ -113,22 +113,6 @@ def compute(fields, order, record: dict[str, Any], context: Context) -> None:
             record[name] = field.type.coerce(value, field)
         except FieldValueError:
             record[name] = None
-
-
-def computed_order(fields) -> list[str]:
-    order: list[str] = []
-
-    def visit(name: str, stack: frozenset) -> None:
-        field = fields.get(name)
-        if name in order or name in stack or field is None or not field.is_computed:
-            return
-        for dep in field.expression.fields:
-            visit(dep, stack | {name})
-        order.append(name)
-
-    for name in fields:
-        visit(name, frozenset())
-    return order
 
 
 def prepare_lines(entity: Entity, record: dict[str, Any], context: Context) -> None:
