@@ -124,10 +124,7 @@ class RecordService:
             row.update(created_at=context.now, updated_at=context.now, created_by=context.actor.id,
                        owner=owner, version=1)
             record_id = self._insert(conn, entity, row)
-            self._write_children(conn, entity, record_id, record, None)
-            saved = self._load(conn, entity, record_id)
-            self._audit(conn, entity, record_id, "create", None, saved, context)
-            self._hook("tailor_after_save", entity=entity, record=saved, old=None, context=context)
+            saved = self._finish_write(conn, entity, record_id, record, None, context)
         self._virtual(entity, saved, context)
         return saved
 
@@ -169,10 +166,7 @@ class RecordService:
                 if current is None:
                     raise NotFound(entity_name, record_id)
                 raise ConflictError(entity_name, record_id, version, current)
-            self._write_children(conn, entity, record_id, record, old)
-            saved = self._load(conn, entity, record_id)
-            self._audit(conn, entity, record_id, "update", old, saved, context)
-            self._hook("tailor_after_save", entity=entity, record=saved, old=old, context=context)
+            saved = self._finish_write(conn, entity, record_id, record, old, context)
         self._virtual(entity, saved, context)
         return saved
 
@@ -237,6 +231,15 @@ class RecordService:
         if outer is not None and outer[0] is self:
             return nullcontext(outer[1])
         return _Transaction(self.writer)
+
+    def _finish_write(self, conn: Connection, entity: Entity, record_id: int, record: dict[str, Any],
+                      old: dict[str, Any] | None, context: Context) -> dict[str, Any]:
+        """Child rows, the audit entry and after-save hooks: the tail of a create or update."""
+        self._write_children(conn, entity, record_id, record, old)
+        saved = self._load(conn, entity, record_id)
+        self._audit(conn, entity, record_id, "create" if old is None else "update", old, saved, context)
+        self._hook("tailor_after_save", entity=entity, record=saved, old=old, context=context)
+        return saved
 
     def _hook(self, name: str, **kwargs) -> None:
         if self.hooks is not None:
