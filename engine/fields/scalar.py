@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, DecimalException
 from typing import Any
 
 import sqlalchemy as sa
@@ -142,12 +142,12 @@ class IntegerType(RangedType):
             return value
         try:
             number = Decimal(str(value).strip().replace(",", ""))
-        except InvalidOperation:
+            if not number.is_finite() or abs(number) >= 2**63:
+                raise FieldValueError("number too large")
+            if number != number.to_integral_value():
+                raise FieldValueError(f"'{value}' is not a whole number")
+        except DecimalException:
             raise FieldValueError(f"'{value}' is not a whole number") from None
-        if number != number.to_integral_value():
-            raise FieldValueError(f"'{value}' is not a whole number")
-        if abs(number) >= 2**63:
-            raise FieldValueError("number too large")
         return int(number)
 
 
@@ -175,15 +175,17 @@ class DecimalType(RangedType):
             raise FieldValueError("expected a number")
         try:
             number = Decimal(str(value).strip().replace(",", "")) if not isinstance(value, Decimal) else value
-        except InvalidOperation:
+        except DecimalException:
             raise FieldValueError(f"'{value}' is not a number") from None
         if not number.is_finite():
             raise FieldValueError("expected a finite number")
-        number = number.quantize(Decimal(1).scaleb(-self.scale(field)), rounding=ROUND_HALF_UP)
-        digits = len(number.as_tuple().digits)
-        if digits - self.scale(field) > self.precision(field) - self.scale(field) and number != 0:
-            raise FieldValueError("number too large")
-        return number
+        whole_digits = self.precision(field) - self.scale(field)
+        if number.adjusted() >= whole_digits:
+            raise FieldValueError(f"number too large (at most {whole_digits} digits before the point)")
+        try:
+            return number.quantize(Decimal(1).scaleb(-self.scale(field)), rounding=ROUND_HALF_UP)
+        except DecimalException:
+            raise FieldValueError("number too large") from None
 
 
 class PercentType(DecimalType):

@@ -81,8 +81,16 @@ class SpecChecker:
             for group in menu:
                 if isinstance(group, PosDict) and isinstance(group.get("entities"), PosList):
                     self.check_entity_refs(group["entities"], "menu")
+        # A document that broke its JSON Schema may hold values of the wrong type that the
+        # checks below cannot digest; those problems are already reported, so a check that
+        # trips over such a value is skipped rather than turned into a traceback.
+        shape_problems = any(p.code[:2] in ("E1", "E2") for p in self.problems.items)
         for name, entity in self.spec.entities.items():
-            self.check_entity(name, entity)
+            try:
+                self.check_entity(name, entity)
+            except (TypeError, AttributeError, ValueError, KeyError, ArithmeticError):
+                if not shape_problems:
+                    raise
 
     def check_entity_refs(self, names: PosList, what: str) -> None:
         for i, ref in enumerate(names):
@@ -202,6 +210,9 @@ class SpecChecker:
         if default is not None and not (isinstance(default, PosDict) and "expression" in default):
             if isinstance(default, PosDict):
                 self.add("E402", "a default is a value or {expression: ...}", fspec.position_of("default"))
+            elif isinstance(default, list) != (ftype.name in ("multichoice", "tags")):
+                self.add("E402", f"a {ftype.name} default is {'a list' if not isinstance(default, list) else 'one value'}",
+                         fspec.position_of("default"))
             elif values and ftype.name in ("choice", "multichoice"):
                 wanted = default if isinstance(default, list) else [default]
                 for item in wanted:

@@ -152,6 +152,7 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
     entities: dict[str, PosDict] = {}
     provenance: dict[tuple[str, str | None], Provenance] = {}
     entity_files: dict[str, Position] = {}
+    shape_problems = any(p.code[:2] in ("E1", "E2") for p in problems.items)
     for layer in layers:
         _merge_into(settings, layer.settings, skip=("extends",))
         seen_here: dict[str, Position] = {}
@@ -171,11 +172,15 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
                 entities[name] = _fresh_entity(document)
                 entity_files[name] = where
                 provenance[(name, None)] = Provenance(layer.name, where)
-                for fname in document.get("fields") or {}:
-                    fpos = document["fields"].position_of(fname, of_key=True)
-                    provenance[(name, fname)] = Provenance(layer.name, fpos)
+                fields = document.get("fields")
+                for fname in fields if isinstance(fields, PosDict) else ():
+                    provenance[(name, fname)] = Provenance(layer.name, fields.position_of(fname, of_key=True))
             else:
-                _merge_entity(entities[name], document, layer.name, provenance, name)
+                try:
+                    _merge_entity(entities[name], document, layer.name, provenance, name)
+                except (TypeError, AttributeError, ValueError, KeyError):
+                    if not shape_problems:  # values of the wrong type: already reported
+                        raise
     return ProjectSpec(
         name=top.name,
         path=top.path,
@@ -201,6 +206,8 @@ def _merge_into(target: PosDict, source: PosDict, skip: tuple[str, ...] = ()) ->
         target.key_pos[key] = source.key_pos.get(key, source.pos)
         target.value_pos[key] = source.value_pos.get(key, source.pos)
         target.value_style[key] = source.value_style.get(key)
+        if key in source.value_span:
+            target.value_span[key] = source.value_span[key]
 
 
 def _copy(value: Any) -> Any:
@@ -220,6 +227,8 @@ def _set(target: PosDict, source: PosDict, key: str, value: Any) -> None:
     target.key_pos[key] = source.key_pos.get(key, source.pos)
     target.value_pos[key] = source.value_pos.get(key, source.pos)
     target.value_style[key] = source.value_style.get(key)
+    if key in source.value_span:
+        target.value_span[key] = source.value_span[key]
 
 
 def _merge_entity(entity: PosDict, override: PosDict, layer: str,

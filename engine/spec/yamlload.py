@@ -7,7 +7,10 @@ values ourselves so that
   error can point at the exact place in the YAML;
 * duplicate keys are an error (E102) — PyYAML silently keeps the last one;
 * aliases, merge keys and custom tags are refused (E104): configuration must read the same
-  to a person as to the engine, and aliases allow "billion laughs" expansion.
+  to a person as to the engine, and aliases allow "billion laughs" expansion;
+* values read as YAML 1.2 (what editors' YAML servers use): only `true`/`false` are
+  booleans (`yes`, `no`, `on`, `off` stay text), dates stay text (`2024-01-31`; field types
+  parse them), and mapping keys are always text (`no:` is a field named "no").
 """
 
 from __future__ import annotations
@@ -46,20 +49,52 @@ class PosDict(dict):
         self.key_pos = {}
         self.value_pos = {}
         self.value_style = {}
+        self.value_span = {}  # key -> (first line, first column, last line, lines of the file), 0-based
 
     def position_of(self, key: Any, *, of_key: bool = False) -> Position:
         table = self.key_pos if of_key else self.value_pos
         return table.get(key) or self.key_pos.get(key) or self.pos
 
     def position_in_value(self, key: Any, offset: int) -> Position:
-        """Position of character `offset` inside a scalar value (for expression errors)."""
+        """Position of character `offset` inside a scalar value (for expression errors).
+        Exact for plain, block (| >) and single-line quoted scalars without escapes;
+        otherwise the start of the value."""
         pos = self.position_of(key)
-        style = self.value_style.get(key)
-        if style in ('"', "'"):
-            return Position(pos.file, pos.line, pos.column + 1 + offset)
-        if style in ("|", ">"):
-            return Position(pos.file, pos.line + 1, self.key_pos.get(key, pos).column + 2 + offset)
-        return Position(pos.file, pos.line, pos.column + offset)
+        span = self.value_span.get(key)
+        if span is None:
+            return pos
+        return _offset_position(pos.file, span, self.value_style.get(key), offset) or pos
+
+
+def _offset_position(file: str, span, style, offset: int) -> Position | None:
+    first, column, last, lines = span
+    if style in ('"', "'"):
+        text = lines[first][column + 1:]
+        escaped = "\\" in text if style == '"' else "''" in text
+        if first != last or escaped:
+            return None
+        return Position(file, first + 1, column + 2 + offset)
+    if style in ("|", ">"):
+        content = [i for i in range(first + 1, min(last + 1, len(lines)))]
+        filled = [i for i in content if lines[i].strip()]
+        if not filled:
+            return None
+        indent = len(lines[filled[0]]) - len(lines[filled[0]].lstrip(" "))
+        return _walk(file, [(i, indent, lines[i][indent:]) for i in content], offset)
+    pieces = [(first, column, lines[first][column:].rstrip())]
+    for i in range(first + 1, min(last + 1, len(lines))):
+        stripped = lines[i].lstrip()
+        pieces.append((i, len(lines[i]) - len(stripped), stripped.rstrip()))
+    return _walk(file, pieces, offset)
+
+
+def _walk(file: str, pieces, offset: int) -> Position | None:
+    remaining = offset
+    for line, start, text in pieces:
+        if remaining <= len(text):
+            return Position(file, line + 1, start + 1 + remaining)
+        remaining -= len(text) + 1  # the line break (or the space a fold leaves)
+    return None
 
 
 class PosList(list):
@@ -119,7 +154,7 @@ def load_yaml_text(text: str, file: str, problems: Problems) -> Any:
             return None
         if root is None:
             return None
-        builder = _Builder(loader, file, problems)
+        builder = _Builder(loader, file, problems, text.splitlines())
         result = builder.build(root)
         if builder.shared_nodes:
             marks = getattr(loader, "alias_marks", None) or _alias_marks(text)
@@ -146,7 +181,8 @@ def load_yaml_file(path: Path, problems: Problems, display: str | None = None) -
 
 
 class _Builder:
-    def __init__(self, loader: yaml.SafeLoader, file: str, problems: Problems):
+    def __init__(self, loader: yaml.SafeLoader, file: str, problems: Problems, lines: list[str]):
+        self.lines = lines
         self.loader = loader
         self.file = file
         self.problems = problems
@@ -172,6 +208,10 @@ class _Builder:
                 result.item_pos.append(node_position(item, self.file))
             return result
         assert isinstance(node, ScalarNode)
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value  # dates stay text
+        if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
+            return node.value  # YAML 1.2: yes/no/on/off are text
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError as exc:
@@ -186,10 +226,11 @@ class _Builder:
                 self.problems.add("E104", "YAML merge keys (<<) are not allowed", key_pos,
                                   "use 'extends:' in tailor.yaml to reuse a base project")
                 continue
-            key = self.build(key_node)
-            if isinstance(key, (dict, list)):
+            if not isinstance(key_node, ScalarNode):
                 self.problems.add("E101", "a mapping key must be a plain value", key_pos)
                 continue
+            self.build(key_node)  # tags and aliases are refused in keys too
+            key = key_node.value  # keys are always text: `no:` is the name "no", not False
             if key in result:
                 first = result.key_pos[key]
                 self.problems.add("E102", f"duplicate key {key!r} (first defined at line {first.line})",
@@ -200,6 +241,8 @@ class _Builder:
             result.value_pos[key] = node_position(value_node, self.file)
             if isinstance(value_node, ScalarNode):
                 result.value_style[key] = value_node.style
+                result.value_span[key] = (value_node.start_mark.line, value_node.start_mark.column,
+                                          value_node.end_mark.line, self.lines)
         return result
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from engine.errors import Problems
 from engine.spec.yamlload import PosDict, PosList, load_yaml_text
 
@@ -58,3 +60,26 @@ def test_scalars_keep_their_types():
     assert not problems
     assert doc["i"] == 3 and doc["f"] == 1.5 and doc["b"] is True and doc["n"] is None
     assert str(doc["d"]) == "2024-01-02" and doc["s"] == "007"
+
+
+def test_yaml_12_reading_keys_bools_dates():
+    doc, problems = load("no: 1\nyes: {a: on}\nd: 2024-01-31\nb: true\nc: False\n")
+    assert not problems
+    assert set(doc) == {"no", "yes", "d", "b", "c"}
+    assert doc["yes"]["a"] == "on" and doc["d"] == "2024-01-31"
+    assert doc["b"] is True and doc["c"] is False
+
+
+@pytest.mark.parametrize("text, line, column", [
+    ("e: nope > 1\n", 1, 4),                                   # plain
+    ("e: 'x > nope'\n", 1, 9),                                 # single-quoted
+    ("e: |\n        a and\n        nope\n", 3, 9),            # literal block, 8-space indent
+    ("e: >\n  a and\n  nope\n", 3, 3),                        # folded block
+    ("e: a and\n   nope\n", 2, 4),                             # plain over two lines
+])
+def test_offsets_inside_values(text, line, column):
+    doc, problems = load(text)
+    assert not problems
+    offset = doc["e"].index("nope")
+    pos = doc.position_in_value("e", offset)
+    assert (pos.line, pos.column) == (line, column)
