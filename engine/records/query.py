@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from ..expr import ExpressionError, compile_expression
 from ..expr.sqlconstructs import JsonContains
 from ..fields.base import FieldValueError
+from ..model.constants import STANDARD_SORTABLE
 from ..model.model import Entity
 from .context import Context
 from .errors import ValidationError
 
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "empty", "not_empty")
-STANDARD_SORTABLE = ("id", "created_at", "updated_at", "owner", "created_by")
 MAX_LIMIT = 1000
 
 

@@ -11,6 +11,7 @@ parse them twice.
 
 from __future__ import annotations
 
+import keyword
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -23,12 +24,11 @@ from ..errors import Position, Problems, did_you_mean
 from ..expr import Env, ExpressionError, compile_expression
 from ..fields.base import FieldType, FieldValueError
 from ..fields.special import autonumber_problem
+from ..model.constants import STANDARD_FIELDS, STANDARD_SORTABLE
 from .project import ProjectSpec, option_value
 from .yamlload import PosDict, PosList
 
 SQL_KEYWORDS = frozenset(SQL_RESERVED) | frozenset(PG_RESERVED) | frozenset(SQLiteIdentifierPreparer.reserved_words)
-STANDARD_FIELDS = {"id": "number", "created_at": "datetime", "updated_at": "datetime",
-                   "created_by": "number", "owner": "number", "version": "number"}
 RESERVED_NAMES = frozenset(STANDARD_FIELDS) | {"user", "record", "parent_id", "position", "source_id",
                                                "target_id", "true", "false", "null", "none"}
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
@@ -49,6 +49,7 @@ class SpecChecker:
         self.problems = problems
         self.expressions: dict[tuple, Any] = {}
         self.envs: dict[str, Env] = {}  # per entity, reused by the compiler
+        self.known_options = frozenset(o for t in field_types.values() for o in t.allowed_options)
 
     # -- helpers -------------------------------------------------------------------------
     def add(self, code: str, message: str, where: Position, hint: str | None = None) -> None:
@@ -57,13 +58,17 @@ class SpecChecker:
     def check_name(self, name: str, where: Position, what: str) -> bool:
         if not isinstance(name, str) or not NAME_RE.match(name):
             return False  # the JSON Schema check already reported it (E304)
+        if keyword.iskeyword(name) or keyword.iskeyword(name.capitalize()):
+            self.add("E302", f"'{name}' is a keyword of the expression language and cannot be {_article(what)} name",
+                     where, f"try '{what}_{name}'")
+            return False
         if name in RESERVED_NAMES or name.startswith("tailor_"):
-            self.add("E302", f"'{name}' is reserved by the engine and cannot be a {what} name", where,
+            self.add("E302", f"'{name}' is reserved by the engine and cannot be {_article(what)} name", where,
                      f"try '{what}_{name}' or a more specific name")
             return False
         if name in SQL_KEYWORDS:
             suggestion = {"order": "sales_order", "group": "customer_group", "user": "member"}.get(name, f"{name}_value")
-            self.add("E303", f"'{name}' is an SQL keyword and cannot be a {what} name", where,
+            self.add("E303", f"'{name}' is an SQL keyword and cannot be {_article(what)} name", where,
                      f"try '{suggestion}'")
             return False
         return True
@@ -124,8 +129,9 @@ class SpecChecker:
                 continue
             ftype_name = fspec.get("type")
             if ftype_name is None:
+                typed = [n for n, f in fields.items() if isinstance(f, PosDict) and f.get("type")]
                 self.add("E604", f"field '{fname}' has no type and no base project defines it", fpos,
-                         "give it a 'type:', or check the spelling of the field you meant to override")
+                         did_you_mean(fname, typed) or "give it a 'type:' to add it as a new field")
                 continue
             ftype = self.types.get(ftype_name)
             if ftype is None:
@@ -139,6 +145,9 @@ class SpecChecker:
             if parent and ftype.storage == "table":
                 self.add("E407", f"a '{ftype_name}' field cannot be inside the rows of '{parent}'", fpos)
             self.check_field_options(entity, fname, fspec, ftype)
+            if ftype.name == "money" and len(fname) + len("_currency") > MAX_IDENTIFIER:
+                self.add("E310", f"money field '{fname}' needs a column '{fname}_currency' longer than "
+                         f"{MAX_IDENTIFIER} characters", fpos, "shorten the field name")
             if ftype.name == "money" and f"{fname}_currency" in fields:
                 self.add("E605", f"field '{fname}_currency' clashes with the currency column of money field '{fname}'",
                          fields.position_of(f"{fname}_currency", of_key=True), "rename one of them")
@@ -158,9 +167,29 @@ class SpecChecker:
 
     def check_field_options(self, entity: str, fname: str, fspec: PosDict, ftype: FieldType) -> None:
         for key in fspec:
-            if key not in ftype.allowed_options:
+            if key not in ftype.allowed_options and key in self.known_options:  # unknown keys: E201
                 self.add("E407", f"'{key}' is not an option of a {ftype.name} field", fspec.position_of(key, of_key=True),
                          did_you_mean(key, ftype.allowed_options))
+        not_for_storage = {"table": ("index", "default", "unique"), "none": ("index", "unique")}
+        for key in not_for_storage.get(ftype.storage, ()):
+            if fspec.get(key) not in (None, False):
+                self.add("E407", f"'{key}' does not apply to a {ftype.name} field", fspec.position_of(key, of_key=True))
+        if ftype.name in ("computed", "autonumber") and "default" in fspec:
+            self.add("E407", f"a {ftype.name} field has no default: its value is {'computed' if ftype.name == 'computed' else 'assigned'}",
+                     fspec.position_of("default", of_key=True))
+        if fspec.get("required") and fspec.get("on_delete") == "set_null":
+            self.add("E407", "a required link cannot use on_delete: set_null (the field would become empty)",
+                     fspec.position_of("on_delete"), "use restrict (the default for required links) or cascade")
+        precision, scale = fspec.get("precision"), fspec.get("scale")
+        if isinstance(precision, int) and isinstance(scale, int) and scale > precision:
+            self.add("E403", f"scale {scale} is greater than precision {precision}", fspec.position_of("scale"))
+        currency, currencies = fspec.get("currency"), fspec.get("currencies")
+        if isinstance(currencies, list) and currencies:
+            default_currency = currency or self.spec.settings.get("currency") or "CNY"
+            if default_currency not in currencies:
+                self.add("E401", f"default currency {default_currency} is not among currencies {list(currencies)}",
+                         fspec.position_of("currency" if currency else "currencies"),
+                         "set 'currency:' to one of them")
         for key in ftype.required_options:
             if key not in fspec:
                 self.add("E408", f"a {ftype.name} field needs '{key}'", fspec.pos, _NEEDS_HINT.get(key))
@@ -175,6 +204,7 @@ class SpecChecker:
         if isinstance(options, PosList):
             for i, option in enumerate(options):
                 value = option_value(option)
+                value = str(value) if isinstance(value, (str, int)) else value
                 if value in values:
                     self.add("E406", f"option '{value}' is listed twice", options.position_of(i))
                 values.append(value)
@@ -198,6 +228,8 @@ class SpecChecker:
                     bounds[key] = ftype.coerce(fspec[key], probe)
                 except (FieldValueError, TypeError) as exc:
                     self.add("E402", f"'{key}' does not fit this {ftype.name} field: {exc}", fspec.position_of(key))
+        probe.min, probe.max = bounds.get("min"), bounds.get("max")
+        hidden = {str(option_value(o)) for o in (options or []) if isinstance(o, dict) and o.get("hidden")}
         if bounds.get("min") is not None and bounds.get("max") is not None:
             try:
                 if bounds["min"] > bounds["max"]:
@@ -219,6 +251,9 @@ class SpecChecker:
                     if str(item) not in [str(v) for v in values]:
                         self.add("E401", f"default '{item}' is not one of the options", fspec.position_of("default"),
                                  did_you_mean(str(item), [str(v) for v in values]) or f"options: {', '.join(map(str, values))}")
+                    elif str(item) in hidden:
+                        self.add("E401", f"default '{item}' is a hidden option", fspec.position_of("default"),
+                                 "choose another default, or stop hiding the option")
             elif ftype.storage == "column" and ftype.name not in ("computed", "autonumber"):
                 try:
                     coerced = ftype.coerce(default, probe)
@@ -271,6 +306,8 @@ class SpecChecker:
         source = holder.get(item)
         if not isinstance(source, str):
             return None
+        if expected == "any":
+            expected = None
         try:
             expression = compile_expression(source, env, expected=expected)
         except ExpressionError as exc:
@@ -288,10 +325,8 @@ class SpecChecker:
             for key in EXPRESSION_KEYS:
                 self.compile((entity, fname, key), fspec, key, env, "boolean")
             if fspec.get("type") == "computed":
-                self.compile((entity, fname, "expression"), fspec, "expression", env, None)
-            default = fspec.get("default")
-            if isinstance(default, PosDict) and "expression" in default:
-                self.compile((entity, fname, "default"), default, "expression", env, None)
+                self.compile((entity, fname, "expression"), fspec, "expression", env, self.value_type(fspec))
+            self.check_default_expression(entity, (fname,), fspec, env)
             sub = fspec.get("fields")
             if fspec.get("type") == "lines" and isinstance(sub, PosDict):
                 sub_env = self.env_for(sub)
@@ -299,24 +334,40 @@ class SpecChecker:
                     if not isinstance(sspec, PosDict):
                         continue
                     if sspec.get("type") == "computed":
-                        self.compile((entity, fname, sname, "expression"), sspec, "expression", sub_env, None)
-                    sdefault = sspec.get("default")
-                    if isinstance(sdefault, PosDict) and "expression" in sdefault:
-                        self.compile((entity, fname, sname, "default"), sdefault, "expression", sub_env, None)
+                        self.compile((entity, fname, sname, "expression"), sspec, "expression", sub_env,
+                                     self.value_type(sspec))
+                    self.check_default_expression(entity, (fname, sname), sspec, sub_env)
                     for key in EXPRESSION_KEYS:
                         self.compile((entity, fname, sname, key), sspec, key, sub_env, "boolean")
                 self.check_computed_cycles(entity, sub, prefix=(fname,))
         spec = self.spec.entities[entity]
         rules = spec.get("rules")
         if isinstance(rules, PosList):
+            named: dict[str, Position] = {}
             for i, rule in enumerate(rules):
                 if not isinstance(rule, PosDict):
                     continue
+                rule_name = rule.get("name")
+                if isinstance(rule_name, str):
+                    if rule_name in named:
+                        self.add("E311", f"rule name '{rule_name}' is used twice in entity '{entity}'",
+                                 rule.position_of("name"), f"first used at line {named[rule_name].line}")
+                    named.setdefault(rule_name, rule.position_of("name"))
                 self.compile((entity, "rule", i, "check"), rule, "check", env, "boolean")
                 self.compile((entity, "rule", i, "when"), rule, "when", env, "boolean")
                 if rule.get("field") and rule["field"] not in fields:
                     self.add("E307", f"rule names unknown field '{rule['field']}'", rule.position_of("field"),
                              did_you_mean(rule["field"], fields))
+
+    def check_default_expression(self, entity: str, path: tuple, fspec: PosDict, env: Env) -> None:
+        default = fspec.get("default")
+        if not (isinstance(default, PosDict) and "expression" in default):
+            return
+        if not isinstance(default["expression"], str):
+            self.add("E202", "a default expression is text, e.g. {expression: \"today()\"}",
+                     default.position_of("expression"))
+            return
+        self.compile((entity, *path, "default"), default, "expression", env, self.value_type(fspec))
 
     def check_computed_cycles(self, entity: str, fields: PosDict, prefix: tuple = ()) -> None:
         graph = {}
@@ -368,6 +419,12 @@ class SpecChecker:
                     if name not in known:
                         self.add("E307", f"list {key} names unknown field '{name}'", items.position_of(i),
                                  did_you_mean(name, known))
+                    elif key == "sort" and name in STANDARD_FIELDS and name not in STANDARD_SORTABLE:
+                        self.add("E407", f"cannot sort on '{name}'", items.position_of(i),
+                                 f"standard columns to sort on: {', '.join(STANDARD_SORTABLE)}")
+                    elif key == "search" and (name not in fields or not isinstance(fields[name], PosDict)
+                                              or self.value_type(fields[name]) != "string"):
+                        self.add("E407", f"search looks in text fields; '{name}' is not one", items.position_of(i))
                     elif key in ("sort", "filters") and name in fields and isinstance(fields[name], PosDict):
                         ftype = self.types.get(fields[name].get("type"))
                         if ftype and (not ftype.sortable or not fields[name].get("stored", True)) and key == "sort":
@@ -407,6 +464,10 @@ class SpecChecker:
                         if ref not in known:
                             self.add("E307", f"index names unknown field '{ref}'", index["fields"].position_of(i),
                                      did_you_mean(ref, known))
+
+
+def _article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 _NEEDS_HINT = {

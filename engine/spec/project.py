@@ -130,10 +130,12 @@ def read_layers(path: Path, problems: Problems, _stack=None) -> list[Layer]:
     layer = Layer(name=name, path=path, settings=settings)
     entity_dir = path / "entities"
     for file in sorted(entity_dir.glob("*.yaml")) + sorted(entity_dir.glob("*.yml")):
+        before = len(problems)
         document = load_yaml_file(file, problems, display_path(file))
         if document is None:
-            problems.add("E105", "entity file is empty", Position(display_path(file), 1, 1),
-                         "start it with 'entity: NAME' and 'fields:'")
+            if len(problems) == before:  # not already explained by a syntax or read error
+                problems.add("E105", "entity file is empty", Position(display_path(file), 1, 1),
+                             "start it with 'entity: NAME' and 'fields:'")
             continue
         if not isinstance(document, PosDict):
             problems.add("E105", "an entity file must be a mapping with 'entity:' and 'fields:'",

@@ -102,6 +102,14 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
         fields:
           {"x" * 60}: {{type: lines, fields: {{qty: {{type: integer}}}}}}
         """}, ENTITY, 3, 3, "characters"),
+    "E311": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string}
+        rules:
+          - {name: r, check: "name != None", message: a}
+          - {name: r, check: "name != 'x'", message: b}
+        """}, ENTITY, 6, 12, "used twice"),
     "E401": ({ENTITY: """
         entity: customer
         fields:
