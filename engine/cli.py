@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import click
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from .config import Settings
 from .errors import ProjectError
@@ -52,6 +52,14 @@ class TailorGroup(click.Group):
         except OperationalError as exc:
             click.echo(f"error: cannot use the database: {str(exc.orig).strip().splitlines()[0]}", err=True)
             sys.exit(1)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            click.echo(f"error: not a usable database URL: {exc}", err=True)
+            click.echo("use e.g. sqlite:///path/to/file.sqlite or postgresql+psycopg://user@host/db", err=True)
+            sys.exit(EXIT_PROBLEMS)
+        except ModuleNotFoundError as exc:
+            click.echo(f"error: the database driver is not installed ({exc.name}); Tailor supports "
+                       "SQLite and PostgreSQL (psycopg)", err=True)
+            sys.exit(EXIT_PROBLEMS)
 
 
 @click.group(cls=TailorGroup)
@@ -135,6 +143,7 @@ def migrate(project: str, database: str | None, plan_only: bool, sql_only: bool,
         DestructiveChangeRefused,
         MigrationBlocked,
         MigrationError,
+        NothingToWrite,
         PlanOutdated,
         apply_plan,
         plan_migration,
@@ -151,7 +160,11 @@ def migrate(project: str, database: str | None, plan_only: bool, sql_only: bool,
         return
     click.echo(plan.render())
     if revision_dir:
-        path = write_revision(plan, Path(revision_dir), f"{model.project} {model.version}")
+        try:
+            path = write_revision(plan, Path(revision_dir), f"{model.project} {model.version}")
+        except NothingToWrite as exc:
+            click.echo(str(exc))
+            return
         click.echo(f"wrote {path}")
         return
     if plan_only:

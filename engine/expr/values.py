@@ -183,16 +183,24 @@ def attribute(obj: Any, name: str) -> Any:
 
 
 def round_number(value: Decimal) -> Decimal:
-    """Round an arithmetic result to DECIMAL_PLACES, half away from zero, trailing zeros dropped."""
-    rounded = value.quantize(_QUANTUM, context=NUMBER_CONTEXT)
+    """Round an arithmetic result to DECIMAL_PLACES, half away from zero, trailing zeros dropped.
+    A number too large to carry DECIMAL_PLACES within the context's precision has no
+    fraction worth keeping: it is kept as it is (a field that stores it refuses it)."""
+    try:
+        rounded = value.quantize(_QUANTUM, context=NUMBER_CONTEXT)
+    except decimal.InvalidOperation:
+        return value
     return tidy(rounded)
 
 
 def tidy(value: Decimal) -> Decimal:
     """Drop trailing zeros without switching to exponent notation (Decimal('1E+2'))."""
-    if value == value.to_integral_value():
-        return value.quantize(Decimal(1), context=NUMBER_CONTEXT)
-    return value.normalize(NUMBER_CONTEXT)
+    try:
+        if value == value.to_integral_value():
+            return value.quantize(Decimal(1), context=NUMBER_CONTEXT)
+        return value.normalize(NUMBER_CONTEXT)
+    except decimal.InvalidOperation:
+        return value
 
 
 def add(a: Decimal, b: Decimal) -> Decimal:

@@ -89,6 +89,9 @@ class LinksType(FieldType):
             seen.add(target)
             row = {"id": target}
             if isinstance(item, dict):
+                unknown = sorted(k for k in item if k != "id" and k not in field.subfields)
+                if unknown:
+                    raise FieldValueError(f"unknown link field(s): {', '.join(unknown)}")
                 for name, sub in field.subfields.items():
                     row[name] = sub.type.coerce(item.get(name), sub)
             result.append(row)

@@ -53,9 +53,7 @@ class MoneyType(DecimalType):
             if field.currencies and code not in field.currencies:
                 raise FieldValueError(f"currency must be one of {', '.join(field.currencies)}")
             result[self.currency_key(field)] = code
-        elif result.get(field.name) is not None:
-            result[self.currency_key(field)] = field.currency
-        return result
+        return result  # a missing currency is filled by the service (kept on update)
 
     def to_row(self, value, field):
         return {field.name: value}

@@ -4,6 +4,7 @@
     print(plan.render())              # tailor migrate --plan
     print(plan.sql(engine))           # tailor migrate --sql
     write_revision(plan, "revisions", "add phone")   # tailor migrate --write-revision DIR
+                                                  # (NothingToWrite if the plan is empty)
     apply_plan(engine, plan, allow_destructive=False)
 
 See docs/migrations.md. The engine's own tables are migrated by Alembic revisions in
@@ -11,7 +12,13 @@ See docs/migrations.md. The engine's own tables are migrated by Alembic revision
 """
 
 from .apply import apply_plan
-from .errors import DestructiveChangeRefused, MigrationBlocked, MigrationError, PlanOutdated
+from .errors import (
+    DestructiveChangeRefused,
+    MigrationBlocked,
+    MigrationError,
+    NothingToWrite,
+    PlanOutdated,
+)
 from .operations import Operation
 from .plan import MigrationPlan
 from .planner import plan_migration
@@ -23,6 +30,7 @@ __all__ = [
     "MigrationBlocked",
     "MigrationError",
     "MigrationPlan",
+    "NothingToWrite",
     "Operation",
     "PlanOutdated",
     "apply_plan",

@@ -149,6 +149,7 @@ class ConstraintChanges(PlanningContext):
         columns = [c.name for c in live.columns]
         target = live.elements[0].target_fullname.rsplit(".", 1)[0]
         name = live.name or sqlite.conventional_fk_name(live.table.name, columns, target)
+        self.dropped_fks.add((live.table.name, tuple(columns)))
         self.add(
             Operation(
                 k.DROP_FOREIGN_KEY,

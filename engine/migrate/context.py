@@ -49,6 +49,9 @@ class PlanningContext:
         self.new_columns: set[tuple[str, str]] = set()  # (live table, column)
         self.removed_columns: set[tuple[str, str]] = set()  # (live table, live column)
         self.inline_fks: set[tuple[str, tuple[str, ...]]] = set()  # added with ADD COLUMN ... REFERENCES
+        self.dropped_fks: set[tuple[str, tuple[str, ...]]] = (
+            set()
+        )  # (live table, columns) of drop_foreign_key ops
 
     def add(self, op: Operation) -> Operation:
         if op.column and not op.seq:
@@ -65,7 +68,12 @@ class PlanningContext:
         return 1000 + live_columns.index(column) if column in live_columns else 2000
 
     def model_table(self, live_table: str) -> sa.Table:
-        return self.by_live_name[live_table]
+        """The model table compared with `live_table`. Differences inside tables the model no
+        longer has never reach the handlers: the planner folds them into the table's keep/drop."""
+        try:
+            return self.by_live_name[live_table]
+        except KeyError:
+            raise KeyError(f"table {live_table!r} is not in the model") from None
 
     def model_column(self, live_table: str, live_column: str) -> sa.Column:
         table = self.model_table(live_table)

@@ -44,3 +44,8 @@ class MigrationBlocked(DestructiveChangeRefused):
 
 class PlanOutdated(MigrationError):
     """The database changed between planning and applying; plan again and review."""
+
+
+class NothingToWrite(MigrationError, ValueError):
+    """`write_revision` was given a plan with nothing to apply (the database is up to date;
+    kept tables/columns are only reported). No file was written."""

@@ -32,6 +32,7 @@ from . import dataloss
 from . import operations as k
 from .column_changes import ColumnChanges
 from .constraint_changes import ConstraintChanges
+from .context import column_names
 from .live import include_name, include_object
 from .operations import Operation
 from .plan import MigrationPlan
@@ -78,6 +79,16 @@ def build_plan(
     )
 
 
+def _diff_table(diff: tuple) -> str | None:
+    """The (live) table a comparison difference is about."""
+    kind, subject = diff[0], diff[1]
+    if kind in ("add_column", "remove_column") or kind.startswith("modify_"):
+        return diff[2] if len(diff) > 2 and isinstance(diff[2], str) else None
+    if isinstance(subject, sa.Table):
+        return subject.name
+    return getattr(getattr(subject, "table", None), "name", None)
+
+
 def _flatten(diffs: list[Any]) -> list[tuple]:
     flat: list[tuple] = []
     for diff in diffs:
@@ -113,17 +124,24 @@ class _Planner(ColumnChanges, ConstraintChanges):
         if self.sqlite:
             diffs = self._drop_inline_fk_false_alarms(diffs)
         self._plan_renames()
-        removed_tables = []
+        # A table the model no longer has is one decision (keep it, or drop it with the flag):
+        # Alembic also reports what is inside it (e.g. its indexes as remove_index), and those
+        # differences go with the table instead of reaching handlers that need a model table.
+        removed_tables: dict[str, None] = {}  # live names, in the order found
         for diff in diffs:
-            if diff[0] == "remove_table":
-                removed_tables.append(diff[1])
+            table = _diff_table(diff)
+            if diff[0] == "remove_table" or (
+                diff[0] != "add_table" and table is not None and table not in self.by_live_name
+            ):
+                if table is not None and table in self.live.tables:
+                    removed_tables.setdefault(table)
                 continue
             handler = getattr(self, f"_on_{diff[0]}", None)
             if handler is None:
                 self._unsupported(diff)
             else:
                 handler(*diff[1:])
-        self._on_removed_tables(removed_tables)
+        self._on_removed_tables(list(removed_tables))
         return sorted(self.operations, key=lambda op: op.sort_key)
 
     # ----------------------------------------------------------------- renames
@@ -172,22 +190,39 @@ class _Planner(ColumnChanges, ConstraintChanges):
             )
         )
 
-    def _on_removed_tables(self, tables: list[sa.Table]) -> None:
+    def _on_removed_tables(self, tables: list[str]) -> None:
+        """Each live table the model no longer has: kept (reported with its row count), or
+        dropped with allow_destructive when this project created it and nothing that stays
+        still references it."""
         if not tables:
             return
         created = self.live.tables_created_by(self.project)
         order = [name for name, _fks in self.live.inspector.get_sorted_table_and_fkc_names() if name]
         position = {name: i for i, name in enumerate(order)}
+        droppable = {t for t in tables if t in created} if self.allow_destructive else set()
+        still_referenced = self._still_referenced(droppable)
         for table in tables:
-            rows = dataloss.count_rows(self.conn, table.name)
-            seq = -position.get(table.name, 0)  # referencing tables are dropped first
-            if table.name not in created:
+            rows = dataloss.count_rows(self.conn, table)
+            seq = -position.get(table, 0)  # referencing tables are dropped first
+            if table not in created:
                 self.add(
                     Operation(
                         k.KEEP_TABLE,
-                        table.name,
+                        table,
                         detail=f"not in the model and not created by project '{self.project}': "
                         f"left alone ({rows} rows)",
+                        applies=False,
+                        affected=rows,
+                        seq=seq,
+                    )
+                )
+            elif table in still_referenced:
+                self.add(
+                    Operation(
+                        k.KEEP_TABLE,
+                        table,
+                        detail=f"removed from the model; kept with {rows} rows: still referenced by "
+                        f"{still_referenced[table]}, which stays (remove that reference to drop it)",
                         applies=False,
                         affected=rows,
                         seq=seq,
@@ -197,12 +232,12 @@ class _Planner(ColumnChanges, ConstraintChanges):
                 self.add(
                     Operation(
                         k.DROP_TABLE,
-                        table.name,
+                        table,
                         detail="removed from the model",
                         destructive=True,
                         data_loss=f"{rows} rows",
                         affected=rows,
-                        steps=[ops.DropTableOp(table.name)],
+                        steps=[ops.DropTableOp(table)],
                         seq=seq,
                     )
                 )
@@ -210,7 +245,7 @@ class _Planner(ColumnChanges, ConstraintChanges):
                 self.add(
                     Operation(
                         k.KEEP_TABLE,
-                        table.name,
+                        table,
                         detail=f"removed from the model; kept with {rows} rows "
                         f"(dropped only with --allow-destructive)",
                         applies=False,
@@ -218,6 +253,48 @@ class _Planner(ColumnChanges, ConstraintChanges):
                         seq=seq,
                     )
                 )
+
+    def _still_referenced(self, droppable: set[str]) -> dict[str, str]:
+        """Tables of `droppable` that a table staying in the database still references
+        (through a foreign key this plan does not drop), with the referencing 'table.column'.
+
+        Dropping such a table would fail on PostgreSQL (the foreign key depends on it) and
+        leave dangling references on SQLite, so it is kept. A table kept for this reason
+        stays too, so what it references is kept as well (repeated until nothing changes).
+        """
+        if not droppable:
+            return {}
+        droppable = set(droppable)
+        references = [
+            (table, tuple(fk["constrained_columns"]), fk["referred_table"])
+            for table in self.live.inspector.get_table_names()
+            if not table.startswith("sqlite_")
+            for fk in self.live.inspector.get_foreign_keys(table)
+        ]
+        kept: dict[str, str] = {}
+        changed = True
+        while changed:
+            changed = False
+            for table, columns, target in references:
+                if (
+                    target in droppable
+                    and table != target
+                    and table not in droppable
+                    and not self._reference_goes(table, columns)
+                ):
+                    droppable.discard(target)
+                    kept[target] = f"{table}.{column_names(list(columns))}"
+                    changed = True
+        return kept
+
+    def _reference_goes(self, live_table: str, columns: tuple[str, ...]) -> bool:
+        """Whether this plan removes the foreign key `live_table`(columns): its column is
+        dropped (allow_destructive), or the model no longer has the reference."""
+        if live_table not in self.by_live_name:
+            return False  # a table outside the model is never altered
+        if self.allow_destructive and any((live_table, c) in self.removed_columns for c in columns):
+            return True
+        return (live_table, columns) in self.dropped_fks
 
     def _unsupported(self, diff: tuple) -> None:
         kind = diff[0]

@@ -25,6 +25,7 @@ from alembic.autogenerate import render_python_code
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
+from .errors import NothingToWrite
 from .execute import chunks, fresh
 from .operations import Operation
 from .plan import MigrationPlan
@@ -138,7 +139,17 @@ def _heads(directory: Path) -> list[str]:
 
 
 def write_revision(plan: MigrationPlan, directory: str | Path, message: str) -> Path:
-    """Write `plan` as a new Alembic revision in `directory`; returns the file's path."""
+    """Write `plan` as a new Alembic revision in `directory`; returns the file's path.
+
+    Raises NothingToWrite (and writes nothing) when the plan has nothing to apply: an empty
+    revision would only lengthen the chain. Kept tables/columns are reported, not written.
+    """
+    if plan.is_empty:
+        kept = f" ({len(plan.kept)} kept table(s)/column(s) are only reported)" if plan.kept else ""
+        raise NothingToWrite(
+            f"nothing to write: the database is up to date with project '{plan.project}' "
+            f"(metadata {plan.metadata_version}){kept}; no revision was written"
+        )
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     heads = _heads(directory)

@@ -34,6 +34,37 @@ from .model import (
 )
 
 
+def identifier(name: str, limit: int = 63) -> str:
+    """A generated name within PostgreSQL's 63 characters: long ones keep a readable
+    start and end in a short hash, so they stay unique and stable."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:8]
+    return f"{name[:limit - 9]}_{digest}"
+
+
+def always_required(field: Field) -> bool:
+    """Required on every record, so the column can be NOT NULL: not hidden, never invisible."""
+    return field.required and not field.hidden and field.visible_when is None and not field.is_computed
+
+
+def constant_default(field: Field) -> Any:
+    """The value existing rows get when a required column is added: the default, or a
+    default expression that reads no field (e.g. `today()`), evaluated now."""
+    if field.default is not None:
+        return field.default
+    expression = field.default_expr
+    if expression is not None and not expression.fields:
+        from ..records.context import Context
+
+        value = expression.evaluate({}, Context().variables)
+        try:
+            return field.type.coerce(value, field)
+        except Exception:
+            return None
+    return None
+
+
 def label_of(value: Any, language: str) -> Mapping[str, str]:
     if value is None:
         return MappingProxyType({})
@@ -144,7 +175,7 @@ class Compiler:
             renamed_from=spec.get("renamed_from"),
             options=tuple(options),
             to=spec.get("to"),
-            on_delete=spec.get("on_delete"),
+            on_delete=spec.get("on_delete") or ("restrict" if spec.get("required") else "set_null"),
             subfields=MappingProxyType(subfields),
             expression=computed,
             returns=spec.get("returns") or ("decimal" if ftype.name == "computed" else None),
@@ -246,11 +277,12 @@ class Compiler:
         ]
         for field in fields.values():
             for column in field.type.columns(field):
-                if field.required and not field.hidden and column.name == field.name and not field.is_computed:
+                if column.name == field.name and always_required(field):
                     column.nullable = False
-                    if field.default is not None:
-                        column.info["backfill"] = field.default
-                if field.unique and column.name == field.name:
+                    backfill = constant_default(field)
+                    if backfill is not None:
+                        column.info["backfill"] = backfill
+                if (field.unique or field.is_autonumber) and column.name == field.name:
                     column.unique = True
                 columns.append(column)
         sorted_on = {s.lstrip("-") for s in listing.sort}
@@ -261,21 +293,26 @@ class Compiler:
             indexed.add(spec["stage"])
         table = sa.Table(name, self.metadata, *columns,
                          info={"entity": name, "renamed_from": spec.get("renamed_from")})
-        # a (column, id) index serves both filtering and keyset paging on a sort column
+        # Wanted indexes by column list; an explicit index may make one unique (never the
+        # reverse), and two declarations of the same columns become one index.
+        wanted: dict[tuple[str, ...], bool] = {}
         for column_name in sorted(indexed - sorted_on):
             if column_name in table.c and column_name != "id" and not table.c[column_name].unique:
-                if not any(ix.columns.keys() == [column_name] for ix in table.indexes):
-                    sa.Index(f"ix_{name}_{column_name}", table.c[column_name])
-        for sort_key in listing.sort:
+                wanted[(column_name,)] = False
+        for sort_key in listing.sort:  # (column, id) serves filtering and keyset paging
             column_name = sort_key.lstrip("-")
             if column_name in table.c and column_name != "id":
-                sa.Index(f"ix_{name}_{column_name}_id", table.c[column_name], table.c.id)
+                wanted[(column_name, "id")] = False
+        explicit_names: dict[tuple[str, ...], str] = {}
         for index in spec.get("indexes") or []:
-            cols = []
-            for ref in index["fields"]:
-                cols += [c for c in table.c if c.name == ref]
-            index_name = index.get("name") or f"ix_{name}_{'_'.join(index['fields'])}"
-            sa.Index(index_name[:63], *cols, unique=bool(index.get("unique")))
+            key = tuple(c.name for ref in index["fields"] for c in table.c if c.name == ref)
+            wanted[key] = wanted.get(key, False) or bool(index.get("unique"))
+            if index.get("name"):
+                explicit_names[key] = index["name"]
+        for key, unique in wanted.items():
+            prefix = "uq" if unique else "ix"
+            sa.Index(explicit_names.get(key) or identifier(f"{prefix}_{name}_{'_'.join(key)}"),
+                     *[table.c[c] for c in key], unique=unique)
         children: dict[str, sa.Table] = {}
         for field in fields.values():
             if field.type.name == "lines":
@@ -298,7 +335,7 @@ class Compiler:
         ]
         for sub in field.subfields.values():
             for column in sub.type.columns(sub):
-                if sub.required and not sub.is_computed and column.name == sub.name:
+                if column.name == sub.name and always_required(sub):
                     column.nullable = False
                 columns.append(column)
         return sa.Table(f"{entity}__{field.name}", self.metadata, *columns,

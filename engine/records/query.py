@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..expr import ExpressionError, compile_expression
+from ..expr.builtins import _is_empty_sql as is_empty_sql
 from ..expr.sqlconstructs import JsonContains
 from ..fields.base import FieldValueError
 from ..model.constants import STANDARD_SORTABLE
@@ -84,7 +85,9 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
         condition = _filter(entity, selectable, name, op, value, errors)
         if condition is not None:
             conditions.append(condition)
-    if query.search:
+    if query.search is not None and not isinstance(query.search, str):
+        errors.setdefault("search", []).append("must be text")
+    elif query.search:
         term = "%" + query.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         searchable = [table.c[n] for n in entity.list.search if n in table.c]
         if searchable:
@@ -96,6 +99,8 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
     sort = entity.list.sort if query.sort is None else query.sort
     order = []
     for key in sort:
+        if not isinstance(key, str):
+            raise ValidationError({"sort": [f"{key!r} is not a field name"]})
         name = key.lstrip("-")
         if name not in STANDARD_SORTABLE and (name not in selectable or not selectable[name].type.sortable):
             raise ValidationError({"sort": [f"cannot sort on '{name}'"]})
@@ -137,10 +142,10 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
         errors.setdefault(name, []).append("cannot be filtered on")
         return None
     column = table.c[name]
-    if op == "empty":
-        return column.is_(None)
-    if op == "not_empty":
-        return column.is_not(None)
+    if op in ("empty", "not_empty"):
+        is_list = field_ is not None and field_.type.value_type == "list"
+        empty = is_empty_sql(column) if is_list else column.is_(None)
+        return empty if op == "empty" else sa.not_(empty)
     try:
         if op == "in":
             items = value if isinstance(value, (list, tuple)) else str(value).split(",")
@@ -148,6 +153,9 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
         if op == "contains":
             if field_ is not None and field_.type.value_type == "list":
                 return JsonContains(column, sa.bindparam(None, str(value), type_=sa.String()))
+            if field_ is None or field_.type.value_type != "string":
+                errors.setdefault(name, []).append("'contains' works on text and list fields")
+                return None
             term = "%" + str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             return column.ilike(term, escape="\\")
         coerced = coerce(value)

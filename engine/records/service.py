@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import Decimal
@@ -23,9 +23,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
-from ..model.model import CompiledModel, Entity, Field
+from ..model.model import CompiledModel, Entity, Field, computed_order
 from ..storage import audit_log, sequence, write_engine
 from .context import Context
 from .errors import ConflictError, NotFound, ValidationError
@@ -34,7 +34,10 @@ from .values import (
     apply_defaults,
     coerce_input,
     compute,
+    fill_currencies,
+    merge_changed_rows,
     prepare_lines,
+    readonly_now,
     validate_record,
 )
 
@@ -63,7 +66,7 @@ class RecordService:
     # -- reading --------------------------------------------------------------------------
     def get(self, entity_name: str, record_id: Any, context: Context | None = None) -> dict[str, Any]:
         context = context or Context()
-        entity = self.model.entity(entity_name)
+        entity = self._entity(entity_name)
         record_id = _record_id(entity_name, record_id)
         with self.engine.connect() as conn:
             record = self._load(conn, entity, record_id)
@@ -77,8 +80,10 @@ class RecordService:
         """Rows of an entity. `query` (or keyword arguments for it) filters, sorts, pages.
         Only whitelisted fields can be filtered or sorted on; others are a ValidationError."""
         context = context or Context()
-        entity = self.model.entity(entity_name)
+        entity = self._entity(entity_name)
         query = query or Query(**kwargs)
+        if query.limit is None:
+            raise ValidationError({"limit": ["a list is read a page at a time: give a limit"]})
         statement = build_select(entity, query, context)
         with self.engine.connect() as conn:
             rows = [self._from_row(entity, dict(r._mapping)) for r in conn.execute(statement)]
@@ -93,7 +98,7 @@ class RecordService:
               limit: int | None = None, **kwargs) -> int:
         """Matching rows; with `limit`, counting stops there (cheap on big tables)."""
         context = context or Context()
-        entity = self.model.entity(entity_name)
+        entity = self._entity(entity_name)
         query = query or Query(**kwargs)
         inner = build_select(entity, query.unpaged(), context, columns=[entity.table.c.id])
         if limit is not None:
@@ -105,13 +110,13 @@ class RecordService:
     def create(self, entity_name: str, data: Mapping[str, Any], context: Context | None = None,
                *, trusted: bool = False) -> dict[str, Any]:
         context = context or Context()
-        entity = self.model.entity(entity_name)
+        entity = self._entity(entity_name)
         errors: dict[str, list[str]] = {}
         record = coerce_input(entity, dict(data), creating=True, trusted=trusted, errors=errors)
         apply_defaults(entity.fields, record, context)
         if not errors:
             self._hook("tailor_before_save", entity=entity, record=record, old=None, context=context)
-        self._complete(entity, record, None, context, errors)
+        self._complete(entity, record, None, context, errors, trusted)
         with self._write() as conn:
             self._check_database_rules(conn, entity, record, None, errors)
             if errors:
@@ -131,7 +136,7 @@ class RecordService:
     def update(self, entity_name: str, record_id: Any, data: Mapping[str, Any], *, version: int,
                context: Context | None = None, trusted: bool = False) -> dict[str, Any]:
         context = context or Context()
-        entity = self.model.entity(entity_name)
+        entity = self._entity(entity_name)
         record_id = _record_id(entity_name, record_id)
         try:
             version = int(version)
@@ -145,12 +150,15 @@ class RecordService:
                 raise NotFound(entity_name, record_id)
             if old["version"] != version:
                 raise ConflictError(entity_name, record_id, version, old)
+            merge_changed_rows(entity, changes, old, errors)
+            if not trusted:
+                readonly_now(entity, changes, old, context, errors)
             record = {k: v for k, v in old.items() if k not in ("id", "version", "created_at", "updated_at",
                                                                "created_by")}
             record.update(changes)
             if not errors:
                 self._hook("tailor_before_save", entity=entity, record=record, old=old, context=context)
-            self._complete(entity, record, old, context, errors)
+            self._complete(entity, record, old, context, errors, trusted)
             self._check_database_rules(conn, entity, record, record_id, errors)
             if errors:
                 raise ValidationError(errors)
@@ -172,22 +180,59 @@ class RecordService:
 
     def delete(self, entity_name: str, record_id: Any, *, version: int | None = None,
                context: Context | None = None) -> None:
+        """Delete a record. Records linking to it follow their field's `on_delete`: restrict
+        refuses, cascade deletes them and set_null empties the link — both through this
+        service, so they are audited, versioned and seen by hooks like any other change."""
         context = context or Context()
-        entity = self.model.entity(entity_name)
+        entity = self._entity(entity_name)
         record_id = _record_id(entity_name, record_id)
+        if version is not None:
+            try:
+                version = int(version)
+            except (TypeError, ValueError):
+                raise ValidationError({"version": ["must be a whole number"]}) from None
         with self._write() as conn:
-            old = self._load(conn, entity, record_id, for_update=True)
-            if old is None:
-                raise NotFound(entity_name, record_id)
-            if version is not None and old["version"] != int(version):
-                raise ConflictError(entity_name, record_id, int(version), old)
-            self._hook("tailor_before_delete", entity=entity, record=old, context=context)
-            referencing = self._references(conn, entity, record_id)
-            if referencing:
-                raise ValidationError({"": [f"cannot delete: still used by {', '.join(referencing)}"]})
-            conn.execute(entity.table.delete().where(entity.table.c.id == record_id))
-            self._audit(conn, entity, record_id, "delete", old, None, context)
-            self._hook("tailor_after_delete", entity=entity, record=old, context=context)
+            self._delete(conn, entity, record_id, version, context, set())
+
+    def _delete(self, conn: Connection, entity: Entity, record_id: int, version: int | None,
+                context: Context, seen: set[tuple[str, int]]) -> None:
+        if (entity.name, record_id) in seen:
+            return
+        seen.add((entity.name, record_id))
+        old = self._load(conn, entity, record_id, for_update=True)
+        if old is None:
+            raise NotFound(entity.name, record_id)
+        if version is not None and old["version"] != version:
+            raise ConflictError(entity.name, record_id, version, old)
+        self._hook("tailor_before_delete", entity=entity, record=old, context=context)
+        referencing = self._references(conn, entity, record_id)
+        if referencing:
+            raise ValidationError({"": [f"cannot delete: still used by {', '.join(referencing)}"]})
+        for other, field in self._linking_fields(entity):
+            column = other.table.c[field.name]
+            ids = list(conn.execute(sa.select(other.table.c.id).where(column == record_id)).scalars())
+            for other_id in ids:
+                if field.on_delete == "cascade":
+                    self._delete(conn, other, other_id, None, context, seen)
+                else:
+                    self._set_link_empty(conn, other, field, other_id, context)
+        conn.execute(entity.table.delete().where(entity.table.c.id == record_id))
+        self._audit(conn, entity, record_id, "delete", old, None, context)
+        self._hook("tailor_after_delete", entity=entity, record=old, context=context)
+
+    def _linking_fields(self, entity: Entity) -> list[tuple[Entity, Field]]:
+        return [(other, field) for other in self.model.entities.values() for field in other.fields.values()
+                if field.type.name == "link" and field.to == entity.name and field.on_delete != "restrict"]
+
+    def _set_link_empty(self, conn: Connection, entity: Entity, field: Field, record_id: int,
+                        context: Context) -> None:
+        old = self._load(conn, entity, record_id, for_update=True)
+        if old is None:
+            return
+        conn.execute(entity.table.update().where(entity.table.c.id == record_id).values(
+            {field.name: None, "updated_at": context.now, "version": old["version"] + 1}))
+        new = {**old, field.name: None}
+        self._audit(conn, entity, record_id, "update", old, new, context)
 
     def history(self, entity_name: str, record_id: Any) -> list[dict[str, Any]]:
         """The audit trail of one record, oldest first."""
@@ -215,21 +260,28 @@ class RecordService:
 
     # -- internals ------------------------------------------------------------------------
     def _complete(self, entity: Entity, record: dict[str, Any], old: dict[str, Any] | None, context: Context,
-                  errors: dict[str, list[str]]) -> None:
+                  errors: dict[str, list[str]], trusted: bool = False) -> None:
         """Child rows, computed values and validation; raises with every error found
         (including those of coercion), so the user sees all problems at once."""
-        prepare_lines(entity, record, context)
-        compute(entity.fields, entity.computed_order, record, context)
-        for key, messages in validate_record(entity, record, old, context, self.model.validators).items():
+        fill_currencies(entity.fields, record)
+        prepare_lines(entity, record, context, errors)
+        compute(entity.fields, entity.computed_order, record, context, errors)
+        for key, messages in validate_record(entity, record, old, context, self.model.validators, trusted).items():
             if key not in errors:
                 errors[key] = messages
         if errors:
             raise ValidationError(errors)
 
+    def _entity(self, name: str) -> Entity:
+        try:
+            return self.model.entity(name)
+        except KeyError:
+            raise NotFound(name, None) from None
+
     def _write(self):
         outer = _OUTER.get()
         if outer is not None and outer[0] is self:
-            return nullcontext(outer[1])
+            return _Savepoint(outer[1])  # a failed write inside transaction() undoes only itself
         return _Transaction(self.writer)
 
     def _finish_write(self, conn: Connection, entity: Entity, record_id: int, record: dict[str, Any],
@@ -428,13 +480,20 @@ class RecordService:
             user_id=context.actor.id, at=context.now, metadata_version=self.model.version))
 
     def _virtual(self, entity: Entity, record: dict[str, Any], context: Context) -> None:
+        """Computed values that are not stored: of child rows first, then of the record."""
+        for field in entity.fields.values():
+            if field.type.name == "lines" and isinstance(record.get(field.name), list):
+                order = [n for n in computed_order(field.subfields) if not field.subfields[n].stored]
+                for row in record[field.name] if order else ():
+                    compute(field.subfields, order, row, context)
         virtual = [n for n in entity.computed_order if not entity.fields[n].stored]
         if virtual:
             compute(entity.fields, virtual, record, context)
 
 
 class _Transaction:
-    """`with service._write() as conn`: one transaction; integrity errors become ValidationError."""
+    """`with service._write() as conn`: one transaction; the database refusing a value
+    (integrity or data errors) becomes a ValidationError, never a 500."""
 
     def __init__(self, engine: Engine):
         self.engine = engine
@@ -445,9 +504,33 @@ class _Transaction:
 
     def __exit__(self, exc_type, exc, tb):
         suppress = self.context.__exit__(exc_type, exc, tb)
-        if isinstance(exc, IntegrityError):
-            raise ValidationError({"": [f"the database refused the change: {_integrity_message(exc)}"]}) from exc
+        _refused(exc)
         return suppress
+
+
+class _Savepoint:
+    """A write inside `transaction()`: a SAVEPOINT, so a refused write leaves the outer
+    transaction usable on PostgreSQL as on SQLite."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    def __enter__(self) -> Connection:
+        self.savepoint = self.conn.begin_nested()
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc is None:
+            self.savepoint.commit()
+        else:
+            self.savepoint.rollback()
+        _refused(exc)
+        return False
+
+
+def _refused(exc: BaseException | None) -> None:
+    if isinstance(exc, (IntegrityError, DataError)):
+        raise ValidationError({"": [f"the database refused the change: {_integrity_message(exc)}"]}) from exc
 
 
 def _integrity_message(exc: IntegrityError) -> str:

@@ -7,6 +7,7 @@ every rule is the same whichever entry point calls the service. Database-backed 
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ..fields.base import FieldValueError
@@ -41,10 +42,9 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
         if field is None:
             errors.setdefault(key, []).append(f"unknown field of {entity.name}")
             continue
-        if not trusted and field.hidden:
-            errors.setdefault(key, []).append("is hidden and cannot be written")
-        elif not trusted and (field.readonly or field.is_computed or field.is_autonumber):
-            errors.setdefault(key, []).append("is read-only")
+        refusal = write_refusal(field, trusted)
+        if refusal:
+            errors.setdefault(key, []).append(refusal)
     seen: set[str] = set()
     for key in data:
         field = keys.get(key)
@@ -53,7 +53,7 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
         seen.add(field.name)
         try:
             if field.type.name == "lines":
-                values[field.name] = coerce_lines(field, data[field.name], errors)
+                values[field.name] = coerce_lines(field, data[field.name], trusted, errors)
             else:
                 values.update(field.type.read_input(data, field))
         except FieldValueError as exc:
@@ -68,27 +68,90 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
     return values
 
 
-def coerce_lines(field: Field, rows: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+def write_refusal(field: Field, trusted: bool) -> str | None:
+    """Why a caller may not write this field, or None. Trusted callers (demo data, plugins'
+    own writes) may set hidden and read-only fields; nobody sets computed values or autonumbers."""
+    if field.is_computed:
+        return "is computed and cannot be written"
+    if field.is_autonumber:
+        return "is assigned by the engine and cannot be written"
+    if trusted:
+        return None
+    if field.hidden:
+        return "is hidden and cannot be written"
+    if field.readonly:
+        return "is read-only"
+    return None
+
+
+def coerce_lines(field: Field, rows: Any, trusted: bool, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
     result = []
     for i, row in enumerate(field.type.coerce(rows, field)):
         clean: dict[str, Any] = {}
+        where = f"{field.name}.{i + 1}"
         if row.get("id") not in (None, ""):
             try:
                 clean["id"] = int(row["id"])
             except (TypeError, ValueError):
-                errors.setdefault(f"{field.name}.{i + 1}.id", []).append("is not a row id")
+                errors.setdefault(f"{where}.id", []).append("is not a row id")
+        keys = {k: sub for sub in field.subfields.values() for k in sub.type.input_keys(sub)}
         for key in row:
-            if key != "id" and key not in field.subfields:
-                errors.setdefault(f"{field.name}.{i + 1}.{key}", []).append("unknown field")
+            if key == "id":
+                continue
+            sub = keys.get(key)
+            refusal = "unknown field" if sub is None else write_refusal(sub, trusted)
+            if refusal:
+                errors.setdefault(f"{where}.{key}", []).append(refusal)
         for name, sub in field.subfields.items():
-            if sub.is_computed:
+            if write_refusal(sub, trusted):
                 continue
             try:
                 clean.update(sub.type.read_input(row, sub))
             except FieldValueError as exc:
-                errors.setdefault(f"{field.name}.{i + 1}.{name}", []).append(str(exc))
+                errors.setdefault(f"{where}.{name}", []).append(str(exc))
         result.append(clean)
     return result
+
+
+def merge_changed_rows(entity: Entity, changes: dict[str, Any], old: dict[str, Any],
+                       errors: dict[str, list[str]]) -> None:
+    """An update may send only the changed keys of an existing row (by id): the row is the
+    old row with those keys replaced, so its computed values stay right."""
+    for field in entity.fields.values():
+        if field.type.name != "lines" or not isinstance(changes.get(field.name), list):
+            continue
+        before = {row["id"]: row for row in old.get(field.name) or []}
+        for i, row in enumerate(changes[field.name]):
+            row_id = row.get("id")
+            if row_id is None:
+                continue
+            if row_id not in before:
+                errors.setdefault(f"{field.name}.{i + 1}.id", []).append(f"row {row_id} is not a row of this record")
+                continue
+            changes[field.name][i] = {**before[row_id], **row}
+
+
+def readonly_now(entity: Entity, changes: dict[str, Any], old: dict[str, Any], context: Context,
+                 errors: dict[str, list[str]]) -> None:
+    """`readonly_when` is judged on the record as it was: a field that was read-only may not
+    change in this update."""
+    for field in entity.fields.values():
+        if field.readonly_when is None or field.name not in changes:
+            continue
+        if condition(field.readonly_when, old, context) and changes[field.name] != old.get(field.name):
+            errors.setdefault(field.name, []).append("is read-only now and cannot be changed")
+
+
+def fill_currencies(fields, record: dict[str, Any]) -> None:
+    """An amount without a currency gets the field's currency (an existing one is kept)."""
+    for field in fields.values():
+        if field.type.name == "money" and record.get(field.name) is not None:
+            key = f"{field.name}_currency"
+            if record.get(key) is None:
+                record[key] = field.currency
+        elif field.type.name == "lines":
+            for row in record.get(field.name) or []:
+                fill_currencies(field.subfields, row)
 
 
 def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:
@@ -105,25 +168,35 @@ def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:
             record.update(field.type.read_input({field.name: field.default}, field))
 
 
-def compute(fields, order, record: dict[str, Any], context: Context) -> None:
+def compute(fields, order, record: dict[str, Any], context: Context,
+            errors: dict[str, list[str]] | None = None, prefix: str = "") -> None:
+    """Computed values in dependency order. A value that does not fit its field is an error
+    when writing (`errors` given) and empty when reading."""
     for name in order:
         field = fields[name]
         value = field.expression.evaluate(record, context.variables, now=context.now)
+        if field.returns == "integer" and isinstance(value, Decimal) and abs(value) < 2**63:
+            value = value.quantize(Decimal(1), rounding=ROUND_HALF_UP)
         try:
-            record[name] = field.type.coerce(value, field)
-        except FieldValueError:
-            record[name] = None
+            value = field.type.coerce(value, field)
+            problems = field.type.result_type(field).validate(value, field) if value is not None else []
+        except FieldValueError as exc:
+            value, problems = None, [str(exc)]
+        if problems and errors is not None:
+            errors.setdefault(prefix + name, []).extend(f"computed value: {p}" for p in problems)
+        record[name] = None if problems else value
 
 
-def prepare_lines(entity: Entity, record: dict[str, Any], context: Context) -> None:
+def prepare_lines(entity: Entity, record: dict[str, Any], context: Context,
+                  errors: dict[str, list[str]] | None = None) -> None:
     """Defaults and computed values of each child row, before the parent's computed fields."""
     for field in entity.fields.values():
         if field.type.name != "lines" or not isinstance(record.get(field.name), list):
             continue
         order = computed_order(field.subfields)
-        for row in record[field.name]:
+        for i, row in enumerate(record[field.name]):
             apply_defaults(field.subfields, row, context)
-            compute(field.subfields, order, row, context)
+            compute(field.subfields, order, row, context, errors, f"{field.name}.{i + 1}.")
 
 
 def condition(expression, record: dict[str, Any], context: Context) -> bool:
@@ -141,8 +214,19 @@ def is_required(field: Field, record: dict[str, Any], context: Context) -> bool:
     return field.required or condition(field.required_when, record, context)
 
 
-def validate_fields(fields, record: dict[str, Any], context: Context, validators, errors: dict[str, list[str]],
-                    prefix: str = "") -> None:
+def _rows_by_id(rows: Any) -> dict[Any, dict[str, Any]]:
+    return {row.get("id"): row for row in rows or [] if isinstance(row, dict) and row.get("id") is not None}
+
+
+def _offered(field: Field, value: Any, before: Any) -> list[str]:
+    """Option values newly chosen that are hidden (kept on records that had them)."""
+    chosen = value if isinstance(value, list) else [value]
+    had = before if isinstance(before, list) else [before]
+    return [v for v in chosen if v not in field.active_option_values and v not in had]
+
+
+def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, context: Context, validators,
+                    errors: dict[str, list[str]], prefix: str = "", trusted: bool = False) -> None:
     for field in fields.values():
         key = prefix + field.name
         value = record.get(field.name)
@@ -150,12 +234,17 @@ def validate_fields(fields, record: dict[str, Any], context: Context, validators
             if is_required(field, record, context) and not field.is_autonumber and not field.is_computed:
                 errors.setdefault(key, []).append("is required")
             continue
-        if field.type.name == "lines":
+        if field.type.name in ("lines", "links"):
+            before = _rows_by_id((old or {}).get(field.name))
             for i, row in enumerate(value):
-                validate_fields(field.subfields, row, context, validators, errors, f"{key}.{i + 1}.")
+                validate_fields(field.subfields, row, before.get(row.get("id")), context, validators, errors,
+                                f"{key}.{i + 1}.", trusted)
             continue
-        if field.type.name == "choice" and value not in field.active_option_values:
-            continue  # a hidden option kept from before: allowed only unchanged (checked by caller)
+        if field.type.name in ("choice", "multichoice") and not trusted:  # imports may keep old values
+            gone = _offered(field, value, (old or {}).get(field.name))
+            if gone:
+                errors.setdefault(key, []).append(f"no longer offered: {', '.join(map(str, gone))}")
+                continue
         if field.type.storage == "column" and not field.is_computed:
             for message in field.type.validate(value, field):
                 errors.setdefault(key, []).append(message)
@@ -166,15 +255,9 @@ def validate_fields(fields, record: dict[str, Any], context: Context, validators
 
 
 def validate_record(entity: Entity, record: dict[str, Any], old: dict[str, Any] | None, context: Context,
-                    validators) -> dict[str, list[str]]:
+                    validators, trusted: bool = False) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    validate_fields(entity.fields, record, context, validators, errors)
-    for field in entity.fields.values():
-        if field.type.name == "choice":
-            value = record.get(field.name)
-            if value is not None and value not in field.active_option_values:
-                if old is None or old.get(field.name) != value:
-                    errors.setdefault(field.name, []).append(f"'{value}' is no longer offered")
+    validate_fields(entity.fields, record, old, context, validators, errors, trusted=trusted)
     for rule in entity.rules:
         if rule.when is not None and not condition(rule.when, record, context):
             continue

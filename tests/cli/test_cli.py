@@ -83,3 +83,21 @@ def test_user_create(tmp_path):
     assert again.exit_code == 2 and "already exists" in again.output
     short = run("user", "create", "bob", "--database", url, "--password", "short")
     assert short.exit_code == 2
+
+
+def test_bad_database_urls_are_messages(make_project):
+    root = make_project({"entities/c.yaml": "entity: c\nfields:\n  name: {type: string}\n"})
+    for url in ("nonsense", "mysql://u@localhost/db", "nosuchdialect://x"):
+        result = CliRunner().invoke(cli, ["migrate", str(root), "--database", url])
+        assert result.exit_code == 2, (url, result.output)
+        assert "error:" in result.output
+        assert isinstance(result.exception, SystemExit)  # a message and exit code, no traceback
+
+
+def test_write_revision_when_up_to_date(tmp_path, make_project):
+    root = make_project({"entities/c.yaml": "entity: c\nfields:\n  name: {type: string}\n"})
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    assert run("migrate", root, "--database", url).exit_code == 0
+    result = run("migrate", root, "--database", url, "--write-revision", tmp_path / "rev")
+    assert result.exit_code == 0 and "nothing to write" in result.output
+    assert not list((tmp_path / "rev").glob("*.py"))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import importlib.util
 
+import pytest
 import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.operations import Operations
 
-from engine.migrate import apply_plan, plan_migration, write_revision
+from engine.migrate import MigrationError, NothingToWrite, apply_plan, plan_migration, write_revision
 from engine.migrate import sqlite as sqlite_support
 
 from .helpers import crm, field, insert, select
@@ -98,3 +99,12 @@ def test_revision_of_a_reference_column(db_engine, tmp_path):
         )
     _run_upgrade(db_engine, _load(path))
     assert plan_migration(db_engine, model, "crm", "v2").is_empty
+
+
+def test_an_up_to_date_database_gets_no_revision(db_engine, tmp_path):
+    apply_plan(db_engine, plan_migration(db_engine, crm(), "crm", "v1"))
+    plan = plan_migration(db_engine, crm(), "crm", "v1")
+    with pytest.raises(NothingToWrite, match="nothing to write: the database is up to date") as raised:
+        write_revision(plan, tmp_path / "revisions", "again")
+    assert isinstance(raised.value, MigrationError) and isinstance(raised.value, ValueError)
+    assert not (tmp_path / "revisions").exists() or not list((tmp_path / "revisions").iterdir())

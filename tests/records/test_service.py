@@ -151,7 +151,10 @@ def test_list_filters_sort_search_where(service):
 
 
 @pytest.mark.parametrize("kwargs, key", [
-    ({"sort": ("secret",)}, "sort"),
+    ({"sort": ("nonexistent",)}, "sort"),
+    ({"sort": (5,)}, "sort"),
+    ({"search": 5}, "search"),
+    ({"filters": [("amount", "contains", "1")]}, "amount"),
     ({"sort": ("tags",)}, "sort"),
     ({"filters": [("nope", "eq", 1)]}, "nope"),
     ({"filters": [("level", "drop table", 1)]}, "level"),
