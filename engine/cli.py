@@ -120,11 +120,13 @@ def explain(project: str, target: str) -> None:
     if not origin.changes:
         click.echo("  not changed by any other layer")
     if field_name:
-        field = element
-        click.echo(f"  type: {field.type.name}; label: {dict(field.label)}" + ("; hidden" if field.hidden else ""))
-        if field.options:
-            click.echo("  options: " + ", ".join(o.value + (" (hidden)" if o.hidden else "") for o in field.options))
+        click.echo("  merged result:")
+        for key, value in element.spec.items():
+            if key == "options":
+                value = ", ".join(o.value + (" (hidden)" if o.hidden else "") for o in element.options)
+            click.echo(f"    {key}: {value}")
     else:
+        click.echo(f"  label: {dict(entity.label) or entity.name}" + ("; hidden" if entity.hidden else ""))
         click.echo(f"  fields: {', '.join(entity.fields)}")
 
 

@@ -57,13 +57,17 @@ def make_plugin_manager(requests: list[tuple[str, Path, Position]] | None = None
             problems.add("E703", f"an installed plugin (entry point group {ENTRY_POINT_GROUP}) failed to load: {exc}",
                          Position("<installed plugins>"))
     for name, project_dir, where in requests or []:
-        if pm.has_plugin(name):
+        if name.startswith((".", "/")) or name.endswith(".py"):
+            key = str((project_dir / name).resolve())  # each layer's ./local.py is its own plugin
+        else:
+            key = name
+        if pm.has_plugin(key):
             continue
         module = _import_plugin(name, project_dir, where, problems)
         if module is None:
             continue
         try:
-            pm.register(module, name=name)
+            pm.register(module, name=key)
         except ValueError as exc:
             problems.add("E704", f"plugin '{name}' is registered twice: {exc}", where)
             continue

@@ -19,6 +19,11 @@ PG_URL = os.environ.get("TAILOR_TEST_DATABASE_URL")
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
+if PG_URL and "options=" in PG_URL:
+    raise pytest.UsageError("TAILOR_TEST_DATABASE_URL must be a plain URL: each test adds its own "
+                            "options=-csearch_path=... to get a private schema")
+
+
 def _pg_schema_url(base: str, schema: str) -> str:
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}options=-csearch_path%3D{schema}"

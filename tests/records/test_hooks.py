@@ -43,7 +43,7 @@ def service(service_for):
 
 
 def plugin_calls(service):
-    module = next(p for name, p in service.model.plugins.list_name_plugin() if name == "./note_hooks.py")
+    module = next(p for name, p in service.model.plugins.list_name_plugin() if name.endswith("note_hooks.py"))
     return module.CALLS
 
 
