@@ -216,6 +216,12 @@ class RecordService:
                     self._delete(conn, other, other_id, None, context, seen)
                 else:
                     self._set_link_empty(conn, other, field, other_id, context)
+        for other, field in self._links_to(entity):
+            table = other.child_tables[field.name]
+            sources = list(conn.execute(sa.select(table.c.source_id).where(table.c.target_id == record_id)).scalars())
+            for source_id in sources:
+                if (other.name, source_id) not in seen:
+                    self._unlink(conn, other, field, source_id, record_id, context)
         conn.execute(entity.table.delete().where(entity.table.c.id == record_id))
         self._audit(conn, entity, record_id, "delete", old, None, context)
         self._hook("tailor_after_delete", entity=entity, record=old, context=context)
@@ -223,6 +229,23 @@ class RecordService:
     def _linking_fields(self, entity: Entity) -> list[tuple[Entity, Field]]:
         return [(other, field) for other in self.model.entities.values() for field in other.fields.values()
                 if field.type.name == "link" and field.to == entity.name and field.on_delete != "restrict"]
+
+    def _links_to(self, entity: Entity) -> list[tuple[Entity, Field]]:
+        return [(other, field) for other in self.model.entities.values() for field in other.fields.values()
+                if field.type.name == "links" and field.to == entity.name]
+
+    def _unlink(self, conn: Connection, entity: Entity, field: Field, record_id: int, target_id: int,
+                context: Context) -> None:
+        """A deleted record leaves the `links` of the records that pointed to it, audited."""
+        old = self._load(conn, entity, record_id, for_update=True)
+        if old is None:
+            return
+        table = entity.child_tables[field.name]
+        conn.execute(table.delete().where(table.c.source_id == record_id, table.c.target_id == target_id))
+        conn.execute(entity.table.update().where(entity.table.c.id == record_id).values(
+            updated_at=context.now, version=old["version"] + 1))
+        new = {**old, field.name: [link for link in old.get(field.name) or [] if link["id"] != target_id]}
+        self._audit(conn, entity, record_id, "update", old, new, context)
 
     def _set_link_empty(self, conn: Connection, entity: Entity, field: Field, record_id: int,
                         context: Context) -> None:

@@ -139,6 +139,17 @@ def test_on_delete_cascade_and_set_null_go_through_the_service(service):
     assert service.history("visit", visit["id"])[-1]["changes"] == {"customer": [customer["id"], None]}
 
 
+def test_deleting_a_linked_record_updates_links_with_audit(service):
+    contact = service.create("contact", {"name": "c"})
+    other = service.create("contact", {"name": "d"})
+    deal = service.create("deal", {"contacts": [{"id": contact["id"], "role": "a"}, {"id": other["id"], "role": "b"}]})
+    service.delete("contact", contact["id"])
+    after = service.get("deal", deal["id"])
+    assert [link["id"] for link in after["contacts"]] == [other["id"]] and after["version"] == 2
+    changes = service.history("deal", deal["id"])[-1]["changes"]
+    assert [link["id"] for link in changes["contacts"][0]] == [contact["id"], other["id"]]
+
+
 def test_refused_write_inside_a_transaction_leaves_it_usable(service):
     with service.transaction():
         service.create("customer", {"name": "first"})
