@@ -7,32 +7,44 @@ DEMO   := examples/crm
 
 .PHONY: demo test bench lint install clean
 
+ASSETS := node_modules/.installed
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard engine/web/translations/*/LC_MESSAGES/messages.po))
+
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# front-end files come from the npm registry, pinned by package-lock.json
+$(ASSETS): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(ASSETS)
+
+# compiled message catalogues (Chinese UI text) from the .po files in the repository
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
+
+install: $(STAMP) $(ASSETS) $(CATALOGS)
 
 ## make demo: check and migrate the demo CRM into instance/tailor.sqlite, load demo data
-demo: $(STAMP)
+demo: install
 	$(BIN)/tailor check $(DEMO)
 	$(BIN)/tailor migrate $(DEMO)
 	$(BIN)/tailor demo-data $(DEMO)
 	$(BIN)/tailor check examples/trade
 
 ## make test: the whole suite (SQLite always; PostgreSQL too when TAILOR_TEST_DATABASE_URL is set)
-test: $(STAMP)
+test: install
 	$(BIN)/ruff check engine tests plugins bench
 	$(BIN)/pytest -q -p no:cacheprovider
 
 ## make bench: performance figures and ratios against baselines measured in the same run
-bench: $(STAMP)
+bench: install
 	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests plugins bench
 
 clean:
-	rm -rf $(VENV) examples/*/instance .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules examples/*/instance .pytest_cache .hypothesis

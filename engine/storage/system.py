@@ -80,3 +80,37 @@ sequence = sa.Table(
     sa.Column("key", sa.String(200), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
 )
+
+
+comments = sa.Table(
+    "tailor_comment",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("record_id", sa.Integer, nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_tailor_comment_entity_record", "entity", "record_id", "id"),
+)
+
+saved_views = sa.Table(
+    "tailor_saved_view",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),  # {filters, sort, columns, search}
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("user_id", "entity", "name"),
+)
+
+sign_in_failures = sa.Table(
+    "tailor_sign_in_failure",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(200), nullable=False),  # username and client address
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_tailor_sign_in_failure_key_at", "key", "at"),
+)

@@ -1,24 +1,30 @@
-"""The Flask application factory (the generated pages arrive with the web-pages issue).
+"""The web application: generated pages for end users.
 
-`create_app()` reads `TAILOR_*` settings, compiles the project once per worker, and lets
-plugins add blueprints and template folders. Templates are looked up in this order: the
-project's own `templates/`, plugin folders, then the built-in `templates/`, so any template
-can be replaced by name or extended.
+`create_app()` reads `TAILOR_*` settings, compiles the project once per worker and
+notices a newer metadata version in the database without a restart (`state.py`).
+Subsystems plug in with `init_app(app)`: sign-in (`auth.py`), languages and formatting
+(`i18n.py`), front-end files (`assets.py`), error pages (`errors.py`) and the pages
+themselves (`pages/`). Plugins add blueprints and template folders; templates are looked
+up in the project's `templates/`, then plugin folders, then the built-in `templates/`,
+most specific name first (`list-opportunity.html` before `list.html`).
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, jsonify, redirect, url_for
+from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader
 
 from ..config import Settings
-from ..model import load_model
 from ..paths import TEMPLATES
-from ..storage import make_engine
+from . import assets, auth, errors, i18n
+from .state import WebState
+
+csrf = CSRFProtect()
+MAX_BODY = 2 * 1024 * 1024
 
 
 def create_app(settings: Settings | None = None, **overrides) -> Flask:
@@ -26,31 +32,54 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     if settings.project is None:
         raise RuntimeError("set TAILOR_PROJECT to the project folder")
     project = Path(settings.project)
-    model = load_model(project)
-    app = Flask("tailor", template_folder=str(TEMPLATES))
+    state = WebState.start(project, settings.database_url_for(project))
+    model = state.model
+    app = Flask(__name__, template_folder=str(TEMPLATES))
     app.config.update(
-        SECRET_KEY=settings.secret_key or os.environ.get("TAILOR_SECRET_KEY") or secrets.token_hex(32),
+        SECRET_KEY=settings.secret_key or _instance_secret(project),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
-        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        SESSION_COOKIE_SECURE=settings.extra.get("secure_cookies", "") == "1",
+        MAX_CONTENT_LENGTH=MAX_BODY,
+        WTF_CSRF_TIME_LIMIT=None,
+        TAILOR_SETTINGS=settings,
     )
     folders = [project / "templates"]
     for found in model.plugins.hook.tailor_template_folders():
         folders += [Path(f) for f in found or []]
     folders.append(TEMPLATES)
     app.jinja_loader = ChoiceLoader([FileSystemLoader(str(f)) for f in folders if Path(f).is_dir()])
-    app.extensions["tailor.model"] = model
-    app.extensions["tailor.engine"] = make_engine(settings.database_url_for(project))
+    app.extensions["tailor"] = state
+    csrf.init_app(app)
+    i18n.init_app(app)
+    assets.init_app(app)
+    auth.init_app(app)
+    errors.init_app(app)
+    from .pages import init_app as init_pages
+
+    init_pages(app)
     for blueprints in model.plugins.hook.tailor_blueprints():
         for blueprint in blueprints or []:
             app.register_blueprint(blueprint)
 
     @app.get("/health")
     def health():
-        return jsonify(project=model.project, metadata_version=model.version, entities=len(model.entities))
+        current = WebState.of(app).model
+        return jsonify(project=current.project, metadata_version=current.version, entities=len(current.entities))
 
     @app.get("/")
     def index():
-        return render_template("index.html", model=model)
+        return redirect(url_for("pages.home"))
 
     return app
+
+
+def _instance_secret(project: Path) -> str:
+    """Without TAILOR_SECRET_KEY, a random key kept in the project's git-ignored instance/
+    folder, so sessions survive restarts and are shared by the workers of one machine."""
+    path = project.resolve() / "instance" / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_hex(32), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()

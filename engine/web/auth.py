@@ -1,0 +1,157 @@
+"""Sign-in and sign-out, the current user, and the rule that every page needs a user.
+
+* Passwords are scrypt hashes (engine.users).
+* The session cookie is HttpOnly and SameSite=Lax; the session is renewed at sign-in.
+* `next` after sign-in may only be a path on this site.
+* Failed sign-ins are slowed down: after `FREE_FAILURES` failures for a username (or from
+  one address) within `WINDOW`, each further attempt must wait twice as long as the
+  previous one (capped). Failures are stored in the database, so every worker agrees.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from ..records import Actor, Context
+from ..storage import sign_in_failures, users, write_engine
+from ..users import verify_password
+from .state import WebState
+
+bp = Blueprint("auth", __name__)
+FREE_FAILURES = 3
+WINDOW = timedelta(minutes=15)
+MAX_WAIT = 300
+OPEN_ENDPOINTS = {"auth.sign_in", "auth.language", "asset", "health", "static"}
+
+
+class SignInForm(FlaskForm):
+    username = StringField(validators=[DataRequired(), Length(max=80)])
+    password = PasswordField(validators=[DataRequired(), Length(max=200)])
+    next = HiddenField()
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path on this site: no scheme, no host, no `//host`, no backslash tricks."""
+    if not target:
+        return url_for("pages.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith(("//", "/\\")) \
+            or "\\" in target:
+        return url_for("pages.home")
+    return target
+
+
+def wait_seconds(engine, keys: list[str], now: datetime) -> int:
+    """How long the next attempt must wait, given the recent failures for these keys."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(sign_in_failures.c.key, sa.func.count(), sa.func.max(sign_in_failures.c.at))
+                            .where(sign_in_failures.c.key.in_(keys), sign_in_failures.c.at > now - WINDOW)
+                            .group_by(sign_in_failures.c.key)).all()
+    wait = 0
+    for _key, count, last in rows:
+        if count < FREE_FAILURES:
+            continue
+        if last.tzinfo is None:
+            last = last.replace(tzinfo=UTC)
+        delay = min(MAX_WAIT, 2 ** (count - FREE_FAILURES + 1))
+        wait = max(wait, int((last + timedelta(seconds=delay) - now).total_seconds()) + 1)
+    return max(wait, 0)
+
+
+def current_actor() -> Actor:
+    user = g.get("user")
+    if user is None:
+        return Actor(system=False, username="anonymous")
+    return Actor(id=user["id"], username=user["username"], language=user["language"],
+                 is_admin=bool(user["is_admin"]))
+
+
+def context() -> Context:
+    """A fresh Context for this request: who acts, and now."""
+    return Context(actor=current_actor())
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in():
+    form = SignInForm()
+    if request.method == "GET":
+        form.next.data = request.args.get("next", "")
+    error = None
+    status = 200
+    if form.validate_on_submit():
+        state = WebState.of()
+        now = datetime.now(UTC)
+        username = form.username.data.strip()
+        keys = [f"user:{username.lower()}", f"addr:{request.remote_addr}"]
+        wait = wait_seconds(state.engine, keys, now)
+        if wait:
+            error = _("Too many failed attempts. Try again in %(seconds)s seconds.", seconds=wait)
+            status = 429
+        else:
+            with state.engine.connect() as conn:
+                row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()
+            if row is not None and row["is_active"] and verify_password(row["password_hash"], form.password.data):
+                session.clear()  # a new session at sign-in: no fixation
+                session["user_id"] = row["id"]
+                session.permanent = True
+                return redirect(safe_next(form.next.data))
+            with write_engine(state.engine).begin() as conn:
+                conn.execute(sign_in_failures.insert(), [{"key": k, "at": now} for k in keys])
+            error = _("Wrong username or password.")
+            status = 401
+    elif request.method == "POST":
+        error = _("Enter your username and password.")
+        status = 400
+    return render_template("sign_in.html", form=form, error=error), status
+
+
+@bp.post("/sign-out")
+def sign_out():
+    session.clear()
+    return redirect(url_for("auth.sign_in"))
+
+
+@bp.post("/language")
+def language():
+    code = request.form.get("language", "")
+    state = WebState.of()
+    if code not in state.model.languages:
+        abort(400)
+    session["language"] = code
+    user = g.get("user")
+    if user is not None:
+        with write_engine(state.engine).begin() as conn:
+            conn.execute(users.update().where(users.c.id == user["id"]).values(language=code))
+    return redirect(safe_next(request.form.get("next")))
+
+
+def load_user() -> None:
+    state = WebState.of()
+    state.refresh()
+    g.user = None
+    user_id = session.get("user_id")
+    if user_id is not None:
+        with state.engine.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
+        if row is not None and row["is_active"]:
+            g.user = dict(row)
+        else:
+            session.clear()
+    if g.user is None and request.endpoint not in OPEN_ENDPOINTS and request.endpoint is not None:
+        if request.method == "GET":
+            return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+        abort(401)
+    return None
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
+    app.before_request(load_user)

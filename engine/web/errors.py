@@ -1,0 +1,45 @@
+"""Error pages: every user mistake is a clear 4xx, never a 500 (and nothing half-saved:
+the records service wrote nothing when it raised)."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from ..records import ConflictError, NotFound, RecordError, ValidationError
+
+
+def page(status: int, title: str, message: str):
+    if request.accept_mimetypes.best == "application/json":
+        return {"error": title, "message": message}, status
+    return render_template("error.html", status=status, title=title, message=message), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return page(400, _("The form expired"), _("Reload the page and try again."))
+
+    @app.errorhandler(NotFound)
+    def not_found(exc):
+        return page(404, _("Not found"), _("This record does not exist or you cannot see it."))
+
+    @app.errorhandler(ConflictError)
+    def conflict(exc):
+        return page(409, _("Changed by someone else"), str(exc))
+
+    @app.errorhandler(ValidationError)
+    def invalid(exc):
+        return page(422, _("Not saved"), str(exc))
+
+    @app.errorhandler(RecordError)
+    def record_error(exc):
+        return page(exc.status, _("Not saved"), str(exc))
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        titles = {400: _("Bad request"), 403: _("Not allowed"), 404: _("Not found"),
+                  405: _("Not allowed"), 413: _("Too large"), 429: _("Too many attempts")}
+        return page(exc.code or 400, titles.get(exc.code, exc.name), exc.description or "")

@@ -1,0 +1,45 @@
+"""The generated pages, one module per kind of page, all on the `pages` blueprint.
+
+    home.py     start page and global search
+    lists.py    list pages: filters, sort, paging, saved views, CSV export, bulk delete
+    records.py  record pages, create/edit forms, comments, timeline
+    kanban.py   boards for entities with a stage field
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, abort, render_template
+
+from ...model import Entity
+from ..state import WebState
+
+bp = Blueprint("pages", __name__)
+
+
+def model():
+    return WebState.of().model
+
+
+def service():
+    return WebState.of().service
+
+
+def entity_or_404(name: str) -> Entity:
+    entity = model().entities.get(name)
+    if entity is None or entity.hidden:
+        abort(404)
+    return entity
+
+
+def render(kind: str, entity: Entity | None = None, **context):
+    """Render the most specific template: `KIND-ENTITY.html`, then `KIND.html`."""
+    names = ([f"{kind}-{entity.name}.html"] if entity is not None else []) + [f"{kind}.html"]
+    return render_template(names, entity=entity, **context)
+
+
+def init_app(app: Flask) -> None:
+    from . import home, kanban, lists, records  # noqa: F401  (routes register on bp)
+
+    app.register_blueprint(bp)
+    app.jinja_env.globals["tailor_model"] = model
+    app.jinja_env.globals["menu_groups"] = home.menu

@@ -1,0 +1,55 @@
+"""The start page (entities by menu group, with record counts) and the global search."""
+
+from __future__ import annotations
+
+from flask import request
+
+from ...records import Query, ValidationError
+from ..auth import context
+from . import bp, model, render, service
+
+SEARCH_LIMIT = 8
+
+
+def menu() -> list[tuple[dict, list]]:
+    """Menu groups from tailor.yaml; entities not in any group come last."""
+    current = model()
+    groups, placed = [], set()
+    for label, names in current.menu:
+        entities = [current.entities[n] for n in names if n in current.entities and not current.entities[n].hidden]
+        placed.update(e.name for e in entities)
+        groups.append((label, entities))
+    rest = [e for e in current.entities.values() if not e.hidden and e.name not in placed]
+    if rest:
+        groups.append(({}, rest))
+    return groups
+
+
+@bp.get("/home")
+def home():
+    counts = {}
+    for _label, entities in menu():
+        for entity in entities:
+            counts[entity.name] = service().count(entity.name, limit=1000, context=context())
+    return render("home", groups=menu(), counts=counts)
+
+
+@bp.get("/search")
+def search():
+    """Search every entity's search fields; a few hits per entity."""
+    term = request.args.get("q", "").strip()[:100]
+    results = []
+    if term:
+        for _label, entities in menu():
+            for entity in entities:
+                if not entity.list.search:
+                    continue
+                try:
+                    rows = service().list(entity.name, Query(search=term, limit=SEARCH_LIMIT,
+                                                             columns=tuple(c for c in [entity.title_field] if c)),
+                                          context())
+                except ValidationError:
+                    continue
+                if rows:
+                    results.append((entity, rows))
+    return render("search", term=term, results=results)

@@ -1,0 +1,1 @@
+"""kanban pages (being built)."""

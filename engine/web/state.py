@@ -1,0 +1,68 @@
+"""What a worker holds: the compiled model, the database engine, the records service.
+
+Each worker compiles the project once. When `tailor migrate` records a newer metadata
+version in the database (an implementer changed the YAML), every worker notices it within
+`CHECK_EVERY` seconds and recompiles the project from disk — no restart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from sqlalchemy.engine import Engine
+
+from ..model import CompiledModel, load_model
+from ..records import RecordService
+from ..storage import make_engine, metadata_version
+
+CHECK_EVERY = 5.0
+
+
+@dataclass
+class WebState:
+    project: Path
+    engine: Engine
+    model: CompiledModel
+    service: RecordService
+    checked_at: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def start(cls, project: Path, database_url: str) -> WebState:
+        engine = make_engine(database_url)
+        model = load_model(project)
+        return cls(project, engine, model, RecordService(model, engine), time.monotonic())
+
+    @staticmethod
+    def of(app: Flask | None = None) -> WebState:
+        return (app or current_app).extensions["tailor"]
+
+    def refresh(self) -> None:
+        """Recompile when the database has been migrated to a newer metadata version."""
+        now = time.monotonic()
+        if now - self.checked_at < CHECK_EVERY:
+            return
+        with self.lock:
+            if now - self.checked_at < CHECK_EVERY:
+                return
+            self.checked_at = now
+            latest = self.latest_version()
+            if latest is None or latest == self.model.version:
+                return
+            model = load_model(self.project)
+            if model.version == latest:
+                self.model = model
+                self.service = RecordService(model, self.engine)
+
+    def latest_version(self) -> str | None:
+        try:
+            with self.engine.connect() as conn:
+                return conn.execute(sa.select(metadata_version.c.version)
+                                    .order_by(metadata_version.c.id.desc()).limit(1)).scalar()
+        except sa.exc.DBAPIError:
+            return None
