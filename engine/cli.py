@@ -210,6 +210,27 @@ def _record_version(engine, model, table) -> None:
                                                applied_at=datetime.now(UTC), spec=dict(model.spec)))
 
 
+@cli.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@database_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def serve(project: str, database: str | None, host: str, port: int) -> None:
+    """Serve PROJECT's pages with the development server (production: see docs/deploy.md)."""
+    from .web import create_app
+
+    settings = Settings.from_env(project=project, database_url=database)
+    try:
+        app = create_app(settings)
+    except ProjectError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"serving {project} at http://{host}:{port}/ (sign in with a user from `tailor user create` "
+               "or the demo data)")
+    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+
+
 @cli.command("demo-data")
 @click.argument("project", type=click.Path(file_okay=False))
 @database_option

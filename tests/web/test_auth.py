@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from webutil import PASSWORD, csrf_of, sign_in
 
 
