@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := examples/crm
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench lint install clean browser
 
 ASSETS := node_modules/.installed
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard engine/web/translations/*/LC_MESSAGES/messages.po))
@@ -27,6 +27,12 @@ $(ASSETS): package.json package-lock.json
 
 install: $(STAMP) $(ASSETS) $(CATALOGS)
 
+# browser tests drive Debian's chromium (never a browser Playwright downloads); CJK fonts
+# make the Chinese screenshots readable
+browser:
+	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto sans cjk" || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
+
 ## make demo: check and migrate the demo CRM into instance/tailor.sqlite, load demo data
 demo: install
 	$(BIN)/tailor check $(DEMO)
@@ -35,7 +41,7 @@ demo: install
 	$(BIN)/tailor check examples/trade
 
 ## make test: the whole suite (SQLite always; PostgreSQL too when TAILOR_TEST_DATABASE_URL is set)
-test: install
+test: install browser
 	$(BIN)/ruff check engine tests plugins bench
 	$(BIN)/pytest -q -p no:cacheprovider
 

@@ -1,0 +1,101 @@
+"""A live Tailor server on loopback and a real Chromium driven by Playwright.
+
+The browser is Debian's `chromium` (installed by `make test` / `.ci/run` when missing);
+Playwright's own browser downloads are never used. Screenshots are kept in
+`test-artifacts/` for people to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from engine.config import Settings
+from engine.demo import load_demo
+from engine.migrate import apply_plan, plan_migration
+from engine.model import load_model
+from engine.paths import EXAMPLES, ROOT
+from engine.storage import make_engine
+from engine.users import create_user
+from engine.web import create_app
+
+ARTIFACTS = ROOT / "test-artifacts"
+PASSWORD = "browser-pass-1"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("Debian's chromium is not installed: run `make test` (it installs it) or "
+                    "`apt-get install chromium`", pytrace=False)
+    return path
+
+
+class LiveServer:
+    def __init__(self, root: Path, tmp: Path):
+        url = f"sqlite:///{tmp / 'browser.sqlite'}"
+        model = load_model(root, entry_points=False)
+        engine = make_engine(url)
+        apply_plan(engine, plan_migration(engine, model.metadata, project=model.project,
+                                          metadata_version=model.version))
+        load_demo(model, engine, root)
+        for name in ("alice", "bob"):
+            create_user(engine, name, PASSWORD, display_name=name.title())
+        engine.dispose()
+        self.app = create_app(Settings(project=root, database_url=url, secret_key="browser-secret"))
+        self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.app.extensions["tailor"].engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory):
+    server = LiveServer(EXAMPLES / "crm", tmp_path_factory.mktemp("browser"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
+
+
+def sign_in(page, server: LiveServer, username: str = "alice") -> None:
+    page.goto(server.url + "/sign-in")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_url("**/home")
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path

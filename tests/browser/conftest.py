@@ -1,0 +1,3 @@
+"""Browser fixtures (see browserutil.py)."""
+
+from browserutil import browser, live_server, page  # noqa: F401
