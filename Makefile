@@ -33,12 +33,16 @@ browser:
 	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto sans cjk" || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
-## make demo: check and migrate the demo CRM into instance/tailor.sqlite, load demo data
+## make demo: check, migrate and fill the demo CRM (examples/crm/instance/tailor.sqlite), then serve it
 demo: install
+	$(BIN)/tailor check examples/trade
 	$(BIN)/tailor check $(DEMO)
 	$(BIN)/tailor migrate $(DEMO)
 	$(BIN)/tailor demo-data $(DEMO)
-	$(BIN)/tailor check examples/trade
+	@echo
+	@echo "Sign in at http://127.0.0.1:5000 as admin / demo-admin-1, or as a sales rep: wang.lei / demo-pass-1"
+	@echo "(other demo users: examples/crm/demo/00_users.yaml). Stop with Ctrl-C."
+	$(BIN)/tailor serve $(DEMO)
 
 ## make test: the whole suite (SQLite always; PostgreSQL too when TAILOR_TEST_DATABASE_URL is set)
 test: install browser
