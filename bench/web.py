@@ -1,0 +1,204 @@
+"""Web figures for `make bench`: the generated list page against a hand-written one.
+
+Both pages run under gunicorn with the same number of workers, on the same database (a
+1,000,000-row opportunity table from examples/crm by default), and are loaded by `wrk` from
+a second process on loopback. The hand-written page is the baseline a developer would
+write without Tailor: Flask + SQLAlchemy Core, the same filter, sort, 50 rows, a plain
+Jinja table. Also measured: the create-form POST rate and the memory of one worker.
+Figures are medians of `RUNS` runs; the ratio is what matters on a noisy 2-core machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.migrate import apply_plan, plan_migration  # noqa: E402
+from engine.model import load_model  # noqa: E402
+from engine.storage import make_engine  # noqa: E402
+from engine.users import create_user  # noqa: E402
+
+ROWS = int(os.environ.get("BENCH_LIST_ROWS", 1_000_000))
+WORKERS = int(os.environ.get("BENCH_WORKERS", 4))
+DURATION = os.environ.get("BENCH_DURATION", "5s")
+RUNS = int(os.environ.get("BENCH_RUNS", 3))
+PG_URL = os.environ.get("TAILOR_BENCH_DATABASE_URL") or os.environ.get("TAILOR_TEST_DATABASE_URL")
+PROJECT = ROOT / "examples" / "crm"
+LIST_PATH = "/e/opportunity?f.stage=proposal&sort=-close_date"
+BASELINE_PATH = "/opportunities?stage=proposal"
+PASSWORD = "bench-pass-1"
+
+
+def fill(engine, rows: int) -> None:
+    """Customers and `rows` opportunities, inserted by the database itself."""
+    with engine.begin() as conn:
+        pg = conn.dialect.name == "postgresql"
+        series = ("generate_series(1, {n}) AS g(n)" if pg else
+                  "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}) SELECT n FROM s) AS g")
+        now = "now()" if pg else "datetime('now')"
+        day = ("(date '2026-01-01' + (g.n % 700))" if pg else "date('2026-01-01', '+' || (g.n % 700) || ' days')")
+        conn.exec_driver_sql(
+            f"INSERT INTO customer (created_at, updated_at, version, name, classification, level, country) "
+            f"SELECT {now}, {now}, 1, 'Customer ' || g.n, 'regular', 'medium', 'China' FROM {series.format(n=1000)}")
+        stages = "CASE g.n % 6 WHEN 0 THEN 'prospecting' WHEN 1 THEN 'qualification' WHEN 2 THEN 'proposal' " \
+                 "WHEN 3 THEN 'negotiation' WHEN 4 THEN 'won' ELSE 'lost' END"
+        conn.exec_driver_sql(
+            f"INSERT INTO opportunity (created_at, updated_at, version, title, customer, stage, amount, "
+            f"amount_currency, probability, expected_revenue, close_date) "
+            f"SELECT {now}, {now}, 1, 'Deal ' || g.n, 1 + g.n % 1000, {stages}, 1000 + g.n % 90000, 'CNY', 50, "
+            f"(1000 + g.n % 90000) / 2, {day} FROM {series.format(n=rows)}")
+        if pg:
+            conn.exec_driver_sql("ANALYZE opportunity")
+
+
+def gunicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
+               "--log-level", "warning", app]
+    proc = subprocess.Popen(command, env={**os.environ, **env}, cwd=ROOT, start_new_session=True)
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            return proc
+        except Exception:
+            time.sleep(0.2)
+    raise RuntimeError(f"{app} did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def session_cookie(port: int) -> str:
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    html = opener.open(f"http://127.0.0.1:{port}/sign-in").read().decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+    data = urllib.parse.urlencode({"username": "bench", "password": PASSWORD, "csrf_token": token}).encode()
+    opener.open(f"http://127.0.0.1:{port}/sign-in", data=data)
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def wrk(url: str, cookie: str | None = None, script: str | None = None) -> dict[str, float]:
+    command = ["wrk", "-t2", "-c8", f"-d{DURATION}", "--latency"]
+    if cookie:
+        command += ["-H", f"Cookie: {cookie}"]
+    if script:
+        command += ["-s", script]
+    out = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": _latency(out, "50%"), "p99": _latency(out, "99%"),
+            "errors": int(non_2xx.group(1)) if non_2xx else 0}
+
+
+def _latency(out: str, label: str) -> float:
+    value, unit = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out).groups()
+    return float(value) * {"us": 0.001, "ms": 1, "s": 1000}[unit]
+
+
+def median_runs(fn) -> dict[str, float]:
+    runs = [fn() for _ in range(RUNS)]
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+
+
+def worker_memory_mb(proc: subprocess.Popen) -> float:
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    sizes = []
+    for pid in children:
+        status = Path(f"/proc/{pid}/status").read_text()
+        sizes.append(int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024)
+    return statistics.median(sizes) if sizes else 0.0
+
+
+def databases():
+    tmp = Path(tempfile.mkdtemp(prefix="tailor-webbench-"))
+    yield "sqlite", f"sqlite:///{tmp / 'web.sqlite'}"
+    if PG_URL:
+        schema = f"webbench_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(PG_URL)
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        sep = "&" if "?" in PG_URL else "?"
+        try:
+            yield "postgresql", f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+        finally:
+            with admin.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+            admin.dispose()
+
+
+def bench(name: str, url: str) -> None:
+    model = load_model(PROJECT, entry_points=False)
+    engine = make_engine(url)
+    apply_plan(engine, plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version))
+    create_user(engine, "bench", PASSWORD, display_name="Bench")
+    start = time.perf_counter()
+    fill(engine, ROWS)
+    engine.dispose()
+    print(f"[{name}] {ROWS:,} opportunities loaded in {time.perf_counter() - start:.0f} s")
+    env = {"TAILOR_PROJECT": str(PROJECT), "TAILOR_DATABASE_URL": url, "TAILOR_SECRET_KEY": "bench",
+           "BENCH_DATABASE_URL": url}
+    tailor = gunicorn("engine.web:create_app()", 8801, env)
+    baseline = gunicorn("bench.baseline_app:app", 8802, env)
+    try:
+        cookie = session_cookie(8801)
+        ours = median_runs(lambda: wrk(f"http://127.0.0.1:8801{LIST_PATH}", cookie))
+        theirs = median_runs(lambda: wrk(f"http://127.0.0.1:8802{BASELINE_PATH}"))
+        ratio = ours["rps"] / theirs["rps"]
+        print(f"[{name}] list page, 50 rows, 1 filter, 1 sort, {WORKERS} workers: Tailor {ours['rps']:.0f} req/s "
+              f"(p50 {ours['p50']:.1f} ms, p99 {ours['p99']:.1f} ms, non-2xx {ours['errors']:.0f}); "
+              f"hand-written {theirs['rps']:.0f} req/s (p50 {theirs['p50']:.1f} ms, p99 {theirs['p99']:.1f} ms); "
+              f"ratio {ratio:.2f}x; target >= 0.7x: {'OK' if ratio >= 0.7 else 'MISSED'}")
+        script = Path(tempfile.mkdtemp()) / "post.lua"
+        html = _get(8801, "/e/customer/new", cookie)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+        if token:
+            body = urllib.parse.urlencode({"csrf_token": token.group(1), "name": "Bench customer", "level": "low",
+                                           "classification": "regular", "country": "China"})
+            script.write_text(
+                "counter = 0\nrequest = function()\n  counter = counter + 1\n"
+                f"  local body = \"{body}\" .. \"%20\" .. counter\n"
+                "  return wrk.format('POST', nil, {['Content-Type']='application/x-www-form-urlencoded'}, body)\n"
+                "end\n")
+            posts = wrk("http://127.0.0.1:8801/e/customer/new", cookie, str(script))
+            print(f"[{name}] create-form POST: {posts['rps']:.0f} req/s (p50 {posts['p50']:.1f} ms, "
+                  f"p99 {posts['p99']:.1f} ms, non-2xx/3xx {posts['errors']})")
+        print(f"[{name}] memory of one worker after the runs: {worker_memory_mb(tailor):.0f} MB "
+              f"(hand-written: {worker_memory_mb(baseline):.0f} MB)")
+    finally:
+        stop(tailor)
+        stop(baseline)
+
+
+def _get(port: int, path: str, cookie: str) -> str:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Cookie": cookie})
+    return urllib.request.urlopen(request).read().decode()
+
+
+def main() -> None:
+    if subprocess.run(["which", "wrk"], capture_output=True).returncode != 0:
+        print("wrk is not installed (apt-get install wrk): web figures skipped")
+        return
+    for name, url in databases():
+        bench(name, url)
+
+
+if __name__ == "__main__":
+    main()
