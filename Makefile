@@ -52,6 +52,8 @@ test: install browser
 ## make bench: performance figures and ratios against baselines measured in the same run
 bench: install
 	$(BIN)/python bench/run.py
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+	$(BIN)/python bench/web.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests plugins bench
