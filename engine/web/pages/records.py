@@ -1,13 +1,460 @@
-"""Record pages and forms (being built)."""
+"""Record pages, create/edit forms, comments, timeline, delete, link lookups.
+
+    GET       /e/<entity>/<id>              the record: layout, related lists, timeline, comments
+    GET/POST  /e/<entity>/new               create form (`?field=value` fills simple fields)
+    GET/POST  /e/<entity>/<id>/edit         edit form (hidden `version`: optimistic locking)
+    POST      /e/<entity>/form-fields       the fields part of a form, re-shown from the current
+                                            input (`?record=<id>` when editing): htmx swaps it
+                                            in on every change, so conditional fields follow
+    GET       /e/<entity>/lookup?q=         matching titles for link inputs (HTML, or JSON)
+    POST      /e/<entity>/<id>/comments     add a comment
+    POST      /e/<entity>/<id>/delete       delete (with the version shown)
+
+Every write goes through the records service; its errors come back next to the fields
+(422), a stale version shows both versions (409), a malformed post is a 400.
+"""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext, ngettext
+from wtforms import Form, TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from ...model.model import Entity, Field, text
+from ...records import ConflictError, Query, ValidationError
+from ...records.service import jsonable
+from ...records.values import is_visible
+from ...storage import comments, write_engine
 from ..auth import context
-from . import bp, entity_or_404, render, service
+from ..forms import BadInput, RecordForm, collect_links, in_form, layout, link_titles, title_of, user_names
+from ..i18n import fmt, language
+from ..state import WebState
+from . import bp, entity_or_404, model, render, service
+
+RELATED_ROWS = 5
+RELATED_COLUMNS = 4
+TIMELINE_ENTRIES = 100
+COMMENTS_SHOWN = 200
+LOOKUP_ROWS = 10
+MAX_COMMENT = 5000
 
 
+class CommentForm(Form):
+    body = TextAreaField(validators=[
+        DataRequired(message=lazy_gettext("Write a comment first.")),
+        Length(max=MAX_COMMENT, message=lazy_gettext("A comment has at most %(max)s characters.", max=MAX_COMMENT)),
+    ])
+
+
+# -- the record page --------------------------------------------------------------------------
 @bp.get("/e/<entity>/<int:record_id>")
 def record_page(entity: str, record_id: int):
     current = entity_or_404(entity)
     record = service().get(current.name, record_id, context())
-    return render("record", current, record=record)
+    return record_view(current, record)
+
+
+def record_view(entity: Entity, record: dict[str, Any], *, status: int = 200, comment_form: CommentForm | None = None,
+                problem: str | None = None):
+    ctx = context()
+    tabs = []
+    for label, sections in layout(entity):
+        shown = []
+        for section in sections:
+            names = [n for n in section.fields if n in entity.fields and not entity.fields[n].hidden
+                     and is_visible(entity.fields[n], record, ctx)]
+            if names:
+                shown.append((section, names))
+        if shown:
+            tabs.append((label, shown))
+    try:
+        tab = int(request.args.get("tab", 0))
+    except ValueError:
+        tab = 0
+    tab = tab if 0 <= tab < len(tabs) else 0
+    wanted: dict[str, set[int]] = {}
+    people: set[int] = {i for i in (record.get("owner"), record.get("created_by")) if isinstance(i, int)}
+    collect_links(entity.fields, record, wanted, people)
+    related = related_lists(entity, record, wanted, people)
+    history = service().history(entity.name, record["id"])[-TIMELINE_ENTRIES:]
+    for entry in history:
+        if isinstance(entry.get("user_id"), int):
+            people.add(entry["user_id"])
+        for key, change in (entry.get("changes") or {}).items():
+            field = entity.fields.get(key)
+            if field is not None and field.type.name in ("link", "user"):
+                for value in change if isinstance(change, list) else []:
+                    if isinstance(value, int) and field.type.name == "user":
+                        people.add(value)
+                    elif isinstance(value, int):
+                        wanted.setdefault(field.to, set()).add(value)
+            elif field is not None and field.type.name == "links":
+                for value in change if isinstance(change, list) else []:
+                    for item in value if isinstance(value, list) else []:
+                        if isinstance(item, dict) and isinstance(item.get("id"), int):
+                            wanted.setdefault(field.to, set()).add(item["id"])
+            elif key == "owner":
+                people.update(v for v in (change if isinstance(change, list) else []) if isinstance(v, int))
+    notes = comment_rows(entity, record["id"])
+    people.update(n["user_id"] for n in notes if isinstance(n["user_id"], int))
+    titles = link_titles(wanted, ctx)
+    names = user_names(people)
+    timeline = [timeline_entry(entity, entry, titles, names) for entry in reversed(history)]
+    return render("record", entity, record=record, tabs=tabs, tab=tab, titles=titles, users=names,
+                  related=related, timeline=timeline, comments=notes, comment_form=comment_form or CommentForm(),
+                  problem=problem, model=model()), status
+
+
+def related_lists(entity: Entity, record: dict[str, Any], wanted: dict[str, set[int]], people: set[int]):
+    """For every link field pointing at this entity: its first rows and how many there are."""
+    ctx = context()
+    result = []
+    for other in model().entities.values():
+        if other.hidden:
+            continue
+        links = [f for f in other.fields.values() if f.type.name == "link" and f.to == entity.name and not f.hidden]
+        for field in links:
+            columns = [c for c in other.list.columns if c not in (field.name, other.title_field)
+                       and _selectable(other, c)][:RELATED_COLUMNS]
+            selected = [*columns, *([other.title_field] if other.title_field and _selectable(other, other.title_field)
+                                    else [])]
+            filters = ((field.name, "eq", record["id"]),)
+            try:
+                rows = service().list(other.name, Query(filters=filters, limit=RELATED_ROWS, columns=tuple(selected)),
+                                      ctx)
+                count = service().count(other.name, Query(filters=filters), ctx, limit=1000)
+            except ValidationError:
+                continue
+            for row in rows:
+                for c in columns:
+                    f = other.fields.get(c)
+                    if c == "owner" and isinstance(row.get(c), int):
+                        people.add(row[c])
+                    elif f is not None and f.type.name == "link" and isinstance(row.get(c), int):
+                        wanted.setdefault(f.to, set()).add(row[c])
+                    elif f is not None and f.type.name == "user" and isinstance(row.get(c), int):
+                        people.add(row[c])
+            result.append({
+                "entity": other, "field": field, "columns": columns, "rows": rows, "count": count,
+                "several": len(links) > 1,
+                "all_url": url_for("pages.list_page", entity=other.name, **{f"f.{field.name}": record["id"]}),
+                "new_url": url_for("pages.new_record", entity=other.name, **{field.name: record["id"]})
+                if in_form(field) else None,
+            })
+    return result
+
+
+def _selectable(entity: Entity, name: str) -> bool:
+    if name in ("owner", "created_at", "updated_at", "created_by"):
+        return True
+    field = entity.fields.get(name)
+    return field is not None and not field.hidden and field.type.storage == "column" \
+        and not (field.is_computed and not field.stored)
+
+
+def comment_rows(entity: Entity, record_id: int) -> list[dict[str, Any]]:
+    with WebState.of().engine.connect() as conn:
+        rows = conn.execute(sa.select(comments).where(comments.c.entity == entity.name,
+                                                      comments.c.record_id == record_id)
+                            .order_by(comments.c.id.desc()).limit(COMMENTS_SHOWN)).mappings().all()
+    notes = [dict(r) for r in reversed(rows)]
+    for note in notes:
+        if isinstance(note["at"], datetime) and note["at"].tzinfo is None:
+            note["at"] = note["at"].replace(tzinfo=UTC)
+    return notes
+
+
+# -- the timeline ---------------------------------------------------------------------------
+def timeline_entry(entity: Entity, entry: dict[str, Any], titles, names) -> dict[str, Any]:
+    at = entry.get("at")
+    if isinstance(at, datetime) and at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    changes = []
+    if entry.get("action") == "update":
+        for key, change in sorted((entry.get("changes") or {}).items(), key=lambda kv: _order(entity, kv[0])):
+            label, field = _label_of_key(entity, key)
+            if label is None or not isinstance(change, list) or len(change) != 2:
+                continue
+            after = history_text(field, key, change[1], titles, names)
+            if field is not None and field.type.name == "lines":
+                after += f" ({rows_summary(change[0], change[1])})"
+            changes.append((label, history_text(field, key, change[0], titles, names), after))
+    labels = {"create": _("Created"), "update": _("Changed"), "delete": _("Deleted")}
+    return {"at": at, "user": names.get(entry.get("user_id")) if entry.get("user_id") else _("System"),
+            "action": entry.get("action"), "action_label": labels.get(entry.get("action"), entry.get("action")),
+            "changes": changes}
+
+
+def rows_summary(before: Any, after: Any) -> str:
+    """What happened to child rows, by row id."""
+    was = {r.get("id"): r for r in before or [] if isinstance(r, dict)}
+    now = {r.get("id"): r for r in after or [] if isinstance(r, dict)}
+    return _("%(added)s added, %(removed)s removed, %(changed)s changed",
+             added=sum(1 for i in now if i not in was), removed=sum(1 for i in was if i not in now),
+             changed=sum(1 for i in now if i in was and now[i] != was[i]))
+
+
+def _order(entity: Entity, key: str) -> int:
+    names = list(entity.fields)
+    base = key[: -len("_currency")] if key.endswith("_currency") and key not in entity.fields else key
+    return names.index(base) if base in names else len(names)
+
+
+def _label_of_key(entity: Entity, key: str) -> tuple[str | None, Field | None]:
+    """The label a change is shown under; None for hidden fields (never shown)."""
+    lang = language()
+    if key == "owner":
+        return _("Owner"), None
+    field = entity.fields.get(key)
+    if field is not None:
+        return (None, None) if field.hidden else (field.label_text(lang), field)
+    if key.endswith("_currency"):
+        amount = entity.fields.get(key[: -len("_currency")])
+        if amount is not None and amount.type.name == "money":
+            return (None, None) if amount.hidden else (f"{amount.label_text(lang)} ({_('currency')})", None)
+    return key, None
+
+
+def history_text(field: Field | None, key: str, value: Any, titles, names) -> str:
+    """A value of the audit trail (stored as JSON) as the user reads it."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if field is None:
+        if key == "owner" and isinstance(value, int):
+            return names.get(value, f"#{value}")
+        return str(value)
+    kind = field.type.name
+    if kind == "link" and isinstance(value, int):
+        return titles.get((field.to, value), f"#{value}")
+    if kind == "user" and isinstance(value, int):
+        return names.get(value, f"#{value}")
+    if kind == "choice":
+        return _option_text(field, value)
+    if kind in ("multichoice", "tags") and isinstance(value, list):
+        return ", ".join(_option_text(field, v) for v in value)
+    if kind == "lines" and isinstance(value, list):
+        return ngettext("%(num)s row", "%(num)s rows", len(value))
+    if kind == "links" and isinstance(value, list):
+        return ", ".join(titles.get((field.to, v.get("id")), f"#{v.get('id')}") if isinstance(v, dict) else str(v)
+                         for v in value)
+    try:
+        typed = field.type.coerce(value, field)
+    except Exception:  # noqa: BLE001 - an old value may no longer fit a changed field
+        return str(value) if not isinstance(value, (dict, list)) else json.dumps(value, ensure_ascii=False)
+    kind = field.returns if kind == "computed" else kind
+    text = fmt(typed, kind or "")
+    if kind == "percent":
+        text += " %"
+    return text
+
+
+def _option_text(field: Field, value: Any) -> str:
+    option = field.option(str(value))
+    return str(value) if option is None else text(option.label, language(), option.value)
+
+
+# -- forms ----------------------------------------------------------------------------------
+def _version() -> str:
+    return WebState.of().model.version
+
+
+def _form_page(view: RecordForm, *, record: dict[str, Any] | None, version: int | None = None,
+               conflict: list | None = None, status: int = 200):
+    entity = view.entity
+    if record is None:
+        action = url_for("pages.new_record", entity=entity.name)
+        fields_url = url_for("pages.form_fields", entity=entity.name)
+    else:
+        action = url_for("pages.edit_record", entity=entity.name, record_id=record["id"])
+        fields_url = url_for("pages.form_fields", entity=entity.name, record=record["id"])
+    return render("form", entity, view=view, record=record, version=version, action=action, fields_url=fields_url,
+                  conflict=conflict, status_code=status, titles=view.titles(), users=view.user_names()), status
+
+
+def _bad(exc: BadInput):
+    abort(400, description=str(exc))
+
+
+@bp.route("/e/<entity>/new", methods=["GET", "POST"])
+def new_record(entity: str):
+    current = entity_or_404(entity)
+    ctx = context()
+    try:
+        if request.method == "GET":
+            view = RecordForm(current, ctx, version=_version(), prefill=request.args)
+            return _form_page(view, record=None)
+        view = RecordForm(current, ctx, version=_version(), formdata=request.form)
+    except BadInput as exc:
+        _bad(exc)
+    if view.action:
+        return _form_page(view, record=None)
+    try:
+        saved = service().create(current.name, view.data, ctx)
+    except ValidationError as exc:
+        view.set_errors(exc.errors)
+        return _form_page(view, record=None, status=422)
+    return redirect(url_for("pages.record_page", entity=current.name, record_id=saved["id"]), code=303)
+
+
+def _posted_version() -> int:
+    raw = request.form.get("version", "")
+    try:
+        version = int(raw)
+    except ValueError:
+        abort(400, description=_("The version of the record is missing."))
+    if not 0 < version < 2**31:
+        abort(400, description=_("The version of the record is missing."))
+    return version
+
+
+@bp.route("/e/<entity>/<int:record_id>/edit", methods=["GET", "POST"])
+def edit_record(entity: str, record_id: int):
+    current = entity_or_404(entity)
+    ctx = context()
+    old = service().get(current.name, record_id, ctx)
+    if request.method == "GET":
+        view = RecordForm(current, ctx, version=_version(), old=old)
+        return _form_page(view, record=old, version=old["version"])
+    version = _posted_version()
+    try:
+        view = RecordForm(current, ctx, version=_version(), old=old, formdata=request.form)
+    except BadInput as exc:
+        _bad(exc)
+    if view.action:
+        return _form_page(view, record=old, version=version)
+    changes = view.changes()
+    if not changes and version == old["version"]:
+        return redirect(url_for("pages.record_page", entity=current.name, record_id=record_id), code=303)
+    try:
+        service().update(current.name, record_id, changes, version=version, context=ctx)
+    except ValidationError as exc:
+        view.set_errors(exc.errors)
+        return _form_page(view, record=old, version=version, status=422)
+    except ConflictError as exc:
+        theirs = exc.current
+        view = RecordForm(current, ctx, version=_version(), old=theirs, formdata=request.form)
+        return _form_page(view, record=theirs, version=theirs["version"], conflict=differences(view, theirs),
+                          status=409)
+    return redirect(url_for("pages.record_page", entity=current.name, record_id=record_id), code=303)
+
+
+def differences(view: RecordForm, theirs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Fields where the saved record (theirs) and the form (yours) differ."""
+    wanted: dict[str, set[int]] = {}
+    people: set[int] = set()
+    collect_links(view.entity.fields, theirs, wanted, people)
+    collect_links(view.entity.fields, view.draft, wanted, people)
+    titles = link_titles(wanted, view.context)
+    names = user_names(people)
+    result = []
+    for name, field in view.entity.fields.items():
+        if field.hidden or name not in view.form or not view.state(name).shown:
+            continue
+        keys = [name, f"{name}_currency"] if field.type.name == "money" else [name]
+        if field.type.name == "lines":
+            mine = [_row_values(field, r) for r in view.draft.get(name) or []]
+            saved = [_row_values(field, r) for r in theirs.get(name) or []]
+        else:
+            mine = [jsonable(view.draft.get(k)) for k in keys]
+            saved = [jsonable(theirs.get(k)) for k in keys]
+        if mine == saved:
+            continue
+        result.append({"label": field.label_text(language()), "name": name,
+                       "theirs": _shown(field, theirs, titles, names),
+                       "yours": _shown(field, view.draft, titles, names)})
+    return result
+
+
+def _row_values(field: Field, row: dict[str, Any]) -> dict[str, Any]:
+    return {k: jsonable(v) for k, v in row.items()
+            if k in field.subfields and not field.subfields[k].is_computed or k == "id"}
+
+
+def _shown(field: Field, record: dict[str, Any], titles, names) -> str:
+    value = record.get(field.name)
+    if field.type.name == "money" and value is not None:
+        return f"{fmt(value, 'money')} {record.get(field.name + '_currency') or field.currency}"
+    if field.type.name == "lines":
+        rows = value or []
+        return "; ".join(", ".join(history_text(sub, k, jsonable(row.get(k)), titles, names)
+                                   for k, sub in field.subfields.items() if not sub.hidden and row.get(k) is not None)
+                         for row in rows) or "—"
+    return history_text(field, field.name, jsonable(value), titles, names)
+
+
+@bp.post("/e/<entity>/form-fields")
+def form_fields(entity: str):
+    """The fields part of the form, for the current input: htmx swaps it in on change."""
+    current = entity_or_404(entity)
+    ctx = context()
+    old = None
+    if request.args.get("record"):
+        old = service().get(current.name, request.args["record"], ctx)
+    try:
+        view = RecordForm(current, ctx, version=_version(), old=old, formdata=request.form)
+    except BadInput as exc:
+        _bad(exc)
+    fields_url = url_for("pages.form_fields", entity=current.name, **({"record": old["id"]} if old else {}))
+    return render_template("_form_fields.html", entity=current, view=view, record=old, fields_url=fields_url,
+                           titles=view.titles(), users=view.user_names())
+
+
+@bp.get("/e/<entity>/lookup")
+def lookup(entity: str):
+    """Records whose search fields contain `q`, for link inputs (HTML list, or JSON)."""
+    current = entity_or_404(entity)
+    term = request.args.get("q", "").replace("\x00", "").strip()[:100]
+    columns = (current.title_field,) if current.title_field and _selectable(current, current.title_field) else None
+    try:
+        rows = service().list(current.name, Query(search=term or None, limit=LOOKUP_ROWS, columns=columns), context())
+    except ValidationError:
+        rows = []
+    results = [{"id": row["id"], "title": title_of(current, row)} for row in rows]
+    if request.args.get("format") == "json" or request.accept_mimetypes.best == "application/json":
+        return jsonify(results=results)
+    return render_template("_form_lookup.html", entity=current, results=results, term=term)
+
+
+# -- comments and delete ----------------------------------------------------------------------
+@bp.post("/e/<entity>/<int:record_id>/comments")
+def add_comment(entity: str, record_id: int):
+    current = entity_or_404(entity)
+    ctx = context()
+    record = service().get(current.name, record_id, ctx)
+    unknown = set(request.form.keys()) - {"body", "csrf_token"}
+    if unknown:
+        abort(400, description=_("Unknown fields: %(names)s", names=", ".join(sorted(unknown)[:10])))
+    form = CommentForm(request.form)
+    if not form.validate() or "\x00" in (form.body.data or ""):
+        if "\x00" in (form.body.data or ""):
+            form.body.errors = [*form.body.errors, _("The comment contains characters that cannot be stored.")]
+        return record_view(current, record, status=422, comment_form=form)
+    with write_engine(WebState.of().engine).begin() as conn:
+        conn.execute(comments.insert().values(entity=current.name, record_id=record_id, user_id=ctx.actor.id,
+                                              body=form.body.data.strip(), at=ctx.now))
+    return redirect(url_for("pages.record_page", entity=current.name, record_id=record_id) + "#comments", code=303)
+
+
+@bp.post("/e/<entity>/<int:record_id>/delete")
+def delete_record(entity: str, record_id: int):
+    current = entity_or_404(entity)
+    ctx = context()
+    version = _posted_version()
+    try:
+        service().delete(current.name, record_id, version=version, context=ctx)
+    except ConflictError:
+        return record_view(current, service().get(current.name, record_id, ctx), status=409,
+                           problem=_("Someone changed this record after you opened it; nothing was deleted. "
+                                     "Check the changes below and delete again if you still want to."))
+    except ValidationError as exc:
+        record = service().get(current.name, record_id, ctx)
+        return record_view(current, record, status=exc.status, problem=str(exc))
+    return redirect(url_for("pages.list_page", entity=current.name), code=303)
+
