@@ -2,14 +2,30 @@
 
 A caller names fields, never columns or SQL: every name is checked against the compiled
 entity, every value is coerced by its field type and bound as a parameter.
+
+Keyset paging: `Query(after=...)` continues after a row instead of skipping `offset` rows,
+so page 10,000 costs what page 1 costs (an index range scan on the `(sort column, id)`
+index the compiler creates for `list.sort`). The cursor is the row's sort values and its
+id — as a tuple, or as the opaque URL-safe token `cursor(entity, query, row)` makes
+(base64 of JSON naming the sort too, so a cursor is refused under another sort). The rows
+"after" the cursor follow the database's own NULL placement (PostgreSQL sorts NULL above
+every value, SQLite below), so the order is exactly the one ORDER BY gives and the index
+still serves it.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal, DecimalException
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement
 
 from ..expr import ExpressionError, compile_expression
 from ..expr.builtins import _is_empty_sql as is_empty_sql
@@ -22,6 +38,8 @@ from .errors import ValidationError
 
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "empty", "not_empty")
 MAX_LIMIT = 1000
+MAX_CURSOR = 4000  # characters of an `after` token
+NULLS_LOW = frozenset({"sqlite", "mysql", "mariadb"})  # dialects sorting NULL below every value
 
 
 @dataclass(frozen=True)
@@ -34,14 +52,19 @@ class Query:
     offset: int = 0
     columns: tuple[str, ...] | None = None  # fields to select; None selects all
     with_children: bool = False
+    # keyset paging: rows after this one in the sort order; a `cursor()` token, or the
+    # sort values followed by the id of the last row seen
+    after: str | tuple | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "filters", tuple(tuple(f) for f in self.filters))
         if self.sort is not None and isinstance(self.sort, str):
             object.__setattr__(self, "sort", (self.sort,))
+        if isinstance(self.after, list):
+            object.__setattr__(self, "after", tuple(self.after))
 
     def unpaged(self) -> Query:
-        return replace(self, limit=None, offset=0, sort=())
+        return replace(self, limit=None, offset=0, sort=(), after=None)
 
 
 def _column_fields(entity: Entity) -> dict[str, Any]:
@@ -53,11 +76,13 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
     table = entity.table
     errors: dict[str, list[str]] = {}
     selectable = _column_fields(entity)
+    keys = order_keys(entity, query)
     if columns is None:
         if query.columns is None:
             columns = list(table.c)
         else:
-            wanted = ["id", "version", *query.columns]
+            # the sort columns too: a caller pages on with the last row's sort values
+            wanted = ["id", "version", *query.columns, *(name for name, _desc in keys)]
             columns = []
             for name in dict.fromkeys(wanted):
                 if name in ("id", "version", "created_at", "updated_at", "owner", "created_by"):
@@ -89,27 +114,19 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
         errors.setdefault("search", []).append("must be text")
     elif query.search:
         term = "%" + query.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        searchable = [table.c[n] for n in entity.list.search if n in table.c]
+        searchable = [table.c[n] for n in entity.list.search
+                      if n in table.c and not (n in entity.fields and entity.fields[n].hidden)]
         if searchable:
             conditions.append(sa.or_(*[c.ilike(term, escape="\\") for c in searchable]))
+    parts = None
+    if query.after is not None:
+        values = _after_values(entity, keys, query.after, errors)
+        if values is not None:
+            parts = keyset_parts([(table.c[name], desc, value) for (name, desc), value in zip(keys, values,
+                                                                                              strict=True)])
     if errors:
         raise ValidationError(errors)
-    if conditions:
-        statement = statement.where(*conditions)
-    sort = entity.list.sort if query.sort is None else query.sort
-    order = []
-    for key in sort:
-        if not isinstance(key, str):
-            raise ValidationError({"sort": [f"{key!r} is not a field name"]})
-        name = key.lstrip("-")
-        if name not in STANDARD_SORTABLE and (name not in selectable or not selectable[name].type.sortable):
-            raise ValidationError({"sort": [f"cannot sort on '{name}'"]})
-        column = table.c[name]
-        order.append(column.desc() if key.startswith("-") else column.asc())
-    if order and not any(key.lstrip("-") == "id" for key in sort):
-        order.append(table.c.id.desc() if sort and sort[0].startswith("-") else table.c.id.asc())
-    if order:
-        statement = statement.order_by(*order)
+    limit = offset = None
     if query.limit is not None:
         try:
             limit = int(query.limit)
@@ -118,8 +135,231 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
             raise ValidationError({"limit": ["must be a number"]}) from None
         if not 0 < limit <= MAX_LIMIT or offset < 0:
             raise ValidationError({"limit": [f"must be between 1 and {MAX_LIMIT}, offset at least 0"]})
+
+    def ordered(select: sa.Select, source) -> sa.Select:
+        order = [source.c[name].desc() if desc else source.c[name].asc() for name, desc in keys]
+        return select.order_by(*order) if order else select
+
+    if parts is not None and parts[1] is not None:
+        # The first sort column may be NULL: the rows after the cursor are two index
+        # ranges, its values after the cursor's and its NULLs. Each is read in order up to
+        # the page size, then the two short lists are merged, so no page scans the rows
+        # before it (an OR of both in one WHERE would).
+        missing = [table.c[name] for name, _desc in keys if name not in {c.name for c in statement.selected_columns}]
+        statement = statement.add_columns(*missing) if missing else statement
+        branches = []
+        for part in parts:
+            branch = ordered(statement.where(*conditions, part), table)
+            if limit is not None:
+                branch = branch.limit(limit + offset)
+            branches.append(sa.select(*branch.subquery().c))
+        page = sa.union_all(*branches).subquery("page")
+        statement = ordered(sa.select(*page.c), page)
+    else:
+        if parts is not None:
+            conditions.append(parts[0])
+        if conditions:
+            statement = statement.where(*conditions)
+        statement = ordered(statement, table)
+    if limit is not None:
         statement = statement.limit(limit).offset(offset)
     return statement
+
+
+def order_keys(entity: Entity, query: Query) -> list[tuple[str, bool]]:
+    """The full order of a query as (field name, descending): its sort (or the entity's
+    list sort), then `id` as the tie-breaker, so the order is total (keyset paging needs
+    that). Only sortable fields; anything else is a ValidationError."""
+    selectable = _column_fields(entity)
+    sort = entity.list.sort if query.sort is None else query.sort
+    keys: list[tuple[str, bool]] = []
+    for key in sort:
+        if not isinstance(key, str):
+            raise ValidationError({"sort": [f"{key!r} is not a field name"]})
+        name = key.lstrip("-")
+        if name not in STANDARD_SORTABLE and (name not in selectable or not selectable[name].type.sortable):
+            raise ValidationError({"sort": [f"cannot sort on '{name}'"]})
+        keys.append((name, key.startswith("-")))
+    if keys and not any(name == "id" for name, _desc in keys):
+        keys.append(("id", keys[0][1]))
+    if not keys and query.after is not None:
+        keys.append(("id", False))
+    return keys
+
+
+def cursor(entity: Entity, query: Query, row: dict[str, Any]) -> str:
+    """The opaque `after` token of a row (from `list(query)`) to read the rows after it."""
+    keys = order_keys(entity, replace(query, after=query.after or ""))
+    payload = {"s": [("-" if desc else "") + name for name, desc in keys],
+               "v": [_jsonable(row[name]) for name, _desc in keys]}
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def _after_values(entity: Entity, keys: list[tuple[str, bool]], after: Any, errors) -> list[Any] | None:
+    """The cursor's values, each checked and converted for its column."""
+    if isinstance(after, str):
+        try:
+            if len(after) > MAX_CURSOR:
+                raise ValueError
+            data = json.loads(base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)).decode("utf-8"))
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            errors.setdefault("after", []).append("is not a page cursor")
+            return None
+        expected = [("-" if desc else "") + name for name, desc in keys]
+        if not isinstance(data, dict) or data.get("s") != expected:
+            errors.setdefault("after", []).append("belongs to another sort order")
+            return None
+        values = data.get("v")
+    elif isinstance(after, tuple):
+        values = list(after)
+    else:
+        errors.setdefault("after", []).append("is a cursor or the sort values and id of a row")
+        return None
+    if not isinstance(values, list) or len(values) != len(keys):
+        errors.setdefault("after", []).append(f"needs {len(keys)} values ({', '.join(n for n, _d in keys)})")
+        return None
+    result = []
+    for (name, _desc), value in zip(keys, values, strict=True):
+        try:
+            result.append(_cursor_value(entity.table.c[name], value))
+        except (ValueError, TypeError, DecimalException, FieldValueError):
+            errors.setdefault("after", []).append(f"'{value}' does not fit {name}")
+            return None
+    return result
+
+
+def _cursor_value(column: sa.Column, value: Any) -> Any:
+    """A cursor value as its column stores it (the JSON of a token holds text for dates)."""
+    if value is None:
+        if column.name == "id":
+            raise ValueError("id")
+        return None
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        if not isinstance(value, bool):
+            raise ValueError(value)
+        return value
+    if isinstance(value, bool) or isinstance(value, (dict, list)):
+        raise ValueError(value)
+    if isinstance(kind, sa.Integer):
+        number = int(value) if isinstance(value, int) else int(str(value))
+        if abs(number) >= 2**63:
+            raise ValueError(value)
+        return number
+    if isinstance(kind, sa.Numeric):
+        number = Decimal(str(value))
+        if not number.is_finite() or number.adjusted() > 40:
+            raise ValueError(value)
+        return number
+    if isinstance(kind, sa.DateTime):
+        from ..fields.scalar import DateTimeType
+
+        return DateTimeType().coerce(value if isinstance(value, datetime) else str(value), None)
+    if isinstance(kind, sa.Date):
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+    if isinstance(value, (int, float, Decimal)):
+        raise ValueError(value)
+    text = str(value)
+    if "\x00" in text:
+        raise ValueError(value)
+    return text
+
+
+class KeysetAfter(ColumnElement):
+    """`WHERE` the row comes after the cursor in `ORDER BY` order: a boolean condition
+    compiled for the database it runs on, since databases place NULL differently."""
+
+    type = sa.Boolean()
+    inherit_cache = False  # holds values: never share a compiled form
+    _is_implicitly_boolean = True  # a condition: no `= 1` where booleans are integers
+
+    def __init__(self, terms: list[tuple[sa.Column, bool, Any]]):
+        self.terms = terms  # (column, descending, cursor value), the last one is id
+
+
+@compiles(KeysetAfter)
+def _compile_keyset(element: KeysetAfter, compiler, **kw) -> str:
+    condition = after_condition(element.terms, compiler.dialect.name in NULLS_LOW)
+    return "(" + compiler.process(condition, **kw) + ")"
+
+
+class NullsLast(ColumnElement):
+    """True where this database sorts NULL after the values in this direction (or, with
+    `first=True`, before them): a constant the planner folds away."""
+
+    type = sa.Boolean()
+    inherit_cache = False
+    _is_implicitly_boolean = True
+
+    def __init__(self, descending: bool, first: bool = False):
+        self.descending = descending
+        self.first = first
+
+
+@compiles(NullsLast)
+def _compile_nulls_last(element: NullsLast, compiler, **kw) -> str:
+    last = (compiler.dialect.name in NULLS_LOW) == element.descending
+    return compiler.process(sa.true() if last != element.first else sa.false(), **kw)
+
+
+def keyset_parts(terms: list[tuple[sa.Column, bool, Any]]) -> tuple[Any, Any]:
+    """The rows after the cursor as (condition, None) when the first sort column cannot be
+    NULL, else as (rows where it is not NULL, rows where it is NULL): two conditions that
+    each are one index range."""
+    column, desc, value = terms[0]
+    if not column.nullable or len(terms) == 1:
+        return KeysetAfter(terms), None
+    rest = KeysetAfter(terms[1:])
+    if value is None:
+        return sa.and_(column.is_not(None), NullsLast(desc, first=True)), sa.and_(column.is_(None), rest)
+    bound = sa.bindparam(None, value, type_=column.type)
+    beyond = column < bound if desc else column > bound
+    values = sa.and_(column <= bound if desc else column >= bound, sa.or_(beyond, sa.and_(column == bound, rest)))
+    return values, sa.and_(column.is_(None), NullsLast(desc))
+
+
+def after_condition(terms: list[tuple[sa.Column, bool, Any]], nulls_low: bool) -> Any:
+    """Rows strictly after (v1, …, id) in the order `k1, …, id`:
+
+        after(k1) OR (k1 same as v1 AND after(k2, …))
+
+    where a key's NULLs come last when the database sorts NULL high and the key ascends,
+    or NULL low and it descends. A leading range bound (`k1 >= v1` ascending) that the
+    condition implies is added so the index is entered at the cursor, not at its start."""
+
+    def nulls_last(desc: bool) -> bool:
+        return nulls_low == desc
+
+    def beyond(column, desc: bool, value):
+        if value is None:
+            return sa.false() if nulls_last(desc) else column.is_not(None)
+        value = sa.bindparam(None, value, type_=column.type)  # a parameter, also for True/False
+        compared = column < value if desc else column > value
+        if nulls_last(desc) and column.nullable:
+            return sa.or_(compared, column.is_(None))
+        return compared
+
+    def same(column, value):
+        return column.is_(None) if value is None else column == sa.bindparam(None, value, type_=column.type)
+
+    column, desc, value = terms[-1]
+    condition = beyond(column, desc, value)
+    for column, desc, value in reversed(terms[:-1]):
+        condition = sa.or_(beyond(column, desc, value), sa.and_(same(column, value), condition))
+    column, desc, value = terms[0]
+    if len(terms) > 1 and value is not None and not (nulls_last(desc) and column.nullable):
+        bound = sa.bindparam(None, value, type_=column.type)
+        condition = sa.and_(column <= bound if desc else column >= bound, condition)
+    return condition
 
 
 def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, errors) -> Any:
@@ -165,8 +405,15 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
     except (FieldValueError, ValueError, TypeError) as exc:
         errors.setdefault(name, []).append(str(exc))
         return None
-    return {"eq": column == coerced, "ne": column.is_distinct_from(coerced), "lt": column < coerced,
-            "lte": column <= coerced, "gt": column > coerced, "gte": column >= coerced}[op]
+    if op == "eq" and coerced is None:
+        return column.is_(None)
+    if op == "ne":
+        return column.is_distinct_from(coerced)
+    if coerced is None:  # nothing is less or greater than "empty"
+        return sa.false()
+    value = sa.bindparam(None, coerced, type_=column.type)  # a parameter, also for True/False
+    return {"eq": column == value, "lt": column < value, "lte": column <= value, "gt": column > value,
+            "gte": column >= value}[op]
 
 
 def _as_int(value: Any) -> int:
@@ -181,4 +428,4 @@ def entity_env(entity: Entity):
     return entity.env
 
 
-__all__ = ["Query", "build_select", "field"]
+__all__ = ["Query", "build_select", "cursor", "field", "order_keys"]

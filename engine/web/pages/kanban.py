@@ -1,1 +1,140 @@
-"""kanban pages (being built)."""
+"""Boards for entities with a `stage` field: a column per visible stage option, cards that
+move between columns.
+
+Moving a card (drag and drop with SortableJS, or the small form on each card when there is
+no JavaScript) posts the new stage and the version the card showed to
+`POST /e/ENTITY/ID/stage`; the records service applies every rule, so a move that breaks
+one is refused (422) and a card someone else changed meanwhile is refused too (409). The
+card then goes back to its column with the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from flask import abort, redirect, render_template, request
+from flask_babel import gettext as _
+
+from ...model import Entity
+from ...model.model import Field
+from ...records import ConflictError, Context, ValidationError
+from ..auth import context
+from ..errors import page
+from ..i18n import label
+from . import bp, entity_or_404, render, service
+from .lists import (
+    COUNT_CAP,
+    BadParameter,
+    Lookups,
+    bad_request,
+    cell,
+    column_of,
+    default_columns,
+    error_text,
+    list_url,
+    option_badge,
+    read_state,
+    to_query,
+)
+
+CARDS_PER_COLUMN = 50
+
+
+def staged(name: str) -> tuple[Entity, Field]:
+    """The entity and its stage field, or 404 when it has no (visible) stage."""
+    entity = entity_or_404(name)
+    field = entity.fields.get(entity.stage) if entity.stage else None
+    if field is None or field.hidden or field.type.name != "choice":
+        abort(404)
+    return entity, field
+
+
+def card_columns(entity: Entity) -> list:
+    """What a card shows below its title: the list columns but the title and the stage."""
+    return [c for c in default_columns(entity) if c.name not in (entity.stage, entity.title_field)]
+
+
+def cards(entity: Entity, stage: Field, rows: list[dict], ctx: Context) -> list[dict[str, Any]]:
+    """Cards for rows, with one look-up per linked entity for all of them."""
+    columns = card_columns(entity)
+    title = column_of(entity, entity.title_field) if entity.title_field else None
+    lookups = Lookups(entity, columns + ([title] if title else []), rows, ctx)
+    result = []
+    for row in rows:
+        heading = cell(entity, title, row, lookups) if title is not None else None
+        result.append({
+            "id": row["id"],
+            "version": row["version"],
+            "stage": row.get(entity.stage),
+            "title": heading,
+            "cells": [(c, cell(entity, c, row, lookups)) for c in columns],
+        })
+    return result
+
+
+def stage_options(stage: Field) -> list[tuple[str, str]]:
+    return [(o.value, label(o.label, o.value)) for o in stage.options if not o.hidden]
+
+
+@bp.get("/e/<entity>/board")
+def board(entity: str):
+    current, stage = staged(entity)
+    ctx = context()
+    try:
+        state = read_state(current, request.args, ctx.actor.id, board=True)
+        state.columns = None  # cards show the configured columns
+        shown = [column_of(current, name) for name in (current.title_field, current.stage) if name]
+        base = to_query(current, state, card_columns(current) + [c for c in shown if c is not None])
+        lanes, rows = [], []
+        for option in stage.options:
+            if option.hidden:
+                continue
+            query = replace(base, filters=(*base.filters, (current.stage, "eq", option.value)),
+                            limit=CARDS_PER_COLUMN)
+            found = service().list(current.name, query, ctx)
+            total = service().count(current.name, query, ctx, limit=COUNT_CAP + 1)
+            rows += found
+            lanes.append({"value": option.value, "label": label(option.label, option.value),
+                          "color": option_badge(stage, option.value)[1], "total": total,
+                          "count": f"{COUNT_CAP}+" if total > COUNT_CAP else str(total), "rows": found,
+                          "all_url": list_url(current, [*state.query_params(sort=None, columns=False),
+                                                        (current.stage, option.value)])})
+    except (BadParameter, ValidationError) as exc:
+        return bad_request(str(exc))
+    by_id = {c["id"]: c for c in cards(current, stage, rows, ctx)}
+    for lane in lanes:
+        lane["cards"] = [by_id[r["id"]] for r in lane.pop("rows")]
+    return render("kanban", current, lanes=lanes, stage_field=stage, options=stage_options(stage),
+                  list_url=list_url(current, state.query_params(sort=None, columns=False)))
+
+
+@bp.post("/e/<entity>/<int:record_id>/stage")
+def change_stage(entity: str, record_id: int):
+    """Move a record to another stage through the records service (rules, locking, audit)."""
+    current, stage = staged(entity)
+    partial = request.headers.get("X-Requested-With") == "fetch" or request.headers.get("HX-Request") == "true"
+    value = request.form.get("stage", "")
+    ctx = context()
+    try:
+        if value not in stage.active_option_values:
+            raise ValidationError({current.stage: [_("choose one of the stages")]})
+        record = service().update(current.name, record_id, {current.stage: value},
+                                  version=request.form.get("version"), context=ctx)
+    except ValidationError as exc:
+        return refused(current, 422, _("Not moved"), error_text(current, exc), partial)
+    except ConflictError:
+        return refused(current, 409, _("Changed by someone else"),
+                       _("Someone else changed this record after you opened the board. "
+                         "Reload the board to see the current version."), partial)
+    if partial:
+        card = cards(current, stage, [record], ctx)[0]
+        return render_template([f"_kanban_card-{current.name}.html", "_kanban_card.html"], entity=current,
+                               card=card, options=stage_options(stage))
+    return redirect(list_url(current, [], "pages.board"), 303)
+
+
+def refused(entity: Entity, status: int, title: str, message: str, partial: bool):
+    if partial:
+        return render_template("_kanban_message.html", entity=entity, title=title, message=message), status
+    return page(status, title, message)

@@ -1,14 +1,755 @@
-"""List pages (being built: filters, sort, paging, saved views, CSV export, bulk delete)."""
+"""List pages: filters, sort, keyset paging, saved views, CSV export and bulk delete.
+
+Everything goes through the records service; the URL only names fields, which are checked
+against the entity's list configuration (`list.columns`, `list.filters`, sortable fields):
+
+    q=…                  free-text search in `list.search` fields
+    FIELD=…              choice / tags / link / user ("mine") / yes-no / text filter
+    FIELD.from, .to      date and date-time range (YYYY-MM-DD, both ends included)
+    FIELD.min, .max      number range
+    sort=FIELD / -FIELD  one sortable column shown (or of the default sort)
+    cols=A,B             the columns shown, among those the entity allows
+    after=…              keyset cursor of the last row of the previous page
+
+A parameter that is not one of these, or a value that does not fit its field, is a 400
+page: a user mistake, never a 500. Hidden fields are never shown, filtered, sorted or
+exported.
+"""
 
 from __future__ import annotations
 
-from ...records import Query
+import csv
+import io
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import sqlalchemy as sa
+from flask import Response, g, redirect, request, session, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import MultiDict
+
+from ...model import Entity
+from ...model.model import Field
+from ...records import ConflictError, Context, NotFound, Query, ValidationError
+from ...records.query import cursor, order_keys
+from ...storage import saved_views, users, write_engine
 from ..auth import context
-from . import bp, entity_or_404, render, service
+from ..errors import page
+from ..i18n import fmt, label
+from ..state import WebState
+from . import bp, entity_or_404, model, render, service
+
+COUNT_CAP = 1000  # "1000+" beyond this
+EXPORT_CAP = 50_000
+EXPORT_BATCH = 1000
+MAX_BULK = 1000
+LINK_OPTIONS = 200  # records offered in a link filter
+MAX_VIEWS = 100  # saved views per user and entity
+MAX_TEXT = 200
+STANDARD_KINDS = {"id": "number", "owner": "user", "created_by": "user", "created_at": "datetime",
+                  "updated_at": "datetime"}
+NUMBER_KINDS = ("number", "money", "percent")
+COLOR = re.compile(r"^(#[0-9a-fA-F]{3,8}|[a-z]+)$")
+RESERVED = ("q", "sort", "cols", "after")
+
+
+class BadParameter(ValueError):
+    """A query parameter the page cannot use; the message tells the user which and why."""
+
+
+# -- what can be shown, filtered, sorted --------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: str  # text number money percent date datetime boolean choice multi link user other
+    field: Field | None
+
+    @property
+    def label(self) -> str:
+        if self.field is None:
+            return standard_label(self.name)
+        return label(self.field.label, self.name.replace("_", " ").capitalize())
+
+    @property
+    def num(self) -> bool:
+        return self.kind in NUMBER_KINDS
+
+    @property
+    def sortable(self) -> bool:
+        if self.field is None:
+            return self.name in ("id", "owner", "created_by", "created_at", "updated_at")
+        return (self.field.type.storage == "column" and self.field.type.sortable
+                and not (self.field.is_computed and not self.field.stored))
+
+    @property
+    def virtual(self) -> bool:
+        return self.field is not None and self.field.is_computed and not self.field.stored
+
+
+def standard_label(name: str) -> str:
+    return {"id": _("ID"), "owner": _("Owner"), "created_by": _("Created by"), "created_at": _("Created"),
+            "updated_at": _("Updated")}.get(name, name)
+
+
+def kind_of(entity: Entity, name: str) -> str:
+    if name in STANDARD_KINDS:
+        return STANDARD_KINDS[name]
+    field_ = entity.fields[name]
+    type_name = field_.type.name
+    if type_name == "computed":
+        return {"integer": "number", "decimal": "number", "number": "number", "money": "number",
+                "percent": "percent", "boolean": "boolean", "date": "date",
+                "datetime": "datetime"}.get(field_.returns or "decimal", "text")
+    if type_name in ("choice", "link", "user", "boolean", "date", "datetime", "money", "percent"):
+        return type_name
+    if type_name in ("multichoice", "tags"):
+        return "multi"
+    if field_.type.storage == "table":
+        return "other"
+    if field_.type.value_type == "number":
+        return "number"
+    return "text"
+
+
+def column_of(entity: Entity, name: str) -> Column | None:
+    """A column users may see: a standard column or a non-hidden field stored in the row
+    (or computed when read)."""
+    if name in STANDARD_KINDS:
+        return Column(name, STANDARD_KINDS[name], None)
+    field_ = entity.fields.get(name)
+    if field_ is None or field_.hidden or field_.type.storage == "table":
+        return None
+    return Column(name, kind_of(entity, name), field_)
+
+
+def default_columns(entity: Entity) -> list[Column]:
+    return [c for c in (column_of(entity, n) for n in entity.list.columns) if c is not None]
+
+
+def available_columns(entity: Entity) -> list[Column]:
+    """What a user may choose to show: the configured columns, then the other fields."""
+    names = list(dict.fromkeys([*entity.list.columns, *entity.fields, "owner", "created_at", "updated_at"]))
+    return [c for c in (column_of(entity, n) for n in names) if c is not None]
+
+
+@dataclass(frozen=True)
+class Filter:
+    name: str
+    kind: str
+    field: Field | None
+
+    @property
+    def label(self) -> str:
+        return Column(self.name, self.kind, self.field).label
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        if self.kind in ("date", "datetime"):
+            return (f"{self.name}.from", f"{self.name}.to")
+        if self.kind in NUMBER_KINDS:
+            return (f"{self.name}.min", f"{self.name}.max")
+        return (self.name,)
+
+
+def filters_of(entity: Entity) -> list[Filter]:
+    result = []
+    for name in entity.list.filters:
+        column = column_of(entity, name)
+        if column is None or column.virtual or column.kind == "other":
+            continue
+        result.append(Filter(name, column.kind, column.field))
+    return result
+
+
+# -- reading the URL ----------------------------------------------------------------------------
+@dataclass
+class ListState:
+    """What the URL asks for, checked."""
+
+    params: list[tuple[str, str]] = field(default_factory=list)  # filter parameters given
+    filters: list[tuple[str, str, Any]] = field(default_factory=list)
+    search: str = ""
+    sort: str | None = None
+    columns: tuple[str, ...] | None = None  # None: the configured columns
+    after: str | None = None
+
+    def query_params(self, *, after: str | None = None, sort: str | None | bool = False,
+                     columns: bool = True, paging: bool = False) -> list[tuple[str, str]]:
+        """The URL parameters of this state (sort=False keeps the current sort)."""
+        items = list(self.params)
+        if self.search:
+            items.append(("q", self.search))
+        chosen = self.sort if sort is False else sort
+        if chosen:
+            items.append(("sort", chosen))
+        if columns and self.columns is not None:
+            items.append(("cols", ",".join(self.columns)))
+        if after:
+            items.append(("after", after))
+        return items
+
+    def saved(self) -> dict[str, Any]:
+        """The state kept in a saved view: {filters, sort, columns, search}."""
+        filters: dict[str, list[str]] = {}
+        for key, value in self.params:
+            filters.setdefault(key, []).append(value)
+        return {"filters": filters, "sort": self.sort, "columns": list(self.columns) if self.columns else None,
+                "search": self.search}
+
+
+def _text(value: str, what: str) -> str:
+    if "\x00" in value:
+        raise BadParameter(_("%(name)s: invalid characters", name=what))
+    if len(value) > MAX_TEXT:
+        raise BadParameter(_("%(name)s: at most %(n)s characters", name=what, n=MAX_TEXT))
+    return value.strip()
+
+
+def _record_id(value: str, what: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise BadParameter(_("%(name)s: '%(value)s' is not a record", name=what, value=value)) from None
+    if not 0 < number < 2**63:
+        raise BadParameter(_("%(name)s: '%(value)s' is not a record", name=what, value=value))
+    return number
+
+
+def _day(value: str, what: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise BadParameter(_("%(name)s: '%(value)s' is not a date (YYYY-MM-DD)", name=what, value=value)) from None
+
+
+def read_state(entity: Entity, args, actor_id: int | None, *, board: bool = False) -> ListState:
+    """Check every parameter; anything unknown or malformed is a BadParameter."""
+    filters = {p: f for f in filters_of(entity) for p in f.params}
+    for name, f in entity.fields.items():  # record pages link here with ?LINK_FIELD=ID ("show all")
+        if f.type.name == "link" and not f.hidden and name not in filters:
+            filters[name] = Filter(name, "link", f)
+    state = ListState()
+    for key in args:
+        values = [_text(v, key) for v in args.getlist(key)]
+        values = [v for v in values if v != ""]
+        if key in RESERVED:
+            if len(values) > 1 and key != "cols":
+                raise BadParameter(_("%(name)s: give it once", name=key))
+            if not values:
+                continue
+            if key == "q":
+                state.search = values[0]
+            elif key == "sort":
+                state.sort = values[0]
+            elif key == "after":
+                state.after = values[0]
+            else:
+                state.columns = tuple(dict.fromkeys(n.strip() for v in values for n in v.split(",") if n.strip()))
+            continue
+        spec = filters.get(key)
+        if spec is None:
+            raise BadParameter(_("'%(name)s' is not a filter of this list", name=key))
+        if not values:
+            continue
+        if len(values) > 1 and spec.kind != "choice":
+            raise BadParameter(_("%(name)s: give it once", name=key))
+        state.params += [(key, v) for v in values]
+        state.filters.append(_condition(spec, key, values, actor_id))
+    if state.columns is not None:
+        allowed = {c.name for c in available_columns(entity)}
+        unknown = [n for n in state.columns if n not in allowed]
+        if unknown or not state.columns:
+            raise BadParameter(_("cols: cannot show %(names)s", names=", ".join(unknown) or "—"))
+        if state.columns == tuple(c.name for c in default_columns(entity)):
+            state.columns = None
+    if board:  # a board has its own order and no pages
+        state.sort = state.after = None
+    elif state.sort is not None:
+        name = state.sort[1:] if state.sort.startswith("-") else state.sort
+        if name not in sortable_keys(entity, state):
+            raise BadParameter(_("cannot sort on '%(name)s'", name=name))
+    return state
+
+
+def _condition(spec: Filter, key: str, values: list[str], actor_id: int | None) -> tuple[str, str, Any]:
+    name, value = spec.name, values[0]
+    if spec.kind in ("date", "datetime"):
+        day = _day(value, key)
+        if key.endswith(".from"):
+            return (name, "gte", day if spec.kind == "date" else datetime.combine(day, time(), UTC))
+        if spec.kind == "date":
+            return (name, "lte", day)
+        if day == date.max:
+            return (name, "not_empty", None)
+        return (name, "lt", datetime.combine(day + timedelta(days=1), time(), UTC))
+    if spec.kind in NUMBER_KINDS:
+        return (name, "gte" if key.endswith(".min") else "lte", value)  # the field type checks it
+    if spec.kind == "choice":
+        return (name, "in", values) if len(values) > 1 else (name, "eq", value)
+    if spec.kind == "multi":
+        return (name, "contains", value)
+    if spec.kind == "user":
+        if value == "mine":
+            return (name, "eq", actor_id)
+        return (name, "eq", _record_id(value, key))
+    if spec.kind == "link":
+        return (name, "eq", _record_id(value, key))
+    if spec.kind == "boolean":
+        if value not in ("1", "0"):
+            raise BadParameter(_("%(name)s: choose yes or no", name=key))
+        return (name, "eq", value == "1")
+    return (name, "contains", value)
+
+
+def sortable_keys(entity: Entity, state: ListState) -> set[str]:
+    shown = {c.name for c in shown_columns(entity, state) if c.sortable}
+    return shown | {k.lstrip("-") for k in entity.list.sort}
+
+
+def shown_columns(entity: Entity, state: ListState) -> list[Column]:
+    if state.columns is None:
+        return default_columns(entity)
+    return [c for c in (column_of(entity, n) for n in state.columns) if c is not None]
+
+
+def selected(entity: Entity, columns: Iterable[Column]) -> tuple[str, ...]:
+    """Fields to read for these columns: each stored column, and what a column computed
+    when read needs."""
+    names: list[str] = []
+
+    def add(name: str, seen: frozenset) -> None:
+        field_ = entity.fields.get(name)
+        if field_ is not None and field_.is_computed and not field_.stored:
+            for dep in sorted(field_.expression.fields):
+                if dep not in seen and (dep in entity.fields or dep in STANDARD_KINDS):
+                    add(dep, seen | {name})
+        elif field_ is not None and field_.type.storage != "column":
+            return
+        elif name in entity.fields or name in STANDARD_KINDS:
+            names.append(name)
+
+    for column in columns:
+        add(column.name, frozenset())
+    return tuple(dict.fromkeys(names))
+
+
+def to_query(entity: Entity, state: ListState, columns: list[Column]) -> Query:
+    return Query(filters=tuple(state.filters), search=state.search or None,
+                 sort=(state.sort,) if state.sort else None, columns=selected(entity, columns),
+                 limit=entity.list.page_size)
+
+
+def list_url(entity: Entity, params: Iterable[tuple[str, str]], endpoint: str = "pages.list_page") -> str:
+    base = url_for(endpoint, entity=entity.name)
+    items = list(params)
+    return f"{base}?{urlencode(items)}" if items else base
+
+
+# -- presenting rows ----------------------------------------------------------------------------
+@dataclass
+class Cell:
+    text: str = ""
+    kind: str = "text"
+    href: str | None = None
+    badges: list[tuple[str, str | None]] = field(default_factory=list)
+    num: bool = False
+
+
+class Lookups:
+    """Titles of linked records and names of users, read once per page: one query per
+    linked entity, one for users."""
+
+    def __init__(self, entity: Entity, columns: list[Column], rows: list[dict], ctx: Context):
+        self.titles: dict[str, dict[int, str]] = {}
+        self.users: dict[int, str] = {}
+        wanted: dict[str, set[int]] = {}
+        user_ids: set[int] = set()
+        for column in columns:
+            for row in rows:
+                value = row.get(column.name)
+                if value is None:
+                    continue
+                if column.kind == "link":
+                    wanted.setdefault(column.field.to, set()).add(value)
+                elif column.kind == "user":
+                    user_ids.add(value)
+        for target_name, ids in wanted.items():
+            self.titles[target_name] = titles_of(target_name, ids, ctx)
+        if user_ids:
+            self.users = user_names(user_ids)
+
+
+def titles_of(target_name: str, ids: Iterable[int], ctx: Context) -> dict[int, str]:
+    target = model().entities.get(target_name)
+    ids = sorted(set(ids))
+    if target is None or not ids:
+        return {}
+    title = target.title_field
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start:start + 1000]
+        rows = service().list(target.name, Query(filters=[("id", "in", chunk)], columns=(title,) if title else (),
+                                                 sort=(), limit=len(chunk)), ctx)
+        for row in rows:
+            value = row.get(title) if title else None
+            found[row["id"]] = fmt(value) if value not in (None, "") else f"#{row['id']}"
+    return found
+
+
+def user_names(ids: Iterable[int]) -> dict[int, str]:
+    with WebState.of().engine.connect() as conn:
+        rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
+                            .where(users.c.id.in_(sorted(set(ids))))).all()
+    return {r.id: r.display_name or r.username for r in rows}
+
+
+def option_badge(field_: Field, value: Any) -> tuple[str, str | None]:
+    option = field_.option(value) if field_ is not None else None
+    if option is None:
+        return (str(value), None)
+    color = option.color if option.color and COLOR.match(option.color) else None
+    return (label(option.label, str(value)), color)
+
+
+def cell(entity: Entity, column: Column, row: dict, lookups: Lookups) -> Cell:
+    value = row.get(column.name)
+    result = Cell(kind=column.kind, num=column.num)
+    if value is None or value == "" or value == []:
+        return result
+    kind = column.kind
+    if kind == "choice":
+        result.badges = [option_badge(column.field, value)]
+    elif kind == "multi":
+        result.badges = [option_badge(column.field, v) for v in value]
+    elif kind == "link":
+        target = model().entities.get(column.field.to)
+        result.text = lookups.titles.get(column.field.to, {}).get(value, f"#{value}")
+        if target is not None and not target.hidden:
+            result.href = url_for("pages.record_page", entity=target.name, record_id=value)
+    elif kind == "user":
+        result.text = lookups.users.get(value, f"#{value}")
+    elif kind == "money":
+        currency = row.get(f"{column.name}_currency") or ""
+        result.text = f"{fmt(value, 'money')} {currency}".strip()
+    elif kind == "percent":
+        result.text = f"{fmt(value, 'percent')} %"
+    elif kind == "number" and column.name != "id":
+        result.text = fmt(value, "decimal" if isinstance(value, Decimal) else "")
+    else:
+        result.text = fmt(value)
+    return result
+
+
+def present(entity: Entity, columns: list[Column], rows: list[dict], ctx: Context) -> list[list[Cell]]:
+    lookups = Lookups(entity, columns, rows, ctx)
+    return [[cell(entity, c, row, lookups) for c in columns] for row in rows]
+
+
+# -- the page -----------------------------------------------------------------------------------
+def bad_request(message: str):
+    return page(400, _("Bad request"), message)
 
 
 @bp.get("/e/<entity>")
 def list_page(entity: str):
     current = entity_or_404(entity)
-    rows = service().list(current.name, Query(limit=current.list.page_size), context())
-    return render("list", current, rows=rows)
+    ctx = context()
+    try:
+        state = read_state(current, request.args, ctx.actor.id)
+        columns = shown_columns(current, state)
+        query = to_query(current, state, columns)
+        size = current.list.page_size
+        rows = service().list(current.name, replace(query, limit=size + 1, after=state.after), ctx)
+        total = service().count(current.name, query, ctx, limit=COUNT_CAP + 1)
+    except (BadParameter, ValidationError) as exc:
+        return bad_request(str(exc))
+    more = len(rows) > size
+    rows = rows[:size]
+    next_url = list_url(current, state.query_params(after=cursor(current, query, rows[-1]))) if more else None
+    first_url = list_url(current, state.query_params()) if state.after else None
+    headers = []
+    effective = state.sort or (current.list.sort[0] if current.list.sort else None)
+    for column in columns:
+        href = None
+        if column.sortable and column.name in sortable_keys(current, state):
+            target = f"-{column.name}" if effective == column.name else column.name
+            href = list_url(current, state.query_params(sort=target))
+        direction = "asc" if effective == column.name else "desc" if effective == f"-{column.name}" else None
+        headers.append({"column": column, "href": href, "direction": direction})
+    result = session.pop("tailor_list_result", None)
+    if result and result.get("entity") != current.name:
+        result = None
+    return render(
+        "list", current, rows=rows, cells=present(current, columns, rows, ctx), columns=columns, headers=headers,
+        state=state, count_label=count_text(total, total > COUNT_CAP), next_url=next_url,
+        first_url=first_url, filters=filter_widgets(current, state, ctx),
+        available=available_columns(current), views=views_of(current),
+        here=urlencode(state.query_params()), export_url=list_url(current, state.query_params(),
+                                                                    "pages.list_export"),
+        board_url=list_url(current, state.query_params(sort=None, columns=False), "pages.board")
+        if current.stage else None,
+        result=result,
+    )
+
+
+def filter_widgets(entity: Entity, state: ListState, ctx: Context) -> list[dict[str, Any]]:
+    """What the filter form shows: one widget per filter, with its current values."""
+    given: dict[str, list[str]] = {}
+    for key, value in state.params:
+        given.setdefault(key, []).append(value)
+    widgets = []
+    for spec in filters_of(entity):
+        widget: dict[str, Any] = {"filter": spec, "values": {p: (given.get(p) or [""])[0] for p in spec.params},
+                                  "options": []}
+        current = given.get(spec.name, [])
+        if spec.kind == "choice":
+            widget["options"] = [(o.value, label(o.label, o.value)) for o in spec.field.options
+                                 if not o.hidden or o.value in current]
+        elif spec.kind == "boolean":
+            widget["options"] = [("1", _("Yes")), ("0", _("No"))]
+        elif spec.kind == "user":
+            with WebState.of().engine.connect() as conn:
+                found = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
+                                     .where(users.c.is_active.is_(True)).order_by(users.c.display_name, users.c.id)
+                                     .limit(500)).all()
+            widget["options"] = [("mine", _("Mine"))] + [(str(u.id), u.display_name or u.username) for u in found]
+        elif spec.kind == "link":
+            widget["options"] = link_options(spec.field.to, current, ctx)
+        widgets.append(widget)
+    return widgets
+
+
+def link_options(target_name: str, current: list[str], ctx: Context) -> list[tuple[str, str]]:
+    target = model().entities.get(target_name)
+    if target is None:
+        return []
+    title = target.title_field
+    sortable = title is not None and column_of(target, title) is not None and column_of(target, title).sortable
+    rows = service().list(target.name, Query(columns=(title,) if title else (), sort=(title,) if sortable else None,
+                                             limit=LINK_OPTIONS), ctx)
+    options = [(str(r["id"]), fmt(r.get(title)) if title and r.get(title) else f"#{r['id']}") for r in rows]
+    known = {value for value, _text in options}
+    missing = [int(v) for v in current if v not in known and v.isdigit()]
+    if missing:
+        titles = titles_of(target.name, missing, ctx)
+        options = [(str(i), titles.get(i, f"#{i}")) for i in missing] + options
+    return options
+
+
+# -- bulk delete --------------------------------------------------------------------------------
+@bp.post("/e/<entity>/bulk-delete")
+def list_bulk_delete(entity: str):
+    current = entity_or_404(entity)
+    ctx = context()
+    raw = request.form.getlist("ids")
+    if len(raw) > MAX_BULK:
+        return bad_request(_("Select at most %(n)s records at a time.", n=MAX_BULK))
+    ids: list[int] = []
+    try:
+        for value in raw:
+            ids.append(_record_id(value, "ids"))
+    except BadParameter as exc:
+        return bad_request(str(exc))
+    ids = list(dict.fromkeys(ids))
+    titles = titles_of(current.name, ids, ctx)
+    deleted, failed = 0, []
+    for record_id in ids:
+        try:
+            service().delete(current.name, record_id, context=context())
+            deleted += 1
+        except NotFound:
+            failed.append((titles.get(record_id, f"#{record_id}"), _("not found (already deleted?)")))
+        except (ValidationError, ConflictError) as exc:
+            failed.append((titles.get(record_id, f"#{record_id}"), error_text(current, exc)))
+    session["tailor_list_result"] = {"entity": current.name, "deleted": deleted, "failed": failed[:20],
+                                     "more_failed": max(0, len(failed) - 20)}
+    return redirect(back_url(current), 303)
+
+
+def error_text(entity: Entity, exc: Exception) -> str:
+    """A service error as a user reads it: field labels instead of names."""
+    if isinstance(exc, ValidationError):
+        parts = []
+        for key, messages in exc.errors.items():
+            text = "; ".join(messages)
+            field_ = entity.fields.get(key)
+            parts.append(f"{label(field_.label, key)}: {text}" if field_ is not None else
+                         (f"{key}: {text}" if key else text))
+        return "; ".join(parts)
+    if isinstance(exc, ConflictError):
+        return _("Someone else changed this record in the meantime; nothing was saved.")
+    return str(exc)
+
+
+def back_url(entity: Entity) -> str:
+    """The list the form was sent from (its parameters only: never another site)."""
+    back = request.form.get("back", "")[:4000]
+    return list_url(entity, [(k, v) for k, v in parse_qsl(back) if k != "after"])
+
+
+# -- saved views --------------------------------------------------------------------------------
+def views_of(entity: Entity) -> list[dict[str, Any]]:
+    with WebState.of().engine.connect() as conn:
+        rows = conn.execute(sa.select(saved_views.c.id, saved_views.c.name, saved_views.c.state)
+                            .where(saved_views.c.user_id == g.user["id"], saved_views.c.entity == entity.name)
+                            .order_by(saved_views.c.name, saved_views.c.id)).all()
+    return [{"id": r.id, "name": r.name, "url": list_url(entity, view_params(r.state))} for r in rows]
+
+
+def view_params(state: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    state = state if isinstance(state, Mapping) else {}
+    items = []
+    filters = state.get("filters") if isinstance(state.get("filters"), Mapping) else {}
+    for key, values in filters.items():
+        for value in values if isinstance(values, list) else [values]:
+            items.append((str(key), str(value)))
+    if state.get("search"):
+        items.append(("q", str(state["search"])))
+    if state.get("sort"):
+        items.append(("sort", str(state["sort"])))
+    if isinstance(state.get("columns"), list) and state["columns"]:
+        items.append(("cols", ",".join(str(c) for c in state["columns"])))
+    return items
+
+
+@bp.post("/e/<entity>/views")
+def list_view_save(entity: str):
+    current = entity_or_404(entity)
+    name = request.form.get("name", "").strip()
+    if not name or len(name) > 80 or "\x00" in name:
+        return bad_request(_("Give the view a name of at most 80 characters."))
+    try:
+        args = MultiDict(parse_qsl(request.form.get("state", "")[:4000], keep_blank_values=True))
+        state = read_state(current, args, g.user["id"])
+    except BadParameter as exc:
+        return bad_request(str(exc))
+    saved = state.saved()
+    user_id, now = g.user["id"], datetime.now(UTC)
+    engine = write_engine(WebState.of().engine)
+    where = (saved_views.c.user_id == user_id, saved_views.c.entity == current.name)
+    try:
+        with engine.begin() as conn:
+            existing = conn.execute(sa.select(saved_views.c.id).where(*where, saved_views.c.name == name)).scalar()
+            if existing is not None:
+                conn.execute(saved_views.update().where(saved_views.c.id == existing).values(state=saved))
+            else:
+                count = conn.execute(sa.select(sa.func.count()).select_from(saved_views).where(*where)).scalar_one()
+                if count >= MAX_VIEWS:
+                    return bad_request(_("You have %(n)s saved views here; delete one first.", n=count))
+                conn.execute(saved_views.insert().values(user_id=user_id, entity=current.name, name=name,
+                                                         state=saved, created_at=now))
+    except IntegrityError:  # the same name saved at the same moment elsewhere
+        return page(409, _("Not saved"), _("A view with this name was just saved; try again."))
+    return redirect(list_url(current, view_params(saved)), 303)
+
+
+@bp.post("/e/<entity>/views/<int:view_id>/delete")
+def list_view_delete(entity: str, view_id: int):
+    current = entity_or_404(entity)
+    with write_engine(WebState.of().engine).begin() as conn:
+        result = conn.execute(saved_views.delete().where(saved_views.c.id == view_id,
+                                                         saved_views.c.user_id == g.user["id"],
+                                                         saved_views.c.entity == current.name))
+    if result.rowcount != 1:
+        return page(404, _("Not found"), _("This saved view does not exist or is not yours."))
+    return redirect(back_url(current), 303)
+
+
+# -- CSV export ---------------------------------------------------------------------------------
+def plain(column: Column, row: dict, lookups: Lookups) -> str:
+    """A value for a spreadsheet: ISO dates, plain numbers, labels and titles."""
+    value = row.get(column.name)
+    if value is None or value == "" or value == []:
+        return ""
+    kind = column.kind
+    if kind == "choice":
+        return safe_cell(option_badge(column.field, value)[0])
+    if kind == "multi":
+        return safe_cell(", ".join(option_badge(column.field, v)[0] for v in value))
+    if kind == "link":
+        return safe_cell(lookups.titles.get(column.field.to, {}).get(value, f"#{value}"))
+    if kind == "user":
+        return safe_cell(lookups.users.get(value, f"#{value}"))
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="seconds") if value.tzinfo else value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (int, Decimal, float)):
+        return str(value)
+    return safe_cell(str(value))
+
+
+def safe_cell(text: str) -> str:
+    """Text a spreadsheet would run as a formula gets a leading apostrophe."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@bp.get("/e/<entity>/export.csv")
+def list_export(entity: str):
+    current = entity_or_404(entity)
+    ctx = context()
+    try:
+        state = read_state(current, request.args, ctx.actor.id)
+        state.after = None  # every page, from the first
+        columns = shown_columns(current, state)
+        query = to_query(current, state, columns)
+        keys = order_keys(current, query)
+        first = service().list(current.name, replace(query, limit=EXPORT_BATCH), ctx)
+        truncated = len(first) == EXPORT_BATCH and service().count(
+            current.name, query, ctx, limit=EXPORT_CAP + 1) > EXPORT_CAP
+    except (BadParameter, ValidationError) as exc:
+        return bad_request(str(exc))
+    header = []
+    for column in columns:
+        header.append(column.label)
+        if column.kind == "money":
+            header.append(f"{column.label} ({_('currency')})")
+
+    def lines(rows: list[dict]) -> str:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        lookups = Lookups(current, columns, rows, ctx)
+        for row in rows:
+            values = []
+            for column in columns:
+                values.append(plain(column, row, lookups))
+                if column.kind == "money":
+                    values.append(row.get(f"{column.name}_currency") or "")
+            writer.writerow(values)
+        return buffer.getvalue()
+
+    def generate():
+        buffer = io.StringIO()
+        csv.writer(buffer).writerow([safe_cell(h) for h in header])
+        yield "\ufeff" + buffer.getvalue()  # the BOM: Excel then reads UTF-8 (Chinese) right
+        rows, sent = first, 0
+        while rows:
+            rows = rows[:EXPORT_CAP - sent]
+            yield lines(rows)
+            sent += len(rows)
+            if len(rows) < EXPORT_BATCH or sent >= EXPORT_CAP:
+                return
+            after = tuple(rows[-1][name] for name, _desc in keys)
+            rows = service().list(current.name, replace(query, limit=EXPORT_BATCH, after=after), ctx)
+
+    response = Response(stream_with_context(generate()), content_type="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = f'attachment; filename="{current.name}.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    if truncated:
+        response.headers["X-Tailor-Truncated"] = str(EXPORT_CAP)
+    return response
+
+
+def count_text(total: int, capped: bool) -> str:
+    if capped:
+        return _("%(n)s+ records", n=COUNT_CAP)
+    return ngettext("%(num)s record", "%(num)s records", total)

@@ -144,7 +144,7 @@ def related_lists(entity: Entity, record: dict[str, Any], wanted: dict[str, set[
             result.append({
                 "entity": other, "field": field, "columns": columns, "rows": rows, "count": count,
                 "several": len(links) > 1,
-                "all_url": url_for("pages.list_page", entity=other.name, **{f"f.{field.name}": record["id"]}),
+                "all_url": url_for("pages.list_page", entity=other.name, **{field.name: record["id"]}),
                 "new_url": url_for("pages.new_record", entity=other.name, **{field.name: record["id"]})
                 if in_form(field) else None,
             })
