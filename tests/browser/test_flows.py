@@ -105,3 +105,20 @@ def test_two_sessions_editing_the_same_record_see_a_conflict(browser, live_serve
     screenshot(b, "edit-conflict")
     first.close()
     second.close()
+
+
+def test_drag_an_opportunity_on_the_kanban(page, live_server):
+    sign_in(page, live_server)
+    page.goto(live_server.url + "/e/opportunity/board")
+    source = page.locator(".cards[data-stage=prospecting] .kcard").first
+    card_id = source.get_attribute("data-id")
+    target = page.locator(".cards[data-stage=qualification]")
+    before = target.locator(".kcard").count()
+    with page.expect_response(lambda r: f"/opportunity/{card_id}/stage" in r.url) as answer:
+        source.drag_to(target)
+    assert answer.value.status == 200
+    page.reload()
+    moved = page.locator(f".cards[data-stage=qualification] #card-{card_id}")
+    assert moved.count() == 1
+    assert page.locator(".cards[data-stage=qualification] .kcard").count() == before + 1
+    screenshot(page, "kanban-after-drag")
