@@ -1,3 +1,3 @@
 """Web fixtures (see webutil.py)."""
 
-from webutil import client, crm_app, make_app  # noqa: F401
+from webutil import client, crm_app, make_app, templates  # noqa: F401

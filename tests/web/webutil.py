@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import uuid
 
 import pytest
+import sqlalchemy as sa
 
 from engine.config import Settings
 from engine.demo import load_demo
@@ -16,6 +20,7 @@ from engine.users import create_user
 from engine.web import create_app
 
 PASSWORD = "test-pass-1"
+PG_URL = os.environ.get("TAILOR_TEST_DATABASE_URL")
 
 
 def migrated(root, url):
@@ -25,19 +30,91 @@ def migrated(root, url):
     return model, engine
 
 
+class Templates:
+    """Migrated databases with the demo CRM loaded, built once per test session and copied
+    for each test (a file copy on SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL):
+    loading the demo data for every web test would take minutes."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.built: dict[str, str] = {}
+        self.pg_databases: list[str] = []
+
+    def prepare(self, root, url: str) -> None:
+        model, engine = migrated(root, url)
+        load_demo(model, engine, root)
+        create_user(engine, "alice", PASSWORD, display_name="Alice")
+        engine.dispose()
+
+    def sqlite(self, root, target) -> None:
+        if "sqlite" not in self.built:
+            path = self.folder / "crm-template.sqlite"
+            self.prepare(root, f"sqlite:///{path}")
+            self.built["sqlite"] = str(path)
+        shutil.copyfile(self.built["sqlite"], target)
+
+    def postgresql(self, root) -> str:
+        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        try:
+            if "postgresql" not in self.built:
+                name = f"tailor_tmpl_{uuid.uuid4().hex[:8]}"
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+                self.pg_databases.append(name)
+                self.prepare(root, _database_url(name))
+                self.built["postgresql"] = name
+            name = f"tailor_t_{uuid.uuid4().hex[:8]}"
+            with admin.connect() as conn:
+                conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.built["postgresql"]}"')
+            self.pg_databases.append(name)
+            return _database_url(name)
+        finally:
+            admin.dispose()
+
+    def drop(self, name: str) -> None:
+        admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+        if name in self.pg_databases:
+            self.pg_databases.remove(name)
+
+
+def _database_url(name: str) -> str:
+    base = sa.engine.make_url(PG_URL)
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory):
+    cache = Templates(tmp_path_factory.mktemp("web-templates"))
+    yield cache
+    for name in list(cache.pg_databases):
+        cache.drop(name)
+
+
 @pytest.fixture
-def make_app(db_url, tmp_path):
+def make_app(db_url, tmp_path, templates):
     """`make_app(root, demo=False, users=("alice",))` -> Flask app on a migrated database."""
     engines = []
+    databases = []
 
     def make(root, demo: bool = False, users=("alice",)):
-        model, engine = migrated(root, db_url)
-        engines.append(engine)
-        if demo:
-            load_demo(model, engine, root)
-        for name in users:
-            create_user(engine, name, PASSWORD, display_name=name.title())
-        app = create_app(Settings(project=root, database_url=db_url, secret_key="test-secret"))
+        url = db_url
+        if root == EXAMPLES / "crm" and demo and tuple(users) == ("alice",):
+            if db_url.startswith("sqlite"):
+                templates.sqlite(root, db_url.removeprefix("sqlite:///"))
+            else:
+                url = templates.postgresql(root)
+                databases.append(url.rsplit("/", 1)[1])
+        else:
+            model, engine = migrated(root, url)
+            engines.append(engine)
+            if demo:
+                load_demo(model, engine, root)
+            for name in users:
+                create_user(engine, name, PASSWORD, display_name=name.title())
+        app = create_app(Settings(project=root, database_url=url, secret_key="test-secret"))
         app.config["TESTING"] = True
         engines.append(app.extensions["tailor"].engine)
         return app
@@ -45,6 +122,8 @@ def make_app(db_url, tmp_path):
     yield make
     for engine in engines:
         engine.dispose()
+    for name in databases:
+        templates.drop(name)
 
 
 @pytest.fixture
