@@ -40,7 +40,7 @@ DURATION = os.environ.get("BENCH_DURATION", "5s")
 RUNS = int(os.environ.get("BENCH_RUNS", 3))
 PG_URL = os.environ.get("TAILOR_BENCH_DATABASE_URL") or os.environ.get("TAILOR_TEST_DATABASE_URL")
 PROJECT = ROOT / "examples" / "crm"
-LIST_PATH = "/e/opportunity?f.stage=proposal&sort=-close_date"
+LIST_PATH = "/e/opportunity?stage=proposal&sort=-close_date"
 BASELINE_PATH = "/opportunities?stage=proposal"
 PASSWORD = "bench-pass-1"
 
@@ -53,18 +53,17 @@ def fill(engine, rows: int) -> None:
                   "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {n}) SELECT n FROM s) AS g")
         now = "now()" if pg else "datetime('now')"
         day = ("(date '2026-01-01' + (g.n % 700))" if pg else "date('2026-01-01', '+' || (g.n % 700) || ' days')")
-        conn.exec_driver_sql(
+        conn.execute(sa.text(
             f"INSERT INTO customer (created_at, updated_at, version, name, classification, level, country) "
-            f"SELECT {now}, {now}, 1, 'Customer ' || g.n, 'regular', 'medium', 'China' FROM {series.format(n=1000)}")
+            f"SELECT {now}, {now}, 1, 'Customer ' || g.n, 'regular', 'medium', 'China' FROM {series.format(n=1000)}"))
         stages = "CASE g.n % 6 WHEN 0 THEN 'prospecting' WHEN 1 THEN 'qualification' WHEN 2 THEN 'proposal' " \
                  "WHEN 3 THEN 'negotiation' WHEN 4 THEN 'won' ELSE 'lost' END"
-        conn.exec_driver_sql(
+        conn.execute(sa.text(
             f"INSERT INTO opportunity (created_at, updated_at, version, title, customer, stage, amount, "
             f"amount_currency, probability, expected_revenue, close_date) "
             f"SELECT {now}, {now}, 1, 'Deal ' || g.n, 1 + g.n % 1000, {stages}, 1000 + g.n % 90000, 'CNY', 50, "
-            f"(1000 + g.n % 90000) / 2, {day} FROM {series.format(n=rows)}")
-        if pg:
-            conn.exec_driver_sql("ANALYZE opportunity")
+            f"(1000 + g.n % 90000) / 2, {day} FROM {series.format(n=rows)}"))
+        conn.exec_driver_sql("ANALYZE")  # planner statistics, as any production database has
 
 
 def gunicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
@@ -92,6 +91,9 @@ def session_cookie(port: int) -> str:
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
     data = urllib.parse.urlencode({"username": "bench", "password": PASSWORD, "csrf_token": token}).encode()
     opener.open(f"http://127.0.0.1:{port}/sign-in", data=data)
+    # a page with a form puts the CSRF secret into the session: do it before reading the cookie
+    form = opener.open(f"http://127.0.0.1:{port}/e/customer/new").read().decode()
+    session_cookie.form_token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
@@ -159,6 +161,8 @@ def bench(name: str, url: str) -> None:
     baseline = gunicorn("bench.baseline_app:app", 8802, env)
     try:
         cookie = session_cookie(8801)
+        probe = _get(8801, LIST_PATH, cookie)
+        assert "Deal " in probe, "the list page did not answer with rows: check LIST_PATH and sign-in"
         ours = median_runs(lambda: wrk(f"http://127.0.0.1:8801{LIST_PATH}", cookie))
         theirs = median_runs(lambda: wrk(f"http://127.0.0.1:8802{BASELINE_PATH}"))
         ratio = ours["rps"] / theirs["rps"]
@@ -167,24 +171,33 @@ def bench(name: str, url: str) -> None:
               f"hand-written {theirs['rps']:.0f} req/s (p50 {theirs['p50']:.1f} ms, p99 {theirs['p99']:.1f} ms); "
               f"ratio {ratio:.2f}x; target >= 0.7x: {'OK' if ratio >= 0.7 else 'MISSED'}")
         script = Path(tempfile.mkdtemp()) / "post.lua"
-        html = _get(8801, "/e/customer/new", cookie)
-        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+        token = session_cookie.form_token
         if token:
-            body = urllib.parse.urlencode({"csrf_token": token.group(1), "name": "Bench customer", "level": "low",
-                                           "classification": "regular", "country": "China"})
+            body = urllib.parse.urlencode({"csrf_token": token, "level": "low",
+                                           "classification": "regular", "country": "China",
+                                           "name": "Bench customer"})  # last: each request appends a number
             script.write_text(
                 "counter = 0\nrequest = function()\n  counter = counter + 1\n"
                 f"  local body = \"{body}\" .. \"%20\" .. counter\n"
                 "  return wrk.format('POST', nil, {['Content-Type']='application/x-www-form-urlencoded'}, body)\n"
                 "end\n")
             posts = wrk("http://127.0.0.1:8801/e/customer/new", cookie, str(script))
-            print(f"[{name}] create-form POST: {posts['rps']:.0f} req/s (p50 {posts['p50']:.1f} ms, "
+            created = _count(url, "customer") - 1000
+            print(f"[{name}] create-form POST ({created:,} customers created): {posts['rps']:.0f} req/s (p50 {posts['p50']:.1f} ms, "
                   f"p99 {posts['p99']:.1f} ms, non-2xx/3xx {posts['errors']})")
         print(f"[{name}] memory of one worker after the runs: {worker_memory_mb(tailor):.0f} MB "
               f"(hand-written: {worker_memory_mb(baseline):.0f} MB)")
     finally:
         stop(tailor)
         stop(baseline)
+
+
+def _count(url: str, table: str) -> int:
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
+    engine.dispose()
+    return n
 
 
 def _get(port: int, path: str, cookie: str) -> str:
