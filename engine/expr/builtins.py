@@ -106,7 +106,7 @@ def _is_empty(value: Any) -> bool:
     return False
 
 
-def _is_empty_sql(value: sa.ColumnElement) -> sa.ColumnElement:
+def is_empty_sql(value: sa.ColumnElement) -> sa.ColumnElement:
     if isinstance(value.type, sa.JSON):
         return sa.func.coalesce(JsonLength(value), 0) == 0
     if isinstance(value.type, sa.String):
@@ -214,7 +214,7 @@ BUILTIN_FUNCTIONS: list[Function] = [
         description="Largest non-null item, null for none. Python only.",
     ),
     Function(
-        "is_empty", ["any"], "boolean", _is_empty, sql=_is_empty_sql, null_safe=True,
+        "is_empty", ["any"], "boolean", _is_empty, sql=is_empty_sql, null_safe=True,
         description="True for null, an empty string or an empty list.",
     ),
 ]  # fmt: skip

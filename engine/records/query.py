@@ -28,7 +28,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 
 from ..expr import ExpressionError, compile_expression
-from ..expr.builtins import _is_empty_sql as is_empty_sql
+from ..expr.builtins import is_empty_sql
 from ..expr.sqlconstructs import JsonContains
 from ..fields.base import FieldValueError
 from ..model.constants import STANDARD_SORTABLE

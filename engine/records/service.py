@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ..model.model import CompiledModel, Entity, Field, computed_order
-from ..storage import audit_log, sequence, write_engine
+from ..storage import audit_log, comments, sequence, write_engine
 from .context import Context
 from .errors import ConflictError, NotFound, ValidationError
 from .query import Query, build_select
@@ -256,6 +256,35 @@ class RecordService:
             {field.name: None, "updated_at": context.now, "version": old["version"] + 1}))
         new = {**old, field.name: None}
         self._audit(conn, entity, record_id, "update", old, new, context)
+
+    def comments(self, entity_name: str, record_id: Any, context: Context | None = None,
+                 limit: int = 100) -> list[dict[str, Any]]:
+        """The latest comments on a record, oldest first (the record must be readable)."""
+        entity = self._entity(entity_name)
+        record = self.get(entity.name, record_id, context)
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(comments).where(comments.c.entity == entity.name,
+                                                          comments.c.record_id == record["id"])
+                                .order_by(comments.c.id.desc()).limit(limit)).mappings().all()
+        notes = [dict(r) for r in reversed(rows)]
+        for note in notes:
+            if isinstance(note["at"], datetime) and note["at"].tzinfo is None:
+                note["at"] = note["at"].replace(tzinfo=UTC)
+        return notes
+
+    def add_comment(self, entity_name: str, record_id: Any, body: str, context: Context | None = None) -> int:
+        """Comment on a record someone can read; the body is plain text (escaped when shown)."""
+        context = context or Context()
+        entity = self._entity(entity_name)
+        record = self.get(entity.name, record_id, context)
+        body = (body or "").strip()
+        if not body or len(body) > 5000 or "\x00" in body:
+            raise ValidationError({"body": ["a comment is 1 to 5,000 characters of text"]})
+        with self._write() as conn:
+            result = conn.execute(comments.insert().values(
+                entity=entity.name, record_id=record["id"], user_id=context.actor.id, body=body, at=context.now)
+                .returning(comments.c.id))
+            return int(result.scalar_one())
 
     def history(self, entity_name: str, record_id: Any) -> list[dict[str, Any]]:
         """The audit trail of one record, oldest first."""

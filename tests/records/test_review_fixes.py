@@ -177,3 +177,16 @@ def test_big_numbers_are_field_errors(service):
     assert "amount" in info.value.errors and "lines.1.qty" in info.value.errors
     with pytest.raises(ValidationError):
         service.list("deal", filters=[("amount", "gt", "1e30")])
+
+
+def test_comments_go_through_the_service(service):
+    from engine.records import NotFound
+
+    customer = service.create("customer", {"name": "C"})
+    service.add_comment("customer", customer["id"], "  <b>first</b>  ")
+    assert [c["body"] for c in service.comments("customer", customer["id"])] == ["<b>first</b>"]
+    with pytest.raises(ValidationError):
+        service.add_comment("customer", customer["id"], "   ")
+    with pytest.raises(NotFound):
+        service.add_comment("customer", 987654, "on nothing")
+    assert len(service.comments("customer", customer["id"])) == 1

@@ -20,7 +20,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from flask import abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext, ngettext
@@ -31,7 +30,6 @@ from ...model.model import Entity, Field, text
 from ...records import ConflictError, Query, ValidationError
 from ...records.service import jsonable
 from ...records.values import is_visible
-from ...storage import comments, write_engine
 from ..auth import context
 from ..forms import BadInput, RecordForm, collect_links, in_form, layout, link_titles, title_of, user_names
 from ..i18n import fmt, language
@@ -160,15 +158,7 @@ def _selectable(entity: Entity, name: str) -> bool:
 
 
 def comment_rows(entity: Entity, record_id: int) -> list[dict[str, Any]]:
-    with WebState.of().engine.connect() as conn:
-        rows = conn.execute(sa.select(comments).where(comments.c.entity == entity.name,
-                                                      comments.c.record_id == record_id)
-                            .order_by(comments.c.id.desc()).limit(COMMENTS_SHOWN)).mappings().all()
-    notes = [dict(r) for r in reversed(rows)]
-    for note in notes:
-        if isinstance(note["at"], datetime) and note["at"].tzinfo is None:
-            note["at"] = note["at"].replace(tzinfo=UTC)
-    return notes
+    return service().comments(entity.name, record_id, context(), limit=COMMENTS_SHOWN)
 
 
 # -- the timeline ---------------------------------------------------------------------------
@@ -436,9 +426,7 @@ def add_comment(entity: str, record_id: int):
         if "\x00" in (form.body.data or ""):
             form.body.errors = [*form.body.errors, _("The comment contains characters that cannot be stored.")]
         return record_view(current, record, status=422, comment_form=form)
-    with write_engine(WebState.of().engine).begin() as conn:
-        conn.execute(comments.insert().values(entity=current.name, record_id=record_id, user_id=ctx.actor.id,
-                                              body=form.body.data.strip(), at=ctx.now))
+    service().add_comment(current.name, record_id, form.body.data, ctx)
     return redirect(url_for("pages.record_page", entity=current.name, record_id=record_id) + "#comments", code=303)
 
 
