@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal, DecimalException
@@ -72,6 +73,40 @@ def _column_fields(entity: Entity) -> dict[str, Any]:
             if f.type.storage == "column" and not (f.is_computed and not f.stored)}
 
 
+STANDARD_COLUMNS = ("id", "version", "created_at", "updated_at", "owner", "created_by")
+
+
+def read_for(entity: Entity, names: Iterable[str]) -> list[str]:
+    """What to read from the table for these fields: a field computed when read stands for
+    the fields its expression uses (the service computes it after reading)."""
+    result: list[str] = []
+
+    def add(name: str, seen: frozenset[str]) -> None:
+        field_ = entity.fields.get(name)
+        if field_ is not None and field_.is_computed and not field_.stored:
+            for dep in sorted(field_.expression.fields):
+                if dep not in seen and (dep in entity.fields or dep in STANDARD_COLUMNS):
+                    add(dep, seen | {name})
+        else:
+            result.append(name)
+
+    for name in names:
+        add(name, frozenset())
+    return result
+
+
+def virtual_of(entity: Entity, names: Iterable[str]) -> set[str]:
+    """The fields computed when read among these, with those they are computed from."""
+    found: set[str] = set()
+    todo = list(names)
+    while todo:
+        field_ = entity.fields.get(todo.pop())
+        if field_ is not None and field_.is_computed and not field_.stored and field_.name not in found:
+            found.add(field_.name)
+            todo.extend(field_.expression.fields)
+    return found
+
+
 def build_select(entity: Entity, query: Query, context: Context, columns: list | None = None) -> sa.Select:
     table = entity.table
     errors: dict[str, list[str]] = {}
@@ -82,10 +117,10 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
             columns = list(table.c)
         else:
             # the sort columns too: a caller pages on with the last row's sort values
-            wanted = ["id", "version", *query.columns, *(name for name, _desc in keys)]
+            wanted = ["id", "version", *read_for(entity, query.columns), *(name for name, _desc in keys)]
             columns = []
             for name in dict.fromkeys(wanted):
-                if name in ("id", "version", "created_at", "updated_at", "owner", "created_by"):
+                if name in STANDARD_COLUMNS:
                     columns.append(table.c[name])
                 elif name in selectable:
                     field_ = selectable[name]

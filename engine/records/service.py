@@ -29,7 +29,7 @@ from ..model.model import CompiledModel, Entity, Field, computed_order
 from ..storage import audit_log, comments, sequence, write_engine
 from .context import Context
 from .errors import ConflictError, NotFound, ValidationError
-from .query import Query, build_select
+from .query import Query, build_select, virtual_of
 from .values import (
     apply_defaults,
     coerce_input,
@@ -42,6 +42,7 @@ from .values import (
 )
 
 _OUTER: ContextVar[tuple[RecordService, Connection] | None] = ContextVar("tailor_outer_transaction", default=None)
+_READER: ContextVar[tuple[RecordService, Connection] | None] = ContextVar("tailor_reader", default=None)
 
 
 def jsonable(value: Any) -> Any:
@@ -62,13 +63,15 @@ class RecordService:
         self.engine = engine
         self.writer = write_engine(engine)
         self.hooks = model.plugins.hook if model.plugins is not None else None
+        # per entity, worked out once: the fields read from a row, with their extra keys
+        self._row_fields: dict[str, list[tuple[Field, list[str]]]] = {}
 
     # -- reading --------------------------------------------------------------------------
     def get(self, entity_name: str, record_id: Any, context: Context | None = None) -> dict[str, Any]:
         context = context or Context()
         entity = self._entity(entity_name)
         record_id = _record_id(entity_name, record_id)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             record = self._load(conn, entity, record_id)
         if record is None:
             raise NotFound(entity_name, record_id)
@@ -85,13 +88,15 @@ class RecordService:
         if query.limit is None:
             raise ValidationError({"limit": ["a list is read a page at a time: give a limit"]})
         statement = build_select(entity, query, context)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = [self._from_row(entity, dict(r._mapping)) for r in conn.execute(statement)]
             if query.with_children:
                 for row in rows:
                     self._children(conn, entity, row)
+        # with chosen columns, only the computed-when-read fields among them are computed
+        only = virtual_of(entity, query.columns) if query.columns is not None else None
         for row in rows:
-            self._virtual(entity, row, context)
+            self._virtual(entity, row, context, only)
         return rows
 
     def count(self, entity_name: str, query: Query | None = None, context: Context | None = None,
@@ -103,7 +108,7 @@ class RecordService:
         inner = build_select(entity, query.unpaged(), context, columns=[entity.table.c.id])
         if limit is not None:
             inner = inner.limit(limit)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return conn.execute(sa.select(sa.func.count()).select_from(inner.subquery())).scalar_one()
 
     # -- writing --------------------------------------------------------------------------
@@ -262,7 +267,7 @@ class RecordService:
         """The latest comments on a record, oldest first (the record must be readable)."""
         entity = self._entity(entity_name)
         record = self.get(entity.name, record_id, context)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(comments).where(comments.c.entity == entity.name,
                                                           comments.c.record_id == record["id"])
                                 .order_by(comments.c.id.desc()).limit(limit)).mappings().all()
@@ -289,7 +294,7 @@ class RecordService:
     def history(self, entity_name: str, record_id: Any) -> list[dict[str, Any]]:
         """The audit trail of one record, oldest first."""
         record_id = _record_id(entity_name, record_id)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(sa.select(audit_log).where(audit_log.c.entity == entity_name,
                                                            audit_log.c.record_id == record_id)
                                 .order_by(audit_log.c.id))
@@ -310,7 +315,34 @@ class RecordService:
             finally:
                 _OUTER.reset(token)
 
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """Share one connection among several reads (a page reads rows, a count, titles
+        and lookups): fewer round trips, and one consistent view on PostgreSQL."""
+        current = _READER.get()
+        if current is not None and current[0] is self:
+            yield current[1]
+            return
+        with self.engine.connect() as conn:
+            token = _READER.set((self, conn))
+            try:
+                yield conn
+            finally:
+                _READER.reset(token)
+
     # -- internals ------------------------------------------------------------------------
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """The connection for a read: the open transaction's (so it sees its own writes),
+        else the shared one of `reading()`, else a new one."""
+        for var in (_OUTER, _READER):
+            current = var.get()
+            if current is not None and current[0] is self:
+                yield current[1]
+                return
+        with self.engine.connect() as conn:
+            yield conn
+
     def _complete(self, entity: Entity, record: dict[str, Any], old: dict[str, Any] | None, context: Context,
                   errors: dict[str, list[str]], trusted: bool = False) -> None:
         """Child rows, computed values and validation; raises with every error found
@@ -368,13 +400,16 @@ class RecordService:
     def _from_row(self, entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
         record: dict[str, Any] = {k: row[k] for k in ("id", "created_at", "updated_at", "created_by", "owner",
                                                        "version") if k in row}
-        for field in entity.fields.values():
-            if field.type.storage != "column" or (field.is_computed and not field.stored):
-                continue
+        readers = self._row_fields.get(entity.name)
+        if readers is None:
+            readers = self._row_fields[entity.name] = [
+                (f, f.type.input_keys(f)[1:]) for f in entity.fields.values()
+                if f.type.storage == "column" and not (f.is_computed and not f.stored)]
+        for field, extra in readers:
             if field.name not in row:
                 continue
             record[field.name] = field.type.from_row(row, field)
-            for key in field.type.input_keys(field)[1:]:
+            for key in extra:
                 record[key] = row.get(key)
         for key in ("created_at", "updated_at"):
             if isinstance(record.get(key), datetime) and record[key].tzinfo is None:
@@ -531,14 +566,16 @@ class RecordService:
             entity=entity.name, record_id=record_id, action=action, changes=json.loads(json.dumps(changes)),
             user_id=context.actor.id, at=context.now, metadata_version=self.model.version))
 
-    def _virtual(self, entity: Entity, record: dict[str, Any], context: Context) -> None:
-        """Computed values that are not stored: of child rows first, then of the record."""
+    def _virtual(self, entity: Entity, record: dict[str, Any], context: Context,
+                 only: set[str] | None = None) -> None:
+        """Computed values that are not stored: of child rows first, then of the record
+        (with `only`, just those of these names: a list asked for some columns)."""
         for field in entity.fields.values():
             if field.type.name == "lines" and isinstance(record.get(field.name), list):
                 order = [n for n in computed_order(field.subfields) if not field.subfields[n].stored]
                 for row in record[field.name] if order else ():
                     compute(field.subfields, order, row, context)
-        virtual = [n for n in entity.computed_order if not entity.fields[n].stored]
+        virtual = [n for n in entity.computed_order if not entity.fields[n].stored and (only is None or n in only)]
         if virtual:
             compute(entity.fields, virtual, record, context)
 

@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
@@ -23,6 +22,7 @@ from wtforms.validators import DataRequired, Length
 from ..records import Actor, Context
 from ..storage import sign_in_failures, users, write_engine
 from ..users import verify_password
+from .i18n import gettext as _
 from .state import WebState
 
 bp = Blueprint("auth", __name__)
@@ -136,10 +136,11 @@ def language():
 def load_user() -> None:
     state = WebState.of()
     state.refresh()
+    state.open_reads()
     g.user = None
     user_id = session.get("user_id")
     if user_id is not None:
-        with state.engine.connect() as conn:
+        with state.service.reading() as conn:
             row = conn.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
         if row is not None and row["is_active"]:
             g.user = dict(row)
@@ -155,3 +156,4 @@ def load_user() -> None:
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.before_request(load_user)
+    app.teardown_request(lambda _exc: WebState.of().close_reads())

@@ -4,11 +4,11 @@ the records service wrote nothing when it raised)."""
 from __future__ import annotations
 
 from flask import Flask, render_template, request
-from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from ..records import ConflictError, NotFound, RecordError, ValidationError
+from .i18n import gettext as _
 
 
 def page(status: int, title: str, message: str):

@@ -35,7 +35,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask_babel import get_timezone
-from flask_babel import gettext as _
 from wtforms import (
     BooleanField,
     FieldList,
@@ -74,6 +73,7 @@ from ..records.values import (
     prepare_lines,
 )
 from ..storage import users
+from .i18n import gettext as _
 from .i18n import language
 from .state import WebState
 
@@ -273,14 +273,14 @@ def user_names(ids) -> dict[int, str]:
     ids = sorted({i for i in ids if isinstance(i, int)})
     if not ids:
         return {}
-    with WebState.of().engine.connect() as conn:
+    with WebState.of().service.reading() as conn:
         rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
                             .where(users.c.id.in_(ids))).all()
     return {r.id: r.display_name or r.username for r in rows}
 
 
 def active_users() -> list[tuple[int, str]]:
-    with WebState.of().engine.connect() as conn:
+    with WebState.of().service.reading() as conn:
         rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
                             .where(users.c.is_active == sa.true())
                             .order_by(users.c.display_name, users.c.username)).all()

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
+from babel import dates
 from flask import Flask, g, request, session
-from flask_babel import Babel, format_date, format_datetime, format_decimal, get_locale
+from flask_babel import Babel, format_decimal, get_locale, get_timezone, get_translations
 from markupsafe import Markup
 
 from ..model.model import text
@@ -32,8 +34,36 @@ def select_locale() -> str:
     return request.accept_languages.best_match(languages()) or languages()[0]
 
 
+# -- per-request caches ---------------------------------------------------------------------
+# Flask-Babel looks the locale and the catalogue up again on every call; a list page makes
+# hundreds of calls, so the request keeps them on `g` once chosen.
+def _translations():
+    found = g.get("_tailor_translations")
+    if found is None:
+        found = g._tailor_translations = get_translations()
+    return found
+
+
+def gettext(string: str, **variables: Any) -> str:
+    """Flask-Babel's `gettext`, with the catalogue looked up once per request."""
+    translated = _translations().ugettext(string)
+    return translated % variables if variables else translated
+
+
+def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
+    variables.setdefault("num", num)
+    return _translations().ungettext(singular, plural, num) % variables
+
+
+def locale_name() -> str:
+    found = g.get("_tailor_locale")
+    if found is None:
+        found = g._tailor_locale = str(get_locale() or "en")
+    return found
+
+
 def language() -> str:
-    return str(get_locale() or "en").split("_")[0]
+    return locale_name().split("_")[0]
 
 
 def label(value: Any, fallback: str = "") -> str:
@@ -54,20 +84,20 @@ def plain_number(value: Any, places: int | None) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def fmt(value: Any, kind: str = "") -> str:
-    """A stored value as the user should read it."""
+def fmt(value: Any, kind: str = "", locale: str | None = None) -> str:
+    """A stored value as the user should read it (`locale`: the request's, when the caller
+    formats many values and has it at hand)."""
     if value is None or value == "" or value == []:
         return ""
     if isinstance(value, bool):
-        from flask_babel import gettext
-
         return gettext("Yes") if value else gettext("No")
     if isinstance(value, datetime):
-        return format_datetime(value, "short")
+        return dates.format_datetime(value, "short", tzinfo=get_timezone(), locale=locale or locale_name())
     if isinstance(value, date):
-        return format_date(value, "medium")
+        return _medium_date(value, locale or locale_name())
     if isinstance(value, (Decimal, float)) or kind in ("decimal", "money", "percent"):
-        if language() in PLAIN_NUMBERS:
+        locale = locale or locale_name()
+        if locale.split("_")[0] in PLAIN_NUMBERS:
             return plain_number(value, 2 if kind == "money" else None)
         return format_decimal(value, format="#,##0.00" if kind == "money" else None)
     if isinstance(value, list):
@@ -75,10 +105,18 @@ def fmt(value: Any, kind: str = "") -> str:
     return str(value)
 
 
+@lru_cache(maxsize=4096)
+def _medium_date(value: date, locale: str) -> str:
+    """Dates repeat on a page and across pages: Babel formats each once per locale."""
+    return dates.format_date(value, "medium", locale=locale)
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS)
     babel.init_app(app, locale_selector=select_locale)
-    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(gettext=lambda s: _translations().ugettext(s),
+                                            ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
+                                            newstyle=True)
     app.jinja_env.filters["label"] = label
     app.jinja_env.filters["fmt"] = fmt
     app.jinja_env.globals["language"] = language

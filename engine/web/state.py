@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Flask, current_app
+from flask import Flask, current_app, g, request
 from sqlalchemy.engine import Engine
 
 from ..model import CompiledModel, load_model
@@ -58,6 +58,20 @@ class WebState:
             if model.version == latest:
                 self.model = model
                 self.service = RecordService(model, self.engine)
+
+    def open_reads(self) -> None:
+        """GET and HEAD requests only read: all their queries share one connection (see
+        `RecordService.reading`), closed when the request ends. Requests that write use
+        their own transactions."""
+        if request.method in ("GET", "HEAD") and "_tailor_reads" not in g:
+            reads = self.service.reading()
+            reads.__enter__()
+            g._tailor_reads = reads
+
+    def close_reads(self) -> None:
+        reads = g.pop("_tailor_reads", None)
+        if reads is not None:
+            reads.__exit__(None, None, None)
 
     def latest_version(self) -> str | None:
         try:

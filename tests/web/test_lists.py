@@ -130,10 +130,18 @@ def test_each_filter_kind_narrows_the_list(client, crm_app):
     assert sorted(ids_of(client.get("/e/opportunity?stage=&amount.min=&q="))) == sorted(every | {mine["id"]})
 
 
-def test_filter_form_shows_choices_links_users_and_ranges(client):
+def test_filter_form_shows_choices_links_users_and_ranges(client, crm_app):
     html = client.get("/e/opportunity?stage=won").get_data(as_text=True)
     assert '<option value="won" selected>Won</option>' in html
-    assert '<select name="customer">' in html and ">苏州华信精密机械有限公司</option>" in html
+    # a link filter searches as you type (GET /e/customer/lookup), it does not list every customer
+    assert '<input type="hidden" name="customer" value="">' in html
+    assert 'hx-get="/e/customer/lookup"' in html and "<select name=\"customer\">" not in html
+    customer = service_of(crm_app).list("customer", Query(limit=1, filters=[("name", "eq", "苏州华信精密机械有限公司")]))[0]
+    html = client.get(f"/e/opportunity?customer={customer['id']}").get_data(as_text=True)
+    assert f'<input type="hidden" name="customer" value="{customer["id"]}">' in html
+    assert 'value="苏州华信精密机械有限公司"' in html  # the chosen customer's name in the search box
+    matches = client.get("/e/customer/lookup?q=华信").get_data(as_text=True)
+    assert f'data-id="{customer["id"]}"' in matches
     assert '<option value="mine">Mine</option>' in html
     assert 'name="close_date.from"' in html and 'name="amount.max"' in html and 'name="q"' in html
 

@@ -14,13 +14,14 @@ from dataclasses import replace
 from typing import Any
 
 from flask import abort, redirect, render_template, request
-from flask_babel import gettext as _
+from markupsafe import Markup
 
 from ...model import Entity
 from ...model.model import Field
 from ...records import ConflictError, Context, ValidationError
 from ..auth import context
 from ..errors import page
+from ..i18n import gettext as _
 from ..i18n import label
 from . import bp, entity_or_404, render, service
 from .lists import (
@@ -28,13 +29,14 @@ from .lists import (
     BadParameter,
     Lookups,
     bad_request,
-    cell,
     column_of,
     default_columns,
     error_text,
     list_url,
     option_badge,
     read_state,
+    renderer,
+    renderers,
     to_query,
 )
 
@@ -56,19 +58,22 @@ def card_columns(entity: Entity) -> list:
 
 
 def cards(entity: Entity, stage: Field, rows: list[dict], ctx: Context) -> list[dict[str, Any]]:
-    """Cards for rows, with one look-up per linked entity for all of them."""
+    """Cards for rows, with one look-up per linked entity for all of them. Each card has its
+    title and its non-empty values as HTML (see `lists.renderer`)."""
     columns = card_columns(entity)
     title = column_of(entity, entity.title_field) if entity.title_field else None
     lookups = Lookups(entity, columns + ([title] if title else []), rows, ctx)
+    heading = renderer(title, lookups, link=False) if title is not None else None
+    shows = renderers(columns, lookups)
     result = []
     for row in rows:
-        heading = cell(entity, title, row, lookups) if title is not None else None
+        lines = [(c, Markup(html)) for c, show in zip(columns, shows, strict=True) if (html := show(row))]
         result.append({
             "id": row["id"],
             "version": row["version"],
             "stage": row.get(entity.stage),
-            "title": heading,
-            "cells": [(c, cell(entity, c, row, lookups)) for c in columns],
+            "title": Markup(heading(row)) if heading is not None else "",
+            "cells": lines,
         })
     return result
 

@@ -21,17 +21,17 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import sqlalchemy as sa
 from flask import Response, g, redirect, request, session, stream_with_context, url_for
-from flask_babel import gettext as _
-from flask_babel import ngettext
+from markupsafe import Markup, escape
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
@@ -42,7 +42,8 @@ from ...records.query import cursor, order_keys
 from ...storage import saved_views, users, write_engine
 from ..auth import context
 from ..errors import page
-from ..i18n import fmt, label
+from ..i18n import fmt, label, locale_name, ngettext
+from ..i18n import gettext as _
 from ..state import WebState
 from . import bp, entity_or_404, model, render, service
 
@@ -50,7 +51,6 @@ COUNT_CAP = 1000  # "1000+" beyond this
 EXPORT_CAP = 50_000
 EXPORT_BATCH = 1000
 MAX_BULK = 1000
-LINK_OPTIONS = 200  # records offered in a link filter
 MAX_VIEWS = 100  # saved views per user and entity
 MAX_TEXT = 200
 STANDARD_KINDS = {"id": "number", "owner": "user", "created_by": "user", "created_at": "datetime",
@@ -93,9 +93,17 @@ class Column:
         return self.field is not None and self.field.is_computed and not self.field.stored
 
 
+def N_(message: str) -> str:
+    """Marks a message for the catalogue; it is translated where it is shown."""
+    return message
+
+
+STANDARD_LABELS = {"id": N_("ID"), "owner": N_("Owner"), "created_by": N_("Created by"), "created_at": N_("Created"),
+                   "updated_at": N_("Updated")}
+
+
 def standard_label(name: str) -> str:
-    return {"id": _("ID"), "owner": _("Owner"), "created_by": _("Created by"), "created_at": _("Created"),
-            "updated_at": _("Updated")}.get(name, name)
+    return _(STANDARD_LABELS[name]) if name in STANDARD_LABELS else name
 
 
 def kind_of(entity: Entity, name: str) -> str:
@@ -320,24 +328,10 @@ def shown_columns(entity: Entity, state: ListState) -> list[Column]:
 
 
 def selected(entity: Entity, columns: Iterable[Column]) -> tuple[str, ...]:
-    """Fields to read for these columns: each stored column, and what a column computed
-    when read needs."""
-    names: list[str] = []
-
-    def add(name: str, seen: frozenset) -> None:
-        field_ = entity.fields.get(name)
-        if field_ is not None and field_.is_computed and not field_.stored:
-            for dep in sorted(field_.expression.fields):
-                if dep not in seen and (dep in entity.fields or dep in STANDARD_KINDS):
-                    add(dep, seen | {name})
-        elif field_ is not None and field_.type.storage != "column":
-            return
-        elif name in entity.fields or name in STANDARD_KINDS:
-            names.append(name)
-
-    for column in columns:
-        add(column.name, frozenset())
-    return tuple(dict.fromkeys(names))
+    """Fields to read for these columns (a field computed when read is computed from the
+    fields it needs, which the records service reads)."""
+    return tuple(dict.fromkeys(c.name for c in columns if c.field is None or c.field.type.storage == "column"
+                               or c.virtual))
 
 
 def to_query(entity: Entity, state: ListState, columns: list[Column]) -> Query:
@@ -353,13 +347,20 @@ def list_url(entity: Entity, params: Iterable[tuple[str, str]], endpoint: str = 
 
 
 # -- presenting rows ----------------------------------------------------------------------------
-@dataclass
-class Cell:
-    text: str = ""
-    kind: str = "text"
-    href: str | None = None
-    badges: list[tuple[str, str | None]] = field(default_factory=list)
-    num: bool = False
+@lru_cache(maxsize=1024)
+def badge_html(text: str, color: str | None) -> Markup:
+    """A choice as a badge (the same few options fill a page: each is built once)."""
+    if color and color.startswith("#"):
+        return Markup(f'<span class="badge" style="background-color: {escape(color)}">{escape(text)}</span>')
+    if color:
+        return Markup(f'<span class="badge {escape(color)}">{escape(text)}</span>')
+    return Markup(f'<span class="badge">{escape(text)}</span>')
+
+
+def record_urls(entity_name: str) -> Callable[[int], str]:
+    """The record page URL of any id, built once per page instead of once per row."""
+    stem = url_for("pages.record_page", entity=entity_name, record_id=0)[:-1]
+    return lambda record_id: f"{stem}{record_id}"
 
 
 class Lookups:
@@ -369,6 +370,9 @@ class Lookups:
     def __init__(self, entity: Entity, columns: list[Column], rows: list[dict], ctx: Context):
         self.titles: dict[str, dict[int, str]] = {}
         self.users: dict[int, str] = {}
+        self.locale = locale_name()
+        self._urls: dict[str, Callable[[int], str] | None] = {}
+        self._badges: dict[tuple[str, Any], tuple[str, str | None]] = {}
         wanted: dict[str, set[int]] = {}
         user_ids: set[int] = set()
         for column in columns:
@@ -384,6 +388,19 @@ class Lookups:
             self.titles[target_name] = titles_of(target_name, ids, ctx)
         if user_ids:
             self.users = user_names(user_ids)
+
+    def url(self, entity_name: str) -> Callable[[int], str] | None:
+        """Record page URLs of a linked entity (None when users cannot open it)."""
+        if entity_name not in self._urls:
+            target = model().entities.get(entity_name)
+            self._urls[entity_name] = record_urls(entity_name) if target is not None and not target.hidden else None
+        return self._urls[entity_name]
+
+    def badge(self, field_: Field, value: Any) -> tuple[str, str | None]:
+        key = (field_.name, value)
+        if key not in self._badges:
+            self._badges[key] = option_badge(field_, value)
+        return self._badges[key]
 
 
 def titles_of(target_name: str, ids: Iterable[int], ctx: Context) -> dict[int, str]:
@@ -404,7 +421,7 @@ def titles_of(target_name: str, ids: Iterable[int], ctx: Context) -> dict[int, s
 
 
 def user_names(ids: Iterable[int]) -> dict[int, str]:
-    with WebState.of().engine.connect() as conn:
+    with WebState.of().service.reading() as conn:
         rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
                             .where(users.c.id.in_(sorted(set(ids))))).all()
     return {r.id: r.display_name or r.username for r in rows}
@@ -418,38 +435,67 @@ def option_badge(field_: Field, value: Any) -> tuple[str, str | None]:
     return (label(option.label, str(value)), color)
 
 
-def cell(entity: Entity, column: Column, row: dict, lookups: Lookups) -> Cell:
-    value = row.get(column.name)
-    result = Cell(kind=column.kind, num=column.num)
-    if value is None or value == "" or value == []:
-        return result
-    kind = column.kind
+Renderer = Callable[[dict], str]  # a row -> the HTML of one value ("" when empty)
+
+
+def renderers(columns: list[Column], lookups: Lookups, link: bool = True) -> list[Renderer]:
+    """How each column shows a row's value, as escaped HTML, worked out once per page: a
+    list page has hundreds of values, and building them here is several times cheaper than
+    an object and a template call per value. `link=False`: no link to the linked record
+    (for text that sits inside another link)."""
+    return [renderer(c, lookups, link) for c in columns]
+
+
+def renderer(column: Column, lookups: Lookups, link: bool = True) -> Renderer:
+    name, kind, field_, locale = column.name, column.kind, column.field, lookups.locale
+
+    def empty(value: Any) -> bool:
+        return value is None or value == "" or value == []
+
     if kind == "choice":
-        result.badges = [option_badge(column.field, value)]
-    elif kind == "multi":
-        result.badges = [option_badge(column.field, v) for v in value]
-    elif kind == "link":
-        target = model().entities.get(column.field.to)
-        result.text = lookups.titles.get(column.field.to, {}).get(value, f"#{value}")
-        if target is not None and not target.hidden:
-            result.href = url_for("pages.record_page", entity=target.name, record_id=value)
-    elif kind == "user":
-        result.text = lookups.users.get(value, f"#{value}")
-    elif kind == "money":
-        currency = row.get(f"{column.name}_currency") or ""
-        result.text = f"{fmt(value, 'money')} {currency}".strip()
-    elif kind == "percent":
-        result.text = f"{fmt(value, 'percent')} %"
-    elif kind == "number" and column.name != "id":
-        result.text = fmt(value, "decimal" if isinstance(value, Decimal) else "")
-    else:
-        result.text = fmt(value)
-    return result
+        return lambda row: "" if empty(v := row.get(name)) else badge_html(*lookups.badge(field_, v))
+    if kind == "multi":
+        return lambda row: "" if empty(v := row.get(name)) else " ".join(
+            badge_html(*lookups.badge(field_, item)) for item in v)
+    if kind == "link":
+        titles = lookups.titles.get(field_.to, {})
+        url = lookups.url(field_.to) if link else None
+
+        def linked(row: dict) -> str:
+            value = row.get(name)
+            if empty(value):
+                return ""
+            text = escape(titles.get(value, f"#{value}"))
+            return f'<a href="{url(value)}">{text}</a>' if url is not None else str(text)
+        return linked
+    if kind == "user":
+        return lambda row: "" if empty(v := row.get(name)) else str(escape(lookups.users.get(v, f"#{v}")))
+    if kind == "money":
+        currency = f"{name}_currency"
+        return lambda row: "" if empty(v := row.get(name)) else str(escape(
+            f"{fmt(v, 'money', locale)} {row.get(currency) or ''}".strip()))
+    if kind == "percent":
+        return lambda row: "" if empty(v := row.get(name)) else str(escape(f"{fmt(v, 'percent', locale)} %"))
+    if kind == "number" and name != "id":
+        return lambda row: "" if empty(v := row.get(name)) else str(escape(
+            fmt(v, "decimal" if isinstance(v, Decimal) else "", locale)))
+    return lambda row: "" if empty(v := row.get(name)) else str(escape(fmt(v, "", locale)))
 
 
-def present(entity: Entity, columns: list[Column], rows: list[dict], ctx: Context) -> list[list[Cell]]:
+def present(entity: Entity, columns: list[Column], rows: list[dict], ctx: Context) -> list[Markup]:
+    """The `<td>`s of each row; the first value links to the row's record."""
     lookups = Lookups(entity, columns, rows, ctx)
-    return [[cell(entity, c, row, lookups) for c in columns] for row in rows]
+    if not columns:
+        return [Markup("") for _row in rows]
+    url = record_urls(entity.name)
+    first, rest = renderer(columns[0], lookups, link=False), renderers(columns[1:], lookups)
+    opening = ['<td class="num">' if c.num else "<td>" for c in columns]
+    result = []
+    for row in rows:
+        parts = [f'{opening[0]}<a href="{url(row["id"])}">{first(row) or "#" + str(row["id"])}</a></td>']
+        parts += [f"{opening[i]}{show(row)}</td>" for i, show in enumerate(rest, 1)]
+        result.append(Markup("".join(parts)))
+    return result
 
 
 # -- the page -----------------------------------------------------------------------------------
@@ -487,7 +533,7 @@ def list_page(entity: str):
     if result and result.get("entity") != current.name:
         result = None
     return render(
-        "list", current, rows=rows, cells=present(current, columns, rows, ctx), columns=columns, headers=headers,
+        "list", current, rows=rows, rows_html=present(current, columns, rows, ctx), columns=columns, headers=headers,
         state=state, count_label=count_text(total, total > COUNT_CAP), next_url=next_url,
         first_url=first_url, filters=filter_widgets(current, state, ctx),
         available=available_columns(current), views=views_of(current),
@@ -515,32 +561,19 @@ def filter_widgets(entity: Entity, state: ListState, ctx: Context) -> list[dict[
         elif spec.kind == "boolean":
             widget["options"] = [("1", _("Yes")), ("0", _("No"))]
         elif spec.kind == "user":
-            with WebState.of().engine.connect() as conn:
+            with WebState.of().service.reading() as conn:
                 found = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
                                      .where(users.c.is_active.is_(True)).order_by(users.c.display_name, users.c.id)
                                      .limit(500)).all()
             widget["options"] = [("mine", _("Mine"))] + [(str(u.id), u.display_name or u.username) for u in found]
         elif spec.kind == "link":
-            widget["options"] = link_options(spec.field.to, current, ctx)
+            # a search-as-you-type input (as in forms): a list of every record would not scale
+            target = model().entities.get(spec.field.to)
+            widget["lookup"] = target is not None and not target.hidden
+            chosen = [int(v) for v in current[:1] if v.isdigit()]
+            widget["title"] = titles_of(spec.field.to, chosen, ctx).get(chosen[0], "") if chosen else ""
         widgets.append(widget)
     return widgets
-
-
-def link_options(target_name: str, current: list[str], ctx: Context) -> list[tuple[str, str]]:
-    target = model().entities.get(target_name)
-    if target is None:
-        return []
-    title = target.title_field
-    sortable = title is not None and column_of(target, title) is not None and column_of(target, title).sortable
-    rows = service().list(target.name, Query(columns=(title,) if title else (), sort=(title,) if sortable else None,
-                                             limit=LINK_OPTIONS), ctx)
-    options = [(str(r["id"]), fmt(r.get(title)) if title and r.get(title) else f"#{r['id']}") for r in rows]
-    known = {value for value, _text in options}
-    missing = [int(v) for v in current if v not in known and v.isdigit()]
-    if missing:
-        titles = titles_of(target.name, missing, ctx)
-        options = [(str(i), titles.get(i, f"#{i}")) for i in missing] + options
-    return options
 
 
 # -- bulk delete --------------------------------------------------------------------------------
@@ -596,7 +629,7 @@ def back_url(entity: Entity) -> str:
 
 # -- saved views --------------------------------------------------------------------------------
 def views_of(entity: Entity) -> list[dict[str, Any]]:
-    with WebState.of().engine.connect() as conn:
+    with WebState.of().service.reading() as conn:
         rows = conn.execute(sa.select(saved_views.c.id, saved_views.c.name, saved_views.c.state)
                             .where(saved_views.c.user_id == g.user["id"], saved_views.c.entity == entity.name)
                             .order_by(saved_views.c.name, saved_views.c.id)).all()

@@ -21,8 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, jsonify, redirect, render_template, request, url_for
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext, ngettext
+from flask_babel import lazy_gettext
 from wtforms import Form, TextAreaField
 from wtforms.validators import DataRequired, Length
 
@@ -32,7 +31,8 @@ from ...records.service import jsonable
 from ...records.values import is_visible
 from ..auth import context
 from ..forms import BadInput, RecordForm, collect_links, in_form, layout, link_titles, title_of, user_names
-from ..i18n import fmt, language
+from ..i18n import fmt, language, ngettext
+from ..i18n import gettext as _
 from ..state import WebState
 from . import bp, entity_or_404, model, render, service
 
