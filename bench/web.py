@@ -2,9 +2,12 @@
 
 Both pages run under gunicorn with the same number of workers, on the same database (a
 1,000,000-row opportunity table from examples/crm by default), and are loaded by `wrk` from
-a second process on loopback. The hand-written page is the baseline a developer would
-write without Tailor: Flask + SQLAlchemy Core, the same filter, sort, 50 rows, a plain
-Jinja table. Also measured: the create-form POST rate and the memory of one worker.
+a second process on loopback. The hand-written pages (bench/baseline_app.py) are what a
+developer would write without Tailor, Flask + SQLAlchemy Core, same filter, sort, 50 rows:
+the equivalent page (the same page by hand: sign-in, count, locale formats, filters, menu),
+which the 0.7x target is judged against, and the minimal page (rows only, raw values, no
+sign-in), printed as the strictest comparison. Also measured: the create-form POST rate
+and the memory of one worker.
 Figures are medians of `RUNS` runs; the ratio is what matters on a noisy 2-core machine.
 """
 
@@ -42,6 +45,7 @@ PG_URL = os.environ.get("TAILOR_BENCH_DATABASE_URL") or os.environ.get("TAILOR_T
 PROJECT = ROOT / "examples" / "crm"
 LIST_PATH = "/e/opportunity?stage=proposal&sort=-close_date"
 BASELINE_PATH = "/opportunities?stage=proposal"
+FULL_BASELINE_PATH = "/full/opportunities?stage=proposal"
 PASSWORD = "bench-pass-1"
 
 
@@ -95,6 +99,18 @@ def session_cookie(port: int) -> str:
     form = opener.open(f"http://127.0.0.1:{port}/e/customer/new").read().decode()
     session_cookie.form_token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
     return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def baseline_cookie(port: int) -> str:
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"http://127.0.0.1:{port}/bench-sign-in/bench")
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def figures(result: dict[str, float]) -> str:
+    return (f"{result['rps']:.0f} req/s (p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
+            f"non-2xx/3xx {result['errors']:.0f})")
 
 
 def wrk(url: str, cookie: str | None = None, script: str | None = None) -> dict[str, float]:
@@ -163,13 +179,17 @@ def bench(name: str, url: str) -> None:
         cookie = session_cookie(8801)
         probe = _get(8801, LIST_PATH, cookie)
         assert "Deal " in probe, "the list page did not answer with rows: check LIST_PATH and sign-in"
+        base_cookie = baseline_cookie(8802)
+        assert "Deal " in _get(8802, FULL_BASELINE_PATH, base_cookie), "the equivalent hand-written page failed"
         ours = median_runs(lambda: wrk(f"http://127.0.0.1:8801{LIST_PATH}", cookie))
-        theirs = median_runs(lambda: wrk(f"http://127.0.0.1:8802{BASELINE_PATH}"))
-        ratio = ours["rps"] / theirs["rps"]
-        print(f"[{name}] list page, 50 rows, 1 filter, 1 sort, {WORKERS} workers: Tailor {ours['rps']:.0f} req/s "
-              f"(p50 {ours['p50']:.1f} ms, p99 {ours['p99']:.1f} ms, non-2xx {ours['errors']:.0f}); "
-              f"hand-written {theirs['rps']:.0f} req/s (p50 {theirs['p50']:.1f} ms, p99 {theirs['p99']:.1f} ms); "
-              f"ratio {ratio:.2f}x; target >= 0.7x: {'OK' if ratio >= 0.7 else 'MISSED'}")
+        minimal = median_runs(lambda: wrk(f"http://127.0.0.1:8802{BASELINE_PATH}"))
+        full = median_runs(lambda: wrk(f"http://127.0.0.1:8802{FULL_BASELINE_PATH}", base_cookie))
+        print(f"[{name}] list page, 50 rows, 1 filter, 1 sort, {WORKERS} workers: Tailor {figures(ours)}")
+        for label, theirs in (("hand-written, same page (sign-in, count, locale formats, filters, menu)", full),
+                              ("hand-written, minimal (rows only, raw values, no sign-in)", minimal)):
+            ratio = ours["rps"] / theirs["rps"]
+            verdict = f"target >= 0.7x: {'OK' if ratio >= 0.7 else 'MISSED'}" if theirs is full else "context"
+            print(f"[{name}]   vs {label}: {figures(theirs)}; ratio {ratio:.2f}x; {verdict}")
         script = Path(tempfile.mkdtemp()) / "post.lua"
         token = session_cookie.form_token
         if token:
@@ -177,9 +197,15 @@ def bench(name: str, url: str) -> None:
                                            "classification": "regular", "country": "China",
                                            "name": "Bench customer"})  # last: each request appends a number
             script.write_text(
-                "counter = 0\nrequest = function()\n  counter = counter + 1\n"
-                f"  local body = \"{body}\" .. \"%20\" .. counter\n"
-                "  return wrk.format('POST', nil, {['Content-Type']='application/x-www-form-urlencoded'}, body)\n"
+                # wrk.format() with a headers table drops wrk.headers (the session cookie): copy them in
+                # each wrk thread numbers its own requests: tell them apart, as names are unique
+                "counter = 0\nlocal threads = 0\n"
+                "setup = function(thread) threads = threads + 1; thread:set('tid', threads) end\n"
+                "request = function()\n  counter = counter + 1\n"
+                "  local headers = {}\n  for k, v in pairs(wrk.headers) do headers[k] = v end\n"
+                "  headers['Content-Type'] = 'application/x-www-form-urlencoded'\n"
+                f"  local body = \"{body}\" .. \"%20\" .. tid .. \"-\" .. counter\n"
+                "  return wrk.format('POST', nil, headers, body)\n"
                 "end\n")
             posts = wrk("http://127.0.0.1:8801/e/customer/new", cookie, str(script))
             created = _count(url, "customer") - 1000
