@@ -69,6 +69,9 @@ CODES: dict[str, str] = {
     "E702": "plugin implements an unknown hook",
     "E703": "plugin failed to load",
     "E704": "plugin registered something twice",
+    # roles and permissions
+    "E801": "unknown action in a role",
+    "E802": "unknown row scope in a role",
 }
 
 

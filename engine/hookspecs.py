@@ -28,6 +28,12 @@ def tailor_validators():
 
 
 @hookspec
+def tailor_actions():
+    """Return names of actions roles may grant besides read, create, update, delete, export
+    and import (for example `approve`)."""
+
+
+@hookspec
 def tailor_check_project(spec, problems):
     """Add project-specific checks at start-up: call `problems.add(code, message, position, hint)`."""
 

@@ -44,6 +44,7 @@ def load_spec(path: str | Path, problems: Problems | None = None, *, entry_point
     checker = None
     if spec is not None:
         checker = SpecChecker(spec, field_types, functions, validators, problems)
+        checker.actions = tuple(a for found in pm.hook.tailor_actions() for a in found or ())
         checker.run()
         pm.hook.tailor_check_project(spec=spec, problems=problems)
     return spec, pm, checker, field_types, functions, validators

@@ -17,10 +17,11 @@ import sqlalchemy as sa
 from .. import __version__
 from ..fields.base import FieldType
 from ..fields.relation import ID_TYPE, ON_DELETE
+from ..permissions.roles import ACTIONS, compile_roles
 from ..spec.checks import STANDARD_FIELDS, SpecChecker
 from ..spec.project import ProjectSpec, Provenance, option_value
 from ..spec.yamlload import PosDict, plain
-from ..storage.system import NAMING_CONVENTION, users
+from ..storage.system import NAMING_CONVENTION, departments, users
 from .model import (
     CompiledModel,
     Entity,
@@ -73,9 +74,11 @@ def label_of(value: Any, language: str) -> Mapping[str, str]:
     return MappingProxyType({str(k): str(v) for k, v in value.items()})
 
 
-def spec_version(settings: dict, entities: dict, plugin_names: list[str]) -> str:
+def spec_version(settings: dict, entities: dict, plugin_names: list[str], roles: dict | None = None) -> str:
     """A short hash of the merged spec (plain data), the engine version and the plugins."""
     payload = {"engine": __version__, "settings": settings, "entities": entities, "plugins": sorted(plugin_names)}
+    if roles:
+        payload["roles"] = roles
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode())
     return digest.hexdigest()[:16]
 
@@ -104,6 +107,7 @@ class Compiler:
         self.language = settings.get("default_language") or self.languages[0]
         self.currency = settings.get("currency") or "CNY"
         self.metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+        departments.to_metadata(self.metadata)  # tailor_user refers to it
         users.to_metadata(self.metadata)
 
     def compile(self) -> CompiledModel:
@@ -115,9 +119,11 @@ class Compiler:
         menu = []
         for group in self.spec.settings.get("menu") or []:
             menu.append((label_of(group.get("group"), self.language), tuple(group.get("entities") or ())))
+        plain_roles = {n: plain(r) for n, r in sorted(self.spec.roles.items())}
+        roles = compile_roles(self.spec.roles, self.checker.expressions, lambda v: label_of(v, self.language))
         return CompiledModel(
             project=self.spec.name,
-            version=spec_version(settings, plain_entities, plugin_names),
+            version=spec_version(settings, plain_entities, plugin_names, plain_roles),
             label=label_of(self.spec.settings.get("label") or self.spec.name, self.language),
             languages=self.languages,
             default_language=self.language,
@@ -129,6 +135,8 @@ class Compiler:
             plugins=self.plugins,
             functions=self.functions,
             validators=MappingProxyType(dict(self.validators)),
+            roles=roles,
+            actions=(*ACTIONS, *self.checker.actions),
         )
 
     # -- fields ------------------------------------------------------------------------------

@@ -220,6 +220,8 @@ class CompiledModel:
     plugins: Any = field(default=None, compare=False, repr=False)
     functions: Any = field(default=None, compare=False, repr=False)
     validators: Mapping[str, Any] = field(default_factory=_empty)
+    roles: Mapping[str, Any] = field(default_factory=_empty)  # engine.permissions.Role by name
+    actions: tuple[str, ...] = ()  # every action roles may name
 
     def entity(self, name: str) -> Entity:
         try:

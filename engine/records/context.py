@@ -15,9 +15,10 @@ class Actor:
     username: str = "system"
     roles: tuple[str, ...] = ()
     department: int | None = None
-    departments: tuple[int, ...] = ()
+    departments: tuple[int, ...] = ()  # the user's department and every one below it
+    department_members: tuple[int, ...] = ()  # users of those departments
     teams: tuple[int, ...] = ()
-    team_members: tuple[int, ...] = ()
+    team_members: tuple[int, ...] = ()  # users sharing a team with the user
     language: str = "en"
     is_admin: bool = False
     system: bool = False

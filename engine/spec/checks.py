@@ -25,6 +25,7 @@ from ..expr import Env, ExpressionError, compile_expression
 from ..fields.base import FieldType, FieldValueError
 from ..fields.special import autonumber_problem
 from ..model.constants import STANDARD_FIELDS, STANDARD_SORTABLE
+from ..permissions.roles import check_roles
 from .project import ProjectSpec, option_value
 from .yamlload import PosDict, PosList
 
@@ -50,6 +51,7 @@ class SpecChecker:
         self.expressions: dict[tuple, Any] = {}
         self.envs: dict[str, Env] = {}  # per entity, reused by the compiler
         self.known_options = frozenset(o for t in field_types.values() for o in t.allowed_options)
+        self.actions: tuple[str, ...] = ()  # actions plugins add (tailor_actions)
 
     # -- helpers -------------------------------------------------------------------------
     def add(self, code: str, message: str, where: Position, hint: str | None = None) -> None:
@@ -96,6 +98,11 @@ class SpecChecker:
             except (TypeError, AttributeError, ValueError, KeyError, ArithmeticError):
                 if not shape_problems:
                     raise
+        try:
+            check_roles(self, self.spec.roles, self.actions)
+        except (TypeError, AttributeError, ValueError, KeyError):
+            if not shape_problems:
+                raise
 
     def check_entity_refs(self, names: PosList, what: str) -> None:
         for i, ref in enumerate(names):

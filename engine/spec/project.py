@@ -1,6 +1,6 @@
 """Reading a project folder and merging its layers.
 
-A project is a folder with `tailor.yaml` and `entities/*.yaml` (later `roles.yaml` and
+A project is a folder with `tailor.yaml`, `entities/*.yaml` and `roles.yaml` (later
 `workflows/*.yaml`). `extends: ../base` makes it a *layer* over a base project: it states
 only what differs. The merge is deterministic (base first, then each layer in order; within
 a layer, files in name order) and every entity and field remembers which layer defined it
@@ -36,6 +36,7 @@ class Layer:
     path: Path
     settings: PosDict
     documents: list[tuple[str, PosDict]] = field(default_factory=list)  # (kind, document)
+    roles: PosDict | None = None  # roles.yaml, validated when read
 
 
 @dataclass
@@ -65,6 +66,7 @@ class ProjectSpec:
     entities: dict[str, PosDict]
     provenance: dict[tuple[str, str | None], Provenance]
     entity_files: dict[str, Position]
+    roles: dict[str, PosDict] = field(default_factory=dict)  # merged roles.yaml, by role name
 
 
 def display_path(path: Path) -> str:
@@ -142,6 +144,16 @@ def read_layers(path: Path, problems: Problems, _stack=None) -> list[Layer]:
                          getattr(document, "pos", Position(display_path(file), 1, 1)))
             continue
         layer.documents.append(("entity", document))
+    roles_file = path / "roles.yaml"
+    if roles_file.is_file():
+        before = len(problems)
+        document = load_yaml_file(roles_file, problems, display_path(roles_file))
+        if isinstance(document, PosDict):
+            validate_document("roles", document, problems)
+            layer.roles = document
+        elif len(problems) == before:
+            problems.add("E105", "roles.yaml must be a mapping with 'roles:'", Position(display_path(roles_file), 1, 1),
+                         "start it with 'roles:' and one entry per role")
     layers.append(layer)
     return layers
 
@@ -191,7 +203,36 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
         entities=entities,
         provenance=provenance,
         entity_files=entity_files,
+        roles=merge_roles(layers),
     )
+
+
+def merge_roles(layers: list[Layer]) -> dict[str, PosDict]:
+    """Roles merge by name: a layer adds roles, or for an existing role replaces its label
+    and, entity by entity, the rules it states (an entity rule is replaced whole)."""
+    roles: dict[str, PosDict] = {}
+    for layer in layers:
+        document = layer.roles
+        found = document.get("roles") if document is not None else None
+        if not isinstance(found, PosDict):
+            continue
+        for name, role in found.items():
+            if not isinstance(role, PosDict):
+                continue
+            if name not in roles:
+                roles[name] = role
+                continue
+            target = roles[name]
+            for key in ("label", "description"):
+                if key in role:
+                    _set(target, role, key, role[key])
+            rules = role.get("entities")
+            if isinstance(rules, PosDict):
+                if not isinstance(target.get("entities"), PosDict):
+                    _set(target, role, "entities", PosDict(pos=rules.pos))
+                for entity, rule in rules.items():
+                    _set(target["entities"], rules, entity, rule)
+    return roles
 
 
 def _fresh_entity(document: PosDict) -> PosDict:

@@ -34,6 +34,63 @@ users = sa.Table(
     sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("department_id", sa.Integer, sa.ForeignKey("tailor_department.id", ondelete="SET NULL")),
+    sa.Column("manager_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
+)
+
+# -- organisation: departments (a tree), their heads, teams, roles held, records shared ---------
+departments = sa.Table(
+    "tailor_department",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("parent_id", sa.Integer, sa.ForeignKey("tailor_department.id", ondelete="RESTRICT")),
+    sa.UniqueConstraint("parent_id", "name"),
+)
+
+department_heads = sa.Table(
+    "tailor_department_head",
+    SYSTEM_METADATA,
+    sa.Column("department_id", sa.Integer, sa.ForeignKey("tailor_department.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE"), primary_key=True),
+)
+
+teams = sa.Table(
+    "tailor_team",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(120), nullable=False, unique=True),
+)
+
+team_members = sa.Table(
+    "tailor_team_member",
+    SYSTEM_METADATA,
+    sa.Column("team_id", sa.Integer, sa.ForeignKey("tailor_team.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE"), primary_key=True),
+)
+
+user_roles = sa.Table(
+    "tailor_user_role",
+    SYSTEM_METADATA,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("role", sa.String(64), primary_key=True),
+)
+
+shares = sa.Table(
+    "tailor_share",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("record_id", sa.Integer, nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE")),
+    sa.Column("team_id", sa.Integer, sa.ForeignKey("tailor_team.id", ondelete="CASCADE")),
+    sa.Column("access", sa.String(8), nullable=False),  # read / write
+    sa.Column("shared_by", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_tailor_share_entity_record", "entity", "record_id"),
+    sa.Index("ix_tailor_share_entity_user", "entity", "user_id"),
+    sa.Index("ix_tailor_share_entity_team", "entity", "team_id"),
 )
 
 audit_log = sa.Table(
@@ -47,6 +104,8 @@ audit_log = sa.Table(
     sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("metadata_version", sa.String(64)),
+    # an admin did what no role of theirs allows: every such bypass is on the record
+    sa.Column("bypass", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_tailor_audit_entity_record", "entity", "record_id", "id"),
 )
 

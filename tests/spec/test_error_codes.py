@@ -206,6 +206,12 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
           name: {type: string}
           title: {type: string, renamed_from: name}
         """}, ENTITY, 4, 39, "still a field"),
+    "E801": ({ENTITY: "entity: customer\nfields:\n  name: {type: string}\n",
+              "roles.yaml": "roles:\n  rep:\n    entities:\n      customer: {actions: [read, raed]}\n"},
+             "roles.yaml", 4, 34, "unknown action 'raed'"),
+    "E802": ({ENTITY: "entity: customer\nfields:\n  name: {type: string}\n",
+              "roles.yaml": "roles:\n  rep:\n    entities:\n      customer: {actions: [read], scope: owne}\n"},
+             "roles.yaml", 4, 42, "unknown scope 'owne'"),
     "E701": ({"tailor.yaml": "name: a\nplugins: [cn_feilds]\n"}, "tailor.yaml", 2, 11, "not found"),
     "E702": ({"tailor.yaml": "name: a\nplugins: [./bad_hook.py]\n",
               "bad_hook.py": "def tailor_field_typez():\n    return []\n"}, "bad_hook.py", 0, None, "tailor_field_typez"),

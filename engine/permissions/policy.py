@@ -1,0 +1,162 @@
+"""What one user may do with one entity, combined across the user's roles.
+
+The records service asks `Policy.access(actor, entity)` on every call and enforces the
+answer: the actions allowed, which rows (as SQL for lists and counts, in Python for one
+record), and which fields are visible and editable. The precedence is documented in
+`engine/permissions/__init__.py` and docs/permissions.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..model.model import Entity
+from ..records.context import Actor
+from ..storage import shares, users
+from .roles import EntityRule, Role
+
+
+class PermissionDenied(Exception):
+    """The user may not do this (a 403). Records the user may not see raise NotFound instead,
+    so that their ids reveal nothing."""
+
+    def __init__(self, entity: str, action: str, message: str | None = None):
+        self.entity, self.action = entity, action
+        super().__init__(message or f"you may not {action} {entity} records")
+
+
+@dataclass(frozen=True)
+class Access:
+    """One actor's rights on one entity."""
+
+    entity: Entity
+    actor: Actor
+    bypass: bool  # admin, the engine itself, or a project without roles
+    rules: tuple[EntityRule, ...] = ()
+    denied_fields: frozenset[str] = frozenset()
+    _actions: frozenset[str] = field(default=frozenset())
+
+    # -- actions ------------------------------------------------------------------------
+    def can(self, action: str) -> bool:
+        return self.bypass or action in self._actions
+
+    def granting(self, action: str) -> list[EntityRule]:
+        return [r for r in self.rules if action in r.actions]
+
+    # -- fields -------------------------------------------------------------------------
+    def visible(self, name: str) -> bool:
+        """A field the user may see (standard columns are always visible)."""
+        if self.bypass or name not in self.entity.fields:
+            return True
+        if name in self.denied_fields:
+            return False
+        return any(r.fields.get(name, "edit") in ("edit", "read") for r in self.granting("read"))
+
+    def editable(self, name: str, action: str = "update") -> bool:
+        """A field the user may set when creating or updating."""
+        if self.bypass:
+            return True
+        if name in self.denied_fields or not self.visible(name):
+            return False
+        return any(r.fields.get(name, "edit") == "edit" for r in self.granting(action))
+
+    def hidden_fields(self) -> frozenset[str]:
+        if self.bypass:
+            return frozenset()
+        return frozenset(n for n in self.entity.fields if not self.visible(n))
+
+    # -- rows ---------------------------------------------------------------------------
+    def row_condition(self, action: str, now: datetime | None = None) -> Any:
+        """SQL for the rows this action reaches; None for every row."""
+        if self.bypass:
+            return None
+        table = self.entity.table
+        conditions = []
+        for rule in self.granting(action):
+            condition = self._scope_sql(rule, table, now)
+            if condition is None:
+                return None  # a role sees every row
+            conditions.append(condition)
+        shared = self._shared_sql(action)
+        if shared is not None:
+            conditions.append(shared)
+        return sa.or_(*conditions) if conditions else sa.false()
+
+    def _scope_sql(self, rule: EntityRule, table: sa.Table, now: datetime | None) -> Any:
+        actor = self.actor
+        if rule.scope == "all":
+            return None
+        if rule.scope == "none" or actor.id is None:
+            return sa.false()
+        if rule.scope == "own":
+            return table.c.owner == actor.id
+        if rule.scope == "team":
+            return table.c.owner.in_(sorted({actor.id, *actor.team_members}))
+        if rule.scope == "department":
+            if not actor.departments:
+                return table.c.owner == actor.id
+            return table.c.owner.in_(sa.select(users.c.id).where(users.c.department_id.in_(actor.departments)))
+        columns = {c.name: c for c in table.c}
+        return rule.condition.to_sql(columns, {"user": actor.variables()}, now=now)
+
+    def _shared_sql(self, action: str) -> Any:
+        actor = self.actor
+        if actor.id is None or action not in ("read", "update"):
+            return None
+        who = shares.c.user_id == actor.id
+        if actor.teams:
+            who = sa.or_(who, shares.c.team_id.in_(actor.teams))
+        found = sa.select(shares.c.record_id).where(shares.c.entity == self.entity.name, who)
+        if action == "update":
+            found = found.where(shares.c.access == "write")
+        return self.entity.table.c.id.in_(found)
+
+    def row_allows(self, record: Mapping[str, Any], action: str, shared: str | None = None,
+                   now: datetime | None = None) -> bool:
+        """The same decision for one record, in Python. `shared`: the user's share of it
+        ("read", "write" or None)."""
+        if self.bypass:
+            return True
+        if shared == "write" or (shared == "read" and action == "read"):
+            return True
+        return any(self._scope_allows(rule, record, now) for rule in self.granting(action))
+
+    def _scope_allows(self, rule: EntityRule, record: Mapping[str, Any], now: datetime | None) -> bool:
+        actor = self.actor
+        owner = record.get("owner")
+        if rule.scope == "all":
+            return True
+        if rule.scope == "none" or actor.id is None:
+            return False
+        if rule.scope == "own":
+            return owner == actor.id
+        if rule.scope == "team":
+            return owner == actor.id or owner in actor.team_members
+        if rule.scope == "department":
+            return owner == actor.id or owner in actor.department_members
+        return rule.condition.evaluate(record, {"user": actor.variables()}, now) is True
+
+
+class Policy:
+    """The compiled roles of a project, asked once per call by the records service."""
+
+    def __init__(self, roles: Mapping[str, Role]):
+        self.roles = roles
+        self.enabled = bool(roles)
+
+    def access(self, actor: Actor, entity: Entity, *, as_admin: bool = True) -> Access:
+        """`as_admin=False`: what the actor's roles alone allow (to tell an admin's bypass)."""
+        if actor.system or not self.enabled or (actor.is_admin and as_admin):
+            return Access(entity, actor, bypass=True)
+        rules = tuple(self.roles[r].rules[entity.name] for r in actor.roles
+                      if r in self.roles and entity.name in self.roles[r].rules)
+        granted = frozenset(a for r in rules for a in r.actions)
+        denied = frozenset(a for r in rules for a in r.deny)
+        denied_fields = frozenset(f for r in rules for f, rule in r.fields.items() if rule == "deny")
+        return Access(entity, actor, bypass=False, rules=rules, denied_fields=denied_fields,
+                      _actions=granted - denied)
