@@ -17,17 +17,9 @@ import sqlalchemy as sa
 
 from ..model.model import Entity
 from ..records.context import Actor
+from ..records.errors import PermissionDenied  # noqa: F401  (raised by users of Access)
 from ..storage import shares, users
 from .roles import EntityRule, Role
-
-
-class PermissionDenied(Exception):
-    """The user may not do this (a 403). Records the user may not see raise NotFound instead,
-    so that their ids reveal nothing."""
-
-    def __init__(self, entity: str, action: str, message: str | None = None):
-        self.entity, self.action = entity, action
-        super().__init__(message or f"you may not {action} {entity} records")
 
 
 @dataclass(frozen=True)

@@ -46,3 +46,14 @@ class ConflictError(RecordError):
             f"{entity} {record_id} was changed by someone else (you edited version {your_version}, "
             f"it is now version {current.get('version')}); nothing was saved"
         )
+
+
+class PermissionDenied(RecordError):
+    """The user may not do this (403). A record the user may not see raises NotFound
+    instead, so that guessing ids reveals nothing."""
+
+    status = 403
+
+    def __init__(self, entity: str, action: str, message: str | None = None):
+        self.entity, self.action = entity, action
+        super().__init__(message or f"you may not {action} {entity} records")

@@ -107,14 +107,23 @@ def virtual_of(entity: Entity, names: Iterable[str]) -> set[str]:
     return found
 
 
-def build_select(entity: Entity, query: Query, context: Context, columns: list | None = None) -> sa.Select:
+def build_select(entity: Entity, query: Query, context: Context, columns: list | None = None, *,
+                 restrict: Any = None, hidden: frozenset[str] = frozenset()) -> sa.Select:
+    """The SELECT of a query. `restrict`: the rows the user may reach (SQL, from their
+    roles); `hidden`: fields the user may not see, which cannot be selected, filtered,
+    sorted, searched or named in `where` (they answer like fields that do not exist)."""
     table = entity.table
     errors: dict[str, list[str]] = {}
-    selectable = _column_fields(entity)
+    selectable = {n: f for n, f in _column_fields(entity).items() if n not in hidden}
+    for key in query.sort or ():
+        if isinstance(key, str) and key.lstrip("-") in hidden:
+            raise ValidationError({"sort": [f"cannot sort on '{key.lstrip('-')}'"]})
     keys = order_keys(entity, query)
     if columns is None:
         if query.columns is None:
-            columns = list(table.c)
+            hidden_columns = {c for n in hidden if n in entity.fields
+                              for c in entity.fields[n].type.column_names(entity.fields[n])}
+            columns = [c for c in table.c if c.name not in hidden_columns]
         else:
             # the sort columns too: a caller pages on with the last row's sort values
             wanted = ["id", "version", *read_for(entity, query.columns), *(name for name, _desc in keys)]
@@ -132,6 +141,8 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
     if query.where:
         try:
             expression = compile_expression(query.where, entity_env(entity), expected="boolean")
+            if expression.fields & hidden:
+                raise ExpressionError("E502", f"unknown name '{sorted(expression.fields & hidden)[0]}'", 0)
             conditions.append(expression.to_sql(dict(table.c), context.variables, now=context.now))
         except ExpressionError as exc:
             errors.setdefault("where", []).append(f"{exc.code} {exc.message}")
@@ -150,7 +161,7 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
     elif query.search:
         term = "%" + query.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         searchable = [table.c[n] for n in entity.list.search
-                      if n in table.c and not (n in entity.fields and entity.fields[n].hidden)]
+                      if n in table.c and n not in hidden and not (n in entity.fields and entity.fields[n].hidden)]
         if searchable:
             conditions.append(sa.or_(*[c.ilike(term, escape="\\") for c in searchable]))
     parts = None
@@ -159,6 +170,8 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
         if values is not None:
             parts = keyset_parts([(table.c[name], desc, value) for (name, desc), value in zip(keys, values,
                                                                                               strict=True)])
+    if restrict is not None:
+        conditions.append(restrict)
     if errors:
         raise ValidationError(errors)
     limit = offset = None

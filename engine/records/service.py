@@ -26,9 +26,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ..model.model import CompiledModel, Entity, Field, computed_order
+from ..permissions.org import OrgError, share_of
+from ..permissions.org import share as org_share
+from ..permissions.policy import Access, Policy
 from ..storage import audit_log, comments, sequence, write_engine
 from .context import Context
-from .errors import ConflictError, NotFound, ValidationError
+from .errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from .query import Query, build_select, virtual_of
 from .values import (
     apply_defaults,
@@ -65,18 +68,21 @@ class RecordService:
         self.hooks = model.plugins.hook if model.plugins is not None else None
         # per entity, worked out once: the fields read from a row, with their extra keys
         self._row_fields: dict[str, list[tuple[Field, list[str]]]] = {}
+        self.policy = Policy(model.roles)
 
     # -- reading --------------------------------------------------------------------------
     def get(self, entity_name: str, record_id: Any, context: Context | None = None) -> dict[str, Any]:
         context = context or Context()
         entity = self._entity(entity_name)
         record_id = _record_id(entity_name, record_id)
+        access = self.access(entity, context)
         with self._read() as conn:
             record = self._load(conn, entity, record_id)
-        if record is None:
-            raise NotFound(entity_name, record_id)
+            # a record the user may not see is not found: its id reveals nothing
+            if record is None or not self._reaches(conn, access, record, "read", context):
+                raise NotFound(entity_name, record_id)
         self._virtual(entity, record, context)
-        return record
+        return _without(record, access.hidden_fields())
 
     def list(self, entity_name: str, query: Query | None = None, context: Context | None = None,
              **kwargs) -> list[dict[str, Any]]:
@@ -87,7 +93,10 @@ class RecordService:
         query = query or Query(**kwargs)
         if query.limit is None:
             raise ValidationError({"limit": ["a list is read a page at a time: give a limit"]})
-        statement = build_select(entity, query, context)
+        access = self._readable(entity, context)
+        hidden = access.hidden_fields()
+        statement = build_select(entity, query, context, restrict=access.row_condition("read", context.now),
+                                 hidden=hidden)
         with self._read() as conn:
             rows = [self._from_row(entity, dict(r._mapping)) for r in conn.execute(statement)]
             if query.with_children:
@@ -97,7 +106,7 @@ class RecordService:
         only = virtual_of(entity, query.columns) if query.columns is not None else None
         for row in rows:
             self._virtual(entity, row, context, only)
-        return rows
+        return [_without(row, hidden) for row in rows] if hidden else rows
 
     def count(self, entity_name: str, query: Query | None = None, context: Context | None = None,
               limit: int | None = None, **kwargs) -> int:
@@ -105,7 +114,9 @@ class RecordService:
         context = context or Context()
         entity = self._entity(entity_name)
         query = query or Query(**kwargs)
-        inner = build_select(entity, query.unpaged(), context, columns=[entity.table.c.id])
+        access = self._readable(entity, context)
+        inner = build_select(entity, query.unpaged(), context, columns=[entity.table.c.id],
+                             restrict=access.row_condition("read", context.now), hidden=access.hidden_fields())
         if limit is not None:
             inner = inner.limit(limit)
         with self._read() as conn:
@@ -117,7 +128,10 @@ class RecordService:
         context = context or Context()
         entity = self._entity(entity_name)
         errors: dict[str, list[str]] = {}
-        record = coerce_input(entity, dict(data), creating=True, trusted=trusted, errors=errors)
+        access = self.authorize(entity.name, "create", context)
+        data = dict(data)
+        self._refuse_fields(access, data, None, "create", errors)
+        record = coerce_input(entity, data, creating=True, trusted=trusted, errors=errors)
         apply_defaults(entity.fields, record, context)
         if not errors:
             self._hook("tailor_before_save", entity=entity, record=record, old=None, context=context)
@@ -148,11 +162,16 @@ class RecordService:
         except (TypeError, ValueError):
             raise ValidationError({"version": ["the version you edited is required"]}) from None
         errors: dict[str, list[str]] = {}
-        changes = coerce_input(entity, dict(data), creating=False, trusted=trusted, errors=errors)
+        access = self.access(entity, context)
+        data = dict(data)
         with self._write() as conn:
             old = self._load(conn, entity, record_id, for_update=True)
-            if old is None:
+            if old is None or not self._reaches(conn, access, old, "read", context):
                 raise NotFound(entity_name, record_id)
+            if not access.can("update") or not self._reaches(conn, access, old, "update", context):
+                raise PermissionDenied(entity_name, "update")
+            self._refuse_fields(access, data, old, "update", errors)
+            changes = coerce_input(entity, data, creating=False, trusted=trusted, errors=errors)
             if old["version"] != version:
                 raise ConflictError(entity_name, record_id, version, old)
             merge_changed_rows(entity, changes, old, errors)
@@ -196,7 +215,13 @@ class RecordService:
                 version = int(version)
             except (TypeError, ValueError):
                 raise ValidationError({"version": ["must be a whole number"]}) from None
+        access = self.access(entity, context)
         with self._write() as conn:
+            old = self._load(conn, entity, record_id)
+            if old is None or not self._reaches(conn, access, old, "read", context):
+                raise NotFound(entity_name, record_id)
+            if not access.can("delete") or not self._reaches(conn, access, old, "delete", context):
+                raise PermissionDenied(entity_name, "delete")
             self._delete(conn, entity, record_id, version, context, set())
 
     def _delete(self, conn: Connection, entity: Entity, record_id: int, version: int | None,
@@ -291,6 +316,25 @@ class RecordService:
                 .returning(comments.c.id))
             return int(result.scalar_one())
 
+    def share(self, entity_name: str, record_id: Any, *, access: str, context: Context | None = None,
+              user_id: int | None = None, team_id: int | None = None) -> None:
+        """Share a record with a user or a team, for read or write. Its owner may (or an
+        admin); the share widens what the roles give, it never narrows it."""
+        context = context or Context()
+        entity = self._entity(entity_name)
+        record = self.get(entity.name, record_id, context)
+        actor = context.actor
+        if not (actor.system or actor.is_admin or (actor.id is not None and record.get("owner") == actor.id)):
+            raise PermissionDenied(entity.name, "share", "only the owner of a record can share it")
+        try:
+            with self._write() as conn:
+                org_share(conn, entity.name, record["id"], access=access, by=actor.id, user_id=user_id,
+                          team_id=team_id)
+        except OrgError as exc:
+            raise ValidationError({"share": [str(exc)]}) from None
+        except IntegrityError:
+            raise ValidationError({"share": ["no such user or team"]}) from None
+
     def history(self, entity_name: str, record_id: Any) -> list[dict[str, Any]]:
         """The audit trail of one record, oldest first."""
         record_id = _record_id(entity_name, record_id)
@@ -314,6 +358,54 @@ class RecordService:
                 yield conn
             finally:
                 _OUTER.reset(token)
+
+    # -- permissions ------------------------------------------------------------------------
+    def access(self, entity: Entity | str, context: Context | None = None) -> Access:
+        """What the context's user may do with an entity (see engine/permissions)."""
+        entity = self._entity(entity) if isinstance(entity, str) else entity
+        return self.policy.access((context or Context()).actor, entity)
+
+    def authorize(self, entity_name: str, action: str, context: Context | None = None) -> Access:
+        """Raise PermissionDenied unless the user may do `action` (export, import, a
+        plugin's action) on the entity at all."""
+        access = self.access(entity_name, context)
+        if not access.can(action):
+            raise PermissionDenied(entity_name, action)
+        return access
+
+    def _readable(self, entity: Entity, context: Context) -> Access:
+        return self.authorize(entity.name, "read", context)
+
+    def _reaches(self, conn: Connection, access: Access, record: Mapping[str, Any], action: str,
+                 context: Context) -> bool:
+        """Whether one record is within the user's rows for an action (its scope, evaluated
+        in Python, or a share)."""
+        if access.bypass:
+            return True
+        if not access.can(action):
+            return False
+        if access.row_allows(record, action, None, context.now):
+            return True
+        return access.row_allows(record, action, share_of(conn, access.entity.name, record["id"], access.actor),
+                                 context.now)
+
+    @staticmethod
+    def _refuse_fields(access: Access, data: Mapping[str, Any], old: Mapping[str, Any] | None, action: str,
+                       errors: dict[str, list[str]]) -> None:
+        """A value for a field the user may not set is refused, never dropped silently
+        (sending back the value a field already has is not a change)."""
+        if access.bypass:
+            return
+        for key, value in data.items():
+            name = key[:-len("_currency")] if key.endswith("_currency") and key[:-9] in access.entity.fields else key
+            if name not in access.entity.fields or access.editable(name, action):
+                continue
+            if old is not None and jsonable(old.get(key)) == jsonable(value):
+                continue
+            if not access.visible(name):
+                errors.setdefault(key, []).append("unknown field")
+            else:
+                errors.setdefault(key, []).append("you may not change this field")
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
@@ -564,7 +656,22 @@ class RecordService:
             return
         conn.execute(audit_log.insert().values(
             entity=entity.name, record_id=record_id, action=action, changes=json.loads(json.dumps(changes)),
-            user_id=context.actor.id, at=context.now, metadata_version=self.model.version))
+            user_id=context.actor.id, at=context.now, metadata_version=self.model.version,
+            bypass=self._bypassed(conn, entity, action, old, new, changes, context)))
+
+    def _bypassed(self, conn: Connection, entity: Entity, action: str, old: dict[str, Any] | None,
+                  new: dict[str, Any] | None, changes: Mapping[str, Any], context: Context) -> bool:
+        """An admin's write that no role of theirs would allow (shown in the audit log)."""
+        actor = context.actor
+        if not actor.is_admin or actor.system or not self.policy.enabled:
+            return False
+        own = self.policy.access(actor, entity, as_admin=False)
+        if not own.can(action):
+            return True
+        record = old if old is not None else new or {}
+        if action != "create" and not self._reaches(conn, own, record, action, context):
+            return True
+        return action != "delete" and any(not own.editable(k, action) for k in changes if k in entity.fields)
 
     def _virtual(self, entity: Entity, record: dict[str, Any], context: Context,
                  only: set[str] | None = None) -> None:
@@ -625,6 +732,14 @@ def _refused(exc: BaseException | None) -> None:
 def _integrity_message(exc: IntegrityError) -> str:
     text = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
     return text[:200]
+
+
+def _without(record: dict[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
+    """A record without the fields the user may not see (a money field's currency too)."""
+    if not hidden:
+        return record
+    return {k: v for k, v in record.items()
+            if k not in hidden and not (k.endswith("_currency") and k[:-9] in hidden)}
 
 
 def _record_id(entity: str, value: Any) -> int:

@@ -19,6 +19,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from ..permissions.org import load_actor
 from ..records import Actor, Context
 from ..storage import sign_in_failures, users, write_engine
 from ..users import verify_password
@@ -67,11 +68,15 @@ def wait_seconds(engine, keys: list[str], now: datetime) -> int:
 
 
 def current_actor() -> Actor:
+    """The signed-in user with roles, departments and teams (read once per request)."""
     user = g.get("user")
     if user is None:
         return Actor(system=False, username="anonymous")
-    return Actor(id=user["id"], username=user["username"], language=user["language"],
-                 is_admin=bool(user["is_admin"]))
+    actor = g.get("_tailor_actor")
+    if actor is None:
+        with WebState.of().service.reading() as conn:
+            actor = g._tailor_actor = load_actor(conn, user)
+    return actor
 
 
 def context() -> Context:

@@ -7,7 +7,7 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from ..records import ConflictError, NotFound, RecordError, ValidationError
+from ..records import ConflictError, NotFound, PermissionDenied, RecordError, ValidationError
 from .i18n import gettext as _
 
 
@@ -33,6 +33,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ValidationError)
     def invalid(exc):
         return page(422, _("Not saved"), str(exc))
+
+    @app.errorhandler(PermissionDenied)
+    def denied(exc):
+        return page(403, _("Not allowed"), _("Your roles do not allow this."))
 
     @app.errorhandler(RecordError)
     def record_error(exc):
