@@ -26,8 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ..model.model import CompiledModel, Entity, Field, computed_order
-from ..permissions.org import OrgError, share_of
-from ..permissions.org import share as org_share
+from ..permissions import org
 from ..permissions.policy import Access, Policy
 from ..storage import audit_log, comments, sequence, write_engine
 from .context import Context
@@ -328,9 +327,9 @@ class RecordService:
             raise PermissionDenied(entity.name, "share", "only the owner of a record can share it")
         try:
             with self._write() as conn:
-                org_share(conn, entity.name, record["id"], access=access, by=actor.id, user_id=user_id,
+                org.share(conn, entity.name, record["id"], access=access, by=actor.id, user_id=user_id,
                           team_id=team_id)
-        except OrgError as exc:
+        except org.OrgError as exc:
             raise ValidationError({"share": [str(exc)]}) from None
         except IntegrityError:
             raise ValidationError({"share": ["no such user or team"]}) from None
@@ -386,7 +385,7 @@ class RecordService:
             return False
         if access.row_allows(record, action, None, context.now):
             return True
-        return access.row_allows(record, action, share_of(conn, access.entity.name, record["id"], access.actor),
+        return access.row_allows(record, action, org.share_of(conn, access.entity.name, record["id"], access.actor),
                                  context.now)
 
     @staticmethod
