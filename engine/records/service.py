@@ -334,14 +334,23 @@ class RecordService:
         except IntegrityError:
             raise ValidationError({"share": ["no such user or team"]}) from None
 
-    def history(self, entity_name: str, record_id: Any) -> list[dict[str, Any]]:
-        """The audit trail of one record, oldest first."""
+    def history(self, entity_name: str, record_id: Any, context: Context | None = None) -> list[dict[str, Any]]:
+        """The audit trail of one record, oldest first (the record must be readable; changes
+        of fields the user may not see are left out)."""
+        context = context or Context()
         record_id = _record_id(entity_name, record_id)
+        if not context.actor.system:
+            self.get(entity_name, record_id, context)
+        hidden = self.access(entity_name, context).hidden_fields()
         with self._read() as conn:
             rows = conn.execute(sa.select(audit_log).where(audit_log.c.entity == entity_name,
                                                            audit_log.c.record_id == record_id)
                                 .order_by(audit_log.c.id))
-            return [dict(r._mapping) for r in rows]
+            entries = [dict(r._mapping) for r in rows]
+        for entry in entries:
+            if hidden and isinstance(entry.get("changes"), dict):
+                entry["changes"] = _without(entry["changes"], hidden)
+        return entries
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
@@ -371,6 +380,16 @@ class RecordService:
         if not access.can(action):
             raise PermissionDenied(entity_name, action)
         return access
+
+    def may(self, entity_name: str, record: Mapping[str, Any], action: str, context: Context | None = None) -> bool:
+        """Whether the user may do `action` (update, delete) to this record: for pages that
+        offer the button only when it would work."""
+        context = context or Context()
+        access = self.access(entity_name, context)
+        if access.bypass:
+            return True
+        with self._read() as conn:
+            return self._reaches(conn, access, record, action, context)
 
     def _readable(self, entity: Entity, context: Context) -> Access:
         return self.authorize(entity.name, "read", context)

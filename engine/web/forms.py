@@ -351,6 +351,7 @@ class RecordForm:
         self.entity = entity
         self.context = context
         self.old = old
+        self.access = service().access(entity, context)  # the user's field rules
         self.cls = form_class(entity, version)
         self.general: list[tuple[str, list[str]]] = []
         self.static_errors: dict[str, list[str]] = {}
@@ -542,8 +543,9 @@ class RecordForm:
 
     def state(self, name: str) -> State:
         field = self.entity.fields[name]
-        shown = not field.hidden and is_visible(field, self.draft, self.context)
-        editable = shown and name in self.form and not self.readonly_now(field)
+        shown = not field.hidden and self.access.visible(name) and is_visible(field, self.draft, self.context)
+        editable = shown and name in self.form and not self.readonly_now(field) \
+            and self.access.editable(name, "update" if self.old is not None else "create")
         required = shown and not field.is_computed and not field.is_autonumber \
             and is_required(field, self.draft, self.context)
         return State(shown, editable, required)

@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, abort, render_template
+from flask import Blueprint, Flask, abort, g, render_template
 
 from ...model import Entity
 from ..state import WebState
@@ -22,6 +22,24 @@ def model():
 
 def service():
     return WebState.of().service
+
+
+def access(entity: Entity | str):
+    """What the signed-in user may do with an entity (engine.permissions.policy.Access),
+    worked out once per request and entity."""
+    from ..auth import context
+
+    name = entity if isinstance(entity, str) else entity.name
+    cache = g.setdefault("_tailor_access", {})
+    if name not in cache:
+        cache[name] = service().access(name, context())
+    return cache[name]
+
+
+def can(entity: Entity | str, action: str) -> bool:
+    """For templates: show a button only when the action would be allowed (the records
+    service decides again when it is used)."""
+    return access(entity).can(action)
 
 
 def entity_or_404(name: str) -> Entity:
@@ -43,3 +61,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals["tailor_model"] = model
     app.jinja_env.globals["menu_groups"] = home.menu
+    app.jinja_env.globals["can"] = can

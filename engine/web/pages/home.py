@@ -6,20 +6,26 @@ from flask import request
 
 from ...records import Query, ValidationError
 from ..auth import context
-from . import bp, model, render, service
+from . import bp, can, model, render, service
 
 SEARCH_LIMIT = 8
 
 
 def menu() -> list[tuple[dict, list]]:
-    """Menu groups from tailor.yaml; entities not in any group come last."""
+    """Menu groups from tailor.yaml, with the entities the user may read; entities not in
+    any group come last."""
     current = model()
+
+    def shown(entity) -> bool:
+        return not entity.hidden and can(entity, "read")
+
     groups, placed = [], set()
     for label, names in current.menu:
-        entities = [current.entities[n] for n in names if n in current.entities and not current.entities[n].hidden]
+        entities = [current.entities[n] for n in names if n in current.entities and shown(current.entities[n])]
         placed.update(e.name for e in entities)
-        groups.append((label, entities))
-    rest = [e for e in current.entities.values() if not e.hidden and e.name not in placed]
+        if entities:
+            groups.append((label, entities))
+    rest = [e for e in current.entities.values() if shown(e) and e.name not in placed]
     if rest:
         groups.append(({}, rest))
     return groups

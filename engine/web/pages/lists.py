@@ -45,7 +45,7 @@ from ..errors import page
 from ..i18n import fmt, label, locale_name, ngettext
 from ..i18n import gettext as _
 from ..state import WebState
-from . import bp, entity_or_404, model, render, service
+from . import access, bp, entity_or_404, model, render, service
 
 COUNT_CAP = 1000  # "1000+" beyond this
 EXPORT_CAP = 50_000
@@ -127,12 +127,12 @@ def kind_of(entity: Entity, name: str) -> str:
 
 
 def column_of(entity: Entity, name: str) -> Column | None:
-    """A column users may see: a standard column or a non-hidden field stored in the row
-    (or computed when read)."""
+    """A column the user may see: a standard column or a field stored in the row (or
+    computed when read) that is neither hidden in YAML nor by the user's roles."""
     if name in STANDARD_KINDS:
         return Column(name, STANDARD_KINDS[name], None)
     field_ = entity.fields.get(name)
-    if field_ is None or field_.hidden or field_.type.storage == "table":
+    if field_ is None or field_.hidden or field_.type.storage == "table" or not access(entity).visible(name):
         return None
     return Column(name, kind_of(entity, name), field_)
 
@@ -241,7 +241,7 @@ def read_state(entity: Entity, args, actor_id: int | None, *, board: bool = Fals
     """Check every parameter; anything unknown or malformed is a BadParameter."""
     filters = {p: f for f in filters_of(entity) for p in f.params}
     for name, f in entity.fields.items():  # record pages link here with ?LINK_FIELD=ID ("show all")
-        if f.type.name == "link" and not f.hidden and name not in filters:
+        if f.type.name == "link" and not f.hidden and name not in filters and access(entity).visible(name):
             filters[name] = Filter(name, "link", f)
     state = ListState()
     for key in args:
@@ -541,6 +541,8 @@ def list_page(entity: str):
                                                                     "pages.list_export"),
         board_url=list_url(current, state.query_params(sort=None, columns=False), "pages.board")
         if current.stage else None,
+        can_create=access(current).can("create"), can_export=access(current).can("export"),
+        can_delete=access(current).can("delete"),
         result=result,
     )
 
@@ -730,6 +732,7 @@ def safe_cell(text: str) -> str:
 def list_export(entity: str):
     current = entity_or_404(entity)
     ctx = context()
+    service().authorize(current.name, "export", ctx)
     try:
         state = read_state(current, request.args, ctx.actor.id)
         state.after = None  # every page, from the first

@@ -26,7 +26,7 @@ from wtforms import Form, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ...model.model import Entity, Field, text
-from ...records import ConflictError, Query, ValidationError
+from ...records import ConflictError, PermissionDenied, Query, ValidationError
 from ...records.service import jsonable
 from ...records.values import is_visible
 from ..auth import context
@@ -34,7 +34,7 @@ from ..forms import BadInput, RecordForm, collect_links, in_form, layout, link_t
 from ..i18n import fmt, language, ngettext
 from ..i18n import gettext as _
 from ..state import WebState
-from . import bp, entity_or_404, model, render, service
+from . import access, bp, entity_or_404, model, render, service
 
 RELATED_ROWS = 5
 RELATED_COLUMNS = 4
@@ -67,7 +67,7 @@ def record_view(entity: Entity, record: dict[str, Any], *, status: int = 200, co
         shown = []
         for section in sections:
             names = [n for n in section.fields if n in entity.fields and not entity.fields[n].hidden
-                     and is_visible(entity.fields[n], record, ctx)]
+                     and access(entity).visible(n) and is_visible(entity.fields[n], record, ctx)]
             if names:
                 shown.append((section, names))
         if shown:
@@ -81,7 +81,7 @@ def record_view(entity: Entity, record: dict[str, Any], *, status: int = 200, co
     people: set[int] = {i for i in (record.get("owner"), record.get("created_by")) if isinstance(i, int)}
     collect_links(entity.fields, record, wanted, people)
     related = related_lists(entity, record, wanted, people)
-    history = service().history(entity.name, record["id"])[-TIMELINE_ENTRIES:]
+    history = service().history(entity.name, record["id"], ctx)[-TIMELINE_ENTRIES:]
     for entry in history:
         if isinstance(entry.get("user_id"), int):
             people.add(entry["user_id"])
@@ -107,7 +107,8 @@ def record_view(entity: Entity, record: dict[str, Any], *, status: int = 200, co
     timeline = [timeline_entry(entity, entry, titles, names) for entry in reversed(history)]
     return render("record", entity, record=record, tabs=tabs, tab=tab, titles=titles, users=names,
                   related=related, timeline=timeline, comments=notes, comment_form=comment_form or CommentForm(),
-                  problem=problem, model=model()), status
+                  problem=problem, model=model(), can_edit=service().may(entity.name, record, "update", ctx),
+                  can_delete=service().may(entity.name, record, "delete", ctx)), status
 
 
 def related_lists(entity: Entity, record: dict[str, Any], wanted: dict[str, set[int]], people: set[int]):
@@ -115,9 +116,10 @@ def related_lists(entity: Entity, record: dict[str, Any], wanted: dict[str, set[
     ctx = context()
     result = []
     for other in model().entities.values():
-        if other.hidden:
+        if other.hidden or not access(other).can("read"):
             continue
-        links = [f for f in other.fields.values() if f.type.name == "link" and f.to == entity.name and not f.hidden]
+        links = [f for f in other.fields.values() if f.type.name == "link" and f.to == entity.name and not f.hidden
+                 and access(other).visible(f.name)]
         for field in links:
             columns = [c for c in other.list.columns if c not in (field.name, other.title_field)
                        and _selectable(other, c)][:RELATED_COLUMNS]
@@ -144,7 +146,8 @@ def related_lists(entity: Entity, record: dict[str, Any], wanted: dict[str, set[
                 "several": len(links) > 1,
                 "all_url": url_for("pages.list_page", entity=other.name, **{field.name: record["id"]}),
                 "new_url": url_for("pages.new_record", entity=other.name, **{field.name: record["id"]})
-                if in_form(field) else None,
+                if in_form(field) and access(other).can("create") and access(other).editable(field.name, "create")
+                else None,
             })
     return result
 
@@ -276,6 +279,7 @@ def _bad(exc: BadInput):
 def new_record(entity: str):
     current = entity_or_404(entity)
     ctx = context()
+    service().authorize(current.name, "create", ctx)
     try:
         if request.method == "GET":
             view = RecordForm(current, ctx, version=_version(), prefill=request.args)
@@ -309,6 +313,8 @@ def edit_record(entity: str, record_id: int):
     current = entity_or_404(entity)
     ctx = context()
     old = service().get(current.name, record_id, ctx)
+    if not service().may(current.name, old, "update", ctx):
+        raise PermissionDenied(current.name, "update")
     if request.method == "GET":
         view = RecordForm(current, ctx, version=_version(), old=old)
         return _form_page(view, record=old, version=old["version"])
