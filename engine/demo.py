@@ -10,7 +10,10 @@ Demo files are read in name order. Each is a mapping:
       zhang: {name: 张伟, customer: "@customer:huaxin"}
 
 `"@ENTITY:KEY"` refers to a record loaded earlier, `"@user:USERNAME"` to a user. Going
-through the records service means demo data obeys every rule a user would.
+through the records service means demo data obeys every rule of the records; roles do not
+limit it (the engine loads each record in its owner's name). Users may be placed in the
+organisation: `department: Sales/East`, `manager: USERNAME`, `roles: [...]`, `teams: [...]`,
+`head: true`.
 
 Everything is loaded in one transaction: a malformed file or a refused record raises
 `DemoError` (naming the file, line and key) and nothing at all is saved, so the load can
@@ -27,13 +30,15 @@ from sqlalchemy.engine import Engine
 
 from .errors import Problems, did_you_mean
 from .model import CompiledModel
+from .permissions import org
 from .records import Actor, Context, RecordError, RecordService
 from .spec.yamlload import load_yaml_file, plain
-from .storage import users
+from .storage import department_heads, users
 from .users import UserError, create_user
 
-USER_KEYS = ("username", "display_name", "email", "password", "is_admin", "language")
-USER_TEXT_KEYS = ("username", "display_name", "email", "password", "language")
+USER_KEYS = ("username", "display_name", "email", "password", "is_admin", "language", "department", "manager",
+             "roles", "teams", "head")
+USER_TEXT_KEYS = ("username", "display_name", "email", "password", "language", "department", "manager")
 
 
 class DemoError(Exception):
@@ -105,7 +110,8 @@ def _load_record(service, file, entity_name, records, key, values, keys, counts)
     data = {k: _resolve(plain(v), keys, f"{_at(values, k, file)}: {label}: {k}") for k, v in values.items()}
     owner = data.get("owner")
     has_owner = isinstance(owner, int) and not isinstance(owner, bool)
-    actor = Actor(id=owner, username=f"user {owner}") if has_owner else Actor(system=True)
+    # demo data is loaded by the engine (no role limits it), in the owner's name
+    actor = Actor(id=owner, username=f"user {owner}", system=True) if has_owner else Actor(system=True)
     try:
         record = service.create(entity_name, data, Context(actor=actor), trusted=True)
     except RecordError as exc:
@@ -132,6 +138,40 @@ def _load_users(conn, model, file: Path, document: dict, keys: dict[str, int]) -
         label = f"user '{username}'" if isinstance(username, str) else f"users item {i + 1}"
         _check_user(spec, model, label, where, file)
         _ensure_user(conn, spec, label, where, keys)
+    for i, spec in enumerate(specs):  # the organisation, once every user exists (managers)
+        _place_user(conn, model, spec, f"user '{spec['username']}'", _at(specs, i, file), keys)
+
+
+def _place_user(conn, model, spec: dict[str, Any], label: str, where: str, keys: dict[str, int]) -> None:
+    """Department (a path such as Sales/East), manager, roles, teams, head of department."""
+    user_id = keys[f"user:{spec['username']}"]
+    try:
+        values: dict[str, Any] = {}
+        if spec.get("department"):
+            values["department_id"] = org.department_path(conn, spec["department"])
+        if spec.get("manager"):
+            manager = keys.get(f"user:{spec['manager']}")
+            if manager is None:
+                raise org.OrgError(f"manager '{spec['manager']}' is not a user of this file")
+            values["manager_id"] = manager
+        if values:
+            conn.execute(users.update().where(users.c.id == user_id).values(**values))
+        if spec.get("roles") is not None:
+            org.set_roles(conn, user_id, _names(spec["roles"], "roles"), model.roles)
+        if spec.get("teams") is not None:
+            org.set_teams(conn, user_id, _names(spec["teams"], "teams"))
+        if spec.get("head"):
+            if not values.get("department_id"):
+                raise org.OrgError("a head needs a department")
+            conn.execute(department_heads.insert().values(department_id=values["department_id"], user_id=user_id))
+    except org.OrgError as exc:
+        raise DemoError(f"{where}: {label}: {exc}") from exc
+
+
+def _names(value: Any, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise org.OrgError(f"{key} is a list of names, e.g. [sales_rep]")
+    return value
 
 
 def _check_user(spec: dict, model, label: str, where: str, file: Path) -> None:
@@ -147,6 +187,9 @@ def _check_user(spec: dict, model, label: str, where: str, file: Path) -> None:
         if spec.get(key) is not None and not isinstance(spec[key], str):
             raise DemoError(f"{_at(spec, key, file)}: {label}: {key} must be text, not {_kind(spec[key])}"
                             + (" (quote it)" if isinstance(spec[key], (int, float)) else ""))
+    for key in ("is_admin", "head"):
+        if spec.get(key) is not None and not isinstance(spec[key], bool):
+            raise DemoError(f"{_at(spec, key, file)}: {label}: {key} must be true or false")
     if spec.get("is_admin") is not None and not isinstance(spec["is_admin"], bool):
         raise DemoError(f"{_at(spec, 'is_admin', file)}: {label}: is_admin must be true or false")
     language = spec.get("language")

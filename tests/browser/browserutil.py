@@ -19,7 +19,8 @@ from engine.demo import load_demo
 from engine.migrate import apply_plan, plan_migration
 from engine.model import load_model
 from engine.paths import EXAMPLES, ROOT
-from engine.storage import make_engine
+from engine.permissions.org import set_roles
+from engine.storage import make_engine, write_engine
 from engine.users import create_user
 from engine.web import create_app
 
@@ -38,6 +39,15 @@ def chromium_path() -> str:
     return path
 
 
+def make_user(engine, model, name: str) -> None:
+    """A browser-test user holding the project's `admin` role (everything, through the
+    permission checks) when the project has roles."""
+    user_id = create_user(engine, name, PASSWORD, display_name=name.title())
+    if "admin" in model.roles:
+        with write_engine(engine).begin() as conn:
+            set_roles(conn, user_id, ["admin"], model.roles)
+
+
 class LiveServer:
     def __init__(self, root: Path, tmp: Path):
         url = f"sqlite:///{tmp / 'browser.sqlite'}"
@@ -47,7 +57,7 @@ class LiveServer:
                                           metadata_version=model.version))
         load_demo(model, engine, root)
         for name in ("alice", "bob"):
-            create_user(engine, name, PASSWORD, display_name=name.title())
+            make_user(engine, model, name)
         engine.dispose()
         self.app = create_app(Settings(project=root, database_url=url, secret_key="browser-secret"))
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)

@@ -15,12 +15,24 @@ from engine.demo import load_demo
 from engine.migrate import apply_plan, plan_migration
 from engine.model import load_model
 from engine.paths import EXAMPLES
-from engine.storage import make_engine
+from engine.permissions.org import set_roles
+from engine.storage import make_engine, write_engine
 from engine.users import create_user
 from engine.web import create_app
 
 PASSWORD = "test-pass-1"
 PG_URL = os.environ.get("TAILOR_TEST_DATABASE_URL")
+
+
+def make_user(engine, model, name: str, roles: tuple[str, ...] | None = None) -> int:
+    """A test user; in a project with roles, holding `roles` (default: the project's `admin`
+    role, which reaches everything through the permission checks, unlike the admin flag)."""
+    user_id = create_user(engine, name, PASSWORD, display_name=name.title())
+    wanted = roles if roles is not None else tuple(r for r in ("admin",) if r in model.roles)
+    if wanted:
+        with write_engine(engine).begin() as conn:
+            set_roles(conn, user_id, wanted, model.roles)
+    return user_id
 
 
 def migrated(root, url):
@@ -43,7 +55,7 @@ class Templates:
     def prepare(self, root, url: str) -> None:
         model, engine = migrated(root, url)
         load_demo(model, engine, root)
-        create_user(engine, "alice", PASSWORD, display_name="Alice")
+        make_user(engine, model, "alice")
         engine.dispose()
 
     def sqlite(self, root, target) -> None:
@@ -113,7 +125,7 @@ def make_app(db_url, tmp_path, templates):
             if demo:
                 load_demo(model, engine, root)
             for name in users:
-                create_user(engine, name, PASSWORD, display_name=name.title())
+                make_user(engine, model, name)
         app = create_app(Settings(project=root, database_url=url, secret_key="test-secret"))
         app.config["TESTING"] = True
         engines.append(app.extensions["tailor"].engine)
