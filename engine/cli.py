@@ -261,25 +261,79 @@ def user() -> None:
 @database_option
 @click.option("--name", "display_name", default=None)
 @click.option("--email", default=None)
-@click.option("--admin", is_flag=True)
+@click.option("--admin", is_flag=True, help="Bypass every permission (each bypass is audited).")
+@click.option("--role", "roles", multiple=True, help="A role of roles.yaml (repeat for several).")
+@click.option("--department", default=None, help="Department path, e.g. Sales/East China (created if new).")
+@click.option("--manager", default=None, help="Username of the user's manager.")
 @click.option("--language", default="en", type=click.Choice(["en", "zh"]))
 @click.password_option(prompt_required=False, default=None)
-def user_create(username, project, database, display_name, email, admin, language, password) -> None:
+def user_create(username, project, database, display_name, email, admin, roles, department, manager, language,
+                password) -> None:
     """Create a user (the password is asked for when not given)."""
+    import sqlalchemy as sa
+
     from .migrate import upgrade_system_tables
+    from .permissions import org
+    from .storage import users, write_engine
     from .users import UserError, create_user
 
+    known = _model(project).roles if roles else {}
     engine = _engine(project, database)
     upgrade_system_tables(engine)
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user_id = create_user(engine, username, password, display_name=display_name, email=email,
-                              is_admin=admin, language=language)
-    except UserError as exc:
+        with write_engine(engine).begin() as conn:
+            user_id = create_user(conn, username, password, display_name=display_name, email=email,
+                                  is_admin=admin, language=language)
+            values = {}
+            if department:
+                values["department_id"] = org.department_path(conn, department)
+            if manager:
+                values["manager_id"] = conn.execute(sa.select(users.c.id).where(users.c.username == manager)).scalar()
+                if values["manager_id"] is None:
+                    raise org.OrgError(f"manager '{manager}' is not a user")
+            if values:
+                conn.execute(users.update().where(users.c.id == user_id).values(**values))
+            if roles:
+                org.set_roles(conn, user_id, roles, known)
+    except (UserError, org.OrgError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PROBLEMS)
-    click.echo(f"created user {username} (id {user_id})")
+    click.echo(f"created user {username} (id {user_id})" + (f" with roles {', '.join(sorted(roles))}" if roles else ""))
+
+
+@cli.group()
+def org() -> None:
+    """The organisation: departments, managers, teams and roles of users."""
+
+
+@org.command("import")
+@click.argument("csv_file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--project", type=click.Path(file_okay=False), default=".", help="Project folder (roles and database).")
+@database_option
+def org_import(csv_file, project, database) -> None:
+    """Import a staff list: CSV with username, display_name, email, department (Sales/East),
+    manager (a username), roles and teams (;-separated), head (yes/no). All rows or none."""
+    from .migrate import upgrade_system_tables
+    from .permissions.org import OrgError, import_org
+    from .storage import write_engine
+
+    model = _model(project)
+    engine = _engine(project, database)
+    upgrade_system_tables(engine)
+    try:
+        text = Path(csv_file).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        click.echo("error: the file is not UTF-8 text (save it from Excel as 'CSV UTF-8')", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    try:
+        with write_engine(engine).begin() as conn:
+            counts = import_org(conn, text, model.roles)
+    except OrgError as exc:
+        click.echo(f"error: {csv_file}: {exc}; nothing was imported", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"imported {csv_file}: {counts['created']} users created, {counts['updated']} updated")
 
 
 def _register_plugin_commands() -> None:

@@ -85,6 +85,55 @@ def test_user_create(tmp_path):
     assert short.exit_code == 2
 
 
+def test_user_create_with_roles_department_and_manager(tmp_path):
+    import sqlalchemy as sa
+
+    from engine.storage import departments, make_engine, user_roles, users
+
+    url = f"sqlite:///{tmp_path / 'u.sqlite'}"
+    crm = EXAMPLES / "crm"
+    boss = run("user", "create", "boss", "--project", crm, "--database", url, "--password", "secret-123",
+               "--role", "sales_manager", "--department", "Sales")
+    assert boss.exit_code == 0, boss.output
+    rep = run("user", "create", "rep", "--project", crm, "--database", url, "--password", "secret-123",
+              "--role", "sales_rep", "--department", "Sales/East", "--manager", "boss")
+    assert rep.exit_code == 0 and "sales_rep" in rep.output, rep.output
+    bad = run("user", "create", "xx", "--project", crm, "--database", url, "--password", "secret-123",
+              "--role", "wizard")
+    assert bad.exit_code == 2 and "unknown role" in bad.output
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(users.c.id, users.c.manager_id, users.c.department_id)
+                           .where(users.c.username == "rep")).one()
+        boss_id = conn.execute(sa.select(users.c.id).where(users.c.username == "boss")).scalar()
+        assert row.manager_id == boss_id
+        assert conn.execute(sa.select(departments.c.name).where(departments.c.id == row.department_id)).scalar() == "East"
+        assert conn.execute(sa.select(user_roles.c.role).where(user_roles.c.user_id == row.id)).scalar() == "sales_rep"
+        assert conn.execute(sa.select(sa.func.count()).select_from(users).where(users.c.username == "xx")).scalar() == 0
+    engine.dispose()
+
+
+def test_org_import(tmp_path):
+    url = f"sqlite:///{tmp_path / 'o.sqlite'}"
+    crm = EXAMPLES / "crm"
+    good = tmp_path / "staff.csv"
+    good.write_text("username,display_name,department,manager,roles,teams,head\n"
+                    "li.ming,李明,销售部,,sales_manager,,是\n"
+                    "zhou.jie,周杰,销售部/华东,li.ming,sales_rep,大客户,否\n", encoding="utf-8-sig")
+    result = run("org", "import", good, "--project", crm, "--database", url)
+    assert result.exit_code == 0 and "2 users created" in result.output, result.output
+    again = run("org", "import", good, "--project", crm, "--database", url)
+    assert "0 users created, 2 updated" in again.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text("username,manager,roles\nnew.one,nobody,sales_rep\n", encoding="utf-8")
+    result = run("org", "import", bad, "--project", crm, "--database", url)
+    assert result.exit_code == 2 and "line 2" in result.output and "nothing was imported" in result.output
+    binary = tmp_path / "staff.xlsx"
+    binary.write_bytes(b"PK\x03\x04\xff\xfe")
+    result = run("org", "import", binary, "--project", crm, "--database", url)
+    assert result.exit_code == 2 and "not UTF-8" in result.output
+
+
 def test_bad_database_urls_are_messages(make_project):
     root = make_project({"entities/c.yaml": "entity: c\nfields:\n  name: {type: string}\n"})
     for url in ("nonsense", "mysql://u@localhost/db", "nosuchdialect://x"):
