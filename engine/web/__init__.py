@@ -20,7 +20,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 from ..config import Settings
 from ..paths import TEMPLATES
-from . import assets, auth, errors, i18n
+from . import admin, assets, auth, errors, i18n
 from .state import WebState
 
 csrf = CSRFProtect()
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     assets.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
+    admin.init_app(app)
     from .pages import init_app as init_pages
 
     init_pages(app)

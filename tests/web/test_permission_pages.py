@@ -107,3 +107,28 @@ def test_buttons_follow_the_roles(crm_app, service):
     assert '/e/opportunity/new"' in html and 'name="action" value="delete"' in html
     # the manager's department (Sales and below) covers both reps' records: all 21 demo deals
     assert count_of(html) == len(service.list("opportunity", Query(limit=100), Context(actor=SYSTEM))) == 21
+
+
+def test_the_owner_shares_a_record_from_its_page(crm_app, service):
+    wang = as_user(crm_app, "wang.lei")
+    emily = as_user(crm_app, "emily.chen")
+    mine = customers(service, "wang.lei")[0]
+    assert emily.get(f"/e/customer/{mine['id']}").status_code == 404
+    page = wang.get(f"/e/customer/{mine['id']}").get_data(as_text=True)
+    assert 'id="sharing"' in page
+    with service.engine.connect() as conn:
+        emily_id = conn.execute(sa.text("SELECT id FROM tailor_user WHERE username = 'emily.chen'")).scalar()
+    token = csrf_of(page)
+    for bad in ({"user_id": "x", "access": "read"}, {"user_id": str(emily_id), "access": "all"},
+                {"user_id": str(emily_id), "access": "read", "extra": "1"}):
+        assert wang.post(f"/e/customer/{mine['id']}/share", data={"csrf_token": token, **bad}).status_code == 400
+    response = wang.post(f"/e/customer/{mine['id']}/share",
+                         data={"csrf_token": token, "user_id": str(emily_id), "access": "read"})
+    assert response.status_code == 303
+    shared = emily.get(f"/e/customer/{mine['id']}")
+    assert shared.status_code == 200 and 'id="sharing"' not in shared.get_data(as_text=True)  # not the owner
+    assert emily.get(f"/e/customer/{mine['id']}/edit").status_code == 403  # read only
+    # someone who does not own it cannot share it
+    theirs = customers(service, "emily.chen")[0]
+    assert wang.post(f"/e/customer/{theirs['id']}/share",
+                     data={"csrf_token": token, "user_id": str(emily_id), "access": "read"}).status_code == 404

@@ -20,6 +20,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlalchemy as sa
 from flask import abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext
 from wtforms import Form, TextAreaField
@@ -29,8 +30,19 @@ from ...model.model import Entity, Field, text
 from ...records import ConflictError, PermissionDenied, Query, ValidationError
 from ...records.service import jsonable
 from ...records.values import is_visible
+from ...storage import shares, teams
 from ..auth import context
-from ..forms import BadInput, RecordForm, collect_links, in_form, layout, link_titles, title_of, user_names
+from ..forms import (
+    BadInput,
+    RecordForm,
+    active_users,
+    collect_links,
+    in_form,
+    layout,
+    link_titles,
+    title_of,
+    user_names,
+)
 from ..i18n import fmt, language, ngettext
 from ..i18n import gettext as _
 from ..state import WebState
@@ -108,7 +120,37 @@ def record_view(entity: Entity, record: dict[str, Any], *, status: int = 200, co
     return render("record", entity, record=record, tabs=tabs, tab=tab, titles=titles, users=names,
                   related=related, timeline=timeline, comments=notes, comment_form=comment_form or CommentForm(),
                   problem=problem, model=model(), can_edit=service().may(entity.name, record, "update", ctx),
-                  can_delete=service().may(entity.name, record, "delete", ctx)), status
+                  can_delete=service().may(entity.name, record, "delete", ctx),
+                  sharing=sharing_of(entity, record, ctx)), status
+
+
+def sharing_of(entity: Entity, record: dict[str, Any], ctx) -> dict[str, Any] | None:
+    """Who the record is shared with, and the people it can be shared with: for its owner
+    (or an admin) in a project with roles."""
+    actor = ctx.actor
+    if not service().policy.enabled or not (actor.is_admin or record.get("owner") == actor.id):
+        return None
+    with WebState.of().service.reading() as conn:
+        rows = conn.execute(sa.select(shares.c.user_id, shares.c.team_id, shares.c.access)
+                            .where(shares.c.entity == entity.name, shares.c.record_id == record["id"])).all()
+        people = active_users()
+        team_names = dict(conn.execute(sa.select(teams.c.id, teams.c.name)).all())
+    names = dict(people)
+    return {"shares": [{"who": names.get(r.user_id, f"#{r.user_id}") if r.user_id else team_names.get(r.team_id, ""),
+                        "access": r.access} for r in rows],
+            "people": [(i, n) for i, n in people if i != actor.id]}
+
+
+@bp.post("/e/<entity>/<int:record_id>/share")
+def share_record(entity: str, record_id: int):
+    current = entity_or_404(entity)
+    ctx = context()
+    unknown = set(request.form.keys()) - {"csrf_token", "user_id", "access"}
+    raw = request.form.get("user_id", "")
+    if unknown or not raw.isdigit() or request.form.get("access") not in ("read", "write"):
+        abort(400, description=_("Choose a user and read or edit."))
+    service().share(current.name, record_id, access=request.form["access"], user_id=int(raw), context=ctx)
+    return redirect(url_for("pages.record_page", entity=current.name, record_id=record_id) + "#sharing", code=303)
 
 
 def related_lists(entity: Entity, record: dict[str, Any], wanted: dict[str, set[int]], people: set[int]):

@@ -1,0 +1,198 @@
+"""Admin pages for the organisation: users (department, manager, roles, teams, head of
+department, active, admin) and departments (a tree). Only admins (`is_admin`) reach them;
+everything else about permissions is in roles.yaml.
+
+    GET       /admin/users               every user, with their place in the organisation
+    GET/POST  /admin/users/<id>          one user's department, manager, roles, teams…
+    GET/POST  /admin/departments         the tree; add, rename or move a department
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, Flask, abort, g, redirect, render_template, request, url_for
+from sqlalchemy.exc import IntegrityError
+
+from ..permissions import org
+from ..storage import department_heads, departments, team_members, teams, user_roles, users, write_engine
+from .i18n import gettext as _
+from .state import WebState
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+MAX_NAME = 120
+
+
+@bp.before_request
+def admins_only() -> None:
+    user = g.get("user")
+    if user is None or not user.get("is_admin"):
+        abort(403, description=_("Only administrators can manage the organisation."))
+
+
+def engine():
+    return WebState.of().engine
+
+
+def department_names(conn) -> dict[int, str]:
+    """Every department as its full path ("Sales / East China"), for selects and tables."""
+    rows = {r.id: (r.name, r.parent_id) for r in conn.execute(sa.select(departments))}
+    names: dict[int, str] = {}
+    for department_id in rows:
+        parts, current, seen = [], department_id, set()
+        while current is not None and current not in seen:
+            seen.add(current)
+            parts.append(rows[current][0])
+            current = rows[current][1]
+        names[department_id] = " / ".join(reversed(parts))
+    return dict(sorted(names.items(), key=lambda item: item[1]))
+
+
+@bp.get("/users")
+def user_list():
+    with engine().connect() as conn:
+        people = conn.execute(sa.select(users).order_by(users.c.username)).mappings().all()
+        roles: dict[int, list[str]] = {}
+        for user_id, role in conn.execute(sa.select(user_roles.c.user_id, user_roles.c.role)):
+            roles.setdefault(user_id, []).append(role)
+        names = department_names(conn)
+    by_id = {p["id"]: p["display_name"] or p["username"] for p in people}
+    return render_template("admin_users.html", people=people, roles=roles, departments=names, by_id=by_id)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+def user_edit(user_id: int):
+    model = WebState.of().model
+    with engine().connect() as conn:
+        person = conn.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
+        if person is None:
+            abort(404)
+        names = department_names(conn)
+        everyone = conn.execute(sa.select(users.c.id, users.c.username, users.c.display_name)
+                                .where(users.c.id != user_id).order_by(users.c.username)).all()
+        held = {r for (r,) in conn.execute(sa.select(user_roles.c.role).where(user_roles.c.user_id == user_id))}
+        team_names = [t for (t,) in conn.execute(sa.select(teams.c.name).join(team_members)
+                                                 .where(team_members.c.user_id == user_id).order_by(teams.c.name))]
+        heads = {d for (d,) in conn.execute(sa.select(department_heads.c.department_id)
+                                            .where(department_heads.c.user_id == user_id))}
+    errors: list[str] = []
+    values: dict[str, Any] = {}
+    if request.method == "POST":
+        form = request.form
+        unknown = set(form) - {"csrf_token", "display_name", "department_id", "manager_id", "roles", "teams",
+                               "head", "is_active", "is_admin"}
+        if unknown:
+            abort(400, description=_("Unknown fields: %(names)s", names=", ".join(sorted(unknown)[:10])))
+        values = _user_values(form, names, {u.id for u in everyone}, errors)
+        wanted_roles = form.getlist("roles")
+        if not set(wanted_roles) <= set(model.roles):
+            errors.append(_("Unknown role."))
+        if user_id == g.user["id"] and not values.get("is_admin", True):
+            errors.append(_("You cannot take away your own administrator rights."))
+        if not errors:
+            try:
+                with write_engine(engine()).begin() as conn:
+                    conn.execute(users.update().where(users.c.id == user_id).values(**values))
+                    org.set_roles(conn, user_id, wanted_roles, model.roles)
+                    org.set_teams(conn, user_id, form.get("teams", "").replace("；", ";").split(";"))
+                    conn.execute(department_heads.delete().where(department_heads.c.user_id == user_id))
+                    if form.get("head") and values.get("department_id"):
+                        conn.execute(department_heads.insert().values(department_id=values["department_id"],
+                                                                      user_id=user_id))
+                    _check_manager_loop(conn, user_id)
+            except org.OrgError as exc:
+                errors.append(str(exc))
+            else:
+                return redirect(url_for("admin.user_list"), code=303)
+        person = {**person, **values}
+        held, team_names = set(wanted_roles), [form.get("teams", "")]
+        heads = {values.get("department_id")} if form.get("head") else set()
+    status = 422 if errors else 200
+    return render_template("admin_user.html", person=person, departments=names, everyone=everyone,
+                           roles=model.roles, held=held, teams=";".join(team_names), heads=heads,
+                           errors=errors), status
+
+
+def _user_values(form, names: dict[int, str], others: set[int], errors: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {"is_active": form.get("is_active") == "1", "is_admin": form.get("is_admin") == "1"}
+    display = form.get("display_name", "").strip()
+    if not display or len(display) > MAX_NAME or "\x00" in display:
+        errors.append(_("A name is 1 to %(n)s characters.", n=MAX_NAME))
+    values["display_name"] = display[:MAX_NAME]
+    for key, allowed in (("department_id", set(names)), ("manager_id", others)):
+        raw = form.get(key, "")
+        if raw == "":
+            values[key] = None
+        elif raw.isdigit() and int(raw) in allowed:
+            values[key] = int(raw)
+        else:
+            errors.append(_("Choose from the list."))
+    return values
+
+
+def _check_manager_loop(conn, user_id: int) -> None:
+    seen, current = {user_id}, user_id
+    while (current := conn.execute(sa.select(users.c.manager_id).where(users.c.id == current)).scalar()):
+        if current in seen:
+            raise org.OrgError(_("Managers would form a loop."))
+        seen.add(current)
+
+
+@bp.route("/departments", methods=["GET", "POST"])
+def department_list():
+    errors: list[str] = []
+    if request.method == "POST":
+        form = request.form
+        name = form.get("name", "").strip()
+        parent = form.get("parent_id", "")
+        target = form.get("id", "")
+        with engine().connect() as conn:
+            names = department_names(conn)
+        if not name or len(name) > MAX_NAME or "/" in name or "\x00" in name:
+            errors.append(_("A department name is 1 to %(n)s characters, without '/'.", n=MAX_NAME))
+        if parent and not (parent.isdigit() and int(parent) in names):
+            errors.append(_("Choose from the list."))
+        if target and not (target.isdigit() and int(target) in names):
+            abort(404)
+        parent_id = int(parent) if parent else None
+        if target and parent_id is not None:
+            with engine().connect() as conn:
+                if parent_id in org.descendants(org.department_tree(conn), int(target)):
+                    errors.append(_("A department cannot be moved below itself."))
+        if not errors:
+            with engine().connect() as conn:  # NULL parents are never equal in a UNIQUE index: ask
+                same = conn.execute(sa.select(departments.c.id).where(
+                    departments.c.name == name, departments.c.id != (int(target) if target else -1),
+                    departments.c.parent_id.is_(None) if parent_id is None else departments.c.parent_id == parent_id,
+                )).first()
+            if same is not None:
+                errors.append(_("There is already a department of that name there."))
+        if not errors:
+            try:
+                with write_engine(engine()).begin() as conn:
+                    if target:
+                        conn.execute(departments.update().where(departments.c.id == int(target))
+                                     .values(name=name, parent_id=parent_id))
+                    else:
+                        conn.execute(departments.insert().values(name=name, parent_id=parent_id))
+            except IntegrityError:
+                errors.append(_("There is already a department of that name there."))
+            else:
+                return redirect(url_for("admin.department_list"), code=303)
+    with engine().connect() as conn:
+        names = department_names(conn)
+        parents = {r.id: r.parent_id for r in conn.execute(sa.select(departments))}
+        counts = dict(conn.execute(sa.select(users.c.department_id, sa.func.count()).group_by(users.c.department_id))
+                      .all())
+        head_rows = conn.execute(sa.select(department_heads.c.department_id, users.c.display_name, users.c.username)
+                                 .join(users, users.c.id == department_heads.c.user_id)).all()
+    heads: dict[int, list[str]] = {}
+    for row in head_rows:
+        heads.setdefault(row.department_id, []).append(row.display_name or row.username)
+    return render_template("admin_departments.html", departments=names, parents=parents, counts=counts,
+                           heads=heads, errors=errors), 422 if errors else 200
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)
