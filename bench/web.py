@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 from engine.migrate import apply_plan, plan_migration  # noqa: E402
 from engine.model import load_model  # noqa: E402
-from engine.storage import make_engine  # noqa: E402
+from engine.permissions.org import set_roles  # noqa: E402
+from engine.storage import make_engine, write_engine  # noqa: E402
 from engine.users import create_user  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_LIST_ROWS", 1_000_000))
@@ -42,14 +43,15 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", 4))
 DURATION = os.environ.get("BENCH_DURATION", "5s")
 RUNS = int(os.environ.get("BENCH_RUNS", 3))
 PG_URL = os.environ.get("TAILOR_BENCH_DATABASE_URL") or os.environ.get("TAILOR_TEST_DATABASE_URL")
-PROJECT = ROOT / "examples" / "crm"
+PROJECT = ROOT / "bench" / "project"  # examples/crm plus a role with an expression scope
+OWNERS = 50  # the opportunities are spread over this many sales reps (an `own` page sees 2 %)
 LIST_PATH = "/e/opportunity?stage=proposal&sort=-close_date"
 BASELINE_PATH = "/opportunities?stage=proposal"
 FULL_BASELINE_PATH = "/full/opportunities?stage=proposal"
 PASSWORD = "bench-pass-1"
 
 
-def fill(engine, rows: int) -> None:
+def fill(engine, rows: int, first_owner: int) -> None:
     """Customers and `rows` opportunities, inserted by the database itself."""
     with engine.begin() as conn:
         pg = conn.dialect.name == "postgresql"
@@ -64,9 +66,9 @@ def fill(engine, rows: int) -> None:
                  "WHEN 3 THEN 'negotiation' WHEN 4 THEN 'won' ELSE 'lost' END"
         conn.execute(sa.text(
             f"INSERT INTO opportunity (created_at, updated_at, version, title, customer, stage, amount, "
-            f"amount_currency, probability, expected_revenue, close_date) "
+            f"amount_currency, probability, expected_revenue, close_date, owner) "
             f"SELECT {now}, {now}, 1, 'Deal ' || g.n, 1 + g.n % 1000, {stages}, 1000 + g.n % 90000, 'CNY', 50, "
-            f"(1000 + g.n % 90000) / 2, {day} FROM {series.format(n=rows)}"))
+            f"(1000 + g.n % 90000) / 2, {day}, {first_owner} + g.n % {OWNERS} FROM {series.format(n=rows)}"))
         conn.exec_driver_sql("ANALYZE")  # planner statistics, as any production database has
 
 
@@ -88,17 +90,19 @@ def stop(proc: subprocess.Popen) -> None:
     proc.wait(timeout=30)
 
 
-def session_cookie(port: int) -> str:
+def session_cookie(port: int, username: str = "bench") -> tuple[str, str]:
+    """The session cookie of a signed-in user, and the CSRF token of that session."""
     jar = CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     html = opener.open(f"http://127.0.0.1:{port}/sign-in").read().decode()
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
-    data = urllib.parse.urlencode({"username": "bench", "password": PASSWORD, "csrf_token": token}).encode()
+    data = urllib.parse.urlencode({"username": username, "password": PASSWORD, "csrf_token": token}).encode()
     opener.open(f"http://127.0.0.1:{port}/sign-in", data=data)
     # a page with a form puts the CSRF secret into the session: do it before reading the cookie
-    form = opener.open(f"http://127.0.0.1:{port}/e/customer/new").read().decode()
-    session_cookie.form_token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form).group(1)
-    return "; ".join(f"{c.name}={c.value}" for c in jar)
+    # (every page has one: the sign-out form)
+    page = opener.open(f"http://127.0.0.1:{port}/home").read().decode()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    return "; ".join(f"{c.name}={c.value}" for c in jar), token
 
 
 def baseline_cookie(port: int) -> str:
@@ -166,9 +170,17 @@ def bench(name: str, url: str) -> None:
     model = load_model(PROJECT, entry_points=False)
     engine = make_engine(url)
     apply_plan(engine, plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version))
-    create_user(engine, "bench", PASSWORD, display_name="Bench")
+    with write_engine(engine).begin() as conn:
+        # the unscoped page: a role that reaches every row (through the permission checks)
+        set_roles(conn, create_user(conn, "bench", PASSWORD, display_name="Bench"), ["admin"], model.roles)
+        set_roles(conn, create_user(conn, "bench.big", PASSWORD), ["big_deals"], model.roles)
+        reps = [create_user(conn, "bench.rep", PASSWORD)] + [create_user(conn, f"bench.rep{i}", None)
+                                                              for i in range(1, OWNERS)]
+        for rep in reps:
+            set_roles(conn, rep, ["sales_rep"], model.roles)
+    assert reps == list(range(reps[0], reps[0] + OWNERS))
     start = time.perf_counter()
-    fill(engine, ROWS)
+    fill(engine, ROWS, reps[0])
     engine.dispose()
     print(f"[{name}] {ROWS:,} opportunities loaded in {time.perf_counter() - start:.0f} s")
     env = {"TAILOR_PROJECT": str(PROJECT), "TAILOR_DATABASE_URL": url, "TAILOR_SECRET_KEY": "bench",
@@ -176,7 +188,7 @@ def bench(name: str, url: str) -> None:
     tailor = gunicorn("engine.web:create_app()", 8801, env)
     baseline = gunicorn("bench.baseline_app:app", 8802, env)
     try:
-        cookie = session_cookie(8801)
+        cookie, token = session_cookie(8801)
         probe = _get(8801, LIST_PATH, cookie)
         assert "Deal " in probe, "the list page did not answer with rows: check LIST_PATH and sign-in"
         base_cookie = baseline_cookie(8802)
@@ -190,8 +202,15 @@ def bench(name: str, url: str) -> None:
             ratio = ours["rps"] / theirs["rps"]
             verdict = f"target >= 0.7x: {'OK' if ratio >= 0.7 else 'MISSED'}" if theirs is full else "context"
             print(f"[{name}]   vs {label}: {figures(theirs)}; ratio {ratio:.2f}x; {verdict}")
+        scoped = {"own": session_cookie(8801, "bench.rep")[0],
+                  "expression (amount >= 45000)": session_cookie(8801, "bench.big")[0]}
+        for label, scoped_cookie in scoped.items():
+            assert "Deal " in _get(8801, LIST_PATH, scoped_cookie), f"the {label} page shows no rows"
+            result = median_runs(lambda c=scoped_cookie: wrk(f"http://127.0.0.1:8801{LIST_PATH}", c))
+            ratio = result["rps"] / ours["rps"]
+            print(f"[{name}] list page with the {label} scope: {figures(result)}; vs the unscoped page "
+                  f"{ratio:.2f}x; target >= 0.8x: {'OK' if ratio >= 0.8 else 'MISSED'}")
         script = Path(tempfile.mkdtemp()) / "post.lua"
-        token = session_cookie.form_token
         if token:
             body = urllib.parse.urlencode({"csrf_token": token, "level": "low",
                                            "classification": "regular", "country": "China",

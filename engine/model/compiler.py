@@ -139,6 +139,15 @@ class Compiler:
             actions=(*ACTIONS, *self.checker.actions),
         )
 
+    def owner_scoped(self, entity: str) -> bool:
+        """Whether a role limits this entity to rows by owner (own, team, department)."""
+        for role in self.spec.roles.values():
+            rules = role.get("entities") if isinstance(role, dict) else None
+            rule = rules.get(entity) if isinstance(rules, dict) else None
+            if isinstance(rule, dict) and rule.get("scope") in ("own", "team", "department"):
+                return True
+        return False
+
     # -- fields ------------------------------------------------------------------------------
     def field(self, entity: str, name: str, spec: PosDict, key_prefix: tuple, plain_spec: dict) -> Field:
         ftype = self.types[spec["type"]]
@@ -311,6 +320,8 @@ class Compiler:
             column_name = sort_key.lstrip("-")
             if column_name in table.c and column_name != "id":
                 wanted[(column_name, "id")] = False
+                if self.owner_scoped(name):  # a rep's own rows, in list order, from one index
+                    wanted[("owner", column_name, "id")] = False
         explicit_names: dict[tuple[str, ...], str] = {}
         for index in spec.get("indexes") or []:
             key = tuple(c.name for ref in index["fields"] for c in table.c if c.name == ref)

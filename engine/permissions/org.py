@@ -118,6 +118,24 @@ def share_of(conn: Connection, entity: str, record_id: int, actor: Actor) -> str
     return "write" if "write" in found else "read" if found else None
 
 
+MAX_SHARED = 5000  # beyond this many shares of one entity, a user's lists read them by subquery
+
+
+def shared_ids(conn: Connection, entity: str, actor: Actor, action: str = "read") -> list[int] | Any:
+    """Ids of the records of an entity shared with the actor (or their teams), for read or
+    for writing: usually none or a few, read once per list."""
+    if actor.id is None or action not in ("read", "update"):
+        return []
+    who = shares.c.user_id == actor.id
+    if actor.teams:
+        who = sa.or_(who, shares.c.team_id.in_(actor.teams))
+    found = sa.select(shares.c.record_id).where(shares.c.entity == entity, who)
+    if action == "update":
+        found = found.where(shares.c.access == "write")
+    ids = [r for (r,) in conn.execute(found.limit(MAX_SHARED + 1))]
+    return ids if len(ids) <= MAX_SHARED else found
+
+
 # -- writing ------------------------------------------------------------------------------------
 def department_path(conn: Connection, path: str) -> int:
     """The id of a department given as "Sales/East China", created along the way."""

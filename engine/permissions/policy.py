@@ -8,7 +8,7 @@ record), and which fields are visible and editable. The precedence is documented
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from ..model.model import Entity
 from ..records.context import Actor
 from ..records.errors import PermissionDenied  # noqa: F401  (raised by users of Access)
-from ..storage import shares, users
+from ..storage import users
 from .roles import EntityRule, Role
 
 
@@ -63,8 +63,10 @@ class Access:
         return frozenset(n for n in self.entity.fields if not self.visible(n))
 
     # -- rows ---------------------------------------------------------------------------
-    def row_condition(self, action: str, now: datetime | None = None) -> Any:
-        """SQL for the rows this action reaches; None for every row."""
+    def row_condition(self, action: str, now: datetime | None = None, shared: Iterable[int] = ()) -> Any:
+        """SQL for the rows this action reaches; None for every row. `shared`: ids of the
+        records shared with the user for this action (`org.shared_ids`): given as a list,
+        so that a user without shares gets a plain condition the index in list order serves."""
         if self.bypass:
             return None
         table = self.entity.table
@@ -74,9 +76,10 @@ class Access:
             if condition is None:
                 return None  # a role sees every row
             conditions.append(condition)
-        shared = self._shared_sql(action)
-        if shared is not None:
-            conditions.append(shared)
+        if isinstance(shared, sa.Select):  # very many shares: by subquery
+            conditions.append(table.c.id.in_(shared))
+        elif ids := sorted(set(shared)):
+            conditions.append(table.c.id.in_(ids))
         return sa.or_(*conditions) if conditions else sa.false()
 
     def _scope_sql(self, rule: EntityRule, table: sa.Table, now: datetime | None) -> Any:
@@ -95,18 +98,6 @@ class Access:
             return table.c.owner.in_(sa.select(users.c.id).where(users.c.department_id.in_(actor.departments)))
         columns = {c.name: c for c in table.c}
         return rule.condition.to_sql(columns, {"user": actor.variables()}, now=now)
-
-    def _shared_sql(self, action: str) -> Any:
-        actor = self.actor
-        if actor.id is None or action not in ("read", "update"):
-            return None
-        who = shares.c.user_id == actor.id
-        if actor.teams:
-            who = sa.or_(who, shares.c.team_id.in_(actor.teams))
-        found = sa.select(shares.c.record_id).where(shares.c.entity == self.entity.name, who)
-        if action == "update":
-            found = found.where(shares.c.access == "write")
-        return self.entity.table.c.id.in_(found)
 
     def row_allows(self, record: Mapping[str, Any], action: str, shared: str | None = None,
                    now: datetime | None = None) -> bool:

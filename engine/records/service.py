@@ -94,7 +94,7 @@ class RecordService:
             raise ValidationError({"limit": ["a list is read a page at a time: give a limit"]})
         access = self._readable(entity, context)
         hidden = access.hidden_fields()
-        statement = build_select(entity, query, context, restrict=access.row_condition("read", context.now),
+        statement = build_select(entity, query, context, restrict=self._restriction(access, "read", context),
                                  hidden=hidden)
         with self._read() as conn:
             rows = [self._from_row(entity, dict(r._mapping)) for r in conn.execute(statement)]
@@ -115,7 +115,7 @@ class RecordService:
         query = query or Query(**kwargs)
         access = self._readable(entity, context)
         inner = build_select(entity, query.unpaged(), context, columns=[entity.table.c.id],
-                             restrict=access.row_condition("read", context.now), hidden=access.hidden_fields())
+                             restrict=self._restriction(access, "read", context), hidden=access.hidden_fields())
         if limit is not None:
             inner = inner.limit(limit)
         with self._read() as conn:
@@ -390,6 +390,14 @@ class RecordService:
             return True
         with self._read() as conn:
             return self._reaches(conn, access, record, action, context)
+
+    def _restriction(self, access: Access, action: str, context: Context) -> Any:
+        """The SQL condition of the rows the user reaches for an action (None: all)."""
+        if access.bypass:
+            return None
+        with self._read() as conn:
+            shared = org.shared_ids(conn, access.entity.name, access.actor, action)
+        return access.row_condition(action, context.now, shared)
 
     def _readable(self, entity: Entity, context: Context) -> Access:
         return self.authorize(entity.name, "read", context)

@@ -105,3 +105,27 @@ def test_upgrade_leaves_project_tables_alone(db_engine):
         conn.exec_driver_sql("INSERT INTO customer VALUES (1, 'kept')")
     upgrade_system_tables(db_engine)
     assert select(db_engine, "SELECT id, name FROM customer") == [(1, "kept")]
+
+
+def test_migrate_brings_an_older_databases_engine_tables_to_head(db_engine, build_model):
+    """A database made by an older Tailor (engine tables at 0002) gains the organisation
+    tables when the project is migrated, keeping its users."""
+    from alembic import command
+
+    from engine.migrate import apply_plan, plan_migration
+    from engine.storage import users
+    from engine.users import create_user
+
+    upgrade_system_tables(db_engine)
+    with db_engine.begin() as conn:
+        command.downgrade(system_config(connection=conn), "0002")
+    assert "tailor_user_role" not in sa.inspect(db_engine).get_table_names()
+    create_user(db_engine, "old.user", None)
+    model = build_model({"entities/c.yaml": "entity: c\nfields:\n  name: {type: string}\n"})
+    apply_plan(db_engine, plan_migration(db_engine, model.metadata, project=model.project,
+                                         metadata_version=model.version))
+    head = ScriptDirectory.from_config(system_config()).get_current_head()
+    with db_engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")).scalar() == head
+        assert conn.execute(sa.select(users.c.username, users.c.department_id)).all() == [("old.user", None)]
+    assert {"tailor_user_role", "tailor_department", "tailor_share"} <= set(sa.inspect(db_engine).get_table_names())
