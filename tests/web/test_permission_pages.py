@@ -132,3 +132,17 @@ def test_the_owner_shares_a_record_from_its_page(crm_app, service):
     theirs = customers(service, "emily.chen")[0]
     assert wang.post(f"/e/customer/{theirs['id']}/share",
                      data={"csrf_token": token, "user_id": str(emily_id), "access": "read"}).status_code == 404
+
+
+def test_boards_move_cards_only_for_those_who_may(crm_app, service):
+    manager = as_user(crm_app, "zhao.min")  # tickets: read only
+    board = manager.get("/e/ticket/board").get_data(as_text=True)
+    assert 'class="kcard"' in board and 'class="kcard-move"' not in board and "Sortable.min.js" not in board
+    ticket = service.list("ticket", Query(limit=1), Context(actor=SYSTEM))[0]
+    token = csrf_of(board)
+    refused = manager.post(f"/e/ticket/{ticket['id']}/stage",
+                           data={"csrf_token": token, "stage": "closed", "version": ticket["version"]})
+    assert refused.status_code == 403
+    assert service.get("ticket", ticket["id"], Context(actor=SYSTEM))["status"] == ticket["status"]
+    agent = as_user(crm_app, "liu.yang")
+    assert 'class="kcard-move"' in agent.get("/e/ticket/board").get_data(as_text=True)

@@ -23,7 +23,7 @@ from ..auth import context
 from ..errors import page
 from ..i18n import gettext as _
 from ..i18n import label
-from . import bp, entity_or_404, render, service
+from . import access, bp, entity_or_404, render, service
 from .lists import (
     COUNT_CAP,
     BadParameter,
@@ -86,6 +86,8 @@ def stage_options(stage: Field) -> list[tuple[str, str]]:
 def board(entity: str):
     current, stage = staged(entity)
     ctx = context()
+    if not access(current).visible(stage.name):
+        abort(404)  # a board by a field the user may not see
     try:
         state = read_state(current, request.args, ctx.actor.id, board=True)
         state.columns = None  # cards show the configured columns
@@ -110,7 +112,8 @@ def board(entity: str):
     by_id = {c["id"]: c for c in cards(current, stage, rows, ctx)}
     for lane in lanes:
         lane["cards"] = [by_id[r["id"]] for r in lane.pop("rows")]
-    return render("kanban", current, lanes=lanes, stage_field=stage, options=stage_options(stage),
+    movable = access(current).can("update") and access(current).editable(stage.name)
+    return render("kanban", current, lanes=lanes, stage_field=stage, options=stage_options(stage), movable=movable,
                   list_url=list_url(current, state.query_params(sort=None, columns=False)))
 
 
