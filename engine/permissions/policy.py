@@ -32,6 +32,7 @@ class Access:
     rules: tuple[EntityRule, ...] = ()
     denied_fields: frozenset[str] = frozenset()
     _actions: frozenset[str] = field(default=frozenset())
+    _hidden: frozenset[str] = field(default=frozenset())  # worked out by Policy.access
 
     # -- actions ------------------------------------------------------------------------
     def can(self, action: str) -> bool:
@@ -43,24 +44,45 @@ class Access:
     # -- fields -------------------------------------------------------------------------
     def visible(self, name: str) -> bool:
         """A field the user may see (standard columns are always visible)."""
-        if self.bypass or name not in self.entity.fields:
-            return True
-        if name in self.denied_fields:
-            return False
-        return any(r.fields.get(name, "edit") in ("edit", "read") for r in self.granting("read"))
+        return self.bypass or name not in self._hidden
 
     def editable(self, name: str, action: str = "update") -> bool:
         """A field the user may set when creating or updating."""
         if self.bypass:
             return True
-        if name in self.denied_fields or not self.visible(name):
+        if not self.visible(name):
             return False
         return any(r.fields.get(name, "edit") == "edit" for r in self.granting(action))
 
-    def hidden_fields(self) -> frozenset[str]:
+    def may_assign(self, owner: Any, current: Any) -> bool:
+        """Whether the user may make `owner` the owner of a record (keeping the current
+        owner is always fine): within the scope of a role that lets them create or update,
+        so that nobody hands a record to someone outside their reach."""
         if self.bypass:
-            return frozenset()
-        return frozenset(n for n in self.entity.fields if not self.visible(n))
+            return True
+        try:
+            owner = int(owner) if owner not in (None, "") else None
+        except (TypeError, ValueError):
+            return False
+        if owner == current:
+            return True
+        actor = self.actor
+        for rule in self.rules:
+            if not {"create", "update"} & rule.actions:
+                continue
+            if rule.scope in ("all", "where"):
+                return True
+            if owner is None:
+                continue
+            if owner == actor.id and rule.scope in ("own", "team", "department"):
+                return True
+            if (rule.scope == "team" and owner in actor.team_members) or \
+                    (rule.scope == "department" and owner in actor.department_members):
+                return True
+        return False
+
+    def hidden_fields(self) -> frozenset[str]:
+        return frozenset() if self.bypass else self._hidden
 
     # -- rows ---------------------------------------------------------------------------
     def row_condition(self, action: str, now: datetime | None = None, shared: Iterable[int] = ()) -> Any:
@@ -105,8 +127,8 @@ class Access:
         ("read", "write" or None)."""
         if self.bypass:
             return True
-        if shared == "write" or (shared == "read" and action == "read"):
-            return True
+        if (shared == "write" and action in ("read", "update")) or (shared == "read" and action == "read"):
+            return True  # a share lets read or edit, never delete or anything else
         return any(self._scope_allows(rule, record, now) for rule in self.granting(action))
 
     def _scope_allows(self, rule: EntityRule, record: Mapping[str, Any], now: datetime | None) -> bool:
@@ -141,5 +163,22 @@ class Policy:
         granted = frozenset(a for r in rules for a in r.actions)
         denied = frozenset(a for r in rules for a in r.deny)
         denied_fields = frozenset(f for r in rules for f, rule in r.fields.items() if rule == "deny")
+        readers = [r for r in rules if "read" in r.actions]
+        hidden = {n for n in entity.fields if n in denied_fields
+                  or not any(r.fields.get(n, "edit") in ("edit", "read") for r in readers)}
         return Access(entity, actor, bypass=False, rules=rules, denied_fields=denied_fields,
-                      _actions=granted - denied)
+                      _actions=granted - denied, _hidden=frozenset(with_derived(entity, hidden)))
+
+
+def with_derived(entity: Entity, hidden: set[str]) -> set[str]:
+    """Hidden fields, and the computed fields worked out from them (directly or through
+    other computed fields): `margin = list_price - cost_price` would give the cost away."""
+    found = set(hidden)
+    changed = True
+    while changed:
+        changed = False
+        for name, field_ in entity.fields.items():
+            if name not in found and field_.expression is not None and field_.expression.fields & found:
+                found.add(name)
+                changed = True
+    return found

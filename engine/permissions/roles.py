@@ -61,12 +61,19 @@ def check_roles(checker: Any, roles: Mapping[str, PosDict], extra_actions: tuple
                                     f"actions are {', '.join(actions)}")
             fields = entities[entity_name].get("fields")
             rule_fields = rule.get("fields")
+            listing = entities[entity_name].get("list")
+            sort = listing.get("sort") if isinstance(listing, PosDict) else None
+            sorted_on = {str(k).lstrip("-") for k in ([sort] if isinstance(sort, str) else sort or [])}
             if isinstance(rule_fields, PosDict):
                 for fname in rule_fields:
                     if not isinstance(fields, PosDict) or fname not in fields:
                         checker.add("E307", f"role '{role_name}' names unknown field '{fname}' of '{entity_name}'",
                                     rule_fields.position_of(fname, of_key=True),
                                     did_you_mean(fname, fields if isinstance(fields, PosDict) else {}))
+                    elif rule_fields[fname] in ("hidden", "deny") and fname in sorted_on:
+                        checker.add("E204", f"role '{role_name}' hides '{fname}', which the list of '{entity_name}' "
+                                    "is sorted by", rule_fields.position_of(fname),
+                                    "sort the list by a field every role may see, or make it read-only")
             scope = rule.get("scope")
             if isinstance(scope, str) and scope not in SCOPES:
                 env = checker.envs.get(entity_name)
@@ -76,7 +83,21 @@ def check_roles(checker: Any, roles: Mapping[str, PosDict], extra_actions: tuple
                                 rule.position_of("scope"), did_you_mean(scope, SCOPES) or
                                 f"a scope is {', '.join(SCOPES)}, or a condition such as 'owner == user.id'")
                 elif env is not None:
-                    checker.compile(("role", role_name, entity_name, "scope"), rule, "scope", env, "boolean")
+                    expression = checker.compile(("role", role_name, entity_name, "scope"), rule, "scope", env,
+                                                 "boolean")
+                    if expression is not None:
+                        _check_sql_scope(checker, role_name, entity_name, rule, expression, fields)
+
+
+def _check_sql_scope(checker: Any, role: str, entity: str, rule: PosDict, expression: Any, fields: Any) -> None:
+    """A scope condition filters lists in SQL: it may only read stored columns."""
+    unstored = sorted(n for n in expression.fields if isinstance(fields, PosDict) and isinstance(fields.get(n), PosDict)
+                      and (fields[n].get("type") in ("lines", "links")
+                           or (fields[n].get("type") == "computed" and fields[n].get("stored") is False)))
+    if unstored or not expression.sql_supported:
+        what = f"'{unstored[0]}' is not stored in the table" if unstored else "it uses a function SQL cannot run"
+        checker.add("E802", f"role '{role}' has a scope for '{entity}' that cannot filter lists in SQL: {what}",
+                    rule.position_of("scope"), "use stored fields (a computed field with stored: true is fine)")
 
 
 def compile_roles(roles: Mapping[str, PosDict], expressions: Mapping[tuple, Any],

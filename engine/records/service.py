@@ -84,17 +84,20 @@ class RecordService:
         return _without(record, access.hidden_fields())
 
     def list(self, entity_name: str, query: Query | None = None, context: Context | None = None,
-             **kwargs) -> list[dict[str, Any]]:
+             action: str = "read", **kwargs) -> list[dict[str, Any]]:
         """Rows of an entity. `query` (or keyword arguments for it) filters, sorts, pages.
-        Only whitelisted fields can be filtered or sorted on; others are a ValidationError."""
+        Only whitelisted fields can be filtered or sorted on; others are a ValidationError.
+        `action`: the rows the user reaches for it (an export reads the rows it may export)."""
         context = context or Context()
         entity = self._entity(entity_name)
         query = query or Query(**kwargs)
         if query.limit is None:
             raise ValidationError({"limit": ["a list is read a page at a time: give a limit"]})
         access = self._readable(entity, context)
+        if action != "read":
+            self.authorize(entity.name, action, context)
         hidden = access.hidden_fields()
-        statement = build_select(entity, query, context, restrict=self._restriction(access, "read", context),
+        statement = build_select(entity, query, context, restrict=self._restriction(access, action, context),
                                  hidden=hidden)
         with self._read() as conn:
             rows = [self._from_row(entity, dict(r._mapping)) for r in conn.execute(statement)]
@@ -108,14 +111,14 @@ class RecordService:
         return [_without(row, hidden) for row in rows] if hidden else rows
 
     def count(self, entity_name: str, query: Query | None = None, context: Context | None = None,
-              limit: int | None = None, **kwargs) -> int:
+              limit: int | None = None, action: str = "read", **kwargs) -> int:
         """Matching rows; with `limit`, counting stops there (cheap on big tables)."""
         context = context or Context()
         entity = self._entity(entity_name)
         query = query or Query(**kwargs)
         access = self._readable(entity, context)
         inner = build_select(entity, query.unpaged(), context, columns=[entity.table.c.id],
-                             restrict=self._restriction(access, "read", context), hidden=access.hidden_fields())
+                             restrict=self._restriction(access, action, context), hidden=access.hidden_fields())
         if limit is not None:
             inner = inner.limit(limit)
         with self._read() as conn:
@@ -149,7 +152,7 @@ class RecordService:
             record_id = self._insert(conn, entity, row)
             saved = self._finish_write(conn, entity, record_id, record, None, context)
         self._virtual(entity, saved, context)
-        return saved
+        return _without(saved, access.hidden_fields())
 
     def update(self, entity_name: str, record_id: Any, data: Mapping[str, Any], *, version: int,
                context: Context | None = None, trusted: bool = False) -> dict[str, Any]:
@@ -172,7 +175,7 @@ class RecordService:
             self._refuse_fields(access, data, old, "update", errors)
             changes = coerce_input(entity, data, creating=False, trusted=trusted, errors=errors)
             if old["version"] != version:
-                raise ConflictError(entity_name, record_id, version, old)
+                raise ConflictError(entity_name, record_id, version, _without(old, access.hidden_fields()))
             merge_changed_rows(entity, changes, old, errors)
             if not trusted:
                 readonly_now(entity, changes, old, context, errors)
@@ -196,10 +199,10 @@ class RecordService:
                 current = self._load(conn, entity, record_id)
                 if current is None:
                     raise NotFound(entity_name, record_id)
-                raise ConflictError(entity_name, record_id, version, current)
+                raise ConflictError(entity_name, record_id, version, _without(current, access.hidden_fields()))
             saved = self._finish_write(conn, entity, record_id, record, old, context)
         self._virtual(entity, saved, context)
-        return saved
+        return _without(saved, access.hidden_fields())
 
     def delete(self, entity_name: str, record_id: Any, *, version: int | None = None,
                context: Context | None = None) -> None:
@@ -388,8 +391,9 @@ class RecordService:
         access = self.access(entity_name, context)
         if access.bypass:
             return True
-        with self._read() as conn:
-            return self._reaches(conn, access, record, action, context)
+        with self._read() as conn:  # the whole record: a scope may name a field the user cannot see
+            full = self._load(conn, self._entity(entity_name), record["id"])
+            return full is not None and self._reaches(conn, access, full, action, context)
 
     def _restriction(self, access: Access, action: str, context: Context) -> Any:
         """The SQL condition of the rows the user reaches for an action (None: all)."""
@@ -424,13 +428,15 @@ class RecordService:
             return
         for key, value in data.items():
             name = key[:-len("_currency")] if key.endswith("_currency") and key[:-9] in access.entity.fields else key
+            if key == "owner":
+                if not access.may_assign(value, old.get("owner") if old is not None else access.actor.id):
+                    errors.setdefault(key, []).append("you may not give this record to that user")
+                continue
             if name not in access.entity.fields or access.editable(name, action):
                 continue
-            if old is not None and jsonable(old.get(key)) == jsonable(value):
-                continue
-            if not access.visible(name):
+            if not access.visible(name):  # before the "same value" shortcut: no guessing hidden values
                 errors.setdefault(key, []).append("unknown field")
-            else:
+            elif old is None or jsonable(old.get(key)) != jsonable(value):
                 errors.setdefault(key, []).append("you may not change this field")
 
     @contextmanager

@@ -253,8 +253,8 @@ def link_titles(wanted: Mapping[str, set[int]], context: Context) -> dict[tuple[
     for name, ids in wanted.items():
         target = model.entities.get(name)
         ids = sorted({i for i in ids if isinstance(i, int) and 0 < i < 2**63})
-        if target is None or not ids:
-            continue
+        if target is None or not ids or not service().access(target, context).can("read"):
+            continue  # a link to an entity the user may not read shows as #id
         columns = (target.title_field,) if target.title_field else ()
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]

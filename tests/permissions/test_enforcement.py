@@ -19,6 +19,7 @@ FILES = {
           region: {type: choice, options: [east, west]}
           credit: {type: money}
           notes: {type: text}
+          big: {type: computed, returns: boolean, expression: "credit > 50"}
         list:
           columns: [name, region]
           search: [name, notes]
@@ -238,3 +239,60 @@ def test_manager_chain_and_org_import_errors(world):
         with service.engine.connect() as conn:  # one bad row changes nothing
             assert conn.execute(sa.select(sa.func.count()).select_from(users)
                                 .where(users.c.username.like("x%"))).scalar() == 0
+
+
+def test_computed_fields_of_hidden_fields_are_hidden_too(world):
+    service, people, ids = world
+    assert service.get("account", ids["A1"], people["root"])["big"] is True
+    record = service.get("account", ids["A1"], people["rep1"])  # credit is hidden for reps
+    assert "big" not in record
+    with pytest.raises(ValidationError):
+        service.list("account", Query(limit=5, filters=[("big", "eq", True)]), people["rep1"])
+
+
+def test_a_write_share_does_not_allow_deleting(world):
+    service, people, ids = world
+    rep1, boss = people["rep1"], people["boss"]
+    service.share("account", ids["A1"], access="write", user_id=people["rep3"].actor.id, context=rep1)
+    with pytest.raises(PermissionDenied):
+        service.delete("account", ids["A1"], context=people["rep3"])
+    assert service.get("account", ids["A1"], boss)
+
+
+def test_hidden_values_cannot_be_guessed_through_updates(world):
+    service, people, ids = world
+    rep1 = people["rep1"]
+    record = service.get("account", ids["A1"], rep1)
+    for guess in ("100", "7"):  # the right value and a wrong one answer alike
+        with pytest.raises(ValidationError) as info:
+            service.update("account", record["id"], {"credit": guess}, version=record["version"], context=rep1)
+        assert info.value.errors["credit"] == ["unknown field"]
+
+
+def test_export_reaches_only_the_export_scope(world):
+    service, people, ids = world
+    with write_engine(service.engine).begin() as conn:
+        eve = conn.execute(sa.select(users).where(users.c.username == "eve")).mappings().one()
+        from engine.permissions.org import set_roles
+        set_roles(conn, eve["id"], ["east", "rep"], service.model.roles)
+        eve_ctx = Context(actor=load_actor(conn, eve))
+    service.update("account", ids["C1"], {"owner": eve["id"]}, version=2, context=people["root"])
+    read = sorted(r["name"] for r in service.list("account", Query(limit=50), eve_ctx))
+    exported = sorted(r["name"] for r in service.list("account", Query(limit=50), eve_ctx, action="export"))
+    assert read == ["A1", "B1", "C1"] and exported == ["C1"]  # east rows are readable, only own are exportable
+    assert service.count("account", Query(limit=50), eve_ctx, action="export") == 1
+
+
+def test_owners_are_given_only_within_reach(world):
+    service, people, ids = world
+    rep1, boss, rep3 = people["rep1"], people["boss"], people["rep3"]
+    with pytest.raises(ValidationError) as info:
+        service.create("account", {"name": "N1", "owner": rep3.actor.id}, rep1)
+    assert "owner" in info.value.errors
+    assert service.create("account", {"name": "N2", "owner": rep1.actor.id}, rep1)["owner"] == rep1.actor.id
+    record = service.get("account", ids["A1"], boss)
+    moved = service.update("account", record["id"], {"owner": people["rep2"].actor.id}, version=record["version"],
+                           context=boss)  # within the boss's department
+    assert moved["owner"] == people["rep2"].actor.id
+    with pytest.raises(ValidationError):
+        service.update("account", moved["id"], {"owner": rep3.actor.id}, version=moved["version"], context=boss)

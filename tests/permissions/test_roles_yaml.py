@@ -97,3 +97,30 @@ def test_expression_scopes_compile(make_project):
     rule = load_model(root, entry_points=False).roles["east"].rules["deal"]
     assert rule.scope == "where" and rule.condition.evaluate({"region": "east", "owner": None},
                                                               {"user": {"team_members": []}}) is True
+
+
+@pytest.mark.parametrize("entity, roles, code, needle", [
+    ("""
+        entity: deal
+        fields:
+          title: {type: string}
+          due: {type: date}
+          late: {type: computed, returns: boolean, expression: "due < today()", stored: false}
+        """, "roles:\n  rep:\n    entities:\n      deal: {actions: [read], scope: late}\n", "E802",
+     "'late' is not stored"),
+    ("""
+        entity: deal
+        fields:
+          title: {type: string}
+          cost: {type: money}
+        list:
+          sort: [-cost]
+        """, "roles:\n  rep:\n    entities:\n      deal: {actions: [read], fields: {cost: hidden}}\n", "E204",
+     "sorted by"),
+])
+def test_scopes_filter_in_sql_and_hidden_fields_do_not_sort_lists(make_project, entity, roles, code, needle):
+    root = make_project({ENTITY: entity, "roles.yaml": roles})
+    with pytest.raises(ProjectError) as info:
+        load_model(root, entry_points=False)
+    assert any(p.code == code and needle in p.message for p in info.value.problems), \
+        [str(p) for p in info.value.problems]

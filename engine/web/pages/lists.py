@@ -37,7 +37,7 @@ from werkzeug.datastructures import MultiDict
 
 from ...model import Entity
 from ...model.model import Field
-from ...records import ConflictError, Context, NotFound, Query, ValidationError
+from ...records import ConflictError, Context, NotFound, PermissionDenied, Query, ValidationError
 from ...records.query import cursor, order_keys
 from ...storage import saved_views, users, write_engine
 from ..auth import context
@@ -404,9 +404,12 @@ class Lookups:
 
 
 def titles_of(target_name: str, ids: Iterable[int], ctx: Context) -> dict[int, str]:
+    """Titles of linked records the user may read (the others show as #id)."""
     target = model().entities.get(target_name)
     ids = sorted(set(ids))
-    if target is None or not ids:
+    if target is None or not ids or not access(target).can("read"):
+        return {}
+    if target.title_field and not access(target).visible(target.title_field):
         return {}
     title = target.title_field
     found: dict[int, str] = {}
@@ -601,6 +604,8 @@ def list_bulk_delete(entity: str):
             deleted += 1
         except NotFound:
             failed.append((titles.get(record_id, f"#{record_id}"), _("not found (already deleted?)")))
+        except PermissionDenied:
+            failed.append((titles.get(record_id, f"#{record_id}"), _("your roles do not allow deleting it")))
         except (ValidationError, ConflictError) as exc:
             failed.append((titles.get(record_id, f"#{record_id}"), error_text(current, exc)))
     session["tailor_list_result"] = {"entity": current.name, "deleted": deleted, "failed": failed[:20],
@@ -739,9 +744,9 @@ def list_export(entity: str):
         columns = shown_columns(current, state)
         query = to_query(current, state, columns)
         keys = order_keys(current, query)
-        first = service().list(current.name, replace(query, limit=EXPORT_BATCH), ctx)
+        first = service().list(current.name, replace(query, limit=EXPORT_BATCH), ctx, action="export")
         truncated = len(first) == EXPORT_BATCH and service().count(
-            current.name, query, ctx, limit=EXPORT_CAP + 1) > EXPORT_CAP
+            current.name, query, ctx, limit=EXPORT_CAP + 1, action="export") > EXPORT_CAP
     except (BadParameter, ValidationError) as exc:
         return bad_request(str(exc))
     header = []
@@ -775,7 +780,7 @@ def list_export(entity: str):
             if len(rows) < EXPORT_BATCH or sent >= EXPORT_CAP:
                 return
             after = tuple(rows[-1][name] for name, _desc in keys)
-            rows = service().list(current.name, replace(query, limit=EXPORT_BATCH, after=after), ctx)
+            rows = service().list(current.name, replace(query, limit=EXPORT_BATCH, after=after), ctx, action="export")
 
     response = Response(stream_with_context(generate()), content_type="text/csv; charset=utf-8")
     response.headers["Content-Disposition"] = f'attachment; filename="{current.name}.csv"'

@@ -199,7 +199,7 @@ def _selectable(entity: Entity, name: str) -> bool:
         return True
     field = entity.fields.get(name)
     return field is not None and not field.hidden and field.type.storage == "column" \
-        and not (field.is_computed and not field.stored)
+        and not (field.is_computed and not field.stored) and access(entity).visible(name)
 
 
 def comment_rows(entity: Entity, record_id: int) -> list[dict[str, Any]]:
