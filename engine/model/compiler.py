@@ -322,6 +322,8 @@ class Compiler:
                 wanted[(column_name, "id")] = False
                 if self.owner_scoped(name):  # a rep's own rows, in list order, from one index
                     wanted[("owner", column_name, "id")] = False
+        if self.owner_scoped(name) and spec.get("stage") in table.c:
+            wanted[("owner", spec["stage"])] = False  # a rep's board lanes and stage filters, counted
         explicit_names: dict[tuple[str, ...], str] = {}
         for index in spec.get("indexes") or []:
             key = tuple(c.name for ref in index["fields"] for c in table.c if c.name == ref)

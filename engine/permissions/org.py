@@ -194,7 +194,8 @@ def import_org(conn: Connection, text: str, known_roles: Iterable[str]) -> dict[
     """A staff list as CSV (header: username, display_name, email, department, manager,
     roles, teams, head), in one transaction: every row is checked, and one bad row changes
     nothing. Users are created (without a password: an admin sets one) or updated; roles and
-    teams are `;`-separated; `head` is yes/no; managers may appear later in the file."""
+    teams are `;`-separated; `head` is yes/no; managers may appear later in the file. A
+    column the file leaves out is left as it is."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     missing = [c for c in ("username",) if c not in (reader.fieldnames or [])]
     unknown = [c for c in reader.fieldnames or [] if c not in IMPORT_COLUMNS]
@@ -202,6 +203,7 @@ def import_org(conn: Connection, text: str, known_roles: Iterable[str]) -> dict[
         raise OrgError(f"the header must name username and any of {', '.join(IMPORT_COLUMNS[1:])}"
                        + (f"; unknown: {', '.join(unknown)}" if unknown else ""))
     rows = list(reader)
+    columns = set(reader.fieldnames or ())
     known = list(known_roles)
     ids: dict[str, int] = {}
     counts = {"created": 0, "updated": 0}
@@ -223,9 +225,13 @@ def import_org(conn: Connection, text: str, known_roles: Iterable[str]) -> dict[
                 if values:
                     conn.execute(users.update().where(users.c.id == existing).values(**values))
             ids[username] = existing
-            department = (row.get("department") or "").strip()
-            conn.execute(users.update().where(users.c.id == existing).values(
-                department_id=department_path(conn, department) if department else None))
+            if "department" in columns:  # a column the file leaves out changes nothing
+                department = (row.get("department") or "").strip()
+                new_department = department_path(conn, department) if department else None
+                before = conn.execute(sa.select(users.c.department_id).where(users.c.id == existing)).scalar()
+                if before != new_department:  # a head of the old department no longer heads it
+                    conn.execute(department_heads.delete().where(department_heads.c.user_id == existing))
+                conn.execute(users.update().where(users.c.id == existing).values(department_id=new_department))
             if row.get("roles") is not None:
                 set_roles(conn, existing, [r.strip() for r in row["roles"].split(";") if r.strip()], known)
             if row.get("teams") is not None:
@@ -236,17 +242,23 @@ def import_org(conn: Connection, text: str, known_roles: Iterable[str]) -> dict[
         username = row["username"].strip()
         manager = (row.get("manager") or "").strip()
         manager_id = None
+        if "manager" not in columns:
+            manager = None
         if manager:
             manager_id = ids.get(manager) or conn.execute(sa.select(users.c.id).where(users.c.username == manager)).scalar()
             if manager_id is None:
                 raise OrgError(f"line {line} ({username}): manager '{manager}' is not a user")
             if manager_id == ids[username]:
                 raise OrgError(f"line {line} ({username}): a user cannot be their own manager")
-        conn.execute(users.update().where(users.c.id == ids[username]).values(manager_id=manager_id))
+        if manager is not None:
+            conn.execute(users.update().where(users.c.id == ids[username]).values(manager_id=manager_id))
         head = (row.get("head") or "").strip().lower()
         if head not in ("", "yes", "no", "true", "false", "1", "0", "是", "否"):
             raise OrgError(f"line {line} ({username}): head is yes or no, not '{row['head']}'")
         department = conn.execute(sa.select(users.c.department_id).where(users.c.id == ids[username])).scalar()
+        if head in ("no", "false", "0", "否") and department is not None:
+            conn.execute(department_heads.delete().where(department_heads.c.department_id == department,
+                                                         department_heads.c.user_id == ids[username]))
         if head in ("yes", "true", "1", "是"):
             if department is None:
                 raise OrgError(f"line {line} ({username}): a head needs a department")

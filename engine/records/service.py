@@ -139,7 +139,7 @@ class RecordService:
             self._hook("tailor_before_save", entity=entity, record=record, old=None, context=context)
         self._complete(entity, record, None, context, errors, trusted)
         with self._write() as conn:
-            self._check_database_rules(conn, entity, record, None, errors)
+            self._check_database_rules(conn, entity, record, None, errors, context)
             if errors:
                 raise ValidationError(errors)
             row = self._row_values(entity, record)
@@ -185,7 +185,7 @@ class RecordService:
             if not errors:
                 self._hook("tailor_before_save", entity=entity, record=record, old=old, context=context)
             self._complete(entity, record, old, context, errors, trusted)
-            self._check_database_rules(conn, entity, record, record_id, errors)
+            self._check_database_rules(conn, entity, record, record_id, errors, context, old)
             if errors:
                 raise ValidationError(errors)
             row = self._row_values(entity, record)
@@ -236,6 +236,8 @@ class RecordService:
             raise NotFound(entity.name, record_id)
         if version is not None and old["version"] != version:
             raise ConflictError(entity.name, record_id, version, old)
+        if len(seen) > 1:  # deleted by a cascade: the user must be allowed that too
+            self._require(conn, entity, old, "delete", context)
         self._hook("tailor_before_delete", entity=entity, record=old, context=context)
         referencing = self._references(conn, entity, record_id)
         if referencing:
@@ -272,6 +274,7 @@ class RecordService:
         old = self._load(conn, entity, record_id, for_update=True)
         if old is None:
             return
+        self._require(conn, entity, old, "update", context)
         table = entity.child_tables[field.name]
         conn.execute(table.delete().where(table.c.source_id == record_id, table.c.target_id == target_id))
         conn.execute(entity.table.update().where(entity.table.c.id == record_id).values(
@@ -284,6 +287,7 @@ class RecordService:
         old = self._load(conn, entity, record_id, for_update=True)
         if old is None:
             return
+        self._require(conn, entity, old, "update", context)
         conn.execute(entity.table.update().where(entity.table.c.id == record_id).values(
             {field.name: None, "updated_at": context.now, "version": old["version"] + 1}))
         new = {**old, field.name: None}
@@ -418,6 +422,15 @@ class RecordService:
             return True
         return access.row_allows(record, action, org.share_of(conn, access.entity.name, record["id"], access.actor),
                                  context.now)
+
+    def _require(self, conn: Connection, entity: Entity, record: Mapping[str, Any], action: str,
+                 context: Context) -> None:
+        """A record a delete reaches through links (cascade, set_null) must be one the user
+        may change too: otherwise the delete is refused, and nothing changes."""
+        access = self.access(entity, context)
+        if not access.bypass and not self._reaches(conn, access, record, action, context):
+            raise ValidationError({"": [f"cannot delete: linked {entity.name} records would change that your "
+                                        "roles do not let you change"]})
 
     @staticmethod
     def _refuse_fields(access: Access, data: Mapping[str, Any], old: Mapping[str, Any] | None, action: str,
@@ -616,8 +629,17 @@ class RecordService:
                     conn.execute(table.insert().values(**values))
 
     def _check_database_rules(self, conn: Connection, entity: Entity, record: dict[str, Any],
-                              record_id: int | None, errors: dict[str, list[str]]) -> None:
+                              record_id: int | None, errors: dict[str, list[str]],
+                              context: Context | None = None, old: Mapping[str, Any] | None = None) -> None:
+        """Uniqueness, and links to records that exist. A link the user sets must point to a
+        record they may read: to them, one they may not is one that does not exist."""
         table = entity.table
+        context = context or Context()
+
+        def reachable(target: Entity, name: str, value: Any) -> Any:
+            if old is not None and old.get(name) == value:
+                return None  # an unchanged link is not being set
+            return self._restriction(self.access(target, context), "read", context)
         for field in entity.fields.values():
             value = record.get(field.name)
             if value is None or field.name in errors:
@@ -630,7 +652,11 @@ class RecordService:
                     errors.setdefault(field.name, []).append(f"'{value}' is already used by another record")
             if field.type.name == "link":
                 target = self.model.entity(field.to).table
-                if conn.execute(sa.select(target.c.id).where(target.c.id == value)).first() is None:
+                statement = sa.select(target.c.id).where(target.c.id == value)
+                scope = reachable(self.model.entity(field.to), field.name, value)
+                if scope is not None:
+                    statement = statement.where(scope)
+                if conn.execute(statement).first() is None:
                     errors.setdefault(field.name, []).append(f"{field.to} {value} does not exist")
             elif field.type.name == "user":
                 from ..storage import users
@@ -640,7 +666,14 @@ class RecordService:
             elif field.type.name == "links" and value:
                 target = self.model.entity(field.to).table
                 wanted = {link["id"] for link in value}
-                found = set(conn.execute(sa.select(target.c.id).where(target.c.id.in_(wanted))).scalars())
+                statement = sa.select(target.c.id).where(target.c.id.in_(wanted))
+                before = {link["id"] for link in (old or {}).get(field.name) or [] if isinstance(link, dict)}
+                if wanted - before:
+                    scope = self._restriction(self.access(field.to, context), "read", context)
+                    statement = statement.where(scope) if scope is not None else statement
+                    wanted = wanted - before
+                    statement = statement.where(target.c.id.in_(wanted))
+                found = set(conn.execute(statement).scalars())
                 missing = sorted(wanted - found)
                 if missing:
                     errors.setdefault(field.name, []).append(

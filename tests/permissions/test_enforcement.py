@@ -28,6 +28,7 @@ FILES = {
         entity: memo
         fields:
           title: {type: string}
+          account: {type: link, to: account, on_delete: cascade}
         """,
     "roles.yaml": """
         roles:
@@ -37,6 +38,7 @@ FILES = {
                 actions: [read, create, update, export]
                 scope: own
                 fields: {credit: hidden, region: read}
+              memo: {actions: [read, create, update, delete], scope: own}
           manager:
             entities:
               account: {actions: [read, update, delete], scope: department}
@@ -175,7 +177,7 @@ def test_actions_and_precedence(world):
     with pytest.raises(NotFound):
         service.get("account", ids["A1"], people["nobody"])
     with pytest.raises(PermissionDenied):
-        service.list("memo", Query(limit=5), rep1)  # an entity no role lists is out of reach
+        service.list("memo", Query(limit=5), people["boss"])  # an entity no role lists is out of reach
 
 
 def test_manager_may_update_rows_of_the_department_not_others(world):
@@ -296,3 +298,36 @@ def test_owners_are_given_only_within_reach(world):
     assert moved["owner"] == people["rep2"].actor.id
     with pytest.raises(ValidationError):
         service.update("account", moved["id"], {"owner": rep3.actor.id}, version=moved["version"], context=boss)
+
+
+def test_links_point_only_to_records_the_user_may_read(world):
+    service, people, ids = world
+    rep1 = people["rep1"]
+    with pytest.raises(ValidationError) as info:
+        service.create("memo", {"title": "x", "account": ids["B1"]}, rep1)  # rep2's account
+    assert info.value.errors["account"] == [f"account {ids['B1']} does not exist"]  # as if it did not
+    memo = service.create("memo", {"title": "ok", "account": ids["A1"]}, rep1)
+    assert memo["account"] == ids["A1"]
+
+
+def test_a_cascade_the_user_may_not_make_is_refused_whole(world):
+    service, people, ids = world
+    service.create("memo", {"title": "note", "account": ids["A1"]}, people["rep1"])
+    with pytest.raises(ValidationError):  # the boss may delete A1, not rep1's memo that would go with it
+        service.delete("account", ids["A1"], context=people["boss"])
+    assert service.get("account", ids["A1"], people["root"])
+    service.delete("account", ids["A1"], context=people["root"])
+    assert service.list("memo", Query(limit=5), people["root"]) == []
+
+
+def test_org_import_leaves_out_columns_alone_and_moves_heads(world):
+    service, people, _ids = world
+    with write_engine(service.engine).begin() as conn:
+        import_org(conn, "username,display_name\nrep1,Rep One renamed\n", service.model.roles)
+        rep1 = conn.execute(sa.select(users).where(users.c.username == "rep1")).mappings().one()
+        assert rep1["display_name"] == "Rep One renamed"
+        assert rep1["department_id"] is not None and rep1["manager_id"] == people["boss"].actor.id
+        import_org(conn, "username,department,head\nboss,Support,no\n", service.model.roles)
+        from engine.permissions.org import department_heads_of
+        sales = department_path(conn, "Sales")
+        assert department_heads_of(conn, sales, up=False) == []  # moved away: no longer heads Sales
