@@ -40,7 +40,12 @@ def _engine(project: str, database: str | None):
     from .storage import make_engine
 
     settings = Settings.from_env(database_url=database)
-    return make_engine(settings.database_url_for(Path(project)))
+    try:
+        return make_engine(settings.database_url_for(Path(project)))
+    except (ArgumentError, NoSuchModuleError) as exc:
+        click.echo(f"error: not a usable database URL: {exc}", err=True)
+        click.echo("use e.g. sqlite:///path/to/file.sqlite or postgresql+psycopg://user@host/db", err=True)
+        sys.exit(EXIT_PROBLEMS)
 
 
 class TailorGroup(click.Group):
@@ -52,10 +57,6 @@ class TailorGroup(click.Group):
         except OperationalError as exc:
             click.echo(f"error: cannot use the database: {str(exc.orig).strip().splitlines()[0]}", err=True)
             sys.exit(1)
-        except (ArgumentError, NoSuchModuleError) as exc:
-            click.echo(f"error: not a usable database URL: {exc}", err=True)
-            click.echo("use e.g. sqlite:///path/to/file.sqlite or postgresql+psycopg://user@host/db", err=True)
-            sys.exit(EXIT_PROBLEMS)
         except ModuleNotFoundError as exc:
             click.echo(f"error: the database driver is not installed ({exc.name}); Tailor supports "
                        "SQLite and PostgreSQL (psycopg)", err=True)

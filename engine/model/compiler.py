@@ -322,7 +322,7 @@ class Compiler:
                 wanted[(column_name, "id")] = False
                 if self.owner_scoped(name):  # a rep's own rows, in list order, from one index
                     wanted[("owner", column_name, "id")] = False
-        if self.owner_scoped(name) and spec.get("stage") in table.c:
+        if self.owner_scoped(name) and isinstance(spec.get("stage"), str) and spec["stage"] in table.c:
             wanted[("owner", spec["stage"])] = False  # a rep's board lanes and stage filters, counted
         explicit_names: dict[tuple[str, ...], str] = {}
         for index in spec.get("indexes") or []:
