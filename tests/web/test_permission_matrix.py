@@ -25,11 +25,14 @@ ROLES = sorted(load_model(EXAMPLES / "crm", entry_points=False).roles)
 serial = itertools.count(1)
 
 
-def sample(service, entity: str) -> dict:
-    """Valid values for a new record of each entity of examples/crm (unique where needed)."""
+def sample(service, entity: str, ctx: Context) -> dict:
+    """Valid values for a new record of each entity of examples/crm (unique where needed),
+    linking to a customer the user owns (links must point to records the user may read)."""
     n = next(serial)
-    any_of = {name: service.list(name, Query(limit=1), Context(actor=SYSTEM))[0]["id"]
-              for name in ("customer", "product")}
+    customer = service.create("customer", {"name": f"Linked customer {n}", "level": "medium", "owner": ctx.actor.id},
+                              Context(actor=SYSTEM), trusted=True)
+    any_of = {"customer": customer["id"],
+              "product": service.list("product", Query(limit=1), Context(actor=SYSTEM))[0]["id"]}
     return {
         "customer": {"name": f"Matrix customer {n}", "level": "medium"},
         "contact": {"name": f"Contact {n}", "customer": any_of["customer"], "mobile": "13800000000"},
@@ -73,7 +76,7 @@ def people(crm_app):
 
 def owned_record(service, entity: str, ctx: Context) -> dict:
     """A record of the role's user, created by the engine in their name."""
-    return service.create(entity, {**sample(service, entity), "owner": ctx.actor.id},
+    return service.create(entity, {**sample(service, entity, ctx), "owner": ctx.actor.id},
                           Context(actor=SYSTEM), trusted=True)
 
 
@@ -85,7 +88,7 @@ def attempt(service, entity: str, action: str, ctx: Context) -> bool:
             service.list(entity, Query(limit=5), ctx)
             service.get(entity, record["id"], ctx)
         elif action == "create":
-            service.create(entity, sample(service, entity), ctx)
+            service.create(entity, sample(service, entity, ctx), ctx)
         elif action == "update":
             record = owned_record(service, entity, ctx)
             service.update(entity, record["id"], {CHANGE[entity]: "changed"}, version=record["version"], context=ctx)
