@@ -34,7 +34,7 @@ from .execute import Executor, OnStep, OperationFailed, SqlRecorder
 from .operations import Operation
 from .plan import MigrationPlan
 from .planner import build_plan
-from .system import take_migration_lock, upgrade_system_tables
+from .system import system_tables_current, take_migration_lock, upgrade_system_tables
 
 _REMOVALS = {
     kinds.KEEP_COLUMN: "remove_column",
@@ -85,7 +85,8 @@ def _apply(connection: Connection, given: MigrationPlan, allow_destructive: bool
     take_migration_lock(connection)
     # The engine's own tables first, to the newest revision: a database made by an older
     # Tailor gains the tables and columns this one needs (running it again changes nothing).
-    upgrade_system_tables(connection)
+    if not system_tables_current(connection):
+        upgrade_system_tables(connection)
     # Removed tables/columns are planned as drops if either the reviewed plan or this call
     # asks for it; a plan listing drops applied without the flag is then refused below.
     plan = build_plan(

@@ -9,15 +9,17 @@ which lets `apply_plan` create the engine tables inside its own migration transa
 from __future__ import annotations
 
 import zlib
+from functools import lru_cache
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 
 from engine.paths import MIGRATIONS
 from engine.storage import write_engine
-from engine.storage.system import ALEMBIC_VERSION_TABLE, schema_history
+from engine.storage.system import ALEMBIC_VERSION_TABLE
 
 # One PostgreSQL advisory lock serialises every schema change made by Tailor (engine tables
 # and project migrations), so two processes started together cannot both create a table.
@@ -57,6 +59,17 @@ def upgrade_system_tables(bind: Engine | Connection) -> None:
         command.upgrade(system_config(connection=connection), "head")
 
 
-def system_tables_exist(connection: Connection) -> bool:
-    """Whether the engine tables the planner writes to are there (cheap: one lookup)."""
-    return sa.inspect(connection).has_table(schema_history.name)
+@lru_cache(maxsize=1)
+def head_revision() -> str | None:
+    """The newest revision in migrations/ (read once per process)."""
+    return ScriptDirectory.from_config(system_config()).get_current_head()
+
+
+def system_tables_current(connection: Connection) -> bool:
+    """Whether the engine tables are at the newest revision: one small query, so that
+    `apply_plan` can skip Alembic (which reads every revision file) when nothing is due."""
+    if not sa.inspect(connection).has_table(ALEMBIC_VERSION_TABLE):
+        return False
+    versions = [v for (v,) in connection.execute(sa.text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}"))]
+    return versions == [head_revision()]
+
