@@ -47,7 +47,7 @@ demo: install
 ## make test: the whole suite (SQLite always; PostgreSQL too when TAILOR_TEST_DATABASE_URL is set)
 test: install browser
 	$(BIN)/ruff check engine tests plugins bench
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider -n 2  # two processes: the machine has two cores
 
 ## make bench: performance figures and ratios against baselines measured in the same run
 bench: install
