@@ -332,12 +332,18 @@ class Compiler:
                 if self.owner_scoped(name):  # a rep's own rows, in list order, from one index
                     wanted[("owner", column_name, "id")] = False
         stage = spec.get("stage") if isinstance(spec.get("stage"), str) and spec.get("stage") in table.c else None
+        if stage:
+            for sort_key in listing.sort:  # a board lane, or a list filtered by stage, in list order
+                column_name = sort_key.lstrip("-")
+                if column_name in table.c and column_name not in ("id", stage):
+                    wanted[(stage, column_name, "id")] = False
         if self.owner_scoped(name) and stage:
             wanted[("owner", stage)] = False  # a rep's board lanes and stage filters, counted
         for field_name in self.scope_fields(name):  # role conditions filter every list: index them
-            # (alone: with the stage in front, SQLite would prefer it to the index in list order)
             if field_name in table.c and field_name != stage and not table.c[field_name].unique:
                 wanted.setdefault((field_name,), False)
+                if stage:  # counted by stage without reading the table
+                    wanted[(stage, field_name)] = False
         explicit_names: dict[tuple[str, ...], str] = {}
         for index in spec.get("indexes") or []:
             key = tuple(c.name for ref in index["fields"] for c in table.c if c.name == ref)

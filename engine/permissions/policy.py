@@ -153,11 +153,23 @@ class Policy:
     def __init__(self, roles: Mapping[str, Role]):
         self.roles = roles
         self.enabled = bool(roles)
+        # the model is immutable, so the answer for an actor (roles, org, as read per
+        # request) and an entity can be kept; bounded, as actors come and go
+        self._cache: dict[tuple[Actor, str, bool], Access] = {}
 
     def access(self, actor: Actor, entity: Entity, *, as_admin: bool = True) -> Access:
         """`as_admin=False`: what the actor's roles alone allow (to tell an admin's bypass)."""
         if actor.system or not self.enabled or (actor.is_admin and as_admin):
             return Access(entity, actor, bypass=True)
+        key = (actor, entity.name, as_admin)
+        found = self._cache.get(key)
+        if found is None:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            found = self._cache[key] = self._access(actor, entity)
+        return found
+
+    def _access(self, actor: Actor, entity: Entity) -> Access:
         rules = tuple(self.roles[r].rules[entity.name] for r in actor.roles
                       if r in self.roles and entity.name in self.roles[r].rules)
         granted = frozenset(a for r in rules for a in r.actions)

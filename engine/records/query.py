@@ -68,6 +68,20 @@ class Query:
         return replace(self, limit=None, offset=0, sort=(), after=None)
 
 
+_COLUMN_NAMES: dict[int, tuple[Any, tuple[str, ...]]] = {}
+
+
+def _column_names(field_: Any) -> tuple[str, ...]:
+    """The table columns of a field (a money field has two), worked out once per field
+    (the cache keeps the field, so its id cannot be reused by another while it is there)."""
+    found = _COLUMN_NAMES.get(id(field_))
+    if found is None or found[0] is not field_:
+        if len(_COLUMN_NAMES) > 10_000:
+            _COLUMN_NAMES.clear()
+        found = _COLUMN_NAMES[id(field_)] = (field_, tuple(field_.type.column_names(field_)))
+    return found[1]
+
+
 def _column_fields(entity: Entity) -> dict[str, Any]:
     return {name: f for name, f in entity.fields.items()
             if f.type.storage == "column" and not (f.is_computed and not f.stored)}
@@ -133,7 +147,7 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
                     columns.append(table.c[name])
                 elif name in selectable:
                     field_ = selectable[name]
-                    columns += [table.c[c] for c in field_.type.column_names(field_)]
+                    columns += [table.c[c] for c in _column_names(field_)]
                 else:
                     errors.setdefault(name, []).append("cannot be selected")
     statement = sa.select(*columns)

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -71,7 +71,7 @@ class Column:
     kind: str  # text number money percent date datetime boolean choice multi link user other
     field: Field | None
 
-    @property
+    @cached_property  # a page asks for each label several times (headers, column picker, CSV)
     def label(self) -> str:
         if self.field is None:
             return standard_label(self.name)
