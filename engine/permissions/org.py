@@ -63,14 +63,19 @@ def descendants(tree: Mapping[int, int | None], department: int) -> list[int]:
 def load_actor(conn: Connection, user: Mapping[str, Any]) -> Actor:
     """Everything the permission scopes need about a signed-in user, in a few queries."""
     user_id = user["id"]
-    roles = tuple(sorted(r for (r,) in conn.execute(sa.select(user_roles.c.role).where(user_roles.c.user_id == user_id))))
+    held = conn.execute(sa.union_all(  # roles and teams in one round trip
+        sa.select(sa.literal("role").label("kind"), user_roles.c.role.label("role"), sa.literal(0).label("team"))
+        .where(user_roles.c.user_id == user_id),
+        sa.select(sa.literal("team"), sa.literal(""), team_members.c.team_id).where(team_members.c.user_id == user_id),
+    )).all()
+    roles = tuple(sorted(r.role for r in held if r.kind == "role"))
+    my_teams = sorted(r.team for r in held if r.kind == "team")
     department = user.get("department_id")
     below: list[int] = []
     members: list[int] = []
     if department is not None:
         below = descendants(department_tree(conn), department)
         members = [r for (r,) in conn.execute(sa.select(users.c.id).where(users.c.department_id.in_(below)))]
-    my_teams = [r for (r,) in conn.execute(sa.select(team_members.c.team_id).where(team_members.c.user_id == user_id))]
     mates: list[int] = []
     if my_teams:
         mates = sorted({r for (r,) in conn.execute(sa.select(team_members.c.user_id)

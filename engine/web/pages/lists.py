@@ -423,11 +423,33 @@ def titles_of(target_name: str, ids: Iterable[int], ctx: Context) -> dict[int, s
     return found
 
 
+ACTIVE_USERS = 500  # offered in a user filter
+
+
+def active_users() -> list[tuple[int, str]]:
+    """Active users by name, read once per request (the owner filter and the names of
+    owners on the page both need them)."""
+    found = g.get("_tailor_active_users")
+    if found is None:
+        with WebState.of().service.reading() as conn:
+            rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
+                                .where(users.c.is_active.is_(True)).order_by(users.c.display_name, users.c.id)
+                                .limit(ACTIVE_USERS)).all()
+        found = g._tailor_active_users = [(r.id, r.display_name or r.username) for r in rows]
+    return found
+
+
 def user_names(ids: Iterable[int]) -> dict[int, str]:
-    with WebState.of().service.reading() as conn:
-        rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
-                            .where(users.c.id.in_(sorted(set(ids))))).all()
-    return {r.id: r.display_name or r.username for r in rows}
+    known = dict(active_users())
+    wanted = set(ids)
+    names = {i: known[i] for i in wanted if i in known}
+    missing = sorted(wanted - set(names))  # inactive users, or beyond the first ACTIVE_USERS
+    if missing:
+        with WebState.of().service.reading() as conn:
+            rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
+                                .where(users.c.id.in_(missing))).all()
+        names.update({r.id: r.display_name or r.username for r in rows})
+    return names
 
 
 def option_badge(field_: Field, value: Any) -> tuple[str, str | None]:
@@ -566,11 +588,7 @@ def filter_widgets(entity: Entity, state: ListState, ctx: Context) -> list[dict[
         elif spec.kind == "boolean":
             widget["options"] = [("1", _("Yes")), ("0", _("No"))]
         elif spec.kind == "user":
-            with WebState.of().service.reading() as conn:
-                found = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
-                                     .where(users.c.is_active.is_(True)).order_by(users.c.display_name, users.c.id)
-                                     .limit(500)).all()
-            widget["options"] = [("mine", _("Mine"))] + [(str(u.id), u.display_name or u.username) for u in found]
+            widget["options"] = [("mine", _("Mine"))] + [(str(i), name) for i, name in active_users()]
         elif spec.kind == "link":
             # a search-as-you-type input (as in forms): a list of every record would not scale
             target = model().entities.get(spec.field.to)
