@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..model.model import Entity
-from ..records.context import Actor
-from ..records.errors import PermissionDenied  # noqa: F401  (raised by users of Access)
 from ..storage import users
 from .roles import EntityRule, Role
+
+if TYPE_CHECKING:  # the records service imports this module: no import back at run time
+    from ..records.context import Actor
 
 
 @dataclass(frozen=True)
