@@ -270,10 +270,17 @@ def import_org(conn: Connection, text: str, known_roles: Iterable[str]) -> dict[
             conn.execute(department_heads.delete().where(department_heads.c.department_id == department,
                                                          department_heads.c.user_id == ids[username]))
             conn.execute(department_heads.insert().values(department_id=department, user_id=ids[username]))
-    for username, user_id in ids.items():  # a loop of managers would never end a chain
-        seen, current = {user_id}, user_id
-        while (current := conn.execute(sa.select(users.c.manager_id).where(users.c.id == current)).scalar()):
-            if current in seen:
-                raise OrgError(f"managers form a loop through '{username}'")
-            seen.add(current)
+    for username, user_id in ids.items():
+        if in_manager_loop(conn, user_id):
+            raise OrgError(f"managers form a loop through '{username}'")
     return counts
+
+
+def in_manager_loop(conn: Connection, user_id: int) -> bool:
+    """Whether the user's chain of managers comes back to someone in it (it would never end)."""
+    seen, current = {user_id}, user_id
+    while (current := conn.execute(sa.select(users.c.manager_id).where(users.c.id == current)).scalar()):
+        if current in seen:
+            return True
+        seen.add(current)
+    return False

@@ -401,10 +401,15 @@ class RecordService:
 
     def _restriction(self, access: Access, action: str, context: Context) -> Any:
         """The SQL condition of the rows the user reaches for an action (None: all)."""
-        if access.bypass or access.row_condition(action, context.now) is None:
+        if access.bypass:
+            return None
+        scoped = access.row_condition(action, context.now)
+        if scoped is None:
             return None  # every row: shares add nothing, and need no query
         with self._read() as conn:
             shared = org.shared_ids(conn, access.entity.name, access.actor, action)
+        if isinstance(shared, list) and not shared:
+            return scoped
         return access.row_condition(action, context.now, shared)
 
     def _readable(self, entity: Entity, context: Context) -> Access:

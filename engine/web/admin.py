@@ -100,7 +100,8 @@ def user_edit(user_id: int):
                     if form.get("head") and values.get("department_id"):
                         conn.execute(department_heads.insert().values(department_id=values["department_id"],
                                                                       user_id=user_id))
-                    _check_manager_loop(conn, user_id)
+                    if org.in_manager_loop(conn, user_id):
+                        raise org.OrgError(_("Managers would form a loop."))
             except org.OrgError as exc:
                 errors.append(str(exc))
             else:
@@ -129,14 +130,6 @@ def _user_values(form, names: dict[int, str], others: set[int], errors: list[str
         else:
             errors.append(_("Choose from the list."))
     return values
-
-
-def _check_manager_loop(conn, user_id: int) -> None:
-    seen, current = {user_id}, user_id
-    while (current := conn.execute(sa.select(users.c.manager_id).where(users.c.id == current)).scalar()):
-        if current in seen:
-            raise org.OrgError(_("Managers would form a loop."))
-        seen.add(current)
 
 
 @bp.route("/departments", methods=["GET", "POST"])

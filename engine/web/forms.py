@@ -34,6 +34,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
+from flask import g
 from flask_babel import get_timezone
 from wtforms import (
     BooleanField,
@@ -269,22 +270,33 @@ def link_titles(wanted: Mapping[str, set[int]], context: Context) -> dict[tuple[
     return found
 
 
-def user_names(ids) -> dict[int, str]:
-    ids = sorted({i for i in ids if isinstance(i, int)})
-    if not ids:
-        return {}
-    with WebState.of().service.reading() as conn:
-        rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
-                            .where(users.c.id.in_(ids))).all()
-    return {r.id: r.display_name or r.username for r in rows}
-
-
 def active_users() -> list[tuple[int, str]]:
-    with WebState.of().service.reading() as conn:
-        rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
-                            .where(users.c.is_active == sa.true())
-                            .order_by(users.c.display_name, users.c.username)).all()
-    return [(r.id, r.display_name or r.username) for r in rows]
+    """Active users by name, read once per request (user fields, the owner filter of a list
+    and the names of owners on a page all need them)."""
+    found = g.get("_tailor_active_users")
+    if found is None:
+        with WebState.of().service.reading() as conn:
+            rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
+                                .where(users.c.is_active == sa.true())
+                                .order_by(users.c.display_name, users.c.username)).all()
+        found = g._tailor_active_users = [(r.id, r.display_name or r.username) for r in rows]
+    return found
+
+
+def user_names(ids) -> dict[int, str]:
+    """Names of users by id: active ones from `active_users()`, others read."""
+    wanted = {i for i in ids if isinstance(i, int)}
+    if not wanted:
+        return {}
+    known = dict(active_users())
+    names = {i: known[i] for i in wanted if i in known}
+    missing = sorted(wanted - set(names))  # users no longer active
+    if missing:
+        with WebState.of().service.reading() as conn:
+            rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
+                                .where(users.c.id.in_(missing))).all()
+        names.update({r.id: r.display_name or r.username for r in rows})
+    return names
 
 
 def collect_links(fields: Mapping[str, Field], record: Mapping[str, Any], wanted: dict[str, set[int]],

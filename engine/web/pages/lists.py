@@ -39,9 +39,10 @@ from ...model import Entity
 from ...model.model import Field
 from ...records import ConflictError, Context, NotFound, PermissionDenied, Query, ValidationError
 from ...records.query import cursor, order_keys
-from ...storage import saved_views, users, write_engine
+from ...storage import saved_views, write_engine
 from ..auth import context
 from ..errors import page
+from ..forms import active_users, user_names
 from ..i18n import fmt, label, locale_name, ngettext
 from ..i18n import gettext as _
 from ..state import WebState
@@ -426,32 +427,6 @@ def titles_of(target_name: str, ids: Iterable[int], ctx: Context) -> dict[int, s
 ACTIVE_USERS = 500  # offered in a user filter
 
 
-def active_users() -> list[tuple[int, str]]:
-    """Active users by name, read once per request (the owner filter and the names of
-    owners on the page both need them)."""
-    found = g.get("_tailor_active_users")
-    if found is None:
-        with WebState.of().service.reading() as conn:
-            rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
-                                .where(users.c.is_active.is_(True)).order_by(users.c.display_name, users.c.id)
-                                .limit(ACTIVE_USERS)).all()
-        found = g._tailor_active_users = [(r.id, r.display_name or r.username) for r in rows]
-    return found
-
-
-def user_names(ids: Iterable[int]) -> dict[int, str]:
-    known = dict(active_users())
-    wanted = set(ids)
-    names = {i: known[i] for i in wanted if i in known}
-    missing = sorted(wanted - set(names))  # inactive users, or beyond the first ACTIVE_USERS
-    if missing:
-        with WebState.of().service.reading() as conn:
-            rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
-                                .where(users.c.id.in_(missing))).all()
-        names.update({r.id: r.display_name or r.username for r in rows})
-    return names
-
-
 def option_badge(field_: Field, value: Any) -> tuple[str, str | None]:
     option = field_.option(value) if field_ is not None else None
     if option is None:
@@ -588,7 +563,7 @@ def filter_widgets(entity: Entity, state: ListState, ctx: Context) -> list[dict[
         elif spec.kind == "boolean":
             widget["options"] = [("1", _("Yes")), ("0", _("No"))]
         elif spec.kind == "user":
-            widget["options"] = [("mine", _("Mine"))] + [(str(i), name) for i, name in active_users()]
+            widget["options"] = [("mine", _("Mine"))] + [(str(i), name) for i, name in active_users()[:ACTIVE_USERS]]
         elif spec.kind == "link":
             # a search-as-you-type input (as in forms): a list of every record would not scale
             target = model().entities.get(spec.field.to)
