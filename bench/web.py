@@ -49,6 +49,7 @@ LIST_PATH = "/e/opportunity?stage=proposal&sort=-close_date"
 BASELINE_PATH = "/opportunities?stage=proposal"
 FULL_BASELINE_PATH = "/full/opportunities?stage=proposal"
 PASSWORD = "bench-pass-1"
+ONLY = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")  # e.g. BENCH_DATABASES=postgresql
 
 
 def fill(engine, rows: int, first_owner: int) -> None:
@@ -155,8 +156,9 @@ def worker_memory_mb(proc: subprocess.Popen) -> float:
 
 def databases():
     tmp = Path(tempfile.mkdtemp(prefix="tailor-webbench-"))
-    yield "sqlite", f"sqlite:///{tmp / 'web.sqlite'}"
-    if PG_URL:
+    if "sqlite" in ONLY:
+        yield "sqlite", f"sqlite:///{tmp / 'web.sqlite'}"
+    if PG_URL and "postgresql" in ONLY:
         schema = f"webbench_{uuid.uuid4().hex[:8]}"
         admin = sa.create_engine(PG_URL)
         with admin.begin() as conn:

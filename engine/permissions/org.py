@@ -63,12 +63,16 @@ def descendants(tree: Mapping[int, int | None], department: int) -> list[int]:
 def load_actor(conn: Connection, user: Mapping[str, Any]) -> Actor:
     """Everything the permission scopes need about a signed-in user, in a few queries."""
     user_id = user["id"]
-    held = conn.execute(sa.union_all(  # roles and teams in one round trip
+    my_team_ids = sa.select(team_members.c.team_id).where(team_members.c.user_id == user_id)
+    held = conn.execute(sa.union_all(  # roles, teams and entities with shares in one round trip
         sa.select(sa.literal("role").label("kind"), user_roles.c.role.label("role"), sa.literal(0).label("team"))
         .where(user_roles.c.user_id == user_id),
         sa.select(sa.literal("team"), sa.literal(""), team_members.c.team_id).where(team_members.c.user_id == user_id),
+        sa.select(sa.literal("share"), shares.c.entity, sa.literal(0))
+        .where(sa.or_(shares.c.user_id == user_id, shares.c.team_id.in_(my_team_ids))).distinct(),
     )).all()
     roles = tuple(sorted(r.role for r in held if r.kind == "role"))
+    shared_entities = frozenset(r.role for r in held if r.kind == "share")
     my_teams = sorted(r.team for r in held if r.kind == "team")
     department = user.get("department_id")
     below: list[int] = []
@@ -83,7 +87,7 @@ def load_actor(conn: Connection, user: Mapping[str, Any]) -> Actor:
     return Actor(id=user_id, username=user["username"], roles=roles, department=department,
                  departments=tuple(below), department_members=tuple(members), teams=tuple(sorted(my_teams)),
                  team_members=tuple(mates), language=user.get("language") or "en",
-                 is_admin=bool(user.get("is_admin")))
+                 is_admin=bool(user.get("is_admin")), shared_entities=shared_entities)
 
 
 def manager_chain(conn: Connection, user_id: int, levels: int = MAX_DEPTH) -> list[int]:
@@ -113,7 +117,7 @@ def department_heads_of(conn: Connection, department: int, *, up: bool = True) -
 
 def share_of(conn: Connection, entity: str, record_id: int, actor: Actor) -> str | None:
     """The actor's share of a record: "write", "read" or None."""
-    if actor.id is None:
+    if actor.id is None or (actor.shared_entities is not None and entity not in actor.shared_entities):
         return None
     who = shares.c.user_id == actor.id
     if actor.teams:
@@ -131,6 +135,8 @@ def shared_ids(conn: Connection, entity: str, actor: Actor, action: str = "read"
     for writing: usually none or a few, read once per list."""
     if actor.id is None or action not in ("read", "update"):
         return []
+    if actor.shared_entities is not None and entity not in actor.shared_entities:
+        return []  # known from load_actor: nothing of this entity is shared with the user
     who = shares.c.user_id == actor.id
     if actor.teams:
         who = sa.or_(who, shares.c.team_id.in_(actor.teams))

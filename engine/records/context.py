@@ -21,6 +21,9 @@ class Actor:
     team_members: tuple[int, ...] = ()  # users sharing a team with the user
     language: str = "en"
     is_admin: bool = False
+    # entities in which something is shared with the user or their teams; None: not known,
+    # ask the database (lists skip the share query for every other entity)
+    shared_entities: frozenset[str] | None = None
     system: bool = False
 
     def variables(self) -> dict[str, Any]:

@@ -44,7 +44,8 @@ from .values import (
 )
 
 _OUTER: ContextVar[tuple[RecordService, Connection] | None] = ContextVar("tailor_outer_transaction", default=None)
-_READER: ContextVar[tuple[RecordService, Connection] | None] = ContextVar("tailor_reader", default=None)
+# the shared read connection of `reading()`, with what was worked out once for it (row restrictions)
+_READER: ContextVar[tuple[RecordService, Connection, dict] | None] = ContextVar("tailor_reader", default=None)
 
 
 def jsonable(value: Any) -> Any:
@@ -406,11 +407,17 @@ class RecordService:
         scoped = access.row_condition(action, context.now)
         if scoped is None:
             return None  # every row: shares add nothing, and need no query
+        # a page asks several times (rows, count, titles): outside a write, work it out once
+        reader = _READER.get() if _OUTER.get() is None else None
+        key = (access.entity.name, access.actor.id, action)
+        if reader is not None and reader[0] is self and key in reader[2]:
+            return reader[2][key]
         with self._read() as conn:
             shared = org.shared_ids(conn, access.entity.name, access.actor, action)
-        if isinstance(shared, list) and not shared:
-            return scoped
-        return access.row_condition(action, context.now, shared)
+        found = scoped if isinstance(shared, list) and not shared else access.row_condition(action, context.now, shared)
+        if reader is not None and reader[0] is self:
+            reader[2][key] = found
+        return found
 
     def _readable(self, entity: Entity, context: Context) -> Access:
         return self.authorize(entity.name, "read", context)
@@ -466,7 +473,7 @@ class RecordService:
             yield current[1]
             return
         with self.engine.connect() as conn:
-            token = _READER.set((self, conn))
+            token = _READER.set((self, conn, {}))
             try:
                 yield conn
             finally:

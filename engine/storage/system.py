@@ -91,6 +91,8 @@ shares = sa.Table(
     sa.Index("ix_tailor_share_entity_record", "entity", "record_id"),
     sa.Index("ix_tailor_share_entity_user", "entity", "user_id"),
     sa.Index("ix_tailor_share_entity_team", "entity", "team_id"),
+    sa.Index("ix_tailor_share_user", "user_id"),  # which entities a user has shares in
+    sa.Index("ix_tailor_share_team", "team_id"),
 )
 
 audit_log = sa.Table(

@@ -197,7 +197,10 @@ def test_sharing_a_record(world):
         service.get("account", ids["A1"], rep3)
     with pytest.raises(PermissionDenied):  # only the owner shares
         service.share("account", ids["A1"], access="read", user_id=rep3.actor.id, context=people["boss"])
+    assert rep3.actor.shared_entities == frozenset()  # known when signed in: lists skip the share query
     service.share("account", ids["A1"], access="read", user_id=rep3.actor.id, context=rep1)
+    rep3 = reload(service, rep3)  # the next request loads the user again, with the entities shared with them
+    assert rep3.actor.shared_entities == {"account"}
     assert service.get("account", ids["A1"], rep3)["name"] == "A1"
     assert "A1" in names(service, rep3) and service.count("account", Query(limit=100), rep3) == 2
     record = service.get("account", ids["A1"], rep3)
@@ -208,6 +211,27 @@ def test_sharing_a_record(world):
                           context=rep3)["name"] == "shared"
     with pytest.raises(ValidationError):
         service.share("account", ids["A1"], access="everything", user_id=rep3.actor.id, context=rep1)
+
+
+def reload(service, context: Context) -> Context:
+    """The user as the next request sees them (roles, teams, shares)."""
+    with service.engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.id == context.actor.id)).mappings().one()
+        return Context(actor=load_actor(conn, row))
+
+
+def test_team_shares_reach_every_member(world):
+    service, people, ids = world
+    with pytest.raises(NotFound):
+        service.get("account", ids["C1"], people["rep2"])
+    with service.engine.connect() as conn:
+        alpha = conn.execute(sa.text("SELECT id FROM tailor_team WHERE name = 'alpha'")).scalar_one()
+    service.share("account", ids["C1"], access="read", team_id=alpha, context=people["root"])
+    rep2 = reload(service, people["rep2"])
+    assert rep2.actor.shared_entities == {"account"}
+    assert service.get("account", ids["C1"], rep2)["name"] == "C1"
+    assert "C1" in names(service, rep2)
+    assert reload(service, people["rep3"]).actor.shared_entities == frozenset()  # not in the team
 
 
 def test_admin_bypass_is_in_the_audit_log(world):
@@ -256,8 +280,10 @@ def test_a_write_share_does_not_allow_deleting(world):
     service, people, ids = world
     rep1, boss = people["rep1"], people["boss"]
     service.share("account", ids["A1"], access="write", user_id=people["rep3"].actor.id, context=rep1)
+    rep3 = reload(service, people["rep3"])
+    assert service.get("account", ids["A1"], rep3)  # the share reaches rep3
     with pytest.raises(PermissionDenied):
-        service.delete("account", ids["A1"], context=people["rep3"])
+        service.delete("account", ids["A1"], context=rep3)
     assert service.get("account", ids["A1"], boss)
 
 
