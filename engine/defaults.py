@@ -17,3 +17,24 @@ def tailor_expression_functions():
     from .expr.builtins import BUILTIN_FUNCTIONS
 
     return BUILTIN_FUNCTIONS
+
+
+@hookimpl
+def tailor_approver_resolvers():
+    from .workflows.resolvers import BUILTIN_RESOLVERS
+
+    return BUILTIN_RESOLVERS
+
+
+@hookimpl
+def tailor_workflow_actions():
+    from .workflows.actions import BUILTIN_ACTIONS
+
+    return BUILTIN_ACTIONS
+
+
+@hookimpl
+def tailor_job_handlers():
+    from .workflows.jobs import JOB_HANDLERS
+
+    return JOB_HANDLERS

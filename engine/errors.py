@@ -72,6 +72,17 @@ CODES: dict[str, str] = {
     # roles and permissions
     "E801": "unknown action in a role",
     "E802": "unknown row scope in a role",
+    # E9xx: workflows and approval flows
+    "E901": "unknown state in a workflow",
+    "E902": "workflow does not fit its entity",
+    "E903": "approval node cannot be reached",
+    "E904": "approver resolver unknown or missing arguments",
+    "E905": "cycle without an exit in an approval flow",
+    "E906": "unknown node in an approval flow",
+    "E907": "unknown or malformed workflow action",
+    "E908": "transition names an unknown approval flow or a reserved name",
+    "E909": "workflow names an unknown role",
+    "E910": "node lacks what its type needs",
 }
 
 

@@ -34,6 +34,24 @@ def tailor_actions():
 
 
 @hookspec
+def tailor_approver_resolvers():
+    """Return a list of `engine.workflows.Resolver`: ways approval flows find approvers
+    (`approvers: [{NAME: main argument, other: arguments}]`)."""
+
+
+@hookspec
+def tailor_workflow_actions():
+    """Return a list of `engine.workflows.WorkflowAction`: actions transitions, flow events
+    and approval nodes may run (`actions: [{NAME: arguments}]`)."""
+
+
+@hookspec
+def tailor_job_handlers():
+    """Return {kind: callable(app_state, payload)}: background jobs the job runner may run
+    (`engine.jobs.schedule(conn, kind, key, run_at, payload)` queues one)."""
+
+
+@hookspec
 def tailor_check_project(spec, problems):
     """Add project-specific checks at start-up: call `problems.add(code, message, position, hint)`."""
 

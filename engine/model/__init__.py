@@ -38,6 +38,8 @@ def load_spec(path: str | Path, problems: Problems | None = None, *, entry_point
     validators = {}
     for found in pm.hook.tailor_validators():
         validators.update(found or {})
+    resolvers = _registry(pm.hook.tailor_approver_resolvers(), "approver resolver", problems, layers, path)
+    workflow_actions = _registry(pm.hook.tailor_workflow_actions(), "workflow action", problems, layers, path)
     extra_options = sorted({o for t in field_types.values() for o in t.options})
     validate_layers(layers, problems, extra_options)
     spec = merge_layers(layers, problems) if layers else None
@@ -45,9 +47,24 @@ def load_spec(path: str | Path, problems: Problems | None = None, *, entry_point
     if spec is not None:
         checker = SpecChecker(spec, field_types, functions, validators, problems)
         checker.actions = tuple(a for found in pm.hook.tailor_actions() for a in found or ())
+        checker.resolvers = resolvers
+        checker.workflow_actions = workflow_actions
         checker.run()
         pm.hook.tailor_check_project(spec=spec, problems=problems)
     return spec, pm, checker, field_types, functions, validators
+
+
+def _registry(found, what: str, problems: Problems, layers, path) -> dict:
+    """{name: object} from a hook's lists; a name registered twice is an E704."""
+    registry: dict = {}
+    for items in reversed(found):  # defaults first: a plugin of the same name is a clash
+        for item in items or []:
+            if item.name in registry and registry[item.name] is not item:
+                problems.add("E704", f"{what} '{item.name}' is registered twice",
+                             layers[-1].settings.pos if layers else _nowhere(path))
+                continue
+            registry[item.name] = item
+    return registry
 
 
 def _nowhere(path):

@@ -22,6 +22,7 @@ from ..spec.checks import STANDARD_FIELDS, SpecChecker
 from ..spec.project import ProjectSpec, Provenance, option_value
 from ..spec.yamlload import PosDict, plain
 from ..storage.system import NAMING_CONVENTION, departments, users
+from ..workflows.definition import compile_workflows
 from .model import (
     CompiledModel,
     Entity,
@@ -74,11 +75,14 @@ def label_of(value: Any, language: str) -> Mapping[str, str]:
     return MappingProxyType({str(k): str(v) for k, v in value.items()})
 
 
-def spec_version(settings: dict, entities: dict, plugin_names: list[str], roles: dict | None = None) -> str:
+def spec_version(settings: dict, entities: dict, plugin_names: list[str], roles: dict | None = None,
+                 workflows: dict | None = None) -> str:
     """A short hash of the merged spec (plain data), the engine version and the plugins."""
     payload = {"engine": __version__, "settings": settings, "entities": entities, "plugins": sorted(plugin_names)}
     if roles:
         payload["roles"] = roles
+    if workflows:
+        payload["workflows"] = workflows
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode())
     return digest.hexdigest()[:16]
 
@@ -121,9 +125,12 @@ class Compiler:
             menu.append((label_of(group.get("group"), self.language), tuple(group.get("entities") or ())))
         plain_roles = {n: plain(r) for n, r in sorted(self.spec.roles.items())}
         roles = compile_roles(self.spec.roles, self.checker.expressions, lambda v: label_of(v, self.language))
+        plain_workflows = {n: plain(w) for n, w in sorted(self.spec.workflows.items())}
+        workflows = compile_workflows(plain_workflows, self.checker.expressions,
+                                      lambda v: label_of(v, self.language))
         return CompiledModel(
             project=self.spec.name,
-            version=spec_version(settings, plain_entities, plugin_names, plain_roles),
+            version=spec_version(settings, plain_entities, plugin_names, plain_roles, plain_workflows),
             label=label_of(self.spec.settings.get("label") or self.spec.name, self.language),
             languages=self.languages,
             default_language=self.language,
@@ -137,6 +144,9 @@ class Compiler:
             validators=MappingProxyType(dict(self.validators)),
             roles=roles,
             actions=(*ACTIONS, *self.checker.actions),
+            workflows=workflows,
+            resolvers=MappingProxyType(dict(self.checker.resolvers)),
+            workflow_actions=MappingProxyType(dict(self.checker.workflow_actions)),
         )
 
     def owner_scoped(self, entity: str) -> bool:

@@ -222,6 +222,16 @@ class CompiledModel:
     validators: Mapping[str, Any] = field(default_factory=_empty)
     roles: Mapping[str, Any] = field(default_factory=_empty)  # engine.permissions.Role by name
     actions: tuple[str, ...] = ()  # every action roles may name
+    workflows: Mapping[str, Any] = field(default_factory=_empty)  # engine.workflows.Workflow by name
+    resolvers: Mapping[str, Any] = field(default_factory=_empty)  # approver resolvers by name
+    workflow_actions: Mapping[str, Any] = field(default_factory=_empty)  # workflow actions by name
+
+    def workflow_of(self, entity: str) -> Any:
+        """The entity's workflow (engine.workflows.Workflow), or None."""
+        for workflow in self.workflows.values():
+            if workflow.entity == entity:
+                return workflow
+        return None
 
     def entity(self, name: str) -> Entity:
         try:

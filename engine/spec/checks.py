@@ -26,6 +26,7 @@ from ..fields.base import FieldType, FieldValueError
 from ..fields.special import autonumber_problem
 from ..model.constants import STANDARD_FIELDS, STANDARD_SORTABLE
 from ..permissions.roles import check_roles
+from ..workflows.checks import WorkflowChecker
 from .project import ProjectSpec, option_value
 from .yamlload import PosDict, PosList
 
@@ -52,6 +53,8 @@ class SpecChecker:
         self.envs: dict[str, Env] = {}  # per entity, reused by the compiler
         self.known_options = frozenset(o for t in field_types.values() for o in t.allowed_options)
         self.actions: tuple[str, ...] = ()  # actions plugins add (tailor_actions)
+        self.resolvers: dict[str, Any] = {}  # approver resolvers by name (tailor_approver_resolvers)
+        self.workflow_actions: dict[str, Any] = {}  # workflow actions by name (tailor_workflow_actions)
 
     # -- helpers -------------------------------------------------------------------------
     def add(self, code: str, message: str, where: Position, hint: str | None = None) -> None:
@@ -98,6 +101,12 @@ class SpecChecker:
             except (TypeError, AttributeError, ValueError, KeyError, ArithmeticError):
                 if not shape_problems:
                     raise
+        try:  # transitions are actions roles may grant: check workflows first
+            transitions = WorkflowChecker(self, self.resolvers, self.workflow_actions).run(self.spec.workflows)
+            self.actions = tuple(dict.fromkeys((*self.actions, *transitions)))
+        except (TypeError, AttributeError, ValueError, KeyError):
+            if not shape_problems:
+                raise
         try:
             check_roles(self, self.spec.roles, self.actions)
         except (TypeError, AttributeError, ValueError, KeyError):

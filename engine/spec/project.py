@@ -1,7 +1,7 @@
 """Reading a project folder and merging its layers.
 
-A project is a folder with `tailor.yaml`, `entities/*.yaml` and `roles.yaml` (later
-`workflows/*.yaml`). `extends: ../base` makes it a *layer* over a base project: it states
+A project is a folder with `tailor.yaml`, `entities/*.yaml`, `roles.yaml` and
+`workflows/*.yaml`. `extends: ../base` makes it a *layer* over a base project: it states
 only what differs. The merge is deterministic (base first, then each layer in order; within
 a layer, files in name order) and every entity and field remembers which layer defined it
 and which layers changed which of its keys, so `tailor explain` can answer "where does
@@ -37,6 +37,7 @@ class Layer:
     settings: PosDict
     documents: list[tuple[str, PosDict]] = field(default_factory=list)  # (kind, document)
     roles: PosDict | None = None  # roles.yaml, validated when read
+    workflows: list[PosDict] = field(default_factory=list)  # workflows/*.yaml, validated when read
 
 
 @dataclass
@@ -67,6 +68,7 @@ class ProjectSpec:
     provenance: dict[tuple[str, str | None], Provenance]
     entity_files: dict[str, Position]
     roles: dict[str, PosDict] = field(default_factory=dict)  # merged roles.yaml, by role name
+    workflows: dict[str, PosDict] = field(default_factory=dict)  # merged workflows/*.yaml, by name
 
 
 def display_path(path: Path) -> str:
@@ -154,6 +156,16 @@ def read_layers(path: Path, problems: Problems, _stack=None) -> list[Layer]:
         elif len(problems) == before:
             problems.add("E105", "roles.yaml must be a mapping with 'roles:'", Position(display_path(roles_file), 1, 1),
                          "start it with 'roles:' and one entry per role")
+    workflow_dir = path / "workflows"
+    for file in sorted(workflow_dir.glob("*.yaml")) + sorted(workflow_dir.glob("*.yml")):
+        before = len(problems)
+        document = load_yaml_file(file, problems, display_path(file))
+        if isinstance(document, PosDict):
+            validate_document("workflow", document, problems)
+            layer.workflows.append(document)
+        elif len(problems) == before:
+            problems.add("E105", "a workflow file must be a mapping with 'workflow:', 'entity:' and 'field:'",
+                         Position(display_path(file), 1, 1), "see docs/workflows.md")
     layers.append(layer)
     return layers
 
@@ -204,6 +216,7 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
         provenance=provenance,
         entity_files=entity_files,
         roles=merge_roles(layers),
+        workflows=merge_workflows(layers, problems),
     )
 
 
@@ -233,6 +246,76 @@ def merge_roles(layers: list[Layer]) -> dict[str, PosDict]:
                 for entity, rule in rules.items():
                     _set(target["entities"], rules, entity, rule)
     return roles
+
+
+def merge_workflows(layers: list[Layer], problems: Problems) -> dict[str, PosDict]:
+    """Workflows merge by name: a layer restating one replaces the keys it states, except
+    that `states`, `transitions` and `approvals` merge entry by entry (each entry key by
+    key), and so do an approval flow's `nodes`: a layer changes a threshold or adds a node
+    (and points the node before it to the new one) without copying the flow."""
+    workflows: dict[str, PosDict] = {}
+    for layer in layers:
+        seen_here: dict[str, Position] = {}
+        for document in layer.workflows:
+            name = document.get("workflow")
+            if not isinstance(name, str):
+                continue
+            where = document.position_of("workflow")
+            if name in seen_here:
+                problems.add("E305", f"workflow '{name}' is defined twice in project '{layer.name}'", where,
+                             f"first defined at {seen_here[name]}; merge the two files")
+                continue
+            seen_here[name] = where
+            _explicit_next(document, workflows.get(name))
+            if name not in workflows:
+                workflows[name] = document
+                continue
+            target = workflows[name]
+            for key, value in document.items():
+                if key in ("states", "transitions", "approvals") and isinstance(value, PosDict) \
+                        and isinstance(target.get(key), PosDict):
+                    _merge_entries(target[key], value, nested="nodes" if key == "approvals" else None)
+                else:
+                    _set(target, document, key, _copy(value))
+    return workflows
+
+
+def _explicit_next(document: PosDict, base: PosDict | None) -> None:
+    """A node without `next` goes to the node listed after it in its own file (the last
+    to `end`). Written down before merging, so a node a later layer appends does not
+    become the `next` of a base node that ended the flow."""
+    flows = document.get("approvals")
+    base_flows = base.get("approvals") if isinstance(base, PosDict) else None
+    for flow_name, flow in flows.items() if isinstance(flows, PosDict) else ():
+        nodes = flow.get("nodes") if isinstance(flow, PosDict) else None
+        if not isinstance(nodes, PosDict):
+            continue
+        base_flow = base_flows.get(flow_name) if isinstance(base_flows, PosDict) else None
+        base_nodes = base_flow.get("nodes") if isinstance(base_flow, PosDict) else None
+        names = list(nodes)
+        for i, node_name in enumerate(names):
+            node = nodes[node_name]
+            if not isinstance(node, PosDict) or "next" in node or node.get("type") == "condition":
+                continue
+            if isinstance(base_nodes, PosDict) and node_name in base_nodes:
+                continue  # a change to a base node: its `next` stays the base's unless stated
+            node["next"] = names[i + 1] if i + 1 < len(names) else "end"
+            node.key_pos["next"] = node.value_pos["next"] = nodes.position_of(node_name, of_key=True)
+
+
+def _merge_entries(target: PosDict, source: PosDict, nested: str | None = None) -> None:
+    """Entries by name: a new one is added, an existing one gets the keys stated (and its
+    `nested` mapping merges entry by entry in turn)."""
+    for name, entry in source.items():
+        current = target.get(name)
+        if not isinstance(current, PosDict) or not isinstance(entry, PosDict):
+            _set(target, source, name, _copy(entry))
+            continue
+        for key, value in entry.items():
+            if key == nested and isinstance(value, PosDict) and isinstance(current.get(key), PosDict):
+                _merge_entries(current[key], value)
+            else:
+                _set(current, entry, key, _copy(value))
 
 
 def _fresh_entity(document: PosDict) -> PosDict:

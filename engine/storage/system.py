@@ -175,3 +175,128 @@ sign_in_failures = sa.Table(
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_tailor_sign_in_failure_key_at", "key", "at"),
 )
+
+# -- approval flows (engine/workflows), notifications and background jobs ----------------------
+flow_definitions = sa.Table(  # what running flows are pinned to, by hash
+    "tailor_flow_definition",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("hash", sa.String(40), nullable=False, unique=True),
+    sa.Column("workflow", sa.String(64), nullable=False),
+    sa.Column("flow", sa.String(64), nullable=False),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+flows = sa.Table(
+    "tailor_flow",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("definition_id", sa.Integer, sa.ForeignKey("tailor_flow_definition.id"), nullable=False),
+    sa.Column("workflow", sa.String(64), nullable=False),
+    sa.Column("flow", sa.String(64), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("record_id", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # running, returned, approved, rejected, withdrawn
+    sa.Column("submitter_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
+    sa.Column("state_before", sa.String(64)),  # the record's state when the flow started
+    sa.Column("running_state", sa.String(64)),  # its state while the flow runs
+    sa.Column("returned_from", sa.String(64)),  # the node that sent it back to the submitter
+    sa.Column("picked", sa.JSON, nullable=False),  # {node: [user ids]} the submitter picked
+    sa.Column("revision", sa.Integer, nullable=False),  # bumped by every operation: a row lock
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("urged_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_tailor_flow_entity_record", "entity", "record_id"),
+    sa.Index("ix_tailor_flow_submitter_status", "submitter_id", "status"),
+)
+
+flow_steps = sa.Table(  # a node reached by a flow
+    "tailor_flow_step",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("flow_id", sa.Integer, sa.ForeignKey("tailor_flow.id"), nullable=False),
+    sa.Column("node", sa.String(64), nullable=False),
+    sa.Column("branch", sa.String(200), nullable=False, server_default=""),  # parallel branches it is in
+    sa.Column("status", sa.String(16), nullable=False),  # active, done, cancelled
+    sa.Column("outcome", sa.String(16)),  # approved, rejected, returned, passed, ...
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_tailor_flow_step_flow_status", "flow_id", "status"),
+)
+
+flow_tasks = sa.Table(  # one approver's (or cc recipient's) part in a step
+    "tailor_flow_task",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("flow_id", sa.Integer, sa.ForeignKey("tailor_flow.id"), nullable=False),
+    sa.Column("step_id", sa.Integer, sa.ForeignKey("tailor_flow_step.id"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # approval, cc
+    # open, pending (its turn has not come), waiting (for an approver added before), approved,
+    # rejected, returned, transferred, escalated, cancelled; cc: unread, read
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("seq", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("required", sa.Boolean, nullable=False, server_default=sa.false()),  # added after someone
+    sa.Column("waiting_for", sa.Integer),  # the task added before this one
+    sa.Column("added_by", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("decided_at", sa.DateTime(timezone=True)),
+    sa.Column("comment", sa.Text),
+    sa.Index("ix_tailor_flow_task_user_status", "user_id", "status", "id"),
+    sa.Index("ix_tailor_flow_task_step", "step_id"),
+    sa.Index("ix_tailor_flow_task_flow", "flow_id"),
+)
+
+flow_history = sa.Table(  # append-only: database triggers refuse updates and deletes
+    "tailor_flow_history",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("flow_id", sa.Integer, sa.ForeignKey("tailor_flow.id"), nullable=False),
+    sa.Column("step_id", sa.Integer),
+    sa.Column("task_id", sa.Integer),
+    sa.Column("node", sa.String(64)),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
+    sa.Column("action", sa.String(24), nullable=False),
+    sa.Column("comment", sa.Text),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_tailor_flow_history_flow", "flow_id", "id"),
+    sa.Index("ix_tailor_flow_history_user", "user_id", "id"),
+)
+
+notifications = sa.Table(
+    "tailor_notification",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("title", sa.String(300), nullable=False),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("link", sa.String(300)),
+    sa.Column("entity", sa.String(64)),
+    sa.Column("record_id", sa.Integer),
+    sa.Column("flow_id", sa.Integer),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("read_at", sa.DateTime(timezone=True)),
+    sa.Column("email", sa.String(16), nullable=False, server_default="none"),  # none, queued, sent, failed
+    sa.Index("ix_tailor_notification_user_read", "user_id", "read_at", "id"),
+)
+
+jobs = sa.Table(  # background work that survives a restart (engine/jobs)
+    "tailor_job",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("key", sa.String(200), nullable=False, unique=True),  # scheduling twice is once
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("run_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending, running, done, failed, cancelled
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_by", sa.String(80)),
+    sa.Column("locked_until", sa.DateTime(timezone=True)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_tailor_job_status_run_at", "status", "run_at"),
+)

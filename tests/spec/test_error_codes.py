@@ -11,6 +11,16 @@ from engine.paths import ROOT
 
 ENTITY = "entities/customer.yaml"
 
+WF = "workflows/deal.yaml"
+
+
+def _wf(body: str) -> dict[str, str]:
+    """A deal entity and a workflow on its status, with `body` after the first three lines."""
+    return {"entities/deal.yaml": "entity: deal\nfields:\n  name: {type: string}\n  amount: {type: decimal}\n"
+                                  "  status: {type: choice, options: [draft, pending, done], default: draft}\n",
+            WF: "workflow: deal\nentity: deal\nfield: status\n" + body}
+
+
 # code -> (files, expected file suffix, line, column or None, text the message must contain)
 CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
     "E101": ({ENTITY: "entity: customer\nfields: [name\n"}, ENTITY, 3, None, "syntax"),
@@ -212,6 +222,25 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
     "E802": ({ENTITY: "entity: customer\nfields:\n  name: {type: string}\n",
               "roles.yaml": "roles:\n  rep:\n    entities:\n      customer: {actions: [read], scope: owne}\n"},
              "roles.yaml", 4, 42, "unknown scope 'owne'"),
+    "E901": (_wf("transitions:\n  win: {from: draft, to: won}\n"), WF, 5, 26, "unknown state 'won'"),
+    "E902": ({**_wf(""), WF: "workflow: deal\nentity: deal\nfield: name\n"}, WF, 3, 8, "is a string field"),
+    "E903": (_wf("approvals:\n  check:\n    nodes:\n      a: {type: approval, approvers: [{user: x}], next: end}\n"
+                 "      b: {type: approval, approvers: [{user: x}]}\n"), WF, 8, 7, "'b' cannot be reached"),
+    "E904": (_wf("approvals:\n  check:\n    nodes:\n      a: {type: approval, approvers: [{manager_chain: submitter}]}\n"),
+             WF, 7, 39, "manager_chain needs 'levels'"),
+    "E905": (_wf("approvals:\n  check:\n    nodes:\n      a: {type: approval, approvers: [{user: x}]}\n"
+                 "      c: {type: condition, cases: [{when: \"amount > 1\", next: a}], default: a}\n"),
+             WF, 7, 7, "cycle without an exit"),
+    "E906": (_wf("approvals:\n  check:\n    nodes:\n      a: {type: approval, approvers: [{user: x}], next: nowhere}\n"),
+             WF, 7, 57, "unknown node 'nowhere'"),
+    "E907": (_wf("transitions:\n  win: {from: draft, to: done, actions: [{sett: {name: \"'x'\"}}]}\n"),
+             WF, 5, 43, "unknown action 'sett'"),
+    "E908": (_wf("transitions:\n  win: {from: draft, to: done, approval: nope}\n"), WF, 5, 42,
+             "unknown approval flow 'nope'"),
+    "E909": (_wf("transitions:\n  win: {from: draft, to: done, roles: [boss_role]}\n"), WF, 5, 40,
+             "role 'boss_role'"),
+    "E910": (_wf("approvals:\n  check:\n    nodes:\n      a: {type: condition, cases: [{when: \"amount > 1\", next: end}]}\n"),
+             WF, 7, 17, "needs 'default'"),
     "E701": ({"tailor.yaml": "name: a\nplugins: [cn_feilds]\n"}, "tailor.yaml", 2, 11, "not found"),
     "E702": ({"tailor.yaml": "name: a\nplugins: [./bad_hook.py]\n",
               "bad_hook.py": "def tailor_field_typez():\n    return []\n"}, "bad_hook.py", 0, None, "tailor_field_typez"),
