@@ -49,6 +49,9 @@ class Context:
     actor: Actor = SYSTEM
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     extra: dict[str, Any] = field(default_factory=dict)
+    # set by the flow engine (engine/workflows) for the changes it makes itself: state moves,
+    # actions, approvers' edits. The workflow guard lets them through; nothing else sets it.
+    workflow: bool = False
 
     @property
     def variables(self) -> dict[str, Any]:

@@ -29,7 +29,8 @@ from ..model.model import CompiledModel, Entity, Field, computed_order
 from ..permissions import org
 from ..permissions.policy import Access, Policy
 from ..storage import audit_log, comments, sequence, write_engine
-from .context import Context
+from ..workflows import guard
+from .context import SYSTEM, Context
 from .errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from .query import Query, build_select, virtual_of
 from .values import (
@@ -69,6 +70,17 @@ class RecordService:
         # per entity, worked out once: the fields read from a row, with their extra keys
         self._row_fields: dict[str, list[tuple[Field, list[str]]]] = {}
         self.policy = Policy(model.roles)
+        self._workflow_entities = frozenset(w.entity for w in model.workflows.values())
+        self._flows = None
+
+    @property
+    def flows(self):
+        """The flow engine (engine/workflows/runtime.py) working through this service."""
+        if self._flows is None:
+            from ..workflows.runtime import Flows
+
+            self._flows = Flows(self)
+        return self._flows
 
     # -- reading --------------------------------------------------------------------------
     def get(self, entity_name: str, record_id: Any, context: Context | None = None) -> dict[str, Any]:
@@ -81,8 +93,11 @@ class RecordService:
             # a record the user may not see is not found: its id reveals nothing
             if record is None or not self._reaches(conn, access, record, "read", context):
                 raise NotFound(entity_name, record_id)
+            hidden = access.hidden_fields()
+            if entity.name in self._workflow_entities:
+                hidden = hidden | guard.hidden_for_approver(self, conn, entity, record_id, context.actor)
         self._virtual(entity, record, context)
-        return _without(record, access.hidden_fields())
+        return _without(record, hidden)
 
     def list(self, entity_name: str, query: Query | None = None, context: Context | None = None,
              action: str = "read", **kwargs) -> list[dict[str, Any]]:
@@ -136,6 +151,8 @@ class RecordService:
         self._refuse_fields(access, data, None, "create", errors)
         record = coerce_input(entity, data, creating=True, trusted=trusted, errors=errors)
         apply_defaults(entity.fields, record, context)
+        if entity.name in self._workflow_entities:
+            guard.check_create(self.model, entity, record, context, errors, trusted)
         if not errors:
             self._hook("tailor_before_save", entity=entity, record=record, old=None, context=context)
         self._complete(entity, record, None, context, errors, trusted)
@@ -152,6 +169,8 @@ class RecordService:
                        owner=owner, version=1)
             record_id = self._insert(conn, entity, row)
             saved = self._finish_write(conn, entity, record_id, record, None, context)
+            if entity.name in self._workflow_entities:
+                self.flows.start_when(entity, saved, None, context)
         self._virtual(entity, saved, context)
         return _without(saved, access.hidden_fields())
 
@@ -165,7 +184,8 @@ class RecordService:
         except (TypeError, ValueError):
             raise ValidationError({"version": ["the version you edited is required"]}) from None
         errors: dict[str, list[str]] = {}
-        access = self.access(entity, context)
+        # the flow engine's own changes (state moves, actions) are not the user's to permit
+        access = self.access(entity, Context(actor=SYSTEM) if context.workflow else context)
         data = dict(data)
         with self._write() as conn:
             old = self._load(conn, entity, record_id, for_update=True)
@@ -180,6 +200,8 @@ class RecordService:
             merge_changed_rows(entity, changes, old, errors)
             if not trusted:
                 readonly_now(entity, changes, old, context, errors)
+            bypass = entity.name in self._workflow_entities and guard.check_update(
+                self, conn, entity, old, changes, context, errors)
             record = {k: v for k, v in old.items() if k not in ("id", "version", "created_at", "updated_at",
                                                                "created_by")}
             record.update(changes)
@@ -201,7 +223,9 @@ class RecordService:
                 if current is None:
                     raise NotFound(entity_name, record_id)
                 raise ConflictError(entity_name, record_id, version, _without(current, access.hidden_fields()))
-            saved = self._finish_write(conn, entity, record_id, record, old, context)
+            saved = self._finish_write(conn, entity, record_id, record, old, context, bypass)
+            if entity.name in self._workflow_entities:
+                self.flows.start_when(entity, saved, old, context)
         self._virtual(entity, saved, context)
         return _without(saved, access.hidden_fields())
 
@@ -225,6 +249,8 @@ class RecordService:
                 raise NotFound(entity_name, record_id)
             if not access.can("delete") or not self._reaches(conn, access, old, "delete", context):
                 raise PermissionDenied(entity_name, "delete")
+            if entity.name in self._workflow_entities:
+                guard.check_delete(conn, entity, record_id, context)
             self._delete(conn, entity, record_id, version, context, set())
 
     def _delete(self, conn: Connection, entity: Entity, record_id: int, version: int | None,
@@ -515,14 +541,15 @@ class RecordService:
         outer = _OUTER.get()
         if outer is not None and outer[0] is self:
             return _Savepoint(outer[1])  # a failed write inside transaction() undoes only itself
-        return _Transaction(self.writer)
+        # a transaction of its own, which what runs inside it (hooks, flows) joins
+        return self.transaction()
 
     def _finish_write(self, conn: Connection, entity: Entity, record_id: int, record: dict[str, Any],
-                      old: dict[str, Any] | None, context: Context) -> dict[str, Any]:
+                      old: dict[str, Any] | None, context: Context, bypass: bool = False) -> dict[str, Any]:
         """Child rows, the audit entry and after-save hooks: the tail of a create or update."""
         self._write_children(conn, entity, record_id, record, old)
         saved = self._load(conn, entity, record_id)
-        self._audit(conn, entity, record_id, "create" if old is None else "update", old, saved, context)
+        self._audit(conn, entity, record_id, "create" if old is None else "update", old, saved, context, bypass)
         self._hook("tailor_after_save", entity=entity, record=saved, old=old, context=context)
         return saved
 
@@ -719,7 +746,8 @@ class RecordService:
         return field.type.render(field, context.now, int(counter))
 
     def _audit(self, conn: Connection, entity: Entity, record_id: int, action: str,
-               old: dict[str, Any] | None, new: dict[str, Any] | None, context: Context) -> None:
+               old: dict[str, Any] | None, new: dict[str, Any] | None, context: Context,
+               bypass: bool = False) -> None:
         changes = {}
         skip = {"id", "version", "created_at", "updated_at", "created_by"}
         for key in sorted(set(old or {}) | set(new or {})):
@@ -734,13 +762,13 @@ class RecordService:
         conn.execute(audit_log.insert().values(
             entity=entity.name, record_id=record_id, action=action, changes=json.loads(json.dumps(changes)),
             user_id=context.actor.id, at=context.now, metadata_version=self.model.version,
-            bypass=self._bypassed(conn, entity, action, old, new, changes, context)))
+            bypass=bypass or self._bypassed(conn, entity, action, old, new, changes, context)))
 
     def _bypassed(self, conn: Connection, entity: Entity, action: str, old: dict[str, Any] | None,
                   new: dict[str, Any] | None, changes: Mapping[str, Any], context: Context) -> bool:
         """An admin's write that no role of theirs would allow (shown in the audit log)."""
         actor = context.actor
-        if not actor.is_admin or actor.system or not self.policy.enabled:
+        if not actor.is_admin or actor.system or context.workflow or not self.policy.enabled:
             return False
         own = self.policy.access(actor, entity, as_admin=False)
         if not own.can(action):

@@ -14,9 +14,24 @@ The pipeline, as for the rest of the engine:
 docs/workflows.md is the guide.
 """
 
-from .actions import ActionCheck, ActionRun, WorkflowAction
-from .definition import Flow, StateRule, Transition, Workflow, parse_duration
-from .resolvers import Argument, Resolution, Resolver
+from __future__ import annotations
 
-__all__ = ["ActionCheck", "ActionRun", "Argument", "Flow", "Resolution", "Resolver", "StateRule", "Transition",
-           "Workflow", "WorkflowAction", "parse_duration"]
+from importlib import import_module
+from typing import Any
+
+# what plugins use, by module: imported when first asked for (the model, records and
+# workflow packages import one another's modules, so nothing is imported up front)
+_EXPORTS = {
+    "ActionCheck": "actions", "ActionRun": "actions", "WorkflowAction": "actions",
+    "Flow": "definition", "StateRule": "definition", "Transition": "definition", "Workflow": "definition",
+    "parse_duration": "definition",
+    "Argument": "resolvers", "Resolution": "resolvers", "Resolver": "resolvers",
+    "Flows": "runtime", "FlowConflict": "runtime",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -98,12 +98,19 @@ class WorkflowChecker:
         flows = wf.get("approvals") if isinstance(wf.get("approvals"), PosDict) else PosDict()
         transitions = wf.get("transitions") if isinstance(wf.get("transitions"), PosDict) else PosDict()
         for tname, t in transitions.items():
-            if isinstance(t, PosDict):
+            if isinstance(t, PosDict) and self.has_keys(t, ("from", "to"), f"transition '{tname}'"):
                 self.transition(name, tname, t, transitions.position_of(tname, of_key=True), flows)
         for fname, flow in flows.items():
-            if isinstance(flow, PosDict):
+            if isinstance(flow, PosDict) and self.has_keys(flow, ("nodes",), f"approval flow '{fname}'"):
                 self.flow(name, fname, flow)
         return list(transitions)
+
+    def has_keys(self, holder: PosDict, keys: tuple[str, ...], what: str) -> bool:
+        """Keys a layer may leave out but the merged workflow needs (E203, as the schema would)."""
+        missing = [k for k in keys if k not in holder]
+        for key in missing:
+            self.add("E203", f"{self.where}, {what} needs the key '{key}'", holder.pos)
+        return not missing
 
     # -- pieces --------------------------------------------------------------------------------
     def state_name(self, state: Any, where: Position) -> bool:
@@ -264,6 +271,8 @@ class WorkflowChecker:
         return sum(1 for p in self.checker.problems.items if p.code == "E906")
 
     def node(self, wf: str, flow: str, name: str, node: PosDict, nodes: PosDict, what: str) -> None:
+        if not self.has_keys(node, ("type",), f"node '{name}'"):
+            return
         kind = node.get("type")
         if kind not in NODE_KEYS:
             return  # the schema reported it

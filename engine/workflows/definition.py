@@ -17,7 +17,6 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-from ..model.model import text
 
 END = "end"
 OUTCOMES = ("approved", "rejected", "withdrawn", "returned")
@@ -114,6 +113,13 @@ class Flow:
 
     def actions(self, event: str) -> list[Mapping[str, Any]]:
         return list(self.definition.get(f"on_{event}") or [])
+
+
+def text(label: Mapping[str, str] | None, language: str, fallback: str) -> str:
+    """engine.model's `text` (imported when called: the model package imports this one)."""
+    from ..model.model import text as model_text
+
+    return model_text(label, language, fallback)
 
 
 def _label(value: Any) -> Mapping[str, str] | None:

@@ -22,8 +22,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..permissions import org
 from ..storage import user_roles, users
+
+
+def _org() -> Any:
+    """engine.permissions.org (imported when used: start-up checks import this module
+    before the records package exists)."""
+    from ..permissions import org
+
+    return org
 
 PEOPLE = ("submitter", "owner")  # besides a user field of the record
 
@@ -83,7 +90,7 @@ def _role(resolution: Resolution, args: Mapping[str, Any]) -> list[int]:
             if person is not None else None
         if department is None:
             return []
-        below = org.descendants(org.department_tree(resolution.conn), department)
+        below = _org().descendants(_org().department_tree(resolution.conn), department)
         statement = statement.where(users.c.department_id.in_(below))
     return list(resolution.conn.execute(statement).scalars())
 
@@ -96,7 +103,7 @@ def _field(resolution: Resolution, args: Mapping[str, Any]) -> list[int]:
 def _manager(resolution: Resolution, args: Mapping[str, Any]) -> list[int]:
     person = resolution.person(args["manager"])
     level = int(args.get("level") or 1)
-    chain = org.manager_chain(resolution.conn, person, level) if person is not None else []
+    chain = _org().manager_chain(resolution.conn, person, level) if person is not None else []
     return [chain[level - 1]] if len(chain) >= level else []
 
 
@@ -105,7 +112,7 @@ def _manager_chain(resolution: Resolution, args: Mapping[str, Any]) -> list[int]
     person = resolution.person(args["manager_chain"])
     if person is None:
         return []
-    chain = org.manager_chain(resolution.conn, person, int(args.get("levels") or org.MAX_DEPTH))
+    chain = _org().manager_chain(resolution.conn, person, int(args.get("levels") or _org().MAX_DEPTH))
     role = args.get("until_role")
     if role:
         holders = set(resolution.conn.execute(sa.select(user_roles.c.user_id).where(
@@ -127,11 +134,11 @@ def _department_head(resolution: Resolution, args: Mapping[str, Any]) -> list[in
         return []
     level = int(args.get("level") or 0)
     if level:
-        above = org.ancestors(org.department_tree(resolution.conn), department)
+        above = _org().ancestors(_org().department_tree(resolution.conn), department)
         if len(above) < level:
             return []
         department = above[level - 1]
-    return org.department_heads_of(resolution.conn, department)
+    return _org().department_heads_of(resolution.conn, department)
 
 
 def _picked(resolution: Resolution, args: Mapping[str, Any]) -> list[int]:
@@ -189,4 +196,7 @@ BUILTIN_RESOLVERS = (
 def split_approver(item: Mapping[str, Any], resolvers: Mapping[str, Resolver]) -> tuple[Resolver | None, list[str]]:
     """The resolver an approver mapping names, and the other resolver names it also uses."""
     named = [k for k in item if k in resolvers]
-    return (resolvers[named[0]] if named else None), named[1:]
+    for key in named:  # {picked: submitter, role: finance}: 'role' is an argument of picked here
+        if set(item) - {key} <= set(resolvers[key].arguments):
+            return resolvers[key], []
+    return (resolvers[named[0]] if named else None), [k for k in named[1:] if k not in resolvers[named[0]].arguments]

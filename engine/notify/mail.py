@@ -1,0 +1,48 @@
+"""Sending a notification by e-mail (the `email` job), with the SMTP settings from
+`TAILOR_SMTP_HOST`, `_PORT` (25), `_FROM`, `_USER`, `_PASSWORD` and `_TLS` (none,
+starttls or ssl)."""
+
+from __future__ import annotations
+
+import os
+import smtplib
+from email.message import EmailMessage
+
+import sqlalchemy as sa
+
+from ..storage import notifications, users
+
+
+class MailError(RuntimeError):
+    pass
+
+
+def send_notification(engine, notification_id: int, base_url: str = "") -> str:
+    """Send one queued notification; returns its new e-mail status (sent / none)."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(notifications.c.title, notifications.c.body, notifications.c.link,
+                                     notifications.c.email, users.c.email.label("address"))
+                           .join(users, users.c.id == notifications.c.user_id)
+                           .where(notifications.c.id == notification_id)).first()
+    if row is None or row.email != "queued" or not row.address:
+        return "none"
+    message = EmailMessage()
+    message["Subject"] = row.title
+    message["From"] = os.environ.get("TAILOR_SMTP_FROM", "tailor@localhost")
+    message["To"] = row.address
+    link = f"\n\n{base_url.rstrip('/')}{row.link}" if row.link else ""
+    message.set_content(f"{row.title}\n\n{row.body}{link}".strip() + "\n")
+    host = os.environ.get("TAILOR_SMTP_HOST", "")
+    port = int(os.environ.get("TAILOR_SMTP_PORT", "25"))
+    tls = os.environ.get("TAILOR_SMTP_TLS", "none")
+    try:
+        smtp_class = smtplib.SMTP_SSL if tls == "ssl" else smtplib.SMTP
+        with smtp_class(host, port, timeout=20) as smtp:
+            if tls == "starttls":
+                smtp.starttls()
+            if os.environ.get("TAILOR_SMTP_USER"):
+                smtp.login(os.environ["TAILOR_SMTP_USER"], os.environ.get("TAILOR_SMTP_PASSWORD", ""))
+            smtp.send_message(message)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise MailError(f"could not send notification {notification_id} to {row.address}: {exc}") from exc
+    return "sent"

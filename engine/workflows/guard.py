@@ -1,0 +1,133 @@
+"""What the records service asks before a write to an entity with a workflow.
+
+* The state field changes only through a transition or a flow (the flow engine marks its
+  own changes with `Context.workflow`): never by a form, the API or an import.
+* A new record starts in the state field's default state.
+* While an approval flow runs, the record is locked: only the people the flow's
+  `lock.editable_by` names may edit it (approvers only the fields their node lets them
+  edit). Admins may, and the audit log marks it as a bypass.
+* In each state, fields may be read-only (`editable: false`, or field rules per state
+  and role).
+* A record under approval cannot be deleted: withdraw the flow first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from ..records.context import Context
+from ..records.errors import PermissionDenied, ValidationError
+from ..storage import flow_steps, flow_tasks, flows
+
+
+def _same(a: Any, b: Any) -> bool:
+    from ..records.service import jsonable
+
+    return jsonable(a) == jsonable(b)
+
+
+def check_create(model: Any, entity: Any, record: Mapping[str, Any], context: Context,
+                 errors: dict[str, list[str]], trusted: bool) -> None:
+    workflow = model.workflow_of(entity.name)
+    if workflow is None or context.workflow or trusted or context.actor.system:
+        return
+    start = entity.fields[workflow.field].default
+    if start is not None and record.get(workflow.field) not in (None, start):
+        errors.setdefault(workflow.field, []).append(f"a new record starts as '{start}': the state then changes "
+                                                     "through its actions")
+
+
+def running_flow(conn: Connection, entity: str, record_id: int) -> dict[str, Any] | None:
+    row = conn.execute(sa.select(flows).where(flows.c.entity == entity, flows.c.record_id == record_id,
+                                              flows.c.status.in_(("running", "returned")))
+                       .order_by(flows.c.id.desc()).limit(1)).mappings().first()
+    return dict(row) if row else None
+
+
+def check_update(service: Any, conn: Connection, entity: Any, old: Mapping[str, Any], changes: Mapping[str, Any],
+                 context: Context, errors: dict[str, list[str]]) -> bool:
+    """Refuse what the workflow does not allow; returns True when an admin bypasses a lock
+    or a read-only state (the audit log marks it)."""
+    workflow = service.model.workflow_of(entity.name)
+    actor = context.actor
+    if workflow is None or context.workflow or actor.system:
+        return False
+    changed = [k for k in changes if k in entity.fields and not _same(changes[k], old.get(k))]
+    if not changed:
+        return False
+    if workflow.field in changed:
+        errors.setdefault(workflow.field, []).append("the state changes only through the record's actions "
+                                                     "(transitions), not by editing it")
+    bypass = False
+    running = running_flow(conn, entity.name, old["id"])
+    if running is not None and running["status"] == "running":
+        flow = service.flows.pinned(conn, running["definition_id"])
+        editable = _lock_allows(conn, flow, running, old, actor)
+        if editable is False:
+            if not actor.is_admin:
+                raise PermissionDenied(entity.name, "update", "the record is under approval and locked")
+            bypass = True
+        elif editable is not True:
+            for key in changed:
+                if key not in editable and key != workflow.field:
+                    errors.setdefault(key, []).append("locked during approval: your approval step does not let "
+                                                      "you change this field")
+        return bypass
+    rule = workflow.state_rule(old.get(workflow.field))
+    for key in changed:
+        if key != workflow.field and rule.field_rule(key, actor.roles) == "read":
+            if actor.is_admin:
+                bypass = True
+            else:
+                errors.setdefault(key, []).append(f"cannot be changed while the record is "
+                                                  f"'{old.get(workflow.field)}'")
+    return bypass
+
+
+def _lock_allows(conn: Connection, flow: Any, running: Mapping[str, Any], record: Mapping[str, Any],
+                 actor: Any) -> bool | set[str]:
+    """True: may edit (within the usual rules); a set: only these fields; False: locked."""
+    editors = set(flow.editable_by)
+    if "submitter" in editors and running["submitter_id"] == actor.id:
+        return True
+    if "owner" in editors and record.get("owner") == actor.id:
+        return True
+    roles = editors - {"submitter", "owner", "approvers"}
+    if roles and set(actor.roles) & roles:
+        return True
+    if "approvers" in editors:
+        nodes = set(conn.execute(sa.select(flow_steps.c.node).join(flow_tasks, flow_tasks.c.step_id == flow_steps.c.id)
+                                 .where(flow_tasks.c.flow_id == running["id"], flow_tasks.c.user_id == actor.id,
+                                        flow_tasks.c.status == "open")).scalars())
+        if nodes:
+            return {f for n in nodes for f, rule in (flow.nodes[n].get("fields") or {}).items() if rule == "edit"}
+    return False
+
+
+def check_delete(conn: Connection, entity: Any, record_id: int, context: Context) -> None:
+    if context.actor.system or context.workflow:
+        return
+    if running_flow(conn, entity.name, record_id) is not None:
+        raise ValidationError({"": ["the record is under approval: withdraw the approval before deleting it"]})
+
+
+def hidden_for_approver(service: Any, conn: Connection, entity: Any, record_id: int, actor: Any) -> frozenset[str]:
+    """Fields an approval node hides from its approvers while they decide (`fields:
+    {cost: hidden}`): they do not see them on the record while their task is open."""
+    workflow = service.model.workflow_of(entity.name)
+    if workflow is None or actor.id is None or not any(
+            rule == "hidden" for flow in workflow.flows.values() for node in flow.nodes.values()
+            for rule in (node.get("fields") or {}).values()):
+        return frozenset()
+    running = running_flow(conn, entity.name, record_id)
+    if running is None:
+        return frozenset()
+    nodes = set(conn.execute(sa.select(flow_steps.c.node).join(flow_tasks, flow_tasks.c.step_id == flow_steps.c.id)
+                             .where(flow_tasks.c.flow_id == running["id"], flow_tasks.c.user_id == actor.id,
+                                    flow_tasks.c.status == "open")).scalars())
+    flow = service.flows.pinned(conn, running["definition_id"])
+    return frozenset(f for n in nodes for f, rule in (flow.nodes[n].get("fields") or {}).items() if rule == "hidden")
