@@ -420,11 +420,18 @@ class RecordService:
         offer the button only when it would work."""
         context = context or Context()
         access = self.access(entity_name, context)
-        if access.bypass:
+        if access.bypass and entity_name not in self._workflow_entities:
             return True
         with self._read() as conn:  # the whole record: a scope may name a field the user cannot see
-            full = self._load(conn, self._entity(entity_name), record["id"])
-            return full is not None and self._reaches(conn, access, full, action, context)
+            entity = self._entity(entity_name)
+            full = self._load(conn, entity, record["id"])
+            if full is None or not self._reaches(conn, access, full, action, context):
+                return False
+            if entity.name in self._workflow_entities and action == "update":  # not while locked for the user
+                return guard.readonly_fields(self, conn, entity, full, context) is not None
+            if entity.name in self._workflow_entities and action == "delete":  # nor under approval
+                return guard.running_flow(conn, entity.name, full["id"]) is None
+            return True
 
     def _restriction(self, access: Access, action: str, context: Context) -> Any:
         """The SQL condition of the rows the user reaches for an action (None: all)."""

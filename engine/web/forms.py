@@ -74,6 +74,7 @@ from ..records.values import (
     prepare_lines,
 )
 from ..storage import users
+from ..workflows import guard
 from .i18n import gettext as _
 from .i18n import language
 from .state import WebState
@@ -364,6 +365,8 @@ class RecordForm:
         self.context = context
         self.old = old
         self.access = service().access(entity, context)  # the user's field rules
+        with service().reading() as conn:  # and the workflow's: the state, locks, read-only states
+            self.workflow_readonly = guard.readonly_fields(service(), conn, entity, old, context) or frozenset()
         self.cls = form_class(entity, version)
         self.general: list[tuple[str, list[str]]] = []
         self.static_errors: dict[str, list[str]] = {}
@@ -557,7 +560,8 @@ class RecordForm:
         field = self.entity.fields[name]
         shown = not field.hidden and self.access.visible(name) and is_visible(field, self.draft, self.context)
         editable = shown and name in self.form and not self.readonly_now(field) \
-            and self.access.editable(name, "update" if self.old is not None else "create")
+            and self.access.editable(name, "update" if self.old is not None else "create") \
+            and name not in self.workflow_readonly
         required = shown and not field.is_computed and not field.is_autonumber \
             and is_required(field, self.draft, self.context)
         return State(shown, editable, required)

@@ -17,7 +17,6 @@ from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
-
 END = "end"
 OUTCOMES = ("approved", "rejected", "withdrawn", "returned")
 _DURATION = re.compile(r"(\d+)([dhm])")

@@ -108,6 +108,30 @@ def _lock_allows(conn: Connection, flow: Any, running: Mapping[str, Any], record
     return False
 
 
+def readonly_fields(service: Any, conn: Connection, entity: Any, old: Mapping[str, Any] | None,
+                    context: Context) -> frozenset[str] | None:
+    """For forms: the fields the workflow makes read-only now (always the state field), or
+    None when the whole record is locked for this user. Admins are only kept off the
+    state field (their edits of locked records are audited bypasses)."""
+    workflow = service.model.workflow_of(entity.name)
+    if workflow is None:
+        return frozenset()
+    state_only = frozenset({workflow.field})
+    actor = context.actor
+    if old is None or actor.is_admin or actor.system:
+        return state_only
+    running = running_flow(conn, entity.name, old["id"])
+    if running is not None and running["status"] == "running":
+        editable = _lock_allows(conn, service.flows.pinned(conn, running["definition_id"]), running, old, actor)
+        if editable is False:
+            return None
+        if editable is True:
+            return state_only
+        return frozenset(n for n in entity.fields if n not in editable) | state_only
+    rule = workflow.state_rule(old.get(workflow.field))
+    return frozenset(n for n in entity.fields if rule.field_rule(n, actor.roles) == "read") | state_only
+
+
 def check_delete(conn: Connection, entity: Any, record_id: int, context: Context) -> None:
     if context.actor.system or context.workflow:
         return

@@ -321,6 +321,10 @@ class Flows:
         return {"id": step_id, "node": node, "branch": branch, "status": "active", "started_at": run.context.now}
 
     def _close_step(self, run: Run, step: Mapping[str, Any], outcome: str, status: str = "done") -> None:
+        """The step is over: its undecided tasks are no longer needed, its timeouts neither."""
+        run.conn.execute(flow_tasks.update().where(flow_tasks.c.step_id == step["id"],
+                                                   flow_tasks.c.status.in_(ACTIVE))
+                         .values(status="cancelled", decided_at=run.context.now))
         run.conn.execute(flow_steps.update().where(flow_steps.c.id == step["id"]).values(
             status=status, outcome=outcome, finished_at=run.context.now))
         job_queue.cancel(run.conn, f"flow-timeout:{step['id']}:")
@@ -441,8 +445,13 @@ class Flows:
             org.share(run.conn, run.entity.name, run.row["record_id"], access="read", by=None, user_id=user_id)
 
     def _approved_by(self, run: Run) -> set[int]:
+        """Who approved in this round: a send-back starts a new round, where earlier
+        approvals do not count."""
+        since = run.conn.execute(sa.select(sa.func.max(flow_history.c.id)).where(
+            flow_history.c.flow_id == run.id, flow_history.c.action.in_(("send_back", "resubmit")))).scalar() or 0
         return set(run.conn.execute(sa.select(flow_history.c.user_id).where(
-            flow_history.c.flow_id == run.id, flow_history.c.action == "approve")).scalars())
+            flow_history.c.flow_id == run.id, flow_history.c.action == "approve",
+            flow_history.c.id > since)).scalars())
 
     def _admins(self, conn: Connection) -> list[int]:
         return list(conn.execute(sa.select(users.c.id).where(users.c.is_admin.is_(True), users.c.is_active.is_(True))
@@ -503,9 +512,6 @@ class Flows:
 
     def _node_done(self, run: Run, step: Mapping[str, Any]) -> None:
         """The node is approved: close what is left of it, run its actions, go on."""
-        run.conn.execute(flow_tasks.update().where(flow_tasks.c.step_id == step["id"],
-                                                   flow_tasks.c.status.in_(ACTIVE))
-                         .values(status="cancelled", decided_at=run.context.now))
         self._close_step(run, step, "approved")
         node = run.flow.nodes[step["node"]]
         if node.get("actions"):
@@ -677,9 +683,6 @@ class Flows:
                 self._move_state(run, run.flow.outcomes.get("returned") or run.row["state_before"])
                 self._notify_task(run, [run.row["submitter_id"]], "returned", who=context.actor.id)
                 return
-            run.conn.execute(flow_tasks.update().where(flow_tasks.c.step_id == step["id"],
-                                                       flow_tasks.c.status.in_(ACTIVE))
-                             .values(status="cancelled", decided_at=run.context.now))
             self._close_step(run, step, "returned", status="cancelled")
             self._enter(run, to, step["branch"])
 
@@ -830,7 +833,7 @@ class Flows:
             open_tasks = conn.execute(sa.select(flow_tasks).where(flow_tasks.c.step_id == step_id,
                                                                   flow_tasks.c.status == "open")).mappings().all()
             people = [t["user_id"] for t in open_tasks]
-            self._history(run, "timeout", None, step=step, action=action, users=people)
+            self._history(run, "timeout", None, step=step, then=action, users=people)
             if action == "remind":
                 self._notify_task(run, people, "remind")
             elif action == "approve":

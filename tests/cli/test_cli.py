@@ -19,7 +19,7 @@ def run(*args, env=None):
 def test_check_ok_prints_summary():
     result = run("check", EXAMPLES / "crm")
     assert result.exit_code == 0, result.output
-    assert "ok" in result.output and "9 entities" in result.output
+    assert "ok" in result.output and "11 entities" in result.output
 
 
 def test_check_reports_every_problem_with_exit_2(make_project):

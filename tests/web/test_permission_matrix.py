@@ -44,11 +44,16 @@ def sample(service, entity: str, ctx: Context) -> dict:
         "product": {"sku": f"MX-{n}", "name": f"Product {n}", "list_price": 5},
         "ticket": {"subject": f"Ticket {n}", "customer": any_of["customer"]},
         "campaign": {"name": f"Campaign {n}"},
+        "quote": {"customer": any_of["customer"],
+                  "lines": [{"product": any_of["product"], "quantity": 1, "unit_price": 10}]},
+        "contract": {"title": f"Contract {n}", "customer": any_of["customer"], "amount": 1000,
+                     "start_date": "2026-12-01"},
     }[entity]
 
 
 CHANGE = {"customer": "notes", "contact": "notes", "activity": "subject", "lead": "name", "opportunity": "description",
-          "sales_order": "notes", "product": "description", "ticket": "description", "campaign": "description"}
+          "sales_order": "notes", "product": "description", "ticket": "description", "campaign": "description",
+          "quote": "reason", "contract": "terms"}
 
 
 def expected(model, role: str, entity: str, action: str) -> bool:

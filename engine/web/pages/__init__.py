@@ -4,6 +4,7 @@
     lists.py    list pages: filters, sort, paging, saved views, CSV export, bulk delete
     records.py  record pages, create/edit forms, comments, timeline
     kanban.py   boards for entities with a stage field
+    approvals.py  transitions, approval tasks, the inbox, notifications
 """
 
 from __future__ import annotations
@@ -56,9 +57,10 @@ def render(kind: str, entity: Entity | None = None, **context):
 
 
 def init_app(app: Flask) -> None:
-    from . import home, kanban, lists, records  # noqa: F401  (routes register on bp)
+    from . import approvals, home, kanban, lists, records  # noqa: F401  (routes register on bp)
 
     app.register_blueprint(bp)
     app.jinja_env.globals["tailor_model"] = model
     app.jinja_env.globals["menu_groups"] = home.menu
     app.jinja_env.globals["can"] = can
+    app.jinja_env.globals["nav_counts"] = approvals.nav_counts

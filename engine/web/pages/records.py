@@ -47,6 +47,7 @@ from ..i18n import fmt, language, ngettext
 from ..i18n import gettext as _
 from ..state import WebState
 from . import access, bp, entity_or_404, model, render, service
+from .approvals import status_labels, workflow_panel
 
 RELATED_ROWS = 5
 RELATED_COLUMNS = 4
@@ -121,7 +122,8 @@ def record_view(entity: Entity, record: dict[str, Any], *, status: int = 200, co
                   related=related, timeline=timeline, comments=notes, comment_form=comment_form or CommentForm(),
                   problem=problem, model=model(), can_edit=service().may(entity.name, record, "update", ctx),
                   can_delete=service().may(entity.name, record, "delete", ctx),
-                  sharing=sharing_of(entity, record, ctx)), status
+                  sharing=sharing_of(entity, record, ctx), wf=workflow_panel(entity, record),
+                  statuses=status_labels()), status
 
 
 def sharing_of(entity: Entity, record: dict[str, Any], ctx) -> dict[str, Any] | None:
