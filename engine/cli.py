@@ -232,6 +232,35 @@ def serve(project: str, database: str | None, host: str, port: int) -> None:
     app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
 
 
+@cli.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@database_option
+@click.option("--interval", default=10.0, show_default=True, help="Seconds between looks for due jobs.")
+@click.option("--once", is_flag=True, help="Run the jobs due now, then stop (for cron or a test).")
+def worker(project: str, database: str | None, interval: float, once: bool) -> None:
+    """Run background jobs (approval timeouts and reminders, e-mails) for production; the
+    web app runs them in-process unless TAILOR_JOBS=off. Several workers may run at once."""
+    import signal
+    import threading
+
+    from .jobs import JobRunner, job_handlers
+    from .records import RecordService
+
+    model = _model(project)
+    service = RecordService(model, _engine(project, database))
+    runner = JobRunner(lambda: service, job_handlers(model))
+    if once:
+        click.echo(f"{runner.run_due()} job(s) done")
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo(f"worker {runner.name}: running due jobs every {interval:g} s (Ctrl-C stops)")
+    try:
+        runner.loop(interval, stop)
+    except KeyboardInterrupt:
+        pass
+
+
 @cli.command("demo-data")
 @click.argument("project", type=click.Path(file_okay=False))
 @database_option

@@ -2,7 +2,8 @@
 
 `create_app()` reads `TAILOR_*` settings, compiles the project once per worker and
 notices a newer metadata version in the database without a restart (`state.py`).
-Subsystems plug in with `init_app(app)`: sign-in (`auth.py`), languages and formatting
+Background jobs (approval timeouts, e-mails) run in a thread of each worker unless
+`TAILOR_JOBS=off` (then `tailor worker` runs them). Subsystems plug in with `init_app(app)`: sign-in (`auth.py`), languages and formatting
 (`i18n.py`), front-end files (`assets.py`), error pages (`errors.py`) and the pages
 themselves (`pages/`). Plugins add blueprints and template folders; templates are looked
 up in the project's `templates/`, then plugin folders, then the built-in `templates/`,
@@ -62,6 +63,13 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     for blueprints in model.plugins.hook.tailor_blueprints():
         for blueprint in blueprints or []:
             app.register_blueprint(blueprint)
+
+    if settings.extra.get("jobs", "inprocess") != "off":  # TAILOR_JOBS=off when `tailor worker` runs them
+        from ..jobs import job_handlers, start_in_process
+
+        interval = float(settings.extra.get("jobs_interval", "10"))
+        app.extensions["tailor_jobs"] = start_in_process(lambda: WebState.of(app).service,
+                                                         job_handlers(model), interval)
 
     @app.get("/health")
     def health():

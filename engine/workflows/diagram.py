@@ -27,6 +27,10 @@ class Box:
     def cx(self) -> int:
         return self.x + BOX_W // 2
 
+    @property
+    def cy(self) -> int:
+        return self.y + BOX_H // 2
+
 
 @dataclass
 class Edge:
@@ -103,7 +107,11 @@ def layout(flow: Flow, language: str, taken: Iterable[str] = (), current: Iterab
 
 
 def _edge(source: Box, target: Box, taken: bool, label: str = "") -> Edge:
-    back = target.y <= source.y
+    if target.y == source.y:  # side by side: a short line between them
+        if target.x > source.x:
+            return Edge(source.x + BOX_W, source.cy, target.x, target.cy, taken, False, label)
+        return Edge(source.x, source.cy, target.x + BOX_W, target.cy, taken, False, label)
+    back = target.y < source.y
     if back:
         return Edge(source.x + BOX_W, source.y + BOX_H // 2, target.x + BOX_W, target.y + BOX_H // 2, taken, True, label)
     return Edge(source.cx, source.y + BOX_H, target.cx, target.y, taken, False, label)

@@ -223,7 +223,7 @@ class Flows:
                     errors.setdefault(key, []).append("required to " + transition.label_text("en").lower())
             if transition.condition is not None and not transition.condition.evaluate(full, context.variables,
                                                                                     context.now):
-                errors.setdefault("", []).append(text(transition.message, "en", "")
+                errors.setdefault("", []).append(text(transition.message, context.actor.language, "")
                                                  or f"the condition of '{name}' is not met")
             if errors:
                 raise ValidationError(errors)

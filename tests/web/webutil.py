@@ -126,7 +126,7 @@ def make_app(db_url, tmp_path, templates):
                 load_demo(model, engine, root)
             for name in users:
                 make_user(engine, model, name)
-        app = create_app(Settings(project=root, database_url=url, secret_key="test-secret"))
+        app = create_app(Settings(project=root, database_url=url, secret_key="test-secret", extra={"jobs": "off"}))
         app.config["TESTING"] = True
         engines.append(app.extensions["tailor"].engine)
         return app

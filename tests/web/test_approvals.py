@@ -1,0 +1,176 @@
+"""Workflows over HTTP with examples/crm: transitions, the order approval from submit to
+approved, the inbox and its counts, decisions with comments from the inbox and the record
+page, refusals as 4xx, notifications, and the diagram (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+from webutil import csrf_of, sign_in
+
+from engine.records import SYSTEM, Context, Query
+from engine.storage import flow_history, flow_tasks, users
+
+DEMO = "demo-pass-1"
+
+
+def person(app, username: str):
+    signed = app.test_client()
+    assert sign_in(signed, username, DEMO).status_code == 302
+    return signed
+
+
+def service_of(app):
+    return app.extensions["tailor"].service
+
+
+def draft_order(app, owner: str = "wang.lei", **values) -> dict:
+    """A new draft order of `owner` with one line (total 2 × price)."""
+    service = service_of(app)
+    with service.engine.connect() as conn:
+        owner_id = conn.execute(sa.select(users.c.id).where(users.c.username == owner)).scalar_one()
+    customer = service.list("customer", Query(limit=1), Context(actor=SYSTEM))[0]
+    product = service.list("product", Query(limit=1), Context(actor=SYSTEM))[0]
+    price = values.pop("price", 1000)
+    return service.create("sales_order", {"customer": customer["id"], "owner": owner_id,
+                                          "lines": [{"product": product["id"], "quantity": 2, "unit_price": price}],
+                                          **values}, Context(actor=SYSTEM), trusted=True)
+
+
+def token(signed, path: str = "/approvals") -> str:
+    return csrf_of(signed.get(path).get_data(as_text=True))
+
+
+def open_task(app, order: dict, username: str) -> int:
+    with service_of(app).engine.connect() as conn:
+        return conn.execute(sa.select(flow_tasks.c.id).join(users, users.c.id == flow_tasks.c.user_id).where(
+            users.c.username == username, flow_tasks.c.status == "open")).scalar_one()
+
+
+def submit(app, signed, order: dict, comment: str = "please approve"):
+    url = f"/e/sales_order/{order['id']}/do/submit"
+    return signed.post(url, data={"csrf_token": token(signed, url), "comment": comment,
+                                  "version": order["version"]})
+
+
+def test_an_order_from_submit_to_approved(crm_app):
+    wang, zhao = person(crm_app, "wang.lei"), person(crm_app, "zhao.min")
+    order = draft_order(crm_app)
+    page = wang.get(f"/e/sales_order/{order['id']}").get_data(as_text=True)
+    assert f"/e/sales_order/{order['id']}/do/submit" in page  # the owner may submit
+    assert "/do/submit" not in zhao.get(f"/e/sales_order/{order['id']}").get_data(as_text=True)  # `when: owner`
+    assert wang.get(f"/e/sales_order/{order['id']}/do/submit").status_code == 200
+    response = submit(crm_app, wang, order, "请审批 <b>urgent</b>")
+    assert response.status_code == 303
+    page = wang.get(f"/e/sales_order/{order['id']}").get_data(as_text=True)
+    assert 'class="flow-diagram"' in page and 'node approval current' in page
+    assert "请审批 &lt;b&gt;urgent&lt;/b&gt;" in page  # comments are escaped
+    assert wang.get(f"/e/sales_order/{order['id']}/edit").status_code == 403  # locked under approval
+    inbox = zhao.get("/approvals").get_data(as_text=True)
+    assert order["number"] in inbox
+    assert re.search(r'nav-approvals">[^<]*<span class="badge orange"[^>]*>1</span>', inbox)
+    task = open_task(crm_app, order, "zhao.min")
+    assert "my-task" in zhao.get(f"/e/sales_order/{order['id']}").get_data(as_text=True)
+    response = zhao.post(f"/approvals/tasks/{task}", data={"csrf_token": token(zhao), "op": "approve",
+                                                          "comment": "同意", "next": f"/e/sales_order/{order['id']}"})
+    assert response.status_code == 303 and response.headers["Location"].endswith(f"/e/sales_order/{order['id']}")
+    assert service_of(crm_app).get("sales_order", order["id"])["status"] == "approved"
+    done = zhao.get("/approvals?tab=done").get_data(as_text=True)
+    assert order["number"] in done and "同意" in done
+    assert order["number"] in wang.get("/approvals?tab=mine").get_data(as_text=True)
+    bell = wang.get("/notifications").get_data(as_text=True)
+    assert order["number"] in bell
+
+
+def test_decisions_from_the_inbox_and_their_refusals(crm_app):
+    wang, zhao = person(crm_app, "wang.lei"), person(crm_app, "zhao.min")
+    order = draft_order(crm_app)
+    assert submit(crm_app, wang, order).status_code == 303
+    task = open_task(crm_app, order, "zhao.min")
+    # a rejection needs a comment: 422, shown on the inbox, nothing decided
+    refused = zhao.post(f"/approvals/tasks/{task}", data={"csrf_token": token(zhao), "op": "reject",
+                                                         "next": "/approvals?tab=todo"})
+    assert refused.status_code == 422 and "comment" in refused.get_data(as_text=True)
+    for bad in ({"op": "explode"}, {"op": "approve", "salary": "1"}):  # malformed posts
+        assert zhao.post(f"/approvals/tasks/{task}", data={"csrf_token": token(zhao), **bad}).status_code == 400
+    assert zhao.post(f"/approvals/tasks/{task}", data={"op": "approve"}).status_code == 400  # no CSRF token
+    assert wang.post(f"/approvals/tasks/{task}", data={"csrf_token": token(wang), "op": "approve"}).status_code == 404
+    assert zhao.post("/approvals/tasks/999999", data={"csrf_token": token(zhao), "op": "approve"}).status_code == 404
+    ok = zhao.post(f"/approvals/tasks/{task}", data={"csrf_token": token(zhao), "op": "reject", "comment": "价格太低",
+                                                    "next": "/approvals?tab=todo"})
+    assert ok.status_code == 303
+    again = zhao.post(f"/approvals/tasks/{task}", data={"csrf_token": token(zhao), "op": "approve"})
+    assert again.status_code == 409  # already decided
+    assert service_of(crm_app).get("sales_order", order["id"])["status"] == "rejected"
+    with service_of(crm_app).engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).where(flow_history.c.action == "reject")).scalar() == 1
+
+
+def test_a_transition_condition_and_a_state_field_refused(crm_app):
+    wang = person(crm_app, "wang.lei")
+    order = draft_order(crm_app, price=0)  # total 0: `condition: total > 0`
+    response = submit(crm_app, wang, order)
+    assert response.status_code == 422
+    assert "请先添加订单明细再提交审批" in response.get_data(as_text=True)  # the YAML message, in wang's language
+    assert service_of(crm_app).get("sales_order", order["id"])["status"] == "draft"
+    form = wang.get(f"/e/sales_order/{order['id']}/edit").get_data(as_text=True)
+    assert 'name="status"' not in form or 'name="status" disabled' in form  # the state is not a form field
+    posted = wang.post(f"/e/sales_order/{order['id']}/do/submit",
+                       data={"csrf_token": token(wang), "comment": "x", "status": "approved"})
+    assert posted.status_code == 400  # a field the transition does not ask for
+
+
+def test_transfer_send_back_and_resubmit_over_http(crm_app):
+    wang, zhao = person(crm_app, "wang.lei"), person(crm_app, "zhao.min")
+    chen = person(crm_app, "chen.jie")
+    order = draft_order(crm_app)
+    submit(crm_app, wang, order)
+    task = open_task(crm_app, order, "zhao.min")
+    with service_of(crm_app).engine.connect() as conn:
+        chen_id = conn.execute(sa.select(users.c.id).where(users.c.username == "chen.jie")).scalar_one()
+    assert zhao.post(f"/approvals/tasks/{task}", data={"csrf_token": token(zhao), "op": "transfer",
+                                                      "user": str(chen_id), "comment": "you decide"}).status_code == 303
+    task = open_task(crm_app, order, "chen.jie")
+    back = chen.post(f"/approvals/tasks/{task}", data={"csrf_token": token(chen), "op": "send_back", "to": "submitter",
+                                                      "comment": "add the delivery date",
+                                                      "next": f"/e/sales_order/{order['id']}"})
+    assert back.status_code == 303
+    assert service_of(crm_app).get("sales_order", order["id"])["status"] == "draft"
+    page = wang.get(f"/e/sales_order/{order['id']}").get_data(as_text=True)
+    flow_id = re.search(r"/approvals/flows/(\d+)/resubmit", page).group(1)
+    assert wang.post(f"/approvals/flows/{flow_id}/resubmit",
+                     data={"csrf_token": token(wang), "comment": "done"}).status_code == 303
+    assert service_of(crm_app).get("sales_order", order["id"])["status"] == "submitted"
+    assert zhao.post(f"/approvals/flows/{flow_id}/withdraw", data={"csrf_token": token(zhao)}).status_code == 403
+    assert wang.post(f"/approvals/flows/{flow_id}/urge", data={"csrf_token": token(wang)}).status_code == 303
+    assert wang.post(f"/approvals/flows/{flow_id}/urge", data={"csrf_token": token(wang)}).status_code == 409
+    assert wang.post(f"/approvals/flows/{flow_id}/explode", data={"csrf_token": token(wang)}).status_code == 400
+
+
+def test_notifications_bell_and_reading(crm_app):
+    wang, zhao = person(crm_app, "wang.lei"), person(crm_app, "zhao.min")
+    order = draft_order(crm_app)
+    submit(crm_app, wang, order)
+    page = zhao.get("/notifications").get_data(as_text=True)
+    assert order["number"] in page and "unread" in page
+    assert re.search(r'nav-bell"[^>]*>[^<]*<span class="badge red">1</span>', page)
+    note = re.search(r"/notifications/(\d+)", page).group(1)
+    opened = zhao.get(f"/notifications/{note}")
+    assert opened.status_code == 303 and opened.headers["Location"].endswith(f"/e/sales_order/{order['id']}")
+    assert 'badge red' not in zhao.get("/notifications").get_data(as_text=True)
+    assert wang.get(f"/notifications/{note}").status_code == 404  # someone else's
+    assert zhao.post("/notifications/read", data={"csrf_token": token(zhao), "id": "x"}).status_code == 400
+
+
+def test_labels_from_yaml_are_escaped_in_the_diagram(crm_app):
+    """Node labels are written into the SVG by the template: autoescaped like any label."""
+    from engine.workflows.definition import Flow
+    from engine.workflows.diagram import layout
+
+    flow = Flow({"name": "f", "workflow": "w", "entity": "e", "field": "s",
+                 "nodes": {"a": {"type": "approval", "label": "<script>x</script>", "approvers": [], "next": "end"}}})
+    with crm_app.test_request_context():
+        html = crm_app.jinja_env.from_string(
+            '{% import "_flow_diagram.html" as fd %}{{ fd.diagram(d, "t") }}').render(d=layout(flow, "en", [], ["a"]))
+    assert "<script>" not in html and "&lt;script&gt;" in html and "current" in html
