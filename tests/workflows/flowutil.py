@@ -177,3 +177,30 @@ class World:
         """Run the jobs due `after` from now (timeouts), as the job runner would then."""
         runner = JobRunner(lambda: self.service, job_handlers(self.service.model))
         return runner.run_due(Context().now + after)
+
+
+def act_in_a_process(root: str, url: str, username: str, task_ids: list[int], start, results) -> None:
+    """A separate process deciding tasks as `username` (each task twice, as a double click
+    would), all processes starting together: reports (successes, conflicts, other errors)."""
+    from engine.model import load_model
+    from engine.records import RecordService
+    from engine.storage import make_engine
+    from engine.workflows.runtime import FlowConflict
+
+    service = RecordService(load_model(root, entry_points=False), make_engine(url))
+    with service.engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().one()
+        context = Context(actor=load_actor(conn, row))
+    done, conflicts, errors = [], 0, []
+    start.wait()
+    for task_id in task_ids:
+        for _ in range(2):
+            try:
+                service.flows.approve(task_id, context, "ok")
+                done.append(task_id)
+            except FlowConflict:
+                conflicts += 1
+            except Exception as exc:  # anything else is a failure of the test
+                errors.append(f"{type(exc).__name__}: {exc}")
+    service.engine.dispose()
+    results.put((username, done, conflicts, errors))
