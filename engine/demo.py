@@ -13,7 +13,9 @@ Demo files are read in name order. Each is a mapping:
 through the records service means demo data obeys every rule of the records; roles do not
 limit it (the engine loads each record in its owner's name). Users may be placed in the
 organisation: `department: Sales/East`, `manager: USERNAME`, `roles: [...]`, `teams: [...]`,
-`head: true`.
+`head: true`. A `workflow:` list runs transitions and approval decisions through the flow
+engine as the users named (`- {run: submit, record: "@sales_order:KEY", as: wang.lei}`,
+`- {approve: "@sales_order:KEY", as: zhao.min, comment: …}`).
 
 Everything is loaded in one transaction: a malformed file or a refused record raises
 `DemoError` (naming the file, line and key) and nothing at all is saved, so the load can
@@ -82,7 +84,7 @@ def _load_document(service, conn, model, file: Path, document: Any, keys, counts
     if "users" in document:
         _load_users(conn, model, file, document, keys)
     for entity_name, records in document.items():
-        if entity_name == "users":
+        if entity_name in ("users", "workflow"):
             continue
         where = _at(document, entity_name, file, of_key=True)
         if entity_name not in model.entities:
@@ -95,6 +97,45 @@ def _load_document(service, conn, model, file: Path, document: Any, keys, counts
                             f"KEY: {{field: value, …}}, not {_kind(records)}")
         for key, values in records.items():
             _load_record(service, file, entity_name, records, key, values, keys, counts)
+    if "workflow" in document:
+        _run_workflow(service, conn, file, document, keys, counts)
+
+
+WORKFLOW_OPS = ("run", "approve", "reject", "send_back")
+
+
+def _run_workflow(service, conn, file: Path, document: dict, keys: dict[str, int], counts) -> None:
+    """Steps of approval flows, each as its user (their roles apply): `run` a transition
+    on `record`, or `approve` / `reject` / `send_back` the user's open task on a record."""
+    steps = document["workflow"]
+    if not isinstance(steps, list):
+        raise DemoError(f"{_at(document, 'workflow', file)}: workflow: a list of steps, not {_kind(steps)}")
+    for i, step in enumerate(steps):
+        where = _at(steps, i, file)
+        op = next((k for k in WORKFLOW_OPS if isinstance(step, dict) and k in step), None)
+        if op is None or not isinstance(step.get("as"), str):
+            raise DemoError(f"{where}: workflow step {i + 1}: give one of {', '.join(WORKFLOW_OPS)} and `as: USERNAME`")
+        user_id = keys.get(f"user:{step['as']}")
+        ref = step.get("record") if op == "run" else step.get(op)
+        if user_id is None or not isinstance(ref, str) or ref[1:] not in keys:
+            raise DemoError(f"{where}: workflow step {i + 1}: unknown user or record ({step.get('as')}, {ref})")
+        entity, record_id = ref[1:].split(":")[0], keys[ref[1:]]
+        row = conn.execute(sa.select(users).where(users.c.id == user_id)).mappings().one()
+        context = Context(actor=org.load_actor(conn, row))
+        comment = str(step.get("comment") or "")
+        try:
+            if op == "run":
+                picked = {node: [keys[f"user:{u}"] for u in people]
+                          for node, people in (step.get("picked") or {}).items()}
+                service.flows.run_transition(entity, record_id, step["run"], context, comment=comment, picked=picked)
+            else:
+                task = service.flows.open_task_of(entity, record_id, user_id)
+                if task is None:
+                    raise DemoError(f"{where}: workflow step {i + 1}: {step['as']} has no open task on {ref}")
+                getattr(service.flows, op)(task, context, comment)
+        except (RecordError, KeyError) as exc:
+            raise DemoError(f"{where}: workflow step {i + 1}: {exc}") from exc
+        counts["workflow step"] = counts.get("workflow step", 0) + 1
 
 
 def _load_record(service, file, entity_name, records, key, values, keys, counts) -> None:

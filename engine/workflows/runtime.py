@@ -864,6 +864,16 @@ class Flows:
                     self._notify_task(run, [target], "escalated")
 
     # -- reading -------------------------------------------------------------------------------
+    def open_task_of(self, entity: str, record_id: int, user_id: int) -> int | None:
+        """The user's open approval task on the record's running flow, if any."""
+        with self.service._read() as conn:
+            running = self._running_row(conn, entity, record_id)
+            if running is None:
+                return None
+            return conn.execute(sa.select(flow_tasks.c.id).where(
+                flow_tasks.c.flow_id == running["id"], flow_tasks.c.user_id == user_id,
+                flow_tasks.c.status == "open", flow_tasks.c.kind == "approval")).scalar()
+
     def running(self, entity: str, record_id: int) -> dict[str, Any] | None:
         with self.service._read() as conn:
             return self._running_row(conn, entity, record_id)

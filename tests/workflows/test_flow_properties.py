@@ -108,11 +108,12 @@ def test_random_operations_keep_the_invariants(flow_world):
     w = flow_world(FLOW)
     fast = w.url.startswith("sqlite")
 
-    @settings(max_examples=40 if fast else 15, deadline=None, derandomize=False,
+    # derandomized: the same walks on every run (a failure is reproducible, a pass is no fluke)
+    @settings(max_examples=40 if fast else 25, deadline=None, derandomize=True,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(amount=st.sampled_from([100, 9000]),
            steps=st.lists(st.tuples(st.sampled_from(OPS), st.sampled_from(ACTORS), st.sampled_from(PEOPLE)),
-                          min_size=1, max_size=20))
+                          min_size=8, max_size=30))
     def run(amount, steps):
         deal = w.new(amount=amount)
         w.submit(deal)
