@@ -55,7 +55,8 @@ def cancel(conn: Connection, key_prefix: str) -> int:
                         .values(status="cancelled", finished_at=now_utc())).rowcount
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def aware(value: datetime | None) -> datetime | None:
+    """SQLite gives datetimes back without their UTC zone: put it back."""
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
@@ -176,5 +177,5 @@ def status_counts(conn: Connection) -> dict[str, int]:
     return dict(conn.execute(sa.select(jobs.c.status, sa.func.count()).group_by(jobs.c.status)).all())
 
 
-__all__ = ["JobContext", "JobRunner", "cancel", "job_handlers", "schedule", "start_in_process", "status_counts",
-           "_aware"]
+__all__ = ["JobContext", "JobRunner", "aware", "cancel", "job_handlers", "schedule", "start_in_process",
+           "status_counts"]

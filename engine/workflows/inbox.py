@@ -4,20 +4,16 @@ with their steps, tasks and history. Reads only; every change goes through `Flow
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..jobs import aware
 from ..storage import flow_history, flow_steps, flow_tasks, flows, notifications, users
 
 TABS = ("todo", "done", "cc", "mine")
 DECIDED = ("approved", "rejected", "returned", "transferred")
-
-
-def _aware(value: Any) -> Any:
-    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
 
 
 def nav_counts(conn: Connection, user_id: int) -> tuple[int, int]:
@@ -73,7 +69,7 @@ def inbox(conn: Connection, user_id: int, tab: str, limit: int = 50, offset: int
     for row in rows:
         for key in ("started_at", "finished_at", "created_at", "decided_at"):
             if key in row:
-                row[key] = _aware(row[key])
+                row[key] = aware(row[key])
     return rows
 
 
@@ -98,7 +94,7 @@ def record_flows(conn: Connection, entity: str, record_id: int) -> list[dict[str
         for item in (flow, *flow["steps"], *flow["tasks"], *flow["history"]):
             for key in ("started_at", "finished_at", "created_at", "decided_at", "at", "urged_at"):
                 if key in item:
-                    item[key] = _aware(item[key])
+                    item[key] = aware(item[key])
     return found
 
 

@@ -796,7 +796,7 @@ class Flows:
             run = self._flow_for_submitter(conn, flow_id, context)
             if run.row["status"] != "running":
                 raise FlowConflict("this approval is not waiting for anyone")
-            last = job_queue._aware(run.row.get("urged_at"))
+            last = job_queue.aware(run.row.get("urged_at"))
             if last is not None and context.now - last < URGE_EVERY:
                 raise FlowConflict("the approvers were reminded less than an hour ago")
             people = list(conn.execute(sa.select(flow_tasks.c.user_id).where(

@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import abort, g, redirect, render_template, request, url_for
 
+from ...jobs import aware
 from ...model.model import Entity, text
 from ...notify import mark_read
 from ...records import ConflictError, RecordError, ValidationError
@@ -221,10 +222,20 @@ def _back(default: str) -> str:
     return target if target.startswith("/") and not target.startswith("//") else default
 
 
+@bp.post("/approvals/tasks")
+def chosen_task_operation():
+    """The inbox's pass-on form: the task is chosen in the form."""
+    raw = request.form.get("task", "")
+    if not raw.isdigit():
+        abort(400, description=_("Choose an approval."))
+    return task_operation(int(raw), extra={"task"})
+
+
 @bp.post("/approvals/tasks/<int:task_id>")
-def task_operation(task_id: int):
+def task_operation(task_id: int, extra: frozenset[str] | set[str] = frozenset()):
     op = request.form.get("op", "")
-    known = {"csrf_token", "op", "comment", "to", "user", "next"} | {k for k in request.form if k.startswith("edit-")}
+    known = {"csrf_token", "op", "comment", "to", "user", "next", *extra} \
+        | {k for k in request.form if k.startswith("edit-")}
     if op not in TASK_OPS or set(request.form) - known:
         abort(400, description=_("Choose approve, reject, send back, pass on or add an approver."))
     ctx = context()
@@ -308,7 +319,8 @@ def approvals_view(tab: str, problem: str | None = None, status: int = 200):
         row["node_label"] = flow.node_label(row["node"], lang) if flow and row.get("node") else row.get("node", "")
         row["submitter"] = row.get("submitter_name") or row.get("submitter_username") or "—"
     return render_template("approvals.html", tab=tab, rows=rows, counts=counts, page=page, more=more,
-                           problem=problem, statuses=status_labels()), status
+                           problem=problem, statuses=status_labels(),
+                           people=active_users() if tab == "todo" and rows else []), status
 
 
 def _titles(rows) -> dict[tuple[str, int], str]:
@@ -345,7 +357,7 @@ def notification_list():
         rows = [dict(r) for r in conn.execute(sa.select(notifications).where(notifications.c.user_id == me)
                                               .order_by(notifications.c.id.desc()).limit(100)).mappings()]
     for row in rows:
-        row["at"] = reads._aware(row["at"])
+        row["at"] = aware(row["at"])
     return render_template("notifications.html", rows=rows)
 
 

@@ -18,12 +18,13 @@ from markupsafe import Markup
 
 from ...model import Entity
 from ...model.model import Field
-from ...records import ConflictError, Context, ValidationError
+from ...records import ConflictError, Context, PermissionDenied, ValidationError
+from ...workflows.runtime import FlowConflict
 from ..auth import context
 from ..errors import page
 from ..i18n import gettext as _
 from ..i18n import label
-from . import access, bp, entity_or_404, render, service
+from . import access, bp, entity_or_404, model, render, service
 from .lists import (
     COUNT_CAP,
     BadParameter,
@@ -127,10 +128,11 @@ def change_stage(entity: str, record_id: int):
     try:
         if value not in stage.active_option_values:
             raise ValidationError({current.stage: [_("choose one of the stages")]})
-        record = service().update(current.name, record_id, {current.stage: value},
-                                  version=request.form.get("version"), context=ctx)
+        record = _move(current, record_id, value, ctx)
     except ValidationError as exc:
         return refused(current, 422, _("Not moved"), error_text(current, exc), partial)
+    except (FlowConflict, PermissionDenied) as exc:
+        return refused(current, exc.status, _("Not moved"), str(exc), partial)
     except ConflictError:
         return refused(current, 409, _("Changed by someone else"),
                        _("Someone else changed this record after you opened the board. "
@@ -140,6 +142,24 @@ def change_stage(entity: str, record_id: int):
         return render_template([f"_kanban_card-{current.name}.html", "_kanban_card.html"], entity=current,
                                card=card, options=stage_options(stage))
     return redirect(list_url(current, [], "pages.board"), 303)
+
+
+def _move(entity: Entity, record_id: int, value: str, ctx: Context) -> dict[str, Any]:
+    """A stage that is a workflow's state moves only by a transition: the one leading there
+    from the current state that the user may run (its rules apply: a condition, a comment,
+    an approval flow it starts); otherwise the board refuses the move."""
+    workflow = model().workflow_of(entity.name)
+    if workflow is None or workflow.field != entity.stage:
+        return service().update(entity.name, record_id, {entity.stage: value},
+                                version=request.form.get("version"), context=ctx)
+    record = service().get(entity.name, record_id, ctx)
+    if record.get(workflow.field) == value:
+        return record
+    possible = [t for t in service().flows.transitions(entity.name, record, ctx) if t.target == value]
+    if not possible:
+        raise ValidationError({entity.stage: [_("no action of yours leads there from here")]})
+    return service().flows.run_transition(entity.name, record_id, possible[0].name, ctx,
+                                          version=request.form.get("version"))
 
 
 def refused(entity: Entity, status: int, title: str, message: str, partial: bool):
