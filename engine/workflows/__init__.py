@@ -6,7 +6,10 @@ The pipeline, as for the rest of the engine:
   definitions that running flows are pinned to;
 * `guard.py` is what the records service asks before a write: no state change except by a
   transition, no edit of a locked record or a read-only state;
-* `runtime.py` (`Flows`) runs transitions and flows: tasks, decisions, history, timeouts;
+* `runtime.py` (`Flows`, `service.flows`) runs transitions and starts flows; `walk.py`
+  moves a flow from node to node; `decisions.py` holds what people and timeouts do
+  (approve, reject, send back, transfer, add an approver, withdraw, urge, resubmit);
+* `inbox.py` reads what pages show (the inbox, a record's flows);
 * `resolvers.py` and `actions.py` hold the built-in approver resolvers and actions,
   registered through the same hooks as a plugin's;
 * `diagram.py` draws a flow as SVG; `jobs.py` holds the background jobs flows schedule.
