@@ -18,14 +18,7 @@ def load_spec(path: str | Path, problems: Problems | None = None, *, entry_point
     problems = problems if problems is not None else Problems()
     layers = read_layers(Path(path), problems)
     pm = make_plugin_manager(plugin_requests(layers), problems, entry_points=entry_points)
-    field_types = {}
-    for types in pm.hook.tailor_field_types():
-        for ftype in types or []:
-            if ftype.name in field_types and field_types[ftype.name] is not ftype:
-                problems.add("E704", f"field type '{ftype.name}' is registered twice",
-                             layers[-1].settings.pos if layers else _nowhere(path))
-                continue
-            field_types[ftype.name] = ftype
+    field_types = _registry(pm.hook.tailor_field_types(), "field type", problems, layers, path)
     from ..expr import FunctionRegistry
 
     functions = FunctionRegistry()

@@ -189,11 +189,8 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
             if not isinstance(name, str):
                 continue
             where = document.position_of("entity")
-            if name in seen_here:
-                problems.add("E305", f"entity '{name}' is defined twice in project '{layer.name}'", where,
-                             f"first defined at {seen_here[name]}; merge the two files")
+            if not _first_in_layer(seen_here, "entity", name, where, layer, problems):
                 continue
-            seen_here[name] = where
             if name not in entities:
                 entities[name] = _fresh_entity(document)
                 entity_files[name] = where
@@ -218,6 +215,17 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
         roles=merge_roles(layers),
         workflows=merge_workflows(layers, problems),
     )
+
+
+def _first_in_layer(seen: dict[str, Position], what: str, name: str, where: Position, layer: Layer,
+                    problems: Problems) -> bool:
+    """A layer defines an entity or a workflow once (two files of one layer may not)."""
+    if name in seen:
+        problems.add("E305", f"{what} '{name}' is defined twice in project '{layer.name}'", where,
+                     f"first defined at {seen[name]}; merge the two files")
+        return False
+    seen[name] = where
+    return True
 
 
 def merge_roles(layers: list[Layer]) -> dict[str, PosDict]:
@@ -261,11 +269,8 @@ def merge_workflows(layers: list[Layer], problems: Problems) -> dict[str, PosDic
             if not isinstance(name, str):
                 continue
             where = document.position_of("workflow")
-            if name in seen_here:
-                problems.add("E305", f"workflow '{name}' is defined twice in project '{layer.name}'", where,
-                             f"first defined at {seen_here[name]}; merge the two files")
+            if not _first_in_layer(seen_here, "workflow", name, where, layer, problems):
                 continue
-            seen_here[name] = where
             _explicit_next(document, workflows.get(name))
             if name not in workflows:
                 workflows[name] = document

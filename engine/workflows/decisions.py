@@ -175,9 +175,7 @@ class Decisions:
         """Hand the task to someone else (转交)."""
         with self.service.transaction() as conn:
             run, task, step = self._open_task(conn, task_id, context)
-            target = self._user(conn, to_user)
-            if target == task["user_id"] or self._has_task(conn, step["id"], target):
-                raise ValidationError({"to": ["this person already has this approval"]})
+            target = self._someone_else(conn, task, step, to_user, "to")
             comment = (comment or "").strip() or None
             self._decide(run, task, "transferred", comment)
             new_id = self._task(run, step, target, "approval", "open", seq=task["seq"], required=task["required"],
@@ -197,9 +195,7 @@ class Decisions:
             raise ValidationError({"position": ["before or after"]})
         with self.service.transaction() as conn:
             run, task, step = self._open_task(conn, task_id, context)
-            target = self._user(conn, user)
-            if target == task["user_id"] or self._has_task(conn, step["id"], target):
-                raise ValidationError({"user": ["this person already has this approval"]})
+            target = self._someone_else(conn, task, step, user, "user")
             comment = (comment or "").strip() or None
             if position == "before":
                 new_id = self._task(run, step, target, "approval", "open", seq=task["seq"], required=True,
@@ -222,7 +218,15 @@ class Decisions:
                           user=target, **self._acting(run, task))
             self._notify_task(run, [target], "added", who=context.actor.id)
 
-    def _user(self, conn: Connection, value: Any) -> int:
+    def _someone_else(self, conn: Connection, task: Mapping[str, Any], step: Mapping[str, Any], value: Any,
+                      key: str) -> int:
+        """The active user a task is handed or added to: not one already on this step."""
+        target = self._user(conn, value, key)
+        if target == task["user_id"] or self._has_task(conn, step["id"], target):
+            raise ValidationError({key: ["this person already has this approval"]})
+        return target
+
+    def _user(self, conn: Connection, value: Any, key: str = "to") -> int:
         try:
             user_id = int(value)
         except (TypeError, ValueError):
@@ -230,7 +234,7 @@ class Decisions:
         found = conn.execute(sa.select(users.c.id).where(users.c.id == user_id,
                                                          users.c.is_active.is_(True))).scalar() if user_id else None
         if found is None:
-            raise ValidationError({"to": ["no such active user"]})
+            raise ValidationError({key: ["no such active user"]})
         return found
 
     def _has_task(self, conn: Connection, step_id: int, user_id: int) -> bool:
