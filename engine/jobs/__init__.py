@@ -48,10 +48,11 @@ def schedule(conn: Connection, kind: str, key: str, run_at: datetime, payload: M
                                attempts=0, created_at=now_utc()).on_conflict_do_nothing(index_elements=["key"]))
 
 
-def cancel(conn: Connection, key_prefix: str) -> int:
-    """Cancel pending jobs whose key starts with the prefix (a flow that ended early)."""
-    return conn.execute(jobs.update().where(jobs.c.key.startswith(key_prefix, autoescape=True),
-                                            jobs.c.status == "pending")
+def cancel(conn: Connection, keys: list[str]) -> int:
+    """Cancel the pending jobs of these keys (a node decided before its timeouts)."""
+    if not keys:
+        return 0
+    return conn.execute(jobs.update().where(jobs.c.key.in_(keys), jobs.c.status == "pending")
                         .values(status="cancelled", finished_at=now_utc())).rowcount
 
 

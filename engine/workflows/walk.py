@@ -65,7 +65,7 @@ class FlowWalk:
                          .values(status="cancelled", decided_at=run.context.now))
         run.conn.execute(flow_steps.update().where(flow_steps.c.id == step["id"]).values(
             status=status, outcome=outcome, finished_at=run.context.now))
-        job_queue.cancel(run.conn, f"flow-timeout:{step['id']}:")
+        job_queue.cancel(run.conn, self._timeout_keys(run, step["id"], step["node"]))
 
     def _enter(self, run: Run, name: str, branch: str) -> None:
         """Reach a node: conditions and cc nodes pass through at once, parallel nodes fork,
@@ -130,17 +130,22 @@ class FlowWalk:
 
     def _cancel_within(self, run: Run, prefix: str) -> None:
         """Close the open steps and tasks of branches under `prefix` (or every one: '')."""
-        steps = run.conn.execute(sa.select(flow_steps.c.id).where(
+        steps = run.conn.execute(sa.select(flow_steps.c.id, flow_steps.c.node).where(
             flow_steps.c.flow_id == run.id, flow_steps.c.status == "active",
-            flow_steps.c.branch.startswith(prefix, autoescape=True) if prefix else sa.true())).scalars().all()
+            flow_steps.c.branch.startswith(prefix, autoescape=True) if prefix else sa.true())).all()
         if not steps:
             return
-        run.conn.execute(flow_tasks.update().where(flow_tasks.c.step_id.in_(steps), flow_tasks.c.status.in_(ACTIVE))
+        ids = [s.id for s in steps]
+        run.conn.execute(flow_tasks.update().where(flow_tasks.c.step_id.in_(ids), flow_tasks.c.status.in_(ACTIVE))
                          .values(status="cancelled", decided_at=run.context.now))
-        for step_id in steps:
-            run.conn.execute(flow_steps.update().where(flow_steps.c.id == step_id).values(
-                status="cancelled", finished_at=run.context.now))
-            job_queue.cancel(run.conn, f"flow-timeout:{step_id}:")
+        run.conn.execute(flow_steps.update().where(flow_steps.c.id.in_(ids)).values(
+            status="cancelled", finished_at=run.context.now))
+        job_queue.cancel(run.conn, [k for s in steps for k in self._timeout_keys(run, s.id, s.node)])
+
+    @staticmethod
+    def _timeout_keys(run: Run, step_id: int, node: str) -> list[str]:
+        """The keys of the timeout jobs a step scheduled (one per timeout of its node)."""
+        return [f"flow-timeout:{step_id}:{i}" for i in range(len(run.flow.nodes[node].get("timeouts") or ()))]
 
     def _choose(self, run: Run, step: Mapping[str, Any], node: Mapping[str, Any]) -> str:
         record = self._record(run.entity, run.row["record_id"])
@@ -257,15 +262,15 @@ class FlowWalk:
             self._run_actions(node["actions"], run.entity, record, run.context, run.row["submitter_id"], run.id)
         self._enter(run, node.get("next", END), step["branch"])
 
-    def _move_state(self, run: Run, state: str | None) -> None:
-        if not state:
-            return
+    def _move_state(self, run: Run, state: str | None) -> dict[str, Any]:
+        """Move the record to a state (as the flow engine); returns the record as it is now."""
+        record = self._record(run.entity, run.row["record_id"])
         workflow = self.workflow_of(run.entity.name)
         field = workflow.field if workflow else run.flow.field
-        record = self._record(run.entity, run.row["record_id"])
-        if record.get(field) != state:
-            self.service.update(run.entity.name, record["id"], {field: state}, version=record["version"],
-                                context=self._system(run.context), trusted=True)
+        if state and record.get(field) != state:
+            record = self.service.update(run.entity.name, record["id"], {field: state}, version=record["version"],
+                                         context=self._system(run.context), trusted=True)
+        return record
 
     def _set_status(self, run: Run, status: str, **values: Any) -> None:
         run.conn.execute(flows.update().where(flows.c.id == run.id).values(status=status, **values))
@@ -278,8 +283,7 @@ class FlowWalk:
         self._set_status(run, outcome, finished_at=run.context.now)
         self._history(run, outcome, by)
         target = run.flow.outcomes.get(outcome) or (run.row["state_before"] if outcome == "withdrawn" else None)
-        self._move_state(run, target)
-        record = self._record(run.entity, run.row["record_id"])
+        record = self._move_state(run, target)
         event = {"approved": "approve", "rejected": "reject", "withdrawn": "withdraw"}[outcome]
         self._run_actions(run.flow.actions(event), run.entity, record, run.context, run.row["submitter_id"], run.id)
         if outcome != "withdrawn":
