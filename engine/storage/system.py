@@ -244,7 +244,6 @@ flow_tasks = sa.Table(  # one approver's (or cc recipient's) part in a step
     sa.Column("decided_at", sa.DateTime(timezone=True)),
     sa.Column("comment", sa.Text),
     sa.Index("ix_tailor_flow_task_user_status", "user_id", "status", "id"),
-    sa.Index("ix_tailor_flow_task_waiting_for", "waiting_for"),  # who waits for an added approver
     sa.Index("ix_tailor_flow_task_step", "step_id"),
     sa.Index("ix_tailor_flow_task_flow", "flow_id"),
 )

@@ -101,7 +101,8 @@ class Decisions:
                         task: Mapping[str, Any]) -> None:
         conn = run.conn
         waiting = conn.execute(sa.select(flow_tasks.c.id, flow_tasks.c.user_id).where(
-            flow_tasks.c.waiting_for == task["id"], flow_tasks.c.status == "waiting")).first()
+            flow_tasks.c.step_id == step["id"], flow_tasks.c.waiting_for == task["id"],  # by step: few rows
+            flow_tasks.c.status == "waiting")).first()
         if waiting is not None:  # an approver added before someone: that someone's turn again
             conn.execute(flow_tasks.update().where(flow_tasks.c.id == waiting.id).values(status="open"))
             self._notify_task(run, [waiting.user_id], "task")
@@ -180,7 +181,8 @@ class Decisions:
             self._decide(run, task, "transferred", comment)
             new_id = self._task(run, step, target, "approval", "open", seq=task["seq"], required=task["required"],
                                 added_by=context.actor.id)
-            conn.execute(flow_tasks.update().where(flow_tasks.c.waiting_for == task["id"])
+            conn.execute(flow_tasks.update().where(flow_tasks.c.step_id == step["id"],
+                                                   flow_tasks.c.waiting_for == task["id"])
                          .values(waiting_for=new_id))
             self._grant(run, target)
             self._history(run, "transfer", context.actor.id, comment, step=step, task_id=task["id"], to=target,

@@ -151,7 +151,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_tailor_flow_task_flow", ["flow_id"], unique=False)
         batch_op.create_index("ix_tailor_flow_task_step", ["step_id"], unique=False)
         batch_op.create_index("ix_tailor_flow_task_user_status", ["user_id", "status", "id"], unique=False)
-        batch_op.create_index("ix_tailor_flow_task_waiting_for", ["waiting_for"], unique=False)
     _append_only("tailor_flow_history")
 
 
@@ -174,7 +173,6 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER tailor_flow_history_append_only ON tailor_flow_history")
         op.execute("DROP FUNCTION tailor_flow_history_append_only()")
     with op.batch_alter_table("tailor_flow_task", schema=None) as batch_op:
-        batch_op.drop_index("ix_tailor_flow_task_waiting_for")
         batch_op.drop_index("ix_tailor_flow_task_user_status")
         batch_op.drop_index("ix_tailor_flow_task_step")
         batch_op.drop_index("ix_tailor_flow_task_flow")
