@@ -39,6 +39,10 @@ class Access:
     def can(self, action: str) -> bool:
         return self.bypass or action in self._actions
 
+    def denies(self, action: str) -> bool:
+        """Whether one of the user's roles denies the action outright (a deny wins)."""
+        return not self.bypass and any(action in r.deny for r in self.rules)
+
     def granting(self, action: str) -> list[EntityRule]:
         return [r for r in self.rules if action in r.actions]
 

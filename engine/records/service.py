@@ -266,6 +266,8 @@ class RecordService:
             raise ConflictError(entity.name, record_id, version, old)
         if len(seen) > 1:  # deleted by a cascade: the user must be allowed that too
             self._require(conn, entity, old, "delete", context)
+            if entity.name in self._workflow_entities:  # and it must not be under approval
+                guard.check_delete(conn, entity, record_id, context)
         self._hook("tailor_before_delete", entity=entity, record=old, context=context)
         referencing = self._references(conn, entity, record_id)
         if referencing:
@@ -382,6 +384,9 @@ class RecordService:
                                                            audit_log.c.record_id == record_id)
                                 .order_by(audit_log.c.id))
             entries = [dict(r._mapping) for r in rows]
+            if entity_name in self._workflow_entities:  # and what an approval step hides from its approver
+                hidden = hidden | guard.hidden_for_approver(self, conn, self._entity(entity_name), record_id,
+                                                            context.actor)
         for entry in entries:
             if hidden and isinstance(entry.get("changes"), dict):
                 entry["changes"] = _without(entry["changes"], hidden)

@@ -181,9 +181,7 @@ class Decisions:
             self._decide(run, task, "transferred", comment)
             new_id = self._task(run, step, target, "approval", "open", seq=task["seq"], required=task["required"],
                                 added_by=context.actor.id)
-            conn.execute(flow_tasks.update().where(flow_tasks.c.step_id == step["id"],
-                                                   flow_tasks.c.waiting_for == task["id"])
-                         .values(waiting_for=new_id))
+            self._pass_waiting(conn, step, task, new_id)
             self._grant(run, target)
             self._history(run, "transfer", context.actor.id, comment, step=step, task_id=task["id"], to=target,
                           **self._acting(run, task))
@@ -219,6 +217,12 @@ class Decisions:
             self._history(run, f"add_{position}", context.actor.id, comment, step=step, task_id=task["id"],
                           user=target, **self._acting(run, task))
             self._notify_task(run, [target], "added", who=context.actor.id)
+
+    @staticmethod
+    def _pass_waiting(conn: Connection, step: Mapping[str, Any], task: Mapping[str, Any], new_id: int) -> None:
+        """Whoever waited for a task (an approver added before them) now waits for its successor."""
+        conn.execute(flow_tasks.update().where(flow_tasks.c.step_id == step["id"],
+                                               flow_tasks.c.waiting_for == task["id"]).values(waiting_for=new_id))
 
     def _someone_else(self, conn: Connection, task: Mapping[str, Any], step: Mapping[str, Any], value: Any,
                       key: str) -> int:
@@ -261,8 +265,11 @@ class Decisions:
             run = self._flow_for_submitter(conn, flow_id, context)
             if run.row["status"] not in ("running", "returned"):
                 raise FlowConflict("this approval has already ended")
-            acted = conn.execute(sa.select(sa.func.count()).where(
-                flow_history.c.flow_id == run.id, flow_history.c.action.in_(DECISIONS))).scalar_one()
+            since = conn.execute(sa.select(sa.func.max(flow_history.c.id)).where(
+                flow_history.c.flow_id == run.id, flow_history.c.action == "resubmit")).scalar() or 0
+            acted = conn.execute(sa.select(sa.func.count()).where(  # in this round (since a resubmit)
+                flow_history.c.flow_id == run.id, flow_history.c.action.in_(DECISIONS),
+                flow_history.c.id > since)).scalar_one()
             if acted and run.row["status"] == "running" and not context.actor.is_admin:
                 raise FlowConflict("an approver has already acted: ask them to send it back")
             people = list(conn.execute(sa.select(flow_tasks.c.user_id).where(
@@ -294,6 +301,9 @@ class Decisions:
             run = self._flow_for_submitter(conn, flow_id, context)
             if run.row["status"] != "returned":
                 raise FlowConflict("only an approval sent back to you can be resubmitted")
+            transition = self.starting(run.row)
+            if transition is not None:  # what the record must meet to be submitted, it meets again
+                self.check_rules(transition, self._record(run.entity, run.row["record_id"]), context)
             self._set_status(run, "running")
             self._move_state(run, run.row["running_state"])
             self._history(run, "resubmit", context.actor.id, (comment or "").strip() or None)
@@ -338,7 +348,9 @@ class Decisions:
                         self._notify_task(run, [task["user_id"]], "remind")  # nobody above: remind instead
                         continue
                     self._decide(run, task, "escalated", None)
-                    self._task(run, step, target, "approval", "open", seq=task["seq"], required=task["required"])
+                    new_id = self._task(run, step, target, "approval", "open", seq=task["seq"],
+                                        required=task["required"])
+                    self._pass_waiting(conn, step, task, new_id)
                     self._grant(run, target)
                     self._history(run, "escalate", None, step=step, task_id=task["id"], to=target,
                                   **{"from": task["user_id"]})

@@ -73,11 +73,14 @@ def inbox(conn: Connection, user_id: int, tab: str, limit: int = 50, offset: int
     return rows
 
 
-def record_flows(conn: Connection, entity: str, record_id: int) -> list[dict[str, Any]]:
-    """The record's flows, newest first, each with its steps, tasks and history."""
-    found = [dict(r) for r in conn.execute(sa.select(flows).where(flows.c.entity == entity,
-                                                                  flows.c.record_id == record_id)
-                                           .order_by(flows.c.id.desc()).limit(20)).mappings()]
+def record_flows(conn: Connection, entity: str, record_id: int, since: Any = None) -> list[dict[str, Any]]:
+    """The record's flows, newest first, each with its steps, tasks and history. `since`:
+    the record's creation, so that a deleted record's flows (their history stays) never
+    show on a new record that got the same id."""
+    statement = sa.select(flows).where(flows.c.entity == entity, flows.c.record_id == record_id)
+    if since is not None:
+        statement = statement.where(flows.c.started_at >= since)
+    found = [dict(r) for r in conn.execute(statement.order_by(flows.c.id.desc()).limit(20)).mappings()]
     if not found:
         return []
     ids = [f["id"] for f in found]

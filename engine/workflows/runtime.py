@@ -47,7 +47,7 @@ class Flows(Decisions, FlowWalk):
     def __init__(self, service: Any):
         self.service = service
         self.model = service.model
-        self._pinned: dict[int, Flow] = {}
+        self._pinned: dict[str, Flow] = {}  # by hash
         self._expressions: dict[tuple, Any] = {}
 
     # -- helpers ----------------------------------------------------------------------------
@@ -148,6 +148,8 @@ class Flows(Decisions, FlowWalk):
         actor = context.actor
         access = self.service.access(entity, context)
         if not actor.system and not actor.is_admin:
+            if access.denies(transition.name):
+                return False
             granted = access.can(transition.name)
             by_role = bool(transition.roles & set(actor.roles))
             by_update = not transition.roles and access.can("update")
@@ -175,10 +177,15 @@ class Flows(Decisions, FlowWalk):
         comment = (comment or "").strip()
         with self.service.transaction() as conn:
             full = self._record(entity, record["id"])
-            if version is not None and int(version) != full["version"]:
-                from ..records.errors import ConflictError
+            if version is not None and version != "":
+                try:
+                    version = int(version)
+                except (TypeError, ValueError):
+                    raise ValidationError({"version": ["the version you saw is required"]}) from None
+                if version != full["version"]:
+                    from ..records.errors import ConflictError
 
-                raise ConflictError(entity.name, full["id"], int(version), record)
+                    raise ConflictError(entity.name, full["id"], version, record)
             if self._running_row(conn, entity.name, full["id"]) is not None:
                 raise FlowConflict(f"{entity.label_text()} {full['id']} is under approval: wait for it to finish")
             if not transition.starts_from(full.get(workflow.field)):
@@ -201,15 +208,7 @@ class Flows(Decisions, FlowWalk):
                 if not errors:
                     full = self.service.update(entity.name, full["id"], changes, version=full["version"],
                                                context=self._system(context))
-            for key in transition.requires:
-                if full.get(key) in (None, "", []) and key not in errors:
-                    errors.setdefault(key, []).append("required to " + transition.label_text("en").lower())
-            if transition.condition is not None and not transition.condition.evaluate(full, context.variables,
-                                                                                    context.now):
-                errors.setdefault("", []).append(text(transition.message, context.actor.language, "")
-                                                 or f"the condition of '{name}' is not met")
-            if errors:
-                raise ValidationError(errors)
+            self.check_rules(transition, full, context, errors)
             before = full.get(workflow.field)
             full = self.service.update(entity.name, full["id"], {workflow.field: transition.target},
                                        version=full["version"], context=self._system(context))
@@ -219,6 +218,29 @@ class Flows(Decisions, FlowWalk):
                 self._start(conn, flow, entity, full, context, before, transition.target, picked or {}, comment)
         return self.service.get(entity.name, full["id"], context)
 
+    def check_rules(self, transition: Transition, record: Mapping[str, Any], context: Context,
+                    errors: dict[str, list[str]] | None = None) -> None:
+        """The fields a transition requires and its condition (also checked again when a
+        flow sent back to the submitter is resubmitted): raises with every problem."""
+        errors = errors if errors is not None else {}
+        for key in transition.requires:
+            if record.get(key) in (None, "", []) and key not in errors:
+                errors.setdefault(key, []).append("required to " + transition.label_text("en").lower())
+        if transition.condition is not None and not transition.condition.evaluate(record, context.variables,
+                                                                                context.now):
+            errors.setdefault("", []).append(text(transition.message, context.actor.language, "")
+                                             or f"the condition of '{transition.name}' is not met")
+        if errors:
+            raise ValidationError(errors)
+
+    def starting(self, flow_row: Mapping[str, Any]) -> Transition | None:
+        """The transition that starts a flow (the one leading to its running state)."""
+        workflow = self.model.workflows.get(flow_row["workflow"])
+        for transition in workflow.transitions.values() if workflow else ():
+            if transition.approval == flow_row["flow"] and transition.target == flow_row["running_state"]:
+                return transition
+        return None
+
     # -- starting ------------------------------------------------------------------------------
     def _definition_id(self, conn: Connection, flow: Flow) -> int:
         found = conn.execute(sa.select(flow_definitions.c.id).where(flow_definitions.c.hash == flow.hash)).scalar()
@@ -226,15 +248,18 @@ class Flows(Decisions, FlowWalk):
             found = conn.execute(flow_definitions.insert().values(
                 hash=flow.hash, workflow=flow.workflow, flow=flow.name, definition=flow.definition,
                 created_at=Context().now).returning(flow_definitions.c.id)).scalar_one()
-            self._pinned[found] = flow
         return found
 
     def pinned(self, conn: Connection, definition_id: int) -> Flow:
-        found = self._pinned.get(definition_id)
+        """The definition a flow is pinned to. Cached by its hash (its content), never by
+        its id alone: an id read in a transaction that rolled back may name another one."""
+        digest = conn.execute(sa.select(flow_definitions.c.hash).where(flow_definitions.c.id == definition_id)
+                              ).scalar_one()
+        found = self._pinned.get(digest)
         if found is None:
             definition = conn.execute(sa.select(flow_definitions.c.definition)
                                       .where(flow_definitions.c.id == definition_id)).scalar_one()
-            found = self._pinned[definition_id] = Flow(definition)
+            found = self._pinned[digest] = Flow(definition)
         return found
 
     def _start(self, conn: Connection, flow: Flow, entity: Entity, record: dict[str, Any], context: Context,
@@ -260,11 +285,11 @@ class Flows(Decisions, FlowWalk):
             for item in node.get("approvers") or []:
                 if "picked" not in item:
                     continue
-                chosen = [int(u) for u in picked.get(name) or [] if str(u).isdigit()]
+                chosen = [int(u) for u in picked.get(name) or [] if str(u).isascii() and str(u).isdecimal()]
                 allowed = set(picking_range(conn, item))
                 wrong = [u for u in chosen if u not in allowed]
                 limit = item.get("max")
-                if wrong or (limit and len(chosen) > int(limit)):
+                if wrong or not chosen or (limit and len(chosen) > int(limit)):
                     raise ValidationError({f"picked.{name}": [
                         f"pick {'at most ' + str(limit) + ' ' if limit else ''}approvers from those offered"]})
                 found[name] = chosen

@@ -247,3 +247,47 @@ def test_add_approvers_send_back_to_a_step_and_edit_from_the_pages(crm_app):
                                                          "edit-notes": "not mine to edit",
                                                          "next": f"/e/sales_order/{order['id']}"})
     assert refused.status_code == 422 and service.get("sales_order", order["id"])["notes"] is None
+
+
+def test_refused_inputs_and_foreign_redirects(crm_app):
+    wang, zhao = person(crm_app, "wang.lei"), person(crm_app, "zhao.min")
+    order = draft_order(crm_app)
+    url = f"/e/sales_order/{order['id']}/do/submit"
+    assert wang.post(url, data={"csrf_token": token(wang, url), "version": "abc"}).status_code == 422
+    assert service_of(crm_app).get("sales_order", order["id"])["status"] == "draft"
+    submit(crm_app, wang, order)
+    flow_id = re.search(r"/approvals/flows/(\d+)/urge", wang.get(f"/e/sales_order/{order['id']}")
+                        .get_data(as_text=True)).group(1)
+    for evil in ("/\t/evil.example/", "//evil.example/", "https://evil.example/", "/\\evil.example"):
+        response = wang.post(f"/approvals/flows/{flow_id}/withdraw" if evil == "//evil.example/"
+                             else f"/approvals/flows/{flow_id}/urge",
+                             data={"csrf_token": token(wang), "next": evil})
+        location = response.headers.get("Location", "")
+        assert "evil.example" not in location, (evil, location)
+    assert zhao.post("/approvals/tasks", data={"csrf_token": token(zhao), "op": "approve",
+                                               "task": "²"}).status_code == 400
+    assert zhao.post("/notifications/read", data={"csrf_token": token(zhao), "id": "²"}).status_code == 400
+    assert zhao.get("/approvals?page=100000000000000000000").status_code == 200
+
+
+def test_the_board_sends_moves_that_need_a_form_to_the_record_page(crm_app):
+    wang = person(crm_app, "wang.lei")
+    service = service_of(crm_app)
+    with service.engine.connect() as conn:
+        owner = conn.execute(sa.select(users.c.id).where(users.c.username == "wang.lei")).scalar_one()
+    customer = service.list("customer", Query(limit=1), Context(actor=SYSTEM))[0]
+    contract = service.create("contract", {"title": "Frame", "customer": customer["id"], "amount": 1000,
+                                           "start_date": "2027-01-01", "owner": owner}, Context(actor=SYSTEM),
+                              trusted=True)
+    moved = wang.post(f"/e/contract/{contract['id']}/stage", headers={"HX-Request": "true"},
+                      data={"csrf_token": token(wang), "stage": "review", "version": contract["version"]})
+    assert moved.status_code == 422  # its flow has a finance reviewer the submitter picks: a form
+    assert service.get("contract", contract["id"])["status"] == "draft"
+    url = f"/e/contract/{contract['id']}/do/submit"
+    form = wang.get(url).get_data(as_text=True)
+    assert 'name="picked-finance_review"' in form
+    assert wang.post(url, data={"csrf_token": token(wang, url)}).status_code == 422  # no reviewer picked
+    with service.engine.connect() as conn:
+        sun = conn.execute(sa.select(users.c.id).where(users.c.username == "sun.li")).scalar_one()
+    assert wang.post(url, data={"csrf_token": token(wang, url), "picked-finance_review": str(sun)}).status_code == 303
+    assert service.get("contract", contract["id"])["status"] == "review"

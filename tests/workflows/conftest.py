@@ -5,7 +5,7 @@ other keys), on SQLite and PostgreSQL (see flowutil.py)."""
 from __future__ import annotations
 
 import pytest
-from flowutil import DEAL, NOTE, ROLES, World, workflow_yaml
+from flowutil import ACCOUNT, DEAL, NOTE, ROLES, World, workflow_yaml
 
 
 @pytest.fixture
@@ -19,7 +19,8 @@ def flow_world(make_project, db_url):
     engines = []
 
     def make(approvals: str, transitions: str = "", states: str = "", files: dict | None = None) -> World:
-        project = {"entities/deal.yaml": DEAL, "entities/memo.yaml": NOTE, "roles.yaml": ROLES,
+        project = {"entities/deal.yaml": DEAL, "entities/memo.yaml": NOTE, "entities/account.yaml": ACCOUNT,
+                   "roles.yaml": ROLES,
                    "workflows/deal.yaml": workflow_yaml(approvals, transitions, states)}
         project.update(files or {})
         root = make_project(project)

@@ -25,10 +25,16 @@ DEAL = """
       notes: {type: text}
       reviewer: {type: user}
       due: {type: date}
+      parent: {type: link, to: account, on_delete: cascade}
       status:
         type: choice
         default: draft
         options: [draft, pending, approved, rejected, done]
+    """
+ACCOUNT = """
+    entity: account
+    fields:
+      title: {type: string, required: true}
     """
 NOTE = """
     entity: memo

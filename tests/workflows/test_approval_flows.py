@@ -471,7 +471,7 @@ def test_a_timeout_relative_to_a_date_field(flow_world):
 
 
 def test_a_running_flow_keeps_the_definition_it_started_with(flow_world, build_model):
-    from flowutil import DEAL, NOTE, ROLES, workflow_yaml
+    from flowutil import ACCOUNT, DEAL, NOTE, ROLES, workflow_yaml
 
     from engine.records import RecordService
 
@@ -479,7 +479,7 @@ def test_a_running_flow_keeps_the_definition_it_started_with(flow_world, build_m
     old = w.new(name="Old")
     w.submit(old)
     # the implementer adds a director step and restarts: the running flow does not get it
-    model = build_model({"entities/deal.yaml": DEAL, "entities/memo.yaml": NOTE, "roles.yaml": ROLES,
+    model = build_model({"entities/deal.yaml": DEAL, "entities/memo.yaml": NOTE, "entities/account.yaml": ACCOUNT, "roles.yaml": ROLES,
                          "workflows/deal.yaml": workflow_yaml(MANAGER.rstrip() + "\n      director: {type: approval, "
                                                                                   "approvers: [{user: ceo}]}\n")})
     w.service = RecordService(model, w.engine)

@@ -183,10 +183,10 @@ BAD = """
 
 
 def test_bad_workflow_yaml_is_reported_all_at_once(build_model):
-    from flowutil import DEAL, NOTE, ROLES
+    from flowutil import ACCOUNT, DEAL, NOTE, ROLES
 
     with pytest.raises(ProjectError) as info:
-        build_model({"entities/deal.yaml": DEAL, "entities/memo.yaml": NOTE, "roles.yaml": ROLES,
+        build_model({"entities/deal.yaml": DEAL, "entities/memo.yaml": NOTE, "entities/account.yaml": ACCOUNT, "roles.yaml": ROLES,
                      "workflows/deal.yaml": BAD})
     found = {(p.code, p.position.line) for p in info.value.problems}
     assert ("E901", 5) in found  # unknown state 'lost'

@@ -16,6 +16,7 @@ its refusals come back on the page they were made from, never as a 500.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import abort, g, redirect, render_template, request, url_for
 
@@ -84,7 +85,7 @@ def workflow_panel(entity: Entity, record: dict[str, Any]) -> dict[str, Any] | N
     flows_engine = service().flows
     transitions = flows_engine.transitions(entity.name, record, ctx)
     with service().reading() as conn:
-        found = reads.record_flows(conn, entity.name, record["id"])
+        found = reads.record_flows(conn, entity.name, record["id"], record.get("created_at"))
         pinned = {f["id"]: flows_engine.pinned(conn, f["definition_id"]) for f in found}
     people = {f["submitter_id"] for f in found} | {t["user_id"] for f in found for t in f["tasks"]} \
         | {h["user_id"] for f in found for h in f["history"]}
@@ -218,17 +219,26 @@ def run_transition(entity: str, record_id: int, name: str):
 
 # -- tasks and flows ---------------------------------------------------------------------------
 def _back(default: str) -> str:
+    """Where to go after an operation: a path of this site only (never another host)."""
     target = request.form.get("next", "")
-    return target if target.startswith("/") and not target.startswith("//") else default
+    parts = urlsplit(target)
+    local = target.startswith("/") and not parts.scheme and not parts.netloc and target.isprintable() \
+        and "\\" not in target and not target.startswith("//")
+    return target if local else default
+
+
+def _number(raw: str) -> int | None:
+    """A whole number typed in ASCII digits (not '²'), or None."""
+    return int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 19 else None
 
 
 @bp.post("/approvals/tasks")
 def chosen_task_operation():
     """The inbox's pass-on form: the task is chosen in the form."""
-    raw = request.form.get("task", "")
-    if not raw.isdigit():
+    task_id = _number(request.form.get("task", ""))
+    if task_id is None:
         abort(400, description=_("Choose an approval."))
-    return task_operation(int(raw), extra={"task"})
+    return task_operation(task_id, extra={"task"})
 
 
 @bp.post("/approvals/tasks/<int:task_id>")
@@ -279,11 +289,11 @@ def _refused(exc: RecordError):
         if isinstance(exc, ValidationError) else str(exc)
     target = _back("")
     parts = target.strip("/").split("/")
-    if len(parts) == 3 and parts[0] == "e" and parts[2].isdigit() and parts[1] in model().entities:
+    if len(parts) == 3 and parts[0] == "e" and _number(parts[2]) is not None and parts[1] in model().entities:
         from .records import record_view
 
         entity = entity_or_404(parts[1])
-        record = service().get(entity.name, int(parts[2]), context())
+        record = service().get(entity.name, _number(parts[2]), context())
         return record_view(entity, record, status=exc.status, problem=message)
     return approvals_view(request.args.get("tab", "todo"), problem=message, status=exc.status)
 
@@ -297,10 +307,7 @@ def approvals():
 def approvals_view(tab: str, problem: str | None = None, status: int = 200):
     if tab not in reads.TABS:
         tab = "todo"
-    try:
-        page = max(int(request.args.get("page", 1)), 1)
-    except ValueError:
-        page = 1
+    page = min(max(_number(request.args.get("page", "1")) or 1, 1), 10_000)
     me = context().actor.id
     with service().reading() as conn:
         rows = reads.inbox(conn, me, tab, PAGE + 1, (page - 1) * PAGE)
@@ -366,10 +373,10 @@ def notifications_read():
     if set(request.form) - {"csrf_token", "id"}:
         abort(400)
     raw = request.form.get("id", "")
-    if raw and not raw.isdigit():
+    if raw and _number(raw) is None:
         abort(400)
     with service()._write() as conn:
-        mark_read(conn, context().actor.id, context().now, int(raw) if raw else None)
+        mark_read(conn, context().actor.id, context().now, _number(raw) if raw else None)
     return redirect(url_for("pages.notification_list"), code=303)
 
 

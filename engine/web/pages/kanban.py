@@ -158,8 +158,20 @@ def _move(entity: Entity, record_id: int, value: str, ctx: Context) -> dict[str,
     possible = [t for t in service().flows.transitions(entity.name, record, ctx) if t.target == value]
     if not possible:
         raise ValidationError({entity.stage: [_("no action of yours leads there from here")]})
-    return service().flows.run_transition(entity.name, record_id, possible[0].name, ctx,
+    transition = possible[0]
+    missing = [n for n in transition.requires if record.get(n) in (None, "", [])]
+    if missing or transition.comment == "required" or _picks(entity, transition):
+        raise ValidationError({entity.stage: [_("this action asks for more: use it on the record's page")]})
+    return service().flows.run_transition(entity.name, record_id, transition.name, ctx,
                                           version=request.form.get("version"))
+
+
+def _picks(entity: Entity, transition) -> bool:
+    """Whether the flow a transition starts has approvers the submitter picks (a form)."""
+    if not transition.approval:
+        return False
+    flow = model().workflow_of(entity.name).flows[transition.approval]
+    return any("picked" in item for node in flow.nodes.values() for item in node.get("approvers") or [])
 
 
 def refused(entity: Entity, status: int, title: str, message: str, partial: bool):
