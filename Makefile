@@ -40,7 +40,7 @@ demo: install
 	$(BIN)/tailor migrate $(DEMO)
 	$(BIN)/tailor demo-data $(DEMO)
 	@echo
-	@echo "Sign in at http://127.0.0.1:5000 as admin / demo-admin-1, or with password demo-pass-1 as wang.lei (sales rep), zhao.min (sales manager), liu.yang (service), sun.li (finance) or david.wu (marketing): see docs/permissions.md"
+	@echo "Sign in at http://127.0.0.1:5000 as admin / demo-admin-1, or with password demo-pass-1 as wang.lei (sales rep), zhao.min (sales manager: approvals waiting), chen.jie (sales director), liu.yang (service), sun.li (finance) or david.wu (marketing): see docs/permissions.md and docs/workflows.md"
 	@echo "(other demo users: examples/crm/demo/00_users.yaml). Stop with Ctrl-C."
 	$(BIN)/tailor serve $(DEMO)
 
