@@ -153,7 +153,7 @@ class RecordService:
         record = coerce_input(entity, data, creating=True, trusted=trusted, errors=errors)
         apply_defaults(entity.fields, record, context)
         if entity.name in self._workflow_entities:
-            guard.check_create(self.model, entity, record, context, errors, trusted)
+            guard.check_create(self.model, entity, record, context, errors)
         if not errors:
             self._hook("tailor_before_save", entity=entity, record=record, old=None, context=context)
         self._complete(entity, record, None, context, errors, trusted)

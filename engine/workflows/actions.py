@@ -74,23 +74,23 @@ def _value_type(checker: Any, fspec: Any) -> str | None:
     return None if vt in (None, "list") else vt
 
 
-def _check_values(check: ActionCheck, entity: str, values: Any, where_key: tuple) -> None:
-    """Each `field: expression` names a stored field of `entity` and compiles against it."""
-    spec = check.checker.spec.entities.get(entity)
+def _check_values(check: ActionCheck, target: str, values: Any, key: tuple) -> None:
+    """Each `field: expression` names a stored field of `target` and compiles against the
+    fields of the record the action runs on (`check.entity`)."""
+    spec = check.checker.spec.entities.get(target)
     fields = spec.get("fields") if isinstance(spec, PosDict) else None
-    env = check.checker.envs.get(entity)
+    env = check.checker.envs.get(check.entity)
     if not isinstance(values, PosDict) or not isinstance(fields, PosDict):
         return
     for fname, value in values.items():
         fspec = fields.get(fname)
         if fname != "owner" and (not isinstance(fspec, PosDict) or fspec.get("type") in ("computed", "lines")):
-            check.checker.add("E307", f"action '{check.name}' sets unknown or computed field '{fname}' of '{entity}'",
+            check.checker.add("E307", f"action '{check.name}' sets unknown or computed field '{fname}' of '{target}'",
                               values.position_of(fname, of_key=True),
                               did_you_mean(fname, fields) or "set stored fields of the entity")
-            continue
-        if isinstance(value, str) and env is not None:
+        elif isinstance(value, str) and env is not None:
             expected = "number" if fname == "owner" else _value_type(check.checker, fspec)
-            check.checker.compile((*where_key, fname), values, fname, env, expected)
+            check.checker.compile((*key, fname), values, fname, env, expected)
 
 
 def _check_set(check: ActionCheck) -> None:
@@ -126,20 +126,7 @@ def _check_create(check: ActionCheck) -> None:
         if key not in ("entity", "values"):
             check.checker.add("E907", f"'create' has an unknown key '{key}'", args.position_of(key, of_key=True),
                               "create takes entity and values")
-    # the values are evaluated on the triggering record: compile against its fields
-    values = args.get("values")
-    spec = check.checker.spec.entities.get(target)
-    fields = spec.get("fields") if isinstance(spec, PosDict) else None
-    env = check.checker.envs.get(check.entity)
-    if isinstance(values, PosDict) and isinstance(fields, PosDict):
-        for fname, value in values.items():
-            fspec = fields.get(fname)
-            if fname != "owner" and (not isinstance(fspec, PosDict) or fspec.get("type") in ("computed", "lines")):
-                check.checker.add("E307", f"'create' sets unknown or computed field '{fname}' of '{target}'",
-                                  values.position_of(fname, of_key=True), did_you_mean(fname, fields))
-            elif isinstance(value, str) and env is not None:
-                expected = "number" if fname == "owner" else _value_type(check.checker, fspec)
-                check.checker.compile((*check.key, fname), values, fname, env, expected)
+    _check_values(check, target, args.get("values"), check.key)  # evaluated on the triggering record
 
 
 def _run_create(run: ActionRun, args: Mapping[str, Any]) -> None:

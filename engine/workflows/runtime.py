@@ -84,12 +84,15 @@ class Flows(Decisions, FlowWalk):
     def notify(self, user_ids: Iterable[int], kind: str, entity: str, record: Mapping[str, Any], *,
                who: int | None = None, message: Any = None, flow_id: int | None = None,
                conn: Connection | None = None, now: datetime | None = None) -> None:
-        entity_ = self.model.entity(entity)
-        with self.service._write() as write:
-            conn = conn or write
-            notifications.notify(conn, user_ids, kind, now=now or Context().now, what=self._what(entity_, record),
-                                 who=self._name(conn, who), link=f"/e/{entity}/{record['id']}", entity=entity,
-                                 record_id=record["id"], flow_id=flow_id, message=message)
+        if conn is None:  # an action's notify: in the transaction of the change that runs it
+            with self.service._write() as write:
+                self.notify(user_ids, kind, entity, record, who=who, message=message, flow_id=flow_id, conn=write,
+                            now=now)
+            return
+        notifications.notify(conn, user_ids, kind, now=now or Context().now,
+                             what=self._what(self.model.entity(entity), record), who=self._name(conn, who),
+                             link=f"/e/{entity}/{record['id']}", entity=entity, record_id=record["id"],
+                             flow_id=flow_id, message=message)
 
     def resolve(self, approvers: Sequence[Mapping[str, Any]], record: Mapping[str, Any], submitter: int | None,
                 picked: Sequence[int] = (), conn: Connection | None = None) -> list[int]:

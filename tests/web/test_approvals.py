@@ -88,6 +88,13 @@ def test_an_order_from_submit_to_approved(crm_app):
                                                           "comment": "同意", "next": f"/e/sales_order/{order['id']}"})
     assert response.status_code == 303 and response.headers["Location"].endswith(f"/e/sales_order/{order['id']}")
     assert service_of(crm_app).get("sales_order", order["id"])["status"] == "approved"
+    copied = sa.select(flow_tasks.c.status).join(flows, flows.c.id == flow_tasks.c.flow_id).where(
+        flows.c.record_id == order["id"], flows.c.entity == "sales_order", flow_tasks.c.kind == "cc")
+    with service_of(crm_app).engine.connect() as conn:
+        assert conn.execute(copied).scalars().all() == ["unread"]  # zhao heads Sales: copied
+    zhao.get(f"/e/sales_order/{order['id']}")
+    with service_of(crm_app).engine.connect() as conn:
+        assert conn.execute(copied).scalars().all() == ["read"]  # seen on the record page
     done = zhao.get("/approvals?tab=done").get_data(as_text=True)
     assert order["number"] in done and "同意" in done
     assert order["number"] in wang.get("/approvals?tab=mine").get_data(as_text=True)

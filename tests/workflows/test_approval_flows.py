@@ -502,6 +502,8 @@ def test_state_changes_only_through_transitions(flow_world):
     assert "status" in info.value.errors
     with pytest.raises(ValidationError):
         w.service.create("deal", {"name": "Sneaky", "status": "approved"}, w["rep"])
+    with pytest.raises(ValidationError):  # an import (trusted values) by a user: the same rule
+        w.service.create("deal", {"name": "Imported", "status": "approved"}, w["rep"], trusted=True)
     with pytest.raises(FlowConflict):  # not from draft
         w.flows.run_transition("deal", deal["id"], "finish", w["boss"])
     w.submit(deal)

@@ -32,7 +32,6 @@ from ..auth import context
 from ..forms import active_users, user_names
 from ..i18n import gettext as _
 from ..i18n import language
-from ..state import WebState
 from . import bp, entity_or_404, model, render, service
 
 PAGE = 50
@@ -127,9 +126,11 @@ def workflow_panel(entity: Entity, record: dict[str, Any]) -> dict[str, Any] | N
             "task": task_view,
             "is_submitter": f["submitter_id"] == me or ctx.actor.is_admin,
         })
-    if found:
-        with service()._write() as conn:  # the user has now seen the flows they were copied on
-            reads.mark_cc_read(conn, me, [f["id"] for f in found])
+    unread = [f["id"] for f in found if any(t["user_id"] == me and t["kind"] == "cc" and t["status"] == "unread"
+                                             for t in f["tasks"])]
+    if unread:  # the user has now seen the flows they were copied on (a write only then, not on every view)
+        with service()._write() as conn:
+            reads.mark_cc_read(conn, me, unread)
     return {"workflow": workflow, "transitions": transitions, "flows": shown,
             "state": record.get(workflow.field), "people": active_users()}
 
@@ -385,7 +386,7 @@ def notification_open(notification_id: int):
     import sqlalchemy as sa
 
     me = context().actor.id
-    with WebState.of().service._write() as conn:
+    with service()._write() as conn:
         link = conn.execute(sa.select(notifications.c.link).where(notifications.c.id == notification_id,
                                                                   notifications.c.user_id == me)).first()
         if link is None:
