@@ -12,6 +12,7 @@ hook (`tailor_field_types`). A type decides:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
@@ -85,6 +86,19 @@ class FieldType:
 
     def check_spec(self, spec: dict, report) -> None:
         """Extra semantic checks of a field spec; `report(code, message, key, hint)`."""
+
+    def search_texts(self, record: Mapping[str, Any], field: Field) -> list[str]:
+        """The text this field adds to its record's search key (every searchable field of
+        an entity is folded into one key, see engine/records/search.py): by default its
+        value when that is text. A phone adds its digits too; a list of e-mails each one."""
+        value = record.get(field.name)
+        return [value] if isinstance(value, str) and value else []
+
+    def display(self, record: Mapping[str, Any], field: Field, language: str) -> str | None:
+        """The value as plain text for pages (lists, record pages, exports), or None to let
+        the page format it by its kind (numbers, dates, options, links...). Composite types
+        (a person's name, an address, a duration) say here how they read."""
+        return None
 
     def __repr__(self) -> str:
         return f"<FieldType {self.name}>"
