@@ -36,6 +36,9 @@ class FieldType:
     options: ClassVar[frozenset[str]] = frozenset()
     required_options: ClassVar[tuple[str, ...]] = ()
     storage: ClassVar[str] = "column"  # column | none | table
+    # Keys a field stores beside NAME, each in a column NAME_<suffix>, with the value type
+    # expressions see: money has {"currency": "string"}, a person's name its parts.
+    parts: ClassVar[dict[str, str]] = {}
     sortable: ClassVar[bool] = True
     can_be_unique: ClassVar[bool] = True
     description: ClassVar[str] = ""
@@ -61,9 +64,14 @@ class FieldType:
         """Type-specific checks beyond coercion (ranges are checked here too)."""
         return []
 
+    def part_types(self, spec: Mapping[str, Any]) -> dict[str, str]:
+        """The parts (suffix -> expression value type) a field with this spec stores beside
+        NAME; by default the type's `parts` (a type may drop some, depending on options)."""
+        return dict(self.parts)
+
     def input_keys(self, field: Field) -> list[str]:
-        """Keys of a record dict this field reads and writes (money also has NAME_currency)."""
-        return [field.name]
+        """Keys of a record dict this field reads and writes: NAME, then NAME_<part>."""
+        return [field.name, *(f"{field.name}_{suffix}" for suffix in self.part_types(field.spec))]
 
     def read_input(self, data: Any, field: Field) -> dict[str, Any]:
         """Coerce this field's keys out of an input mapping; absent keys stay absent."""

@@ -21,6 +21,7 @@ class MoneyType(DecimalType):
     """
 
     name = "money"
+    parts = {"currency": "string"}
     options = frozenset({"min", "max", "precision", "scale", "currency", "currencies"})
     default_scale = 2
     description = "An amount with its currency (two columns: NAME, NAME_currency)."
@@ -57,9 +58,6 @@ class MoneyType(DecimalType):
 
     def to_row(self, value, field):
         return {field.name: value}
-
-    def input_keys(self, field):
-        return [field.name, self.currency_key(field)]
 
 
 _RETURN_TYPES = {

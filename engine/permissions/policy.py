@@ -188,9 +188,12 @@ class Policy:
 
 
 def with_derived(entity: Entity, hidden: set[str]) -> set[str]:
-    """Hidden fields, and the computed fields worked out from them (directly or through
+    """Hidden fields with their parts, and the computed fields worked out from them (directly or through
     other computed fields): `margin = list_price - cost_price` would give the cost away."""
     found = set(hidden)
+    for name in hidden:  # the parts a field stores beside itself (a money field's currency)
+        if name in entity.fields:
+            found.update(entity.fields[name].type.input_keys(entity.fields[name]))
     changed = True
     while changed:
         changed = False

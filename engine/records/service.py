@@ -38,6 +38,7 @@ from .values import (
     coerce_input,
     compute,
     fill_currencies,
+    input_keys,
     merge_changed_rows,
     prepare_lines,
     readonly_now,
@@ -490,8 +491,9 @@ class RecordService:
         (sending back the value a field already has is not a change)."""
         if access.bypass:
             return
+        owners = input_keys(access.entity)
         for key, value in data.items():
-            name = key[:-len("_currency")] if key.endswith("_currency") and key[:-9] in access.entity.fields else key
+            name = owners[key].name if key in owners else key
             if key == "owner":
                 if not access.may_assign(value, old.get("owner") if old is not None else access.actor.id):
                     errors.setdefault(key, []).append("you may not give this record to that user")
@@ -853,11 +855,11 @@ def _integrity_message(exc: IntegrityError) -> str:
 
 
 def _without(record: dict[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
-    """A record without the fields the user may not see (a money field's currency too)."""
+    """A record without the fields the user may not see (`hidden` holds their parts too,
+    such as a money field's currency: see permissions.policy.with_derived)."""
     if not hidden:
         return record
-    return {k: v for k, v in record.items()
-            if k not in hidden and not (k.endswith("_currency") and k[:-9] in hidden)}
+    return {k: v for k, v in record.items() if k not in hidden}
 
 
 def _record_id(entity: str, value: Any) -> int:

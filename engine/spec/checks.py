@@ -161,12 +161,14 @@ class SpecChecker:
             if parent and ftype.storage == "table":
                 self.add("E407", f"a '{ftype_name}' field cannot be inside the rows of '{parent}'", fpos)
             self.check_field_options(entity, fname, fspec, ftype)
-            if ftype.name == "money" and len(fname) + len("_currency") > MAX_IDENTIFIER:
-                self.add("E310", f"money field '{fname}' needs a column '{fname}_currency' longer than "
-                         f"{MAX_IDENTIFIER} characters", fpos, "shorten the field name")
-            if ftype.name == "money" and f"{fname}_currency" in fields:
-                self.add("E605", f"field '{fname}_currency' clashes with the currency column of money field '{fname}'",
-                         fields.position_of(f"{fname}_currency", of_key=True), "rename one of them")
+            for suffix in ftype.part_types(fspec):
+                part = f"{fname}_{suffix}"
+                if len(part) > MAX_IDENTIFIER:
+                    self.add("E310", f"{ftype.name} field '{fname}' needs a column '{part}' longer than "
+                             f"{MAX_IDENTIFIER} characters", fpos, "shorten the field name")
+                if part in fields:
+                    self.add("E605", f"field '{part}' clashes with the '{suffix}' column of {ftype.name} field "
+                             f"'{fname}'", fields.position_of(part, of_key=True), "rename one of them")
             renamed = fspec.get("renamed_from")
             if renamed:
                 rpos = fspec.position_of("renamed_from")
@@ -305,8 +307,8 @@ class SpecChecker:
                 vt = self.value_type(fspec)
                 if vt:
                     types[fname] = vt
-                if ftype.name == "money":
-                    types[f"{fname}_currency"] = "string"
+                for suffix, part_type in ftype.part_types(fspec).items():
+                    types[f"{fname}_{suffix}"] = part_type
         return Env(fields=types, variables={"user": USER_VARIABLES}, functions=self.functions)
 
     def value_type(self, fspec: Mapping) -> str | None:
