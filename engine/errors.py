@@ -51,6 +51,7 @@ CODES: dict[str, str] = {
     "E406": "option listed twice",
     "E407": "option not valid for this field type",
     "E408": "field type needs an option that is missing",
+    "E409": "replaced_options names a current option or maps to a value that is not one",
     # E5xx: expressions
     "E501": "expression syntax error",
     "E502": "unknown name in expression",

@@ -1,8 +1,9 @@
 """Choice, multi-choice and tags.
 
-Choices are validated by the records service, not by a database CHECK constraint, so that
-adding an option is a metadata change and never a table rewrite. A hidden option stays
-valid on records that already hold it but is not accepted as a new value.
+Choices are validated by the records service (records/values.py `validate_fields`), not by
+a database CHECK constraint, so that adding an option is a metadata change and never a table
+rewrite. A value a record already holds stays valid on it — a hidden option, or one a
+migration kept — but is not accepted as a new value. Coercion only tidies the input.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ JSON_LIST = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 class ChoiceType(FieldType):
     name = "choice"
     value_type = "string"
-    options = frozenset({"options"})
+    options = frozenset({"options", "replaced_options"})
     required_options = ("options",)
     description = "One value from a list of options (with labels and colours)."
 
@@ -29,16 +30,15 @@ class ChoiceType(FieldType):
     def coerce(self, value, field):
         if value is None or value == "":
             return None
-        text = str(value).strip()
-        if text not in field.option_values:
-            raise FieldValueError(f"'{text}' is not one of the options ({', '.join(field.option_values)})")
-        return text
+        if isinstance(value, (dict, list)):
+            raise FieldValueError("expected one of the options")
+        return str(value).strip() or None
 
 
 class MultiChoiceType(FieldType):
     name = "multichoice"
     value_type = "list"
-    options = frozenset({"options"})
+    options = frozenset({"options", "replaced_options"})
     required_options = ("options",)
     sortable = False
     can_be_unique = False
@@ -57,15 +57,12 @@ class MultiChoiceType(FieldType):
         raise FieldValueError("expected a list of values")
 
     def coerce(self, value, field):
-        items = list(dict.fromkeys(self._items(value)))
-        unknown = [v for v in items if v not in field.option_values]
-        if unknown:
-            raise FieldValueError(f"not among the options: {', '.join(unknown)}")
-        return items or None
+        return list(dict.fromkeys(self._items(value))) or None
 
 
 class TagsType(MultiChoiceType):
     name = "tags"
+    options = frozenset({"options"})
     required_options = ()
     description = "Free-form tags; `options` only suggests (stored as a JSON list)."
 

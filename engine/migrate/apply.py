@@ -29,6 +29,7 @@ from engine.storage.system import schema_history
 
 from . import operations as kinds
 from . import sqlite
+from .data import record_states
 from .errors import DestructiveChangeRefused, MigrationBlocked, MigrationError, PlanOutdated
 from .execute import Executor, OnStep, OperationFailed, SqlRecorder
 from .operations import Operation
@@ -96,8 +97,9 @@ def _apply(connection: Connection, given: MigrationPlan, allow_destructive: bool
         given.metadata_version,
         allow_destructive=allow_destructive or given.allow_destructive,
     )
-    if plan.is_empty:
-        return []  # nothing (left) to do, e.g. another process applied the same migration first
+    if plan.is_empty:  # nothing (left) to do, e.g. another process applied the same migration first
+        record_states(connection, given.metadata)
+        return []
     _ensure_unchanged(given, plan)
     if plan.blocked_operations:
         raise MigrationBlocked(plan, plan.blocked_operations)
@@ -141,6 +143,7 @@ def _apply(connection: Connection, given: MigrationPlan, allow_destructive: bool
     finally:
         recorder.close()
 
+    record_states(connection, plan.metadata)
     if check_references:
         new = sqlite.foreign_key_violations(connection) - violations_before
         if new:

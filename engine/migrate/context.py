@@ -56,6 +56,9 @@ class PlanningContext:
     def add(self, op: Operation) -> Operation:
         if op.column and not op.seq:
             op.seq = self._position(op.table, op.column)
+        model = self.model_by_name.get(op.table)
+        if op.rebuild and model is not None and model.dialect_kwargs.get("sqlite_autoincrement"):
+            op.table_kwargs = {"sqlite_autoincrement": True}  # a rebuilt table keeps AUTOINCREMENT
         self.operations.append(op)
         return op
 

@@ -19,6 +19,7 @@ from alembic.operations import Operations, ops
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
 
+from . import operations as kinds
 from . import sqlite
 from .operations import Operation
 
@@ -178,8 +179,13 @@ class Executor:
             finally:
                 if self.recorder:
                     self.recorder.paused = False
+        table_kwargs: dict = {}
+        for op in group:
+            table_kwargs.update(op.table_kwargs)
+        recreate = "always" if any(op.kind == kinds.NEVER_REUSE_IDS for op in group) else "auto"
         try:
-            with self.operations.batch_alter_table(table, recreate="auto", copy_from=copy_from) as batch:
+            with self.operations.batch_alter_table(table, recreate=recreate, copy_from=copy_from,
+                                                   table_kwargs=table_kwargs) as batch:
                 for step in deferred:
                     batch.invoke(fresh(step))
         except OperationFailed:

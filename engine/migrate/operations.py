@@ -33,6 +33,12 @@ DROP_TABLE = "drop_table"
 KEEP_COLUMN = "keep_column"
 KEEP_TABLE = "keep_table"
 UNSUPPORTED = "unsupported"
+# data steps (engine/migrate/data.py): what the stored values need besides the schema
+NEVER_REUSE_IDS = "never_reuse_ids"  # SQLite: rebuild a table as AUTOINCREMENT
+SEED_IDS = "seed_ids"  # new ids start after every id the engine's records of the entity name
+MAP_VALUES = "map_values"  # replaced_options: old option values become new ones
+CHECK_VALUES = "check_values"  # stored values that are not among a field's options
+RECOMPUTE = "recompute"  # stored computed values (and other derived columns) worked out again
 
 # Renames first (everything after them uses the new names), then new tables, then the
 # changes inside each table, grouped per table so SQLite rebuilds a table at most once,
@@ -43,6 +49,9 @@ PHASES: dict[str, int] = {
     CREATE_TABLE: 2,
     DROP_INDEX: 3,
     # phase 4: per-table block, ordered by BLOCK_ORDER
+    NEVER_REUSE_IDS: 4,
+    MAP_VALUES: 4,
+    CHECK_VALUES: 4,
     ADD_COLUMN: 4,
     DROP_UNIQUE: 4,
     DROP_FOREIGN_KEY: 4,
@@ -55,17 +64,22 @@ PHASES: dict[str, int] = {
     DROP_COLUMN: 4,
     KEEP_COLUMN: 4,
     UNSUPPORTED: 4,
-    ADD_INDEX: 5,
-    DROP_TABLE: 6,
-    KEEP_TABLE: 6,
+    SEED_IDS: 5,  # after the tables exist (and were rebuilt)
+    RECOMPUTE: 5,  # after the columns they read and write exist, before indexes cover them
+    ADD_INDEX: 6,
+    DROP_TABLE: 7,
+    KEEP_TABLE: 7,
 }
 # Inside a table's block: plain ADD COLUMNs first (SQLite adds them without a rebuild, and a
 # later rebuild then sees them), constraints dropped before types change, added after.
-BLOCK_ORDER: dict[str, int] = {
+BLOCK_ORDER: dict[str, float] = {
     ADD_COLUMN: 0,
+    MAP_VALUES: 0.5,  # values mapped while the column still has its old type
+    CHECK_VALUES: 0.6,
     DROP_UNIQUE: 1,
     DROP_FOREIGN_KEY: 2,
     DROP_NOT_NULL: 3,  # before a conversion that may empty values of a column that becomes optional
+    NEVER_REUSE_IDS: 3.9,  # a rebuild: joins the table's other rebuilds, if any
     ALTER_TYPE: 4,
     SET_NOT_NULL: 5,  # after the conversion, so the values it fills are of the new type
     ALTER_COMMENT: 6,
@@ -104,6 +118,8 @@ class Operation:
     # Exists only because a field/table was removed (kept or dropped): ignored when the plan
     # made without allow_destructive is checked against the one made with it.
     follows_removal: bool = field(default=False, repr=False)
+    # SQLite: what a rebuild of this table must keep that reflection cannot see (AUTOINCREMENT)
+    table_kwargs: dict = field(default_factory=dict, repr=False)
 
     @property
     def target(self) -> str:

@@ -33,6 +33,7 @@ from . import operations as k
 from .column_changes import ColumnChanges
 from .constraint_changes import ConstraintChanges
 from .context import column_names
+from .data import DataChanges
 from .live import include_name, include_object
 from .operations import Operation
 from .plan import MigrationPlan
@@ -99,7 +100,7 @@ def _flatten(diffs: list[Any]) -> list[tuple]:
     return flat
 
 
-class _Planner(ColumnChanges, ConstraintChanges):
+class _Planner(ColumnChanges, ConstraintChanges, DataChanges):
     """Runs Alembic's comparison and hands each difference to its `_on_<kind>` handler."""
 
     # ----------------------------------------------------------------- driving
@@ -142,6 +143,7 @@ class _Planner(ColumnChanges, ConstraintChanges):
             else:
                 handler(*diff[1:])
         self._on_removed_tables(list(removed_tables))
+        self._plan_data()
         return sorted(self.operations, key=lambda op: op.sort_key)
 
     # ----------------------------------------------------------------- renames

@@ -57,6 +57,7 @@ def _sqlite_dry_run(plan: MigrationPlan, engine: Engine) -> str:
     out: list[str] = []
     try:
         with scratch.connect() as conn:
+            conn.info["tailor_dry_run"] = True  # Python steps (recomputing values) only described
             recorder = SqlRecorder(conn)
             executor = Executor(
                 Operations(MigrationContext.configure(conn)),

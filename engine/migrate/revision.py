@@ -25,9 +25,10 @@ from alembic.autogenerate import render_python_code
 from alembic.migration import MigrationContext
 from alembic.operations import Operations, ops
 
+from .data import PythonStepOp
 from .errors import NothingToWrite
 from .execute import chunks, fresh
-from .operations import Operation
+from .operations import NEVER_REUSE_IDS, Operation
 from .plan import MigrationPlan
 
 TEMPLATE = '''"""{message}
@@ -74,6 +75,9 @@ def _offline_sql(step: ops.MigrateOperation, dialect: str) -> str:
 
 
 def _render_step(step: ops.MigrateOperation, dialect: str) -> str:
+    if isinstance(step, PythonStepOp):
+        return (f"# NOT IN THIS FILE: {step.description}.\n"
+                "# It is worked out in Python: run `tailor migrate PROJECT` after this revision.")
     if isinstance(step, ops.ExecuteSQLOp):
         return f"op.execute({step.sqltext!r})"
     if isinstance(step, ops.AddColumnOp) and step.inline_references:
@@ -83,6 +87,22 @@ def _render_step(step: ops.MigrateOperation, dialect: str) -> str:
         text = text.rstrip()
         text = text[:-1] + f",\n               postgresql_using={step.kw['postgresql_using']!r})"
     return text
+
+
+def _render_rebuild(group: list[Operation], table_ops: list[ops.MigrateOperation]) -> str:
+    """A SQLite rebuild as a `batch_alter_table` block that keeps what reflection cannot see
+    (AUTOINCREMENT) and rebuilds even when no column changes (never_reuse_ids)."""
+    table = group[0].table
+    kwargs: dict = {}
+    for op in group:
+        kwargs.update(op.table_kwargs)
+    always = any(op.kind == NEVER_REUSE_IDS for op in group)
+    extra = (", recreate='always'" if always else "") + (f", table_kwargs={kwargs!r}" if kwargs else "")
+    if not table_ops:
+        return f"with op.batch_alter_table({table!r}, schema=None{extra}):\n    pass"
+    text = _render_ops([ops.ModifyTableOps(table, table_ops)], as_batch=True)
+    head, _, rest = text.partition("\n")
+    return head.replace("schema=None)", f"schema=None{extra})", 1) + "\n" + rest
 
 
 def _comment(op: Operation) -> list[str]:
@@ -103,7 +123,7 @@ def render_upgrade(plan: MigrationPlan) -> str:
             for op in group:
                 lines += [_render_step(s, plan.dialect) for s in op.steps if isinstance(s, ops.ExecuteSQLOp)]
             table_ops = [fresh(s) for op in group for s in op.steps if not isinstance(s, ops.ExecuteSQLOp)]
-            lines.append(_render_ops([ops.ModifyTableOps(group[0].table, table_ops)], as_batch=True))
+            lines.append(_render_rebuild(group, table_ops))
         else:
             op = group[0]
             lines += _comment(op)
@@ -161,6 +181,12 @@ def write_revision(plan: MigrationPlan, directory: str | Path, message: str) -> 
         warnings = (
             f"\nWARNING: {len(plan.destructive_operations)} operation(s) destroy data or cannot be applied "
             f"as is (see the comments in upgrade()).\n"
+        )
+    in_python = [op for op in plan.applying_operations if any(isinstance(s, PythonStepOp) for s in op.steps)]
+    if in_python:
+        warnings += (
+            f"\nNOTE: {len(in_python)} operation(s) work values out in Python ({', '.join(op.target for op in in_python)}): "
+            f"they are not in this file; run `tailor migrate` after it to do them.\n"
         )
     text = TEMPLATE.format(
         message=message.replace('"""', "'''"),

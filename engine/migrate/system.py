@@ -47,16 +47,34 @@ def take_migration_lock(connection: Connection) -> None:
 def upgrade_system_tables(bind: Engine | Connection) -> None:
     """Bring the engine tables to the newest revision; running it again changes nothing.
 
-    Given an Engine, it runs in its own transaction. Given a Connection, it runs inside the
-    caller's transaction, so a caller that rolls back also undoes the engine tables.
+    Given an Engine, it runs in its own transaction (on SQLite with foreign keys off, checked
+    before the commit). Given a Connection, it runs inside the caller's transaction, so a
+    caller that rolls back also undoes the engine tables.
     """
     if isinstance(bind, Connection):
         take_migration_lock(bind)
         command.upgrade(system_config(connection=bind), "head")
         return
-    with write_engine(bind).begin() as connection:
-        take_migration_lock(connection)
-        command.upgrade(system_config(connection=connection), "head")
+    with write_engine(bind).connect() as connection:
+        # SQLite: a revision may rebuild a table, and dropping the old copy with foreign keys
+        # enforced would run the ON DELETE actions of every row referring to it
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            from .sqlite import set_foreign_keys
+
+            set_foreign_keys(connection, False)
+        try:
+            with connection.begin():
+                take_migration_lock(connection)
+                command.upgrade(system_config(connection=connection), "head")
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise RuntimeError("upgrading the engine tables would break references; rolled back")
+        finally:
+            if sqlite:
+                try:
+                    set_foreign_keys(connection, True)
+                except Exception:
+                    connection.invalidate()
 
 
 @lru_cache(maxsize=1)

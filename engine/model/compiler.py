@@ -23,6 +23,7 @@ from ..spec.project import ProjectSpec, Provenance, option_value
 from ..spec.yamlload import PosDict, plain
 from ..storage.system import NAMING_CONVENTION, departments, users
 from ..workflows.definition import compile_workflows
+from .derived import attach_derived
 from .model import (
     CompiledModel,
     Entity,
@@ -119,6 +120,8 @@ class Compiler:
         plain_entities = {n: plain(e) for n, e in sorted(self.spec.entities.items())}
         self.plain_entities = plain_entities
         entities = {name: self.entity(name, spec) for name, spec in self.spec.entities.items()}
+        for entity in entities.values():
+            attach_derived(entity)
         plugin_names = [n for n, _ in self.plugins.list_name_plugin()] if self.plugins else []
         menu = []
         for group in self.spec.settings.get("menu") or []:
@@ -327,7 +330,7 @@ class Compiler:
             indexed.add(title)
         if spec.get("stage"):
             indexed.add(spec["stage"])
-        table = sa.Table(name, self.metadata, *columns,
+        table = sa.Table(name, self.metadata, *columns, sqlite_autoincrement=True,  # ids never reused
                          info={"entity": name, "renamed_from": spec.get("renamed_from")})
         # Wanted indexes by column list; an explicit index may make one unique (never the
         # reverse), and two declarations of the same columns become one index.
@@ -389,7 +392,7 @@ class Compiler:
                 if column.name == sub.name and always_required(sub):
                     column.nullable = False
                 columns.append(column)
-        return sa.Table(f"{entity}__{field.name}", self.metadata, *columns,
+        return sa.Table(f"{entity}__{field.name}", self.metadata, *columns, sqlite_autoincrement=True,
                         info={"entity": entity, "field": field.name, "kind": "lines", "renamed_from": None})
 
     def links_table(self, entity: str, field: Field) -> sa.Table:
@@ -402,7 +405,7 @@ class Compiler:
         for sub in field.subfields.values():
             columns += sub.type.columns(sub)
         return sa.Table(f"{entity}__{field.name}", self.metadata, *columns,
-                        sa.UniqueConstraint("source_id", "target_id"),
+                        sa.UniqueConstraint("source_id", "target_id"), sqlite_autoincrement=True,
                         info={"entity": entity, "field": field.name, "kind": "links", "renamed_from": None})
 
 

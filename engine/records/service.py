@@ -28,7 +28,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from ..model.model import CompiledModel, Entity, Field, computed_order
 from ..permissions import org
 from ..permissions.policy import Access, Policy
-from ..storage import audit_log, comments, sequence, write_engine
+from ..storage import audit_log, comments, notifications, sequence, shares, write_engine
 from ..workflows import guard
 from .context import SYSTEM, Context
 from .errors import ConflictError, NotFound, PermissionDenied, ValidationError
@@ -288,8 +288,23 @@ class RecordService:
                 if (other.name, source_id) not in seen:
                     self._unlink(conn, other, field, source_id, record_id, context)
         conn.execute(entity.table.delete().where(entity.table.c.id == record_id))
+        self._forget(conn, entity, record_id, context)
         self._audit(conn, entity, record_id, "delete", old, None, context)
         self._hook("tailor_after_delete", entity=entity, record=old, context=context)
+
+    def _forget(self, conn: Connection, entity: Entity, record_id: int, context: Context) -> None:
+        """What is attached to a deleted record goes with it, explicitly: its comments and
+        shares are deleted, notifications about it lose their link, a flow still running
+        ends. Its audit trail stays (with the deleted values) and so does the history of its
+        finished flows. Ids are never used twice (AUTOINCREMENT on SQLite, sequences on
+        PostgreSQL, engine/migrate/data.py), so none of it can ever show on another record."""
+        conn.execute(comments.delete().where(comments.c.entity == entity.name, comments.c.record_id == record_id))
+        conn.execute(shares.delete().where(shares.c.entity == entity.name, shares.c.record_id == record_id))
+        conn.execute(notifications.update().where(notifications.c.entity == entity.name,
+                                                  notifications.c.record_id == record_id,
+                                                  notifications.c.link.is_not(None)).values(link=None))
+        if entity.name in self._workflow_entities:
+            guard.end_with_record(conn, entity, record_id, context)
 
     def _linking_fields(self, entity: Entity) -> list[tuple[Entity, Field]]:
         return [(other, field) for other in self.model.entities.values() for field in other.fields.values()

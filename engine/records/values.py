@@ -7,10 +7,10 @@ every rule is the same whichever entry point calls the service. Database-backed 
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ..fields.base import FieldValueError
+from ..model import derived
 from ..model.model import Entity, Field, computed_order, text
 from .context import Context
 
@@ -170,21 +170,9 @@ def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:
 
 def compute(fields, order, record: dict[str, Any], context: Context,
             errors: dict[str, list[str]] | None = None, prefix: str = "") -> None:
-    """Computed values in dependency order. A value that does not fit its field is an error
-    when writing (`errors` given) and empty when reading."""
-    for name in order:
-        field = fields[name]
-        value = field.expression.evaluate(record, context.variables, now=context.now)
-        if field.returns == "integer" and isinstance(value, Decimal) and abs(value) < 2**63:
-            value = value.quantize(Decimal(1), rounding=ROUND_HALF_UP)
-        try:
-            value = field.type.coerce(value, field)
-            problems = field.type.result_type(field).validate(value, field) if value is not None else []
-        except FieldValueError as exc:
-            value, problems = None, [str(exc)]
-        if problems and errors is not None:
-            errors.setdefault(prefix + name, []).extend(f"computed value: {p}" for p in problems)
-        record[name] = None if problems else value
+    """Computed values in dependency order (engine/model/derived.py `compute`: the one place
+    they are worked out, migrations included)."""
+    derived.compute(fields, order, record, context.variables, context.now, errors, prefix)
 
 
 def prepare_lines(entity: Entity, record: dict[str, Any], context: Context,
@@ -218,11 +206,23 @@ def _rows_by_id(rows: Any) -> dict[Any, dict[str, Any]]:
     return {row.get("id"): row for row in rows or [] if isinstance(row, dict) and row.get("id") is not None}
 
 
-def _offered(field: Field, value: Any, before: Any) -> list[str]:
-    """Option values newly chosen that are hidden (kept on records that had them)."""
+def option_problem(field: Field, value: Any, before: Any, trusted: bool) -> str | None:
+    """Why a choice value may not be stored, or None. A value the record already holds is
+    kept (a hidden option, or a value from before the options changed); a new value must be
+    an option, and one that is not hidden (imports, `trusted`, may set hidden ones)."""
     chosen = value if isinstance(value, list) else [value]
     had = before if isinstance(before, list) else [before]
-    return [v for v in chosen if v not in field.active_option_values and v not in had]
+    new = [v for v in chosen if v not in had]
+    unknown = [v for v in new if v not in field.option_values]
+    if unknown:
+        listed = ", ".join(field.active_option_values)
+        if isinstance(value, list):
+            return f"not among the options: {', '.join(map(str, unknown))}"
+        return f"'{unknown[0]}' is not one of the options ({listed})"
+    gone = [v for v in new if v not in field.active_option_values]
+    if gone and not trusted:
+        return f"no longer offered: {', '.join(map(str, gone))}"
+    return None
 
 
 def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, context: Context, validators,
@@ -240,10 +240,10 @@ def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, 
                 validate_fields(field.subfields, row, before.get(row.get("id")), context, validators, errors,
                                 f"{key}.{i + 1}.", trusted)
             continue
-        if field.type.name in ("choice", "multichoice") and not trusted:  # imports may keep old values
-            gone = _offered(field, value, (old or {}).get(field.name))
-            if gone:
-                errors.setdefault(key, []).append(f"no longer offered: {', '.join(map(str, gone))}")
+        if field.type.name in ("choice", "multichoice"):
+            problem = option_problem(field, value, (old or {}).get(field.name), trusted)
+            if problem:
+                errors.setdefault(key, []).append(problem)
                 continue
         if field.type.storage == "column" and not field.is_computed:
             for message in field.type.validate(value, field):

@@ -238,6 +238,7 @@ class SpecChecker:
             if problem:
                 self.add("E405", f"invalid autonumber format '{fmt}': {problem}", fspec.position_of("format"),
                          "for example ORD-{YYYY}-{####}")
+        self.check_replaced_options(fspec, [str(v) for v in values], options)
         probe = _Probe(fspec, ftype, [str(v) for v in values])
         bounds = {}
         for key in ("min", "max"):
@@ -287,6 +288,23 @@ class SpecChecker:
                          did_you_mean(name, self.validators) or "validators come from plugins (tailor_validators)")
         ftype.check_spec(fspec, lambda code, message, key=None, hint=None: self.add(
             code, message, fspec.position_of(key) if key else fspec.pos, hint))
+
+    def check_replaced_options(self, fspec: PosDict, values: list[str], options: Any) -> None:
+        """`replaced_options: {old: new}`: old values are no longer options; new ones are."""
+        replaced = fspec.get("replaced_options")
+        if not isinstance(replaced, PosDict):
+            return
+        hidden = {str(option_value(o)) for o in (options or []) if isinstance(o, dict) and o.get("hidden")}
+        for old, new in replaced.items():
+            if str(old) in values:
+                self.add("E409", f"'{old}' is still an option: replaced_options is for values that are not",
+                         replaced.position_of(old, of_key=True),
+                         "remove it from replaced_options, or from the options (hide it to keep it on records)")
+            if new is not None and (str(new) not in values or str(new) in hidden):
+                what = "a hidden option" if str(new) in hidden else "not one of the options"
+                self.add("E409", f"replaced_options maps '{old}' to '{new}', which is {what}",
+                         replaced.position_of(old), did_you_mean(str(new), values) or
+                         f"options: {', '.join(v for v in values if v not in hidden)}; null empties the value")
 
     # -- expressions -----------------------------------------------------------------------
     def env_for(self, fields: PosDict) -> Env:

@@ -4,6 +4,7 @@ from .connection import make_engine, write_engine
 from .system import (
     SYSTEM_METADATA,
     audit_log,
+    column_states,
     comments,
     department_heads,
     departments,
@@ -29,6 +30,7 @@ from .system import (
 __all__ = [
     "SYSTEM_METADATA",
     "audit_log",
+    "column_states",
     "comments",
     "department_heads",
     "departments",

@@ -300,3 +300,23 @@ jobs = sa.Table(  # background work that survives a restart (engine/jobs)
     sa.Column("finished_at", sa.DateTime(timezone=True)),
     sa.Index("ix_tailor_job_status_run_at", "status", "run_at"),
 )
+
+
+column_states = sa.Table(  # how the values of a derived column were worked out (engine/migrate/data.py)
+    "tailor_column_state",
+    SYSTEM_METADATA,
+    sa.Column("table_name", sa.String(128), primary_key=True),
+    sa.Column("column_name", sa.String(128), primary_key=True),
+    # changes when the way the column's values are worked out changes (a computed field's
+    # expression, a choice field's options, the fields of the search key): the planner then
+    # recomputes or checks the stored values
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Ids are never used twice: SQLite reuses the largest id after a delete unless the table is
+# AUTOINCREMENT, and then a new row would inherit the comments, history or shares of a
+# deleted one. (PostgreSQL sequences never go back.) Revision 0006 rebuilds older tables.
+for _table in SYSTEM_METADATA.tables.values():
+    if "id" in _table.c and _table.c.id.primary_key:
+        _table.dialect_kwargs["sqlite_autoincrement"] = True

@@ -595,10 +595,14 @@ class RecordForm:
 
     # -- choices --------------------------------------------------------------------------
     def _options(self, field: Field, current: Any) -> list[tuple[str, str]]:
-        had = current if isinstance(current, list) else [current]
+        """The options offered, and a value the record holds that is not one any more (a
+        hidden option, or one kept by a migration): it stays selected, so saving the record
+        keeps it instead of emptying it."""
+        had = [v for v in (current if isinstance(current, list) else [current]) if v not in (None, "")]
         lang = language()
-        return [(o.value, text(o.label, lang, o.value)) for o in field.options
-                if not o.hidden or o.value in had]
+        offered = [(o.value, text(o.label, lang, o.value)) for o in field.options if not o.hidden or o.value in had]
+        known = set(field.option_values)
+        return offered + [(str(v), str(v)) for v in had if v not in known]
 
     def _choices(self) -> None:
         people = None

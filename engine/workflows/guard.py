@@ -8,7 +8,8 @@
   edit). Admins may, and the audit log marks it as a bypass.
 * In each state, fields may be read-only (`editable: false`, or field rules per state
   and role).
-* A record under approval cannot be deleted: withdraw the flow first.
+* A record under approval cannot be deleted: withdraw the flow first. (The engine itself may
+  delete one: its flows then end, `end_with_record`.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.engine import Connection
 
 from ..records.context import Context
 from ..records.errors import PermissionDenied, ValidationError
-from ..storage import flow_steps, flow_tasks, flows
+from ..storage import flow_history, flow_steps, flow_tasks, flows, jobs
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -137,6 +138,30 @@ def check_delete(conn: Connection, entity: Any, record_id: int, context: Context
         return
     if running_flow(conn, entity.name, record_id) is not None:
         raise ValidationError({"": ["the record is under approval: withdraw the approval before deleting it"]})
+
+
+def end_with_record(conn: Connection, entity: Any, record_id: int, context: Context) -> None:
+    """A record the engine deletes while its flow runs (users may not, `check_delete`): the
+    flow ends as withdrawn, its open tasks and timeouts are cancelled, and its history says
+    why, so no inbox keeps a task about a record that is gone."""
+    running = list(conn.execute(sa.select(flows.c.id).where(
+        flows.c.entity == entity.name, flows.c.record_id == record_id,
+        flows.c.status.in_(("running", "returned")))).scalars())
+    for flow_id in running:
+        steps = list(conn.execute(sa.select(flow_steps.c.id).where(flow_steps.c.flow_id == flow_id,
+                                                                   flow_steps.c.status == "active")).scalars())
+        conn.execute(flow_tasks.update().where(flow_tasks.c.flow_id == flow_id,
+                                               flow_tasks.c.status.in_(("open", "pending", "waiting")))
+                     .values(status="cancelled", decided_at=context.now))
+        conn.execute(flow_steps.update().where(flow_steps.c.flow_id == flow_id, flow_steps.c.status == "active")
+                     .values(status="cancelled", finished_at=context.now))
+        for step_id in steps:
+            conn.execute(jobs.update().where(jobs.c.key.like(f"flow-timeout:{step_id}:%"), jobs.c.status == "pending")
+                         .values(status="cancelled", finished_at=context.now))
+        conn.execute(flows.update().where(flows.c.id == flow_id)
+                     .values(status="withdrawn", finished_at=context.now, revision=flows.c.revision + 1))
+        conn.execute(flow_history.insert().values(flow_id=flow_id, user_id=context.actor.id, action="record_deleted",
+                                                  details={}, at=context.now))
 
 
 def hidden_for_approver(service: Any, conn: Connection, entity: Any, record_id: int, actor: Any) -> frozenset[str]:

@@ -160,6 +160,11 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
         fields:
           level: {type: choice}
         """}, ENTITY, 3, 10, "needs 'options'"),
+    "E409": ({ENTITY: """
+        entity: customer
+        fields:
+          level: {type: choice, options: [high, low], replaced_options: {medium: middle}}
+        """}, ENTITY, 3, 74, "'middle', which is not"),
     "E501": ({ENTITY: """
         entity: customer
         fields:

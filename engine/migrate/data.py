@@ -1,0 +1,372 @@
+"""Data steps: what the stored values need when the model changes, besides the schema.
+
+Alembic compares schemas; some changes leave the schema alone but make stored values wrong,
+or need values moved. The planner adds these steps after the schema differences, counted in
+the live database like every other operation, shown by `--plan` and `--sql`, and applied in
+the same transaction:
+
+* **recompute** (`column.info["derived"]`, engine/model/derived.py): a stored computed field
+  added to a table that has rows, or whose formula changed, is worked out again for every
+  row, in batches, by the same code a save runs. Whether a formula changed is known from
+  the fingerprint recorded in `tailor_column_state` when the values were last worked out.
+* **check_values / map_values** (`column.info["choices"]`): when a choice field's options
+  change (or a field becomes a choice), stored values that are no longer options are found
+  and counted. `replaced_options: {old: new}` maps them (an explicit decision, applied as an
+  UPDATE); values nobody decided about block the migration until the YAML says what to do
+  (map them, or keep them as hidden options).
+* **never_reuse_ids** (SQLite): a table made by an older Tailor without AUTOINCREMENT is
+  rebuilt with it, so the id of a deleted record is never given to a new one.
+* **seed_ids**: a new table (or one rebuilt as AUTOINCREMENT) starts its ids after every id
+  the engine's own records (audit, comments, shares, flows, notifications) already hold for
+  that entity name, so a new record never shows a deleted record's history. A renamed table
+  takes those records along (their entity name is updated in the same transaction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from alembic.operations import Operations, ops
+from sqlalchemy.engine import Connection
+
+from engine.storage.system import (
+    audit_log,
+    column_states,
+    comments,
+    flows,
+    notifications,
+    saved_views,
+    shares,
+)
+
+from . import dataloss
+from . import operations as k
+from .context import PlanningContext
+from .operations import Operation
+
+BATCH = 1000  # rows read and written at a time by a recompute
+SHOWN_VALUES = 10  # values named in a plan line
+
+# the engine's records that name a project record by (entity, record_id)
+ATTACHMENTS = (audit_log, comments, shares, flows, notifications)
+NAMED_BY_ENTITY = (*ATTACHMENTS, saved_views)
+
+
+class PythonStepOp(ops.MigrateOperation):
+    """A step that runs Python on the migration's connection (a recompute in batches).
+    Rendered as a comment where SQL is shown: `--sql` and revision files say what it does."""
+
+    def __init__(self, description: str, run: Callable[[Connection], Any]):
+        self.description = description
+        self.run = run
+
+    def reverse(self):  # pragma: no cover - Tailor migrations only go forward
+        raise NotImplementedError
+
+
+@Operations.implementation_for(PythonStepOp)
+def _run_python_step(operations: Operations, operation: PythonStepOp) -> None:
+    context = operations.migration_context
+    if context.as_sql:
+        context.impl.static_output(f"-- {operation.description} (worked out in Python by `tailor migrate`)")
+        return
+    connection = operations.get_bind()
+    if connection.info.get("tailor_dry_run"):
+        return  # the SQLite preview on an empty copy: nothing to work out
+    operation.run(connection)
+
+
+def _shown(value: str | None) -> str:
+    return "empty" if value is None else repr(value)
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n:,} {what}" + ("" if n == 1 else "s")
+
+
+class DataChanges(PlanningContext):
+    """Planner mixin: the data steps, planned after the schema differences."""
+
+    def _plan_data(self) -> None:
+        self._row_counts: dict[str, int] = {}
+        self._states = self._read_states()
+        self._attachments_follow_renames()
+        if self.sqlite:
+            self._never_reuse_ids()
+        self._seed_ids()
+        for table in self.model_tables:
+            self._check_choices(table)
+            self._recompute(table)
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _rows(self, live_table: str) -> int:
+        if live_table not in self._row_counts:
+            self._row_counts[live_table] = (
+                dataloss.count_rows(self.conn, live_table) if live_table in self.live.tables else 0)
+        return self._row_counts[live_table]
+
+    def _engine_table(self, table: sa.Table) -> bool:
+        return self.live.inspector.has_table(table.name)
+
+    def _read_states(self) -> dict[tuple[str, str], str]:
+        if not self._engine_table(column_states):
+            return {}
+        rows = self.conn.execute(sa.select(column_states.c.table_name, column_states.c.column_name,
+                                           column_states.c.fingerprint))
+        return {(t, c): f for t, c, f in rows}
+
+    def _stale(self, table: sa.Table, column: sa.Column, fingerprint: str) -> str | None:
+        """Why the stored values of a column need working out again, or None."""
+        live_table = self.renames.live_table(table.name)
+        if table.name in self.new_tables or self._rows(live_table) == 0:
+            return None
+        live_column = self.renames.live_column(table.name, column.name)
+        if (live_table, live_column) in self.new_columns or live_column not in self.live.columns(live_table):
+            return "new column"
+        state = self._states.get((live_table, live_column))
+        if state == fingerprint:
+            return None
+        return "never worked out by this version of Tailor" if state is None else "changed"
+
+    # -- ids ---------------------------------------------------------------------------------
+    def _attachments_follow_renames(self) -> None:
+        """A renamed entity keeps its history, comments, shares, flows and notifications."""
+        for op in self.operations:
+            old = self.renames.tables.get(op.table) if op.kind == k.RENAME_TABLE else None
+            if old is None:
+                continue
+            for attached in NAMED_BY_ENTITY:
+                if self._engine_table(attached):
+                    statement = sa.update(attached).where(attached.c.entity == old).values(entity=op.table)
+                    op.steps.append(ops.ExecuteSQLOp(self.sql(statement)))
+            op.detail += "; its history, comments, shares and flows follow"
+
+    def _autoincrement_missing(self) -> set[str]:
+        rows = self.conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all()
+        return {name for name, sql in rows if "AUTOINCREMENT" not in (sql or "").upper()}
+
+    def _never_reuse_ids(self) -> None:
+        missing = self._autoincrement_missing()
+        for table in self.model_tables:
+            live_table = self.renames.live_table(table.name)
+            if not table.dialect_kwargs.get("sqlite_autoincrement") or table.name in self.new_tables \
+                    or live_table not in self.live.tables or live_table not in missing:
+                continue
+            rows = self._rows(live_table)
+            self.add(Operation(
+                k.NEVER_REUSE_IDS, table.name,
+                detail=f"rebuilt with AUTOINCREMENT so that ids of deleted records are never given to new "
+                       f"ones ({_count(rows, 'row')} kept)",
+                affected=rows, rebuild=True, seq=self.model_order[table.name]))
+
+    def _seed_ids(self) -> None:
+        """New tables, and tables rebuilt above, start their ids after the ids the engine's
+        records already name for that entity."""
+        rebuilt = {op.table for op in self.operations if op.kind == k.NEVER_REUSE_IDS}
+        attachments = [t for t in ATTACHMENTS if self._engine_table(t)]
+        if not attachments:
+            return
+        for table in self.model_tables:
+            if table.name not in self.new_tables and table.name not in rebuilt:
+                continue
+            if "entity" not in table.info:
+                continue  # rows of a lines or links table have nothing attached to them
+            named = max((self.conn.execute(sa.select(sa.func.max(t.c.record_id)).where(t.c.entity == table.name))
+                         .scalar() or 0) for t in attachments)
+            live_table = self.renames.live_table(table.name)
+            highest = 0
+            if table.name in rebuilt:
+                highest = self.conn.execute(sa.text(f'SELECT max(id) FROM "{live_table}"')).scalar() or 0
+            if named <= highest:
+                continue
+            self.add(Operation(
+                k.SEED_IDS, table.name,
+                detail=f"new ids start after {named}, the highest id the engine's records (history, comments, "
+                       f"shares, flows) already name for '{table.name}'",
+                steps=[ops.ExecuteSQLOp(s) for s in self._seed_sql(table.name, named)],
+                seq=self.model_order[table.name]))
+
+    def _seed_sql(self, table: str, after: int) -> list[str]:
+        if self.sqlite:
+            quoted = table.replace("'", "''")
+            return [
+                f"UPDATE sqlite_sequence SET seq = max(seq, {after}) WHERE name = '{quoted}'",
+                f"INSERT INTO sqlite_sequence (name, seq) SELECT '{quoted}', {after} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '{quoted}')",
+            ]
+        quoted = table.replace("'", "''").replace('"', '""')
+        return [f"SELECT setval(pg_get_serial_sequence('\"{quoted}\"', 'id'), "
+                f"greatest({after}, (SELECT coalesce(max(id), 0) FROM \"{quoted}\")))"]
+
+    # -- choices ------------------------------------------------------------------------------
+    def _check_choices(self, table: sa.Table) -> None:
+        for column in table.columns:
+            choices = column.info.get("choices")  # engine.model.derived.ChoiceValues
+            if choices is None or self._stale(table, column, choices.fingerprint) in (None, "new column"):
+                continue
+            live_table = self.renames.live_table(table.name)
+            live_column = self.renames.live_column(table.name, column.name)
+            found = self._unlisted(live_table, live_column, choices)
+            if not found:
+                continue
+            replaced = dict(choices.replaced)
+            mapped = {v: n for v, n in found.items() if v in replaced}
+            unmapped = {v: n for v, n in found.items() if v not in replaced}
+            if mapped:
+                self._map_values(table, column, choices, mapped, replaced)
+            if unmapped:
+                shown = ", ".join(f"{v!r} ({n:,})" for v, n in list(unmapped.items())[:SHOWN_VALUES])
+                more = len(unmapped) - SHOWN_VALUES
+                rows = sum(unmapped.values())
+                self.add(Operation(
+                    k.CHECK_VALUES, table.name, column.name,
+                    detail=f"{_count(rows, 'record')} hold values that are not among the options",
+                    data_loss=shown + (f" and {more:,} more" if more > 0 else ""),
+                    affected=rows,
+                    blocked="decide in the YAML what they become: map them with `replaced_options: {old: new}` "
+                            "on the field, or keep them as hidden options (`- {value: old, hidden: true}`); "
+                            "or change those records first"))
+
+    def _unlisted(self, live_table: str, live_column: str, choices: Any) -> dict[str, int]:
+        """Stored values that are not options, most frequent first, with their counts."""
+        t = sa.table(live_table, sa.column("id"), sa.column(live_column))
+        column = t.c[live_column]
+        found: dict[str, int] = {}
+        if not choices.multiple:
+            statement = (sa.select(column, sa.func.count()).where(column.is_not(None), column != "")
+                         .group_by(column))
+            if choices.values:
+                statement = statement.where(column.not_in(sorted(choices.values)))
+            for value, n in self.conn.execute(statement):
+                found[str(value)] = n
+        else:
+            for _id, items in _list_rows(self.conn, t, live_column):
+                for item in dict.fromkeys(str(i) for i in items):
+                    if item not in choices.values:
+                        found[item] = found.get(item, 0) + 1
+        return dict(sorted(found.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def _map_values(self, table: sa.Table, column: sa.Column, choices: Any, mapped: dict[str, int],
+                    replaced: dict[str, str | None]) -> None:
+        emptied = {v: n for v, n in mapped.items() if replaced[v] is None}
+        detail = "; ".join(f"{v!r} -> {_shown(replaced[v])} ({_count(n, 'record')})" for v, n in mapped.items())
+        t = sa.table(table.name, sa.column("id"), sa.column(column.name))
+        if not choices.multiple:
+            steps: list[ops.MigrateOperation] = [
+                ops.ExecuteSQLOp(self.sql(sa.update(t).where(t.c[column.name] == old)
+                                          .values({column.name: sa.literal(replaced[old], sa.String())
+                                                   if replaced[old] is not None else sa.null()})))
+                for old in mapped]
+        else:
+            mapping = {old: replaced[old] for old in mapped}
+            steps = [PythonStepOp(f"replace option values in {table.name}.{column.name}: {detail}",
+                                  lambda conn, t=t, name=column.name, m=mapping: _map_lists(conn, t, name, m))]
+        self.add(Operation(
+            k.MAP_VALUES, table.name, column.name, detail=f"replaced_options: {detail}",
+            destructive=bool(emptied),
+            data_loss=f"{_count(sum(emptied.values()), 'value')} emptied ({', '.join(map(repr, emptied))})"
+            if emptied else None,
+            affected=sum(mapped.values()), steps=steps))
+
+    # -- derived values ----------------------------------------------------------------------
+    def _recompute(self, table: sa.Table) -> None:
+        stale: list[tuple[sa.Column, Any, str]] = []
+        for column in table.columns:
+            derived = column.info.get("derived")
+            if derived is None:
+                continue
+            reason = self._stale(table, column, derived.fingerprint)
+            if reason is not None:
+                stale.append((column, derived, reason))
+        if not stale:
+            return
+        stale.sort(key=lambda item: item[1].order)
+        rows = self._rows(self.renames.live_table(table.name))
+        parts = [f"{c.name} ({d.what}; {reason})" for c, d, reason in stale]
+        description = f"{table.name}: {', '.join(parts)}: {_count(rows, 'row')} worked out again"
+        self.add(Operation(
+            k.RECOMPUTE, table.name, detail=f"{', '.join(parts)}: values worked out again for "
+                                            f"{_count(rows, 'row')}, {BATCH:,} at a time",
+            affected=rows,
+            steps=[PythonStepOp(description, lambda conn, t=table, s=[(c, d) for c, d, _r in stale]:
+                                recompute(conn, t, s))],
+            seq=self.model_order[table.name]))
+
+
+def _list_rows(conn: Connection, t: sa.TableClause, name: str) -> Iterable[tuple[int, list]]:
+    """(id, list) of every row whose JSON list column holds something, in batches."""
+    typed = sa.table(t.name, sa.column("id"), sa.column(name, sa.JSON))
+    last = 0
+    while True:
+        batch = conn.execute(sa.select(typed.c.id, typed.c[name]).where(typed.c.id > last, typed.c[name].is_not(None))
+                             .order_by(typed.c.id).limit(BATCH)).all()
+        for row_id, items in batch:
+            if isinstance(items, list) and items:
+                yield row_id, items
+        if len(batch) < BATCH:
+            return
+        last = batch[-1][0]
+
+
+def _map_lists(conn: Connection, t: sa.TableClause, name: str, mapping: dict[str, str | None]) -> None:
+    changed = []
+    for row_id, items in list(_list_rows(conn, t, name)):
+        new = list(dict.fromkeys(mapping.get(str(i), str(i)) if str(i) in mapping else i for i in items))
+        new = [i for i in new if i is not None]
+        if new != items:
+            changed.append({"row_id": row_id, "value": new or None})
+    target = sa.table(t.name, sa.column("id"), sa.column(name, sa.JSON))
+    for start in range(0, len(changed), BATCH):
+        conn.execute(sa.update(target).where(target.c.id == sa.bindparam("row_id"))
+                     .values({name: sa.bindparam("value", type_=sa.JSON)}), changed[start:start + BATCH])
+
+
+def recompute(conn: Connection, table: sa.Table, derived: list[tuple[sa.Column, Any]]) -> None:
+    """Work out the values of these columns for every row, `BATCH` rows at a time, in the
+    order given (a value read by a later one is already new)."""
+    statement = sa.update(table).where(table.c.id == sa.bindparam("row_id"))
+    last = 0
+    while True:
+        rows = [dict(r) for r in conn.execute(sa.select(table).where(table.c.id > last)
+                                              .order_by(table.c.id).limit(BATCH)).mappings()]
+        if not rows:
+            return
+        for column, d in derived:
+            for row, value in zip(rows, d.values(conn, rows), strict=True):
+                row[column.name] = value
+        names = [c.name for c, _d in derived]
+        conn.execute(statement.values({n: sa.bindparam(f"v_{n}", type_=table.c[n].type) for n in names}),
+                     [{"row_id": r["id"], **{f"v_{n}": r[n] for n in names}} for r in rows])
+        if len(rows) < BATCH:
+            return
+        last = rows[-1]["id"]
+
+
+def record_states(conn: Connection, metadata: sa.MetaData) -> None:
+    """After a migration: the values of every derived and choice column are as the model
+    says (recomputed, checked or new), so their fingerprints are recorded."""
+    wanted = {}
+    for table in metadata.tables.values():
+        for column in table.columns:
+            for key in ("derived", "choices"):
+                info = column.info.get(key)
+                if info is not None:
+                    wanted[(table.name, column.name)] = info.fingerprint
+    if not wanted:
+        return
+    current = {(t, c): f for t, c, f in conn.execute(
+        sa.select(column_states.c.table_name, column_states.c.column_name, column_states.c.fingerprint))}
+    now = datetime.now(UTC)
+    for (table, column), fingerprint in wanted.items():
+        if current.get((table, column)) == fingerprint:
+            continue
+        if (table, column) in current:
+            conn.execute(column_states.update().where(column_states.c.table_name == table,
+                                                      column_states.c.column_name == column)
+                         .values(fingerprint=fingerprint, updated_at=now))
+        else:
+            conn.execute(column_states.insert().values(table_name=table, column_name=column,
+                                                       fingerprint=fingerprint, updated_at=now))
