@@ -35,6 +35,7 @@ from .model import (
     Section,
     Tab,
 )
+from .search import SEARCH_COLUMN, attach_search
 
 
 def identifier(name: str, limit: int = 63) -> str:
@@ -122,6 +123,7 @@ class Compiler:
         entities = {name: self.entity(name, spec) for name, spec in self.spec.entities.items()}
         for entity in entities.values():
             attach_derived(entity)
+            attach_search(entity)
         plugin_names = [n for n, _ in self.plugins.list_name_plugin()] if self.plugins else []
         menu = []
         for group in self.spec.settings.get("menu") or []:
@@ -324,6 +326,8 @@ class Compiler:
                 if (field.unique or field.is_autonumber) and column.name == field.name:
                     column.unique = True
                 columns.append(column)
+        if any(name in fields for name in listing.search):  # the folded text searches look in
+            columns.append(sa.Column(SEARCH_COLUMN, sa.Text(), nullable=True, info={"renamed_from": None}))
         sorted_on = {s.lstrip("-") for s in listing.sort}
         indexed = {f for f in listing.filters} | {f.name for f in fields.values() if f.index}
         if title:

@@ -34,12 +34,14 @@ from ..expr.sqlconstructs import JsonContains
 from ..fields.base import FieldValueError
 from ..model.constants import STANDARD_SORTABLE
 from ..model.model import Entity
+from ..model.search import fold, fold_sql, search_condition
 from .context import Context
 from .errors import ValidationError
 
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "empty", "not_empty")
 MAX_LIMIT = 1000
 MAX_CURSOR = 4000  # characters of an `after` token
+MAX_SEARCH = 200  # characters of a search
 NULLS_LOW = frozenset({"sqlite", "mysql", "mariadb"})  # dialects sorting NULL below every value
 
 
@@ -173,11 +175,12 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
     if query.search is not None and not isinstance(query.search, str):
         errors.setdefault("search", []).append("must be text")
     elif query.search:
-        term = "%" + query.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        searchable = [table.c[n] for n in entity.list.search
-                      if n in table.c and n not in hidden and not (n in entity.fields and entity.fields[n].hidden)]
-        if searchable:
-            conditions.append(sa.or_(*[c.ilike(term, escape="\\") for c in searchable]))
+        if len(query.search) > MAX_SEARCH:
+            errors.setdefault("search", []).append(f"at most {MAX_SEARCH} characters")
+        else:
+            condition = search_condition(entity, query.search, hidden)
+            if condition is not None:
+                conditions.append(condition)
     parts = None
     if query.after is not None:
         values = _after_values(entity, keys, query.after, errors)
@@ -458,8 +461,8 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
             if field_ is None or field_.type.value_type != "string":
                 errors.setdefault(name, []).append("'contains' works on text and list fields")
                 return None
-            term = "%" + str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            return column.ilike(term, escape="\\")
+            term = "%" + fold(str(value)).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            return fold_sql(column).like(term, escape="\\")  # case and accents ignored, as in searches
         coerced = coerce(value)
         if field_ is not None and field_.type.value_type == "list":
             errors.setdefault(name, []).append(f"use 'contains' to filter on {field_.type.name}")

@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ..model.model import CompiledModel, Entity, Field, computed_order
+from ..model.search import SEARCH_COLUMN, search_key
 from ..permissions import org
 from ..permissions.policy import Access, Policy
 from ..storage import audit_log, comments, notifications, sequence, shares, write_engine
@@ -589,6 +590,8 @@ class RecordService:
 
     def _row_values(self, entity: Entity, record: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {}
+        if SEARCH_COLUMN in entity.table.c:  # the folded text searches look in, kept with every save
+            row[SEARCH_COLUMN] = search_key(entity, record)
         for field in entity.fields.values():
             if field.type.storage != "column" or (field.is_computed and not field.stored):
                 continue

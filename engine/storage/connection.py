@@ -27,6 +27,8 @@ def _make_sqlite_transactional(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # pragma: no cover - exercised by every test
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        # searches fold case and accents in SQL the way Python does (engine/model/search.py)
+        dbapi_connection.create_function("tailor_fold", 1, _fold, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -41,6 +43,14 @@ def _make_sqlite_transactional(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             connection.exec_driver_sql("BEGIN")
+
+
+def _fold(value):
+    if value is None:
+        return None
+    from ..model.search import fold
+
+    return fold(str(value))
 
 
 def write_engine(engine: Engine) -> Engine:

@@ -1,0 +1,157 @@
+"""Search that ignores case and accents, the same on SQLite and PostgreSQL.
+
+`TOMÁS` must find `Tomás`, `garcia` must find `García`, and `415-555-0188` must find
+`(415) 555-0188`. Neither database does that by itself (SQLite's LIKE folds ASCII letters
+only; PostgreSQL's ILIKE keeps accents, and `unaccent` is an extension a hosted database may
+not offer). So every entity with searchable fields (`list.search`) has one more column,
+`tailor_search`: the *search key*, the folded text of all those fields (each field type says
+what it adds: `FieldType.search_texts`; a phone adds its digits). The records service
+writes it with every save; migrations work it out again when the searchable fields change
+(engine/migrate/data.py). A search folds the words typed the same way and looks for each of
+them in the key, with parameters only.
+
+A user for whom a role hides one of the searchable fields must not find records by that
+field: for them the search looks in the visible fields one by one instead, folded in SQL
+(`fold_sql`).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+
+from .derived import Derived, digest, record_of
+from .model import Entity
+
+SEARCH_COLUMN = "tailor_search"
+VERSION = 1  # of the folding below: a change here makes migrations rebuild every key
+MAX_WORDS = 6
+SEPARATOR = "\n"  # between the texts of a key: no search word holds it
+_SPACE = re.compile(r"\s+")
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]+$")
+
+# Accented Latin letters and their plain forms, for folding inside SQL where the database
+# cannot (PostgreSQL's translate() is exact and needs no extension); both cases, since
+# lower() of a non-ASCII letter depends on the database's locale.
+_ACCENTED = "ÀÁÂÃÄÅàáâãäåĀāĂăĄąÇçĆćĈĉĊċČčĎďĐđÈÉÊËèéêëĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĦħÌÍÎÏìíîïĨĩĪīĬĭĮįİıĴĵĶķĹĺĻļĽľĿŀŁłÑñŃńŅņŇňÒÓÔÕÖØòóôõöøŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŦŧÙÚÛÜùúûüŨũŪūŬŭŮůŰűŲųŴŵÝýÿŶŷŸŹźŻżŽž"  # noqa: E501
+
+
+def _plain(char: str) -> str:
+    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+    return {"Đ": "d", "đ": "d", "Ħ": "h", "ħ": "h", "ı": "i", "Ł": "l", "ł": "l", "Ø": "o", "ø": "o",
+            "Ŧ": "t", "ŧ": "t", "Ŀ": "l", "ŀ": "l"}.get(char, base.lower()[:1] or char)
+
+
+_PLAIN = "".join(_plain(c) for c in _ACCENTED)
+
+
+def fold(text: str) -> str:
+    """Text as searched: compatibility forms unified (full-width letters and digits become
+    ASCII), accents removed, case folded, runs of spaces made one."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = stripped.translate(_EXTRA).casefold()
+    return _SPACE.sub(" ", plain).strip()
+
+
+_EXTRA = str.maketrans({"Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "ı": "i", "Ł": "L", "ł": "l", "Ø": "O", "ø": "o",
+                        "Ŧ": "T", "ŧ": "t", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe"})
+
+
+def phone_digits(term: str) -> str | None:
+    """The digits of a search term that looks like a phone number (`(415) 555-0188`), to
+    find it however the number was written; None for anything else."""
+    text = unicodedata.normalize("NFKC", term).strip()
+    if not _PHONE_LIKE.match(text):
+        return None
+    digits = re.sub(r"\D", "", text)
+    return digits if len(digits) >= 5 else None
+
+
+def searchable(entity: Entity) -> tuple[str, ...]:
+    """The fields an entity's search looks in (`list.search`), that it stores."""
+    return tuple(n for n in entity.list.search if n in entity.fields)
+
+
+def search_key(entity: Entity, record: Mapping[str, Any]) -> str | None:
+    """The folded text of the record's searchable fields."""
+    texts: list[str] = []
+    for name in searchable(entity):
+        field = entity.fields[name]
+        for text in field.type.search_texts(record, field):
+            folded = fold(str(text))
+            if folded and folded not in texts:
+                texts.append(folded)
+    return SEPARATOR.join(texts) or None
+
+
+def words(term: str) -> list[str]:
+    return [w for w in fold(term).split(" ") if w][:MAX_WORDS]
+
+
+def _like(value: str) -> str:
+    return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search_condition(entity: Entity, term: str, hidden: frozenset[str] = frozenset()) -> Any:
+    """The WHERE condition of a search for `term`; None when there is nothing to search."""
+    table = entity.table
+    found = words(term)
+    digits = phone_digits(term)
+    if not found:
+        return None
+    names = searchable(entity)
+    visible = [n for n in names if n not in hidden and not entity.fields[n].hidden]
+    if SEARCH_COLUMN in table.c and len(visible) == len(names):
+        key = table.c[SEARCH_COLUMN]
+        condition = sa.and_(*[key.like(_like(w), escape="\\") for w in found])
+        if digits is not None:
+            condition = sa.or_(condition, key.like(_like(digits), escape="\\"))
+        return condition
+    columns = [table.c[n] for n in visible if n in table.c]  # a role hides one of them: field by field
+    if not columns:
+        return sa.false()
+    per_word = [sa.or_(*[fold_sql(c).like(_like(w), escape="\\") for c in columns]) for w in found]
+    return sa.and_(*per_word)
+
+
+class fold_sql(sa.sql.functions.GenericFunction):  # noqa: N801 - used like a SQL function
+    """`fold()` in SQL: SQLite calls the Python function (registered on every connection by
+    engine/storage/connection.py); PostgreSQL lowers and translates accented letters."""
+
+    type = sa.String()
+    name = "tailor_fold"
+    inherit_cache = True
+
+
+@compiles(fold_sql, "postgresql")
+def _fold_postgresql(element, compiler, **kw):
+    (argument,) = element.clauses
+    text = sa.func.lower(sa.func.translate(sa.cast(argument, sa.Text), _ACCENTED, _PLAIN))
+    return compiler.process(text, **kw)
+
+
+class SearchKey(Derived):
+    """The search key as a derived column (`column.info["derived"]`): migrations work it
+    out again when the searchable fields, their types or the folding change."""
+
+    order = 1_000_000  # after every computed field (a key may hold a computed value)
+
+    def __init__(self, entity: Entity):
+        self.entity = entity
+        fields = searchable(entity)
+        self.fingerprint = digest("search", VERSION, [(n, entity.fields[n].type.name) for n in fields])
+        self.what = f"search key of {', '.join(fields)}"
+
+    def values(self, conn, rows: list[dict[str, Any]]) -> list[Any]:
+        return [search_key(self.entity, record_of(self.entity.fields, row)) for row in rows]
+
+
+def attach_search(entity: Entity) -> None:
+    if SEARCH_COLUMN in entity.table.c:
+        entity.table.c[SEARCH_COLUMN].info["derived"] = SearchKey(entity)

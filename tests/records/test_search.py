@@ -1,0 +1,115 @@
+"""Searching ignores case and accents on SQLite and PostgreSQL alike (engine/model/search.py),
+never finds a record by a field the user may not see, and follows the searchable fields as
+they change."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from engine.migrate import apply_plan, plan_migration
+from engine.model import load_model
+from engine.model.search import fold, phone_digits
+from engine.permissions.org import load_actor, set_roles
+from engine.records import Context, Query, RecordService
+from engine.storage import users, write_engine
+from engine.users import create_user
+
+PEOPLE = """
+entity: person
+fields:
+  name: {type: string}
+  city: {type: string}
+  note: {type: text}
+list:
+  search: [name, city]
+"""
+
+ROLES = """
+roles:
+  clerk:
+    entities:
+      person: {actions: [read], scope: all, fields: {city: hidden}}
+"""
+
+NAMES = [("Tomás García", "Málaga"), ("TOMÁS PÉREZ", "Sevilla"), ("Zoë Ørsted", "Århus"), ("Łukasz Wałęsa", "Gdańsk"),
+         ("张伟", "青岛"), ("Anne-Marie O'Neil", "Dún Laoghaire"), ("100% Cotton_Co", "Berlin"),
+         ("Ｆｕｌｌ Ｗｉｄｔｈ", "Tokyo")]
+
+
+def names(service, term, context=None, **kwargs):
+    rows = service.list("person", Query(search=term, limit=50, **kwargs), context)
+    return sorted(r["name"] for r in rows)
+
+
+def test_folding():
+    assert fold("  TOMÁS\tGarcía ") == "tomas garcia"
+    assert fold("Ｆｕｌｌ") == "full" and fold("Straße") == "strasse" and fold("Łódź") == "lodz"
+    assert fold("张伟") == "张伟"
+    assert phone_digits("+1 (415) 555-0188") == "14155550188"
+    assert phone_digits("Tomás") is None and phone_digits("12") is None
+
+
+def test_search_ignores_case_and_accents(service_for):
+    service = service_for({"entities/person.yaml": PEOPLE})
+    for name, city in NAMES:
+        service.create("person", {"name": name, "city": city})
+    assert names(service, "tomas") == ["TOMÁS PÉREZ", "Tomás García"]
+    assert names(service, "TOMÁS") == ["TOMÁS PÉREZ", "Tomás García"]
+    assert names(service, "garcia") == ["Tomás García"]
+    assert names(service, "Perez Sevilla") == ["TOMÁS PÉREZ"]  # every word, in any searchable field
+    assert names(service, "perez malaga") == []
+    assert names(service, "zoe orsted") == ["Zoë Ørsted"]
+    assert names(service, "LUKASZ walesa") == ["Łukasz Wałęsa"]
+    assert names(service, "gdansk") == ["Łukasz Wałęsa"]
+    assert names(service, "张") == ["张伟"] and names(service, "青岛") == ["张伟"]
+    assert names(service, "o'neil") == ["Anne-Marie O'Neil"] and names(service, "dun laoghaire") != []
+    assert names(service, "full width") == ["Ｆｕｌｌ Ｗｉｄｔｈ"]
+    assert names(service, "100%") == ["100% Cotton_Co"] and names(service, "t_n") == []  # no wildcards (t_n would match "ton")
+    assert names(service, "   ") == sorted(n for n, _c in NAMES)
+
+
+def test_the_key_follows_every_change_of_the_record(service_for):
+    service = service_for({"entities/person.yaml": PEOPLE})
+    person = service.create("person", {"name": "Renée", "city": "Lyon"})
+    assert names(service, "renee") == ["Renée"]
+    service.update("person", person["id"], {"city": "Besançon"}, version=person["version"])
+    assert names(service, "besancon") == ["Renée"] and names(service, "lyon") == []
+
+
+def test_contains_filters_ignore_case_and_accents_too(service_for):
+    service = service_for({"entities/person.yaml": PEOPLE})
+    for name, city in NAMES:
+        service.create("person", {"name": name, "city": city})
+    rows = service.list("person", Query(filters=[("city", "contains", "MALAGA")], limit=10))
+    assert [r["name"] for r in rows] == ["Tomás García"]
+
+
+def test_a_hidden_field_is_never_searched(service_for):
+    service = service_for({"entities/person.yaml": PEOPLE, "roles.yaml": ROLES})
+    for name, city in NAMES:
+        service.create("person", {"name": name, "city": city})
+    with write_engine(service.engine).begin() as conn:
+        user_id = create_user(conn, "clerk", None)
+        set_roles(conn, user_id, ("clerk",), service.model.roles)
+    with service.engine.connect() as conn:
+        clerk = Context(actor=load_actor(conn, conn.execute(sa.select(users).where(users.c.id == user_id))
+                                         .mappings().one()))
+    assert names(service, "sevilla") == ["TOMÁS PÉREZ"]  # the admin finds it by the city
+    assert names(service, "sevilla", clerk) == []  # the clerk may not see cities: not by them
+    assert names(service, "perez", clerk) == ["TOMÁS PÉREZ"]  # and still folds the visible fields
+    assert names(service, "GARCÍA", clerk) == ["Tomás García"]
+
+
+def test_fields_made_searchable_later_are_searched_in_existing_records(make_project, db_engine):
+    first = load_model(make_project({"entities/person.yaml": PEOPLE}), entry_points=False)
+    apply_plan(db_engine, plan_migration(db_engine, first.metadata, project="test", metadata_version="1"))
+    service = RecordService(first, db_engine)
+    service.create("person", {"name": "Ana", "city": "Cádiz", "note": "Prefers WhatsApp"})
+    assert names(service, "whatsapp") == []
+    second = load_model(make_project({"entities/person.yaml": PEOPLE.replace("[name, city]", "[name, city, note]")}),
+                        entry_points=False)
+    plan = plan_migration(db_engine, second.metadata, project="test", metadata_version="2")
+    [op] = [op for op in plan.operations if op.kind == "recompute"]
+    assert "tailor_search (search key of name, city, note; changed)" in op.detail and op.affected == 1
+    apply_plan(db_engine, plan)
+    assert names(RecordService(second, db_engine), "whatsapp") == ["Ana"]
