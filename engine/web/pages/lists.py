@@ -301,6 +301,9 @@ def _condition(spec: Filter, key: str, values: list[str], actor_id: int | None) 
     if spec.kind in NUMBER_KINDS:
         return (name, "gte" if key.endswith(".min") else "lte", value)  # the field type checks it
     if spec.kind == "choice":
+        unknown = [v for v in values if v not in spec.field.option_values]
+        if unknown:
+            raise BadParameter(_("%(name)s: '%(value)s' is not one of the options", name=key, value=unknown[0]))
         return (name, "in", values) if len(values) > 1 else (name, "eq", value)
     if spec.kind == "multi":
         return (name, "contains", value)
