@@ -2,7 +2,7 @@
 
 from .base import COMMON_OPTIONS, FieldType, FieldValueError
 from .choice import ChoiceType, MultiChoiceType, TagsType
-from .relation import LinesType, LinksType, LinkType, UserType
+from .relation import LinesType, LinksType, LinkType, PolymorphicLinkType, UserType
 from .scalar import (
     BooleanType,
     DateTimeType,
@@ -21,7 +21,7 @@ from .special import AutonumberType, ComputedType, MoneyType
 BUILTIN_FIELD_TYPES: list[FieldType] = [
     StringType(), TextType(), IntegerType(), DecimalType(), MoneyType(), PercentType(),
     BooleanType(), DateType(), DateTimeType(), ChoiceType(), MultiChoiceType(), TagsType(),
-    EmailType(), PhoneType(), UrlType(), LinkType(), LinksType(), LinesType(), UserType(),
+    EmailType(), PhoneType(), UrlType(), LinkType(), PolymorphicLinkType(), LinksType(), LinesType(), UserType(),
     ComputedType(), AutonumberType(),
 ]
 

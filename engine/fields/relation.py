@@ -1,12 +1,18 @@
-"""Relations: link (many-to-one), links (many-to-many), lines (child rows), user.
+"""Relations: link (many-to-one), polymorphic link, links (many-to-many), lines (child rows), user.
 
 * `link` is a foreign-key column to the target entity's `id`.
+* `polymorphic_link` points at a record of one of several entities (`to: [customer,
+  contact, opportunity]`): NAME holds the id and NAME_entity the entity's name. No foreign
+  key can say that, so the records service checks the target exists (and that the user may
+  read it) on every write and applies the field's `on_delete` when a target is deleted.
 * `links` lives in an association table `ENTITY__FIELD(id, source_id, target_id, payload…)`.
 * `lines` lives in a child table `ENTITY__FIELD(id, parent_id, position, sub-fields…)`,
   deleted with the parent. Sub-fields are ordinary fields (any column type).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -27,7 +33,7 @@ def coerce_id(value) -> int | None:
         number = int(str(value).strip())
     except ValueError:
         raise FieldValueError(f"'{value}' is not a record id") from None
-    if number <= 0:
+    if not 0 < number < 2**63:  # ids are positive BIGINTs: anything else names no record
         raise FieldValueError(f"'{value}' is not a record id")
     return number
 
@@ -47,6 +53,67 @@ class LinkType(FieldType):
 
     def coerce(self, value, field):
         return coerce_id(value)
+
+
+class PolymorphicLinkType(FieldType):
+    """A record of one of several entities. Input: `{"entity": "customer", "id": 5}`,
+    `"customer:5"`, or NAME and NAME_entity as two keys; expressions see NAME (the id) and
+    NAME_entity (the entity's name)."""
+
+    name = "polymorphic_link"
+    value_type = "number"
+    parts = {"entity": "string"}
+    options = frozenset({"to", "on_delete"})
+    required_options = ("to",)
+    sortable = False
+    can_be_unique = False
+    description = "A reference to one record of one of several entities (a task's parent)."
+
+    def columns(self, field):
+        info = {"field": field.name, "renamed_from": field.renamed_from}
+        entity_info = {"field": field.name, "polymorphic": tuple(field.targets),
+                       "renamed_from": f"{field.renamed_from}_entity" if field.renamed_from else None}
+        return [sa.Column(field.name, ID_TYPE, nullable=True, info=info),
+                sa.Column(self.entity_key(field), sa.String(64), nullable=True, info=entity_info)]
+
+    @staticmethod
+    def entity_key(field) -> str:
+        return f"{field.name}_entity"
+
+    def target(self, value: Any, field) -> tuple[str | None, int | None]:
+        """(entity, id) from `{"entity", "id"}`, `"entity:id"` or `("entity", id)`; the
+        entity alone (`"customer"`) gives (entity, None)."""
+        entity: Any = None
+        if isinstance(value, dict):
+            entity, value = value.get("entity"), value.get("id")
+        elif isinstance(value, (tuple, list)) and len(value) == 2:
+            entity, value = value
+        elif isinstance(value, str) and not value.strip().isdigit():
+            entity, _, value = value.strip().partition(":")
+        if entity is not None:
+            entity = str(entity).strip() or None
+            if entity is not None and entity not in field.targets:
+                raise FieldValueError(f"'{entity}' is not one of {', '.join(field.targets)}")
+        return entity, coerce_id(value)
+
+    def read_input(self, data, field):
+        key = self.entity_key(field)
+        if field.name not in data and key not in data:
+            return {}
+        entity, record_id = self.target(data.get(field.name), field)
+        if entity is None and data.get(key) not in (None, ""):
+            entity, _ = self.target({"entity": data.get(key), "id": None}, field)
+        if record_id is None:
+            return {field.name: None, key: None}  # a kind of record chosen, but no record: empty
+        if entity is None:
+            raise FieldValueError(f"say which kind of record {record_id} is: one of {', '.join(field.targets)}")
+        return {field.name: record_id, key: entity}
+
+    def coerce(self, value, field):
+        return self.target(value, field)[1]
+
+    def search_texts(self, record, field):
+        return []
 
 
 class UserType(LinkType):

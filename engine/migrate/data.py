@@ -98,6 +98,7 @@ class DataChanges(PlanningContext):
             self._never_reuse_ids()
         self._seed_ids()
         for table in self.model_tables:
+            self._polymorphic(table)
             self._check_choices(table)
             self._recompute(table)
 
@@ -200,6 +201,59 @@ class DataChanges(PlanningContext):
         quoted = table.replace("'", "''").replace('"', '""')
         return [f"SELECT setval(pg_get_serial_sequence('\"{quoted}\"', 'id'), "
                 f"greatest({after}, (SELECT coalesce(max(id), 0) FROM \"{quoted}\")))"]
+
+    # -- polymorphic links -------------------------------------------------------------------
+    def _polymorphic(self, table: sa.Table) -> None:
+        """A polymorphic link stores entity names: they follow an entity's rename, and a link
+        that became polymorphic gets the entity it pointed at."""
+        live_table = self.renames.live_table(table.name)
+        if table.name in self.new_tables or live_table not in self.live.tables:
+            return
+        for column in table.columns:
+            targets = column.info.get("polymorphic")
+            if not targets:
+                continue
+            live_column = self.renames.live_column(table.name, column.name)
+            id_name = column.info["field"]
+            t = sa.table(table.name, sa.column(column.name, sa.String()), sa.column(id_name, sa.BigInteger()))
+            live = sa.table(live_table, sa.column(live_column, sa.String()),
+                            sa.column(self.renames.live_column(table.name, id_name), sa.BigInteger()))
+            if (live_table, live_column) in self.new_columns:
+                self._polymorphic_from_link(table, column, targets, t, live)
+                continue
+            for new, old in self.renames.tables.items():
+                if new not in targets:
+                    continue
+                n = self.conn.execute(sa.select(sa.func.count()).select_from(live)
+                                      .where(live.c[live_column] == old)).scalar_one()
+                if n:
+                    self.add(Operation(
+                        k.MAP_VALUES, table.name, column.name,
+                        detail=f"entity '{old}' renamed to '{new}': {_count(n, 'record')} point at it", affected=n,
+                        steps=[ops.ExecuteSQLOp(self.sql(sa.update(t).where(t.c[column.name] == old)
+                                                         .values({column.name: new})))]))
+
+    def _polymorphic_from_link(self, table: sa.Table, column: sa.Column, targets: tuple, t, live) -> None:
+        id_name = column.info["field"]
+        live_id = self.renames.live_column(table.name, id_name)
+        if live_id not in self.live.columns(self.renames.live_table(table.name)):
+            return
+        model_names = {old: new for new, old in self.renames.tables.items()}
+        for fk in self.live.inspector.get_foreign_keys(self.renames.live_table(table.name)):
+            if fk["constrained_columns"] != [live_id]:
+                continue
+            target = model_names.get(fk["referred_table"], fk["referred_table"])
+            if target not in targets:
+                continue
+            n = self.conn.execute(sa.select(sa.func.count()).select_from(live)
+                                  .where(live.c[live_id].is_not(None))).scalar_one()
+            if n:
+                self.add(Operation(
+                    k.MAP_VALUES, table.name, column.name,
+                    detail=f"{_count(n, 'record')} linked to {target} records: they keep pointing at them",
+                    affected=n,
+                    steps=[ops.ExecuteSQLOp(self.sql(sa.update(t).where(t.c[id_name].is_not(None))
+                                                     .values({column.name: target})))]))
 
     # -- choices ------------------------------------------------------------------------------
     def _check_choices(self, table: sa.Table) -> None:

@@ -215,7 +215,8 @@ class Compiler:
             readonly_when=expr((entity, *key_prefix, name, "readonly_when")),
             renamed_from=spec.get("renamed_from"),
             options=tuple(options),
-            to=spec.get("to"),
+            to=spec.get("to") if isinstance(spec.get("to"), str) else None,
+            targets=tuple(spec.get("to")) if isinstance(spec.get("to"), list) else (),
             on_delete=spec.get("on_delete") or ("restrict" if spec.get("required") else "set_null"),
             subfields=MappingProxyType(subfields),
             expression=computed,
@@ -356,6 +357,9 @@ class Compiler:
                     wanted[(stage, column_name, "id")] = False
         if self.owner_scoped(name) and stage:
             wanted[("owner", stage)] = False  # a rep's board lanes and stage filters, counted
+        for field in fields.values():  # records pointing at one record, found from it (related lists, deletes)
+            if field.type.name == "polymorphic_link":
+                wanted[(f"{field.name}_entity", field.name)] = False
         for field_name in self.scope_fields(name):  # role conditions filter every list: index them
             if field_name in table.c and field_name != stage and not table.c[field_name].unique:
                 wanted.setdefault((field_name,), False)

@@ -76,6 +76,7 @@ class Field:
     renamed_from: str | None = None
     options: tuple[Option, ...] = ()
     to: str | None = None
+    targets: tuple[str, ...] = ()  # a polymorphic link's entities (`to: [customer, contact]`)
     on_delete: str | None = None
     subfields: Mapping[str, Field] = field(default_factory=_empty)
     expression: Any = None

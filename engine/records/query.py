@@ -447,6 +447,8 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
         errors.setdefault(name, []).append("cannot be filtered on")
         return None
     column = table.c[name]
+    if field_ is not None and field_.type.name == "polymorphic_link" and op in ("eq", "ne", "in"):
+        return _polymorphic(table, field_, op, value, errors)
     if op in ("empty", "not_empty"):
         is_list = field_ is not None and field_.type.value_type == "list"
         empty = is_empty_sql(column) if is_list else column.is_(None)
@@ -479,6 +481,28 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
     value = sa.bindparam(None, coerced, type_=column.type)  # a parameter, also for True/False
     return {"eq": column == value, "lt": column < value, "lte": column <= value, "gt": column > value,
             "gte": column >= value}[op]
+
+
+def _polymorphic(table: sa.Table, field_: Any, op: str, value: Any, errors) -> Any:
+    """A polymorphic link filtered by record (`"customer:5"`, `{"entity", "id"}`) or by the
+    kind of record alone (`"customer"`)."""
+    items = value if op == "in" and isinstance(value, (list, tuple)) else \
+        (str(value).split(",") if op == "in" else [value])
+    conditions = []
+    for item in items:
+        try:
+            entity, record_id = field_.type.target(item, field_)
+        except FieldValueError as exc:
+            errors.setdefault(field_.name, []).append(str(exc))
+            return None
+        parts = []
+        if entity is not None:
+            parts.append(table.c[f"{field_.name}_entity"] == entity)
+        if record_id is not None:
+            parts.append(table.c[field_.name] == record_id)
+        conditions.append(sa.and_(*parts) if parts else table.c[field_.name].is_(None))
+    condition = sa.or_(*conditions) if conditions else sa.false()
+    return sa.or_(table.c[field_.name].is_(None), sa.not_(condition)) if op == "ne" else condition
 
 
 def _as_int(value: Any) -> int:

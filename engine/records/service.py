@@ -275,8 +275,8 @@ class RecordService:
         if referencing:
             raise ValidationError({"": [f"cannot delete: still used by {', '.join(referencing)}"]})
         for other, field in self._linking_fields(entity):
-            column = other.table.c[field.name]
-            ids = list(conn.execute(sa.select(other.table.c.id).where(column == record_id)).scalars())
+            ids = list(conn.execute(sa.select(other.table.c.id).where(
+                points_at(other, field, entity.name, record_id))).scalars())
             for other_id in ids:
                 if field.on_delete == "cascade":
                     self._delete(conn, other, other_id, None, context, seen)
@@ -307,9 +307,14 @@ class RecordService:
         if entity.name in self._workflow_entities:
             guard.end_with_record(conn, entity, record_id, context)
 
-    def _linking_fields(self, entity: Entity) -> list[tuple[Entity, Field]]:
+    def _pointing_fields(self, entity: Entity) -> list[tuple[Entity, Field]]:
+        """Fields of any entity that point at records of this one (links and polymorphic links)."""
         return [(other, field) for other in self.model.entities.values() for field in other.fields.values()
-                if field.type.name == "link" and field.to == entity.name and field.on_delete != "restrict"]
+                if (field.type.name == "link" and field.to == entity.name)
+                or (field.type.name == "polymorphic_link" and entity.name in field.targets)]
+
+    def _linking_fields(self, entity: Entity) -> list[tuple[Entity, Field]]:
+        return [(other, field) for other, field in self._pointing_fields(entity) if field.on_delete != "restrict"]
 
     def _links_to(self, entity: Entity) -> list[tuple[Entity, Field]]:
         return [(other, field) for other in self.model.entities.values() for field in other.fields.values()
@@ -335,9 +340,10 @@ class RecordService:
         if old is None:
             return
         self._require(conn, entity, old, "update", context)
+        emptied = dict.fromkeys(field.type.input_keys(field))  # a polymorphic link's entity too
         conn.execute(entity.table.update().where(entity.table.c.id == record_id).values(
-            {field.name: None, "updated_at": context.now, "version": old["version"] + 1}))
-        new = {**old, field.name: None}
+            {**emptied, "updated_at": context.now, "version": old["version"] + 1}))
+        new = {**old, **emptied}
         self._audit(conn, entity, record_id, "update", old, new, context)
 
     def comments(self, entity_name: str, record_id: Any, context: Context | None = None,
@@ -730,6 +736,20 @@ class RecordService:
                     statement = statement.where(scope)
                 if conn.execute(statement).first() is None:
                     errors.setdefault(field.name, []).append(f"{field.to} {value} does not exist")
+            elif field.type.name == "polymorphic_link":
+                kind = record.get(f"{field.name}_entity")
+                if old is not None and (old.get(field.name), old.get(f"{field.name}_entity")) == (value, kind):
+                    continue  # unchanged: not being set
+                target = self.model.entities.get(kind)
+                found = None
+                if target is not None:
+                    statement = sa.select(target.table.c.id).where(target.table.c.id == value)
+                    scope = self._restriction(self.access(target, context), "read", context)
+                    if scope is not None:
+                        statement = statement.where(scope)
+                    found = conn.execute(statement).first()
+                if found is None:
+                    errors.setdefault(field.name, []).append(f"{kind} {value} does not exist")
             elif field.type.name == "user":
                 from ..storage import users
 
@@ -761,13 +781,12 @@ class RecordService:
         """Records that link to this one with on_delete: restrict (the default for links
         is set_null; restrict protects e.g. orders of a customer)."""
         found = []
-        for other in self.model.entities.values():
-            for field in other.fields.values():
-                if field.type.name == "link" and field.to == entity.name and field.on_delete == "restrict":
-                    column = other.table.c[field.name]
-                    n = conn.execute(sa.select(sa.func.count()).where(column == record_id)).scalar_one()
-                    if n:
-                        found.append(f"{n} {other.name} record(s) ({field.name})")
+        for other, field in self._pointing_fields(entity):
+            if field.on_delete == "restrict":
+                n = conn.execute(sa.select(sa.func.count()).select_from(other.table)
+                                 .where(points_at(other, field, entity.name, record_id))).scalar_one()
+                if n:
+                    found.append(f"{n} {other.name} record(s) ({field.name})")
         return found
 
     def _next_number(self, conn: Connection, entity: Entity, field: Field, context: Context) -> str:
@@ -865,6 +884,14 @@ class _Savepoint:
 def _refused(exc: BaseException | None) -> None:
     if isinstance(exc, (IntegrityError, DataError)):
         raise ValidationError({"": [f"the database refused the change: {_integrity_message(exc)}"]}) from exc
+
+
+def points_at(entity: Entity, field: Field, target: str, record_id: int) -> Any:
+    """The rows of `entity` whose link or polymorphic link `field` points at one record."""
+    condition = entity.table.c[field.name] == record_id
+    if field.type.name == "polymorphic_link":
+        condition = sa.and_(entity.table.c[f"{field.name}_entity"] == target, condition)
+    return condition
 
 
 def _integrity_message(exc: IntegrityError) -> str:

@@ -214,9 +214,21 @@ class SpecChecker:
         if fspec.get("unique") and not ftype.can_be_unique:
             self.add("E407", f"a {ftype.name} field cannot be unique", fspec.position_of("unique", of_key=True))
         target = fspec.get("to")
-        if target is not None and "to" in ftype.allowed_options and target not in self.spec.entities:
-            self.add("E306", f"field '{fname}' links to unknown entity '{target}'", fspec.position_of("to"),
-                     did_you_mean(target, self.spec.entities))
+        if target is not None and "to" in ftype.allowed_options:
+            several = ftype.name == "polymorphic_link"
+            if several != isinstance(target, PosList):
+                self.add("E202", f"'to' of a {ftype.name} field is {'a list of entities' if several else 'one entity'}",
+                         fspec.position_of("to"), "to: [customer, contact]" if several else "to: customer")
+            elif not several and target not in self.spec.entities:
+                self.add("E306", f"field '{fname}' links to unknown entity '{target}'", fspec.position_of("to"),
+                         did_you_mean(target, self.spec.entities))
+            elif several:
+                for i, name in enumerate(target):
+                    if name not in self.spec.entities:
+                        self.add("E306", f"field '{fname}' links to unknown entity '{name}'", target.position_of(i),
+                                 did_you_mean(name, self.spec.entities))
+                    elif name in target[:i]:
+                        self.add("E406", f"entity '{name}' is listed twice", target.position_of(i))
         options = fspec.get("options")
         values: list[Any] = []
         if isinstance(options, PosList):
