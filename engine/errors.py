@@ -52,6 +52,7 @@ CODES: dict[str, str] = {
     "E407": "option not valid for this field type",
     "E408": "field type needs an option that is missing",
     "E409": "replaced_options names a current option or maps to a value that is not one",
+    "E410": "rollup does not fit the records it aggregates",
     # E5xx: expressions
     "E501": "expression syntax error",
     "E502": "unknown name in expression",

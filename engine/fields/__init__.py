@@ -3,6 +3,7 @@
 from .base import COMMON_OPTIONS, FieldType, FieldValueError
 from .choice import ChoiceType, MultiChoiceType, TagsType
 from .relation import LinesType, LinksType, LinkType, PolymorphicLinkType, UserType
+from .rollup import RollupType
 from .scalar import (
     BooleanType,
     DateTimeType,
@@ -22,7 +23,7 @@ BUILTIN_FIELD_TYPES: list[FieldType] = [
     StringType(), TextType(), IntegerType(), DecimalType(), MoneyType(), PercentType(),
     BooleanType(), DateType(), DateTimeType(), ChoiceType(), MultiChoiceType(), TagsType(),
     EmailType(), PhoneType(), UrlType(), LinkType(), PolymorphicLinkType(), LinksType(), LinesType(), UserType(),
-    ComputedType(), AutonumberType(),
+    ComputedType(), AutonumberType(), RollupType(),
 ]
 
 __all__ = ["BUILTIN_FIELD_TYPES", "COMMON_OPTIONS", "FieldType", "FieldValueError"]

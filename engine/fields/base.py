@@ -40,6 +40,7 @@ class FieldType:
     # expressions see: money has {"currency": "string"}, a person's name its parts.
     parts: ClassVar[dict[str, str]] = {}
     sortable: ClassVar[bool] = True
+    derived: ClassVar[bool] = False  # values the engine works out (rollups): never written by callers
     can_be_unique: ClassVar[bool] = True
     description: ClassVar[str] = ""
 

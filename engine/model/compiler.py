@@ -35,6 +35,7 @@ from .model import (
     Section,
     Tab,
 )
+from .rollups import Rollup, attach_rollups
 from .search import SEARCH_COLUMN, attach_search
 
 
@@ -124,6 +125,7 @@ class Compiler:
         for entity in entities.values():
             attach_derived(entity)
             attach_search(entity)
+        attach_rollups(entities)
         plugin_names = [n for n, _ in self.plugins.list_name_plugin()] if self.plugins else []
         menu = []
         for group in self.spec.settings.get("menu") or []:
@@ -193,6 +195,10 @@ class Compiler:
                     subfields[sname] = self.field(entity, sname, sspec, (*key_prefix, name),
                                                   plain_spec[sub_key][sname])
         computed = expr((entity, *key_prefix, name, "expression")) if ftype.name == "computed" else None
+        rollup = self.rollup(entity, name, spec) if ftype.name == "rollup" else None
+        returns = spec.get("returns") or ("decimal" if ftype.name == "computed" else None)
+        if rollup is not None:
+            returns = self.checker.rollup_returns(spec)
         field = Field(
             entity=entity,
             name=name,
@@ -208,7 +214,7 @@ class Compiler:
             min_length=spec.get("min_length"),
             pattern=re.compile(pattern) if pattern else None,
             index=bool(spec.get("index")),
-            readonly=bool(spec.get("readonly")) or ftype.name in ("computed", "autonumber"),
+            readonly=bool(spec.get("readonly")) or ftype.name in ("computed", "autonumber") or ftype.derived,
             hidden=bool(spec.get("hidden")),
             visible_when=expr((entity, *key_prefix, name, "visible_when")),
             required_when=expr((entity, *key_prefix, name, "required_when")),
@@ -220,10 +226,11 @@ class Compiler:
             on_delete=spec.get("on_delete") or ("restrict" if spec.get("required") else "set_null"),
             subfields=MappingProxyType(subfields),
             expression=computed,
-            returns=spec.get("returns") or ("decimal" if ftype.name == "computed" else None),
+            rollup=rollup,
+            returns=returns,
             stored=bool(spec.get("stored", True)),
             format=spec.get("format"),
-            precision=spec.get("precision"),
+            precision=spec.get("precision") or (24 if rollup is not None else None),
             scale=spec.get("scale"),
             currency=spec.get("currency") or self.currency,
             currencies=tuple(spec.get("currencies") or ()),
@@ -231,6 +238,8 @@ class Compiler:
             spec=MappingProxyType(plain_spec),
             origin=_origin(self.spec.provenance.get((entity, name))) if not key_prefix else None,
         )
+        if rollup is not None and rollup.empty() is not None:  # a new record counts nothing yet
+            object.__setattr__(field, "default", ftype.coerce(rollup.empty(), field))
         bounds = {}
         for key in ("min", "max"):
             if spec.get(key) is not None:
@@ -243,6 +252,13 @@ class Compiler:
             if "default" in bounds:
                 object.__setattr__(field, "default", bounds["default"])
         return field
+
+    def rollup(self, entity: str, name: str, spec: PosDict) -> Rollup:
+        child, _, link = spec["from"].partition(".")
+        link_spec = self.spec.entities[child]["fields"][link]
+        return Rollup(child=child, link=link, polymorphic=link_spec.get("type") == "polymorphic_link",
+                      aggregate=spec["aggregate"], field=spec.get("field"),
+                      where=self.checker.expressions.get((entity, name, "where")))
 
     # -- entities -----------------------------------------------------------------------------
     def entity(self, name: str, spec: PosDict) -> Entity:

@@ -80,6 +80,7 @@ class Field:
     on_delete: str | None = None
     subfields: Mapping[str, Field] = field(default_factory=_empty)
     expression: Any = None
+    rollup: Any = None  # engine.model.rollups.Rollup of a rollup field
     returns: str | None = None
     stored: bool = True
     format: str | None = None

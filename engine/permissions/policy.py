@@ -34,6 +34,9 @@ class Access:
     denied_fields: frozenset[str] = frozenset()
     _actions: frozenset[str] = field(default=frozenset())
     _hidden: frozenset[str] = field(default=frozenset())  # worked out by Policy.access
+    # rollups this user sees over only the related records they may read: worked out for
+    # them when read (never sorted or filtered on), the stored total would tell more
+    _scoped: frozenset[str] = field(default=frozenset())
 
     # -- actions ------------------------------------------------------------------------
     def can(self, action: str) -> bool:
@@ -88,6 +91,10 @@ class Access:
 
     def hidden_fields(self) -> frozenset[str]:
         return frozenset() if self.bypass else self._hidden
+
+    def scoped_fields(self) -> frozenset[str]:
+        """Rollups worked out for this user over the related records they may read."""
+        return frozenset() if self.bypass else self._scoped
 
     # -- rows ---------------------------------------------------------------------------
     def row_condition(self, action: str, now: datetime | None = None, shared: Iterable[int] = ()) -> Any:
@@ -155,8 +162,9 @@ class Access:
 class Policy:
     """The compiled roles of a project, asked once per call by the records service."""
 
-    def __init__(self, roles: Mapping[str, Role]):
+    def __init__(self, roles: Mapping[str, Role], entities: Mapping[str, Entity] | None = None):
         self.roles = roles
+        self.entities = entities or {}  # to judge rollups by the user's access to what they count
         self.enabled = bool(roles)
         # the model is immutable, so the answer for an actor (roles, org, as read per
         # request) and an entity can be kept; bounded, as actors come and go
@@ -183,8 +191,30 @@ class Policy:
         readers = [r for r in rules if "read" in r.actions]
         hidden = {n for n in entity.fields if n in denied_fields
                   or not any(r.fields.get(n, "edit") in ("edit", "read") for r in readers)}
+        scoped = self._rollups(actor, entity, hidden)
+        hidden = with_derived(entity, hidden | scoped) - scoped  # what is computed from them is hidden
         return Access(entity, actor, bypass=False, rules=rules, denied_fields=denied_fields,
-                      _actions=granted - denied, _hidden=frozenset(with_derived(entity, hidden)))
+                      _actions=granted - denied, _hidden=frozenset(hidden), _scoped=frozenset(scoped))
+
+    def _rollups(self, actor: Actor, entity: Entity, hidden: set[str]) -> set[str]:
+        """Rollups by what the user may read of the records they aggregate: hidden (added
+        to `hidden`) when the user may not read those records or a field the value depends
+        on; scoped (returned) when they may read only some of them."""
+        scoped: set[str] = set()
+        for name, field_ in entity.fields.items():
+            rollup = field_.rollup
+            if rollup is None or name in hidden:
+                continue
+            child = self.entities.get(rollup.child)
+            if child is None or child.name == entity.name:
+                hidden.add(name)
+                continue
+            reach = self.access(actor, child)
+            if not reach.can("read") or rollup.reads & reach.hidden_fields():
+                hidden.add(name)
+            elif reach.row_condition("read") is not None:
+                scoped.add(name)
+        return scoped
 
 
 def with_derived(entity: Entity, hidden: set[str]) -> set[str]:

@@ -71,7 +71,13 @@ class RecordService:
         self.hooks = model.plugins.hook if model.plugins is not None else None
         # per entity, worked out once: the fields read from a row, with their extra keys
         self._row_fields: dict[str, list[tuple[Field, list[str]]]] = {}
-        self.policy = Policy(model.roles)
+        self.policy = Policy(model.roles, model.entities)
+        # rollups by the entity whose records they aggregate: refreshed when those are written
+        self._rollups: dict[str, list[tuple[Entity, Field]]] = {}
+        for parent in model.entities.values():
+            for rollup_field in parent.fields.values():
+                if rollup_field.rollup is not None:
+                    self._rollups.setdefault(rollup_field.rollup.child, []).append((parent, rollup_field))
         self._workflow_entities = frozenset(w.entity for w in model.workflows.values())
         self._flows = None
 
@@ -99,7 +105,7 @@ class RecordService:
             if entity.name in self._workflow_entities:
                 hidden = hidden | guard.hidden_for_approver(self, conn, entity, record_id, context.actor)
         self._virtual(entity, record, context)
-        return _without(record, hidden)
+        return self._scoped(entity, [_without(record, hidden)], access, context)[0]
 
     def list(self, entity_name: str, query: Query | None = None, context: Context | None = None,
              action: str = "read", **kwargs) -> list[dict[str, Any]]:
@@ -116,7 +122,7 @@ class RecordService:
             self.authorize(entity.name, action, context)
         hidden = access.hidden_fields()
         statement = build_select(entity, query, context, restrict=self._restriction(access, action, context),
-                                 hidden=hidden)
+                                 hidden=hidden | access.scoped_fields())
         with self._read() as conn:
             rows = [self._from_row(entity, dict(r._mapping)) for r in conn.execute(statement)]
             if query.with_children:
@@ -126,7 +132,9 @@ class RecordService:
         only = virtual_of(entity, query.columns) if query.columns is not None else None
         for row in rows:
             self._virtual(entity, row, context, only)
-        return [_without(row, hidden) for row in rows] if hidden else rows
+        rows = [_without(row, hidden) for row in rows] if hidden else rows
+        wanted = access.scoped_fields() if query.columns is None else access.scoped_fields() & set(query.columns)
+        return self._scoped(entity, rows, access, context, wanted)
 
     def count(self, entity_name: str, query: Query | None = None, context: Context | None = None,
               limit: int | None = None, action: str = "read", **kwargs) -> int:
@@ -136,7 +144,8 @@ class RecordService:
         query = query or Query(**kwargs)
         access = self._readable(entity, context)
         inner = build_select(entity, query.unpaged(), context, columns=[entity.table.c.id],
-                             restrict=self._restriction(access, action, context), hidden=access.hidden_fields())
+                             restrict=self._restriction(access, action, context),
+                             hidden=access.hidden_fields() | access.scoped_fields())
         if limit is not None:
             inner = inner.limit(limit)
         with self._read() as conn:
@@ -172,10 +181,11 @@ class RecordService:
                        owner=owner, version=1)
             record_id = self._insert(conn, entity, row)
             saved = self._finish_write(conn, entity, record_id, record, None, context)
+            self._refresh_rollups(conn, entity, None, saved, context)
             if entity.name in self._workflow_entities:
                 self.flows.start_when(entity, saved, None, context)
         self._virtual(entity, saved, context)
-        return _without(saved, access.hidden_fields())
+        return self._scoped(entity, [_without(saved, access.hidden_fields())], access, context)[0]
 
     def update(self, entity_name: str, record_id: Any, data: Mapping[str, Any], *, version: int,
                context: Context | None = None, trusted: bool = False) -> dict[str, Any]:
@@ -227,10 +237,11 @@ class RecordService:
                     raise NotFound(entity_name, record_id)
                 raise ConflictError(entity_name, record_id, version, _without(current, access.hidden_fields()))
             saved = self._finish_write(conn, entity, record_id, record, old, context, bypass)
+            self._refresh_rollups(conn, entity, old, saved, context)
             if entity.name in self._workflow_entities:
                 self.flows.start_when(entity, saved, old, context)
         self._virtual(entity, saved, context)
-        return _without(saved, access.hidden_fields())
+        return self._scoped(entity, [_without(saved, access.hidden_fields())], access, context)[0]
 
     def delete(self, entity_name: str, record_id: Any, *, version: int | None = None,
                context: Context | None = None) -> None:
@@ -289,6 +300,7 @@ class RecordService:
                 if (other.name, source_id) not in seen:
                     self._unlink(conn, other, field, source_id, record_id, context)
         conn.execute(entity.table.delete().where(entity.table.c.id == record_id))
+        self._refresh_rollups(conn, entity, old, None, context, seen)
         self._forget(conn, entity, record_id, context)
         self._audit(conn, entity, record_id, "delete", old, None, context)
         self._hook("tailor_after_delete", entity=entity, record=old, context=context)
@@ -345,6 +357,82 @@ class RecordService:
             {**emptied, "updated_at": context.now, "version": old["version"] + 1}))
         new = {**old, **emptied}
         self._audit(conn, entity, record_id, "update", old, new, context)
+
+    # -- rollups -----------------------------------------------------------------------------
+    def _refresh_rollups(self, conn: Connection, entity: Entity, old: Mapping[str, Any] | None,
+                         new: Mapping[str, Any] | None, context: Context,
+                         deleting: set[tuple[str, int]] | frozenset = frozenset(), depth: int = 0) -> None:
+        """After a write of a record: the rollups that aggregate it, on the records it
+        pointed at before and after, worked out again in the same transaction."""
+        for parent, field in self._rollups.get(entity.name, ()):
+            rollup = field.rollup
+            if old is not None and new is not None and all(
+                    jsonable(old.get(k)) == jsonable(new.get(k)) for k in rollup.reads):
+                continue  # nothing the value depends on changed
+            ids = set()
+            for record in (old, new):
+                target = record.get(rollup.link) if record is not None else None
+                if not isinstance(target, int) or (parent.name, target) in deleting:
+                    continue
+                if rollup.polymorphic and record.get(f"{rollup.link}_entity") != parent.name:
+                    continue
+                ids.add(target)
+            for target in sorted(ids):
+                self._refresh_rollup(conn, parent, field, target, context, deleting, depth)
+
+    def _refresh_rollup(self, conn: Connection, parent: Entity, field: Field, record_id: int, context: Context,
+                        deleting: set[tuple[str, int]] | frozenset, depth: int) -> None:
+        """One rollup of one record: the row is locked first (PostgreSQL; SQLite writers
+        queue), so that of two writes counting at once the second sees the first (its
+        aggregate, a new statement, sees what the first committed). The
+        record's computed fields that read the rollup follow; its version does not change
+        (nobody edited it) and no audit entry is written (the related record's is)."""
+        table = parent.table
+        statement = sa.select(table).where(table.c.id == record_id)
+        if conn.dialect.name == "postgresql":
+            # FOR NO KEY UPDATE: the related record's own foreign key check holds a KEY SHARE
+            # lock on this row, which FOR UPDATE would wait for (two such writes: deadlock)
+            statement = statement.with_for_update(key_share=True)
+        row = conn.execute(statement).mappings().first()
+        if row is None:
+            return
+        child = self.model.entities[field.rollup.child]
+        value = field.type.coerce(field.rollup.values(conn, child, parent.name, [record_id])[record_id], field)
+        if jsonable(row[field.name]) == jsonable(value):
+            return
+        before = self._from_row(parent, dict(row))
+        after = {**before, field.name: value}
+        changes: dict[str, Any] = {field.name: value}
+        if parent.computed_order:
+            self._children(conn, parent, after)
+            compute(parent.fields, parent.computed_order, after, context)
+            for name in parent.computed_order:
+                if parent.fields[name].stored and jsonable(after.get(name)) != jsonable(before.get(name)):
+                    changes[name] = after[name]
+        if SEARCH_COLUMN in table.c:
+            changes[SEARCH_COLUMN] = search_key(parent, after)
+        conn.execute(table.update().where(table.c.id == record_id).values(**changes))
+        if depth < 8:  # a rollup over records that hold rollups themselves
+            self._refresh_rollups(conn, parent, before, after, context, deleting, depth + 1)
+
+    def _scoped(self, entity: Entity, rows: list[dict[str, Any]], access: Access, context: Context,
+                names: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Rollups the user sees over only the related records they may read: worked out
+        for them (one query per rollup for all the rows), instead of the stored total."""
+        wanted = access.scoped_fields() if names is None else frozenset(names)
+        if not wanted or not rows:
+            return rows
+        ids = [row["id"] for row in rows if isinstance(row.get("id"), int)]
+        for name in sorted(wanted):
+            field = entity.fields[name]
+            child = self.model.entities[field.rollup.child]
+            restrict = self._restriction(self.access(child, context), "read", context)
+            with self._read() as conn:
+                found = field.rollup.values(conn, child, entity.name, ids, restrict)
+            for row in rows:
+                if row.get("id") in found:
+                    row[name] = field.type.coerce(found[row["id"]], field)
+        return rows
 
     def comments(self, entity_name: str, record_id: Any, context: Context | None = None,
                  limit: int = 100) -> list[dict[str, Any]]:

@@ -73,6 +73,8 @@ def write_refusal(field: Field, trusted: bool) -> str | None:
     own writes) may set hidden and read-only fields; nobody sets computed values or autonumbers."""
     if field.is_computed:
         return "is computed and cannot be written"
+    if field.type.derived:
+        return "is worked out from other records and cannot be written"
     if field.is_autonumber:
         return "is assigned by the engine and cannot be written"
     if trusted:

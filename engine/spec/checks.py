@@ -101,6 +101,11 @@ class SpecChecker:
             except (TypeError, AttributeError, ValueError, KeyError, ArithmeticError):
                 if not shape_problems:
                     raise
+        try:
+            self.check_rollups()
+        except (TypeError, AttributeError, ValueError, KeyError):
+            if not shape_problems:
+                raise
         try:  # transitions are actions roles may grant: check workflows first
             transitions = WorkflowChecker(self, self.resolvers, self.workflow_actions).run(self.spec.workflows)
             self.actions = tuple(dict.fromkeys((*self.actions, *transitions)))
@@ -158,7 +163,7 @@ class SpecChecker:
             if ftype.storage == "table" and length > MAX_IDENTIFIER:
                 self.add("E310", f"table '{entity}__{fname}' would be {length} characters (at most {MAX_IDENTIFIER})",
                          fpos, "shorten the entity or the field name")
-            if parent and ftype.storage == "table":
+            if parent and (ftype.storage == "table" or ftype.derived):
                 self.add("E407", f"a '{ftype_name}' field cannot be inside the rows of '{parent}'", fpos)
             self.check_field_options(entity, fname, fspec, ftype)
             for suffix in ftype.part_types(fspec):
@@ -348,7 +353,96 @@ class SpecChecker:
         if ftype.name == "computed":
             return {"string": "string", "boolean": "boolean", "date": "date",
                     "datetime": "datetime"}.get(fspec.get("returns") or "decimal", "number")
+        if ftype.name == "rollup":
+            return {"date": "date", "datetime": "datetime"}.get(self.rollup_returns(fspec) or "", "number")
         return ftype.value_type if ftype.value_type not in ("lines",) else None
+
+    def rollup_source(self, fspec: Mapping) -> tuple[str | None, PosDict | None, PosDict | None]:
+        """(related entity, its fields, its link field's spec) of a rollup's `from`, as far as
+        they exist."""
+        source = fspec.get("from")
+        if not isinstance(source, str) or "." not in source:
+            return None, None, None
+        child, _, link = source.partition(".")
+        entity = self.spec.entities.get(child)
+        fields = entity.get("fields") if isinstance(entity, PosDict) else None
+        if not isinstance(fields, PosDict):
+            return child, None, None
+        link_spec = fields.get(link)
+        return child, fields, link_spec if isinstance(link_spec, PosDict) else None
+
+    def rollup_returns(self, fspec: Mapping) -> str | None:
+        """What a rollup holds: integer (count), decimal (sum, avg, min/max of numbers), or
+        the date or date-time of a min/max over one; None when its field is unknown."""
+        aggregate = fspec.get("aggregate")
+        if aggregate == "count":
+            return "integer"
+        _child, fields, _link = self.rollup_source(fspec)
+        target = fields.get(fspec.get("field")) if fields is not None and isinstance(fspec.get("field"), str) else None
+        if not isinstance(target, PosDict) or target.get("type") == "rollup":
+            return None
+        kind = self.value_type(target)
+        if aggregate in ("min", "max") and kind in ("date", "datetime"):
+            return kind
+        return "decimal" if kind == "number" else None
+
+    def check_rollups(self) -> None:
+        """Rollups, once every entity is known: `from` names a related entity and its link
+        to this one, `field` something the aggregate applies to, `where` a condition that
+        translates to SQL and depends on nothing but the related record."""
+        for entity_name, entity in self.spec.entities.items():
+            fields = entity.get("fields") if isinstance(entity, PosDict) else None
+            for fname, fspec in (fields.items() if isinstance(fields, PosDict) else ()):
+                if isinstance(fspec, PosDict) and fspec.get("type") == "rollup":
+                    self.check_rollup(entity_name, fname, fspec)
+
+    def check_rollup(self, entity: str, fname: str, fspec: PosDict) -> None:
+        source = fspec.get("from")
+        if not isinstance(source, str):
+            return  # the JSON Schema check reported it
+        child, fields, link = self.rollup_source(fspec)
+        where = fspec.position_of("from")
+        if child not in self.spec.entities:
+            self.add("E306", f"rollup '{fname}' counts unknown entity '{child}'", where,
+                     did_you_mean(str(child), self.spec.entities) or "from: ENTITY.LINK_FIELD, e.g. opportunity.customer")
+            return
+        link_name = source.partition(".")[2]
+        if fields is None or link is None:
+            self.add("E307", f"entity '{child}' has no field '{link_name}'", where,
+                     did_you_mean(link_name, fields or {}) or f"name {child}'s link to {entity}")
+            return
+        to = link.get("to")
+        points_here = (link.get("type") == "link" and to == entity) or             (link.get("type") == "polymorphic_link" and isinstance(to, list) and entity in to)
+        if not points_here:
+            self.add("E410", f"{child}.{link_name} is not a link to {entity}", where,
+                     f"a rollup aggregates the {child} records whose link points at this {entity}")
+            return
+        aggregate, target = fspec.get("aggregate"), fspec.get("field")
+        if aggregate == "count":
+            if target is not None:
+                self.add("E410", "a count counts records: it takes no 'field'", fspec.position_of("field", of_key=True),
+                         "remove 'field', or use sum, avg, min or max")
+        elif target is None:
+            self.add("E410", f"a {aggregate} needs the 'field' of {child} it aggregates", fspec.pos,
+                     "e.g. field: amount")
+        elif target not in fields:
+            self.add("E307", f"entity '{child}' has no field '{target}'", fspec.position_of("field"),
+                     did_you_mean(str(target), fields))
+        elif self.rollup_returns(fspec) is None:
+            kinds = "numbers" if aggregate in ("sum", "avg") else "numbers, dates or date-times"
+            self.add("E410", f"a {aggregate} applies to {kinds}: {child}.{target} is not one", fspec.position_of("field"))
+        condition = fspec.get("where")
+        if isinstance(condition, str):
+            env = self.envs.get(child) or self.env_for(fields)
+            expression = self.compile((entity, fname, "where"), fspec, "where", env, "boolean")
+            if expression is not None and (expression.variables or {"now", "today"} & set(expression.functions)):
+                self.add("E410", "a rollup's condition may depend only on the related record (not on the user "
+                         "or the date: the stored value would go stale)", fspec.position_of("where"))
+                self.expressions.pop((entity, fname, "where"), None)
+            elif expression is not None and not expression.sql_supported:
+                self.add("E410", "a rollup's condition must translate to SQL (no child rows, no Python-only "
+                         "functions)", fspec.position_of("where"))
+                self.expressions.pop((entity, fname, "where"), None)
 
     def compile(self, key: tuple, holder: PosDict, item: str, env: Env, expected: str | None) -> Any:
         source = holder.get(item)

@@ -165,6 +165,13 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
         fields:
           level: {type: choice, options: [high, low], replaced_options: {medium: middle}}
         """}, ENTITY, 3, 74, "'middle', which is not"),
+    "E410": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string}
+          total: {type: rollup, from: deal.name, aggregate: sum, field: amount}
+        """, "entities/deal.yaml": "entity: deal\nfields:\n  name: {type: string}\n  amount: {type: decimal}\n"},
+        ENTITY, 4, 31, "deal.name is not a link to customer"),
     "E501": ({ENTITY: """
         entity: customer
         fields:
