@@ -112,12 +112,12 @@ class DataChanges(PlanningContext):
     def _engine_table(self, table: sa.Table) -> bool:
         return self.live.inspector.has_table(table.name)
 
-    def _read_states(self) -> dict[tuple[str, str], str]:
+    def _read_states(self) -> dict[tuple[str, str], tuple[str, str | None]]:
         if not self._engine_table(column_states):
             return {}
         rows = self.conn.execute(sa.select(column_states.c.table_name, column_states.c.column_name,
-                                           column_states.c.fingerprint))
-        return {(t, c): f for t, c, f in rows}
+                                           column_states.c.fingerprint, column_states.c.detail))
+        return {(t, c): (f, d) for t, c, f, d in rows}
 
     def _stale(self, table: sa.Table, column: sa.Column, fingerprint: str) -> str | None:
         """Why the stored values of a column need working out again, or None."""
@@ -128,8 +128,13 @@ class DataChanges(PlanningContext):
         if (live_table, live_column) in self.new_columns or live_column not in self.live.columns(live_table):
             return "new column"
         state = self._states.get((live_table, live_column))
-        if state == fingerprint:
+        if state is not None and state[0] == fingerprint:
             return None
+        derived = column.info.get("derived")
+        if state is not None and derived is not None:
+            added = {table.c[c].info.get("field", c) for (t, c) in self.new_columns if t == live_table and c in table.c}
+            if derived.still_valid(state[1], added):
+                return None
         return "never worked out by this version of Tailor" if state is None else "changed"
 
     # -- ids ---------------------------------------------------------------------------------
@@ -402,25 +407,25 @@ def recompute(conn: Connection, table: sa.Table, derived: list[tuple[sa.Column, 
 def record_states(conn: Connection, metadata: sa.MetaData) -> None:
     """After a migration: the values of every derived and choice column are as the model
     says (recomputed, checked or new), so their fingerprints are recorded."""
-    wanted = {}
+    wanted: dict[tuple[str, str], tuple[str, str | None]] = {}
     for table in metadata.tables.values():
         for column in table.columns:
             for key in ("derived", "choices"):
                 info = column.info.get(key)
                 if info is not None:
-                    wanted[(table.name, column.name)] = info.fingerprint
+                    wanted[(table.name, column.name)] = (info.fingerprint, getattr(info, "detail", None))
     if not wanted:
         return
     current = {(t, c): f for t, c, f in conn.execute(
         sa.select(column_states.c.table_name, column_states.c.column_name, column_states.c.fingerprint))}
     now = datetime.now(UTC)
-    for (table, column), fingerprint in wanted.items():
+    for (table, column), (fingerprint, detail) in wanted.items():
         if current.get((table, column)) == fingerprint:
             continue
         if (table, column) in current:
             conn.execute(column_states.update().where(column_states.c.table_name == table,
                                                       column_states.c.column_name == column)
-                         .values(fingerprint=fingerprint, updated_at=now))
+                         .values(fingerprint=fingerprint, detail=detail, updated_at=now))
         else:
             conn.execute(column_states.insert().values(table_name=table, column_name=column,
-                                                       fingerprint=fingerprint, updated_at=now))
+                                                       fingerprint=fingerprint, detail=detail, updated_at=now))

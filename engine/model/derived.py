@@ -74,6 +74,13 @@ class Derived:
     fingerprint: str = ""
     what: str = ""  # for the plan: "computed from qty * price"
     order: int = 0  # within a table: lower first (a computed field before those that read it)
+    detail: str | None = None  # recorded with the fingerprint, for `still_valid`
+
+    def still_valid(self, detail: str | None, new_fields: set[str]) -> bool:
+        """Whether values worked out as `detail` (recorded before) are still right although
+        the fingerprint changed, given the fields whose columns this migration adds (all
+        empty). A search key over more fields, each of them new, is: nothing to redo."""
+        return False
 
     def sql_value(self, table: sa.Table) -> Any:
         """The column's value as SQL over its own row, or None to work it out in Python."""

@@ -17,6 +17,7 @@ field: for them the search looks in the visible fields one by one instead, folde
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -145,8 +146,23 @@ class SearchKey(Derived):
     def __init__(self, entity: Entity):
         self.entity = entity
         fields = searchable(entity)
-        self.fingerprint = digest("search", VERSION, [(n, entity.fields[n].type.name) for n in fields])
+        self.parts = [[n, entity.fields[n].type.name] for n in fields]
+        self.fingerprint = digest("search", VERSION, [tuple(p) for p in self.parts])
+        self.detail = json.dumps({"version": VERSION, "fields": self.parts})
         self.what = f"search key of {', '.join(fields)}"
+
+    def still_valid(self, detail: str | None, new_fields: set[str]) -> bool:
+        """Keys built from some of today's fields are still right when every field added
+        to the search since is one this migration adds (empty in every record): adding a
+        text field to a big table must not rebuild every key."""
+        try:
+            before = json.loads(detail) if detail else None
+        except ValueError:
+            return False
+        if not isinstance(before, dict) or before.get("version") != VERSION:
+            return False
+        old = [list(p) for p in before.get("fields") or []]
+        return all(p in self.parts for p in old) and all(p in old or p[0] in new_fields for p in self.parts)
 
     def values(self, conn, rows: list[dict[str, Any]]) -> list[Any]:
         return [search_key(self.entity, record_of(self.entity.fields, row)) for row in rows]

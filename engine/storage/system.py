@@ -311,6 +311,7 @@ column_states = sa.Table(  # how the values of a derived column were worked out 
     # expression, a choice field's options, the fields of the search key): the planner then
     # recomputes or checks the stored values
     sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text),  # what the fingerprint stands for, where a planner needs it (search keys)
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 

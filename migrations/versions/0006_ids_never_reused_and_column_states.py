@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("table_name", sa.String(length=128), nullable=False),
         sa.Column("column_name", sa.String(length=128), nullable=False),
         sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("table_name", "column_name", name=op.f("pk_tailor_column_state")),
     )

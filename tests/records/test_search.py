@@ -113,3 +113,28 @@ def test_fields_made_searchable_later_are_searched_in_existing_records(make_proj
     assert "tailor_search (search key of name, city, note; changed)" in op.detail and op.affected == 1
     apply_plan(db_engine, plan)
     assert names(RecordService(second, db_engine), "whatsapp") == ["Ana"]
+
+
+def test_adding_a_new_field_to_the_search_does_not_rebuild_every_key(make_project, db_engine):
+    """The new column is empty in every record: keys built without it are still right, so a
+    text field added to a big table stays a constant-time migration."""
+    first = load_model(make_project({"entities/person.yaml": PEOPLE}), entry_points=False)
+    apply_plan(db_engine, plan_migration(db_engine, first.metadata, project="test", metadata_version="1"))
+    RecordService(first, db_engine).create("person", {"name": "Ana", "city": "Cádiz"})
+    added = PEOPLE.replace("  note: {type: text}", "  note: {type: text}\n  nickname: {type: string}").replace(
+        "[name, city]", "[name, city, nickname]")
+    second = load_model(make_project({"entities/person.yaml": added}), entry_points=False)
+    plan = plan_migration(db_engine, second.metadata, project="test", metadata_version="2")
+    assert [op.kind for op in plan.operations] == ["add_column"]
+    apply_plan(db_engine, plan)
+    service = RecordService(second, db_engine)
+    assert names(service, "cadiz") == ["Ana"]
+    person = service.list("person", limit=1)[0]
+    service.update("person", person["id"], {"nickname": "Anita"}, version=person["version"])
+    assert names(service, "anita") == ["Ana"]
+    fewer = load_model(make_project({"entities/person.yaml": added.replace("[name, city, nickname]", "[name]")}),
+                       entry_points=False)
+    plan = plan_migration(db_engine, fewer.metadata, project="test", metadata_version="3")
+    assert [op.kind for op in plan.operations] == ["recompute"]  # a field left the search: keys rebuilt
+    apply_plan(db_engine, plan)
+    assert names(RecordService(fewer, db_engine), "anita") == []
