@@ -1,7 +1,7 @@
 """The `tailor` command line.
 
-    tailor check PROJECT                  validate; exit 0 with a summary, 2 with every problem
-    tailor explain PROJECT ENTITY[.FIELD] which layer defined and changed an element
+    tailor check PROJECT                  validate; exit 0 with a summary (and any warnings), 2 with every problem
+    tailor explain PROJECT ENTITY[.FIELD|.RULE]  where an entity, field or rule comes from, and what it is
     tailor migrate PROJECT [--plan|--sql] [--allow-destructive] [--write-revision DIR]
     tailor demo-data PROJECT              load the project's demo/*.yaml records
     tailor user create USERNAME           add a user
@@ -30,9 +30,10 @@ def _model(project: str):
     try:
         return load_model(project)
     except ProjectError as exc:
-        for problem in exc.problems:
+        for problem in [*exc.problems, *exc.warnings]:
             click.echo(str(problem), err=True)
-        click.echo(f"{len(exc.problems)} problem(s) found in {project}", err=True)
+        counted = f" and {len(exc.warnings)} warning(s)" if exc.warnings else ""
+        click.echo(f"{len(exc.problems)} problem(s){counted} found in {project}", err=True)
         sys.exit(EXIT_PROBLEMS)
 
 
@@ -76,8 +77,11 @@ database_option = click.option("--database", "database", metavar="URL", default=
 @cli.command()
 @click.argument("project", type=click.Path(file_okay=False))
 def check(project: str) -> None:
-    """Validate PROJECT and print a summary, or every problem found."""
+    """Validate PROJECT and print a summary, or every problem found. Warnings (W codes) are
+    printed too, but only errors make it fail."""
     model = _model(project)
+    for warning in model.warnings:
+        click.echo(str(warning), err=True)
     entities = len(model.entities)
     fields = sum(len(e.fields) for e in model.entities.values())
     layers = {e.origin.defined_in for e in model.entities.values() if e.origin}
@@ -86,7 +90,8 @@ def check(project: str) -> None:
             layers.add(change[0])
     click.echo(f"{project}: ok — project '{model.project}', {entities} entities, {fields} fields, "
                f"{len(model.metadata.tables) - 1} tables, layers: {', '.join(sorted(layers))}; "
-               f"metadata version {model.version}")
+               f"metadata version {model.version}"
+               + (f"; {len(model.warnings)} warning(s)" if model.warnings else ""))
 
 
 @cli.command()

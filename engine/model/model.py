@@ -168,9 +168,14 @@ class Entity:
     renamed_from: str | None = None
     origin: Origin | None = None
     env: Any = field(default=None, compare=False, repr=False)  # engine.expr.Env of its fields
+    title: Any = None  # engine.model.titles.Title: what names a record (title_field: when it is one field)
+    menu_order: int | None = None
 
     def label_text(self, language: str = "en") -> str:
         return text(self.label, language, self.name.replace("_", " ").capitalize())
+
+    def plural_text(self, language: str = "en") -> str:
+        return text(self.plural, language, self.label_text(language))
 
     @property
     def sections(self) -> tuple[Section, ...]:
@@ -225,6 +230,7 @@ class CompiledModel:
     workflows: Mapping[str, Any] = field(default_factory=_empty)  # engine.workflows.Workflow by name
     resolvers: Mapping[str, Any] = field(default_factory=_empty)  # approver resolvers by name
     workflow_actions: Mapping[str, Any] = field(default_factory=_empty)  # workflow actions by name
+    warnings: tuple[Any, ...] = ()  # engine.errors.Problem with W codes: the project loads, `tailor check` shows them
 
     def workflow_of(self, entity: str) -> Any:
         """The entity's workflow (engine.workflows.Workflow), or None."""
