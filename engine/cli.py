@@ -98,42 +98,19 @@ def check(project: str) -> None:
 @click.argument("project", type=click.Path(file_okay=False))
 @click.argument("target")
 def explain(project: str, target: str) -> None:
-    """Show which layer defined TARGET (ENTITY or ENTITY.FIELD) and which layers changed it."""
+    """Show what TARGET is and where it comes from: ENTITY, ENTITY.FIELD (with each option's
+    labels, colour and layer) or ENTITY.RULE (also ENTITY.rules.RULE)."""
+    from .explain import ExplainError
+    from .explain import explain as explain_target
+
     model = _model(project)
-    entity_name, _, field_name = target.partition(".")
-    if entity_name not in model.entities:
-        from .errors import did_you_mean
-
-        hint = did_you_mean(entity_name, model.entities)
-        click.echo(f"error: unknown entity '{entity_name}'" + (f" ({hint})" if hint else ""), err=True)
+    try:
+        lines = explain_target(model, target)
+    except ExplainError as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PROBLEMS)
-    entity = model.entities[entity_name]
-    element = entity
-    if field_name:
-        if field_name not in entity.fields:
-            from .errors import did_you_mean
-
-            hint = did_you_mean(field_name, entity.fields)
-            click.echo(f"error: entity '{entity_name}' has no field '{field_name}'" + (f" ({hint})" if hint else ""),
-                       err=True)
-            sys.exit(EXIT_PROBLEMS)
-        element = entity.fields[field_name]
-    origin = element.origin
-    click.echo(f"{target}")
-    click.echo(f"  defined in layer '{origin.defined_in}' at {origin.position}")
-    for layer, position, keys in origin.changes:
-        click.echo(f"  changed in layer '{layer}' at {position}: {', '.join(keys)}")
-    if not origin.changes:
-        click.echo("  not changed by any other layer")
-    if field_name:
-        click.echo("  merged result:")
-        for key, value in element.spec.items():
-            if key == "options":
-                value = ", ".join(o.value + (" (hidden)" if o.hidden else "") for o in element.options)
-            click.echo(f"    {key}: {value}")
-    else:
-        click.echo(f"  label: {dict(entity.label) or entity.name}" + ("; hidden" if entity.hidden else ""))
-        click.echo(f"  fields: {', '.join(entity.fields)}")
+    for line in lines:
+        click.echo(line)
 
 
 @cli.command()

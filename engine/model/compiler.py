@@ -255,10 +255,11 @@ class Compiler:
             value = option_value(option)
             given = option.get("label") if isinstance(option, dict) else None
             label = label_of(given, self.language) if given else default_label(str(value))
+            origin = None if key_prefix else _origin(self.spec.option_provenance.get((entity, name, str(value))))
             if isinstance(option, dict):
-                options.append(Option(str(value), label, option.get("color"), bool(option.get("hidden"))))
+                options.append(Option(str(value), label, option.get("color"), bool(option.get("hidden")), origin))
             else:
-                options.append(Option(str(value), label))
+                options.append(Option(str(value), label, origin=origin))
         pattern = spec.get("pattern")
         default = spec.get("default")
         subfields: dict[str, Field] = {}
@@ -388,12 +389,14 @@ class Compiler:
     def rules(self, entity: str, spec: PosDict) -> tuple[Rule, ...]:
         result = []
         for i, rule in enumerate(spec.get("rules") or []):
+            name = rule.get("name") or f"rule_{i + 1}"
             result.append(Rule(
-                name=rule.get("name") or f"rule_{i + 1}",
+                name=name,
                 check=self.checker.expressions[(entity, "rule", i, "check")],
                 message=label_of(rule.get("message"), self.language),
                 when=self.checker.expressions.get((entity, "rule", i, "when")),
                 field=rule.get("field"),
+                origin=_origin(self.spec.rule_provenance.get((entity, name))),
             ))
         return tuple(result)
 

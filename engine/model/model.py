@@ -48,6 +48,7 @@ class Option:
     label: Mapping[str, str]
     color: str | None = None
     hidden: bool = False
+    origin: Origin | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class Rule:
     message: Mapping[str, str]
     when: Any = None
     field: str | None = None
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True)
