@@ -23,13 +23,27 @@ from typing import Any
 from ..model.model import STANDARD_COLUMNS, Entity, text
 from .context import Context
 from .errors import ValidationError
-from .query import Query
+from .query import Query, read_for
 
 CHUNK = 500  # ids per query
 
 
 def _readable(entity: Entity, name: str) -> bool:
     return name in STANDARD_COLUMNS or name in entity.fields
+
+
+def _selectable(entity: Entity, name: str) -> bool:
+    """Whether a list query can read it: a standard column, a field stored in the row, or
+    a field computed when read from such fields (not from child rows)."""
+    if name in STANDARD_COLUMNS:
+        return True
+    field = entity.fields.get(name)
+    if field is None:
+        return False
+    if field.is_computed and not field.stored:
+        return all(n in STANDARD_COLUMNS or (n in entity.fields and entity.fields[n].type.storage == "column")
+                   for n in read_for(entity, [name]))
+    return field.type.storage == "column" and field.stores_column
 
 
 def title_columns(entity: Entity, visible: Callable[[str], bool] | None = None) -> tuple[str, ...]:
@@ -43,12 +57,12 @@ def title_columns(entity: Entity, visible: Callable[[str], bool] | None = None) 
         return ()
     if naming.expression is not None:
         used = [n for n in sorted(naming.expression.fields) if _readable(entity, n)]
-        if all(seen(n) for n in used if n in entity.fields):
+        if all(seen(n) and _selectable(entity, n) for n in used if n in entity.fields):
             wanted += used
     wanted += [n for n in naming.parts if seen(n)]
     for group in naming.fallbacks:
         wanted += [n for n in group if seen(n)]
-    return tuple(dict.fromkeys(n for n in wanted if n != "id"))
+    return tuple(dict.fromkeys(n for n in wanted if n != "id" and _selectable(entity, n)))
 
 
 def _shown(entity: Entity, name: str, row: Mapping[str, Any], language: str,

@@ -431,7 +431,13 @@ class SpecChecker:
             return
         # without `user`: a title names a record the same way for everyone (lists,
         # notifications, search results)
-        self.compile((entity, "title"), spec, "title", self.env_for(fields, with_user=False), "string")
+        expression = self.compile((entity, "title"), spec, "title", self.env_for(fields, with_user=False), "string")
+        rows = sorted(n for n in expression.fields if isinstance(fields.get(n), PosDict)
+                      and fields[n].get("type") in ("lines", "links")) if expression is not None else []
+        if rows:
+            self.add("E506", f"a title cannot read child rows ('{rows[0]}'): it names every row of a list",
+                     spec.position_of("title"), "use a stored computed field, e.g. total: sum(lines.amount)")
+            self.expressions.pop((entity, "title"), None)
 
     def check_layout(self, entity: str, spec: PosDict, fields: PosDict) -> None:
         known = set(fields) | set(STANDARD_FIELDS)

@@ -294,3 +294,14 @@ def test_menu_follows_the_yaml_not_the_alphabet(make_project):
         ({"en": "Service"}, ("quote",)),
         ({}, ("kiwi", "zebra", "apple", "mango")),
     ]
+
+
+def test_title_expression_cannot_read_child_rows(make_project):
+    found = problems(make_project, """
+        entity: a
+        fields:
+          name: {type: string}
+          items: {type: lines, fields: {x: {type: string}}}
+        title: "name if len(items) > 0 else 'empty'"
+        """)
+    assert [(p.code, p.position.line) for p in found] == [("E506", 5)], [str(p) for p in found]
