@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .errors import did_you_mean
-from .model.labels import DEFAULT_LANGUAGE, readable
+from .labels import DEFAULT_LANGUAGE, readable
 from .model.model import CompiledModel, Entity, Field, Origin, Rule
 
 

@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from .. import __version__
 from ..fields.base import FieldType
 from ..fields.relation import ID_TYPE, ON_DELETE
+from ..labels import DEFAULT_LANGUAGE, english_plural, readable
 from ..permissions.roles import ACTIONS, compile_roles
 from ..spec.checks import STANDARD_FIELDS, SpecChecker
 from ..spec.project import ProjectSpec, Provenance, option_value
 from ..spec.yamlload import PosDict, plain
 from ..storage.system import NAMING_CONVENTION, departments, users
 from ..workflows.definition import compile_workflows
-from .labels import DEFAULT_LANGUAGE, english_plural, readable
 from .model import (
     CompiledModel,
     Entity,
@@ -114,7 +114,7 @@ def default_search(fields: Mapping[str, Field], naming: Title) -> list[str]:
 
 def default_label(name: str) -> Mapping[str, str]:
     """The label of something the YAML did not label: its name made readable, in English
-    (`closed_won` -> "Closed won"); see engine/model/labels.py."""
+    (`closed_won` -> "Closed won"); see engine/labels.py."""
     return MappingProxyType({DEFAULT_LANGUAGE: readable(name)})
 
 

@@ -152,6 +152,30 @@ class ListConfig:
 
 
 @dataclass(frozen=True)
+class Title:
+    """What names a record: `parts` (fields joined by a space: one field, or
+    first_name and last_name) or `expression` (a compiled string expression), then
+    `fallbacks`, groups of fields tried in order when that is empty."""
+
+    parts: tuple[str, ...] = ()
+    expression: Any = None  # engine.expr.Expression of type string
+    fallbacks: tuple[tuple[str, ...], ...] = ()
+    declared: bool = False  # written in YAML (`title:`), not chosen by the compiler
+
+    @property
+    def field(self) -> str | None:
+        """The one field the title is, when it is one field."""
+        return self.parts[0] if len(self.parts) == 1 and self.expression is None else None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields the title itself reads (fallbacks aside)."""
+        if self.expression is not None:
+            return tuple(sorted(self.expression.fields))
+        return self.parts
+
+
+@dataclass(frozen=True)
 class Entity:
     name: str
     label: Mapping[str, str]
@@ -170,7 +194,7 @@ class Entity:
     renamed_from: str | None = None
     origin: Origin | None = None
     env: Any = field(default=None, compare=False, repr=False)  # engine.expr.Env of its fields
-    title: Any = None  # engine.model.titles.Title: what names a record (title_field: when it is one field)
+    title: Title = field(default_factory=Title)  # what names a record (engine/model/titles.py)
     menu_order: int | None = None
 
     def label_text(self, language: str = "en") -> str:

@@ -23,10 +23,9 @@ name by its e-mail), and one with none of them by "<entity label> #<id>"
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from .model import Field
+from .model import Field, Title
 
 NAME_FIELDS = ("name", "full_name", "display_name")
 SUBJECT_FIELDS = ("subject", "title")
@@ -38,30 +37,6 @@ STRING_TYPES = ("string",)
 EMAIL_TYPES = ("email", "emails")
 PHONE_TYPES = ("phone", "phones")
 PERSON_NAME_TYPES = ("person_name",)
-
-
-@dataclass(frozen=True)
-class Title:
-    """What names a record: `parts` (fields joined by a space: one field, or
-    first_name and last_name) or `expression` (a compiled string expression), then
-    `fallbacks`, groups of fields tried in order when that is empty."""
-
-    parts: tuple[str, ...] = ()
-    expression: Any = None  # engine.expr.Expression of type string
-    fallbacks: tuple[tuple[str, ...], ...] = ()
-    declared: bool = False  # written in YAML (`title:`), not chosen by the compiler
-
-    @property
-    def field(self) -> str | None:
-        """The one field the title is, when it is one field."""
-        return self.parts[0] if len(self.parts) == 1 and self.expression is None else None
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        """The fields the title itself reads (fallbacks aside)."""
-        if self.expression is not None:
-            return tuple(sorted(self.expression.fields))
-        return self.parts
 
 
 def _salutation_like(name: str) -> bool:

@@ -2,7 +2,7 @@
 
 A project with `languages: [en, zh]` whose options, fields or entities have no Chinese
 label loads and works, but Chinese users read English (or the readable defaults made from
-names, see engine/model/labels.py). That is a warning, not an error: `tailor check`
+names, see engine/labels.py). That is a warning, not an error: `tailor check`
 prints it and succeeds, and nothing else stops on it.
 
 A label written as one text (`label: VIP`) was written for every language and never
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import Position
-from ..model.labels import label_languages, readable
+from ..labels import label_languages, readable
 from .project import option_value
 from .yamlload import PosDict, PosList
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import ProjectError
+from engine.labels import english_plural, readable
 from engine.model import load_model
-from engine.model.labels import english_plural, readable
 
 PERSON_NAME_PLUGIN = '''
 from engine.fields.scalar import StringType
