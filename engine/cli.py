@@ -1,7 +1,7 @@
 """The `tailor` command line.
 
-    tailor check PROJECT                  validate; exit 0 with a summary, 2 with every problem
-    tailor explain PROJECT ENTITY[.FIELD] which layer defined and changed an element
+    tailor check PROJECT                  validate; exit 0 with a summary (and any warnings), 2 with every problem
+    tailor explain PROJECT ENTITY[.FIELD|.RULE]  where an entity, field or rule comes from, and what it is
     tailor migrate PROJECT [--plan|--sql] [--allow-destructive] [--write-revision DIR]
     tailor demo-data PROJECT              load the project's demo/*.yaml records
     tailor user create USERNAME           add a user
@@ -30,9 +30,10 @@ def _model(project: str):
     try:
         return load_model(project)
     except ProjectError as exc:
-        for problem in exc.problems:
+        for problem in [*exc.problems, *exc.warnings]:
             click.echo(str(problem), err=True)
-        click.echo(f"{len(exc.problems)} problem(s) found in {project}", err=True)
+        counted = f" and {len(exc.warnings)} warning(s)" if exc.warnings else ""
+        click.echo(f"{len(exc.problems)} problem(s){counted} found in {project}", err=True)
         sys.exit(EXIT_PROBLEMS)
 
 
@@ -76,8 +77,11 @@ database_option = click.option("--database", "database", metavar="URL", default=
 @cli.command()
 @click.argument("project", type=click.Path(file_okay=False))
 def check(project: str) -> None:
-    """Validate PROJECT and print a summary, or every problem found."""
+    """Validate PROJECT and print a summary, or every problem found. Warnings (W codes) are
+    printed too, but only errors make it fail."""
     model = _model(project)
+    for warning in model.warnings:
+        click.echo(str(warning), err=True)
     entities = len(model.entities)
     fields = sum(len(e.fields) for e in model.entities.values())
     layers = {e.origin.defined_in for e in model.entities.values() if e.origin}
@@ -86,49 +90,27 @@ def check(project: str) -> None:
             layers.add(change[0])
     click.echo(f"{project}: ok — project '{model.project}', {entities} entities, {fields} fields, "
                f"{len(model.metadata.tables) - 1} tables, layers: {', '.join(sorted(layers))}; "
-               f"metadata version {model.version}")
+               f"metadata version {model.version}"
+               + (f"; {len(model.warnings)} warning(s)" if model.warnings else ""))
 
 
 @cli.command()
 @click.argument("project", type=click.Path(file_okay=False))
 @click.argument("target")
 def explain(project: str, target: str) -> None:
-    """Show which layer defined TARGET (ENTITY or ENTITY.FIELD) and which layers changed it."""
+    """Show what TARGET is and where it comes from: ENTITY, ENTITY.FIELD (with each option's
+    labels, colour and layer) or ENTITY.RULE (also ENTITY.rules.RULE)."""
+    from .explain import ExplainError
+    from .explain import explain as explain_target
+
     model = _model(project)
-    entity_name, _, field_name = target.partition(".")
-    if entity_name not in model.entities:
-        from .errors import did_you_mean
-
-        hint = did_you_mean(entity_name, model.entities)
-        click.echo(f"error: unknown entity '{entity_name}'" + (f" ({hint})" if hint else ""), err=True)
+    try:
+        lines = explain_target(model, target)
+    except ExplainError as exc:
+        click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PROBLEMS)
-    entity = model.entities[entity_name]
-    element = entity
-    if field_name:
-        if field_name not in entity.fields:
-            from .errors import did_you_mean
-
-            hint = did_you_mean(field_name, entity.fields)
-            click.echo(f"error: entity '{entity_name}' has no field '{field_name}'" + (f" ({hint})" if hint else ""),
-                       err=True)
-            sys.exit(EXIT_PROBLEMS)
-        element = entity.fields[field_name]
-    origin = element.origin
-    click.echo(f"{target}")
-    click.echo(f"  defined in layer '{origin.defined_in}' at {origin.position}")
-    for layer, position, keys in origin.changes:
-        click.echo(f"  changed in layer '{layer}' at {position}: {', '.join(keys)}")
-    if not origin.changes:
-        click.echo("  not changed by any other layer")
-    if field_name:
-        click.echo("  merged result:")
-        for key, value in element.spec.items():
-            if key == "options":
-                value = ", ".join(o.value + (" (hidden)" if o.hidden else "") for o in element.options)
-            click.echo(f"    {key}: {value}")
-    else:
-        click.echo(f"  label: {dict(entity.label) or entity.name}" + ("; hidden" if entity.hidden else ""))
-        click.echo(f"  fields: {', '.join(entity.fields)}")
+    for line in lines:
+        click.echo(line)
 
 
 @cli.command()

@@ -1,10 +1,14 @@
 """Problems found in a project, with stable error codes.
 
-Modelled on Django's system checks (`admin.E108`): every problem has a code that never
-changes meaning, a message, the file/line/column it comes from and, where one helps, a
-hint. Loading collects *all* problems before reporting, and the CLI prints them as
+Modelled on Django's system checks (`admin.E108`, `fields.W340`): every problem has a code
+that never changes meaning, a message, the file/line/column it comes from and, where one
+helps, a hint. Loading collects *all* problems before reporting, and the CLI prints them as
 
     entities/customer.yaml:4:13: E301 unknown field type 'strng' (hint: did you mean 'string'?)
+
+Codes starting with `W` are warnings: something works but will look unfinished (a label a
+project language lacks). They never stop a project from loading; `tailor check` prints
+them and still succeeds, and the compiled model keeps them (`CompiledModel.warnings`).
 
 `docs/error-codes.md` documents every code in `CODES`; a test keeps the two in step, and
 another test makes sure every code is produced by at least one bad project.
@@ -85,6 +89,10 @@ CODES: dict[str, str] = {
     "E908": "transition names an unknown approval flow or a reserved name",
     "E909": "workflow names an unknown role",
     "E910": "node lacks what its type needs",
+    # W3xx: warnings about labels (the project loads; `tailor check` prints them)
+    "W301": "option labels lack a project language",
+    "W302": "field label lacks a project language",
+    "W303": "entity label lacks a project language",
 }
 
 
@@ -113,6 +121,10 @@ class Problem:
         if self.code not in CODES:
             raise ValueError(f"undocumented error code {self.code}")
 
+    @property
+    def is_warning(self) -> bool:
+        return self.code.startswith("W")
+
     def __str__(self) -> str:
         text = f"{self.position}: {self.code} {self.message}"
         if self.hint:
@@ -120,25 +132,37 @@ class Problem:
         return text
 
 
-class ProjectError(Exception):
-    """Raised with every problem found; the CLI prints them and exits with status 2."""
+def in_order(problems: Iterable[Problem]) -> list[Problem]:
+    """Problems once each, by file, line and column."""
+    return sorted(set(problems), key=lambda p: (p.position, p.code, p.message))
 
-    def __init__(self, problems: Iterable[Problem]):
-        self.problems = sorted(set(problems), key=lambda p: (p.position, p.code, p.message))
+
+class ProjectError(Exception):
+    """Raised with every problem found; the CLI prints them and exits with status 2.
+    `warnings` holds the warnings found along the way (printed after the errors)."""
+
+    def __init__(self, problems: Iterable[Problem], warnings: Iterable[Problem] = ()):
+        self.problems = in_order(problems)
+        self.warnings = in_order(warnings)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
 class Problems:
-    """Collects problems while a stage keeps going, so the user sees them all at once."""
+    """Collects problems while a stage keeps going, so the user sees them all at once.
+    Errors are `items`; warnings (W codes) go to `warnings` and never count as problems:
+    `bool()`, `len()` and `raise_if_any()` look at errors only."""
 
     def __init__(self) -> None:
         self.items: list[Problem] = []
+        self.warnings: list[Problem] = []
 
     def add(self, code: str, message: str, position: Position, hint: str | None = None) -> None:
-        self.items.append(Problem(code, message, position, hint))
+        problem = Problem(code, message, position, hint)
+        (self.warnings if problem.is_warning else self.items).append(problem)
 
     def extend(self, problems: Iterable[Problem]) -> None:
-        self.items.extend(problems)
+        for problem in problems:
+            (self.warnings if problem.is_warning else self.items).append(problem)
 
     def __bool__(self) -> bool:
         return bool(self.items)
@@ -148,7 +172,7 @@ class Problems:
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise ProjectError(self.items)
+            raise ProjectError(self.items, self.warnings)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:

@@ -44,3 +44,9 @@ def test_failed_demo_load_leaves_nothing(tmp_path, make_project, db_url):
     assert "name: is required" in str(info.value)
     assert RecordService(model, engine).count("customer") == 0
     engine.dispose()
+
+
+@pytest.mark.parametrize("project", ["crm", "trade"])
+def test_examples_have_no_warnings(project):
+    """Every option, field and entity of the examples is labelled in each of their languages."""
+    assert load_model(EXAMPLES / project, entry_points=False).warnings == ()

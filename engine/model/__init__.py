@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
-from ..errors import Problems, ProjectError
+from ..errors import Problems, ProjectError, in_order
 from ..gcpause import gc_paused
 from ..plugins import make_plugin_manager
 from ..spec.checks import SpecChecker
@@ -74,6 +75,8 @@ def load_model(path: str | Path, *, entry_points: bool = True) -> CompiledModel:
         problems.raise_if_any()
         assert spec is not None and checker is not None
         model = Compiler(spec, checker, field_types, pm, functions, validators).compile()
+    if problems.warnings:
+        model = replace(model, warnings=tuple(in_order(problems.warnings)))
     pm.hook.tailor_model_compiled(model=model)
     return model
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from .. import __version__
 from ..fields.base import FieldType
 from ..fields.relation import ID_TYPE, ON_DELETE
+from ..labels import DEFAULT_LANGUAGE, english_plural, readable
 from ..permissions.roles import ACTIONS, compile_roles
 from ..spec.checks import STANDARD_FIELDS, SpecChecker
 from ..spec.project import ProjectSpec, Provenance, option_value
@@ -37,6 +38,7 @@ from .model import (
 )
 from .rollups import Rollup, attach_rollups
 from .search import SEARCH_COLUMN, attach_search
+from .titles import Title, choose_title
 
 
 def identifier(name: str, limit: int = 63) -> str:
@@ -76,6 +78,47 @@ def label_of(value: Any, language: str) -> Mapping[str, str]:
     if isinstance(value, str):
         return MappingProxyType({language: value})
     return MappingProxyType({str(k): str(v) for k, v in value.items()})
+
+
+LIST_COLUMNS = 6
+DEFAULT_FILTERS = 5  # a handful: more would crowd the list page
+FILTER_TYPES = ("choice", "link", "user", "date", "datetime", "boolean")
+# types whose text a search looks in by default (by type name: plugins and later engines add some)
+SEARCH_TYPES = ("string", "email", "phone", "autonumber", "person_name", "emails", "phones")
+
+
+def default_columns(fields: Mapping[str, Field], naming: Title) -> list[str]:
+    """The title's fields first (so the first column, which links to the record, names
+    it), then the other visible fields stored in the row, six in all."""
+    visible = [f.name for f in fields.values() if not f.hidden and f.type.storage == "column"]
+    first = [n for n in naming.fields if n in visible]
+    return [*first, *(n for n in visible if n not in first)][:LIST_COLUMNS]
+
+
+def default_filters(fields: Mapping[str, Field]) -> list[str]:
+    """Filters of a list that declares none: its visible choice, link, user, date and
+    boolean fields, in field order, a handful at most."""
+    return [f.name for f in fields.values() if not f.hidden and f.type.name in FILTER_TYPES
+            and f.type.storage == "column"][:DEFAULT_FILTERS]
+
+
+def default_search(fields: Mapping[str, Field], naming: Title) -> list[str]:
+    """What the search box and link lookups look in when `search:` is not given: the
+    title's text fields, then every visible name-like text field (string, e-mail, phone,
+    autonumber, and the person name, e-mails and phones types by name)."""
+    def searchable(f: Field | None) -> bool:
+        return f is not None and not f.hidden and f.type.storage == "column" and f.stores_column and (
+            f.type.name in SEARCH_TYPES or (f.is_computed and f.stored and f.returns == "string"))
+
+    first = [n for n in naming.fields if searchable(fields.get(n))]
+    return [*first, *(f.name for f in fields.values() if searchable(f) and f.type.name in SEARCH_TYPES
+                      and f.name not in first)]
+
+
+def default_label(name: str) -> Mapping[str, str]:
+    """The label of something the YAML did not label: its name made readable, in English
+    (`closed_won` -> "Closed won"); see engine/labels.py."""
+    return MappingProxyType({DEFAULT_LANGUAGE: readable(name)})
 
 
 def spec_version(settings: dict, entities: dict, plugin_names: list[str], roles: dict | None = None,
@@ -127,9 +170,7 @@ class Compiler:
             attach_search(entity)
         attach_rollups(entities)
         plugin_names = [n for n, _ in self.plugins.list_name_plugin()] if self.plugins else []
-        menu = []
-        for group in self.spec.settings.get("menu") or []:
-            menu.append((label_of(group.get("group"), self.language), tuple(group.get("entities") or ())))
+        menu = self.menu(entities)
         plain_roles = {n: plain(r) for n, r in sorted(self.spec.roles.items())}
         roles = compile_roles(self.spec.roles, self.checker.expressions, lambda v: label_of(v, self.language))
         plain_workflows = {n: plain(w) for n, w in sorted(self.spec.workflows.items())}
@@ -156,6 +197,44 @@ class Compiler:
             workflow_actions=MappingProxyType(dict(self.checker.workflow_actions)),
         )
 
+    def menu(self, entities: Mapping[str, Entity]) -> tuple[tuple[Mapping[str, str], tuple[str, ...]], ...]:
+        """The navigation, in the order the YAML gives: the groups of tailor.yaml `menu:`
+        with their entities as listed; then, in each group, entities that name it by
+        `menu:` (matched with the group's label in any language; a group no `menu:` item
+        has is added after them); last, in a group without a title, every other entity.
+        Entities placed by their own `menu:` or not placed at all come by `menu_order`
+        (those without one after, in the order their files are read), never by name."""
+        order = {name: i for i, name in enumerate(entities)}
+
+        def rank(name: str) -> tuple:
+            position = entities[name].menu_order
+            return (position is None, position or 0, order[name])
+
+        groups: list[tuple[Mapping[str, str], list[str]]] = []
+        texts: list[set[str]] = []
+        placed: set[str] = set()
+        for group in self.spec.settings.get("menu") or []:
+            names = [n for n in group.get("entities") or () if n in entities]
+            label = group.get("group")
+            groups.append((label_of(label, self.language), list(dict.fromkeys(names))))
+            texts.append({label.strip()} if isinstance(label, str) else {str(v).strip() for v in (label or {}).values()})
+            placed.update(names)
+        rest: list[str] = []
+        for name in sorted((n for n in entities if n not in placed), key=rank):
+            wanted = (entities[name].menu or "").strip()
+            if not wanted:
+                rest.append(name)
+                continue
+            found = next((i for i, t in enumerate(texts) if wanted in t), None)
+            if found is None:
+                groups.append((label_of(wanted, self.language), []))
+                texts.append({wanted})
+                found = len(groups) - 1
+            groups[found][1].append(name)
+        if rest:
+            groups.append((MappingProxyType({}), rest))
+        return tuple((label, tuple(names)) for label, names in groups)
+
     def owner_scoped(self, entity: str) -> bool:
         """Whether a role limits this entity to rows by owner (own, team, department)."""
         for role in self.spec.roles.values():
@@ -181,11 +260,13 @@ class Compiler:
         options = []
         for option in spec.get("options") or []:
             value = option_value(option)
+            given = option.get("label") if isinstance(option, dict) else None
+            label = label_of(given, self.language) if given else default_label(str(value))
+            origin = None if key_prefix else _origin(self.spec.option_provenance.get((entity, name, str(value))))
             if isinstance(option, dict):
-                options.append(Option(str(value), label_of(option.get("label") or str(value), self.language),
-                                      option.get("color"), bool(option.get("hidden"))))
+                options.append(Option(str(value), label, option.get("color"), bool(option.get("hidden")), origin))
             else:
-                options.append(Option(str(value), label_of(str(value), self.language)))
+                options.append(Option(str(value), label, origin=origin))
         pattern = spec.get("pattern")
         default = spec.get("default")
         subfields: dict[str, Field] = {}
@@ -203,7 +284,7 @@ class Compiler:
             entity=entity,
             name=name,
             type=ftype,
-            label=label_of(spec.get("label"), self.language),
+            label=label_of(spec.get("label"), self.language) if spec.get("label") else default_label(name),
             help=label_of(spec.get("help"), self.language),
             placeholder=label_of(spec.get("placeholder"), self.language),
             required=bool(spec.get("required")),
@@ -266,22 +347,29 @@ class Compiler:
         fields = {fname: self.field(name, fname, fspec, (), plain_fields[fname])
                   for fname, fspec in (spec.get("fields") or {}).items()}
         listing = spec.get("list") or {}
-        visible = [f for f in fields.values() if not f.hidden and f.type.storage == "column"]
-        title = spec.get("title") or next((f.name for f in visible if f.type.name == "string"), None)
+        expression = self.checker.expressions.get((name, "title"))
+        declared = spec.get("title") if expression is None and spec.get("title") in fields else None
+        naming = choose_title(fields, declared, expression)
+        title = naming.field
         sort = listing.get("sort") or ["-id"]
         list_config = ListConfig(
-            columns=tuple(listing.get("columns") or [f.name for f in visible[:6]]),
-            filters=tuple(listing.get("filters") or ()),
+            columns=tuple(listing.get("columns") or default_columns(fields, naming)),
+            filters=tuple(listing["filters"] if "filters" in listing else default_filters(fields)),
             sort=tuple([sort] if isinstance(sort, str) else sort),
-            search=tuple(listing.get("search") or ([title] if title else [])),
+            search=tuple(listing.get("search") or default_search(fields, naming)),
             page_size=int(listing.get("page_size") or 50),
         )
-        table, children = self.tables(name, spec, fields, list_config, title)
+        # declared filters are indexed; default ones are not (a project gains no indexes by them)
+        table, children = self.tables(name, spec, fields, list_config, title,
+                                      tuple(listing.get("filters") or ()))
+        label = label_of(spec.get("label"), self.language) if spec.get("label") else default_label(name)
         return Entity(
             name=name,
-            label=label_of(spec.get("label"), self.language),
-            plural=label_of(spec.get("plural") or spec.get("label"), self.language),
+            label=label,
+            plural=self.plural(label, spec.get("plural")),
             title_field=title,
+            title=naming,
+            menu_order=spec.get("menu_order"),
             fields=MappingProxyType(fields),
             list=list_config,
             tabs=self.tabs(spec, fields),
@@ -296,6 +384,15 @@ class Compiler:
             origin=_origin(self.spec.provenance.get((name, None))),
             env=self.checker.envs.get(name) or self.checker.env_for(spec.get("fields") or PosDict()),
         )
+
+    def plural(self, label: Mapping[str, str], given: Any) -> Mapping[str, str]:
+        """`plural:` as written, and for each language of the label it lacks: the English
+        plural of the English label ("Opportunity" -> "Opportunities"), the label itself
+        in other languages (Chinese has no plural form)."""
+        plural = dict(label_of(given, self.language)) if given else {}
+        for lang, singular in label.items():
+            plural.setdefault(lang, english_plural(singular) if lang == DEFAULT_LANGUAGE else singular)
+        return MappingProxyType(plural)
 
     def tabs(self, spec: PosDict, fields: dict[str, Field]) -> tuple[Tab, ...]:
         def section(s: Mapping) -> Section:
@@ -314,17 +411,19 @@ class Compiler:
     def rules(self, entity: str, spec: PosDict) -> tuple[Rule, ...]:
         result = []
         for i, rule in enumerate(spec.get("rules") or []):
+            name = rule.get("name") or f"rule_{i + 1}"
             result.append(Rule(
-                name=rule.get("name") or f"rule_{i + 1}",
+                name=name,
                 check=self.checker.expressions[(entity, "rule", i, "check")],
                 message=label_of(rule.get("message"), self.language),
                 when=self.checker.expressions.get((entity, "rule", i, "when")),
                 field=rule.get("field"),
+                origin=_origin(self.spec.rule_provenance.get((entity, name))),
             ))
         return tuple(result)
 
     def tables(self, name: str, spec: PosDict, fields: dict[str, Field], listing: ListConfig,
-               title: str | None) -> tuple[sa.Table, dict[str, sa.Table]]:
+               title: str | None, filters: tuple[str, ...] = ()) -> tuple[sa.Table, dict[str, sa.Table]]:
         columns: list[Any] = [
             sa.Column("id", ID_TYPE, primary_key=True, autoincrement=True),
             sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -346,7 +445,7 @@ class Compiler:
         if any(name in fields for name in listing.search):  # the folded text searches look in
             columns.append(sa.Column(SEARCH_COLUMN, sa.Text(), nullable=True, info={"renamed_from": None}))
         sorted_on = {s.lstrip("-") for s in listing.sort}
-        indexed = {f for f in listing.filters} | {f.name for f in fields.values() if f.index}
+        indexed = set(filters) | {f.name for f in fields.values() if f.index}
         if title:
             indexed.add(title)
         if spec.get("stage"):

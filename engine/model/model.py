@@ -48,6 +48,7 @@ class Option:
     label: Mapping[str, str]
     color: str | None = None
     hidden: bool = False
+    origin: Origin | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ class Rule:
     message: Mapping[str, str]
     when: Any = None
     field: str | None = None
+    origin: Origin | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,30 @@ class ListConfig:
 
 
 @dataclass(frozen=True)
+class Title:
+    """What names a record: `parts` (fields joined by a space: one field, or
+    first_name and last_name) or `expression` (a compiled string expression), then
+    `fallbacks`, groups of fields tried in order when that is empty."""
+
+    parts: tuple[str, ...] = ()
+    expression: Any = None  # engine.expr.Expression of type string
+    fallbacks: tuple[tuple[str, ...], ...] = ()
+    declared: bool = False  # written in YAML (`title:`), not chosen by the compiler
+
+    @property
+    def field(self) -> str | None:
+        """The one field the title is, when it is one field."""
+        return self.parts[0] if len(self.parts) == 1 and self.expression is None else None
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields the title itself reads (fallbacks aside)."""
+        if self.expression is not None:
+            return tuple(sorted(self.expression.fields))
+        return self.parts
+
+
+@dataclass(frozen=True)
 class Entity:
     name: str
     label: Mapping[str, str]
@@ -170,9 +196,14 @@ class Entity:
     renamed_from: str | None = None
     origin: Origin | None = None
     env: Any = field(default=None, compare=False, repr=False)  # engine.expr.Env of its fields
+    title: Title = field(default_factory=Title)  # what names a record (engine/model/titles.py)
+    menu_order: int | None = None
 
     def label_text(self, language: str = "en") -> str:
         return text(self.label, language, self.name.replace("_", " ").capitalize())
+
+    def plural_text(self, language: str = "en") -> str:
+        return text(self.plural, language, self.label_text(language))
 
     @property
     def sections(self) -> tuple[Section, ...]:
@@ -227,6 +258,7 @@ class CompiledModel:
     workflows: Mapping[str, Any] = field(default_factory=_empty)  # engine.workflows.Workflow by name
     resolvers: Mapping[str, Any] = field(default_factory=_empty)  # approver resolvers by name
     workflow_actions: Mapping[str, Any] = field(default_factory=_empty)  # workflow actions by name
+    warnings: tuple[Any, ...] = ()  # engine.errors.Problem with W codes: the project loads, `tailor check` shows them
 
     def workflow_of(self, entity: str) -> Any:
         """The entity's workflow (engine.workflows.Workflow), or None."""

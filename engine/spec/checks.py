@@ -27,6 +27,7 @@ from ..fields.special import autonumber_problem
 from ..model.constants import STANDARD_FIELDS, STANDARD_SORTABLE
 from ..permissions.roles import check_roles
 from ..workflows.checks import WorkflowChecker
+from .labels import check_labels
 from .project import ProjectSpec, option_value
 from .yamlload import PosDict, PosList
 
@@ -117,6 +118,8 @@ class SpecChecker:
         except (TypeError, AttributeError, ValueError, KeyError):
             if not shape_problems:
                 raise
+        if isinstance(languages, list):
+            check_labels(self.spec.entities, languages, self.add)
 
     def check_entity_refs(self, names: PosList, what: str) -> None:
         for i, ref in enumerate(names):
@@ -324,7 +327,7 @@ class SpecChecker:
                          f"options: {', '.join(v for v in values if v not in hidden)}; null empties the value")
 
     # -- expressions -----------------------------------------------------------------------
-    def env_for(self, fields: PosDict) -> Env:
+    def env_for(self, fields: PosDict, with_user: bool = True) -> Env:
         types: dict[str, Any] = dict(STANDARD_FIELDS)
         for fname, fspec in fields.items():
             if not isinstance(fspec, PosDict):
@@ -344,7 +347,7 @@ class SpecChecker:
                     types[fname] = vt
                 for suffix, part_type in ftype.part_types(fspec).items():
                     types[f"{fname}_{suffix}"] = part_type
-        return Env(fields=types, variables={"user": USER_VARIABLES}, functions=self.functions)
+        return Env(fields=types, variables={"user": USER_VARIABLES} if with_user else {}, functions=self.functions)
 
     def value_type(self, fspec: Mapping) -> str | None:
         ftype = self.types.get(fspec.get("type"))
@@ -537,13 +540,36 @@ class SpecChecker:
                 visit(node, [node])
 
     # -- layout ----------------------------------------------------------------------------
+    def check_title(self, entity: str, spec: PosDict, fields: PosDict) -> None:
+        """`title:` names a field, or is an expression giving a string (compiled here)."""
+        title = spec.get("title")
+        if not isinstance(title, str):
+            return
+        if NAME_RE.match(title):
+            if title not in fields:
+                self.add("E307", f"title names unknown field '{title}'", spec.position_of("title"),
+                         did_you_mean(title, fields) or "or write an expression: \"first_name + ' ' + last_name\"")
+            elif isinstance(fields[title], PosDict) and fields[title].get("type") in ("lines", "links"):
+                self.add("E407", f"a {fields[title].get('type')} field cannot be the title", spec.position_of("title"),
+                         "name a field holding one value, or write an expression")
+            return
+        # without `user`: a title names a record the same way for everyone (lists,
+        # notifications, search results)
+        expression = self.compile((entity, "title"), spec, "title", self.env_for(fields, with_user=False), "string")
+        rows = sorted(n for n in expression.fields if isinstance(fields.get(n), PosDict)
+                      and fields[n].get("type") in ("lines", "links")) if expression is not None else []
+        if rows:
+            self.add("E506", f"a title cannot read child rows ('{rows[0]}'): it names every row of a list",
+                     spec.position_of("title"), "use a stored computed field, e.g. total: sum(lines.amount)")
+            self.expressions.pop((entity, "title"), None)
+
     def check_layout(self, entity: str, spec: PosDict, fields: PosDict) -> None:
         known = set(fields) | set(STANDARD_FIELDS)
-        for key in ("title", "stage"):
-            value = spec.get(key)
-            if value is not None and value not in fields:
-                self.add("E307", f"{key} names unknown field '{value}'", spec.position_of(key),
-                         did_you_mean(value, fields))
+        self.check_title(entity, spec, fields)
+        stage_name = spec.get("stage")
+        if stage_name is not None and stage_name not in fields:
+            self.add("E307", f"stage names unknown field '{stage_name}'", spec.position_of("stage"),
+                     did_you_mean(stage_name, fields))
         stage = spec.get("stage")
         if stage in fields and isinstance(fields[stage], PosDict) and fields[stage].get("type") != "choice":
             self.add("E407", f"stage field '{stage}' must be a choice field", spec.position_of("stage"))

@@ -69,6 +69,9 @@ class ProjectSpec:
     entity_files: dict[str, Position]
     roles: dict[str, PosDict] = field(default_factory=dict)  # merged roles.yaml, by role name
     workflows: dict[str, PosDict] = field(default_factory=dict)  # merged workflows/*.yaml, by name
+    # (entity, field, option value) and (entity, rule name; unnamed: rule_N) -> where from
+    option_provenance: dict[tuple[str, str, str], Provenance] = field(default_factory=dict)
+    rule_provenance: dict[tuple[str, str], Provenance] = field(default_factory=dict)
 
 
 def display_path(path: Path) -> str:
@@ -177,6 +180,7 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
     settings = PosDict(pos=top.settings.pos)
     entities: dict[str, PosDict] = {}
     provenance: dict[tuple[str, str | None], Provenance] = {}
+    origins = Origins()
     entity_files: dict[str, Position] = {}
     shape_problems = any(p.code[:2] in ("E1", "E2") for p in problems.items)
     for layer in layers:
@@ -198,9 +202,11 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
                 fields = document.get("fields")
                 for fname in fields if isinstance(fields, PosDict) else ():
                     provenance[(name, fname)] = Provenance(layer.name, fields.position_of(fname, of_key=True))
+                    origins.new_options(layer.name, name, fname, fields[fname])
+                origins.new_rules(layer.name, name, document.get("rules"))
             else:
                 try:
-                    _merge_entity(entities[name], document, layer.name, provenance, name)
+                    _merge_entity(entities[name], document, layer.name, provenance, name, origins)
                 except (TypeError, AttributeError, ValueError, KeyError):
                     if not shape_problems:  # values of the wrong type: already reported
                         raise
@@ -214,7 +220,47 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
         entity_files=entity_files,
         roles=merge_roles(layers),
         workflows=merge_workflows(layers, problems),
+        option_provenance=origins.options,
+        rule_provenance=origins.rules,
     )
+
+
+class Origins:
+    """Where each option and each rule comes from, layer by layer (for `tailor explain`):
+    options merge by value and rules by name, so each has a story of its own."""
+
+    def __init__(self) -> None:
+        self.options: dict[tuple[str, str, str], Provenance] = {}
+        self.rules: dict[tuple[str, str], Provenance] = {}
+
+    def new_options(self, layer: str, entity: str, fname: str, fspec: Any) -> None:
+        options = fspec.get("options") if isinstance(fspec, PosDict) else None
+        for i, option in enumerate(options if isinstance(options, PosList) else ()):
+            self.options[(entity, fname, str(option_value(option)))] = Provenance(layer, options.position_of(i))
+
+    def option(self, layer: str, entity: str | None, fname: str | None, option: Any, where: Position,
+               added: bool) -> None:
+        if entity is None or fname is None:
+            return
+        key = (entity, fname, str(option_value(option)))
+        if added or key not in self.options:
+            self.options[key] = Provenance(layer, where)
+        else:
+            keys = tuple(k for k in option if k != "value") if isinstance(option, PosDict) else ()
+            self.options[key].changes.append(Change(layer, where, keys or ("value",)))
+
+    def new_rules(self, layer: str, entity: str, rules: Any, start: int = 0) -> None:
+        for i, rule in enumerate(rules if isinstance(rules, PosList) else ()):
+            self.rule(layer, entity, rule, rules.position_of(i), start + i, replaced=False)
+
+    def rule(self, layer: str, entity: str, rule: Any, where: Position, index: int, replaced: bool) -> None:
+        name = rule.get("name") if isinstance(rule, dict) and isinstance(rule.get("name"), str) else None
+        key = (entity, name or f"rule_{index + 1}")
+        if replaced and key in self.rules:
+            keys = tuple(rule) if isinstance(rule, dict) else ()
+            self.rules[key].changes.append(Change(layer, where, keys))
+        else:
+            self.rules[key] = Provenance(layer, where)
 
 
 def _first_in_layer(seen: dict[str, Position], what: str, name: str, where: Position, layer: Layer,
@@ -363,19 +409,25 @@ def _set(target: PosDict, source: PosDict, key: str, value: Any) -> None:
 
 
 def _merge_entity(entity: PosDict, override: PosDict, layer: str,
-                  provenance: dict[tuple[str, str | None], Provenance], name: str) -> None:
+                  provenance: dict[tuple[str, str | None], Provenance], name: str,
+                  origins: Origins | None = None) -> None:
+    origins = origins or Origins()
     changed: list[str] = []
     for key, value in override.items():
         if key == "entity":
             continue
         changed.append(key)
         if key == "fields" and isinstance(value, PosDict) and isinstance(entity.get("fields"), PosDict):
-            _merge_fields(entity["fields"], value, layer, provenance, name)
+            _merge_fields(entity["fields"], value, layer, provenance, name, origins)
         elif key == "list" and isinstance(value, PosDict) and isinstance(entity.get("list"), PosDict):
             for lkey in value:
                 _set(entity["list"], value, lkey, _copy(value[lkey]))
         elif key == "rules" and isinstance(value, PosList) and isinstance(entity.get("rules"), PosList):
-            _merge_named_list(entity["rules"], value)
+            _merge_named_list(entity["rules"], value, lambda rule, where, index, replaced:
+                              origins.rule(layer, name, rule, where, index, replaced))
+        elif key == "rules":
+            _set(entity, override, key, _copy(value))
+            origins.new_rules(layer, name, value)
         elif key == "indexes" and isinstance(value, PosList) and isinstance(entity.get("indexes"), PosList):
             for i, item in enumerate(value):
                 entity["indexes"].append(_copy(item))
@@ -386,22 +438,29 @@ def _merge_entity(entity: PosDict, override: PosDict, layer: str,
 
 
 def _merge_fields(fields: PosDict, override: PosDict, layer: str,
-                  provenance: dict[tuple[str, str | None], Provenance] | None, entity: str) -> None:
+                  provenance: dict[tuple[str, str | None], Provenance] | None, entity: str,
+                  origins: Origins | None = None) -> None:
+    origins = origins or Origins()
     for fname, fspec in override.items():
         fpos = override.position_of(fname, of_key=True)
         if fname not in fields or not isinstance(fields[fname], PosDict) or not isinstance(fspec, PosDict):
             _set(fields, override, fname, _copy(fspec))
             if provenance is not None:
                 provenance[(entity, fname)] = Provenance(layer, fpos)
+                origins.new_options(layer, entity, fname, fspec)
             continue
         base = fields[fname]
+        top = provenance is not None  # options of sub-fields (lines, payload) are not traced
         for key, value in fspec.items():
             if key == "options" and isinstance(value, PosList) and isinstance(base.get("options"), PosList):
-                _merge_options(base["options"], value)
+                _merge_options(base["options"], value, lambda option, where, added, fname=fname, top=top:
+                               origins.option(layer, entity if top else None, fname, option, where, added))
             elif key in ("fields", "payload") and isinstance(value, PosDict) and isinstance(base.get(key), PosDict):
                 _merge_fields(base[key], value, layer, None, entity)
             else:
                 _set(base, fspec, key, _copy(value))
+                if key == "options" and top:
+                    origins.new_options(layer, entity, fname, fspec)
         fields.key_pos.setdefault(fname, fpos)
         if provenance is not None and (entity, fname) in provenance:
             provenance[(entity, fname)].changes.append(Change(layer, fpos, tuple(fspec.keys())))
@@ -411,10 +470,14 @@ def option_value(option: Any) -> Any:
     return option.get("value") if isinstance(option, dict) else option
 
 
-def _merge_options(options: PosList, override: PosList) -> None:
+def _merge_options(options: PosList, override: PosList, noted=None) -> None:
+    """Options merge by value: a layer relabels, recolours or hides one, or adds one.
+    `noted(option, position, added)` hears of each (see Origins)."""
     index = {option_value(o): i for i, o in enumerate(options)}
     for i, option in enumerate(override):
         value = option_value(option)
+        if noted is not None:
+            noted(option, override.position_of(i), value not in index)
         if value in index:
             current = options[index[value]]
             if isinstance(option, PosDict):
@@ -429,13 +492,19 @@ def _merge_options(options: PosList, override: PosList) -> None:
             index[value] = len(options) - 1
 
 
-def _merge_named_list(items: PosList, override: PosList) -> None:
+def _merge_named_list(items: PosList, override: PosList, noted=None) -> None:
+    """Items merge by name: a layer replaces an item of the same name whole, or adds one.
+    `noted(item, position, index, replaced)` hears of each (see Origins)."""
     index = {item.get("name"): i for i, item in enumerate(items) if isinstance(item, dict) and item.get("name")}
     for i, item in enumerate(override):
         name = item.get("name") if isinstance(item, dict) else None
         if name and name in index:
             items[index[name]] = _copy(item)
             items.item_pos[index[name]] = override.position_of(i)
+            if noted is not None:
+                noted(item, override.position_of(i), index[name], True)
         else:
             items.append(_copy(item))
             items.item_pos.append(override.position_of(i))
+            if noted is not None:
+                noted(item, override.position_of(i), len(items) - 1, False)

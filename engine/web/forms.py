@@ -59,7 +59,7 @@ from wtforms.widgets import (
 )
 
 from ..model.model import Entity, Field, Section, text
-from ..records import Context, Query, ValidationError
+from ..records import Context, titles
 from ..records.values import (
     STANDARD_READONLY,
     apply_defaults,
@@ -75,8 +75,9 @@ from ..records.values import (
 )
 from ..storage import users
 from ..workflows import guard
+from .auth import context
+from .i18n import fmt, language
 from .i18n import gettext as _
-from .i18n import language
 from .state import WebState
 
 CONTROL_KEYS = frozenset({"csrf_token", "version", "_action", "_present"})
@@ -244,30 +245,31 @@ def service():
 
 
 def title_of(entity: Entity, row: Mapping[str, Any]) -> str:
-    title = row.get(entity.title_field) if entity.title_field else None
-    return str(title) if title not in (None, "") else f"#{row.get('id')}"
+    """The title of a row in the reader's language (engine/records/titles.py)."""
+    return titles.title_of(entity, row, language(), fmt)
+
+
+def title_columns(entity: Entity) -> tuple[str, ...]:
+    """The fields the reader's titles of this entity need (for `Query.columns`)."""
+    return titles.title_columns(entity, service().access(entity, context()).visible)
+
+
+def read_titles(entity: Entity, ids, context: Context) -> dict[int, str]:
+    """{id: title} of records the reader may read, in their language."""
+    return titles.read_titles(service(), entity, ids, context, language(), fmt)
 
 
 def link_titles(wanted: Mapping[str, set[int]], context: Context) -> dict[tuple[str, int], str]:
-    """Titles of linked records, one query per target entity: {(entity, id): title}."""
+    """Titles of linked records, one query per target entity: {(entity, id): title}
+    (a link to a record the user may not read is left out: it shows as #id)."""
     model = WebState.of().model
     found: dict[tuple[str, int], str] = {}
     for name, ids in wanted.items():
         target = model.entities.get(name)
-        ids = sorted({i for i in ids if isinstance(i, int) and 0 < i < 2**63})
-        if target is None or not ids or not service().access(target, context).can("read"):
-            continue  # a link to an entity the user may not read shows as #id
-        columns = (target.title_field,) if target.title_field else ()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            try:
-                rows = service().list(name, Query(filters=(("id", "in", chunk),), columns=columns,
-                                                  limit=len(chunk), sort=()), context)
-            except ValidationError:
-                rows = service().list(name, Query(filters=(("id", "in", chunk),), limit=len(chunk), sort=()),
-                                      context)
-            for row in rows:
-                found[(name, row["id"])] = title_of(target, row)
+        if target is None:
+            continue
+        for record_id, title in read_titles(target, ids, context).items():
+            found[(name, record_id)] = title
     return found
 
 

@@ -30,6 +30,7 @@ from ..expr import compile_expression
 from ..model.model import Entity, text
 from ..records.context import SYSTEM, Context
 from ..records.errors import NotFound, PermissionDenied, ValidationError
+from ..records.titles import numbered, title_of
 from ..storage import flow_definitions, flow_tasks, flows, users
 from .actions import ActionRun
 from .decisions import Decisions
@@ -70,10 +71,14 @@ class Flows(Decisions, FlowWalk):
         return replace(context, workflow=True)
 
     def _what(self, entity: Entity, record: Mapping[str, Any]) -> dict[str, str]:
-        """The record as each language names it, for notifications."""
-        title = record.get(entity.title_field) if entity.title_field else None
-        title = title or f"#{record['id']}"
-        return {lang: f"{entity.label_text(lang)} {title}" for lang in ("en", "zh", *self.model.languages)}
+        """The record as each language names it, for notifications: "Order SO-2026-0001",
+        or "Order #3" when nothing names it (engine/records/titles.py)."""
+        result = {}
+        for lang in dict.fromkeys(("en", "zh", *self.model.languages)):
+            title = title_of(entity, record, lang)
+            numbered_only = title == numbered(entity, record["id"], lang)
+            result[lang] = title if numbered_only else f"{entity.label_text(lang)} {title}"
+        return result
 
     def _name(self, conn: Connection, user_id: int | None) -> str:
         if user_id is None:

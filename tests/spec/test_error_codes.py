@@ -253,6 +253,26 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
              "role 'boss_role'"),
     "E910": (_wf("approvals:\n  check:\n    nodes:\n      a: {type: condition, cases: [{when: \"amount > 1\", next: end}]}\n"),
              WF, 7, 17, "needs 'default'"),
+    # warnings: the project loads; they are on the model (and printed by `tailor check`)
+    "W301": ({ENTITY: """
+        entity: customer
+        label: {en: Customer, zh: 客户}
+        fields:
+          name: {type: string, label: {en: Name, zh: 名称}}
+          stage: {type: choice, label: {en: Stage, zh: 阶段}, options: [CNY, {value: won, label: {en: Won}}, lost]}
+        """}, ENTITY, 5, 53, "options of field 'stage' have no zh label: won, lost"),
+    "W302": ({ENTITY: """
+        entity: customer
+        label: {en: Customer, zh: 客户}
+        fields:
+          name: {type: string, label: {en: Name, zh: 名称}}
+          first_name: {type: string, label: {en: First name}}
+        """}, ENTITY, 5, 37, "field 'first_name' has no zh label"),
+    "W303": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string, label: {en: Name, zh: 名称}}
+        """}, ENTITY, 1, 9, "entity 'customer': label has no zh text"),
     "E701": ({"tailor.yaml": "name: a\nplugins: [cn_feilds]\n"}, "tailor.yaml", 2, 11, "not found"),
     "E702": ({"tailor.yaml": "name: a\nplugins: [./bad_hook.py]\n",
               "bad_hook.py": "def tailor_field_typez():\n    return []\n"}, "bad_hook.py", 0, None, "tailor_field_typez"),
@@ -277,6 +297,8 @@ def problems_of(make_project, tmp_path, code):
         root = make_project(files, name="a")
     else:
         root = make_project(files)
+    if code.startswith("W"):
+        return list(load_model(root, entry_points=False).warnings)
     with pytest.raises(ProjectError) as info:
         load_model(root, entry_points=False)
     return info.value.problems
@@ -299,7 +321,7 @@ def test_bad_project_reports_code(code, make_project, tmp_path):
         assert problem.position.line == line, str(problem)
     if column is not None:
         assert problem.position.column == column, str(problem)
-    assert re.match(r"^\S+(:\d+:\d+)?: E\d{3} ", str(problem)), str(problem)
+    assert re.match(r"^\S+(:\d+:\d+)?: [EW]\d{3} ", str(problem)), str(problem)
 
 
 def test_all_problems_reported_at_once(make_project):
@@ -322,5 +344,5 @@ def test_all_problems_reported_at_once(make_project):
 
 def test_error_codes_are_documented():
     doc = (ROOT / "docs" / "error-codes.md").read_text(encoding="utf-8")
-    documented = set(re.findall(r"^## (E\d{3})", doc, flags=re.M))
+    documented = set(re.findall(r"^## ([EW]\d{3})", doc, flags=re.M))
     assert documented == set(CODES)

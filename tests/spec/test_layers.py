@@ -58,7 +58,7 @@ def test_merge_adds_overrides_and_hides(make_project):
     assert customer.fields["region"].hidden is True
     assert "region" in customer.table.c  # hidden, never dropped
     assert [(o.value, dict(o.label).get("en"), o.color) for o in customer.fields["level"].options] == [
-        ("high", "Top", "red"), ("low", "low", None), ("vip", "vip", "gold")]
+        ("high", "Top", "red"), ("low", "Low", None), ("vip", "Vip", "gold")]  # readable defaults
     assert customer.list.columns == ("name", "market")
     assert customer.list.sort == ("name",)  # list merges key by key
     assert [r.check.source for r in customer.rules] == ["name != 'x'"]  # rules merge by name

@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, abort, g, render_template
 
 from ...model import Entity
+from ..forms import title_of
 from ..state import WebState
 
 bp = Blueprint("pages", __name__)
@@ -63,4 +64,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["tailor_model"] = model
     app.jinja_env.globals["menu_groups"] = home.menu
     app.jinja_env.globals["can"] = can
+    app.jinja_env.globals["record_title"] = title_of
     app.jinja_env.globals["nav_counts"] = approvals.nav_counts

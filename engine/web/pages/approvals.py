@@ -29,7 +29,7 @@ from ...workflows import inbox as reads
 from ...workflows.diagram import layout as diagram_layout
 from ...workflows.resolvers import picking_range
 from ..auth import context
-from ..forms import active_users, user_names
+from ..forms import active_users, read_titles, user_names
 from ..i18n import gettext as _
 from ..i18n import language
 from . import bp, entity_or_404, model, render, service
@@ -334,8 +334,6 @@ def approvals_view(tab: str, problem: str | None = None, status: int = 200):
 def _titles(rows) -> dict[tuple[str, int], str]:
     """Titles of the records in the inbox: tasks give their approvers read access, so the
     user's own rights are enough; a record they no longer see keeps its number."""
-    from ...records import Query
-
     wanted: dict[str, set[int]] = {}
     for row in rows:
         wanted.setdefault(row["entity"], set()).add(row["record_id"])
@@ -343,15 +341,13 @@ def _titles(rows) -> dict[tuple[str, int], str]:
     ctx = context()
     for name, ids in wanted.items():
         entity = model().entities.get(name)
-        if entity is None or not entity.title_field:
+        if entity is None:
             continue
         try:
-            records = service().list(name, Query(filters=(("id", "in", sorted(ids)),), limit=len(ids),
-                                                 columns=(entity.title_field,)), ctx)
+            titles = read_titles(entity, ids, ctx)
         except RecordError:
             continue
-        for record in records:
-            found[(name, record["id"])] = str(record.get(entity.title_field) or f"#{record['id']}")
+        found.update({(name, record_id): title for record_id, title in titles.items()})
     return found
 
 

@@ -6,14 +6,16 @@ from flask import request
 
 from ...records import Query, ValidationError
 from ..auth import context
+from ..forms import title_columns, title_of
 from . import bp, can, model, render, service
 
 SEARCH_LIMIT = 8
 
 
 def menu() -> list[tuple[dict, list]]:
-    """Menu groups from tailor.yaml, with the entities the user may read; entities not in
-    any group come last."""
+    """The menu groups in the order the compiled model gives (tailor.yaml `menu:`, then
+    entities' own `menu:` and `menu_order`, see Compiler.menu), with the entities the user
+    may read; entities in no group come last, under no title."""
     current = model()
 
     def shown(entity) -> bool:
@@ -25,7 +27,7 @@ def menu() -> list[tuple[dict, list]]:
         placed.update(e.name for e in entities)
         if entities:
             groups.append((label, entities))
-    rest = [e for e in current.entities.values() if shown(e) and e.name not in placed]
+    rest = [e for e in current.entities.values() if shown(e) and e.name not in placed]  # a model built elsewhere
     if rest:
         groups.append(({}, rest))
     return groups
@@ -52,10 +54,9 @@ def search():
                     continue
                 try:
                     rows = service().list(entity.name, Query(search=term, limit=SEARCH_LIMIT,
-                                                             columns=tuple(c for c in [entity.title_field] if c)),
-                                          context())
+                                                             columns=title_columns(entity)), context())
                 except ValidationError:
                     continue
                 if rows:
-                    results.append((entity, rows))
+                    results.append((entity, [{"id": row["id"], "title": title_of(entity, row)} for row in rows]))
     return render("search", term=term, results=results)

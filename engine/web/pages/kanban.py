@@ -22,6 +22,7 @@ from ...records import ConflictError, Context, PermissionDenied, ValidationError
 from ...workflows.runtime import FlowConflict
 from ..auth import context
 from ..errors import page
+from ..forms import title_columns, title_of
 from ..i18n import gettext as _
 from ..i18n import label
 from . import access, bp, entity_or_404, model, render, service
@@ -36,7 +37,6 @@ from .lists import (
     list_url,
     option_badge,
     read_state,
-    renderer,
     renderers,
     to_query,
 )
@@ -54,17 +54,15 @@ def staged(name: str) -> tuple[Entity, Field]:
 
 
 def card_columns(entity: Entity) -> list:
-    """What a card shows below its title: the list columns but the title and the stage."""
-    return [c for c in default_columns(entity) if c.name not in (entity.stage, entity.title_field)]
+    """What a card shows below its title: the list columns but the title's and the stage."""
+    return [c for c in default_columns(entity) if c.name != entity.stage and c.name not in entity.title.fields]
 
 
 def cards(entity: Entity, stage: Field, rows: list[dict], ctx: Context) -> list[dict[str, Any]]:
     """Cards for rows, with one look-up per linked entity for all of them. Each card has its
-    title and its non-empty values as HTML (see `lists.renderer`)."""
+    title (engine/records/titles.py) and its non-empty values as HTML (see `lists.renderer`)."""
     columns = card_columns(entity)
-    title = column_of(entity, entity.title_field) if entity.title_field else None
-    lookups = Lookups(entity, columns + ([title] if title else []), rows, ctx)
-    heading = renderer(title, lookups, link=False) if title is not None else None
+    lookups = Lookups(entity, columns, rows, ctx)
     shows = renderers(columns, lookups)
     result = []
     for row in rows:
@@ -73,7 +71,7 @@ def cards(entity: Entity, stage: Field, rows: list[dict], ctx: Context) -> list[
             "id": row["id"],
             "version": row["version"],
             "stage": row.get(entity.stage),
-            "title": Markup(heading(row)) if heading is not None else "",
+            "title": title_of(entity, row),
             "cells": lines,
         })
     return result
@@ -92,8 +90,9 @@ def board(entity: str):
     try:
         state = read_state(current, request.args, ctx.actor.id, board=True)
         state.columns = None  # cards show the configured columns
-        shown = [column_of(current, name) for name in (current.title_field, current.stage) if name]
+        shown = [column_of(current, current.stage)]
         base = to_query(current, state, card_columns(current) + [c for c in shown if c is not None])
+        base = replace(base, columns=tuple(dict.fromkeys([*(base.columns or ()), *title_columns(current)])))
         lanes, rows = [], []
         for option in stage.options:
             if option.hidden:

@@ -42,7 +42,7 @@ from ...records.query import cursor, order_keys
 from ...storage import saved_views, write_engine
 from ..auth import context
 from ..errors import page
-from ..forms import active_users, user_names
+from ..forms import active_users, read_titles, title_of, user_names
 from ..i18n import fmt, label, locale_name, ngettext
 from ..i18n import gettext as _
 from ..state import WebState
@@ -410,21 +410,9 @@ class Lookups:
 def titles_of(target_name: str, ids: Iterable[int], ctx: Context) -> dict[int, str]:
     """Titles of linked records the user may read (the others show as #id)."""
     target = model().entities.get(target_name)
-    ids = sorted(set(ids))
-    if target is None or not ids or not access(target).can("read"):
+    if target is None:
         return {}
-    if target.title_field and not access(target).visible(target.title_field):
-        return {}
-    title = target.title_field
-    found: dict[int, str] = {}
-    for start in range(0, len(ids), 1000):
-        chunk = ids[start:start + 1000]
-        rows = service().list(target.name, Query(filters=[("id", "in", chunk)], columns=(title,) if title else (),
-                                                 sort=(), limit=len(chunk)), ctx)
-        for row in rows:
-            value = row.get(title) if title else None
-            found[row["id"]] = fmt(value) if value not in (None, "") else f"#{row['id']}"
-    return found
+    return read_titles(target, ids, ctx)
 
 
 ACTIVE_USERS = 500  # offered in a user filter
@@ -495,7 +483,8 @@ def present(entity: Entity, columns: list[Column], rows: list[dict], ctx: Contex
     opening = ['<td class="num">' if c.num else "<td>" for c in columns]
     result = []
     for row in rows:
-        parts = [f'{opening[0]}<a href="{url(row["id"])}">{first(row) or "#" + str(row["id"])}</a></td>']
+        shown = first(row) or escape(title_of(entity, row))  # an empty first column: what names the row
+        parts = [f'{opening[0]}<a href="{url(row["id"])}">{shown}</a></td>']
         parts += [f"{opening[i]}{show(row)}</td>" for i, show in enumerate(rest, 1)]
         result.append(Markup("".join(parts)))
     return result

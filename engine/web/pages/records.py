@@ -40,6 +40,7 @@ from ..forms import (
     in_form,
     layout,
     link_titles,
+    title_columns,
     title_of,
     user_names,
 )
@@ -165,10 +166,10 @@ def related_lists(entity: Entity, record: dict[str, Any], wanted: dict[str, set[
         links = [f for f in other.fields.values() if f.type.name == "link" and f.to == entity.name and not f.hidden
                  and access(other).visible(f.name)]
         for field in links:
-            columns = [c for c in other.list.columns if c not in (field.name, other.title_field)
+            named_by = title_columns(other)
+            columns = [c for c in other.list.columns if c != field.name and c not in other.title.fields
                        and _selectable(other, c)][:RELATED_COLUMNS]
-            selected = [*columns, *([other.title_field] if other.title_field and _selectable(other, other.title_field)
-                                    else [])]
+            selected = [*columns, *named_by]
             filters = ((field.name, "eq", record["id"]),)
             try:
                 rows = service().list(other.name, Query(filters=filters, limit=RELATED_ROWS, columns=tuple(selected)),
@@ -185,9 +186,14 @@ def related_lists(entity: Entity, record: dict[str, Any], wanted: dict[str, set[
                         wanted.setdefault(f.to, set()).add(row[c])
                     elif f is not None and f.type.name == "user" and isinstance(row.get(c), int):
                         people.add(row[c])
+            lang = language()
+            title_field = other.fields.get(other.title_field) if other.title_field else None
             result.append({
                 "entity": other, "field": field, "columns": columns, "rows": rows, "count": count,
                 "several": len(links) > 1,
+                "heading": other.plural_text(lang),
+                "title_label": title_field.label_text(lang) if title_field is not None else other.label_text(lang),
+                "titles": {row["id"]: title_of(other, row) for row in rows},
                 "all_url": url_for("pages.list_page", entity=other.name, **{field.name: record["id"]}),
                 "new_url": url_for("pages.new_record", entity=other.name, **{field.name: record["id"]})
                 if in_form(field) and access(other).can("create") and access(other).editable(field.name, "create")
@@ -451,9 +457,9 @@ def lookup(entity: str):
     """Records whose search fields contain `q`, for link inputs (HTML list, or JSON)."""
     current = entity_or_404(entity)
     term = request.args.get("q", "").replace("\x00", "").strip()[:100]
-    columns = (current.title_field,) if current.title_field and _selectable(current, current.title_field) else None
     try:
-        rows = service().list(current.name, Query(search=term or None, limit=LOOKUP_ROWS, columns=columns), context())
+        rows = service().list(current.name, Query(search=term or None, limit=LOOKUP_ROWS,
+                                                  columns=title_columns(current)), context())
     except ValidationError:
         rows = []
     results = [{"id": row["id"], "title": title_of(current, row)} for row in rows]
