@@ -18,7 +18,7 @@ JSON_LIST = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 class ChoiceType(FieldType):
     name = "choice"
     value_type = "string"
-    options = frozenset({"options"})
+    options = frozenset({"options", "option_set"})
     required_options = ("options",)
     description = "One value from a list of options (with labels and colours)."
 
@@ -38,7 +38,7 @@ class ChoiceType(FieldType):
 class MultiChoiceType(FieldType):
     name = "multichoice"
     value_type = "list"
-    options = frozenset({"options"})
+    options = frozenset({"options", "option_set"})
     required_options = ("options",)
     sortable = False
     can_be_unique = False
