@@ -120,6 +120,8 @@ def explain(project: str, target: str) -> None:
         click.echo(f"  changed in layer '{layer}' at {position}: {', '.join(keys)}")
     if not origin.changes:
         click.echo("  not changed by any other layer")
+    if field_name and element.spec.get("option_set"):
+        click.echo(f"  options come from option set '{element.spec['option_set']}' (option_sets in tailor.yaml)")
     if field_name:
         click.echo("  merged result:")
         for key, value in element.spec.items():
