@@ -127,7 +127,7 @@ def _seconds_of(text: str, unit_seconds: int) -> Decimal | None:
             size = _WORDS.get(word)
         else:  # `1h30`: a number after a unit is in the next smaller one
             size = _NEXT_SMALLER.get(previous) if previous is not None and match.end() == len(text) else None
-        if size is None or (previous is not None and size >= previous) or len(number) > 12:
+        if size is None or (previous is not None and size >= previous) or len(number) > 20:
             return None  # an unknown word, or units repeated or out of order
         total += Decimal(number) * size
         previous, position = size, match.end()
