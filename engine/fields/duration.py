@@ -82,9 +82,10 @@ def parse_duration(value: Any, unit_seconds: int = MINUTE) -> timedelta | None:
         return _checked(Decimal(micros) / MICROS, value)
     if isinstance(value, (int, Decimal, float)):
         try:
-            return _checked(Decimal(str(value)) * unit_seconds, value)
+            seconds = Decimal(str(value)) * unit_seconds
         except (DecimalException, ValueError):
             raise FieldValueError(f"'{value}' is not a duration (e.g. {EXAMPLES})") from None
+        return _checked(seconds, value)
     if isinstance(value, (dict, list)):
         raise FieldValueError(f"expected a duration (e.g. {EXAMPLES})")
     raw = str(value)
