@@ -730,7 +730,7 @@ class RecordForm:
         if form_field.errors:
             attrs["aria_invalid"] = "true"
             attrs["aria_describedby"] = f"{form_field.id}-error"
-        placeholder = text(field.placeholder, language(), "")
+        placeholder = text(field.placeholder, language(), "") if not part else ""
         if placeholder:
             attrs["placeholder"] = placeholder
         elif field.type.name == "tags" and field.options:
