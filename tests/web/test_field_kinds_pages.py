@@ -244,3 +244,30 @@ def test_a_role_that_hides_a_field_hides_its_parts(make_project, make_app):
     rep = Actor(id=rita, username="rita", roles=("rep",))
     for row in service.list("contact", limit=10, context=Context(actor=rep)):
         assert not {k for k in row if k.startswith(("home", "spent", "due"))}, row
+
+
+def test_a_name_from_before_the_field_had_parts_is_offered_split(kinds_app, kinds_client):
+    """A string field changed to person_name keeps its text as the full name: the form offers
+    it in parts, and saving another field leaves the name as it was."""
+    import sqlalchemy as sa
+
+    from engine.storage import write_engine
+
+    service = service_of(kinds_app)
+    record = service.create("contact", {"name_last": "placeholder"})
+    with write_engine(service.engine).begin() as conn:  # as a migration from `string` leaves it
+        conn.execute(sa.text("UPDATE contact SET name = '欧阳娜娜', name_last = NULL WHERE id = :id"),
+                     {"id": record["id"]})
+    html = kinds_client.get(f"/e/contact/{record['id']}/edit").get_data(as_text=True)
+    assert 'name="name_last" type="text" value="欧阳"' in html and 'value="娜娜"' in html
+    response = kinds_client.post(f"/e/contact/{record['id']}/edit",
+                                 data=setting(form_values(html), note="met at the fair"))
+    assert response.status_code == 303, response.get_data(as_text=True)
+    saved = service.get("contact", record["id"])
+    assert saved["note"] == "met at the fair" and saved["name"] == "欧阳娜娜" and saved["name_last"] is None
+    html = kinds_client.get(f"/e/contact/{record['id']}/edit").get_data(as_text=True)
+    response = kinds_client.post(f"/e/contact/{record['id']}/edit",
+                                 data=setting(form_values(html), name_first="娜"))
+    assert response.status_code == 303
+    saved = service.get("contact", record["id"])
+    assert saved["name"] == "欧阳娜" and saved["name_last"] == "欧阳"
