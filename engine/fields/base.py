@@ -7,7 +7,10 @@ hook (`tailor_field_types`). A type decides:
   or a table of its own (`storage = "table"`: links, lines);
 * how user input becomes a Python value (`coerce`), raising `FieldValueError` with a
   message a user can act on;
-* the value type the expression language sees (`value_type`).
+* the value type the expression language sees (`value_type`), and the parts it keeps
+  beside NAME (`parts`), with the keys worked out from others on every write (`derive`);
+* how pages show it (`display`, `form_keys` for a field typed in several inputs) and what
+  it adds to the search key (`search_texts`).
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ One form class per entity, built once per metadata version (`form_class`), with 
 per field type: text inputs and text areas, number inputs with a step for decimals,
 date and datetime-local inputs, selects for choices and users, a checkbox list for
 multi-choices, a comma-separated input for tags, checkboxes for booleans, e-mail /
-phone / URL inputs, an amount and a currency for money, a search-as-you-type lookup for
-links and an inline table of rows for lines (and for `links` with their payload).
+phone / URL inputs, an amount and a currency for money, one group of inputs for a field
+typed in parts (`FieldType.form_keys`: a person's name, an address), a search-as-you-type
+lookup for links and an inline table of rows for lines (and for `links` with their payload).
 
 The form decides no rule. `RecordForm` turns a post into the values the records
 service takes, and shows the record as it would be: it runs the service's own pure steps
