@@ -95,5 +95,5 @@ class AddressType(CompositeType):
         return "\n".join(address_lines(parts, language))
 
     def check_spec(self, spec, report) -> None:
-        if "default" in spec:
+        if spec.get("default") is not None:  # (`default: null` drops an inherited one)
             report("E407", "an address field has no default", "default")

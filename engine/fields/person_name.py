@@ -76,5 +76,5 @@ class PersonNameType(CompositeType):
         return value if isinstance(value, str) else None
 
     def check_spec(self, spec, report) -> None:
-        if "default" in spec:
+        if spec.get("default") is not None:  # (`default: null` drops an inherited one)
             report("E407", "a person_name field has no default", "default")
