@@ -46,6 +46,7 @@ CODES: dict[str, str] = {
     "E309": "field placed twice in a layout",
     "E310": "name too long for the database once prefixed",
     "E311": "name used twice within an entity",
+    "E312": "unknown option set",
     # E4xx: values and options
     "E401": "default is not one of the options",
     "E402": "value does not fit the field type",

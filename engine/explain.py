@@ -137,6 +137,8 @@ def _option_lines(model: CompiledModel, field: Field) -> list[str]:
                                                    if any(o.origin and o.origin.changes for o in field.options)
                                                    or len({o.origin.defined_in for o in field.options if o.origin}) > 1
                                                    else "")
+    if field.spec.get("option_set"):
+        source = f"option set '{field.spec['option_set']}' (option_sets in tailor.yaml, merged by layers)"
     lines = [f"  options ({len(field.options)}, from {source}):"]
     for option in field.options:
         item = written.get(option.value)

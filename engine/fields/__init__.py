@@ -1,7 +1,11 @@
 """Field types. The built-in ones are registered through the `tailor_field_types` hook."""
 
+from .address import AddressType
 from .base import COMMON_OPTIONS, FieldType, FieldValueError
 from .choice import ChoiceType, MultiChoiceType, TagsType
+from .duration import DurationType
+from .moments import DateOrDateTimeType
+from .person_name import PersonNameType
 from .relation import LinesType, LinksType, LinkType, PolymorphicLinkType, UserType
 from .rollup import RollupType
 from .scalar import (
@@ -23,7 +27,8 @@ BUILTIN_FIELD_TYPES: list[FieldType] = [
     StringType(), TextType(), IntegerType(), DecimalType(), MoneyType(), PercentType(),
     BooleanType(), DateType(), DateTimeType(), ChoiceType(), MultiChoiceType(), TagsType(),
     EmailType(), PhoneType(), UrlType(), LinkType(), PolymorphicLinkType(), LinksType(), LinesType(), UserType(),
-    ComputedType(), AutonumberType(), RollupType(),
+    ComputedType(), AutonumberType(), RollupType(), DurationType(), DateOrDateTimeType(), PersonNameType(),
+    AddressType(),
 ]
 
 __all__ = ["BUILTIN_FIELD_TYPES", "COMMON_OPTIONS", "FieldType", "FieldValueError"]

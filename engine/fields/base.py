@@ -7,7 +7,10 @@ hook (`tailor_field_types`). A type decides:
   or a table of its own (`storage = "table"`: links, lines);
 * how user input becomes a Python value (`coerce`), raising `FieldValueError` with a
   message a user can act on;
-* the value type the expression language sees (`value_type`).
+* the value type the expression language sees (`value_type`), and the parts it keeps
+  beside NAME (`parts`), with the keys worked out from others on every write (`derive`);
+* how pages show it (`display`, `form_keys` for a field typed in several inputs) and what
+  it adds to the search key (`search_texts`).
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class FieldType:
     sortable: ClassVar[bool] = True
     derived: ClassVar[bool] = False  # values the engine works out (rollups): never written by callers
     can_be_unique: ClassVar[bool] = True
+    # whether the field may be a sub-field of child rows (`lines`) or a link's `payload`
+    allowed_in_rows: ClassVar[bool] = True
     description: ClassVar[str] = ""
 
     @property
@@ -73,6 +78,31 @@ class FieldType:
     def input_keys(self, field: Field) -> list[str]:
         """Keys of a record dict this field reads and writes: NAME, then NAME_<part>."""
         return [field.name, *(f"{field.name}_{suffix}" for suffix in self.part_types(field.spec))]
+
+    def form_keys(self, field: Field) -> list[str]:
+        """The keys a form has an input for, in this order: those a caller writes. A type
+        whose NAME is worked out from its parts (a person's full name) leaves NAME out; one
+        whose part is worked out from NAME (whether a time was given) leaves the part out."""
+        return self.input_keys(field)
+
+    def form_values(self, record: Mapping[str, Any], field: Field) -> dict[str, Any]:
+        """The value of each form key for a stored record (a type may offer a better start
+        than an empty input, e.g. a full name split into its parts)."""
+        return {key: record.get(key) for key in self.form_keys(field)}
+
+    def input_kind(self, key: str, field: Field) -> str:
+        """The kind of input a form shows for one of its keys: "text" or "textarea"."""
+        return "text"
+
+    def part_label(self, suffix: str) -> str:
+        """A part's label in English (pages translate it; the built-in ones are in the
+        catalogue): "First name" for a person name's `first`."""
+        return suffix.replace("_", " ").capitalize()
+
+    def derive(self, record: dict[str, Any], field: Field, old: Mapping[str, Any] | None) -> None:
+        """Fill the keys worked out from others, once the record is complete (the new
+        values merged into the stored ones, `old`; None on create): a person's full name
+        from its parts. Raises FieldValueError for a combination that cannot be stored."""
 
     def read_input(self, data: Any, field: Field) -> dict[str, Any]:
         """Coerce this field's keys out of an input mapping; absent keys stay absent."""

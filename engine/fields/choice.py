@@ -19,7 +19,7 @@ JSON_LIST = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 class ChoiceType(FieldType):
     name = "choice"
     value_type = "string"
-    options = frozenset({"options", "replaced_options"})
+    options = frozenset({"options", "option_set", "replaced_options"})
     required_options = ("options",)
     description = "One value from a list of options (with labels and colours)."
 
@@ -38,7 +38,7 @@ class ChoiceType(FieldType):
 class MultiChoiceType(FieldType):
     name = "multichoice"
     value_type = "list"
-    options = frozenset({"options", "replaced_options"})
+    options = frozenset({"options", "option_set", "replaced_options"})
     required_options = ("options",)
     sortable = False
     can_be_unique = False
@@ -62,7 +62,7 @@ class MultiChoiceType(FieldType):
 
 class TagsType(MultiChoiceType):
     name = "tags"
-    options = frozenset({"options"})
+    options = frozenset({"options", "option_set"})
     required_options = ()
     description = "Free-form tags; `options` only suggests (stored as a JSON list)."
 

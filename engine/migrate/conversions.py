@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 
 Expr = ColumnElement[Any]
@@ -126,6 +127,9 @@ def analyse(
 
     if a.family == b.family == "text":
         return _text_to_text(a, b)
+    if a.family == "date" and b.family == "datetime":
+        return Conversion(widening=True, kind_change=False, convert=lambda c: MidnightUtc(c),
+                          touched=lambda c: c.is_not(None), summary="each day becomes its midnight UTC")
     if a.family == b.family == "number":
         return _number_to_number(a, b, new, replacement, emptied)
     if a.family == "text" and b.family == "number":
@@ -151,6 +155,34 @@ def analyse(
         touched=lambda c: c.is_not(None),
         summary=f"change of kind ({a.family} -> {b.family})",
     )
+
+
+class MidnightUtc(ColumnElement):
+    """A DATE column's value as the timestamp of its midnight UTC, whatever the session's
+    time zone (a `date` field becoming a `date_or_datetime` or a `datetime`)."""
+
+    type = sa.DateTime(timezone=True)
+    inherit_cache = True
+
+    def __init__(self, day: Expr):
+        self.day = day
+
+
+@compiles(MidnightUtc)
+def _midnight_utc(element: MidnightUtc, compiler, **kw) -> str:
+    return compiler.process(sa.cast(element.day, sa.DateTime(timezone=True)), **kw)
+
+
+@compiles(MidnightUtc, "postgresql")
+def _midnight_utc_postgresql(element: MidnightUtc, compiler, **kw) -> str:
+    return compiler.process(sa.func.timezone("UTC", sa.cast(element.day, sa.DateTime())), **kw)
+
+
+@compiles(MidnightUtc, "sqlite")
+def _midnight_utc_sqlite(element: MidnightUtc, compiler, **kw) -> str:
+    # SQLAlchemy keeps SQLite datetimes as text `YYYY-MM-DD HH:MM:SS.ffffff` (in UTC here)
+    text = sa.func.substr(element.day, 1, 10).op("||")(sa.literal_column("' 00:00:00.000000'"))
+    return compiler.process(text, **kw)
 
 
 def _text_to_text(a: Kind, b: Kind) -> Conversion:

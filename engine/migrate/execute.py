@@ -176,6 +176,7 @@ class Executor:
                 self.recorder.paused = True
             try:
                 copy_from = sqlite.reflect_for_rebuild(self.connection, table, self.operations.impl)
+                sqlite.keep_text_of_new_datetimes(copy_from, deferred)
             finally:
                 if self.recorder:
                     self.recorder.paused = False

@@ -93,6 +93,17 @@ def reflect_for_rebuild(connection: Connection, table: str, impl) -> sa.Table:
     return reflected
 
 
+def keep_text_of_new_datetimes(copy_from: sa.Table, steps) -> None:
+    """A DATE column becoming a DATETIME one holds its converted text already (the data fix
+    ran before the copy); Alembic would copy it with CAST(... AS DATETIME), which SQLite
+    reads as a number (the year alone). Copied as the new type, the text is kept as it is."""
+    for step in steps:
+        new, old = getattr(step, "modify_type", None), getattr(step, "existing_type", None)
+        name = getattr(step, "column_name", None)
+        if isinstance(new, sa.DateTime) and isinstance(old, sa.Date) and name in copy_from.c:
+            copy_from.c[name].type = new
+
+
 def scratch_copy(connection: Connection) -> sa.Engine:
     """An empty in-memory database with the same tables and indexes, to dry-run DDL on."""
     rows = connection.exec_driver_sql(

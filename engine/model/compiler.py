@@ -437,8 +437,8 @@ class Compiler:
                 if column.name == field.name and always_required(field):
                     column.nullable = False
                     backfill = constant_default(field)
-                    if backfill is not None:
-                        column.info["backfill"] = backfill
+                    if backfill is not None:  # as the column holds it (a duration in microseconds)
+                        column.info["backfill"] = field.type.to_row(backfill, field).get(column.name, backfill)
                 if (field.unique or field.is_autonumber) and column.name == field.name:
                     column.unique = True
                 columns.append(column)

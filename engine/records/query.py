@@ -256,9 +256,18 @@ def cursor(entity: Entity, query: Query, row: dict[str, Any]) -> str:
     """The opaque `after` token of a row (from `list(query)`) to read the rows after it."""
     keys = order_keys(entity, replace(query, after=query.after or ""))
     payload = {"s": [("-" if desc else "") + name for name, desc in keys],
-               "v": [_jsonable(row[name]) for name, _desc in keys]}
+               "v": [_jsonable(stored(entity, name, row[name])) for name, _desc in keys]}
     text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     return base64.urlsafe_b64encode(text.encode("utf-8")).decode("ascii").rstrip("=")
+
+
+def stored(entity: Entity, name: str, value: Any) -> Any:
+    """A record's value as its column holds it (a duration is a count of microseconds, a
+    day of a date_or_datetime field its midnight UTC)."""
+    field_ = entity.fields.get(name)
+    if field_ is None or value is None:
+        return value
+    return field_.type.to_row(value, field_).get(name, value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -284,8 +293,10 @@ def _after_values(entity: Entity, keys: list[tuple[str, bool]], after: Any, erro
             errors.setdefault("after", []).append("belongs to another sort order")
             return None
         values = data.get("v")
-    elif isinstance(after, tuple):
-        values = list(after)
+    elif isinstance(after, tuple):  # a row's own values: as their columns hold them
+        values = [stored(entity, name, value) if i < len(keys) else value
+                  for i, ((name, _desc), value) in enumerate(zip(keys, after, strict=False))]
+        values += list(after[len(values):])
     else:
         errors.setdefault("after", []).append("is a cursor or the sort values and id of a row")
         return None
@@ -456,7 +467,7 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
     try:
         if op == "in":
             items = value if isinstance(value, (list, tuple)) else str(value).split(",")
-            return column.in_([coerce(v) for v in items])
+            return column.in_([stored(entity, name, coerce(v)) for v in items])
         if op == "contains":
             if field_ is not None and field_.type.value_type == "list":
                 return JsonContains(column, sa.bindparam(None, str(value), type_=sa.String()))
@@ -472,6 +483,8 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
     except (FieldValueError, ValueError, TypeError) as exc:
         errors.setdefault(name, []).append(str(exc))
         return None
+    if field_ is not None:
+        coerced = stored(entity, name, coerced)
     if op == "eq" and coerced is None:
         return column.is_(None)
     if op == "ne":

@@ -16,7 +16,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +38,7 @@ from .values import (
     apply_defaults,
     coerce_input,
     compute,
+    derive_values,
     fill_currencies,
     input_keys,
     merge_changed_rows,
@@ -54,6 +55,10 @@ _READER: ContextVar[tuple[RecordService, Connection, dict] | None] = ContextVar(
 def jsonable(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, timedelta):  # a duration, as ISO 8601 (PT1H30M)
+        from ..fields.duration import iso_duration
+
+        return iso_duration(value)
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, list):
@@ -648,6 +653,7 @@ class RecordService:
         """Child rows, computed values and validation; raises with every error found
         (including those of coercion), so the user sees all problems at once."""
         fill_currencies(entity.fields, record)
+        derive_values(entity.fields, record, old, errors)
         prepare_lines(entity, record, context, errors)
         compute(entity.fields, entity.computed_order, record, context, errors)
         for key, messages in validate_record(entity, record, old, context, self.model.validators, trusted).items():
@@ -776,6 +782,8 @@ class RecordService:
                             for key in sub.type.input_keys(sub):
                                 if key in line:
                                     values[key] = line[key]
+                            if sub.name in line:
+                                values.update(sub.type.to_row(line[sub.name], sub))
                     line_id = line.get("id")
                     if line_id in existing:
                         keep.add(line_id)
@@ -791,7 +799,7 @@ class RecordService:
                     values = {"source_id": record_id, "target_id": link["id"]}
                     for sub in field.subfields.values():
                         if sub.name in link:
-                            values[sub.name] = link[sub.name]
+                            values.update(sub.type.to_row(link[sub.name], sub))
                     conn.execute(table.insert().values(**values))
 
     def _check_database_rules(self, conn: Connection, entity: Entity, record: dict[str, Any],

@@ -136,11 +136,12 @@ def merge_changed_rows(entity: Entity, changes: dict[str, Any], old: dict[str, A
 def readonly_now(entity: Entity, changes: dict[str, Any], old: dict[str, Any], context: Context,
                  errors: dict[str, list[str]]) -> None:
     """`readonly_when` is judged on the record as it was: a field that was read-only may not
-    change in this update."""
+    change in this update (nor any of its parts, such as a person's last name)."""
     for field in entity.fields.values():
-        if field.readonly_when is None or field.name not in changes:
+        if field.readonly_when is None:
             continue
-        if condition(field.readonly_when, old, context) and changes[field.name] != old.get(field.name):
+        changed = [k for k in field.type.input_keys(field) if k in changes and changes[k] != old.get(k)]
+        if changed and condition(field.readonly_when, old, context):
             errors.setdefault(field.name, []).append("is read-only now and cannot be changed")
 
 
@@ -154,6 +155,18 @@ def fill_currencies(fields, record: dict[str, Any]) -> None:
         elif field.type.name == "lines":
             for row in record.get(field.name) or []:
                 fill_currencies(field.subfields, row)
+
+
+def derive_values(fields, record: dict[str, Any], old: dict[str, Any] | None,
+                  errors: dict[str, list[str]] | None = None) -> None:
+    """The keys fields work out from others (a person's full name from its parts), on the
+    complete record: after the new values are merged into the stored ones."""
+    for field in fields.values():
+        try:
+            field.type.derive(record, field, old)
+        except FieldValueError as exc:
+            if errors is not None:
+                errors.setdefault(field.name, []).append(str(exc))
 
 
 def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:

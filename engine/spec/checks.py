@@ -166,7 +166,7 @@ class SpecChecker:
             if ftype.storage == "table" and length > MAX_IDENTIFIER:
                 self.add("E310", f"table '{entity}__{fname}' would be {length} characters (at most {MAX_IDENTIFIER})",
                          fpos, "shorten the entity or the field name")
-            if parent and (ftype.storage == "table" or ftype.derived):
+            if parent and (ftype.storage == "table" or ftype.derived or not ftype.allowed_in_rows):
                 self.add("E407", f"a '{ftype_name}' field cannot be inside the rows of '{parent}'", fpos)
             self.check_field_options(entity, fname, fspec, ftype)
             for suffix in ftype.part_types(fspec):
@@ -217,7 +217,7 @@ class SpecChecker:
                          fspec.position_of("currency" if currency else "currencies"),
                          "set 'currency:' to one of them")
         for key in ftype.required_options:
-            if key not in fspec:
+            if key not in fspec and not (key == "options" and "option_set" in fspec):  # an unknown set: E312
                 self.add("E408", f"a {ftype.name} field needs '{key}'", fspec.pos, _NEEDS_HINT.get(key))
         if fspec.get("unique") and not ftype.can_be_unique:
             self.add("E407", f"a {ftype.name} field cannot be unique", fspec.position_of("unique", of_key=True))
@@ -653,6 +653,7 @@ class _Probe:
     def __init__(self, fspec: Mapping, ftype: FieldType, option_values: list[str]):
         self.name = "value"
         self.type = ftype
+        self.spec = fspec
         self.max_length = fspec.get("max_length")
         self.min_length = fspec.get("min_length")
         try:

@@ -10,7 +10,9 @@ this come from?" — the question forked CRMs can never answer.
 Merge rules (documented in docs/layers.md):
 * a new entity or field is added;
 * for an existing entity or field, each key a layer states replaces the base's value;
-* `options` merge by value (relabel, recolour, add, or `hidden: true` to hide one);
+* `options` merge by value (relabel, recolour, add, or `hidden: true` to hide one), and so do
+  the sets of `option_sets` in tailor.yaml (by set name, then by value); a field takes its
+  options from `options` or `option_set`, whichever a layer stated last;
 * `fields` of a lines field and `payload` of a links field merge like entity fields;
 * `list` merges key by key; `form` is replaced whole; `rules` merge by name; `indexes` add up;
 * `hidden: true` hides an entity or a field without deleting its data.
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Position, Problems
+from .option_sets import resolve_option_sets
 from .schema import validate_document
 from .yamlload import PosDict, PosList, load_yaml_file
 
@@ -184,7 +187,8 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
     entity_files: dict[str, Position] = {}
     shape_problems = any(p.code[:2] in ("E1", "E2") for p in problems.items)
     for layer in layers:
-        _merge_into(settings, layer.settings, skip=("extends",))
+        _merge_into(settings, layer.settings, skip=("extends", "option_sets"))
+        merge_option_sets(settings, layer.settings)
         seen_here: dict[str, Position] = {}
         for kind, document in layer.documents:
             if kind != "entity":
@@ -210,6 +214,11 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
                 except (TypeError, AttributeError, ValueError, KeyError):
                     if not shape_problems:  # values of the wrong type: already reported
                         raise
+    try:
+        resolve_option_sets(entities, settings, problems)
+    except (TypeError, AttributeError, ValueError, KeyError):
+        if not shape_problems:  # values of the wrong type: already reported
+            raise
     return ProjectSpec(
         name=top.name,
         path=top.path,
@@ -451,6 +460,9 @@ def _merge_fields(fields: PosDict, override: PosDict, layer: str,
             continue
         base = fields[fname]
         top = provenance is not None  # options of sub-fields (lines, payload) are not traced
+        for key, other in (("options", "option_set"), ("option_set", "options")):
+            if key in fspec and other not in fspec:  # one source of options: the one stated last
+                base.pop(other, None)
         for key, value in fspec.items():
             if key == "options" and isinstance(value, PosList) and isinstance(base.get("options"), PosList):
                 _merge_options(base["options"], value, lambda option, where, added, fname=fname, top=top:
@@ -464,6 +476,23 @@ def _merge_fields(fields: PosDict, override: PosDict, layer: str,
         fields.key_pos.setdefault(fname, fpos)
         if provenance is not None and (entity, fname) in provenance:
             provenance[(entity, fname)].changes.append(Change(layer, fpos, tuple(fspec.keys())))
+
+
+def merge_option_sets(target: PosDict, source: PosDict) -> None:
+    """A layer's `option_sets` into the merged settings: a new set is added, the options of
+    an existing set merge by value like a field's options (see engine/spec/option_sets.py)."""
+    sets = source.get("option_sets")
+    if "option_sets" not in source:
+        return
+    if not isinstance(sets, PosDict) or not isinstance(target.get("option_sets"), PosDict):
+        _set(target, source, "option_sets", _copy(sets))
+        return
+    merged = target["option_sets"]
+    for name, options in sets.items():
+        if isinstance(options, PosList) and isinstance(merged.get(name), PosList):
+            _merge_options(merged[name], options)
+        else:
+            _set(merged, sets, name, _copy(options))
 
 
 def option_value(option: Any) -> Any:

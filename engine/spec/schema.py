@@ -129,8 +129,8 @@ def _report(error: ValidationError, document: Any, problems: Problems) -> None:
         return
     if error.validator == "propertyNames" or (error.validator == "pattern" and error.validator_value == NAME_PATTERN):
         name = error.instance
-        where = position_at(document, [*path, name], of_key=True) if error.validator == "propertyNames" \
-            else position_at(document, path)
+        keyed = error.validator == "propertyNames" or _holds_key(document, path, name)  # a mapping's key
+        where = position_at(document, [*path, name], of_key=True) if keyed else position_at(document, path)
         problems.add("E304", f"invalid name {name!r} in {_where(error)}", where, NAME_HINT)
         return
     code = _CODE_BY_VALIDATOR.get(str(error.validator), "E204")
@@ -139,6 +139,17 @@ def _report(error: ValidationError, document: Any, problems: Problems) -> None:
         hint = did_you_mean(str(error.instance), [str(v) for v in error.validator_value]) or (
             "one of: " + ", ".join(str(v) for v in error.validator_value))
     problems.add(code, f"{_where(error)}: {error.message}", position_at(document, path), hint)
+
+
+def _holds_key(document: Any, path: list[Any], name: Any) -> bool:
+    """Whether the node at `path` is a mapping with the key `name` (a name pattern checked
+    through `propertyNames` reports the mapping's path, not the key's)."""
+    node = document
+    for step in path:
+        if not isinstance(node, (PosDict, PosList)) or (isinstance(node, PosDict) and step not in node):
+            return False
+        node = node[step] if isinstance(node, PosDict) or (isinstance(step, int) and step < len(node)) else None
+    return isinstance(node, PosDict) and isinstance(name, str) and name in node
 
 
 def _where(error: ValidationError) -> str:

@@ -4,8 +4,9 @@ One form class per entity, built once per metadata version (`form_class`), with 
 per field type: text inputs and text areas, number inputs with a step for decimals,
 date and datetime-local inputs, selects for choices and users, a checkbox list for
 multi-choices, a comma-separated input for tags, checkboxes for booleans, e-mail /
-phone / URL inputs, an amount and a currency for money, a search-as-you-type lookup for
-links and an inline table of rows for lines (and for `links` with their payload).
+phone / URL inputs, an amount and a currency for money, one group of inputs for a field
+typed in parts (`FieldType.form_keys`: a person's name, an address), a search-as-you-type
+lookup for links and an inline table of rows for lines (and for `links` with their payload).
 
 The form decides no rule. `RecordForm` turns a post into the values the records
 service takes, and shows the record as it would be: it runs the service's own pure steps
@@ -28,7 +29,7 @@ import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -58,6 +59,7 @@ from wtforms.widgets import (
     URLInput,
 )
 
+from ..fields.duration import format_duration
 from ..model.model import Entity, Field, Section, text
 from ..records import Context, titles
 from ..records.values import (
@@ -66,6 +68,7 @@ from ..records.values import (
     coerce_input,
     compute,
     condition,
+    derive_values,
     fill_currencies,
     input_keys,
     is_required,
@@ -136,6 +139,15 @@ def in_form(field: Field) -> bool:
     return not (field.hidden or field.readonly or field.is_computed or field.is_autonumber)
 
 
+def grouped(field: Field) -> list[str]:
+    """The keys of a field edited as a group of inputs (a person's name, an address), or []
+    for a field with one input. Money keeps its own amount-and-currency pair."""
+    if field.type.name == "money":
+        return []
+    keys = field.type.form_keys(field)
+    return keys if keys != [field.name] else []
+
+
 def _step(field: Field) -> str:
     scale = field.type.scale(field) if hasattr(field.type, "scale") else 2
     return "1" if scale <= 0 else "0." + "0" * (scale - 1) + "1"
@@ -155,6 +167,10 @@ def _unbound(field: Field) -> list[tuple[str, Any]]:
     if kind == "money":
         return [(name, StringField(widget=NumberInput(step=_step(field)))),
                 (f"{name}_currency", SelectField(validate_choice=False))]
+    keys = grouped(field)
+    if keys:
+        return [(key, TextAreaField() if field.type.input_kind(key, field) == "textarea" else StringField())
+                for key in keys]
     if kind == "boolean":
         return [(name, BooleanField(false_values=FALSE_TEXT))]
     if kind in ("choice", "user"):
@@ -198,6 +214,18 @@ def local_to_utc(raw: Any) -> Any:
     return moment
 
 
+def local_moment(raw: Any) -> Any:
+    """A date_or_datetime input: a day stays a day; a day and time is in the user's zone."""
+    value = raw.strip() if isinstance(raw, str) else raw
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            date.fromisoformat(value)
+            return value
+        except ValueError:
+            return raw
+    return local_to_utc(raw)
+
+
 def raw_value(field: Field, value: Any) -> Any:
     """A stored value as its form input holds it."""
     kind = field.type.name
@@ -209,6 +237,10 @@ def raw_value(field: Field, value: Any) -> Any:
         return ""
     if kind == "tags" and isinstance(value, list):
         return ", ".join(str(v) for v in value)
+    if isinstance(value, timedelta):
+        return format_duration(value, language())
+    if kind == "date_or_datetime" and isinstance(value, datetime):
+        return value.astimezone(_zone()).strftime("%Y-%m-%d %H:%M")
     if isinstance(value, datetime):
         local = value.astimezone(_zone()).replace(tzinfo=None)
         return local.strftime("%Y-%m-%dT%H:%M" if not local.second else "%Y-%m-%dT%H:%M:%S")
@@ -234,6 +266,9 @@ def raw_record(fields: Mapping[str, Field], record: Mapping[str, Any]) -> dict[s
         elif field.type.name == "money":
             data[name] = raw_value(field, value)
             data[f"{name}_currency"] = record.get(f"{name}_currency") or ""
+        elif grouped(field):
+            for key, part in field.type.form_values(record, field).items():
+                data[key] = "" if part is None else str(part)
         else:
             data[name] = raw_value(field, value)
     return data
@@ -434,7 +469,7 @@ class RecordForm:
         checkbox list the page showed but the post lacks is unticked)."""
         shown = self.present
         for name, field in self.entity.fields.items():
-            if name not in self.form:
+            if not self.has_input(name):
                 continue
             kind = field.type.name
             if kind in ROWS:
@@ -458,9 +493,13 @@ class RecordForm:
                 for key in (name, f"{name}_currency"):
                     if key in formdata:
                         self.raw[key] = self.data[key] = formdata.get(key)
+            elif grouped(field):
+                for key in grouped(field):
+                    if key in formdata:
+                        self.raw[key] = self.data[key] = formdata.get(key)
             elif name in formdata:
                 self.raw[name] = formdata.get(name)
-                self.data[name] = local_to_utc(self.raw[name]) if kind == "datetime" else self.raw[name]
+                self.data[name] = _local(kind, self.raw[name])
         for key in formdata.keys():  # keys of the entity the form does not edit: the service judges them
             if key not in CONTROL_KEYS and key not in self.form and "-" not in key and key != "id":
                 self.passed[key] = self.data[key] = formdata.get(key)
@@ -532,8 +571,9 @@ class RecordForm:
         data = {}
         for key, value in values.items():
             field = self.entity.fields.get(key)
-            if field is not None and in_form(field) and field.type.name not in ROWS + ("money", "multichoice"):
-                data[key] = local_to_utc(value) if field.type.name == "datetime" else value
+            if field is not None and in_form(field) and field.type.name not in ROWS + ("money", "multichoice") \
+                    and not grouped(field):
+                data[key] = _local(field.type.name, value)
         return data
 
     # -- the record as it would be -------------------------------------------------------
@@ -549,6 +589,7 @@ class RecordForm:
             record = changes
             apply_defaults(self.entity.fields, record, self.context)
         fill_currencies(self.entity.fields, record)
+        derive_values(self.entity.fields, record, self.old)
         prepare_lines(self.entity, record, self.context, ignored)
         compute(self.entity.fields, self.entity.computed_order, record, self.context, ignored)
         return record
@@ -561,12 +602,22 @@ class RecordForm:
     def state(self, name: str) -> State:
         field = self.entity.fields[name]
         shown = not field.hidden and self.access.visible(name) and is_visible(field, self.draft, self.context)
-        editable = shown and name in self.form and not self.readonly_now(field) \
+        editable = shown and self.has_input(name) and not self.readonly_now(field) \
             and self.access.editable(name, "update" if self.old is not None else "create") \
             and name not in self.workflow_readonly
         required = shown and not field.is_computed and not field.is_autonumber \
             and is_required(field, self.draft, self.context)
         return State(shown, editable, required)
+
+    def has_input(self, name: str) -> bool:
+        """Whether the form has an input for the field (for a group, one per part)."""
+        keys = grouped(self.entity.fields[name])
+        return all(k in self.form for k in keys) if keys else name in self.form
+
+    def group(self, name: str) -> list[tuple[str, str]]:
+        """The inputs of a field edited as a group, with their labels: [(key, label)]."""
+        field = self.entity.fields[name]
+        return [(key, _(field.type.part_label(key[len(name) + 1:]))) for key in grouped(field)]
 
     def row_draft(self, name: str, index: int) -> dict[str, Any]:
         rows = self.draft.get(name)
@@ -676,20 +727,25 @@ class RecordForm:
         collect_links(self.entity.fields, self.draft, {}, ids)
         return user_names(ids)
 
-    def attrs(self, form_field, state: State, field: Field) -> dict[str, Any]:
+    def attrs(self, form_field, state: State, field: Field, part: bool = False) -> dict[str, Any]:
         """HTML attributes of an input: required and invalid for assistive technology, the
-        placeholder in the user's language. No browser-side rules: the server judges."""
+        placeholder in the user's language. No browser-side rules: the server judges.
+        `part`: one input of a group (the group as a whole is required, not each part)."""
         attrs: dict[str, Any] = {}
-        if state.required:
+        if state.required and not part:
             attrs["aria_required"] = "true"
         if form_field.errors:
             attrs["aria_invalid"] = "true"
             attrs["aria_describedby"] = f"{form_field.id}-error"
-        placeholder = text(field.placeholder, language(), "")
+        placeholder = text(field.placeholder, language(), "") if not part else ""
         if placeholder:
             attrs["placeholder"] = placeholder
         elif field.type.name == "tags" and field.options:
             attrs["placeholder"] = ", ".join(o.value for o in field.options if not o.hidden)
+        elif field.type.name == "duration":
+            attrs["placeholder"] = _("e.g. 1:30, 90 min, 1h 30m")
+        elif field.type.name == "date_or_datetime":
+            attrs["placeholder"] = _("YYYY-MM-DD, or YYYY-MM-DD HH:MM")
         return attrs
 
     # -- for the service ------------------------------------------------------------------
@@ -701,7 +757,7 @@ class RecordForm:
         before = raw_record(self.entity.fields, self.old)
         changes: dict[str, Any] = {}
         for name, field in self.entity.fields.items():
-            if name not in self.form:
+            if not self.has_input(name):
                 continue
             kind = field.type.name
             if kind == "lines":
@@ -720,6 +776,10 @@ class RecordForm:
                     _comparable(self.raw[currency]) != _comparable(before.get(currency))
                 if amount_changed or currency_changed:
                     changes.update({k: self.data[k] for k in (name, currency) if k in self.data})
+            elif grouped(field):  # every part posted when one changed (the service merges them)
+                keys = [k for k in grouped(field) if k in self.raw]
+                if any(_comparable(self.raw[k]) != _comparable(before.get(k)) for k in keys):
+                    changes.update({k: self.data[k] for k in keys})
             elif name in self.raw and _comparable(self.raw[name], field) != _comparable(before.get(name), field):
                 changes[name] = self.data[name]
         changes.update(self.passed)
@@ -761,6 +821,12 @@ class RecordForm:
         if len(parts) == 1:
             name = parts[0]
             field = self.entity.fields.get(name)
+            owner = input_keys(self.entity).get(name)
+            if field is None and owner is not None and grouped(owner):  # a part of a group
+                if name in self.form and self.state(owner.name).editable:
+                    return self.form[name], ""
+                if self.state(owner.name).shown:
+                    return _Errors(self.static_errors, owner.name), ""
             if name in self.form and (field is None or self.state(name).editable):
                 return self.form[name], ""  # (a currency's errors show with its amount)
             if field is not None and self.state(name).shown:
@@ -786,6 +852,9 @@ class RecordForm:
         field = self.entity.fields.get(parts[0])
         if field is None and parts[0].endswith("_currency"):
             field = self.entity.fields.get(parts[0][: -len("_currency")])
+        owner = input_keys(self.entity).get(parts[0])
+        if field is None and owner is not None:  # a part: "Contact (last name)"
+            return f"{owner.label_text(lang)} ({_(owner.type.part_label(parts[0][len(owner.name) + 1:]))})"
         if field is None:
             return key
         label = field.label_text(lang)
@@ -838,6 +907,15 @@ def _comparable(value: Any, field: Field | None = None) -> Any:
     if isinstance(value, str):
         return value.replace("\r\n", "\n")
     return value
+
+
+def _local(kind: str, raw: Any) -> Any:
+    """A posted date and time in the user's time zone, for the service (which takes UTC)."""
+    if kind == "datetime":
+        return local_to_utc(raw)
+    if kind == "date_or_datetime":
+        return local_moment(raw)
+    return raw
 
 
 def _unbound_names(cls) -> set[str]:

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from ..records.context import Context
 from ..records.errors import PermissionDenied, ValidationError
+from ..records.values import input_keys
 from ..storage import flow_history, flow_steps, flow_tasks, flows, jobs
 
 
@@ -57,7 +58,9 @@ def check_update(service: Any, conn: Connection, entity: Any, old: Mapping[str, 
     actor = context.actor
     if workflow is None or context.workflow or actor.system:
         return False
-    changed = [k for k in changes if k in entity.fields and not _same(changes[k], old.get(k))]
+    owners = input_keys(entity)  # a part (a person's last name) changes its field
+    changed = list(dict.fromkeys(owners[k].name for k in changes
+                                 if k in owners and not _same(changes[k], old.get(k))))
     if not changed:
         return False
     if workflow.field in changed:

@@ -12,20 +12,6 @@ from engine.errors import ProjectError
 from engine.labels import english_plural, readable
 from engine.model import load_model
 
-PERSON_NAME_PLUGIN = '''
-from engine.fields.scalar import StringType
-
-
-class PersonName(StringType):
-    """Stands in for the composite person_name type: the title ranks it by type name."""
-
-    name = "person_name"
-
-
-def tailor_field_types():
-    return [PersonName()]
-'''
-
 
 def entity_of(make_project, text: str, name: str = "a", files: dict | None = None):
     model = load_model(make_project({f"entities/{name}.yaml": text, **(files or {})}), entry_points=False)
@@ -71,7 +57,7 @@ def test_person_name_type_is_the_default_title_by_type_name(make_project):
         fields:
           name: {type: string}
           contact: {type: person_name}
-        """, files={"tailor.yaml": "name: t\nlanguages: [en]\nplugins: [./pn.py]\n", "pn.py": PERSON_NAME_PLUGIN})
+        """)
     assert entity.title.parts == ("contact",)
     assert ("name",) in entity.title.fallbacks
 

@@ -120,6 +120,11 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
           - {name: r, check: "name != None", message: a}
           - {name: r, check: "name != 'x'", message: b}
         """}, ENTITY, 6, 12, "used twice"),
+    "E312": ({"tailor.yaml": "name: test\noption_sets:\n  industry: [tech, retail]\n", ENTITY: """
+        entity: customer
+        fields:
+          sector: {type: choice, option_set: industri}
+        """}, ENTITY, 3, 38, "unknown option set 'industri'"),
     "E401": ({ENTITY: """
         entity: customer
         fields:

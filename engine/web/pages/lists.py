@@ -6,7 +6,7 @@ against the entity's list configuration (`list.columns`, `list.filters`, sortabl
     q=…                  free-text search in `list.search` fields
     FIELD=…              choice / tags / link / user ("mine") / yes-no / text filter
     FIELD.from, .to      date and date-time range (YYYY-MM-DD, both ends included)
-    FIELD.min, .max      number range
+    FIELD.min, .max      number range (a duration range: `30 min`, `1:30`, `2 h`)
     sort=FIELD / -FIELD  one sortable column shown (or of the default sort)
     cols=A,B             the columns shown, among those the entity allows
     after=…              keyset cursor of the last row of the previous page
@@ -35,6 +35,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
+from ...fields.duration import clock_text
 from ...model import Entity
 from ...model.model import Field
 from ...records import ConflictError, Context, NotFound, PermissionDenied, Query, ValidationError
@@ -47,6 +48,7 @@ from ..i18n import fmt, label, locale_name, ngettext
 from ..i18n import gettext as _
 from ..state import WebState
 from . import access, bp, entity_or_404, model, render, service
+from .display import displayed, one_line
 
 COUNT_CAP = 1000  # "1000+" beyond this
 EXPORT_CAP = 50_000
@@ -80,7 +82,7 @@ class Column:
 
     @property
     def num(self) -> bool:
-        return self.kind in NUMBER_KINDS
+        return self.kind in NUMBER_KINDS or self.kind == "duration"
 
     @property
     def sortable(self) -> bool:
@@ -116,8 +118,10 @@ def kind_of(entity: Entity, name: str) -> str:
         return {"integer": "number", "decimal": "number", "number": "number", "money": "number",
                 "percent": "percent", "boolean": "boolean", "date": "date",
                 "datetime": "datetime"}.get(field_.returns or "decimal", "text")
-    if type_name in ("choice", "link", "user", "boolean", "date", "datetime", "money", "percent"):
+    if type_name in ("choice", "link", "user", "boolean", "date", "datetime", "money", "percent", "duration"):
         return type_name
+    if type_name == "date_or_datetime":  # filtered by day like a datetime, shown as a day or a moment
+        return "datetime"
     if type_name in ("multichoice", "tags"):
         return "multi"
     if field_.type.storage == "table":
@@ -162,7 +166,7 @@ class Filter:
     def params(self) -> tuple[str, ...]:
         if self.kind in ("date", "datetime"):
             return (f"{self.name}.from", f"{self.name}.to")
-        if self.kind in NUMBER_KINDS:
+        if self.kind in NUMBER_KINDS or self.kind == "duration":
             return (f"{self.name}.min", f"{self.name}.max")
         return (self.name,)
 
@@ -298,7 +302,7 @@ def _condition(spec: Filter, key: str, values: list[str], actor_id: int | None) 
         if day == date.max:
             return (name, "not_empty", None)
         return (name, "lt", datetime.combine(day + timedelta(days=1), time(), UTC))
-    if spec.kind in NUMBER_KINDS:
+    if spec.kind in NUMBER_KINDS or spec.kind == "duration":
         return (name, "gte" if key.endswith(".min") else "lte", value)  # the field type checks it
     if spec.kind == "choice":
         unknown = [v for v in values if v not in spec.field.option_values]
@@ -442,6 +446,16 @@ def renderer(column: Column, lookups: Lookups, link: bool = True) -> Renderer:
 
     def empty(value: Any) -> bool:
         return value is None or value == "" or value == []
+
+    if displayed(field_):
+        language = locale.split("_")[0]
+
+        def shown(row: dict) -> str:
+            if empty(row.get(name)):
+                return ""
+            text = field_.type.display(row, field_, language)
+            return str(escape(one_line(text) if text is not None else fmt(row.get(name), "", locale)))
+        return shown
 
     if kind == "choice":
         return lambda row: "" if empty(v := row.get(name)) else badge_html(*lookups.badge(field_, v))
@@ -693,6 +707,12 @@ def plain(column: Column, row: dict, lookups: Lookups) -> str:
     value = row.get(column.name)
     if value is None or value == "" or value == []:
         return ""
+    if isinstance(value, timedelta):
+        return clock_text(value)  # 1:30, which spreadsheets read as a duration
+    if displayed(column.field):
+        text = column.field.type.display(row, column.field, lookups.locale.split("_")[0])
+        if text is not None:
+            return safe_cell(one_line(text))
     kind = column.kind
     if kind == "choice":
         return safe_cell(option_badge(column.field, value)[0])

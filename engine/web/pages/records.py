@@ -29,7 +29,7 @@ from wtforms.validators import DataRequired, Length
 from ...model.model import Entity, Field, text
 from ...records import ConflictError, PermissionDenied, Query, ValidationError
 from ...records.service import jsonable
-from ...records.values import is_visible
+from ...records.values import input_keys, is_visible
 from ...storage import shares, teams
 from ..auth import context
 from ..forms import (
@@ -37,6 +37,7 @@ from ..forms import (
     RecordForm,
     active_users,
     collect_links,
+    grouped,
     in_form,
     layout,
     link_titles,
@@ -49,6 +50,7 @@ from ..i18n import gettext as _
 from ..state import WebState
 from . import access, bp, entity_or_404, model, render, service
 from .approvals import status_labels, workflow_panel
+from .display import display_text, displayed
 
 RELATED_ROWS = 5
 RELATED_COLUMNS = 4
@@ -246,7 +248,8 @@ def rows_summary(before: Any, after: Any) -> str:
 
 def _order(entity: Entity, key: str) -> int:
     names = list(entity.fields)
-    base = key[: -len("_currency")] if key.endswith("_currency") and key not in entity.fields else key
+    owner = input_keys(entity).get(key)
+    base = owner.name if owner is not None else key
     return names.index(base) if base in names else len(names)
 
 
@@ -262,6 +265,12 @@ def _label_of_key(entity: Entity, key: str) -> tuple[str | None, Field | None]:
         amount = entity.fields.get(key[: -len("_currency")])
         if amount is not None and amount.type.name == "money":
             return (None, None) if amount.hidden else (f"{amount.label_text(lang)} ({_('currency')})", None)
+    owner = input_keys(entity).get(key)
+    if owner is not None:
+        if owner.hidden or grouped(owner) or key not in owner.type.form_keys(owner):
+            return None, None  # the change of the whole (a full name, whether a time was given) says it
+        part = owner.type.part_label(key[len(owner.name) + 1:])
+        return f"{owner.label_text(lang)} ({_(part)})", None
     return key, None
 
 
@@ -292,6 +301,9 @@ def history_text(field: Field | None, key: str, value: Any, titles, names) -> st
     except Exception:  # noqa: BLE001 - an old value may no longer fit a changed field
         return str(value) if not isinstance(value, (dict, list)) else json.dumps(value, ensure_ascii=False)
     kind = field.returns if kind == "computed" else kind
+    shown = display_text(field, {field.name: typed}) if typed is not None else None
+    if shown is not None:
+        return shown
     text = fmt(typed, kind or "")
     if kind == "percent":
         text += " %"
@@ -401,9 +413,9 @@ def differences(view: RecordForm, theirs: dict[str, Any]) -> list[dict[str, Any]
     names = user_names(people)
     result = []
     for name, field in view.entity.fields.items():
-        if field.hidden or name not in view.form or not view.state(name).shown:
+        if field.hidden or not view.has_input(name) or not view.state(name).shown:
             continue
-        keys = [name, f"{name}_currency"] if field.type.name == "money" else [name]
+        keys = [name, f"{name}_currency"] if field.type.name == "money" else field.type.input_keys(field)
         if field.type.name == "lines":
             mine = [_row_values(field, r) for r in view.draft.get(name) or []]
             saved = [_row_values(field, r) for r in theirs.get(name) or []]
@@ -427,6 +439,8 @@ def _shown(field: Field, record: dict[str, Any], titles, names) -> str:
     value = record.get(field.name)
     if field.type.name == "money" and value is not None:
         return f"{fmt(value, 'money')} {record.get(field.name + '_currency') or field.currency}"
+    if displayed(field) and value not in (None, ""):
+        return display_text(field, record) or "—"
     if field.type.name == "lines":
         rows = value or []
         return "; ".join(", ".join(history_text(sub, k, jsonable(row.get(k)), titles, names)
