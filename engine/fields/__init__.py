@@ -2,6 +2,7 @@
 
 from .base import COMMON_OPTIONS, FieldType, FieldValueError
 from .choice import ChoiceType, MultiChoiceType, TagsType
+from .phone import PhoneType
 from .relation import LinesType, LinksType, LinkType, UserType
 from .scalar import (
     BooleanType,
@@ -11,7 +12,6 @@ from .scalar import (
     EmailType,
     IntegerType,
     PercentType,
-    PhoneType,
     StringType,
     TextType,
     UrlType,

@@ -397,7 +397,7 @@ def differences(view: RecordForm, theirs: dict[str, Any]) -> list[dict[str, Any]
     for name, field in view.entity.fields.items():
         if field.hidden or name not in view.form or not view.state(name).shown:
             continue
-        keys = [name, f"{name}_currency"] if field.type.name == "money" else [name]
+        keys = field.type.input_keys(field) if field.type.name == "money" else [name]
         if field.type.name == "lines":
             mine = [_row_values(field, r) for r in view.draft.get(name) or []]
             saved = [_row_values(field, r) for r in theirs.get(name) or []]
@@ -420,7 +420,7 @@ def _row_values(field: Field, row: dict[str, Any]) -> dict[str, Any]:
 def _shown(field: Field, record: dict[str, Any], titles, names) -> str:
     value = record.get(field.name)
     if field.type.name == "money" and value is not None:
-        return f"{fmt(value, 'money')} {record.get(field.name + '_currency') or field.currency}"
+        return f"{fmt(value, 'money')} {field.type.currency_of(record, field) or ''}".strip()
     if field.type.name == "lines":
         rows = value or []
         return "; ".join(", ".join(history_text(sub, k, jsonable(row.get(k)), titles, names)
