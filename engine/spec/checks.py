@@ -335,7 +335,7 @@ class SpecChecker:
             return
         kind = target.get("type")
         if kind not in ("choice", "string"):
-            self.add("E407", f"currency_field '{other}' is a {kind} field; it must be a choice or string field", where,
+            self.add("E407", f"currency_field '{other}' is {_article(str(kind))} field; it must be a choice or string field", where,
                      f"for example {other}: {{type: choice, options: [CNY, USD, EUR]}}")
             return
         options = target.get("options")
