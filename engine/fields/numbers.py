@@ -80,6 +80,7 @@ class Symbols:
     language: str
     decimal: str
     group: str
+    decimals: frozenset[str]  # what is accepted as the decimal mark (the native script's too)
     groups: frozenset[str]  # what is accepted as the group separator (spaces count as one)
     primary: int  # digits in the last group (3)
     secondary: int  # digits in the groups before it (3; 2 in India)
@@ -97,18 +98,26 @@ def symbols(language: str | None) -> Symbols:
         return symbols(DEFAULT_LANGUAGE)
     decimal = _plain(babel_numbers.get_decimal_symbol(locale)) or "."
     group = _plain(babel_numbers.get_group_symbol(locale)) or ","
-    groups = {group}
+    decimals, groups = {decimal}, {group}
     if group in SPACES:
         groups |= SPACES
     if group in APOSTROPHES:
         groups |= APOSTROPHES
+    # a language whose own digits are not Latin (Arabic: ١٢٣٫٥) has its own marks too
+    native_decimal = _plain(babel_numbers.get_decimal_symbol(locale, numbering_system="default"))
+    native_group = _plain(babel_numbers.get_group_symbol(locale, numbering_system="default"))
+    if native_decimal and native_decimal not in ".," and native_decimal not in groups:
+        decimals.add(native_decimal)
+    if native_group and native_group not in ".," and native_group not in decimals:
+        groups.add(native_group)
     pattern = locale.decimal_formats.get(None)
     primary, secondary = (pattern.grouping if pattern is not None else (3, 3))
     if not 0 < primary < 10:
         primary = 3
     if not 0 < secondary < 10:
         secondary = primary
-    return Symbols(str(locale), decimal, group, frozenset(groups - {decimal}), primary, secondary)
+    return Symbols(str(locale), decimal, group, frozenset(decimals), frozenset(groups - decimals), primary,
+                   secondary)
 
 
 def _plain(symbol: str) -> str:
@@ -180,7 +189,7 @@ def read_text(text: str, *, percent: bool = False, language: str | None = None) 
     for ch in s:
         if ch.isdecimal():  # any decimal digit (category Nd): ASCII, full-width, Arabic-Indic…
             current.append(str(unicodedata.decimal(ch)))
-        elif ch == sym.decimal and fraction is None:
+        elif ch in sym.decimals and fraction is None:
             whole_part.append("".join(current))
             current, fraction = [], []
         elif ch in sym.groups and fraction is None:

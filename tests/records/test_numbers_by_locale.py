@@ -175,6 +175,7 @@ def test_list_filters_read_the_users_language(service):
 def test_parse_number_is_strict_about_grouping():
     assert parse_number("12,34,567.5", language="en_IN") == Decimal("1234567.5")
     assert parse_number("1'234.5", language="de_CH") == Decimal("1234.5")
+    assert parse_number("۱٬۲۳۴٫۵", language="fa") == parse_number("1,234.5", language="fa") == Decimal("1234.5")
     assert parse_number("12.5%", percent=True) == Decimal("12.5")
     with pytest.raises(FieldValueError):
         parse_number("12.5%")

@@ -238,3 +238,15 @@ def test_the_users_language_is_only_for_their_request(shop):
     assert input_language() == "en"
     with shop.extensions["tailor"].engine.connect() as conn:
         assert conn.execute(sa.select(users.c.language).where(users.c.username == "bob")).scalar_one() == "de"
+
+
+def test_history_shows_numbers_in_the_readers_language(shop):
+    """The audit trail keeps numbers as JSON text (`1234.5000`): a German reader sees them
+    formatted for German, not refused as an English number and shown raw."""
+    service = service_of(shop)
+    record = service.create("item", {"name": "Washer", "ratio": "1"})
+    service.update("item", record["id"], {"ratio": "1234.5"}, version=record["version"])
+    page = signed_in(shop, "bob").get(f"/e/item/{record['id']}").get_data(as_text=True)
+    assert "1.234,5" in page and "1234.5000" not in page
+    page = signed_in(shop).get(f"/e/item/{record['id']}").get_data(as_text=True)
+    assert "1,234.5" in page and "1234.5000" not in page

@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext
 from wtforms import Form, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from ...fields.numbers import numbers_in
 from ...model.model import Entity, Field, text
 from ...records import ConflictError, PermissionDenied, Query, ValidationError
 from ...records.service import jsonable
@@ -282,7 +283,8 @@ def history_text(field: Field | None, key: str, value: Any, titles, names) -> st
         return ", ".join(titles.get((field.to, v.get("id")), f"#{v.get('id')}") if isinstance(v, dict) else str(v)
                          for v in value)
     try:
-        typed = field.type.coerce(value, field)
+        with numbers_in(None):  # the audit trail keeps numbers as JSON text: 1234.50, whoever reads it
+            typed = field.type.coerce(value, field)
     except Exception:  # noqa: BLE001 - an old value may no longer fit a changed field
         return str(value) if not isinstance(value, (dict, list)) else json.dumps(value, ensure_ascii=False)
     kind = field.returns if kind == "computed" else kind
