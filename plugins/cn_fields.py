@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 
+from engine.fields.base import FieldValueError
+from engine.fields.phone import parse_phone
 from engine.hookspecs import hookimpl
 
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
-MOBILE_RE = re.compile(r"^(?:\+?86)?1[3-9]\d{9}$")
+MOBILE_RE = re.compile(r"^(?:86)?1[3-9][0-9]{9}$")
 
 
 def uscc_check_char(first17: str) -> str:
@@ -30,10 +32,22 @@ def validate_uscc(value, field) -> str | None:
 
 
 def validate_cn_mobile(value, field) -> str | None:
-    digits = re.sub(r"[\s\-()]", "", str(value))
-    if not digits.startswith(("+86", "86", "1")):
-        return None  # a foreign number: the phone type already checked its shape
-    if not MOBILE_RE.match(digits):
+    """Read as the phone type reads it (`+86 138 0013 8000`, `138-0013-8000`, full-width
+    digits); a number with another country code is not a mainland one and is left alone."""
+    try:
+        phone = parse_phone(str(value))
+    except FieldValueError as exc:
+        return str(exc)
+    digits = phone.digits
+    if phone.international:
+        if not digits.startswith("86"):
+            return None  # a foreign number: the phone type already checked its shape
+        digits = digits[2:]
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    elif not digits.startswith(("86", "1")):
+        return None
+    if phone.extension or not MOBILE_RE.match(digits):
         return "not a mainland China mobile number (11 digits starting with 13-19)"
     return None
 

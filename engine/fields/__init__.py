@@ -6,6 +6,7 @@ from .choice import ChoiceType, MultiChoiceType, TagsType
 from .duration import DurationType
 from .moments import DateOrDateTimeType
 from .person_name import PersonNameType
+from .phone import PhoneType
 from .relation import LinesType, LinksType, LinkType, PolymorphicLinkType, UserType
 from .rollup import RollupType
 from .scalar import (
@@ -16,7 +17,6 @@ from .scalar import (
     EmailType,
     IntegerType,
     PercentType,
-    PhoneType,
     StringType,
     TextType,
     UrlType,

@@ -5,14 +5,16 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, DecimalException
+from decimal import Context as DecimalContext
 from typing import Any
 
 import sqlalchemy as sa
 
 from .base import FieldType, FieldValueError
+from .numbers import parse_number
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()\-./]{3,30}[0-9]$")
+WIDE = DecimalContext(prec=120)
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
 
@@ -79,20 +81,6 @@ class EmailType(StringType):
         return value.lower()
 
 
-class PhoneType(StringType):
-    name = "phone"
-    default_length = 40
-    description = "A phone number: digits, spaces, + ( ) - . /"
-
-    def coerce(self, value, field):
-        value = super().coerce(value, field)
-        if value is None:
-            return None
-        if not PHONE_RE.match(value):
-            raise FieldValueError(f"'{value}' is not a phone number")
-        return value
-
-
 class UrlType(StringType):
     name = "url"
     default_length = 2048
@@ -134,21 +122,10 @@ class IntegerType(RangedType):
         return sa.BigInteger()
 
     def coerce(self, value, field):
-        if value is None or value == "":
-            return None
-        if isinstance(value, bool):
-            raise FieldValueError("expected a whole number")
-        if isinstance(value, int):
-            return value
-        try:
-            number = Decimal(str(value).strip().replace(",", ""))
-            if not number.is_finite() or abs(number) >= 2**63:
-                raise FieldValueError("number too large")
-            if number != number.to_integral_value():
-                raise FieldValueError(f"'{value}' is not a whole number")
-        except DecimalException:
-            raise FieldValueError(f"'{value}' is not a whole number") from None
-        return int(number)
+        number = parse_number(value, whole=True)
+        if number is not None and abs(number) >= 2**63:
+            raise FieldValueError("number too large")
+        return number
 
 
 class DecimalType(RangedType):
@@ -169,21 +146,14 @@ class DecimalType(RangedType):
         return sa.Numeric(self.precision(field), self.scale(field), asdecimal=True)
 
     def coerce(self, value, field):
-        if value is None or value == "":
+        number = parse_number(value, percent=self.name == "percent")
+        if number is None:
             return None
-        if isinstance(value, bool):
-            raise FieldValueError("expected a number")
-        try:
-            number = Decimal(str(value).strip().replace(",", "")) if not isinstance(value, Decimal) else value
-        except DecimalException:
-            raise FieldValueError(f"'{value}' is not a number") from None
-        if not number.is_finite():
-            raise FieldValueError("expected a finite number")
         whole_digits = self.precision(field) - self.scale(field)
-        if number.adjusted() >= whole_digits:
+        if number and number.adjusted() >= whole_digits:
             raise FieldValueError(f"number too large (at most {whole_digits} digits before the point)")
-        try:
-            return number.quantize(Decimal(1).scaleb(-self.scale(field)), rounding=ROUND_HALF_UP)
+        try:  # with room for every digit NUMERIC(38) holds (the default context keeps 28)
+            return number.quantize(Decimal(1).scaleb(-self.scale(field)), rounding=ROUND_HALF_UP, context=WIDE)
         except DecimalException:
             raise FieldValueError("number too large") from None
 

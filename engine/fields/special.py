@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -18,43 +20,84 @@ class MoneyType(DecimalType):
     """An amount and its currency, in two columns: NAME and NAME_currency.
 
     In records and expressions NAME is the amount (a number), NAME_currency the ISO code.
+    With `currency_field: OTHER` the currency is the value of another field of the record
+    (or of the same row, in lines), such as a deal's `currency` choice: the field then
+    stores only its amount, and pages show it with OTHER's code.
+
+    A field's currencies are one set (`Field.currencies`, worked out by the compiler): forms
+    offer exactly those and the service accepts only those, except that an update may keep
+    the code a record already has (as a hidden option stays on the records holding it).
     """
 
     name = "money"
     parts = {"currency": "string"}
-    options = frozenset({"min", "max", "precision", "scale", "currency", "currencies"})
+    options = frozenset({"min", "max", "precision", "scale", "currency", "currencies", "currency_field"})
     default_scale = 2
-    description = "An amount with its currency (two columns: NAME, NAME_currency)."
+    description = "An amount with its currency (two columns: NAME, NAME_currency), or with currency_field."
+
+    def part_types(self, spec):
+        return {} if spec.get("currency_field") else dict(self.parts)
 
     def columns(self, field):
         info = {"field": field.name, "renamed_from": field.renamed_from}
+        amount = sa.Column(field.name, self.sql_type(field), nullable=True, info=info)
+        if field.currency_field:
+            return [amount]
         currency_info = {"field": field.name,
                          "renamed_from": f"{field.renamed_from}_currency" if field.renamed_from else None}
-        return [
-            sa.Column(field.name, self.sql_type(field), nullable=True, info=info),
-            sa.Column(f"{field.name}_currency", sa.String(3), nullable=True, info=currency_info),
-        ]
+        return [amount, sa.Column(f"{field.name}_currency", sa.String(3), nullable=True, info=currency_info)]
 
     def currency_key(self, field) -> str:
-        return f"{field.name}_currency"
+        """The key of a record holding this amount's currency."""
+        return field.currency_field or f"{field.name}_currency"
+
+    def currency_of(self, record: Mapping[str, Any], field) -> str | None:
+        """The currency to show beside the amount of `record` (None when there is none)."""
+        code = record.get(self.currency_key(field))
+        if field.currency_field:
+            return str(code) if code not in (None, "") else None
+        return code or field.currency
 
     def read_input(self, data, field):
         result = {}
         raw = data.get(field.name)
-        currency = data.get(self.currency_key(field))
+        currency = None if field.currency_field else data.get(self.currency_key(field))
         if isinstance(raw, dict):
+            if field.currency_field and raw.get("currency") not in (None, ""):
+                raise FieldValueError(f"the currency of this amount is the value of '{field.currency_field}': "
+                                      "set it there")
             currency = raw.get("currency", currency)
             raw = raw.get("amount")
-        if field.name in data or isinstance(data.get(field.name), dict):
+        if field.name in data:
             result[field.name] = self.coerce(raw, field)
         if currency not in (None, ""):
             code = str(currency).strip().upper()
             if not CURRENCY_RE.match(code):
                 raise FieldValueError(f"'{currency}' is not a currency code (e.g. CNY, USD)")
-            if field.currencies and code not in field.currencies:
-                raise FieldValueError(f"currency must be one of {', '.join(field.currencies)}")
             result[self.currency_key(field)] = code
         return result  # a missing currency is filled by the service (kept on update)
+
+    def currency_errors(self, record: Mapping[str, Any], old: Mapping[str, Any] | None,
+                        field) -> dict[str, str]:
+        """Problems of the currency of a record (a row) being saved, by key: a code outside
+        the field's currencies (unless the record already had it), or, with a currency
+        field, an amount whose currency is missing or is no ISO code."""
+        key = self.currency_key(field)
+        code = record.get(key)
+        kept = old is not None and old.get(key) == code
+        if not field.currency_field:
+            if code is not None and field.currencies and code not in field.currencies and not kept:
+                return {field.name: f"currency must be one of {', '.join(field.currencies)} (got {code})"}
+            return {}
+        amount = record.get(field.name)
+        unchanged = kept and old.get(field.name) == amount
+        if amount is None or unchanged:
+            return {}
+        if code in (None, ""):
+            return {key: f"is needed: it is the currency of '{field.name}'"}
+        if not isinstance(code, str) or not CURRENCY_RE.match(code):
+            return {key: f"'{code}' is not a currency code (e.g. CNY, USD), which '{field.name}' needs"}
+        return {}
 
     def to_row(self, value, field):
         return {field.name: value}

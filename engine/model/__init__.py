@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import Problems, ProjectError, in_order
+from ..fields.numbers import numbers_in
 from ..gcpause import gc_paused
 from ..plugins import make_plugin_manager
 from ..spec.checks import SpecChecker
@@ -70,7 +71,7 @@ def _nowhere(path):
 def load_model(path: str | Path, *, entry_points: bool = True) -> CompiledModel:
     """Load, validate, check and compile a project; raises ProjectError with every problem."""
     problems = Problems()
-    with gc_paused():
+    with gc_paused(), numbers_in(None):  # numbers in YAML (bounds, defaults) read alike for everyone
         spec, pm, checker, field_types, functions, validators = load_spec(path, problems, entry_points=entry_points)
         problems.raise_if_any()
         assert spec is not None and checker is not None

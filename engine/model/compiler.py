@@ -156,6 +156,7 @@ class Compiler:
         self.languages = tuple(settings.get("languages") or ["en"])
         self.language = settings.get("default_language") or self.languages[0]
         self.currency = settings.get("currency") or "CNY"
+        self.project_currencies = tuple(settings.get("currencies") or ())
         self.metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
         departments.to_metadata(self.metadata)  # tailor_user refers to it
         users.to_metadata(self.metadata)
@@ -254,6 +255,14 @@ class Compiler:
         return sorted(found)
 
     # -- fields ------------------------------------------------------------------------------
+    def currencies_of(self, ftype: FieldType, spec: Mapping[str, Any]) -> tuple[str, ...]:
+        """The one set of currencies a money field offers and accepts: its `currencies`, else
+        the project's, else its `currency` (by default the project's). With `currency_field`
+        the currency is that field's value (its options, for a choice)."""
+        if ftype.name != "money" or spec.get("currency_field"):
+            return tuple(spec.get("currencies") or ())
+        return tuple(spec.get("currencies") or self.project_currencies or (spec.get("currency") or self.currency,))
+
     def field(self, entity: str, name: str, spec: PosDict, key_prefix: tuple, plain_spec: dict) -> Field:
         ftype = self.types[spec["type"]]
         expr = self.checker.expressions.get
@@ -313,8 +322,9 @@ class Compiler:
             format=spec.get("format"),
             precision=spec.get("precision") or (24 if rollup is not None else None),
             scale=spec.get("scale"),
-            currency=spec.get("currency") or self.currency,
-            currencies=tuple(spec.get("currencies") or ()),
+            currency=None if spec.get("currency_field") else spec.get("currency") or self.currency,
+            currencies=self.currencies_of(ftype, spec),
+            currency_field=spec.get("currency_field"),
             validators=tuple(spec.get("validators") or ()),
             spec=MappingProxyType(plain_spec),
             origin=_origin(self.spec.provenance.get((entity, name))) if not key_prefix else None,

@@ -88,7 +88,10 @@ class Field:
     precision: int | None = None
     scale: int | None = None
     currency: str | None = None
+    # a money field's currencies: offered by forms and accepted by the service (its own
+    # `currencies`, else the project's, else just its `currency`); empty with currency_field
     currencies: tuple[str, ...] = ()
+    currency_field: str | None = None  # money: the field of the record (row) holding the currency
     validators: tuple[str, ...] = ()
     spec: Mapping[str, Any] = field(default_factory=_empty)
     origin: Origin | None = None

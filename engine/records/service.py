@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
+from ..fields.numbers import numbers_in
 from ..model.model import CompiledModel, Entity, Field, computed_order
 from ..model.search import SEARCH_COLUMN, search_key
 from ..permissions import org
@@ -126,8 +127,9 @@ class RecordService:
         if action != "read":
             self.authorize(entity.name, action, context)
         hidden = access.hidden_fields()
-        statement = build_select(entity, query, context, restrict=self._restriction(access, action, context),
-                                 hidden=hidden | access.scoped_fields())
+        restrict = self._restriction(access, action, context)
+        with numbers_in(context.actor.language):  # filter values typed by the user
+            statement = build_select(entity, query, context, restrict=restrict, hidden=hidden | access.scoped_fields())
         with self._read() as conn:
             rows = [self._from_row(entity, dict(r._mapping)) for r in conn.execute(statement)]
             if query.with_children:
@@ -148,9 +150,10 @@ class RecordService:
         entity = self._entity(entity_name)
         query = query or Query(**kwargs)
         access = self._readable(entity, context)
-        inner = build_select(entity, query.unpaged(), context, columns=[entity.table.c.id],
-                             restrict=self._restriction(access, action, context),
-                             hidden=access.hidden_fields() | access.scoped_fields())
+        restrict = self._restriction(access, action, context)
+        with numbers_in(context.actor.language):
+            inner = build_select(entity, query.unpaged(), context, columns=[entity.table.c.id],
+                                 restrict=restrict, hidden=access.hidden_fields() | access.scoped_fields())
         if limit is not None:
             inner = inner.limit(limit)
         with self._read() as conn:
@@ -166,7 +169,8 @@ class RecordService:
         access = self.authorize(entity.name, "create", Context(actor=SYSTEM) if context.workflow else context)
         data = dict(data)
         self._refuse_fields(access, data, None, "create", errors)
-        record = coerce_input(entity, data, creating=True, trusted=trusted, errors=errors)
+        with numbers_in(context.actor.language):  # text numbers are read in the user's language
+            record = coerce_input(entity, data, creating=True, trusted=trusted, errors=errors)
         apply_defaults(entity.fields, record, context)
         if entity.name in self._workflow_entities:
             guard.check_create(self.model, entity, record, context, errors)
@@ -212,7 +216,8 @@ class RecordService:
             if not access.can("update") or not self._reaches(conn, access, old, "update", context):
                 raise PermissionDenied(entity_name, "update")
             self._refuse_fields(access, data, old, "update", errors)
-            changes = coerce_input(entity, data, creating=False, trusted=trusted, errors=errors)
+            with numbers_in(context.actor.language):
+                changes = coerce_input(entity, data, creating=False, trusted=trusted, errors=errors)
             if old["version"] != version:
                 raise ConflictError(entity_name, record_id, version, _without(old, access.hidden_fields()))
             merge_changed_rows(entity, changes, old, errors)

@@ -148,7 +148,7 @@ def readonly_now(entity: Entity, changes: dict[str, Any], old: dict[str, Any], c
 def fill_currencies(fields, record: dict[str, Any]) -> None:
     """An amount without a currency gets the field's currency (an existing one is kept)."""
     for field in fields.values():
-        if field.type.name == "money" and record.get(field.name) is not None:
+        if field.type.name == "money" and record.get(field.name) is not None and not field.currency_field:
             key = f"{field.name}_currency"
             if record.get(key) is None:
                 record[key] = field.currency
@@ -245,6 +245,9 @@ def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, 
     for field in fields.values():
         key = prefix + field.name
         value = record.get(field.name)
+        if field.type.name == "money":  # the currency: one of the field's set, or the other field's code
+            for where, message in field.type.currency_errors(record, old, field).items():
+                errors.setdefault(prefix + where, []).append(message)
         if field.type.is_empty(value):
             if is_required(field, record, context) and not field.is_autonumber and not field.is_computed:
                 errors.setdefault(key, []).append("is required")

@@ -96,6 +96,7 @@ class SpecChecker:
         # checks below cannot digest; those problems are already reported, so a check that
         # trips over such a value is skipped rather than turned into a traceback.
         shape_problems = any(p.code[:2] in ("E1", "E2") for p in self.problems.items)
+        self.check_project_currencies()
         for name, entity in self.spec.entities.items():
             try:
                 self.check_entity(name, entity)
@@ -169,6 +170,8 @@ class SpecChecker:
             if parent and (ftype.storage == "table" or ftype.derived or not ftype.allowed_in_rows):
                 self.add("E407", f"a '{ftype_name}' field cannot be inside the rows of '{parent}'", fpos)
             self.check_field_options(entity, fname, fspec, ftype)
+            if ftype.name == "money" and "currency_field" in fspec:
+                self.check_currency_field(fname, fspec, fields)
             for suffix in ftype.part_types(fspec):
                 part = f"{fname}_{suffix}"
                 if len(part) > MAX_IDENTIFIER:
@@ -209,13 +212,8 @@ class SpecChecker:
         precision, scale = fspec.get("precision"), fspec.get("scale")
         if isinstance(precision, int) and isinstance(scale, int) and scale > precision:
             self.add("E403", f"scale {scale} is greater than precision {precision}", fspec.position_of("scale"))
-        currency, currencies = fspec.get("currency"), fspec.get("currencies")
-        if isinstance(currencies, list) and currencies:
-            default_currency = currency or self.spec.settings.get("currency") or "CNY"
-            if default_currency not in currencies:
-                self.add("E401", f"default currency {default_currency} is not among currencies {list(currencies)}",
-                         fspec.position_of("currency" if currency else "currencies"),
-                         "set 'currency:' to one of them")
+        if ftype.name == "money" and not fspec.get("currency_field"):
+            self.check_currencies(fspec)
         for key in ftype.required_options:
             if key not in fspec and not (key == "options" and "option_set" in fspec):  # an unknown set: E312
                 self.add("E408", f"a {ftype.name} field needs '{key}'", fspec.pos, _NEEDS_HINT.get(key))
@@ -325,6 +323,66 @@ class SpecChecker:
                 self.add("E409", f"replaced_options maps '{old}' to '{new}', which is {what}",
                          replaced.position_of(old), did_you_mean(str(new), values) or
                          f"options: {', '.join(v for v in values if v not in hidden)}; null empties the value")
+
+    def check_currencies(self, fspec: PosDict) -> None:
+        """A money field's default currency is one of its currencies: its own `currencies`,
+        else the project's (E401)."""
+        settings = self.spec.settings
+        currency, currencies = fspec.get("currency"), fspec.get("currencies")
+        default_currency = currency or settings.get("currency") or "CNY"
+        if isinstance(currencies, list) and currencies:
+            if default_currency not in currencies:
+                self.add("E401", f"default currency {default_currency} is not among currencies {list(currencies)}",
+                         fspec.position_of("currency" if currency else "currencies"),
+                         "set 'currency:' to one of them")
+            return
+        project = settings.get("currencies")
+        if currency and isinstance(project, list) and project and currency not in project:
+            self.add("E401", f"currency {currency} is not among the project's currencies {list(project)}",
+                     fspec.position_of("currency"), "add it to 'currencies:' in tailor.yaml, or give the field "
+                     "'currencies:' of its own")
+
+    def check_project_currencies(self) -> None:
+        """The project's `currency` is one of its `currencies` (E401)."""
+        settings = self.spec.settings
+        project = settings.get("currencies")
+        currency = settings.get("currency") or "CNY"
+        if isinstance(project, list) and project and currency not in project:
+            self.add("E401", f"currency {currency} is not among the project's currencies {list(project)}",
+                     settings.position_of("currency" if settings.get("currency") else "currencies"),
+                     "set 'currency:' to one of them" if settings.get("currency") else
+                     f"add {currency} (the default currency) or set 'currency:'")
+
+    def check_currency_field(self, fname: str, fspec: PosDict, fields: PosDict) -> None:
+        """`currency_field: OTHER`: a choice or string field beside this one (E307, E407),
+        instead of `currency` and `currencies` (E407); a choice offers currency codes (E407)."""
+        other = fspec.get("currency_field")
+        if not isinstance(other, str):
+            return
+        where = fspec.position_of("currency_field")
+        for key in ("currency", "currencies"):
+            if key in fspec:
+                self.add("E407", f"'{key}' does not go with currency_field: the currency of '{fname}' is the "
+                         f"value of '{other}'", fspec.position_of(key, of_key=True),
+                         f"remove '{key}', or give the currencies as options of '{other}'")
+        target = fields.get(other)
+        if other == fname or not isinstance(target, PosDict):
+            self.add("E307", f"currency_field names unknown field '{other}'", where,
+                     did_you_mean(other, [n for n in fields if n != fname]) or
+                     "name a choice or string field of the same entity (or row) holding an ISO 4217 code")
+            return
+        kind = target.get("type")
+        if kind not in ("choice", "string"):
+            self.add("E407", f"currency_field '{other}' is {_article(str(kind))} field; it must be a choice or string field", where,
+                     f"for example {other}: {{type: choice, options: [CNY, USD, EUR]}}")
+            return
+        options = target.get("options")
+        if kind == "choice" and isinstance(options, PosList):
+            for i, option in enumerate(options):
+                value = option_value(option)
+                if not isinstance(value, str) or not re.fullmatch(r"[A-Z]{3}", value):
+                    self.add("E407", f"option '{value}' of '{other}' is not a currency code (ISO 4217, e.g. USD), "
+                             f"which currency_field of '{fname}' needs", options.position_of(i))
 
     # -- expressions -----------------------------------------------------------------------
     def env_for(self, fields: PosDict, with_user: bool = True) -> Env:
@@ -669,5 +727,6 @@ class _Probe:
         self.returns = fspec.get("returns")
         self.currency = fspec.get("currency")
         self.currencies = tuple(fspec.get("currencies") or ())
+        self.currency_field = fspec.get("currency_field")
         self.subfields = {}
         self.renamed_from = None

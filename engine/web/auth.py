@@ -19,6 +19,7 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from ..fields.numbers import reset_input_language, set_input_language
 from ..permissions.org import load_actor
 from ..records import Actor, Context
 from ..storage import sign_in_failures, users, write_engine
@@ -151,6 +152,9 @@ def load_user() -> None:
             g.user = dict(row)
         else:
             session.clear()
+    # numbers the user types, and numbers in their inputs, are in their language (the records
+    # service reads them so too, from the request's Context)
+    g._tailor_numbers = set_input_language((g.user or {}).get("language"))
     if g.user is None and request.endpoint not in OPEN_ENDPOINTS and request.endpoint is not None:
         if request.method == "GET":
             return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
@@ -158,7 +162,14 @@ def load_user() -> None:
     return None
 
 
+def end_request(_exc: BaseException | None) -> None:
+    WebState.of().close_reads()
+    token = g.pop("_tailor_numbers", None)
+    if token is not None:
+        reset_input_language(token)
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.before_request(load_user)
-    app.teardown_request(lambda _exc: WebState.of().close_reads())
+    app.teardown_request(end_request)

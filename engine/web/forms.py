@@ -1,12 +1,14 @@
 """Record forms generated from the compiled model with WTForms.
 
 One form class per entity, built once per metadata version (`form_class`), with a widget
-per field type: text inputs and text areas, number inputs with a step for decimals,
-date and datetime-local inputs, selects for choices and users, a checkbox list for
+per field type: text inputs and text areas, text inputs for numbers (`inputmode`
+decimal or numeric; the service reads them in the user's language), date and
+datetime-local inputs, selects for choices and users, a checkbox list for
 multi-choices, a comma-separated input for tags, checkboxes for booleans, e-mail /
-phone / URL inputs, an amount and a currency for money, one group of inputs for a field
-typed in parts (`FieldType.form_keys`: a person's name, an address), a search-as-you-type
-lookup for links and an inline table of rows for lines (and for `links` with their payload).
+phone / URL inputs, an amount and a currency for money (the amount alone when its currency
+is another field's), one group of inputs for a field typed in parts (`FieldType.form_keys`:
+a person's name, an address), a search-as-you-type lookup for links and an inline table of
+rows for lines (and for `links` with their payload).
 
 The form decides no rule. `RecordForm` turns a post into the values the records
 service takes, and shows the record as it would be: it runs the service's own pure steps
@@ -53,13 +55,13 @@ from wtforms.widgets import (
     DateTimeLocalInput,
     EmailInput,
     HiddenInput,
-    NumberInput,
     TelInput,
     TextInput,
     URLInput,
 )
 
 from ..fields.duration import format_duration
+from ..fields.numbers import edit_text
 from ..model.model import Entity, Field, Section, text
 from ..records import Context, titles
 from ..records.values import (
@@ -148,9 +150,19 @@ def grouped(field: Field) -> list[str]:
     return keys if keys != [field.name] else []
 
 
-def _step(field: Field) -> str:
-    scale = field.type.scale(field) if hasattr(field.type, "scale") else 2
-    return "1" if scale <= 0 else "0." + "0" * (scale - 1) + "1"
+class NumberText(TextInput):
+    """A number typed as text, read by the server in the user's language (`0,012` is not
+    guessed at): `<input type=number>` would let the browser turn `0,012` into `0012` or
+    drop what it cannot read. `inputmode` brings up a numeric keyboard on phones."""
+
+    def __init__(self, mode: str = "decimal"):
+        super().__init__()
+        self.mode = mode
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("inputmode", self.mode)
+        kwargs.setdefault("autocomplete", "off")
+        return super().__call__(field, **kwargs)
 
 
 def _unbound(field: Field) -> list[tuple[str, Any]]:
@@ -165,8 +177,10 @@ def _unbound(field: Field) -> list[tuple[str, Any]]:
         row = _build_class(f"{field.entity}_{name}_link", field.subfields.values(), row_id=True)
         return [(name, FieldList(FormField(row)))]
     if kind == "money":
-        return [(name, StringField(widget=NumberInput(step=_step(field)))),
-                (f"{name}_currency", SelectField(validate_choice=False))]
+        amount = (name, StringField(widget=NumberText("decimal")))
+        if field.currency_field:  # the currency is another field's value: just the amount here
+            return [amount]
+        return [amount, (f"{name}_currency", SelectField(validate_choice=False))]
     keys = grouped(field)
     if keys:
         return [(key, TextAreaField() if field.type.input_kind(key, field) == "textarea" else StringField())
@@ -180,9 +194,9 @@ def _unbound(field: Field) -> list[tuple[str, Any]]:
     if kind == "text":
         return [(name, TextAreaField())]
     widget = {
-        "integer": NumberInput(step="1"),
-        "decimal": NumberInput(step=_step(field)),
-        "percent": NumberInput(step=_step(field)),
+        "integer": NumberText("numeric"),
+        "decimal": NumberText("decimal"),
+        "percent": NumberText("decimal"),
         "date": DateInput(),
         "datetime": DateTimeLocalInput(),
         "email": EmailInput(),
@@ -227,7 +241,8 @@ def local_moment(raw: Any) -> Any:
 
 
 def raw_value(field: Field, value: Any) -> Any:
-    """A stored value as its form input holds it."""
+    """A stored value as its form input holds it (a number in the user's language, without
+    grouping: `1234,5` in German, so that an unchanged post reads the same value)."""
     kind = field.type.name
     if kind == "boolean":
         return bool(value)
@@ -247,7 +262,7 @@ def raw_value(field: Field, value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
-        return format(value, "f")
+        return edit_text(value)
     return str(value)
 
 
@@ -265,7 +280,8 @@ def raw_record(fields: Mapping[str, Field], record: Mapping[str, Any]) -> dict[s
                           for row in value or [] if isinstance(row, Mapping)]
         elif field.type.name == "money":
             data[name] = raw_value(field, value)
-            data[f"{name}_currency"] = record.get(f"{name}_currency") or ""
+            if not field.currency_field:
+                data[f"{name}_currency"] = record.get(f"{name}_currency") or ""
         elif grouped(field):
             for key, part in field.type.form_values(record, field).items():
                 data[key] = "" if part is None else str(part)
@@ -490,7 +506,7 @@ class RecordForm:
                 if name in formdata or name in shown:
                     self.raw[name] = self.data[name] = formdata.getlist(name)
             elif kind == "money":
-                for key in (name, f"{name}_currency"):
+                for key in field.type.input_keys(field):
                     if key in formdata:
                         self.raw[key] = self.data[key] = formdata.get(key)
             elif grouped(field):
@@ -522,7 +538,7 @@ class RecordForm:
             elif kind == "multichoice":
                 raw[name] = formdata.getlist(prefix + name)
             elif kind == "money":
-                for key in (name, f"{name}_currency"):
+                for key in sub.type.input_keys(sub):
                     if prefix + key in formdata:
                         raw[key] = formdata.get(prefix + key)
             elif prefix + name in formdata:
@@ -671,7 +687,7 @@ class RecordForm:
             elif kind == "user":
                 people = people if people is not None else active_users()
                 self.form[name].choices = self._people(people, old.get(name))
-            elif kind == "money":
+            elif kind == "money" and f"{name}_currency" in self.form:
                 self.form[f"{name}_currency"].choices = self._currencies(field, old.get(f"{name}_currency"))
             elif kind in ROWS:
                 before = {row.get("id"): row for row in old.get(name) or [] if isinstance(row, Mapping)}
@@ -691,7 +707,7 @@ class RecordForm:
                         elif sub.type.name == "user":
                             people = people if people is not None else active_users()
                             row_form[sub_name].choices = self._people(people, was.get(sub_name))
-                        elif sub.type.name == "money":
+                        elif sub.type.name == "money" and f"{sub_name}_currency" in row_form:
                             row_form[f"{sub_name}_currency"].choices = self._currencies(
                                 sub, was.get(f"{sub_name}_currency"))
 
@@ -702,6 +718,8 @@ class RecordForm:
         return choices
 
     def _currencies(self, field: Field, current: Any) -> list[tuple[str, str]]:
+        """The field's currencies (the set the service accepts), and the record's own code
+        if it is no longer among them (it may keep it, as a hidden option)."""
         codes = list(field.currencies or (field.currency,))
         if current and current not in codes:
             codes.append(current)

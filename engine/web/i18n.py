@@ -13,6 +13,7 @@ from flask import Flask, g, request, session
 from flask_babel import Babel, format_decimal, get_locale, get_timezone, get_translations
 from markupsafe import Markup
 
+from ..fields.numbers import edit_text
 from ..model.model import text
 
 TRANSLATIONS = __file__.rsplit("/", 1)[0] + "/translations"
@@ -105,6 +106,14 @@ def fmt(value: Any, kind: str = "", locale: str | None = None) -> str:
     return str(value)
 
 
+def edit_number(value: Any) -> str:
+    """A stored number as an input shows it for editing: the user's decimal mark, no
+    grouping (posted text is shown back as it was typed)."""
+    if value is None or isinstance(value, str):
+        return value or ""
+    return edit_text(value)
+
+
 @lru_cache(maxsize=4096)
 def _medium_date(value: date, locale: str) -> str:
     """Dates repeat on a page and across pages: Babel formats each once per locale."""
@@ -119,5 +128,6 @@ def init_app(app: Flask) -> None:
                                             newstyle=True)
     app.jinja_env.filters["label"] = label
     app.jinja_env.filters["fmt"] = fmt
+    app.jinja_env.filters["edit_number"] = edit_number
     app.jinja_env.globals["language"] = language
     app.jinja_env.globals["Markup"] = Markup

@@ -337,9 +337,16 @@ def shown_columns(entity: Entity, state: ListState) -> list[Column]:
 
 def selected(entity: Entity, columns: Iterable[Column]) -> tuple[str, ...]:
     """Fields to read for these columns (a field computed when read is computed from the
-    fields it needs, which the records service reads)."""
-    return tuple(dict.fromkeys(c.name for c in columns if c.field is None or c.field.type.storage == "column"
-                               or c.virtual))
+    fields it needs, which the records service reads; an amount whose currency is another
+    field's needs that field too, when the user may see it)."""
+    names = []
+    for c in columns:
+        if c.field is None or c.field.type.storage == "column" or c.virtual:
+            names.append(c.name)
+        other = c.field.currency_field if c.kind == "money" else None
+        if other and other in entity.fields and access(entity).visible(other):
+            names.append(other)
+    return tuple(dict.fromkeys(names))
 
 
 def to_query(entity: Entity, state: ListState, columns: list[Column]) -> Query:
@@ -476,9 +483,9 @@ def renderer(column: Column, lookups: Lookups, link: bool = True) -> Renderer:
     if kind == "user":
         return lambda row: "" if empty(v := row.get(name)) else str(escape(lookups.users.get(v, f"#{v}")))
     if kind == "money":
-        currency = f"{name}_currency"
+        currency_of = field_.type.currency_of
         return lambda row: "" if empty(v := row.get(name)) else str(escape(
-            f"{fmt(v, 'money', locale)} {row.get(currency) or ''}".strip()))
+            f"{fmt(v, 'money', locale)} {currency_of(row, field_) or ''}".strip()))
     if kind == "percent":
         return lambda row: "" if empty(v := row.get(name)) else str(escape(f"{fmt(v, 'percent', locale)} %"))
     if kind == "number" and name != "id":
@@ -769,7 +776,7 @@ def list_export(entity: str):
             for column in columns:
                 values.append(plain(column, row, lookups))
                 if column.kind == "money":
-                    values.append(row.get(f"{column.name}_currency") or "")
+                    values.append(safe_cell(column.field.type.currency_of(row, column.field) or ""))
             writer.writerow(values)
         return buffer.getvalue()
 

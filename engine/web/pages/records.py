@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext
 from wtforms import Form, TextAreaField
 from wtforms.validators import DataRequired, Length
 
+from ...fields.numbers import numbers_in
 from ...model.model import Entity, Field, text
 from ...records import ConflictError, PermissionDenied, Query, ValidationError
 from ...records.service import jsonable
@@ -297,7 +298,8 @@ def history_text(field: Field | None, key: str, value: Any, titles, names) -> st
         return ", ".join(titles.get((field.to, v.get("id")), f"#{v.get('id')}") if isinstance(v, dict) else str(v)
                          for v in value)
     try:
-        typed = field.type.coerce(value, field)
+        with numbers_in(None):  # the audit trail keeps numbers as JSON text: 1234.50, whoever reads it
+            typed = field.type.coerce(value, field)
     except Exception:  # noqa: BLE001 - an old value may no longer fit a changed field
         return str(value) if not isinstance(value, (dict, list)) else json.dumps(value, ensure_ascii=False)
     kind = field.returns if kind == "computed" else kind
@@ -415,7 +417,7 @@ def differences(view: RecordForm, theirs: dict[str, Any]) -> list[dict[str, Any]
     for name, field in view.entity.fields.items():
         if field.hidden or not view.has_input(name) or not view.state(name).shown:
             continue
-        keys = [name, f"{name}_currency"] if field.type.name == "money" else field.type.input_keys(field)
+        keys = field.type.input_keys(field)
         if field.type.name == "lines":
             mine = [_row_values(field, r) for r in view.draft.get(name) or []]
             saved = [_row_values(field, r) for r in theirs.get(name) or []]
@@ -438,7 +440,7 @@ def _row_values(field: Field, row: dict[str, Any]) -> dict[str, Any]:
 def _shown(field: Field, record: dict[str, Any], titles, names) -> str:
     value = record.get(field.name)
     if field.type.name == "money" and value is not None:
-        return f"{fmt(value, 'money')} {record.get(field.name + '_currency') or field.currency}"
+        return f"{fmt(value, 'money')} {field.type.currency_of(record, field) or ''}".strip()
     if displayed(field) and value not in (None, ""):
         return display_text(field, record) or "—"
     if field.type.name == "lines":

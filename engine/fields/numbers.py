@@ -1,0 +1,277 @@
+"""Numbers as people type them, read in their language; the one parser every numeric type uses.
+
+`0,012` is 0.012 to a German and twelve thousandths or twelve to an American, depending on
+how you squint. A CRM must never guess: text is read with the decimal mark and the
+thousands separator of the *input language* (Babel's locale data), grouping is accepted only
+where it is valid for that language, and anything that could be read two ways is refused
+with a message that offers both readings. Python numbers (int, Decimal, finite float) are
+not text and pass through as they are.
+
+The input language is a context variable, because `FieldType.coerce(value, field)` is a
+public plugin API that has no place for it: the records service sets it to the acting
+user's language around coercion (`numbers_in(context.actor.language)`), the web app to the
+signed-in user's for each request. Anywhere else (engine code, YAML defaults and bounds,
+demo data) it is English.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel import numbers as babel_numbers
+
+from .base import FieldValueError
+
+DEFAULT_LANGUAGE = "en"
+MAX_DIGITS = 100  # digits before or after the mark: no field stores more (NUMERIC(38) at most)
+SPACES = frozenset(" \u00a0\u202f\u2009\u2007")  # space, NBSP, narrow NBSP, thin, figure space
+APOSTROPHES = frozenset("'\u2019")
+# invisible marks some locales put around signs (Arabic), and the BOM: not part of the number
+INVISIBLE = dict.fromkeys(map(ord, "\u200e\u200f\u061c\u200b\ufeff"))
+# what a Chinese or Japanese IME produces in full-width mode, and the typographic minus
+WIDE = {ord("＋"): "+", ord("－"): "-", ord("−"): "-", ord("﹣"): "-", ord("．"): ".", ord("，"): ",",
+        ord("％"): "%", ord("\u3000"): " ", ord("＇"): "'"}
+NOT_FINITE = frozenset({"nan", "snan", "qnan", "inf", "infinity", "∞"})
+SCIENTIFIC = re.compile(r"^[+-]?[0-9.,]*[0-9][eE][+-]?[0-9]+$")
+
+_LANGUAGE: ContextVar[str] = ContextVar("tailor_number_language", default=DEFAULT_LANGUAGE)
+
+
+def input_language() -> str:
+    """The language text numbers are read in now (`en` unless someone set it)."""
+    return _LANGUAGE.get()
+
+
+@contextmanager
+def numbers_in(language: str | None) -> Iterator[None]:
+    """Read (and show for editing) text numbers in `language` inside this block."""
+    token = _LANGUAGE.set(language or DEFAULT_LANGUAGE)
+    try:
+        yield
+    finally:
+        _LANGUAGE.reset(token)
+
+
+def set_input_language(language: str | None):
+    """Set the input language until `reset_input_language(token)` (a web request's span)."""
+    return _LANGUAGE.set(language or DEFAULT_LANGUAGE)
+
+
+def reset_input_language(token) -> None:
+    try:
+        _LANGUAGE.reset(token)
+    except ValueError:  # set in another context (a response streamed after its request)
+        _LANGUAGE.set(DEFAULT_LANGUAGE)
+
+
+@dataclass(frozen=True)
+class Symbols:
+    """How a language writes numbers: its decimal mark, its group separators and grouping."""
+
+    language: str
+    decimal: str
+    group: str
+    decimals: frozenset[str]  # what is accepted as the decimal mark (the native script's too)
+    groups: frozenset[str]  # what is accepted as the group separator (spaces count as one)
+    primary: int  # digits in the last group (3)
+    secondary: int  # digits in the groups before it (3; 2 in India)
+
+
+@lru_cache(maxsize=256)
+def symbols(language: str | None) -> Symbols:
+    """The number symbols of a language; a language without Babel data reads like English."""
+    name = str(language or DEFAULT_LANGUAGE).replace("-", "_")
+    try:
+        locale = Locale.parse(name)
+    except (UnknownLocaleError, ValueError, TypeError):
+        if name == DEFAULT_LANGUAGE:
+            raise
+        return symbols(DEFAULT_LANGUAGE)
+    decimal = _plain(babel_numbers.get_decimal_symbol(locale)) or "."
+    group = _plain(babel_numbers.get_group_symbol(locale)) or ","
+    decimals, groups = {decimal}, {group}
+    if group in SPACES:
+        groups |= SPACES
+    if group in APOSTROPHES:
+        groups |= APOSTROPHES
+    # a language whose own digits are not Latin (Arabic: ١٢٣٫٥) has its own marks too
+    native_decimal = _plain(babel_numbers.get_decimal_symbol(locale, numbering_system="default"))
+    native_group = _plain(babel_numbers.get_group_symbol(locale, numbering_system="default"))
+    if native_decimal and native_decimal not in ".," and native_decimal not in groups:
+        decimals.add(native_decimal)
+    if native_group and native_group not in ".," and native_group not in decimals:
+        groups.add(native_group)
+    pattern = locale.decimal_formats.get(None)
+    primary, secondary = (pattern.grouping if pattern is not None else (3, 3))
+    if not 0 < primary < 10:
+        primary = 3
+    if not 0 < secondary < 10:
+        secondary = primary
+    return Symbols(str(locale), decimal, group, frozenset(decimals), frozenset(groups - decimals), primary,
+                   secondary)
+
+
+def _plain(symbol: str) -> str:
+    return symbol.translate(INVISIBLE).strip(" ") if symbol not in SPACES else symbol
+
+
+def parse_number(value: Any, *, whole: bool = False, percent: bool = False,
+                 language: str | None = None) -> int | Decimal | None:
+    """A number from input: int, Decimal and finite floats as they are, text read in
+    `language` (default: the input language). `whole`: an int is wanted; `percent`: a
+    trailing % sign is allowed. Empty text is None; anything else raises FieldValueError
+    with a message for the user. The caller checks ranges (`too large` for its column)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise FieldValueError("expected a whole number" if whole else "expected a number")
+    if isinstance(value, int):
+        return value if whole else Decimal(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise FieldValueError("expected a finite number")
+        number = Decimal(repr(value))
+    elif isinstance(value, Decimal):
+        if not value.is_finite():
+            raise FieldValueError("expected a finite number")
+        number = value
+    elif isinstance(value, str):
+        number = read_text(value, percent=percent, language=language)
+        if number is None:
+            return None
+    else:
+        raise FieldValueError("expected a whole number" if whole else "expected a number")
+    if not whole:
+        return number
+    if number.adjusted() >= MAX_DIGITS:  # int() of 1E+999999999 would not end
+        raise FieldValueError("number too large")
+    if number != number.to_integral_value():
+        raise FieldValueError(f"'{_short(value)}' is not a whole number")
+    return int(number)
+
+
+def read_text(text: str, *, percent: bool = False, language: str | None = None) -> Decimal | None:
+    """Text as a Decimal, by the rules of `language` (see the module docstring)."""
+    s = text.translate(INVISIBLE).translate(WIDE).strip()
+    if not s:
+        return None
+    shown = _short(text.strip())
+    if len(s) > 10 * MAX_DIGITS:  # the checks below are linear, but no number is this long
+        raise FieldValueError("number too large" if s.lstrip("+-").isdecimal() else
+                              f"'{shown}' is too long for a number")
+    if percent and s.endswith("%"):
+        s = s[:-1].rstrip()
+    sign = ""
+    if s[:1] in ("+", "-"):
+        sign, s = ("-" if s[0] == "-" else ""), s[1:].lstrip()
+    if not s:
+        raise FieldValueError(f"'{shown}' is not a number")
+    if s.lower() in NOT_FINITE:
+        raise FieldValueError(f"'{shown}' is not a number")
+    digits_only = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in s)
+    if SCIENTIFIC.match(digits_only):
+        raise FieldValueError(f"'{shown}': write the number in full (scientific notation such as 1e5 "
+                              "is not accepted)")
+    sym = symbols(language or input_language())
+    whole_part: list[str] = []  # groups of digits before the mark
+    fraction: list[str] | None = None
+    current: list[str] = []
+    separators: list[str] = []
+    for ch in s:
+        if ch.isdecimal():  # any decimal digit (category Nd): ASCII, full-width, Arabic-Indic…
+            current.append(str(unicodedata.decimal(ch)))
+        elif ch in sym.decimals and fraction is None:
+            whole_part.append("".join(current))
+            current, fraction = [], []
+        elif ch in sym.groups and fraction is None:
+            whole_part.append("".join(current))
+            separators.append(ch)
+            current = []
+        else:
+            raise FieldValueError(_not_a_number(shown, ch, sym))
+    if fraction is None:
+        whole_part.append("".join(current))
+        fraction_digits = ""
+    else:
+        fraction_digits = "".join(current)
+    integer_digits = "".join(whole_part)
+    if not integer_digits and not fraction_digits:
+        raise FieldValueError(f"'{shown}' is not a number")
+    if len(whole_part) > 1 and not _grouped_well(whole_part, sym):
+        raise FieldValueError(_ambiguous(shown, whole_part, fraction_digits, separators, sym))
+    if len(integer_digits.lstrip("0")) > MAX_DIGITS:
+        raise FieldValueError("number too large")
+    if len(fraction_digits) > MAX_DIGITS:
+        raise FieldValueError(f"'{shown}' has too many digits after the decimal mark")
+    try:
+        return Decimal(f"{sign}{integer_digits or '0'}.{fraction_digits}" if fraction_digits
+                       else f"{sign}{integer_digits}")
+    except InvalidOperation:  # pragma: no cover - the text is digits by now
+        raise FieldValueError(f"'{shown}' is not a number") from None
+
+
+def _grouped_well(groups: list[str], sym: Symbols) -> bool:
+    """`1,234,567`: the last group has `primary` digits, the ones before it `secondary`,
+    the first 1 to `secondary` digits and no leading zero (`0,012` is not a grouped number)."""
+    first, *middle, last = groups
+    if len(last) != sym.primary or not 0 < len(first) <= sym.secondary or first.startswith("0"):
+        return False
+    return all(len(g) == sym.secondary for g in middle)
+
+
+def _ambiguous(shown: str, groups: list[str], fraction: str, separators: list[str], sym: Symbols) -> str:
+    mark = separators[0]
+    if len(groups) == 2 and not fraction and mark in ".,":
+        as_decimal = f"{groups[0] or '0'}{sym.decimal}{groups[1]}"
+        as_whole = "".join(groups).lstrip("0") or "0"
+        return f"ambiguous: in this language '{mark}' separates thousands; write {as_decimal} or {as_whole}"
+    return _not_a_number(shown, mark, sym)
+
+
+def _not_a_number(shown: str, ch: str, sym: Symbols) -> str:
+    if ch in ".," or ch in sym.groups:
+        group = "a space" if sym.group in SPACES else f"'{sym.group}'"
+        return (f"'{shown}' is not a number: in this language '{sym.decimal}' is the decimal mark and {group} "
+                f"separates thousands ({_example(sym)})")
+    if unicodedata.numeric(ch, None) is not None:
+        return f"'{shown}' is not a number: '{ch}' is not a digit"
+    return f"'{shown}' is not a number"
+
+
+def _example(sym: Symbols) -> str:
+    group = " " if sym.group in SPACES else sym.group
+    if sym.secondary != sym.primary:
+        return f"12{group}34{group}567{sym.decimal}5"
+    return f"1{group}234{group}567{sym.decimal}5"
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def edit_text(value: Any, language: str | None = None) -> str:
+    """A stored number as a form shows it for editing: the language's decimal mark and no
+    grouping (`1234.5`, `1234,5` in German), so that posting it back reads the same value."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    if not isinstance(value, Decimal):
+        return str(value)
+    text = format(value, "f")
+    mark = symbols(language or input_language()).decimal
+    return text.replace(".", mark) if mark != "." else text
