@@ -9,7 +9,8 @@ Demo files are read in name order. Each is a mapping:
     contact:
       zhang: {name: 张伟, customer: "@customer:huaxin"}
 
-`"@ENTITY:KEY"` refers to a record loaded earlier, `"@user:USERNAME"` to a user. Going
+`"@ENTITY:KEY"` refers to a record loaded earlier (for a polymorphic link, the record of
+that entity), `"@user:USERNAME"` to a user. Going
 through the records service means demo data obeys every rule of the records; roles do not
 limit it (the engine loads each record in its owner's name). Users may be placed in the
 organisation: `department: Sales/East`, `manager: USERNAME`, `roles: [...]`, `teams: [...]`,
@@ -149,6 +150,12 @@ def _load_record(service, file, entity_name, records, key, values, keys, counts)
     if ref in keys:
         raise DemoError(f"{where}: {label}: the key '{key}' is used twice for {entity_name}")
     data = {k: _resolve(plain(v), keys, f"{_at(values, k, file)}: {label}: {k}") for k, v in values.items()}
+    entity = service.model.entities.get(entity_name)
+    for name, value in values.items():  # a polymorphic link names its record's entity too
+        field = entity.fields.get(name) if entity is not None else None
+        if field is not None and field.type.name == "polymorphic_link" and isinstance(value, str) \
+                and value.startswith("@") and ":" in value:
+            data[name] = {"entity": value[1:].split(":", 1)[0], "id": data[name]}
     owner = data.get("owner")
     has_owner = isinstance(owner, int) and not isinstance(owner, bool)
     # demo data is loaded by the engine (no role limits it), in the owner's name

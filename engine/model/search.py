@@ -26,6 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
+from ..fields.phone import phone_digits
 from .derived import Derived, digest, record_of
 from .model import Entity
 
@@ -34,7 +35,6 @@ VERSION = 1  # of the folding below: a change here makes migrations rebuild ever
 MAX_WORDS = 6
 SEPARATOR = "\n"  # between the texts of a key: no search word holds it
 _SPACE = re.compile(r"\s+")
-_PHONE_LIKE = re.compile(r"^\+?[\d\s().\-/]+$")
 
 # Accented Latin letters and their plain forms, for folding inside SQL where the database
 # cannot (PostgreSQL's translate() is exact and needs no extension); both cases, since
@@ -62,16 +62,6 @@ def fold(text: str) -> str:
 
 _EXTRA = str.maketrans({"Đ": "D", "đ": "d", "Ħ": "H", "ħ": "h", "ı": "i", "Ł": "L", "ł": "l", "Ø": "O", "ø": "o",
                         "Ŧ": "T", "ŧ": "t", "Æ": "AE", "æ": "ae", "Œ": "OE", "œ": "oe"})
-
-
-def phone_digits(term: str) -> str | None:
-    """The digits of a search term that looks like a phone number (`(415) 555-0188`), to
-    find it however the number was written; None for anything else."""
-    text = unicodedata.normalize("NFKC", term).strip()
-    if not _PHONE_LIKE.match(text):
-        return None
-    digits = re.sub(r"\D", "", text)
-    return digits if len(digits) >= 5 else None
 
 
 def searchable(entity: Entity) -> tuple[str, ...]:

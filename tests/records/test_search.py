@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from engine.fields.phone import phone_digits
 from engine.migrate import apply_plan, plan_migration
 from engine.model import load_model
-from engine.model.search import fold, phone_digits
+from engine.model.search import fold
 from engine.permissions.org import load_actor, set_roles
 from engine.records import Context, Query, RecordService
 from engine.storage import users, write_engine
@@ -138,3 +139,17 @@ def test_adding_a_new_field_to_the_search_does_not_rebuild_every_key(make_projec
     assert [op.kind for op in plan.operations] == ["recompute"]  # a field left the search: keys rebuilt
     apply_plan(db_engine, plan)
     assert names(RecordService(fewer, db_engine), "anita") == []
+
+
+def test_phone_numbers_are_found_however_they_are_written(service_for):
+    service = service_for({"entities/person.yaml": PEOPLE.replace("  note: {type: text}", "  note: {type: text}\n"
+                                                                  "  phone: {type: phone}").replace(
+        "[name, city]", "[name, city, phone]")})
+    service.create("person", {"name": "Ana", "phone": "(415) 555-0188"})
+    service.create("person", {"name": "Bo", "phone": "+44 20 7946 0958"})
+    service.create("person", {"name": "Chen", "phone": "０５３２-８８８８ ６６６６"})
+    assert names(service, "4155550188") == ["Ana"] and names(service, "415.555.0188") == ["Ana"]
+    assert names(service, "020 7946 0958") == ["Bo"]  # the national form of an international number
+    assert names(service, "+44 20 7946 0958") == ["Bo"] and names(service, "442079460958") == ["Bo"]
+    assert names(service, "0532 88886666") == ["Chen"]  # full-width digits stored as ASCII
+    assert names(service, "555") == ["Ana"]  # a short term is an ordinary word
