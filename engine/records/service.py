@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -128,8 +129,12 @@ class RecordService:
             self.authorize(entity.name, action, context)
         hidden = access.hidden_fields()
         restrict = self._restriction(access, action, context)
+        scoped = access.scoped_fields()
+        asked = query
+        if scoped and query.columns is not None:  # worked out below, not read from the table
+            query = replace(query, columns=tuple(c for c in query.columns if c not in scoped))
         with numbers_in(context.actor.language):  # filter values typed by the user
-            statement = build_select(entity, query, context, restrict=restrict, hidden=hidden | access.scoped_fields())
+            statement = build_select(entity, query, context, restrict=restrict, hidden=hidden | scoped)
         with self._read() as conn:
             rows = [self._from_row(entity, dict(r._mapping)) for r in conn.execute(statement)]
             if query.with_children:
@@ -140,7 +145,7 @@ class RecordService:
         for row in rows:
             self._virtual(entity, row, context, only)
         rows = [_without(row, hidden) for row in rows] if hidden else rows
-        wanted = access.scoped_fields() if query.columns is None else access.scoped_fields() & set(query.columns)
+        wanted = scoped if asked.columns is None else scoped & set(asked.columns)
         return self._scoped(entity, rows, access, context, wanted)
 
     def count(self, entity_name: str, query: Query | None = None, context: Context | None = None,

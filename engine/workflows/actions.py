@@ -5,7 +5,8 @@ In YAML each action is a one-key mapping, the action's name holding its argument
 
     actions:
       - set: {approved_on: "today()", notes: "'approved by finance'"}
-      - create: {entity: activity, values: {subject: "'Order approved'", customer: customer}}
+      - create: {entity: activity, values: {subject: "'Order approved'", parent: customer,
+                                            parent_entity: "'customer'"}}
       - notify: {to: [{field: owner}], message: {en: Your order was approved, zh: 订单已审批通过}}
 
 `set` and `create` values are expressions on the record (text in quotes: "'text'");
@@ -74,6 +75,16 @@ def _value_type(checker: Any, fspec: Any) -> str | None:
     return None if vt in (None, "list") else vt
 
 
+def _part_types(checker: Any, fields: PosDict) -> dict[str, str]:
+    """Keys a field stores beside itself (NAME_entity of a polymorphic link), by type."""
+    found: dict[str, str] = {}
+    for fname, fspec in fields.items():
+        ftype = checker.checker.types.get(fspec.get("type")) if isinstance(fspec, PosDict) else None
+        if ftype is not None:
+            found.update({f"{fname}_{suffix}": kind for suffix, kind in ftype.part_types(fspec).items()})
+    return found
+
+
 def _check_values(check: ActionCheck, target: str, values: Any, key: tuple) -> None:
     """Each `field: expression` names a stored field of `target` and compiles against the
     fields of the record the action runs on (`check.entity`)."""
@@ -82,8 +93,13 @@ def _check_values(check: ActionCheck, target: str, values: Any, key: tuple) -> N
     env = check.checker.envs.get(check.entity)
     if not isinstance(values, PosDict) or not isinstance(fields, PosDict):
         return
+    parts = _part_types(check.checker, fields)
     for fname, value in values.items():
         fspec = fields.get(fname)
+        if fname in parts:  # a part stored beside its field (a polymorphic link's entity)
+            if isinstance(value, str) and env is not None:
+                check.checker.compile((*key, fname), values, fname, env, parts[fname])
+            continue
         if fname != "owner" and (not isinstance(fspec, PosDict) or fspec.get("type") in ("computed", "lines")):
             check.checker.add("E307", f"action '{check.name}' sets unknown or computed field '{fname}' of '{target}'",
                               values.position_of(fname, of_key=True),
@@ -132,9 +148,11 @@ def _check_create(check: ActionCheck) -> None:
 def _run_create(run: ActionRun, args: Mapping[str, Any]) -> None:
     target = run.flows.service.model.entity(args["entity"])
     values = {}
+    parts = {key: kind for f in target.fields.values() for key, kind in
+             ((f"{f.name}_{suffix}", kind) for suffix, kind in f.type.part_types(f.spec).items())}
     for name, source in (args.get("values") or {}).items():
         field = target.fields.get(name)
-        expected = None if field is None else field.type.value_type
+        expected = parts.get(name) if field is None else field.type.value_type
         values[name] = run.evaluate(source, None if expected in ("list", "lines") else expected)
     values.setdefault("owner", run.submitter or run.context.actor.id)
     run.flows.create_record(target.name, values, run.context)

@@ -31,7 +31,9 @@ def test_create_customer_with_two_contacts_then_edit(page, live_server):
     customer_url = page.url
     for name, phone in (("Li Na", "13800138001"), ("Zhou Jie", "13800138002")):
         page.goto(live_server.url + "/e/contact/new")
-        page.fill("input[name=name]", name)
+        first, last = name.split()  # a contact's name is typed in parts (person_name)
+        page.fill("input[name=name_first]", first)
+        page.fill("input[name=name_last]", last)
         pick(page, "customer", "Browser Test")
         page.fill("input[name=mobile]", phone)
         save(page)

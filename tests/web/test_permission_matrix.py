@@ -35,8 +35,8 @@ def sample(service, entity: str, ctx: Context) -> dict:
               "product": service.list("product", Query(limit=1), Context(actor=SYSTEM))[0]["id"]}
     return {
         "customer": {"name": f"Matrix customer {n}", "level": "medium"},
-        "contact": {"name": f"Contact {n}", "customer": any_of["customer"], "mobile": "13800000000"},
-        "activity": {"subject": f"Call {n}", "customer": any_of["customer"]},
+        "contact": {"name": {"last": f"Contact {n}"}, "customer": any_of["customer"], "mobile": "13800000000"},
+        "activity": {"subject": f"Call {n}", "parent": f"customer:{any_of['customer']}"},
         "lead": {"name": f"Lead {n}", "email": f"lead{n}@example.com"},
         "opportunity": {"title": f"Deal {n}", "customer": any_of["customer"], "amount": 1000},
         "sales_order": {"customer": any_of["customer"], "order_date": "2026-11-01",
