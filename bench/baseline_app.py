@@ -137,6 +137,10 @@ def full_opportunities():
     if stage not in STAGES:
         abort(400)
     where = opportunity.c.stage == stage
+    term = request.args.get("q", "").strip()[:200]
+    if term:  # the naive search: case-insensitive (ASCII on SQLite), accents not ignored
+        escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where = sa.and_(where, opportunity.c.title.ilike(f"%{escaped}%", escape="\\"))
     query = (sa.select(opportunity.c.id, opportunity.c.amount_currency, *[opportunity.c[c] for c in COLUMNS])
              .where(where).order_by(opportunity.c.close_date.desc(), opportunity.c.id.desc()).limit(51))
     with engine.connect() as conn:

@@ -8,6 +8,8 @@ reported with its ratio to a baseline, never judged by a timed assertion in the 
 2. Migration planning against an up-to-date database (SQLite, and PostgreSQL when
    TAILOR_BENCH_DATABASE_URL or TAILOR_TEST_DATABASE_URL is set).
 3. Adding a nullable column to a 1,000,000-row table vs. a 1,000-row table: must stay flat.
+4. Writes of records that rollups count (each refreshes its customer's totals under a row
+   lock) vs. the same writes in a project without the rollups.
 """
 
 from __future__ import annotations
@@ -189,6 +191,51 @@ def bench_add_column(name: str, databases: Databases, make_project) -> None:
           f"{BIG_ROWS:,} rows {results[BIG_ROWS] * 1000:.0f} ms (ratio {ratio:.2f}x; flat means close to 1)")
 
 
+ROLLUP_PROJECT = {
+    "customer": "entity: customer\nfields:\n  name: {type: string}\n",
+    "deal": ("entity: deal\nfields:\n  name: {type: string}\n  customer: {type: link, to: customer}\n"
+             "  amount: {type: decimal}\n  stage: {type: choice, options: [open, won, lost], default: open}\n"),
+}
+ROLLUPS = ("  open_deals: {type: rollup, from: deal.customer, aggregate: count, where: \"stage == 'open'\"}\n"
+           "  open_amount: {type: rollup, from: deal.customer, aggregate: sum, field: amount, where: \"stage == 'open'\"}\n"
+           "  won_amount: {type: rollup, from: deal.customer, aggregate: sum, field: amount, where: \"stage == 'won'\"}\n")
+ROLLUP_WRITES = int(os.environ.get("BENCH_ROLLUP_WRITES", 600))
+
+
+def bench_rollups(name: str, databases, tmp: Path) -> None:
+    """Deals created and moved through stages, with and without three rollups on customer."""
+    from engine.records import RecordService
+
+    rates = {}
+    for variant in ("without", "with"):
+        folder = tmp / f"rollups_{variant}_{name}"
+        (folder / "entities").mkdir(parents=True, exist_ok=True)
+        (folder / "tailor.yaml").write_text("name: bench\n", encoding="utf-8")
+        (folder / "entities" / "deal.yaml").write_text(ROLLUP_PROJECT["deal"], encoding="utf-8")
+        customer = ROLLUP_PROJECT["customer"] + (ROLLUPS if variant == "with" else "")
+        (folder / "entities" / "customer.yaml").write_text(customer, encoding="utf-8")
+        model = load_model(folder, entry_points=False)
+        engine = make_engine(databases.new(name))
+        apply_plan(engine, plan_migration(engine, model.metadata, project="bench", metadata_version=model.version))
+        service = RecordService(model, engine)
+        customers = [service.create("customer", {"name": f"c{i}"})["id"] for i in range(20)]
+        runs = []
+        for run in range(3):
+            start = time.perf_counter()
+            for i in range(ROLLUP_WRITES // 2):
+                deal = service.create("deal", {"name": f"d{run}-{i}", "customer": customers[i % 20], "amount": i})
+                service.update("deal", deal["id"], {"stage": "won"}, version=deal["version"])
+            runs.append(ROLLUP_WRITES / (time.perf_counter() - start))
+        rates[variant] = statistics.median(runs)
+        if variant == "with":
+            open_deals = service.get("customer", customers[0])["open_deals"]
+            assert open_deals == 0, "every deal was moved to won: no open deal may be counted"
+        engine.dispose()
+    ratio = rates["with"] / rates["without"]
+    print(f"[{name}] deal writes counted by 3 rollups on their customer: {rates['with']:.0f}/s; without the "
+          f"rollups {rates['without']:.0f}/s; ratio {ratio:.2f}x; target >= 0.5x: {'OK' if ratio >= 0.5 else 'MISSED'}")
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "bench"
@@ -209,6 +256,7 @@ def main() -> None:
             for name in databases.kinds():
                 bench_planning(model, name, databases.new(name))
                 bench_add_column(name, databases, make_project)
+                bench_rollups(name, databases, Path(tmp))
         finally:
             databases.close()
 

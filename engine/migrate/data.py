@@ -119,23 +119,36 @@ class DataChanges(PlanningContext):
                                            column_states.c.fingerprint, column_states.c.detail))
         return {(t, c): (f, d) for t, c, f, d in rows}
 
+    def _has_rows(self, live_table: str) -> bool:
+        """Whether a table holds any row: one row read, not a count (planning stays cheap
+        on a million rows)."""
+        if live_table not in self._row_counts:
+            found = live_table in self.live.tables and self.conn.execute(
+                sa.select(sa.literal(1)).select_from(sa.table(live_table)).limit(1)).first() is not None
+            if not found:
+                self._row_counts[live_table] = 0
+            return found
+        return self._row_counts[live_table] > 0
+
     def _stale(self, table: sa.Table, column: sa.Column, fingerprint: str) -> str | None:
         """Why the stored values of a column need working out again, or None."""
         live_table = self.renames.live_table(table.name)
-        if table.name in self.new_tables or self._rows(live_table) == 0:
+        if table.name in self.new_tables:
             return None
         live_column = self.renames.live_column(table.name, column.name)
         if (live_table, live_column) in self.new_columns or live_column not in self.live.columns(live_table):
-            return "new column"
-        state = self._states.get((live_table, live_column))
-        if state is not None and state[0] == fingerprint:
-            return None
-        derived = column.info.get("derived")
-        if state is not None and derived is not None:
-            added = {table.c[c].info.get("field", c) for (t, c) in self.new_columns if t == live_table and c in table.c}
-            if derived.still_valid(state[1], added):
+            reason = "new column"
+        else:
+            state = self._states.get((live_table, live_column))
+            if state is not None and state[0] == fingerprint:
                 return None
-        return "never worked out by this version of Tailor" if state is None else "changed"
+            derived = column.info.get("derived")
+            if state is not None and derived is not None:
+                added = {table.c[c].info.get("field", c) for (t, c) in self.new_columns if t == live_table and c in table.c}
+                if derived.still_valid(state[1], added):
+                    return None
+            reason = "never worked out by this version of Tailor" if state is None else "changed"
+        return reason if self._has_rows(live_table) else None
 
     # -- ids ---------------------------------------------------------------------------------
     def _attachments_follow_renames(self) -> None:

@@ -58,6 +58,20 @@ class Rollup:
             return sa.func.coalesce(sa.func.sum(column), 0)
         return getattr(sa.func, self.aggregate)(column)
 
+    def case_sql(self, child: Entity) -> Any:
+        """The aggregate with its `where` moved inside (CASE WHEN), so that several rollups
+        over the same records are worked out by one query."""
+        if self.where is None:
+            return self.aggregate_sql(child)
+        table = child.table
+        condition = self.where.to_sql(dict(table.c), NO_USER, now=datetime.now(UTC))
+        if self.aggregate == "count":
+            return sa.func.count(sa.case((condition, table.c.id)))
+        value = sa.case((condition, table.c[self.field]))
+        if self.aggregate == "sum":
+            return sa.func.coalesce(sa.func.sum(value), 0)
+        return getattr(sa.func, self.aggregate)(value)
+
     def conditions(self, child: Entity, parent: str, restrict: Any = None) -> list[Any]:
         table = child.table
         found = []
@@ -84,6 +98,24 @@ class Rollup:
             for parent_id, value in conn.execute(statement):
                 found[parent_id] = value
         return found
+
+
+def values_together(conn: Connection, child: Entity, parent: str, rollups: dict[str, Rollup],
+                    record_id: int) -> dict[str, Any]:
+    """{name: value} of several rollups over the same related records (one link) of one
+    record, in one query."""
+    first = next(iter(rollups.values()))
+    table = child.table
+    where = [table.c[first.link] == record_id]
+    if first.polymorphic:
+        where.append(table.c[f"{first.link}_entity"] == parent)
+    names = list(rollups)
+    row = conn.execute(sa.select(*[rollups[n].case_sql(child) for n in names]).where(*where)).first()
+    values = {}
+    for i, name in enumerate(names):
+        value = row[i] if row is not None else None
+        values[name] = rollups[name].empty() if value is None else value
+    return values
 
 
 @dataclass(eq=False)

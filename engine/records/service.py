@@ -28,6 +28,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from ..fields.numbers import numbers_in
 from ..model.model import CompiledModel, Entity, Field, computed_order
+from ..model.rollups import values_together
 from ..model.search import SEARCH_COLUMN, search_key
 from ..permissions import org
 from ..permissions.policy import Access, Policy
@@ -378,30 +379,36 @@ class RecordService:
                          new: Mapping[str, Any] | None, context: Context,
                          deleting: set[tuple[str, int]] | frozenset = frozenset(), depth: int = 0) -> None:
         """After a write of a record: the rollups that aggregate it, on the records it
-        pointed at before and after, worked out again in the same transaction."""
+        pointed at before and after, worked out again in the same transaction (the rollups
+        of one record over one link together: one lock, one query, one update)."""
+        groups: dict[tuple[str, str], tuple[Entity, dict[str, Any]]] = {}
         for parent, field in self._rollups.get(entity.name, ()):
             rollup = field.rollup
             if old is not None and new is not None and all(
                     jsonable(old.get(k)) == jsonable(new.get(k)) for k in rollup.reads):
                 continue  # nothing the value depends on changed
+            groups.setdefault((parent.name, rollup.link), (parent, {}))[1][field.name] = field
+        for (_parent_name, link), (parent, fields) in groups.items():
+            polymorphic = next(iter(fields.values())).rollup.polymorphic
             ids = set()
             for record in (old, new):
-                target = record.get(rollup.link) if record is not None else None
+                target = record.get(link) if record is not None else None
                 if not isinstance(target, int) or (parent.name, target) in deleting:
                     continue
-                if rollup.polymorphic and record.get(f"{rollup.link}_entity") != parent.name:
+                if polymorphic and record.get(f"{link}_entity") != parent.name:
                     continue
                 ids.add(target)
             for target in sorted(ids):
-                self._refresh_rollup(conn, parent, field, target, context, deleting, depth)
+                self._refresh_rollup(conn, parent, entity, fields, target, context, deleting, depth)
 
-    def _refresh_rollup(self, conn: Connection, parent: Entity, field: Field, record_id: int, context: Context,
-                        deleting: set[tuple[str, int]] | frozenset, depth: int) -> None:
-        """One rollup of one record: the row is locked first (PostgreSQL; SQLite writers
+    def _refresh_rollup(self, conn: Connection, parent: Entity, child: Entity, fields: dict[str, Field],
+                        record_id: int, context: Context, deleting: set[tuple[str, int]] | frozenset,
+                        depth: int) -> None:
+        """Rollups of one record: the row is locked first (PostgreSQL; SQLite writers
         queue), so that of two writes counting at once the second sees the first (its
-        aggregate, a new statement, sees what the first committed). The
-        record's computed fields that read the rollup follow; its version does not change
-        (nobody edited it) and no audit entry is written (the related record's is)."""
+        aggregate, a new statement, sees what the first committed). The record's computed
+        fields that read them follow; its version does not change (nobody edited it) and no
+        audit entry is written (the related record's is)."""
         table = parent.table
         statement = sa.select(table).where(table.c.id == record_id)
         if conn.dialect.name == "postgresql":
@@ -411,13 +418,16 @@ class RecordService:
         row = conn.execute(statement).mappings().first()
         if row is None:
             return
-        child = self.model.entities[field.rollup.child]
-        value = field.type.coerce(field.rollup.values(conn, child, parent.name, [record_id])[record_id], field)
-        if jsonable(row[field.name]) == jsonable(value):
+        found = values_together(conn, child, parent.name, {n: f.rollup for n, f in fields.items()}, record_id)
+        changes: dict[str, Any] = {}
+        for name, field in fields.items():
+            value = field.type.coerce(found[name], field)
+            if jsonable(row[name]) != jsonable(value):
+                changes[name] = value
+        if not changes:
             return
         before = self._from_row(parent, dict(row))
-        after = {**before, field.name: value}
-        changes: dict[str, Any] = {field.name: value}
+        after = {**before, **changes}
         if parent.computed_order:
             self._children(conn, parent, after)
             compute(parent.fields, parent.computed_order, after, context)
