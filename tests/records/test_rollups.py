@@ -117,6 +117,8 @@ def test_sorting_and_filtering_on_a_rollup(service_for):
     assert [r["name"] for r in rows] == ["c", "b", "a"]
     rows = service.list("customer", Query(filters=[("open_amount", "gte", "15")], limit=5))
     assert [r["name"] for r in rows] == ["c"]
+    rows = service.list("customer", Query(where="open_deals >= 1 and open_amount < 15", limit=5))  # in SQL
+    assert [r["name"] for r in rows] == ["b"]
 
 
 def _people(service):
