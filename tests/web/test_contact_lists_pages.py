@@ -42,9 +42,18 @@ roles:
 """
 
 
+COMPANY = """
+entity: company
+label: {en: Company, zh: 公司}
+fields:
+  title: {type: string, required: true, label: {en: Title, zh: 名称}}
+"""
+
+
 @pytest.fixture
 def app(make_project, make_app):
-    root = make_project({"entities/contact.yaml": CONTACT})
+    with_company = CONTACT.replace("  stage: {type: choice", "  company: {type: link, to: company}\n  stage: {type: choice")
+    root = make_project({"entities/contact.yaml": with_company, "entities/company.yaml": COMPANY})
     return make_app(root)
 
 
@@ -263,3 +272,20 @@ def test_a_role_that_hides_the_field(make_project, make_app):
     assert response.status_code == 422 and service.get("contact", ann["id"])["version"] == 1
     rep = Context(actor=Actor(id=rita, username="rita", roles=("rep",)))
     assert not {k for k in service.get("contact", ann["id"], rep) if k.startswith("phones")}
+
+
+def test_related_lists_and_an_edit_conflict(app, client):
+    service = service_of(app)
+    acme = service.create("company", {"title": "Acme"})
+    ann = service.create("contact", {"name": "Ann", "company": acme["id"], "emails": ["ann@acme.com", "ann@home.org"]})
+    page = client.get(f"/e/company/{acme['id']}").get_data(as_text=True)
+    assert 'ann@acme.com <span class="muted more-items" title="ann@home.org">+1</span>' in page
+    # someone else changes the items while the form is open: both versions are shown
+    html = client.get(f"/e/contact/{ann['id']}/edit").get_data(as_text=True)
+    service.update("contact", ann["id"], {"emails": ["ann@acme.com", "ann@new.org"]}, version=ann["version"])
+    response = client.post(f"/e/contact/{ann['id']}/edit",
+                           data=setting(form_values(html), **{"emails-1-value": "ann@mine.org"}))
+    text = response.get_data(as_text=True)
+    assert response.status_code == 409
+    assert "ann@acme.com (Work); ann@new.org (Work)" in text and "ann@acme.com (Work); ann@mine.org (Work)" in text
+    assert service.get("contact", ann["id"])["emails_items"] == ["ann@acme.com", "ann@new.org"]
