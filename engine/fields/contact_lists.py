@@ -254,7 +254,7 @@ class ContactListType(FieldType):
                 kind = kind.strip()  # one of the field's kinds: judged on the whole record (`derive`)
             same = seen.get(self.key(value))
             if same is not None:
-                problems.setdefault(number, []).append(f"'{value}' is already item {same}")
+                problems.setdefault(number, []).append(f"'{value}' is the same {self.what} as item {same}")
                 continue
             if flag:
                 if primary is not None:
@@ -313,14 +313,13 @@ class ContactListType(FieldType):
         values = [v for v in values if isinstance(v, str) and v] if isinstance(values, list) else []
         kinds = list(kinds) if isinstance(kinds, list) and len(kinds) == len(values) else [None] * len(values)
         before = {self.key(v): k for v, k in self.stored_items(old, field)} if old is not None else {}
+        count = len(values)
         if primary is not None and primary not in values:
             index = next((i for i, v in enumerate(values) if self.key(v) == self.key(primary)), None)
             if index is None and old is not None and old.get(name) in values:
                 index = values.index(old.get(name))  # the primary, replaced
-            if index is None and values:
-                index = 0  # a primary that is none of the items (stored before): the first item
-            if index is None:
-                values, kinds = [primary], [None]
+            if index is None:  # no items yet (a first value, an `email` field's), or none to replace
+                values, kinds = [primary, *values], [None, *kinds]
             else:
                 values[index] = primary
         elif primary is None and values:
@@ -339,7 +338,7 @@ class ContactListType(FieldType):
                 problems[number] = [f"'{kind}' is not a kind of this field ({', '.join(offered)})"]
         if problems:
             raise FieldValueError("", items=problems)
-        if len(values) > self.max_items(field):
+        if len(values) > max(self.max_items(field), count):
             raise FieldValueError(f"at most {self.max_items(field)} {self.plural} (got {len(values)})")
         record[name] = primary if values else None
         record[items_key] = values or None

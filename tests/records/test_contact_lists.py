@@ -68,8 +68,8 @@ def test_several_items_with_kinds_and_one_primary(service):
 
 @pytest.mark.parametrize("values, wanted", [
     ({"emails": ["a@b.com", "nope", "A@B.com"]},
-     {"emails.2": "'nope' is not an e-mail address", "emails.3": "'a@b.com' is already item 1"}),
-    ({"phones": ["(415) 555-0188", "415.555.0188", "415-555-0188 ext. 2"]}, {"phones.2": "is already item 1"}),
+     {"emails.2": "'nope' is not an e-mail address", "emails.3": "'a@b.com' is the same e-mail address as item 1"}),
+    ({"phones": ["(415) 555-0188", "415.555.0188", "415-555-0188 ext. 2"]}, {"phones.2": "'415.555.0188' is the same phone number as item 1"}),
     ({"phones": ["call me"]}, {"phones.1": "letters are only allowed to mark an extension"}),
     ({"phones": [{"value": "555-0100", "kind": "boss"}]}, {"phones.1": "'boss' is not a kind of this field"}),
     ({"phones": [{"value": "555-0100", "kind": "fax"}]}, {"phones.1": "the kind 'fax' is no longer offered"}),
@@ -127,6 +127,22 @@ def test_the_primary_written_alone(service):
                                               version=other["version"]))
     assert errors == {"emails": ["'not-an-address' is not an e-mail address"]}
     assert service.get("person", other["id"])["emails"] == "solo@acme.com"
+
+
+def test_a_primary_changed_outside_the_service_is_kept_with_every_item(service):
+    """A NAME that is none of the items (a database edited by hand) loses nothing on the next
+    save: it becomes the first item, the primary."""
+    import sqlalchemy as sa
+
+    from engine.storage import write_engine
+
+    record = create(service, emails=["ann@acme.com", "ann@home.org"])
+    with write_engine(service.engine).begin() as conn:
+        conn.execute(sa.text("UPDATE person SET emails = 'boss@acme.com' WHERE id = :id"), {"id": record["id"]})
+    saved = service.update("person", record["id"], {"name": "Ann L."}, version=record["version"])
+    assert saved["emails"] == "boss@acme.com"
+    assert saved["emails_items"] == ["boss@acme.com", "ann@acme.com", "ann@home.org"]
+    assert saved["emails_kinds"] == ["work", "work", "work"]
 
 
 def test_kinds_given_again_keep_theirs_and_hidden_kinds_stay_where_they_are(service_for):

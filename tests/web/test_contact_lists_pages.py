@@ -175,7 +175,7 @@ def test_errors_go_next_to_their_row_and_nothing_is_saved(app, client):
     row = phones[phones.find('name="phones-1-value"'):phones.find('name="phones-2-value"')]
     assert "letters are only allowed to mark an extension" in row
     last = phones[phones.find('name="phones-3-value"'):]
-    assert "is already item 2" in last and 'aria-invalid="true"' in phones
+    assert "is the same phone number as item 2" in last and 'aria-invalid="true"' in phones
     assert 'value="ann@acme.com"' in text  # what was typed is kept
 
 
