@@ -7,8 +7,9 @@ datetime-local inputs, selects for choices and users, a checkbox list for
 multi-choices, a comma-separated input for tags, checkboxes for booleans, e-mail /
 phone / URL inputs, an amount and a currency for money (the amount alone when its currency
 is another field's), one group of inputs for a field typed in parts (`FieldType.form_keys`:
-a person's name, an address), a search-as-you-type lookup for links and an inline table of
-rows for lines (and for `links` with their payload).
+a person's name, an address), a search-as-you-type lookup for links, an inline table of
+rows for lines (and for `links` with their payload), and rows of kind, value and primary
+for several e-mails or phones (engine/web/contact_forms.py).
 
 The form decides no rule. `RecordForm` turns a post into the values the records
 service takes, and shows the record as it would be: it runs the service's own pure steps

@@ -92,6 +92,9 @@ def test_create_with_added_rows_and_another_primary(app, client):
     assert 'name="emails-primary" value="0" checked' in emails and "Add e-mail address" in emails
     assert 'type="tel"' in field_html(html, "phones") and "Fax" not in field_html(html, "phones")  # hidden kind
     assert 'name="emails"' not in html and 'name="emails_items"' not in html
+    # a new form filled from its address (`?emails=…`): the one row holds it
+    prefilled = client.get("/e/contact/new?emails=Ann@Acme.com").get_data(as_text=True)
+    assert rows_of(prefilled, "emails") == [("work", "ann@acme.com", "0")]
     # add a row: the fields part comes back with two rows, the new one of the next kind
     values = setting(form_values(html), name="Ann", **{"emails-0-value": "ann@acme.com"})
     added = client.post("/e/contact/form-fields", data=setting(values, _action="add:emails"),
