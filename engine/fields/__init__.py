@@ -3,6 +3,7 @@
 from .address import AddressType
 from .base import COMMON_OPTIONS, FieldType, FieldValueError
 from .choice import ChoiceType, MultiChoiceType, TagsType
+from .contact_lists import EmailsType, PhonesType
 from .duration import DurationType
 from .moments import DateOrDateTimeType
 from .person_name import PersonNameType
@@ -28,7 +29,7 @@ BUILTIN_FIELD_TYPES: list[FieldType] = [
     BooleanType(), DateType(), DateTimeType(), ChoiceType(), MultiChoiceType(), TagsType(),
     EmailType(), PhoneType(), UrlType(), LinkType(), PolymorphicLinkType(), LinksType(), LinesType(), UserType(),
     ComputedType(), AutonumberType(), RollupType(), DurationType(), DateOrDateTimeType(), PersonNameType(),
-    AddressType(),
+    AddressType(), EmailsType(), PhonesType(),
 ]
 
 __all__ = ["BUILTIN_FIELD_TYPES", "COMMON_OPTIONS", "FieldType", "FieldValueError"]

@@ -30,7 +30,13 @@ COMMON_OPTIONS = frozenset({
 
 
 class FieldValueError(ValueError):
-    """A value that does not fit the field; the message is shown to the user."""
+    """A value that does not fit the field; the message is shown to the user. A field that
+    holds several values (e-mails, phones) says which of them are wrong in `items`:
+    {item number: messages}, reported under `NAME.<number>` (`emails.2`)."""
+
+    def __init__(self, message: str = "", items: Mapping[int, list[str]] | None = None):
+        super().__init__(message)
+        self.items = dict(items or {})
 
 
 class FieldType:
@@ -125,6 +131,17 @@ class FieldType:
 
     def check_spec(self, spec: dict, report) -> None:
         """Extra semantic checks of a field spec; `report(code, message, key, hint)`."""
+
+    def each_value(self, record: Mapping[str, Any], field: Field) -> list[tuple[str, Any]]:
+        """The values the field's `validators` check, each with the suffix of its error key:
+        NAME's value (suffix ""), or each of several values (".2": the second e-mail)."""
+        return [("", record.get(field.name))]
+
+    def fill_parts(self, record: Mapping[str, Any], field: Field) -> dict[str, Any] | None:
+        """The parts of a stored record worked out from what it holds, for a migration that
+        adds the part columns to rows that have values (an `email` field made `emails`):
+        {key: value}. None (the default): new part columns stay empty."""
+        return None
 
     def search_texts(self, record: Mapping[str, Any], field: Field) -> list[str]:
         """The text this field adds to its record's search key (every searchable field of

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..fields.base import FieldValueError
+from ..fields.base import FieldType, FieldValueError
 from .model import Entity, Field, computed_order
 
 
@@ -137,9 +137,37 @@ class StoredComputed(Derived):
                 record[name] = found.get(record["id"], [])
 
 
+class FilledPart(Derived):
+    """A part column a migration works out from the rest of each row when it adds it
+    (`FieldType.fill_parts`): an `email` field made `emails` gets its address as the one
+    item, so that what the item columns hold agrees with NAME in SQL as in Python."""
+
+    order = -1000  # before computed fields and the search key, which may read the parts
+
+    def __init__(self, field: Field, key: str, position: int):
+        self.field = field
+        self.key = key
+        self.order = FilledPart.order + position
+        self.fingerprint = digest("parts", field.type.name, key)
+        self.what = f"worked out from {field.name}"
+
+    def values(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Any]:
+        found = []
+        for row in rows:
+            filled = self.field.type.fill_parts(row, self.field) or {}
+            found.append(filled.get(self.key, row.get(self.key)))
+        return found
+
+
 def attach_derived(entity: Entity) -> None:
     """Mark the entity's derived and choice columns for the planner (called by the compiler
     once the entity exists)."""
+    for field in entity.fields.values():
+        if type(field.type).fill_parts is FieldType.fill_parts or field.type.storage != "column":
+            continue
+        for position, key in enumerate(field.type.input_keys(field)[1:]):
+            if key in entity.table.c:
+                entity.table.c[key].info["derived"] = FilledPart(field, key, position)
     for field in entity.fields.values():
         if field.type.name in ("choice", "multichoice") and field.name in entity.table.c:
             replaced = field.spec.get("replaced_options") or {}

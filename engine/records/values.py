@@ -57,7 +57,7 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
             else:
                 values.update(field.type.read_input(data, field))
         except FieldValueError as exc:
-            errors.setdefault(field.name, []).append(str(exc))
+            add_error(errors, field.name, exc)
     if "owner" in data:
         try:
             from ..fields.relation import coerce_id
@@ -66,6 +66,15 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
         except FieldValueError as exc:
             errors.setdefault("owner", []).append(str(exc))
     return values
+
+
+def add_error(errors: dict[str, list[str]], key: str, exc: FieldValueError) -> None:
+    """A coercion error under the field's key, and the problems of its items (several
+    e-mails) under `key.<number>`."""
+    for number, messages in getattr(exc, "items", {}).items():
+        errors.setdefault(f"{key}.{number}", []).extend(messages)
+    if str(exc) or not getattr(exc, "items", None):
+        errors.setdefault(key, []).append(str(exc))
 
 
 def write_refusal(field: Field, trusted: bool) -> str | None:
@@ -110,7 +119,7 @@ def coerce_lines(field: Field, rows: Any, trusted: bool, errors: dict[str, list[
             try:
                 clean.update(sub.type.read_input(row, sub))
             except FieldValueError as exc:
-                errors.setdefault(f"{where}.{name}", []).append(str(exc))
+                add_error(errors, f"{where}.{name}", exc)
         result.append(clean)
     return result
 
@@ -166,7 +175,7 @@ def derive_values(fields, record: dict[str, Any], old: dict[str, Any] | None,
             field.type.derive(record, field, old)
         except FieldValueError as exc:
             if errors is not None:
-                errors.setdefault(field.name, []).append(str(exc))
+                add_error(errors, field.name, exc)
 
 
 def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:
@@ -266,10 +275,11 @@ def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, 
         if field.type.storage == "column" and not field.is_computed:
             for message in field.type.validate(value, field):
                 errors.setdefault(key, []).append(message)
-        for name in field.validators:
-            message = validators[name](value, field)
-            if message:
-                errors.setdefault(key, []).append(message)
+        for suffix, item in field.type.each_value(record, field) if field.validators else ():
+            for name in field.validators:  # each e-mail of an emails field, else the value
+                message = validators[name](item, field)
+                if message:
+                    errors.setdefault(key + suffix, []).append(message)
 
 
 def validate_record(entity: Entity, record: dict[str, Any], old: dict[str, Any] | None, context: Context,

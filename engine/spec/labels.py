@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import Position
+from ..fields.contact_lists import KNOWN_KINDS
 from ..labels import label_languages, readable
 from .project import option_value
 from .yamlload import PosDict, PosList
@@ -58,8 +59,10 @@ def _check_fields(fields: PosDict, prefix: str, wanted: list[str], report: Repor
         if lacking:
             where = fspec.position_of("label") if "label" in fspec else fields.position_of(fname, of_key=True)
             report("W302", f"field '{shown}' has no {_names(lacking)} label", where, _hint(wanted, "label"))
-        options = fspec.get("options")
-        if isinstance(options, PosList):
+        for key in ("options", "kinds"):  # the kinds of several e-mails or phones are labelled alike
+            options = fspec.get(key)
+            if not isinstance(options, PosList):
+                continue
             missing: dict[str, list[str]] = {}
             for option in options:
                 if isinstance(option, PosDict) and option.get("hidden"):
@@ -68,13 +71,15 @@ def _check_fields(fields: PosDict, prefix: str, wanted: list[str], report: Repor
                 value = option_value(option)
                 if label is None and readable(str(value)) == str(value):
                     continue  # a code (CNY, ISO9001) shows as it is in every language
+                if label is None and key == "kinds" and str(value) in KNOWN_KINDS:
+                    label = KNOWN_KINDS[str(value)]  # work, mobile…: labelled by the engine
                 for lang in _lacking(label, wanted):
                     missing.setdefault(lang, []).append(str(option_value(option)))
             for lang, values in missing.items():
                 listed = ", ".join(values[:12]) + (f" and {len(values) - 12} more" if len(values) > 12 else "")
-                report("W301", f"options of field '{shown}' have no {lang} label: {listed}",
-                       fspec.position_of("options", of_key=True),
-                       f"write each option as {{value: {values[0]}, label: {{{_example(wanted)}}}}}")
+                report("W301", f"{key} of field '{shown}' have no {lang} label: {listed}",
+                       fspec.position_of(key, of_key=True),
+                       f"write each as {{value: {values[0]}, label: {{{_example(wanted)}}}}}")
         for sub_key in ("fields", "payload"):
             sub = fspec.get(sub_key)
             if isinstance(sub, PosDict):

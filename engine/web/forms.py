@@ -7,8 +7,9 @@ datetime-local inputs, selects for choices and users, a checkbox list for
 multi-choices, a comma-separated input for tags, checkboxes for booleans, e-mail /
 phone / URL inputs, an amount and a currency for money (the amount alone when its currency
 is another field's), one group of inputs for a field typed in parts (`FieldType.form_keys`:
-a person's name, an address), a search-as-you-type lookup for links and an inline table of
-rows for lines (and for `links` with their payload).
+a person's name, an address), a search-as-you-type lookup for links, an inline table of
+rows for lines (and for `links` with their payload), and rows of kind, value and primary
+for several e-mails or phones (engine/web/contact_forms.py).
 
 The form decides no rule. `RecordForm` turns a post into the values the records
 service takes, and shows the record as it would be: it runs the service's own pure steps
@@ -80,6 +81,7 @@ from ..records.values import (
 )
 from ..storage import users
 from ..workflows import guard
+from . import contact_forms
 from .auth import context
 from .i18n import fmt, language
 from .i18n import gettext as _
@@ -176,6 +178,8 @@ def _unbound(field: Field) -> list[tuple[str, Any]]:
     if kind == "links":
         row = _build_class(f"{field.entity}_{name}_link", field.subfields.values(), row_id=True)
         return [(name, FieldList(FormField(row)))]
+    if contact_forms.is_item_list(field):
+        return contact_forms.unbound(field, ModelForm)
     if kind == "money":
         amount = (name, StringField(widget=NumberText("decimal")))
         if field.currency_field:  # the currency is another field's value: just the amount here
@@ -278,6 +282,8 @@ def raw_record(fields: Mapping[str, Field], record: Mapping[str, Any]) -> dict[s
             data[name] = [SimpleNamespace(id=str(row.get("id") or ""),
                                           **{k: v for k, v in raw_record(field.subfields, row).items() if k != "id"})
                           for row in value or [] if isinstance(row, Mapping)]
+        elif contact_forms.is_item_list(field):
+            data[name], data[contact_forms.primary_key(name)] = contact_forms.record_rows(field, record)
         elif field.type.name == "money":
             data[name] = raw_value(field, value)
             if not field.currency_field:
@@ -427,6 +433,7 @@ class RecordForm:
         self.raw: dict[str, Any] = {}
         self.data: dict[str, Any] = {}
         self.passed: dict[str, Any] = {}
+        self.item_positions: dict[str, list[int]] = {}  # the row of each item sent (errors go there)
         if formdata is None:
             self.posted = False
             self.present: set[str] = set()
@@ -449,17 +456,28 @@ class RecordForm:
         names = _unbound_names(self.cls)
         return {n: f for n, f in self.entity.fields.items() if f.type.name in ROWS and n in names}
 
+    def _item_fields(self) -> dict[str, Field]:
+        """The emails and phones fields the form edits as rows of items."""
+        names = _unbound_names(self.cls)
+        return {n: f for n, f in self.entity.fields.items() if contact_forms.is_item_list(f) and n in names}
+
     def _check_keys(self, formdata) -> dict[str, list[int]]:
         names = _unbound_names(self.cls)
         known = set(CONTROL_KEYS) | names | set(input_keys(self.entity)) | {"owner"} | STANDARD_READONLY
         rows = self._row_fields()
+        item_fields = self._item_fields()
+        for field in item_fields.values():  # posted as rows, never as the record's own keys
+            known -= contact_forms.own_keys(field)
         pattern = re.compile(r"^([a-z][a-z0-9_]*)-([0-9]{1,6})-([a-z][a-z0-9_]*)$")
-        indices: dict[str, set[int]] = {name: set() for name in rows}
+        indices: dict[str, set[int]] = {name: set() for name in (*rows, *item_fields)}
         unknown = []
         for key in formdata.keys():
             if key in known:
                 continue
             match = pattern.match(key)
+            if match and match.group(1) in item_fields and match.group(3) in contact_forms.ROW_KEYS:
+                indices[match.group(1)].add(int(match.group(2)))
+                continue
             if match and match.group(1) in rows:
                 field = rows[match.group(1)]
                 sub = match.group(3)
@@ -473,8 +491,13 @@ class RecordForm:
         if any("\x00" in value for _key, value in formdata.items(multi=True)):
             raise BadInput(_("A value contains a character that cannot be stored."))
         for name, found in indices.items():
-            if len(found) > MAX_ROWS:
-                raise BadInput(_("%(name)s: at most %(count)s rows", name=name, count=MAX_ROWS))
+            limit = contact_forms.MAX_ITEM_ROWS if name in item_fields else MAX_ROWS
+            if len(found) > limit:
+                raise BadInput(_("%(name)s: at most %(count)s rows", name=name, count=limit))
+        for name in item_fields:
+            token = formdata.get(contact_forms.primary_key(name), "")
+            if token and not re.fullmatch(r"[0-9]{1,6}", token):
+                raise BadInput(_("Unknown fields: %(names)s", names=contact_forms.primary_key(name)))
         for name in formdata.getlist("_present"):
             if name not in names:
                 raise BadInput(_("Unknown fields: %(names)s", names=name))
@@ -497,6 +520,9 @@ class RecordForm:
                         values.append(value)
                     self.raw[name] = raws
                     self.data[name] = values
+            elif contact_forms.is_item_list(field):
+                if name in shown or any(k.startswith(name + "-") for k in formdata.keys()):
+                    self._collect_items(field)
             elif kind == "boolean":
                 if name in formdata:
                     self.raw[name] = self.data[name] = formdata.get(name)
@@ -519,6 +545,15 @@ class RecordForm:
         for key in formdata.keys():  # keys of the entity the form does not edit: the service judges them
             if key not in CONTROL_KEYS and key not in self.form and "-" not in key and key != "id":
                 self.passed[key] = self.data[key] = formdata.get(key)
+
+    def _collect_items(self, field: Field) -> None:
+        """The items of an emails or phones field from its rows as they are now."""
+        name = field.name
+        token = self.form[contact_forms.primary_key(name)].data
+        reads, values, positions = contact_forms.posted(field, self.form[name].entries, token)
+        self.raw[name] = reads
+        self.data[name] = values
+        self.item_positions[name] = positions
 
     def _row(self, field: Field, form: BaseForm, formdata) -> tuple[dict, dict]:
         raw: dict[str, Any] = {}
@@ -557,7 +592,10 @@ class RecordForm:
             return
         parts = action.split(":")
         rows = self._row_fields()
-        if len(parts) == 2 and parts[0] == "add" and parts[1] in rows:
+        item_fields = self._item_fields()
+        if len(parts) >= 2 and parts[1] in item_fields:
+            self._item_action(item_fields[parts[1]], parts, indices.get(parts[1], []))
+        elif len(parts) == 2 and parts[0] == "add" and parts[1] in rows:
             field = rows[parts[1]]
             if len(self.form[field.name].entries) >= MAX_ROWS:
                 raise BadInput(_("%(name)s: at most %(count)s rows", name=field.name, count=MAX_ROWS))
@@ -581,6 +619,30 @@ class RecordForm:
             raise BadInput(_("Unknown action."))
         self.present.add(parts[1])
         self.action = tuple(parts)
+
+    def _item_action(self, field: Field, parts: list[str], indices: list[int]) -> None:
+        """`add:NAME` adds a row of the next kind; `remove:NAME:N` drops row N (the primary
+        goes to the first row left when it was that one)."""
+        listing = self.form[field.name]
+        primary = self.form[contact_forms.primary_key(field.name)]
+        chosen = next((e for e in listing.entries if e.short_name == str(primary.data or "")), None)
+        if len(parts) == 2 and parts[0] == "add":
+            if len(listing.entries) >= field.type.max_items(field):
+                raise BadInput(_("%(name)s: at most %(count)s rows", name=field.name,
+                                 count=field.type.max_items(field)))
+            listing.append_entry(SimpleNamespace(value="", kind=contact_forms.next_kind(field, listing.entries)))
+            if chosen is None:
+                chosen = listing.entries[0]
+        elif len(parts) == 3 and parts[0] == "remove" and parts[2].isdigit() and int(parts[2]) in indices:
+            position = indices.index(int(parts[2]))
+            del listing.entries[position]
+            listing._compact_indices()
+            if chosen is None or chosen not in listing.entries:
+                chosen = listing.entries[0] if listing.entries else None
+        else:
+            raise BadInput(_("Unknown action."))
+        primary.data = chosen.short_name if chosen is not None else ""
+        self._collect_items(field)
 
     def _prefill(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Values given in the address of a new form (`?customer=5`): simple fields only."""
@@ -634,6 +696,13 @@ class RecordForm:
         """The inputs of a field edited as a group, with their labels: [(key, label)]."""
         field = self.entity.fields[name]
         return [(key, _(field.type.part_label(key[len(name) + 1:]))) for key in grouped(field)]
+
+    def item_list(self, name: str) -> bool:
+        """Whether the field is edited as rows of items (emails, phones)."""
+        return contact_forms.is_item_list(self.entity.fields.get(name))
+
+    def primary_position(self, name: str) -> int:
+        return contact_forms.primary_position(self.form, name)
 
     def row_draft(self, name: str, index: int) -> dict[str, Any]:
         rows = self.draft.get(name)
@@ -689,6 +758,10 @@ class RecordForm:
                 self.form[name].choices = self._people(people, old.get(name))
             elif kind == "money" and f"{name}_currency" in self.form:
                 self.form[f"{name}_currency"].choices = self._currencies(field, old.get(f"{name}_currency"))
+            elif contact_forms.is_item_list(field):
+                for entry in self.form[name].entries:
+                    select = entry.form["kind"]
+                    select.choices = contact_forms.kind_choices(field, select.data, language())
             elif kind in ROWS:
                 before = {row.get("id"): row for row in old.get(name) or [] if isinstance(row, Mapping)}
                 for entry in self.form[name].entries:
@@ -787,6 +860,9 @@ class RecordForm:
                 if name in self.raw and [_row_comparable(field, r) for r in self.raw[name]] != \
                         [_row_comparable(field, vars(r)) for r in before.get(name) or []]:
                     changes[name] = self.data[name]
+            elif contact_forms.is_item_list(field):
+                if name in self.raw and self.raw[name] != contact_forms.stored(field, self.old):
+                    changes[name] = self.data[name]
             elif kind == "money":
                 currency = f"{name}_currency"
                 amount_changed = name in self.raw and _comparable(self.raw[name]) != _comparable(before.get(name))
@@ -849,6 +925,13 @@ class RecordForm:
                 return self.form[name], ""  # (a currency's errors show with its amount)
             if field is not None and self.state(name).shown:
                 return _Errors(self.static_errors, name), ""
+        elif len(parts) == 2 and parts[1].isdigit() and parts[0] in self.item_positions \
+                and self.state(parts[0]).editable:
+            positions = self.item_positions[parts[0]]
+            entries = self.form[parts[0]].entries
+            number = int(parts[1])
+            if 0 < number <= len(positions) and positions[number - 1] < len(entries):
+                return entries[positions[number - 1]].form["value"], ""
         elif len(parts) == 3 and parts[0] in self.form and parts[1].isdigit() and \
                 self.entity.fields[parts[0]].type.name in ROWS:
             entries = self.form[parts[0]].entries

@@ -59,7 +59,7 @@ def render(kind: str, entity: Entity | None = None, **context):
 
 def init_app(app: Flask) -> None:
     from . import approvals, home, kanban, lists, records  # noqa: F401  (routes register on bp)
-    from .display import display_text
+    from .display import contact_items, contact_summary, display_text
 
     app.register_blueprint(bp)
     app.jinja_env.globals["tailor_model"] = model
@@ -68,3 +68,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["record_title"] = title_of
     app.jinja_env.globals["nav_counts"] = approvals.nav_counts
     app.jinja_env.globals["display_text"] = display_text
+    app.jinja_env.globals["contact_items"] = contact_items
+    app.jinja_env.globals["contact_summary"] = contact_summary

@@ -3,6 +3,11 @@
 
 Record pages show the text as it is (several lines for an address); list cells, kanban
 cards and CSV cells put its lines on one (`one_line`).
+
+Several e-mails or phones are shown by the pages themselves: a record page lists every
+item with its kind (`contact_items`), a list cell the primary with a "+2" hint
+(`contact_summary`), a CSV export the primary and, in a column of its own, the others
+(`others_text`).
 """
 
 from __future__ import annotations
@@ -10,7 +15,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from markupsafe import Markup, escape
+
 from ...fields.base import FieldType
+from ...fields.contact_lists import ContactListType
 from ...model.model import Field
 from ..i18n import language
 
@@ -31,3 +39,43 @@ def display_text(field: Field, record: Mapping[str, Any], lang: str | None = Non
 def one_line(text: str) -> str:
     """A value shown on several lines (an address) as one, for a cell."""
     return ", ".join(line for line in text.split("\n") if line)
+
+
+# -- several e-mails or phones (engine/fields/contact_lists.py) -------------------------------
+def item_list(field: Field | None) -> bool:
+    """Whether the field holds several e-mails or phones, one of them the primary."""
+    return field is not None and isinstance(field.type, ContactListType)
+
+
+def kind_text(field: Field, code: str, lang: str | None = None) -> str:
+    """A kind of item in the reader's language (a kind the field no longer lists: its code)."""
+    found = next((k for k in field.type.kinds(field) if k.value == code), None)
+    return found.text(lang or language()) if found is not None else code
+
+
+def contact_items(field: Field, record: Mapping[str, Any], lang: str | None = None) -> list[dict[str, Any]] | None:
+    """For a record page: every item, the primary first, with its kind and its link
+    (mailto:, tel:); None for a field of another type."""
+    if not item_list(field):
+        return None
+    return [{"value": value, "kind": kind_text(field, kind, lang), "href": field.type.href(value), "primary": first}
+            for value, kind, first in field.type.primary_first(record, field)]
+
+
+def contact_summary(field: Field, record: Mapping[str, Any]) -> Markup:
+    """For a list cell or a card: the primary, and "+2" when there are more (the others in
+    its tooltip)."""
+    primary = record.get(field.name)
+    if primary in (None, ""):
+        return Markup("")
+    others = [value for value, _kind in field.type.others(record, field)]
+    if not others:
+        return escape(primary)
+    return Markup('{} <span class="muted more-items" title="{}">+{}</span>').format(
+        primary, ", ".join(others), len(others))
+
+
+def others_text(field: Field, record: Mapping[str, Any], lang: str | None = None) -> str:
+    """For a CSV cell: the items that are not the primary, with their kinds
+    (`ann@home.org (Personal); ann@old.com (Other)`)."""
+    return "; ".join(f"{value} ({kind_text(field, kind, lang)})" for value, kind in field.type.others(record, field))

@@ -48,7 +48,7 @@ from ..i18n import fmt, label, locale_name, ngettext
 from ..i18n import gettext as _
 from ..state import WebState
 from . import access, bp, entity_or_404, model, render, service
-from .display import displayed, one_line
+from .display import contact_summary, displayed, item_list, one_line, others_text
 
 COUNT_CAP = 1000  # "1000+" beyond this
 EXPORT_CAP = 50_000
@@ -454,6 +454,8 @@ def renderer(column: Column, lookups: Lookups, link: bool = True) -> Renderer:
     def empty(value: Any) -> bool:
         return value is None or value == "" or value == []
 
+    if item_list(field_):  # several e-mails or phones: the primary, "+2" when there are more
+        return lambda row: "" if empty(row.get(name)) else str(contact_summary(field_, row))
     if displayed(field_):
         language = locale.split("_")[0]
 
@@ -766,6 +768,8 @@ def list_export(entity: str):
         header.append(column.label)
         if column.kind == "money":
             header.append(f"{column.label} ({_('currency')})")
+        elif item_list(column.field):
+            header.append(f"{column.label} ({_('others')})")
 
     def lines(rows: list[dict]) -> str:
         buffer = io.StringIO()
@@ -777,6 +781,8 @@ def list_export(entity: str):
                 values.append(plain(column, row, lookups))
                 if column.kind == "money":
                     values.append(safe_cell(column.field.type.currency_of(row, column.field) or ""))
+                elif item_list(column.field):
+                    values.append(safe_cell(others_text(column.field, row)))
             writer.writerow(values)
         return buffer.getvalue()
 

@@ -51,7 +51,7 @@ from ..i18n import gettext as _
 from ..state import WebState
 from . import access, bp, entity_or_404, model, render, service
 from .approvals import status_labels, workflow_panel
-from .display import display_text, displayed
+from .display import contact_items, display_text, displayed, item_list, kind_text
 
 RELATED_ROWS = 5
 RELATED_COLUMNS = 4
@@ -224,8 +224,11 @@ def timeline_entry(entity: Entity, entry: dict[str, Any], titles, names) -> dict
         at = at.replace(tzinfo=UTC)
     changes = []
     if entry.get("action") == "update":
-        for key, change in sorted((entry.get("changes") or {}).items(), key=lambda kv: _order(entity, kv[0])):
+        recorded = entry.get("changes") or {}
+        for key, change in sorted(recorded.items(), key=lambda kv: _order(entity, kv[0])):
             label, field = _label_of_key(entity, key)
+            if item_list(field) and key == field.name and f"{key}_items" in recorded:
+                continue  # the items say it, the primary among them
             if label is None or not isinstance(change, list) or len(change) != 2:
                 continue
             after = history_text(field, key, change[1], titles, names)
@@ -267,6 +270,12 @@ def _label_of_key(entity: Entity, key: str) -> tuple[str | None, Field | None]:
         if amount is not None and amount.type.name == "money":
             return (None, None) if amount.hidden else (f"{amount.label_text(lang)} ({_('currency')})", None)
     owner = input_keys(entity).get(key)
+    if owner is not None and item_list(owner):  # several e-mails or phones: the items and their kinds
+        if owner.hidden:
+            return None, None
+        if key == f"{owner.name}_items":
+            return owner.label_text(lang), owner
+        return f"{owner.label_text(lang)} ({_('kinds')})", owner
     if owner is not None:
         if owner.hidden or grouped(owner) or key not in owner.type.form_keys(owner):
             return None, None  # the change of the whole (a full name, whether a time was given) says it
@@ -279,6 +288,10 @@ def history_text(field: Field | None, key: str, value: Any, titles, names) -> st
     """A value of the audit trail (stored as JSON) as the user reads it."""
     if value is None or value == "" or value == []:
         return "—"
+    if item_list(field) and isinstance(value, list):
+        if key == f"{field.name}_kinds":
+            return ", ".join(kind_text(field, str(v)) for v in value)
+        return ", ".join(str(v) for v in value)
     if field is None:
         if key == "owner" and isinstance(value, int):
             return names.get(value, f"#{value}")
@@ -439,6 +452,9 @@ def _row_values(field: Field, row: dict[str, Any]) -> dict[str, Any]:
 
 def _shown(field: Field, record: dict[str, Any], titles, names) -> str:
     value = record.get(field.name)
+    items = contact_items(field, record)
+    if items is not None:
+        return "; ".join(f"{item['value']} ({item['kind']})" for item in items) or "—"
     if field.type.name == "money" and value is not None:
         return f"{fmt(value, 'money')} {field.type.currency_of(record, field) or ''}".strip()
     if displayed(field) and value not in (None, ""):
