@@ -188,6 +188,14 @@ def test_create_and_edit_through_the_form(app, alice, world):
     assert "Regarding:</span> <del>Customer · Acme Ltd</del> → <ins>—</ins>" in timeline
     assert "Regarding:</span> <del>—</del> → <ins>Deal · Big deal</ins>" in timeline
     assert "(Entity)" not in timeline and "parent_entity" not in timeline
+    # back to Acme, whose id is the deal's: the audit trail holds only the kind's change
+    html = alice.get(f"/e/activity/{record_id}/edit").get_data(as_text=True)
+    response = alice.post(f"/e/activity/{record_id}/edit", data=setting(
+        form_values(html), parent_entity="customer", parent=f"customer:{acme['id']}"))
+    assert response.status_code == 303
+    assert set(service.history("activity", record_id)[-1]["changes"]) == {"parent_entity"}
+    page = alice.get(f"/e/activity/{record_id}").get_data(as_text=True)
+    assert "Regarding:</span> <del>Deal · Big deal</del> → <ins>Customer · Acme Ltd</ins>" in page
 
 
 def test_bad_input_is_refused_next_to_the_field(app, alice, world):
@@ -420,3 +428,17 @@ def test_an_entity_with_a_workflow(make_project, make_app):
     page = bob.get(f"/e/activity/{record['id']}").get_data(as_text=True)
     assert "Customer · Acme Ltd" in page
     assert bob.get("/notifications").status_code == 200
+
+
+def test_a_conflict_shows_both_targets(app, alice, world):
+    service = service_of(app)
+    acme, deal = world["acme"], world["deal"]
+    record = service.create("activity", {"subject": "Call", "parent": f"customer:{acme['id']}"})
+    html = alice.get(f"/e/activity/{record['id']}/edit").get_data(as_text=True)
+    service.update("activity", record["id"], {"parent": f"deal:{deal['id']}"}, version=1)  # someone else
+    response = alice.post(f"/e/activity/{record['id']}/edit", data=setting(form_values(html), subject="Call back"))
+    assert response.status_code == 409
+    text = response.get_data(as_text=True)
+    row = text[text.index('class="differs-parent"'):]
+    row = row[:row.index("</tr>")]
+    assert '<td class="theirs">Deal · Big deal</td>' in row and '<td class="yours">Customer · Acme Ltd</td>' in row

@@ -653,10 +653,13 @@ def polymorphic_options(field_: Field, current: list[str], ctx: Context) -> list
     filtered by when it came from a record page's "show all" ("Customer · Acme Ltd")."""
     options = kind_choices(field_, every=True)
     for value in current:
-        kind, _sep, number = value.partition(":")
-        if number.isdigit() and kind in field_.targets:
-            title = titles_of(kind, [int(number)], ctx).get(int(number))
-            options.append((value, target_text(kind, int(number), title)))
+        try:
+            kind, record_id = field_.type.target(value, field_)
+        except FieldValueError:  # read_state refused it already
+            continue
+        if kind is not None and record_id is not None:
+            title = titles_of(kind, [record_id], ctx).get(record_id)
+            options.append((value, target_text(kind, record_id, title)))
     return options
 
 

@@ -232,31 +232,35 @@ def comment_rows(entity: Entity, record_id: int) -> list[dict[str, Any]]:
 def polymorphic_changes(entity: Entity, record: dict[str, Any], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The history with each change of a polymorphic link as one change of its target
     (`{"entity", "id"}` before and after): the audit trail keeps NAME and NAME_entity
-    apart, and only the changed one. Read from the newest entry back, starting from the
-    record as it is, so each side knows its kind even in a shortened timeline."""
+    apart, and only the changed one (another kind with the same id changes only the kind).
+    Read from the newest entry back, starting from the record as it is, so each side knows
+    its kind and id even in a shortened timeline."""
     fields = [f for f in entity.fields.values() if f.type.name == "polymorphic_link"]
     if not fields:
         return history
-    kinds = {f.name: record.get(entity_key(f)) for f in fields}
+    now = {f.name: (record.get(entity_key(f)), record.get(f.name)) for f in fields}  # (kind, id) after each entry
     result = []
     for entry in reversed(history):
         changes = entry.get("changes")
         if isinstance(changes, dict) and entry.get("action") in ("create", "update"):
             changes = dict(changes)
             for field in fields:
-                key = entity_key(field)
-                kind_change = changes.pop(key, None)
-                after_kind = kind_change[1] if isinstance(kind_change, list) and len(kind_change) == 2 \
-                    else kinds[field.name]
-                before_kind = kind_change[0] if isinstance(kind_change, list) and len(kind_change) == 2 \
-                    else after_kind
-                change = changes.get(field.name)
-                if isinstance(change, list) and len(change) == 2:
-                    changes[field.name] = [_target(before_kind, change[0]), _target(after_kind, change[1])]
-                kinds[field.name] = before_kind
+                kind_change, id_change = changes.pop(entity_key(field), None), changes.get(field.name)
+                after_kind, after_id = now[field.name]
+                before_kind = kind_change[0] if _pair(kind_change) else after_kind
+                after_kind = kind_change[1] if _pair(kind_change) else after_kind
+                before_id = id_change[0] if _pair(id_change) else after_id
+                after_id = id_change[1] if _pair(id_change) else after_id
+                if _pair(kind_change) or _pair(id_change):
+                    changes[field.name] = [_target(before_kind, before_id), _target(after_kind, after_id)]
+                now[field.name] = (before_kind, before_id)
             entry = {**entry, "changes": changes}
         result.append(entry)
     return list(reversed(result))
+
+
+def _pair(change: Any) -> bool:
+    return isinstance(change, list) and len(change) == 2
 
 
 def _target(kind: Any, record_id: Any) -> Any:
