@@ -74,7 +74,7 @@ def kind_choices(field: Field, keep: str | None = None, *, every: bool = False) 
     so that saving it unchanged keeps it."""
     lang = language()
     offered = list(field.targets) if every else readable_kinds(field)
-    if keep and keep in field.targets and keep not in offered:
+    if isinstance(keep, str) and keep and keep not in offered:  # (even one `to` no longer names)
         offered.append(keep)
     return [(kind, kind_label(kind, lang)) for kind in offered]
 

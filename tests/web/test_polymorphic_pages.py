@@ -204,12 +204,19 @@ def test_bad_input_is_refused_next_to_the_field(app, alice, world):
     for parent, kind, message in ((f"customer:{10**6}", "customer", f"customer {10**6} does not exist"),
                                   ("customer:abc", "customer", "is not a record id"),
                                   ("7", "", "say which kind of record 7 is"),
-                                  ("ghost:1", "ghost", "&#39;ghost&#39; is not one of customer, deal, ticket")):
-        response = alice.post("/e/activity/new", data=setting(form_values(html), subject="x", parent=parent,
-                                                              parent_entity=kind))
+                                  ("customer:" + "9" * 30, "customer", "is not a record id"),
+                                  ("customer:²", "customer", "is not a record id"),
+                                  ("customer:-3", "customer", "is not a record id"),
+                                  ("ghost:1", "ghost", "&#39;ghost&#39; is not one of customer, deal, ticket"),
+                                  ("x" * 500 + ":1", "x" * 500, "is not one of customer, deal, ticket")):
+        values = setting(form_values(html), subject="x", parent=parent, parent_entity=kind)
+        assert alice.post("/e/activity/form-fields", data=values).status_code == 200, parent
+        response = alice.post("/e/activity/new", data=values)
         assert response.status_code == 422, parent
         assert message in field_html(response.get_data(as_text=True), "parent"), parent
     assert service.count("activity") == 0
+    response = alice.post("/e/activity/new", data=setting(form_values(html), subject="x", parent_entity="\x00"))
+    assert response.status_code == 400 and service.count("activity") == 0
 
 
 def test_a_record_the_user_may_not_read_cannot_be_chosen_or_seen(app, world):
