@@ -82,7 +82,7 @@ def label_of(value: Any, language: str) -> Mapping[str, str]:
 
 LIST_COLUMNS = 6
 DEFAULT_FILTERS = 5  # a handful: more would crowd the list page
-FILTER_TYPES = ("choice", "link", "user", "date", "datetime", "boolean")
+FILTER_TYPES = ("choice", "link", "polymorphic_link", "user", "date", "datetime", "boolean")
 # types whose text a search looks in by default (by type name: plugins and later engines add some)
 SEARCH_TYPES = ("string", "email", "phone", "autonumber", "person_name", "emails", "phones")
 
@@ -96,8 +96,8 @@ def default_columns(fields: Mapping[str, Field], naming: Title) -> list[str]:
 
 
 def default_filters(fields: Mapping[str, Field]) -> list[str]:
-    """Filters of a list that declares none: its visible choice, link, user, date and
-    boolean fields, in field order, a handful at most."""
+    """Filters of a list that declares none: its visible choice, link (polymorphic too),
+    user, date and boolean fields, in field order, a handful at most."""
     return [f.name for f in fields.values() if not f.hidden and f.type.name in FILTER_TYPES
             and f.type.storage == "column"][:DEFAULT_FILTERS]
 

@@ -129,13 +129,14 @@ class RecordService:
         if action != "read":
             self.authorize(entity.name, action, context)
         hidden = access.hidden_fields()
-        restrict = self._restriction(access, action, context)
         scoped = access.scoped_fields()
-        asked = query
-        if scoped and query.columns is not None:  # worked out below, not read from the table
-            query = replace(query, columns=tuple(c for c in query.columns if c not in scoped))
+        restrict = self._restriction(access, action, context)
+        # rollups worked out for this user are not read from the row (nor ordered or filtered
+        # by): chosen columns naming them are read without them, and they are added below
+        reading = query if query.columns is None or not scoped else \
+            replace(query, columns=tuple(c for c in query.columns if c not in scoped))
         with numbers_in(context.actor.language):  # filter values typed by the user
-            statement = build_select(entity, query, context, restrict=restrict, hidden=hidden | scoped)
+            statement = build_select(entity, reading, context, restrict=restrict, hidden=hidden | scoped)
         with self._read() as conn:
             rows = [self._from_row(entity, dict(r._mapping)) for r in conn.execute(statement)]
             if query.with_children:
@@ -146,7 +147,7 @@ class RecordService:
         for row in rows:
             self._virtual(entity, row, context, only)
         rows = [_without(row, hidden) for row in rows] if hidden else rows
-        wanted = scoped if asked.columns is None else scoped & set(asked.columns)
+        wanted = scoped if query.columns is None else scoped & set(query.columns)
         return self._scoped(entity, rows, access, context, wanted)
 
     def count(self, entity_name: str, query: Query | None = None, context: Context | None = None,

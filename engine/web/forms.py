@@ -7,9 +7,11 @@ datetime-local inputs, selects for choices and users, a checkbox list for
 multi-choices, a comma-separated input for tags, checkboxes for booleans, e-mail /
 phone / URL inputs, an amount and a currency for money (the amount alone when its currency
 is another field's), one group of inputs for a field typed in parts (`FieldType.form_keys`:
-a person's name, an address), a search-as-you-type lookup for links, an inline table of
-rows for lines (and for `links` with their payload), and rows of kind, value and primary
-for several e-mails or phones (engine/web/contact_forms.py).
+a person's name, an address), a search-as-you-type lookup for links, a select of the kinds
+of record and a lookup of the chosen kind for polymorphic links (engine/web/polymorphic.py),
+an inline table of rows for lines (and for `links` with their payload), and rows of kind,
+value and primary for several e-mails or phones (engine/web/contact_forms.py). Rollups are
+worked out from other records: they are shown on record pages, never in forms.
 
 The form decides no rule. `RecordForm` turns a post into the values the records
 service takes, and shows the record as it would be: it runs the service's own pure steps
@@ -61,6 +63,7 @@ from wtforms.widgets import (
     URLInput,
 )
 
+from ..fields.base import FieldValueError
 from ..fields.duration import format_duration
 from ..fields.numbers import edit_text
 from ..model.model import Entity, Field, Section, text
@@ -81,7 +84,7 @@ from ..records.values import (
 )
 from ..storage import users
 from ..workflows import guard
-from . import contact_forms
+from . import contact_forms, polymorphic
 from .auth import context
 from .i18n import fmt, language
 from .i18n import gettext as _
@@ -145,8 +148,9 @@ def in_form(field: Field) -> bool:
 
 def grouped(field: Field) -> list[str]:
     """The keys of a field edited as a group of inputs (a person's name, an address), or []
-    for a field with one input. Money keeps its own amount-and-currency pair."""
-    if field.type.name == "money":
+    for a field with one input. Money keeps its own amount-and-currency pair, a polymorphic
+    link its kind-and-record pair."""
+    if field.type.name in ("money", "polymorphic_link"):
         return []
     keys = field.type.form_keys(field)
     return keys if keys != [field.name] else []
@@ -185,6 +189,9 @@ def _unbound(field: Field) -> list[tuple[str, Any]]:
         if field.currency_field:  # the currency is another field's value: just the amount here
             return [amount]
         return [amount, (f"{name}_currency", SelectField(validate_choice=False))]
+    if kind == "polymorphic_link":  # the record (`KIND:ID`, set by the lookup) and its kind
+        return [(name, StringField(widget=HiddenInput())),
+                (polymorphic.entity_key(field), SelectField(validate_choice=False))]
     keys = grouped(field)
     if keys:
         return [(key, TextAreaField() if field.type.input_kind(key, field) == "textarea" else StringField())
@@ -288,6 +295,10 @@ def raw_record(fields: Mapping[str, Field], record: Mapping[str, Any]) -> dict[s
             data[name] = raw_value(field, value)
             if not field.currency_field:
                 data[f"{name}_currency"] = record.get(f"{name}_currency") or ""
+        elif field.type.name == "polymorphic_link":
+            kind = record.get(polymorphic.entity_key(field))
+            data[name] = polymorphic.form_value(kind, value)
+            data[polymorphic.entity_key(field)] = kind or ""
         elif grouped(field):
             for key, part in field.type.form_values(record, field).items():
                 data[key] = "" if part is None else str(part)
@@ -367,6 +378,10 @@ def collect_links(fields: Mapping[str, Field], record: Mapping[str, Any], wanted
         kind = field.type.name
         if kind == "link" and isinstance(value, int):
             wanted.setdefault(field.to, set()).add(value)
+        elif kind == "polymorphic_link":
+            target, record_id = polymorphic.target_of(field, record)
+            if target is not None:
+                wanted.setdefault(target, set()).add(record_id)
         elif kind == "user" and isinstance(value, int):
             user_ids.add(value)
         elif kind == "lines" and isinstance(value, list):
@@ -440,6 +455,7 @@ class RecordForm:
             self.data = self._prefill(prefill or {})
             self.draft = self._make_draft()
             self.form = self.cls(data=raw_record(entity.fields, self.draft))
+            self._prefill_kinds()
         else:
             self.posted = True
             indices = self._check_keys(formdata)
@@ -535,6 +551,14 @@ class RecordForm:
                 for key in field.type.input_keys(field):
                     if key in formdata:
                         self.raw[key] = self.data[key] = formdata.get(key)
+            elif kind == "polymorphic_link":
+                key = polymorphic.entity_key(field)
+                if name in formdata or key in formdata:
+                    self.raw[name], self.raw[key] = formdata.get(name, ""), formdata.get(key, "")
+                    record_id, chosen = polymorphic.posted(self.raw[name], self.raw[key])
+                    self.data[name] = polymorphic.form_value(chosen, record_id)
+                    self.data[key] = chosen
+                    self.form[name].data = self.data[name]  # emptied when the kind changed
             elif grouped(field):
                 for key in grouped(field):
                     if key in formdata:
@@ -645,14 +669,31 @@ class RecordForm:
         self._collect_items(field)
 
     def _prefill(self, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Values given in the address of a new form (`?customer=5`): simple fields only."""
+        """Values given in the address of a new form (`?customer=5`): simple fields only,
+        and polymorphic links as `?parent=customer:5` (or just the kind, `?parent=customer`)."""
         data = {}
         for key, value in values.items():
             field = self.entity.fields.get(key)
-            if field is not None and in_form(field) and field.type.name not in ROWS + ("money", "multichoice") \
+            if field is not None and in_form(field) and field.type.name == "polymorphic_link":
+                try:
+                    kind, record_id = field.type.target(value, field)
+                except FieldValueError:
+                    continue  # not a kind of this field: an empty input, as for any odd value
+                data[key] = polymorphic.form_value(kind, record_id)
+                data[polymorphic.entity_key(field)] = kind or ""
+            elif field is not None and in_form(field) and field.type.name not in ROWS + ("money", "multichoice") \
                     and not grouped(field):
                 data[key] = _local(field.type.name, value)
         return data
+
+    def _prefill_kinds(self) -> None:
+        """A kind given without a record (`?parent=customer`) stays chosen: the record is
+        still to be picked (the draft, like the service, holds no kind without a record)."""
+        for field in self.entity.fields.values():
+            key = polymorphic.entity_key(field)
+            if field.type.name == "polymorphic_link" and self.data.get(key) and key in self.form \
+                    and not self.form[key].data:
+                self.form[key].data = self.data[key]
 
     # -- the record as it would be -------------------------------------------------------
     def _make_draft(self) -> dict[str, Any]:
@@ -679,7 +720,9 @@ class RecordForm:
 
     def state(self, name: str) -> State:
         field = self.entity.fields[name]
-        shown = not field.hidden and self.access.visible(name) and is_visible(field, self.draft, self.context)
+        # a rollup is worked out from other records: record pages show it, forms do not
+        shown = not field.hidden and field.rollup is None and self.access.visible(name) \
+            and is_visible(field, self.draft, self.context)
         editable = shown and self.has_input(name) and not self.readonly_now(field) \
             and self.access.editable(name, "update" if self.old is not None else "create") \
             and name not in self.workflow_readonly
@@ -762,6 +805,9 @@ class RecordForm:
                 for entry in self.form[name].entries:
                     select = entry.form["kind"]
                     select.choices = contact_forms.kind_choices(field, select.data, language())
+            elif kind == "polymorphic_link":
+                key = polymorphic.entity_key(field)
+                self.form[key].choices = [("", "—")] + polymorphic.kind_choices(field, old.get(key))
             elif kind in ROWS:
                 before = {row.get("id"): row for row in old.get(name) or [] if isinstance(row, Mapping)}
                 for entry in self.form[name].entries:
@@ -813,6 +859,16 @@ class RecordForm:
             return ""
         return self.titles().get((target, number), f"#{number}")
 
+    def polymorphic_input(self, name: str) -> dict[str, Any]:
+        """What the inputs of a polymorphic link show: the kind chosen, the title of the
+        record picked (for the lookup's text), and whether records of that kind can be
+        looked up by this user."""
+        field = self.entity.fields[name]
+        kind = self.form[polymorphic.entity_key(field)].data or ""
+        record_id, kind = polymorphic.posted(self.form[name].data or "", kind)
+        return {"kind": kind, "title": self.link_title(kind, record_id) if record_id else "",
+                "lookup": kind in polymorphic.readable_kinds(field)}
+
     def user_names(self) -> dict[int, str]:
         ids: set[int] = {i for i in (self.draft.get("owner"),) if isinstance(i, int)}
         collect_links(self.entity.fields, self.draft, {}, ids)
@@ -863,6 +919,13 @@ class RecordForm:
             elif contact_forms.is_item_list(field):
                 if name in self.raw and self.raw[name] != contact_forms.stored(field, self.old):
                     changes[name] = self.data[name]
+            elif kind == "polymorphic_link":
+                key = polymorphic.entity_key(field)
+                if name in self.raw or key in self.raw:
+                    now = polymorphic.posted(self.data.get(name), self.data.get(key))
+                    was = (raw_value(field, self.old.get(name)), self.old.get(key) or "")
+                    if (now[0], now[1] if now[0] else "") != (was[0], was[1] if was[0] else ""):
+                        changes.update({name: self.data[name], key: self.data[key]})
             elif kind == "money":
                 currency = f"{name}_currency"
                 amount_changed = name in self.raw and _comparable(self.raw[name]) != _comparable(before.get(name))

@@ -157,6 +157,23 @@ def test_a_user_sees_rollups_over_only_the_records_they_may_read(service_for):
     assert service.list("customer", Query(sort=("open_amount",), limit=5), people["boss"])
 
 
+def test_chosen_columns_give_a_user_their_own_rollup(service_for):
+    """Pages read only the columns they show (`Query.columns`): a rollup worked out for the
+    user is among them like any field, never read from the row."""
+    service = service_for({**FILES, "roles.yaml": ROLES})
+    people = _people(service)
+    acme = service.create("customer", {"name": "Acme"})
+    for who, amount in (("rep1", "100"), ("rep2", "5000")):
+        service.create("deal", {"name": who, "customer": acme["id"], "amount": amount}, people[who])
+    query = Query(columns=("name", "open_amount", "open_deals"), limit=5)
+    [row] = service.list("customer", query, people["rep1"])
+    assert (row["name"], row["open_amount"], row["open_deals"]) == ("Acme", Decimal(100), 1)
+    [row] = service.list("customer", query, people["boss"])
+    assert (row["open_amount"], row["open_deals"]) == (Decimal(5100), 2)
+    [row] = service.list("customer", Query(columns=("name",), limit=5), people["rep1"])
+    assert "open_amount" not in row
+
+
 def test_two_writes_at_once_both_count(service_for):
     """The second write waits for the first (the record holding the rollup is locked before
     counting), so its count includes the first one's record. Without the lock it would count

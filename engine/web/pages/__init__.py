@@ -58,8 +58,9 @@ def render(kind: str, entity: Entity | None = None, **context):
 
 
 def init_app(app: Flask) -> None:
+    from ..polymorphic import target_text
     from . import approvals, home, kanban, lists, records  # noqa: F401  (routes register on bp)
-    from .display import contact_items, contact_summary, display_text
+    from .display import contact_items, contact_summary, display_text, rollup_text
 
     app.register_blueprint(bp)
     app.jinja_env.globals["tailor_model"] = model
@@ -70,3 +71,5 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["display_text"] = display_text
     app.jinja_env.globals["contact_items"] = contact_items
     app.jinja_env.globals["contact_summary"] = contact_summary
+    app.jinja_env.globals["rollup_text"] = rollup_text
+    app.jinja_env.globals["polymorphic_text"] = target_text

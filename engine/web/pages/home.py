@@ -8,6 +8,7 @@ from ...records import Query, ValidationError
 from ..auth import context
 from ..forms import title_columns, title_of
 from . import bp, can, model, render, service
+from .lists import default_sort
 
 SEARCH_LIMIT = 8
 
@@ -53,7 +54,7 @@ def search():
                 if not entity.list.search:
                     continue
                 try:
-                    rows = service().list(entity.name, Query(search=term, limit=SEARCH_LIMIT,
+                    rows = service().list(entity.name, Query(search=term, limit=SEARCH_LIMIT, sort=default_sort(entity),
                                                              columns=title_columns(entity)), context())
                 except ValidationError:
                     continue

@@ -4,7 +4,8 @@ Everything goes through the records service; the URL only names fields, which ar
 against the entity's list configuration (`list.columns`, `list.filters`, sortable fields):
 
     q=…                  free-text search in `list.search` fields
-    FIELD=…              choice / tags / link / user ("mine") / yes-no / text filter
+    FIELD=…              choice / tags / link / user ("mine") / yes-no / text filter; a
+                         polymorphic link by kind (`customer`) or record (`customer:5`)
     FIELD.from, .to      date and date-time range (YYYY-MM-DD, both ends included)
     FIELD.min, .max      number range (a duration range: `30 min`, `1:30`, `2 h`)
     sort=FIELD / -FIELD  one sortable column shown (or of the default sort)
@@ -13,7 +14,9 @@ against the entity's list configuration (`list.columns`, `list.filters`, sortabl
 
 A parameter that is not one of these, or a value that does not fit its field, is a 400
 page: a user mistake, never a 500. Hidden fields are never shown, filtered, sorted or
-exported.
+exported. A rollup the user sees over only the related records they may read (the
+service works it out for them) is shown but neither sorted nor filtered on: an order would
+tell the total; nor is a list sorted by such a field or a hidden one by default.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from markupsafe import Markup, escape
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 
+from ...fields.base import FieldValueError
 from ...fields.duration import clock_text
 from ...model import Entity
 from ...model.model import Field
@@ -46,9 +50,10 @@ from ..errors import page
 from ..forms import active_users, read_titles, title_of, user_names
 from ..i18n import fmt, label, locale_name, ngettext
 from ..i18n import gettext as _
+from ..polymorphic import kind_choices, target_text
 from ..state import WebState
 from . import access, bp, entity_or_404, model, render, service
-from .display import contact_summary, displayed, item_list, one_line, others_text
+from .display import contact_summary, displayed, item_list, one_line, others_text, rollup_plain, rollup_text
 
 COUNT_CAP = 1000  # "1000+" beyond this
 EXPORT_CAP = 50_000
@@ -71,8 +76,9 @@ class BadParameter(ValueError):
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # text number money percent date datetime boolean choice multi link user other
+    kind: str  # text number money percent date datetime boolean choice multi link polymorphic user other
     field: Field | None
+    restricted: bool = False  # a rollup worked out for this user: not sorted or filtered on
 
     @cached_property  # a page asks for each label several times (headers, column picker, CSV)
     def label(self) -> str:
@@ -88,7 +94,7 @@ class Column:
     def sortable(self) -> bool:
         if self.field is None:
             return self.name in ("id", "owner", "created_by", "created_at", "updated_at")
-        return (self.field.type.storage == "column" and self.field.type.sortable
+        return (self.field.type.storage == "column" and self.field.type.sortable and not self.restricted
                 and not (self.field.is_computed and not self.field.stored))
 
     @property
@@ -120,6 +126,10 @@ def kind_of(entity: Entity, name: str) -> str:
                 "datetime": "datetime"}.get(field_.returns or "decimal", "text")
     if type_name in ("choice", "link", "user", "boolean", "date", "datetime", "money", "percent", "duration"):
         return type_name
+    if type_name == "polymorphic_link":
+        return "polymorphic"
+    if type_name == "rollup":  # a number, or the first or last date of the related records
+        return field_.returns if field_.returns in ("date", "datetime") else "number"
     if type_name == "date_or_datetime":  # filtered by day like a datetime, shown as a day or a moment
         return "datetime"
     if type_name in ("multichoice", "tags"):
@@ -139,7 +149,7 @@ def column_of(entity: Entity, name: str) -> Column | None:
     field_ = entity.fields.get(name)
     if field_ is None or field_.hidden or field_.type.storage == "table" or not access(entity).visible(name):
         return None
-    return Column(name, kind_of(entity, name), field_)
+    return Column(name, kind_of(entity, name), field_, restricted=name in access(entity).scoped_fields())
 
 
 def default_columns(entity: Entity) -> list[Column]:
@@ -175,7 +185,7 @@ def filters_of(entity: Entity) -> list[Filter]:
     result = []
     for name in entity.list.filters:
         column = column_of(entity, name)
-        if column is None or column.virtual or column.kind == "other":
+        if column is None or column.virtual or column.kind == "other" or column.restricted:
             continue
         result.append(Filter(name, column.kind, column.field))
     return result
@@ -246,8 +256,9 @@ def read_state(entity: Entity, args, actor_id: int | None, *, board: bool = Fals
     """Check every parameter; anything unknown or malformed is a BadParameter."""
     filters = {p: f for f in filters_of(entity) for p in f.params}
     for name, f in entity.fields.items():  # record pages link here with ?LINK_FIELD=ID ("show all")
-        if f.type.name == "link" and not f.hidden and name not in filters and access(entity).visible(name):
-            filters[name] = Filter(name, "link", f)
+        if f.type.name in ("link", "polymorphic_link") and not f.hidden and name not in filters \
+                and access(entity).visible(name):
+            filters[name] = Filter(name, kind_of(entity, name), f)
     state = ListState()
     for key in args:
         values = [_text(v, key) for v in args.getlist(key)]
@@ -317,6 +328,15 @@ def _condition(spec: Filter, key: str, values: list[str], actor_id: int | None) 
         return (name, "eq", _record_id(value, key))
     if spec.kind == "link":
         return (name, "eq", _record_id(value, key))
+    if spec.kind == "polymorphic":  # a kind of record, or one record: `customer`, `customer:5`
+        try:
+            kind, record_id = spec.field.type.target(value, spec.field)
+        except FieldValueError:
+            kind = None
+        if kind is None:
+            raise BadParameter(_("%(name)s: '%(value)s' is neither a kind of record it points at nor one of "
+                                 "their records", name=key, value=value))
+        return (name, "eq", f"{kind}:{record_id}" if record_id is not None else kind)
     if spec.kind == "boolean":
         if value not in ("1", "0"):
             raise BadParameter(_("%(name)s: choose yes or no", name=key))
@@ -326,7 +346,27 @@ def _condition(spec: Filter, key: str, values: list[str], actor_id: int | None) 
 
 def sortable_keys(entity: Entity, state: ListState) -> set[str]:
     shown = {c.name for c in shown_columns(entity, state) if c.sortable}
-    return shown | {k.lstrip("-") for k in entity.list.sort}
+    return shown | {k.lstrip("-") for k in list_sort(entity)}
+
+
+def may_sort(entity: Entity, name: str) -> bool:
+    """Whether the user may have rows ordered by a field: one they see, and not a rollup
+    worked out for them (the order would follow the stored total of every record)."""
+    return name in STANDARD_KINDS or (access(entity).visible(name) and name not in access(entity).scoped_fields())
+
+
+def list_sort(entity: Entity) -> tuple[str, ...]:
+    """The entity's default order for this user: `list.sort` without the fields they may
+    not sort on (newest first when none is left)."""
+    keys = tuple(k for k in entity.list.sort if may_sort(entity, k.lstrip("-")))
+    return keys or ("-id",)
+
+
+def default_sort(entity: Entity) -> tuple[str, ...] | None:
+    """`Query.sort` for the default order: None (the entity's) when the user may use all of
+    it, else the part they may."""
+    keys = list_sort(entity)
+    return None if keys == tuple(entity.list.sort) else keys
 
 
 def shown_columns(entity: Entity, state: ListState) -> list[Column]:
@@ -351,7 +391,7 @@ def selected(entity: Entity, columns: Iterable[Column]) -> tuple[str, ...]:
 
 def to_query(entity: Entity, state: ListState, columns: list[Column]) -> Query:
     return Query(filters=tuple(state.filters), search=state.search or None,
-                 sort=(state.sort,) if state.sort else None, columns=selected(entity, columns),
+                 sort=(state.sort,) if state.sort else default_sort(entity), columns=selected(entity, columns),
                  limit=entity.list.page_size)
 
 
@@ -397,6 +437,10 @@ class Lookups:
                     continue
                 if column.kind == "link":
                     wanted.setdefault(column.field.to, set()).add(value)
+                elif column.kind == "polymorphic" and isinstance(value, int):
+                    kind = row.get(f"{column.name}_entity")
+                    if isinstance(kind, str) and kind:
+                        wanted.setdefault(kind, set()).add(value)
                 elif column.kind == "user":
                     user_ids.add(value)
         for target_name, ids in wanted.items():
@@ -482,6 +526,21 @@ def renderer(column: Column, lookups: Lookups, link: bool = True) -> Renderer:
             text = escape(titles.get(value, f"#{value}"))
             return f'<a href="{url(value)}">{text}</a>' if url is not None else str(text)
         return linked
+    if kind == "polymorphic":
+        key = f"{name}_entity"
+        language = locale.split("_")[0]
+
+        def target(row: dict) -> str:
+            value, entity_name = row.get(name), row.get(key)
+            if empty(value) or not entity_name:
+                return "" if empty(value) else str(escape(f"#{value}"))
+            title = lookups.titles.get(entity_name, {}).get(value)
+            text = escape(target_text(entity_name, value, title, language))
+            url = lookups.url(entity_name) if link and title is not None else None
+            return f'<a href="{url(value)}">{text}</a>' if url is not None else str(text)
+        return target
+    if field_ is not None and field_.rollup is not None:
+        return lambda row: "" if empty(v := row.get(name)) else str(escape(rollup_text(field_, v, locale)))
     if kind == "user":
         return lambda row: "" if empty(v := row.get(name)) else str(escape(lookups.users.get(v, f"#{v}")))
     if kind == "money":
@@ -536,7 +595,7 @@ def list_page(entity: str):
     next_url = list_url(current, state.query_params(after=cursor(current, query, rows[-1]))) if more else None
     first_url = list_url(current, state.query_params()) if state.after else None
     headers = []
-    effective = state.sort or (current.list.sort[0] if current.list.sort else None)
+    effective = state.sort or next(iter(list_sort(current)), None)
     for column in columns:
         href = None
         if column.sortable and column.name in sortable_keys(current, state):
@@ -585,8 +644,25 @@ def filter_widgets(entity: Entity, state: ListState, ctx: Context) -> list[dict[
             widget["lookup"] = target is not None and not target.hidden
             chosen = [int(v) for v in current[:1] if v.isdigit()]
             widget["title"] = titles_of(spec.field.to, chosen, ctx).get(chosen[0], "") if chosen else ""
+        elif spec.kind == "polymorphic":
+            widget["options"] = polymorphic_options(spec.field, current[:1], ctx)
         widgets.append(widget)
     return widgets
+
+
+def polymorphic_options(field_: Field, current: list[str], ctx: Context) -> list[tuple[str, str]]:
+    """A polymorphic link's filter: its kinds of record, and the record the list is
+    filtered by when it came from a record page's "show all" ("Customer · Acme Ltd")."""
+    options = kind_choices(field_, every=True)
+    for value in current:
+        try:
+            kind, record_id = field_.type.target(value, field_)
+        except FieldValueError:  # read_state refused it already
+            continue
+        if kind is not None and record_id is not None:
+            title = titles_of(kind, [record_id], ctx).get(record_id)
+            options.append((value, target_text(kind, record_id, title)))
+    return options
 
 
 # -- bulk delete --------------------------------------------------------------------------------
@@ -729,6 +805,14 @@ def plain(column: Column, row: dict, lookups: Lookups) -> str:
         return safe_cell(", ".join(option_badge(column.field, v)[0] for v in value))
     if kind == "link":
         return safe_cell(lookups.titles.get(column.field.to, {}).get(value, f"#{value}"))
+    if kind == "polymorphic":
+        entity_name = row.get(f"{column.name}_entity")
+        if not entity_name:
+            return f"#{value}"
+        title = lookups.titles.get(entity_name, {}).get(value)
+        return safe_cell(target_text(entity_name, value, title, lookups.locale.split("_")[0]))
+    if column.field is not None and column.field.rollup is not None:
+        return rollup_plain(column.field, value)
     if kind == "user":
         return safe_cell(lookups.users.get(value, f"#{value}"))
     if isinstance(value, bool):

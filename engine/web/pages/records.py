@@ -48,10 +48,12 @@ from ..forms import (
 )
 from ..i18n import fmt, language, ngettext
 from ..i18n import gettext as _
+from ..polymorphic import entity_key, target_of, target_text
 from ..state import WebState
 from . import access, bp, entity_or_404, model, render, service
 from .approvals import status_labels, workflow_panel
-from .display import contact_items, display_text, displayed, item_list, kind_text
+from .display import contact_items, display_text, displayed, item_list, kind_text, rollup_text
+from .lists import default_sort
 
 RELATED_ROWS = 5
 RELATED_COLUMNS = 4
@@ -98,7 +100,7 @@ def record_view(entity: Entity, record: dict[str, Any], *, status: int = 200, co
     people: set[int] = {i for i in (record.get("owner"), record.get("created_by")) if isinstance(i, int)}
     collect_links(entity.fields, record, wanted, people)
     related = related_lists(entity, record, wanted, people)
-    history = service().history(entity.name, record["id"], ctx)[-TIMELINE_ENTRIES:]
+    history = polymorphic_changes(entity, record, service().history(entity.name, record["id"], ctx)[-TIMELINE_ENTRIES:])
     for entry in history:
         if isinstance(entry.get("user_id"), int):
             people.add(entry["user_id"])
@@ -110,6 +112,10 @@ def record_view(entity: Entity, record: dict[str, Any], *, status: int = 200, co
                         people.add(value)
                     elif isinstance(value, int):
                         wanted.setdefault(field.to, set()).add(value)
+            elif field is not None and field.type.name == "polymorphic_link":
+                for value in change if isinstance(change, list) else []:
+                    if isinstance(value, dict):
+                        wanted.setdefault(value["entity"], set()).add(value["id"])
             elif field is not None and field.type.name == "links":
                 for value in change if isinstance(change, list) else []:
                     for item in value if isinstance(value, list) else []:
@@ -159,36 +165,41 @@ def share_record(entity: str, record_id: int):
     return redirect(url_for("pages.record_page", entity=current.name, record_id=record_id) + "#sharing", code=303)
 
 
+def pointing_at(other: Entity, entity: Entity) -> list[Field]:
+    """The fields of `other` the user sees that point at records of `entity`: its links to
+    it, and its polymorphic links that may point at it (an activity's parent)."""
+    return [f for f in other.fields.values() if not f.hidden and access(other).visible(f.name)
+            and ((f.type.name == "link" and f.to == entity.name)
+                 or (f.type.name == "polymorphic_link" and entity.name in f.targets))]
+
+
 def related_lists(entity: Entity, record: dict[str, Any], wanted: dict[str, set[int]], people: set[int]):
-    """For every link field pointing at this entity: its first rows and how many there are."""
+    """For every link or polymorphic link pointing at this record: its first rows and how
+    many there are, with "show all" and "new" (the link filled in)."""
     ctx = context()
     result = []
     for other in model().entities.values():
         if other.hidden or not access(other).can("read"):
             continue
-        links = [f for f in other.fields.values() if f.type.name == "link" and f.to == entity.name and not f.hidden
-                 and access(other).visible(f.name)]
+        links = pointing_at(other, entity)
         for field in links:
             named_by = title_columns(other)
             columns = [c for c in other.list.columns if c != field.name and c not in other.title.fields
                        and _selectable(other, c)][:RELATED_COLUMNS]
             selected = [*columns, *named_by]
-            filters = ((field.name, "eq", record["id"]),)
+            # a polymorphic link names the kind too: a deal with the same id is another record
+            target = record["id"] if field.type.name == "link" else f"{entity.name}:{record['id']}"
+            filters = ((field.name, "eq", target),)
             try:
-                rows = service().list(other.name, Query(filters=filters, limit=RELATED_ROWS, columns=tuple(selected)),
-                                      ctx)
+                rows = service().list(other.name, Query(filters=filters, limit=RELATED_ROWS, columns=tuple(selected),
+                                                        sort=default_sort(other)), ctx)
                 count = service().count(other.name, Query(filters=filters), ctx, limit=1000)
             except ValidationError:
                 continue
             for row in rows:
-                for c in columns:
-                    f = other.fields.get(c)
-                    if c == "owner" and isinstance(row.get(c), int):
-                        people.add(row[c])
-                    elif f is not None and f.type.name == "link" and isinstance(row.get(c), int):
-                        wanted.setdefault(f.to, set()).add(row[c])
-                    elif f is not None and f.type.name == "user" and isinstance(row.get(c), int):
-                        people.add(row[c])
+                if isinstance(row.get("owner"), int) and "owner" in columns:
+                    people.add(row["owner"])
+                collect_links({c: other.fields[c] for c in columns if c in other.fields}, row, wanted, people)
             lang = language()
             title_field = other.fields.get(other.title_field) if other.title_field else None
             result.append({
@@ -197,8 +208,8 @@ def related_lists(entity: Entity, record: dict[str, Any], wanted: dict[str, set[
                 "heading": other.plural_text(lang),
                 "title_label": title_field.label_text(lang) if title_field is not None else other.label_text(lang),
                 "titles": {row["id"]: title_of(other, row) for row in rows},
-                "all_url": url_for("pages.list_page", entity=other.name, **{field.name: record["id"]}),
-                "new_url": url_for("pages.new_record", entity=other.name, **{field.name: record["id"]})
+                "all_url": url_for("pages.list_page", entity=other.name, **{field.name: target}),
+                "new_url": url_for("pages.new_record", entity=other.name, **{field.name: target})
                 if in_form(field) and access(other).can("create") and access(other).editable(field.name, "create")
                 else None,
             })
@@ -218,6 +229,46 @@ def comment_rows(entity: Entity, record_id: int) -> list[dict[str, Any]]:
 
 
 # -- the timeline ---------------------------------------------------------------------------
+def polymorphic_changes(entity: Entity, record: dict[str, Any], history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The history with each change of a polymorphic link as one change of its target
+    (`{"entity", "id"}` before and after): the audit trail keeps NAME and NAME_entity
+    apart, and only the changed one (another kind with the same id changes only the kind).
+    Read from the newest entry back, starting from the record as it is, so each side knows
+    its kind and id even in a shortened timeline."""
+    fields = [f for f in entity.fields.values() if f.type.name == "polymorphic_link"]
+    if not fields:
+        return history
+    now = {f.name: (record.get(entity_key(f)), record.get(f.name)) for f in fields}  # (kind, id) after each entry
+    result = []
+    for entry in reversed(history):
+        changes = entry.get("changes")
+        if isinstance(changes, dict) and entry.get("action") in ("create", "update"):
+            changes = dict(changes)
+            for field in fields:
+                kind_change, id_change = changes.pop(entity_key(field), None), changes.get(field.name)
+                after_kind, after_id = now[field.name]
+                before_kind = kind_change[0] if _pair(kind_change) else after_kind
+                after_kind = kind_change[1] if _pair(kind_change) else after_kind
+                before_id = id_change[0] if _pair(id_change) else after_id
+                after_id = id_change[1] if _pair(id_change) else after_id
+                if _pair(kind_change) or _pair(id_change):
+                    changes[field.name] = [_target(before_kind, before_id), _target(after_kind, after_id)]
+                now[field.name] = (before_kind, before_id)
+            entry = {**entry, "changes": changes}
+        result.append(entry)
+    return list(reversed(result))
+
+
+def _pair(change: Any) -> bool:
+    return isinstance(change, list) and len(change) == 2
+
+
+def _target(kind: Any, record_id: Any) -> Any:
+    if isinstance(kind, str) and kind and isinstance(record_id, int) and not isinstance(record_id, bool):
+        return {"entity": kind, "id": record_id}
+    return record_id
+
+
 def timeline_entry(entity: Entity, entry: dict[str, Any], titles, names) -> dict[str, Any]:
     at = entry.get("at")
     if isinstance(at, datetime) and at.tzinfo is None:
@@ -277,7 +328,8 @@ def _label_of_key(entity: Entity, key: str) -> tuple[str | None, Field | None]:
             return owner.label_text(lang), owner
         return f"{owner.label_text(lang)} ({_('kinds')})", owner
     if owner is not None:
-        if owner.hidden or grouped(owner) or key not in owner.type.form_keys(owner):
+        if owner.hidden or grouped(owner) or key not in owner.type.form_keys(owner) \
+                or owner.type.name == "polymorphic_link":  # its kind is told with its record
             return None, None  # the change of the whole (a full name, whether a time was given) says it
         part = owner.type.part_label(key[len(owner.name) + 1:])
         return f"{owner.label_text(lang)} ({_(part)})", None
@@ -299,6 +351,12 @@ def history_text(field: Field | None, key: str, value: Any, titles, names) -> st
     kind = field.type.name
     if kind == "link" and isinstance(value, int):
         return titles.get((field.to, value), f"#{value}")
+    if kind == "polymorphic_link":
+        if isinstance(value, dict):
+            return target_text(value["entity"], value["id"], titles.get((value["entity"], value["id"])))
+        return f"#{value}"
+    if kind == "rollup":
+        return rollup_text(field, value)
     if kind == "user" and isinstance(value, int):
         return names.get(value, f"#{value}")
     if kind == "choice":
@@ -459,6 +517,9 @@ def _shown(field: Field, record: dict[str, Any], titles, names) -> str:
         return f"{fmt(value, 'money')} {field.type.currency_of(record, field) or ''}".strip()
     if displayed(field) and value not in (None, ""):
         return display_text(field, record) or "—"
+    if field.type.name == "polymorphic_link":
+        kind, record_id = target_of(field, record)
+        return target_text(kind, record_id, titles.get((kind, record_id))) if kind is not None else "—"
     if field.type.name == "lines":
         rows = value or []
         return "; ".join(", ".join(history_text(sub, k, jsonable(row.get(k)), titles, names)
@@ -490,7 +551,7 @@ def lookup(entity: str):
     current = entity_or_404(entity)
     term = request.args.get("q", "").replace("\x00", "").strip()[:100]
     try:
-        rows = service().list(current.name, Query(search=term or None, limit=LOOKUP_ROWS,
+        rows = service().list(current.name, Query(search=term or None, limit=LOOKUP_ROWS, sort=default_sort(current),
                                                   columns=title_columns(current)), context())
     except ValidationError:
         rows = []
