@@ -67,6 +67,7 @@ class PolymorphicLinkType(FieldType):
     required_options = ("to",)
     sortable = False
     can_be_unique = False
+    allowed_in_rows = False  # the records service checks targets of the record's own fields
     description = "A reference to one record of one of several entities (a task's parent)."
 
     def columns(self, field):

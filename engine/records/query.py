@@ -134,6 +134,10 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
     for key in query.sort or ():
         if isinstance(key, str) and key.lstrip("-") in hidden:
             raise ValidationError({"sort": [f"cannot sort on '{key.lstrip('-')}'"]})
+    if query.sort is None and any(k.lstrip("-") in hidden for k in entity.list.sort):
+        # the entity's default order names a field this user may not see or sort on (a rollup
+        # worked out for them): an order by it would tell its values, so it is left out
+        query = replace(query, sort=tuple(k for k in entity.list.sort if k.lstrip("-") not in hidden) or ("-id",))
     keys = order_keys(entity, query)
     if columns is None:
         if query.columns is None:

@@ -252,3 +252,15 @@ def test_checks(build_model, line, message):
                                                         f"  r: {line}\n"})
     assert any(message in p.message and p.position.line == 4 for p in info.value.problems), \
         [str(p) for p in info.value.problems]
+
+
+def test_a_default_order_by_a_rollup_never_orders_a_users_share_by_the_total(service_for):
+    customer = CUSTOMER + "list:\n  sort: [-open_amount]\n"
+    service = service_for({**FILES, "entities/customer.yaml": customer, "roles.yaml": ROLES})
+    people = _people(service)
+    big, small = service.create("customer", {"name": "big"}), service.create("customer", {"name": "small"})
+    service.create("deal", {"name": "theirs", "customer": big["id"], "amount": "9000"}, people["rep2"])
+    service.create("deal", {"name": "mine", "customer": small["id"], "amount": "5"}, people["rep1"])
+    assert [r["name"] for r in service.list("customer", Query(limit=5), people["boss"])] == ["big", "small"]
+    # rep1 sees 0 and 5: ordered by the stored totals (9000, 5) the list would give rep2's deal away
+    assert [r["name"] for r in service.list("customer", Query(limit=5), people["rep1"])] == ["small", "big"]
