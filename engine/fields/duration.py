@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from .base import FieldValueError
-from .scalar import RangedType
+from .scalar import RangedType, range_errors
 
 MICROS = 1_000_000
 SECOND, MINUTE, HOUR, DAY, WEEK = 1, 60, 3600, 86400, 7 * 86400
@@ -187,12 +187,7 @@ class DurationType(RangedType):
         return parse_duration(value, _unit_seconds(field))
 
     def validate(self, value, field):
-        errors = []
-        if field.min is not None and value < field.min:
-            errors.append(f"must be at least {format_duration(field.min)}")
-        if field.max is not None and value > field.max:
-            errors.append(f"must be at most {format_duration(field.max)}")
-        return errors
+        return range_errors(value, field, format_duration)
 
     def to_row(self, value, field):
         return {field.name: None if value is None else value // timedelta(microseconds=1)}

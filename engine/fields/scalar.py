@@ -95,12 +95,13 @@ class UrlType(StringType):
         return value
 
 
-def _range_errors(value, field) -> list[str]:
+def range_errors(value, field, shown=str) -> list[str]:
+    """`min` and `max` of an ordered value, each bound written by `shown` in the message."""
     errors = []
     if field.min is not None and value < field.min:
-        errors.append(f"must be at least {field.min}")
+        errors.append(f"must be at least {shown(field.min)}")
     if field.max is not None and value > field.max:
-        errors.append(f"must be at most {field.max}")
+        errors.append(f"must be at most {shown(field.max)}")
     return errors
 
 
@@ -110,7 +111,7 @@ class RangedType(FieldType):
     options = frozenset({"min", "max"})
 
     def validate(self, value, field):
-        return _range_errors(value, field)
+        return range_errors(value, field)
 
 
 class IntegerType(RangedType):
