@@ -144,7 +144,11 @@ class DataChanges(PlanningContext):
                 return None
             derived = column.info.get("derived")
             if state is not None and derived is not None:
-                added = {table.c[c].info.get("field", c) for (t, c) in self.new_columns if t == live_table and c in table.c}
+                # the fields this migration adds, when their columns stay empty (not filled
+                # with a default, nor worked out): keys built without them are still right
+                added = {table.c[c].info.get("field", c) for (t, c) in self.new_columns
+                         if t == live_table and c in table.c and table.c[c].nullable
+                         and table.c[c].info.get("backfill") is None and table.c[c].info.get("derived") is None}
                 if derived.still_valid(state[1], added):
                     return None
             reason = "never worked out by this version of Tailor" if state is None else "changed"
@@ -152,16 +156,27 @@ class DataChanges(PlanningContext):
 
     # -- ids ---------------------------------------------------------------------------------
     def _attachments_follow_renames(self) -> None:
-        """A renamed entity keeps its history, comments, shares, flows and notifications."""
+        """A renamed entity keeps its history, comments, shares, flows and notifications; a
+        dropped one's are set apart under a name no entity can have (`~task`), so that an
+        entity given its name later (new, or renamed to it) never shows them."""
+        attached = [t for t in NAMED_BY_ENTITY if self._engine_table(t)]
         for op in self.operations:
+            if op.kind == k.DROP_TABLE and self.model_by_name.get(op.table) is None:
+                op.steps += self._set_apart(attached, op.table)
+                continue
             old = self.renames.tables.get(op.table) if op.kind == k.RENAME_TABLE else None
             if old is None:
                 continue
-            for attached in NAMED_BY_ENTITY:
-                if self._engine_table(attached):
-                    statement = sa.update(attached).where(attached.c.entity == old).values(entity=op.table)
-                    op.steps.append(ops.ExecuteSQLOp(self.sql(statement)))
+            op.steps += self._set_apart(attached, op.table)  # of an earlier entity of the new name
+            for table in attached:
+                statement = sa.update(table).where(table.c.entity == old).values(entity=op.table)
+                op.steps.append(ops.ExecuteSQLOp(self.sql(statement)))
             op.detail += "; its history, comments, shares and flows follow"
+
+    def _set_apart(self, attached: list[sa.Table], name: str) -> list[ops.ExecuteSQLOp]:
+        apart = f"~{name}"[:64]
+        return [ops.ExecuteSQLOp(self.sql(sa.update(t).where(t.c.entity == name).values(entity=apart)))
+                for t in attached]
 
     def _autoincrement_missing(self) -> set[str]:
         rows = self.conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'").all()
@@ -365,7 +380,30 @@ class DataChanges(PlanningContext):
             affected=rows,
             steps=[PythonStepOp(description, lambda conn, t=table, s=[(c, d) for c, d, _r in stale]:
                                 recompute(conn, t, s))],
-            seq=self.model_order[table.name]))
+            seq=self._recompute_order().get(table.name, 0) * 100_000 + self.model_order[table.name]))
+
+    def _recompute_order(self) -> dict[str, int]:
+        """How deep each table is in the chain of rollups: a table's values are worked out
+        after those of the records its rollups count (which may be worked out again too)."""
+        if getattr(self, "_depths", None) is None:
+            reads: dict[str, set[str]] = {}
+            for table in self.model_tables:
+                for column in table.columns:
+                    field = getattr(column.info.get("derived"), "field", None)
+                    if getattr(field, "rollup", None) is not None:
+                        reads.setdefault(table.name, set()).add(field.rollup.child)
+            depths: dict[str, int] = {}
+
+            def depth(name: str, stack: frozenset) -> int:
+                if name not in depths:
+                    depths[name] = 1 + max((depth(c, stack | {name}) for c in reads.get(name, ())
+                                            if c not in stack), default=-1)
+                return depths[name]
+
+            for table in self.model_tables:
+                depth(table.name, frozenset())
+            self._depths = depths
+        return self._depths
 
 
 def _list_rows(conn: Connection, t: sa.TableClause, name: str) -> Iterable[tuple[int, list]]:

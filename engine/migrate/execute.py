@@ -184,6 +184,9 @@ class Executor:
         for op in group:
             table_kwargs.update(op.table_kwargs)
         recreate = "always" if any(op.kind == kinds.NEVER_REUSE_IDS for op in group) else "auto"
+        keep, restore = sqlite.sequence_kept(table) if table_kwargs.get("sqlite_autoincrement") else ([], [])
+        for statement in keep:
+            self._invoke(group[-1], self.operations, ops.ExecuteSQLOp(statement))
         try:
             with self.operations.batch_alter_table(table, recreate=recreate, copy_from=copy_from,
                                                    table_kwargs=table_kwargs) as batch:
@@ -193,6 +196,8 @@ class Executor:
             raise
         except Exception as error:
             raise OperationFailed(group[-1], error) from error
+        for statement in restore:
+            self._invoke(group[-1], self.operations, ops.ExecuteSQLOp(statement))
         shared = self._take()
         if self.on_done:
             for op, sql in zip(group, own_sql, strict=True):

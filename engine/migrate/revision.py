@@ -30,6 +30,7 @@ from .errors import NothingToWrite
 from .execute import chunks, fresh
 from .operations import NEVER_REUSE_IDS, Operation
 from .plan import MigrationPlan
+from .sqlite import sequence_kept
 
 TEMPLATE = '''"""{message}
 
@@ -123,7 +124,11 @@ def render_upgrade(plan: MigrationPlan) -> str:
             for op in group:
                 lines += [_render_step(s, plan.dialect) for s in op.steps if isinstance(s, ops.ExecuteSQLOp)]
             table_ops = [fresh(s) for op in group for s in op.steps if not isinstance(s, ops.ExecuteSQLOp)]
+            keep, restore = sequence_kept(group[0].table) if any(
+                op.table_kwargs.get("sqlite_autoincrement") for op in group) else ([], [])
+            lines += [f"op.execute({sql!r})" for sql in keep]
             lines.append(_render_rebuild(group, table_ops))
+            lines += [f"op.execute({sql!r})" for sql in restore]
         else:
             op = group[0]
             lines += _comment(op)

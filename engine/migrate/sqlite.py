@@ -115,3 +115,23 @@ def scratch_copy(connection: Connection) -> sa.Engine:
         for _type, sql in rows:
             conn.exec_driver_sql(sql)
     return scratch
+
+
+def sequence_kept(table: str) -> tuple[list[str], list[str]]:
+    """SQL around a rebuild of an AUTOINCREMENT table: before, keep its counter; after, put
+    it back. The rebuilt table's counter is its largest id, so without this the id of the
+    newest record, once deleted, would be given again (with that record's history)."""
+    name = table.replace("'", "''")
+    before = [
+        "CREATE TEMP TABLE IF NOT EXISTS tailor_sequence_kept (name TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
+        f"INSERT OR REPLACE INTO tailor_sequence_kept (name, seq) SELECT name, seq FROM sqlite_sequence "
+        f"WHERE name = '{name}'",
+    ]
+    after = [
+        f"UPDATE sqlite_sequence SET seq = max(seq, (SELECT k.seq FROM tailor_sequence_kept k WHERE k.name = '{name}')) "
+        f"WHERE name = '{name}' AND EXISTS (SELECT 1 FROM tailor_sequence_kept k WHERE k.name = '{name}')",
+        f"INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM tailor_sequence_kept WHERE name = '{name}' "
+        f"AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = '{name}')",
+        f"DELETE FROM tailor_sequence_kept WHERE name = '{name}'",
+    ]
+    return before, after

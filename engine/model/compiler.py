@@ -24,7 +24,7 @@ from ..spec.project import ProjectSpec, Provenance, option_value
 from ..spec.yamlload import PosDict, plain
 from ..storage.system import NAMING_CONVENTION, departments, users
 from ..workflows.definition import compile_workflows
-from .derived import attach_derived
+from .derived import attach_derived, fingerprint_all
 from .model import (
     CompiledModel,
     Entity,
@@ -170,6 +170,7 @@ class Compiler:
             attach_derived(entity)
             attach_search(entity)
         attach_rollups(entities)
+        fingerprint_all(entities)
         plugin_names = [n for n, _ in self.plugins.list_name_plugin()] if self.plugins else []
         menu = self.menu(entities)
         plain_roles = {n: plain(r) for n, r in sorted(self.spec.roles.items())}

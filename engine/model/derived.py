@@ -76,6 +76,9 @@ class Derived:
     order: int = 0  # within a table: lower first (a computed field before those that read it)
     detail: str | None = None  # recorded with the fingerprint, for `still_valid`
 
+    def fingerprint_from(self, entity: Entity, values: Mapping[tuple[str, str], str]) -> None:
+        """Set `fingerprint` from the fields' value fingerprints (`value_fingerprints`)."""
+
     def still_valid(self, detail: str | None, new_fields: set[str]) -> bool:
         """Whether values worked out as `detail` (recorded before) are still right although
         the fingerprint changed, given the fields whose columns this migration adds (all
@@ -102,6 +105,9 @@ class StoredComputed(Derived):
     fingerprint: str = ""
     what: str = ""
     order: int = 0
+
+    def fingerprint_from(self, entity: Entity, values: Mapping[tuple[str, str], str]) -> None:
+        self.fingerprint = values[(entity.name, self.field.name)]
 
     def values(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Any]:
         entity = self.entity
@@ -180,35 +186,66 @@ def attach_derived(entity: Entity) -> None:
         if not field.stored or name not in entity.table.c:
             continue
         entity.table.c[name].info["derived"] = StoredComputed(
-            entity=entity, field=field, fingerprint=computed_fingerprint(entity, field),
-            what=f"computed from {field.expression.source}", order=order[name])
+            entity=entity, field=field, what=f"computed from {field.expression.source}", order=order[name])
 
 
-def computed_fingerprint(entity: Entity, field: Field) -> str:
-    """The formula and result type of a computed field, with those of every computed field
-    and child-row formula it reads (a change to any of them changes its values)."""
-    parts: list[Any] = []
-    seen: set[str] = set()
+def value_fingerprints(entities: Mapping[str, Entity]) -> dict[tuple[str, str], str]:
+    """For every field: what decides the values it holds, so that a change anywhere it
+    depends on changes its fingerprint. A computed field: its formula and result type, and
+    the fingerprints of what it reads (child-row formulas included); a rollup: its
+    definition and the fingerprints of the related records' fields it reads; any field: its
+    type and the `replaced_options` a migration rewrote its values with."""
+    memo: dict[tuple[str, str], str] = {}
 
-    def add(f: Field, fields: Mapping[str, Field], prefix: str) -> None:
-        key = prefix + f.name
-        if key in seen:
-            return
-        seen.add(key)
-        parts.append((key, f.expression.source, f.returns, f.precision, f.scale))
-        for dep in sorted(f.expression.fields):
-            other = fields.get(dep)
-            if other is None:
-                continue
-            if other.is_computed:
-                add(other, fields, prefix)
-            elif other.type.name == "lines":
-                for sub in other.subfields.values():
-                    if sub.is_computed:
-                        add(sub, other.subfields, f"{other.name}.")
+    def of(entity: Entity, name: str, stack: frozenset) -> str:
+        key = (entity.name, name)
+        field = entity.fields.get(name)
+        if field is None:
+            return name  # a standard column
+        if key in memo:
+            return memo[key]
+        if key in stack:
+            return "cycle"
+        stack = stack | {key}
+        if field.is_computed:
+            parts: list[Any] = ["computed", field.expression.source, field.returns, field.precision, field.scale]
+            for dep in sorted(field.expression.fields):
+                other = entity.fields.get(dep)
+                if other is not None and other.type.name == "lines":
+                    parts.append((dep, [(sub.name, sub.expression.source if sub.is_computed else sub.type.name,
+                                         _replaced(sub)) for sub in other.subfields.values()]))
+                else:
+                    parts.append((dep, of(entity, dep, stack)))
+        elif field.rollup is not None and field.rollup.child in entities:
+            rollup, child = field.rollup, entities[field.rollup.child]
+            parts = ["rollup", rollup.child, rollup.link, rollup.aggregate, rollup.field, field.returns,
+                     field.precision, field.scale, rollup.where.source if rollup.where is not None else None]
+            parts += [(n, of(child, n, stack)) for n in sorted(rollup.reads)]
+        else:
+            parts = ["value", field.type.name, _replaced(field)]
+        memo[key] = digest(*parts)
+        return memo[key]
 
-    add(field, entity.fields, "")
-    return digest("computed", *sorted(parts, key=repr))
+    for entity in entities.values():
+        for name in entity.fields:
+            of(entity, name, frozenset())
+    return memo
+
+
+def _replaced(field: Field) -> list:
+    replaced = field.spec.get("replaced_options") if isinstance(field.spec, Mapping) else None
+    return sorted((str(k), str(v)) for k, v in (replaced or {}).items())
+
+
+def fingerprint_all(entities: Mapping[str, Entity]) -> None:
+    """Give every derived column its fingerprint, once all entities are compiled (a rollup
+    depends on another entity's fields)."""
+    found = value_fingerprints(entities)
+    for entity in entities.values():
+        for column in entity.table.columns:
+            derived = column.info.get("derived")
+            if derived is not None:
+                derived.fingerprint_from(entity, found)
 
 
 @dataclass(frozen=True)

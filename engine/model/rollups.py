@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .derived import Derived, computed_fingerprint, digest
+from .derived import Derived
 from .model import Entity, Field
 
 NO_USER = {"user": {"id": None, "username": "system", "roles": [], "department": None, "departments": [],
@@ -130,6 +130,9 @@ class RollupValues(Derived):
     what: str = ""
     order: int = -1  # before the computed fields of its record, which may read it
 
+    def fingerprint_from(self, entity: Entity, values) -> None:
+        self.fingerprint = values[(entity.name, self.field.name)]
+
     def values(self, conn: Connection, rows: list[dict[str, Any]]) -> list[Any]:
         rollup = self.field.rollup
         child = self.model_entities[rollup.child]
@@ -144,14 +147,7 @@ def attach_rollups(entities: dict[str, Entity]) -> None:
             if field.rollup is None or field.name not in entity.table.c:
                 continue
             rollup = field.rollup
-            child = entities[rollup.child]
-            parts: list[Any] = [rollup.child, rollup.link, rollup.aggregate, rollup.field, field.returns, field.scale,
-                                rollup.where.source if rollup.where is not None else None]
-            for name in sorted(rollup.reads):  # a formula of the related records changes the values too
-                other = child.fields.get(name)
-                if other is not None and other.is_computed:
-                    parts.append(computed_fingerprint(child, other))
             entity.table.c[field.name].info["derived"] = RollupValues(
-                model_entities=entities, entity=entity, field=field, fingerprint=digest("rollup", *parts),
+                model_entities=entities, entity=entity, field=field,
                 what=f"{rollup.aggregate} of {rollup.child}" + (f".{rollup.field}" if rollup.field else "")
                 + (f" where {rollup.where.source}" if rollup.where is not None else ""))

@@ -12,7 +12,7 @@ them in the key, with parameters only.
 
 A user for whom a role hides one of the searchable fields must not find records by that
 field: for them the search looks in the visible fields one by one instead, folded in SQL
-(`fold_sql`).
+(`FoldedContains`).
 """
 
 from __future__ import annotations
@@ -37,18 +37,28 @@ SEPARATOR = "\n"  # between the texts of a key: no search word holds it
 _SPACE = re.compile(r"\s+")
 
 # Accented Latin letters and their plain forms, for folding inside SQL where the database
-# cannot (PostgreSQL's translate() is exact and needs no extension); both cases, since
-# lower() of a non-ASCII letter depends on the database's locale.
-_ACCENTED = "ÀÁÂÃÄÅàáâãäåĀāĂăĄąÇçĆćĈĉĊċČčĎďĐđÈÉÊËèéêëĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĦħÌÍÎÏìíîïĨĩĪīĬĭĮįİıĴĵĶķĹĺĻļĽľĿŀŁłÑñŃńŅņŇňÒÓÔÕÖØòóôõöøŌōŎŏŐőŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŦŧÙÚÛÜùúûüŨũŪūŬŭŮůŰűŲųŴŵÝýÿŶŷŸŹźŻżŽž"  # noqa: E501
+# cannot (PostgreSQL's translate() is exact and needs no extension): every letter of the
+# Latin blocks whose decomposition is one ASCII letter with marks (Vietnamese ễ included),
+# in both cases, since lower() of a non-ASCII letter depends on the database's locale.
+_SPECIAL = {"Đ": "d", "đ": "d", "Ħ": "h", "ħ": "h", "ı": "i", "Ł": "l", "ł": "l", "Ø": "o", "ø": "o",
+            "Ŧ": "t", "ŧ": "t", "Ŀ": "l", "ŀ": "l"}
 
 
-def _plain(char: str) -> str:
-    base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
-    return {"Đ": "d", "đ": "d", "Ħ": "h", "ħ": "h", "ı": "i", "Ł": "l", "ł": "l", "Ø": "o", "ø": "o",
-            "Ŧ": "t", "ŧ": "t", "Ŀ": "l", "ŀ": "l"}.get(char, base.lower()[:1] or char)
+def _latin_table() -> tuple[str, str]:
+    accented, plain = [], []
+    for start, end in ((0x00C0, 0x024F), (0x1E00, 0x1EFF)):
+        for code in range(start, end + 1):
+            char = chr(code)
+            base = "".join(c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c))
+            target = _SPECIAL.get(char) or (base.lower() if len(base) == 1 and base.isascii() and base.isalpha()
+                                            and base != char else None)
+            if target:
+                accented.append(char)
+                plain.append(target)
+    return "".join(accented), "".join(plain)
 
 
-_PLAIN = "".join(_plain(c) for c in _ACCENTED)
+_ACCENTED, _PLAIN = _latin_table()
 
 
 def fold(text: str) -> str:
@@ -107,24 +117,44 @@ def search_condition(entity: Entity, term: str, hidden: frozenset[str] = frozens
     columns = [table.c[n] for n in visible if n in table.c]  # a role hides one of them: field by field
     if not columns:
         return sa.false()
-    per_word = [sa.or_(*[fold_sql(c).like(_like(w), escape="\\") for c in columns]) for w in found]
+    words_typed = [w for w in term.split() if w][:MAX_WORDS]
+    per_word = [sa.or_(*[FoldedContains(c, w) for c in columns]) for w in words_typed]
     return sa.and_(*per_word)
 
 
-class fold_sql(sa.sql.functions.GenericFunction):  # noqa: N801 - used like a SQL function
-    """`fold()` in SQL: SQLite calls the Python function (registered on every connection by
-    engine/storage/connection.py); PostgreSQL lowers and translates accented letters."""
+class FoldedContains(sa.sql.expression.ColumnElement):
+    """`column` contains `term`, case and accents ignored, with both sides folded the same
+    way by the database it runs on: SQLite calls the Python `fold()` on the column
+    (registered on every connection by engine/storage/connection.py) and the term is
+    folded in Python; PostgreSQL lowers and translates accented letters on both sides in
+    SQL, so that text typed exactly as stored is always found (whatever the database's
+    locale does with `lower()`)."""
 
-    type = sa.String()
-    name = "tailor_fold"
-    inherit_cache = True
+    type = sa.Boolean()
+    inherit_cache = False  # holds the term: never share a compiled form
+    _is_implicitly_boolean = True
+
+    def __init__(self, column: Any, term: str):
+        self.column = column
+        self.term = term
 
 
-@compiles(fold_sql, "postgresql")
-def _fold_postgresql(element, compiler, **kw):
-    (argument,) = element.clauses
-    text = sa.func.lower(sa.func.translate(sa.cast(argument, sa.Text), _ACCENTED, _PLAIN))
-    return compiler.process(text, **kw)
+@compiles(FoldedContains)
+def _folded_contains_sqlite(element: FoldedContains, compiler, **kw) -> str:
+    pattern = sa.bindparam(None, _like(fold(element.term)), type_=sa.String())
+    return compiler.process(sa.func.tailor_fold(element.column).like(pattern, escape="\\"), **kw)
+
+
+def _fold_pg(value: Any) -> Any:
+    return sa.func.lower(sa.func.translate(sa.cast(value, sa.Text), _ACCENTED, _PLAIN))
+
+
+@compiles(FoldedContains, "postgresql")
+def _folded_contains_postgresql(element: FoldedContains, compiler, **kw) -> str:
+    escaped = element.term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    term = _fold_pg(sa.bindparam(None, escaped, type_=sa.String()))
+    pattern = sa.literal("%", sa.String()).concat(term).concat(sa.literal("%", sa.String()))
+    return compiler.process(_fold_pg(element.column).like(pattern, escape="\\"), **kw)
 
 
 class SearchKey(Derived):
@@ -135,11 +165,15 @@ class SearchKey(Derived):
 
     def __init__(self, entity: Entity):
         self.entity = entity
-        fields = searchable(entity)
-        self.parts = [[n, entity.fields[n].type.name] for n in fields]
+        self.parts: list[list[str]] = []
+        self.what = f"search key of {', '.join(searchable(entity))}"
+
+    def fingerprint_from(self, entity: Entity, values) -> None:
+        """The searchable fields, each with what decides its values (a formula, options a
+        migration rewrote): a change to any of them changes the keys."""
+        self.parts = [[n, entity.fields[n].type.name, values[(entity.name, n)]] for n in searchable(entity)]
         self.fingerprint = digest("search", VERSION, [tuple(p) for p in self.parts])
         self.detail = json.dumps({"version": VERSION, "fields": self.parts})
-        self.what = f"search key of {', '.join(fields)}"
 
     def still_valid(self, detail: str | None, new_fields: set[str]) -> bool:
         """Keys built from some of today's fields are still right when every field added

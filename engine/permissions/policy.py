@@ -9,7 +9,7 @@ record), and which fields are visible and editable. The precedence is documented
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -182,7 +182,15 @@ class Policy:
             found = self._cache[key] = self._access(actor, entity)
         return found
 
-    def _access(self, actor: Actor, entity: Entity) -> Access:
+    def _access(self, actor: Actor, entity: Entity, judging: frozenset[str] = frozenset()) -> Access:
+        base, hidden = self._base(actor, entity)
+        scoped = self._rollups(actor, entity, hidden, base, judging | {entity.name})
+        hidden = with_derived(entity, hidden | scoped) - scoped  # what is computed from them is hidden
+        return replace(base, _hidden=frozenset(hidden), _scoped=frozenset(scoped))
+
+    def _base(self, actor: Actor, entity: Entity) -> tuple[Access, set[str]]:
+        """The rights the roles give on an entity, rollups not judged yet; with the fields
+        the roles hide (before what is computed from them)."""
         rules = tuple(self.roles[r].rules[entity.name] for r in actor.roles
                       if r in self.roles and entity.name in self.roles[r].rules)
         granted = frozenset(a for r in rules for a in r.actions)
@@ -191,30 +199,50 @@ class Policy:
         readers = [r for r in rules if "read" in r.actions]
         hidden = {n for n in entity.fields if n in denied_fields
                   or not any(r.fields.get(n, "edit") in ("edit", "read") for r in readers)}
-        scoped = self._rollups(actor, entity, hidden)
-        hidden = with_derived(entity, hidden | scoped) - scoped  # what is computed from them is hidden
-        return Access(entity, actor, bypass=False, rules=rules, denied_fields=denied_fields,
-                      _actions=granted - denied, _hidden=frozenset(hidden), _scoped=frozenset(scoped))
+        access = Access(entity, actor, bypass=False, rules=rules, denied_fields=denied_fields,
+                        _actions=granted - denied, _hidden=frozenset(with_derived(entity, hidden)))
+        return access, hidden
 
-    def _rollups(self, actor: Actor, entity: Entity, hidden: set[str]) -> set[str]:
+    def _rollups(self, actor: Actor, entity: Entity, hidden: set[str], base: Access,
+                 judging: frozenset[str]) -> set[str]:
         """Rollups by what the user may read of the records they aggregate: hidden (added
         to `hidden`) when the user may not read those records or a field the value depends
-        on; scoped (returned) when they may read only some of them."""
+        on (hidden from them, or a rollup they see only a share of: its stored total would
+        decide); scoped (returned) when they may read only some of them.
+
+        `judging`: the entities whose rights are being worked out (rollups over each other,
+        or over their own entity). For those the rights without their rollups are used, and
+        every rollup of theirs counts as unseen: nothing is decided on a total unjudged."""
         scoped: set[str] = set()
         for name, field_ in entity.fields.items():
             rollup = field_.rollup
             if rollup is None or name in hidden:
                 continue
             child = self.entities.get(rollup.child)
-            if child is None or child.name == entity.name:
+            if child is None:
                 hidden.add(name)
                 continue
-            reach = self.access(actor, child)
-            if not reach.can("read") or rollup.reads & reach.hidden_fields():
+            if child.name in judging:
+                reach = base if child.name == entity.name else self._base(actor, child)[0]
+                unseen = reach.hidden_fields() | {n for n, f in child.fields.items() if f.rollup is not None}
+            else:
+                reach = self._cached(actor, child, judging)
+                unseen = reach.hidden_fields() | reach.scoped_fields()
+            if not reach.can("read") or rollup.reads & unseen:
                 hidden.add(name)
             elif reach.row_condition("read") is not None:
                 scoped.add(name)
         return scoped
+
+    def _cached(self, actor: Actor, entity: Entity, judging: frozenset[str]) -> Access:
+        key = (actor, entity.name, True)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._access(actor, entity, judging)
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = found
+        return found
 
 
 def with_derived(entity: Entity, hidden: set[str]) -> set[str]:

@@ -34,7 +34,7 @@ from ..expr.sqlconstructs import JsonContains
 from ..fields.base import FieldValueError
 from ..model.constants import STANDARD_SORTABLE
 from ..model.model import Entity
-from ..model.search import fold, fold_sql, search_condition
+from ..model.search import FoldedContains, search_condition
 from .context import Context
 from .errors import ValidationError
 
@@ -179,8 +179,8 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
     if query.search is not None and not isinstance(query.search, str):
         errors.setdefault("search", []).append("must be text")
     elif query.search:
-        if len(query.search) > MAX_SEARCH:
-            errors.setdefault("search", []).append(f"at most {MAX_SEARCH} characters")
+        if len(query.search) > MAX_SEARCH or "\x00" in query.search:
+            errors.setdefault("search", []).append(f"at most {MAX_SEARCH} characters of text")
         else:
             condition = search_condition(entity, query.search, hidden)
             if condition is not None:
@@ -478,8 +478,10 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
             if field_ is None or field_.type.value_type != "string":
                 errors.setdefault(name, []).append("'contains' works on text and list fields")
                 return None
-            term = "%" + fold(str(value)).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            return fold_sql(column).like(term, escape="\\")  # case and accents ignored, as in searches
+            if "\x00" in str(value):
+                errors.setdefault(name, []).append("contains a character that cannot be searched for")
+                return None
+            return FoldedContains(column, str(value))  # case and accents ignored, as in searches
         coerced = coerce(value)
         if field_ is not None and field_.type.value_type == "list":
             errors.setdefault(name, []).append(f"use 'contains' to filter on {field_.type.name}")

@@ -226,7 +226,7 @@ class RecordService:
             with numbers_in(context.actor.language):
                 changes = coerce_input(entity, data, creating=False, trusted=trusted, errors=errors)
             if old["version"] != version:
-                raise ConflictError(entity_name, record_id, version, _without(old, access.hidden_fields()))
+                raise ConflictError(entity_name, record_id, version, self._shown(entity, old, access, context))
             merge_changed_rows(entity, changes, old, errors)
             if not trusted:
                 readonly_now(entity, changes, old, context, errors)
@@ -252,7 +252,7 @@ class RecordService:
                 current = self._load(conn, entity, record_id)
                 if current is None:
                     raise NotFound(entity_name, record_id)
-                raise ConflictError(entity_name, record_id, version, _without(current, access.hidden_fields()))
+                raise ConflictError(entity_name, record_id, version, self._shown(entity, current, access, context))
             saved = self._finish_write(conn, entity, record_id, record, old, context, bypass)
             self._refresh_rollups(conn, entity, old, saved, context)
             if entity.name in self._workflow_entities:
@@ -293,7 +293,8 @@ class RecordService:
         if old is None:
             raise NotFound(entity.name, record_id)
         if version is not None and old["version"] != version:
-            raise ConflictError(entity.name, record_id, version, old)
+            raise ConflictError(entity.name, record_id, version,
+                                self._shown(entity, old, self.access(entity, context), context))
         if len(seen) > 1:  # deleted by a cascade: the user must be allowed that too
             self._require(conn, entity, old, "delete", context)
             if entity.name in self._workflow_entities:  # and it must not be under approval
@@ -440,6 +441,11 @@ class RecordService:
         conn.execute(table.update().where(table.c.id == record_id).values(**changes))
         if depth < 8:  # a rollup over records that hold rollups themselves
             self._refresh_rollups(conn, parent, before, after, context, deleting, depth + 1)
+
+    def _shown(self, entity: Entity, record: dict[str, Any], access: Access, context: Context) -> dict[str, Any]:
+        """A record as this user may see it: without hidden fields, with rollups over what
+        they may read (the current record of a conflict, say)."""
+        return self._scoped(entity, [_without(record, access.hidden_fields())], access, context)[0]
 
     def _scoped(self, entity: Entity, rows: list[dict[str, Any]], access: Access, context: Context,
                 names: Iterable[str] | None = None) -> list[dict[str, Any]]:

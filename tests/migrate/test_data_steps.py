@@ -247,18 +247,50 @@ def test_a_deleted_records_id_is_never_given_to_a_new_record(service_for, db_eng
                             .where(comments.c.record_id == second["id"])).scalar() == 0
 
 
-def test_an_entity_removed_and_added_again_continues_after_the_ids_its_history_names(project, db_engine):
+def test_an_entity_removed_and_added_again_never_shows_the_old_ones_history(project, db_engine):
+    model, _ = project({"entities/task.yaml": TASK, "entities/note.yaml": NOTE})
+    service = RecordService(model, db_engine)
+    made = [service.create("task", {"name": n}) for n in ("a", "b", "c")]
+    service.add_comment("task", made[0]["id"], "about a")
+    project({"entities/note.yaml": NOTE}, allow_destructive=True)  # task dropped: its history set apart
+    assert rows(db_engine, "SELECT count(*) FROM tailor_comment WHERE entity = '~task'") == [(1,)]
+    again, plan = project({"entities/task.yaml": TASK, "entities/note.yaml": NOTE})
+    service = RecordService(again, db_engine)
+    fresh = service.create("task", {"name": "new"})
+    assert service.comments("task", fresh["id"]) == []
+    assert [e["action"] for e in service.history("task", fresh["id"])] == ["create"]
+
+
+def test_history_an_older_tailor_left_under_a_dropped_entitys_name_is_skipped_by_new_ids(project, db_engine):
     model, _ = project({"entities/task.yaml": TASK, "entities/note.yaml": NOTE})
     service = RecordService(model, db_engine)
     made = [service.create("task", {"name": n}) for n in ("a", "b", "c")]
     service.add_comment("task", made[-1]["id"], "about c")
-    project({"entities/note.yaml": NOTE}, allow_destructive=True)  # task dropped, its history stays
+    project({"entities/note.yaml": NOTE}, allow_destructive=True)
+    with db_engine.begin() as conn:  # as a drop by an older Tailor left it: under the bare name
+        for table in ("tailor_comment", "tailor_audit"):
+            conn.exec_driver_sql(f"UPDATE {table} SET entity = 'task' WHERE entity = '~task'")
     again, plan = project({"entities/task.yaml": TASK, "entities/note.yaml": NOTE})
-    seeded = [op for op in plan.operations if op.kind == "seed_ids"]
-    assert [op.table for op in seeded] == ["task"]
+    assert [op.table for op in plan.operations if op.kind == "seed_ids"] == ["task"]
     fresh = RecordService(again, db_engine).create("task", {"name": "new"})
     assert fresh["id"] > made[-1]["id"]
     assert RecordService(again, db_engine).comments("task", fresh["id"]) == []
+
+
+def test_an_entity_renamed_onto_a_dropped_ones_name_never_shows_its_history(project, db_engine):
+    model, _ = project({"entities/task.yaml": TASK, "entities/todo.yaml": TASK.replace("task", "todo")})
+    service = RecordService(model, db_engine)
+    task = service.create("task", {"name": "private"})
+    service.add_comment("task", task["id"], "a private note")
+    todo = service.create("todo", {"name": "buy milk"})
+    assert todo["id"] == task["id"]
+    project({"entities/todo.yaml": TASK.replace("task", "todo")}, allow_destructive=True)
+    with db_engine.begin() as conn:  # as an older Tailor left it
+        conn.exec_driver_sql("UPDATE tailor_comment SET entity = 'task' WHERE entity = '~task'")
+    renamed, _ = project({"entities/task.yaml": "entity: task\nrenamed_from: todo\nfields:\n  name: {type: string}\n"})
+    service = RecordService(renamed, db_engine)
+    assert service.comments("task", todo["id"]) == []
+    assert [e["changes"].get("name") for e in service.history("task", todo["id"])] == [[None, "buy milk"]]
 
 
 def test_a_renamed_entity_keeps_its_comments_and_history(project, db_engine):
