@@ -101,6 +101,8 @@ class PolymorphicLinkType(FieldType):
         key = self.entity_key(field)
         if field.name not in data and key not in data:
             return {}
+        if field.name not in data:
+            raise FieldValueError(f"give the record too: {field.name} with {key}")
         entity, record_id = self.target(data.get(field.name), field)
         if entity is None and data.get(key) not in (None, ""):
             entity, _ = self.target({"entity": data.get(key), "id": None}, field)

@@ -40,9 +40,12 @@ class RollupType(FieldType):
         return _VALUE_TYPES.get(returns or "decimal", "number")
 
     def sql_type(self, field):
-        if (field.returns or "decimal") == "decimal":
-            return sa.Numeric(24, field.scale if field.scale is not None else 4, asdecimal=True)
+        if (field.returns or "decimal") == "decimal":  # as wide as a database number goes
+            return sa.Numeric(38, field.scale if field.scale is not None else 4, asdecimal=True)
         return self.result_type(field).sql_type(field)
+
+    def from_row(self, row, field):
+        return self.result_type(field).from_row(row, field)  # a date-time as UTC, as stored
 
     def coerce(self, value, field):
         if value is None or value == "":

@@ -24,6 +24,8 @@ the same transaction:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +79,11 @@ def _run_python_step(operations: Operations, operation: PythonStepOp) -> None:
     if connection.info.get("tailor_dry_run"):
         return  # the SQLite preview on an empty copy: nothing to work out
     operation.run(connection)
+
+
+def targets_fingerprint(targets: tuple[str, ...]) -> str:
+    """What a polymorphic link may point at, as recorded in tailor_column_state."""
+    return hashlib.sha256(("targets:" + ",".join(sorted(targets))).encode()).hexdigest()[:32]
 
 
 def _shown(value: str | None) -> str:
@@ -254,9 +261,8 @@ class DataChanges(PlanningContext):
             if (live_table, live_column) in self.new_columns:
                 self._polymorphic_from_link(table, column, targets, t, live)
                 continue
-            for new, old in self.renames.tables.items():
-                if new not in targets:
-                    continue
+            renamed = {old: new for new, old in self.renames.tables.items() if new in targets}
+            for old, new in renamed.items():
                 n = self.conn.execute(sa.select(sa.func.count()).select_from(live)
                                       .where(live.c[live_column] == old)).scalar_one()
                 if n:
@@ -265,6 +271,51 @@ class DataChanges(PlanningContext):
                         detail=f"entity '{old}' renamed to '{new}': {_count(n, 'record')} point at it", affected=n,
                         steps=[ops.ExecuteSQLOp(self.sql(sa.update(t).where(t.c[column.name] == old)
                                                          .values({column.name: new})))]))
+            state = self._states.get((live_table, live_column))
+            if state is not None and state[0] == targets_fingerprint(targets):
+                continue
+            allowed = sorted({*targets, *renamed})
+            found = dict(self.conn.execute(
+                sa.select(live.c[live_column], sa.func.count()).where(live.c[live_column].is_not(None),
+                                                                      live.c[live_column].not_in(allowed))
+                .group_by(live.c[live_column])).all())
+            if found:
+                self._empty_links(table, id_name, t.c[id_name], t.c[column.name].not_in(allowed), found,
+                                  f"records of entities '{id_name}' no longer points at ({', '.join(targets)})",
+                                  also=column.name)
+        for column in table.columns:  # a polymorphic link made a plain link again
+            if len(column.foreign_keys) != 1 or column.info.get("field") != column.name:
+                continue
+            kept = f"{self.renames.live_column(table.name, column.name)}_entity"
+            if kept not in self.live.columns(live_table) or f"{column.name}_entity" in table.c:
+                continue
+            target = next(iter(column.foreign_keys)).column.table.name
+            live = sa.table(live_table, sa.column(kept, sa.String()),
+                            sa.column(self.renames.live_column(table.name, column.name), sa.BigInteger()))
+            live_id = live.c[self.renames.live_column(table.name, column.name)]
+            found = dict(self.conn.execute(
+                sa.select(live.c[kept], sa.func.count()).where(live_id.is_not(None), live.c[kept].is_not(None),
+                                                               live.c[kept] != target).group_by(live.c[kept])).all())
+            if found:
+                t = sa.table(table.name, sa.column(kept, sa.String()), sa.column(column.name, sa.BigInteger()))
+                self._empty_links(table, column.name, t.c[column.name],
+                                  sa.and_(t.c[kept].is_not(None), t.c[kept] != target), found,
+                                  f"records of other entities than {target} (the link points at {target} records "
+                                  f"now: the same ids would name other records)")
+
+    def _empty_links(self, table: sa.Table, name: str, id_column: Any, where: Any, found: dict[str, int],
+                     why: str, also: str | None = None) -> None:
+        """Links that would point at records they never pointed at are emptied, only with
+        --allow-destructive (refused for a required link: those records must change first)."""
+        n = sum(found.values())
+        shown = ", ".join(f"{e} ({c:,})" for e, c in found.items())
+        required = not table.c[name].nullable
+        statement = sa.update(id_column.table).where(where).values({name: None, **({also: None} if also else {})})
+        self.add(Operation(
+            k.MAP_VALUES, table.name, name, detail=f"{_count(n, 'record')} link to {why}", affected=n,
+            destructive=True, data_loss=f"{_count(n, 'link')} emptied: {shown}",
+            blocked="the link is required: change those records first" if required else None,
+            steps=[ops.ExecuteSQLOp(self.sql(statement))]))
 
     def _polymorphic_from_link(self, table: sa.Table, column: sa.Column, targets: tuple, t, live) -> None:
         id_name = column.info["field"]
@@ -310,7 +361,8 @@ class DataChanges(PlanningContext):
                 rows = sum(unmapped.values())
                 self.add(Operation(
                     k.CHECK_VALUES, table.name, column.name,
-                    detail=f"{_count(rows, 'record')} hold values that are not among the options",
+                    detail=f"{rows:,} {'record holds' if rows == 1 else 'records hold'} values that are not "
+                           f"among the options",
                     data_loss=shown + (f" and {more:,} more" if more > 0 else ""),
                     affected=rows,
                     blocked="decide in the YAML what they become: map them with `replaced_options: {old: new}` "
@@ -320,10 +372,10 @@ class DataChanges(PlanningContext):
     def _unlisted(self, live_table: str, live_column: str, choices: Any) -> dict[str, int]:
         """Stored values that are not options, most frequent first, with their counts."""
         t = sa.table(live_table, sa.column("id"), sa.column(live_column))
-        column = t.c[live_column]
+        column = sa.cast(t.c[live_column], sa.Text)  # as text: the column may still be a number or a boolean
         found: dict[str, int] = {}
         if not choices.multiple:
-            statement = (sa.select(column, sa.func.count()).where(column.is_not(None), column != "")
+            statement = (sa.select(column, sa.func.count()).where(t.c[live_column].is_not(None), column != "")
                          .group_by(column))
             if choices.values:
                 statement = statement.where(column.not_in(sorted(choices.values)))
@@ -407,18 +459,35 @@ class DataChanges(PlanningContext):
 
 
 def _list_rows(conn: Connection, t: sa.TableClause, name: str) -> Iterable[tuple[int, list]]:
-    """(id, list) of every row whose JSON list column holds something, in batches."""
-    typed = sa.table(t.name, sa.column("id"), sa.column(name, sa.JSON))
+    """(id, list) of every row whose list column holds something, in batches. Read as text:
+    a column that is to become a list (text made a multichoice) holds `a, b`, not JSON."""
+    typed = sa.table(t.name, sa.column("id"), sa.column(name))
+    text = sa.cast(typed.c[name], sa.Text)
     last = 0
     while True:
-        batch = conn.execute(sa.select(typed.c.id, typed.c[name]).where(typed.c.id > last, typed.c[name].is_not(None))
+        batch = conn.execute(sa.select(typed.c.id, text).where(typed.c.id > last, typed.c[name].is_not(None))
                              .order_by(typed.c.id).limit(BATCH)).all()
-        for row_id, items in batch:
-            if isinstance(items, list) and items:
+        for row_id, raw in batch:
+            items = _as_list(raw)
+            if items:
                 yield row_id, items
         if len(batch) < BATCH:
             return
         last = batch[-1][0]
+
+
+def _as_list(raw: Any) -> list:
+    if raw is None:
+        return []
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        value = raw
+    if value is None:  # JSON null
+        return []
+    if isinstance(value, list):
+        return value
+    return [v.strip() for v in str(value).split(",") if v.strip()]
 
 
 def _map_lists(conn: Connection, t: sa.TableClause, name: str, mapping: dict[str, str | None]) -> None:
@@ -465,6 +534,8 @@ def record_states(conn: Connection, metadata: sa.MetaData) -> None:
                 info = column.info.get(key)
                 if info is not None:
                     wanted[(table.name, column.name)] = (info.fingerprint, getattr(info, "detail", None))
+            if column.info.get("polymorphic"):
+                wanted[(table.name, column.name)] = (targets_fingerprint(column.info["polymorphic"]), None)
     if not wanted:
         return
     current = {(t, c): f for t, c, f in conn.execute(

@@ -138,7 +138,7 @@ class Operation:
         if self.detail:
             text += f": {self.detail}"
         if self.blocked:
-            text += f" [cannot be applied: {self.blocked}]"
+            text += (f" [found: {self.data_loss}]" if self.data_loss else "") + f" [cannot be applied: {self.blocked}]"
         elif self.data_loss:
             text += f" [would destroy: {self.data_loss}]"
         return text

@@ -321,8 +321,8 @@ class Compiler:
             returns=returns,
             stored=bool(spec.get("stored", True)),
             format=spec.get("format"),
-            precision=spec.get("precision") or (24 if rollup is not None else None),
-            scale=spec.get("scale"),
+            precision=spec.get("precision") or (38 if rollup is not None else None),
+            scale=spec.get("scale") if rollup is None or spec.get("scale") is not None else self.rollup_scale(rollup),
             currency=None if spec.get("currency_field") else spec.get("currency") or self.currency,
             currencies=self.currencies_of(ftype, spec),
             currency_field=spec.get("currency_field"),
@@ -344,6 +344,18 @@ class Compiler:
             if "default" in bounds:
                 object.__setattr__(field, "default", bounds["default"])
         return field
+
+    def rollup_scale(self, rollup: Rollup) -> int | None:
+        """The decimals a rollup keeps: those of the field it aggregates (an average two more)."""
+        if rollup.field is None:
+            return None
+        source = self.spec.entities[rollup.child]["fields"].get(rollup.field) or {}
+        ftype = self.types.get(source.get("type"))
+        scale = source.get("scale")
+        if scale is None:
+            scale = {"integer": 0, "money": 2, "percent": 2}.get(source.get("type"),
+                                                               getattr(ftype, "default_scale", 4))
+        return min(int(scale) + (2 if rollup.aggregate == "avg" else 0), 10)
 
     def rollup(self, entity: str, name: str, spec: PosDict) -> Rollup:
         child, _, link = spec["from"].partition(".")

@@ -174,12 +174,16 @@ def attach_derived(entity: Entity) -> None:
         for position, key in enumerate(field.type.input_keys(field)[1:]):
             if key in entity.table.c:
                 entity.table.c[key].info["derived"] = FilledPart(field, key, position)
-    for field in entity.fields.values():
-        if field.type.name in ("choice", "multichoice") and field.name in entity.table.c:
-            replaced = field.spec.get("replaced_options") or {}
-            entity.table.c[field.name].info["choices"] = ChoiceValues(
-                frozenset(field.option_values), field.type.name == "multichoice",
-                tuple(sorted((str(k), None if v is None else str(v)) for k, v in replaced.items())))
+    places = [(entity.table, entity.fields)] + [
+        (entity.child_tables[name], field.subfields) for name, field in entity.fields.items()
+        if field.type.name == "lines" and name in entity.child_tables]  # options of child rows too
+    for table, fields in places:
+        for field in fields.values():
+            if field.type.name in ("choice", "multichoice") and field.name in table.c:
+                replaced = field.spec.get("replaced_options") or {}
+                table.c[field.name].info["choices"] = ChoiceValues(
+                    frozenset(field.option_values), field.type.name == "multichoice",
+                    tuple(sorted((str(k), None if v is None else str(v)) for k, v in replaced.items())))
     order = {name: i for i, name in enumerate(entity.computed_order)}
     for name in entity.computed_order:
         field = entity.fields[name]

@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
+from ..fields.base import FieldValueError
 from ..fields.numbers import numbers_in
 from ..model.model import CompiledModel, Entity, Field, computed_order
 from ..model.rollups import values_together
@@ -423,8 +424,12 @@ class RecordService:
         found = values_together(conn, child, parent.name, {n: f.rollup for n, f in fields.items()}, record_id)
         changes: dict[str, Any] = {}
         for name, field in fields.items():
-            value = field.type.coerce(found[name], field)
-            if jsonable(row[name]) != jsonable(value):
+            try:
+                value = field.type.coerce(found[name], field)
+            except FieldValueError as exc:  # a total beyond what the column holds: the write is refused
+                raise ValidationError({"": [f"{parent.name} {record_id}, {field.label_text()}: the total would be too "
+                                            f"large ({exc})"]}) from None
+            if jsonable(field.type.from_row(row, field)) != jsonable(value):
                 changes[name] = value
         if not changes:
             return

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from engine.migrate import MigrationBlocked, apply_plan, plan_migration
 from engine.model import load_model
-from engine.records import RecordService
+from engine.records import Query, RecordService
 from engine.storage import comments
 
 DEAL = """
@@ -382,3 +382,121 @@ def test_the_engine_tables_of_an_older_sqlite_database_are_rebuilt_keeping_their
         conn.exec_driver_sql(f"DELETE FROM tailor_user WHERE id = {second}")
     assert create_user(engine, "third.user", None) > second
     engine.dispose()
+
+
+# -- review fixes: values that depend on other values -------------------------------------------------
+CHAIN_CUSTOMER = """
+entity: customer
+fields:
+  name: {type: string}
+  code: {type: computed, returns: string, expression: "%s"}
+  deal_total: {type: rollup, from: deal.customer, aggregate: sum, field: total}
+  won: {type: rollup, from: deal.customer, aggregate: count, where: "stage == 'won'"}
+  big: {type: computed, returns: boolean, expression: "deal_total > 20"}
+list:
+  search: [name, code]
+"""
+CHAIN_DEAL = """
+entity: deal
+fields:
+  name: {type: string}
+  customer: {type: link, to: customer}
+  qty: {type: integer}
+  stage: {type: choice, options: [%s]%s}
+  total: {type: computed, returns: decimal, expression: "%s"}
+  is_won: {type: computed, returns: boolean, expression: "stage == 'won'"}
+list:
+  search: [name, stage]
+"""
+
+
+def chain(code="'AB-' + name", stages="new, closed_won, won", extra="", total="qty * 1"):
+    return {"entities/customer.yaml": CHAIN_CUSTOMER % code, "entities/deal.yaml": CHAIN_DEAL % (stages, extra, total)}
+
+
+def test_what_reads_a_recomputed_value_is_recomputed_after_it(project, db_engine):
+    """A rollup over a changed formula is worked out after the records it counts (children
+    first), and a computed field reading the rollup after the rollup; a search key reading
+    a computed field whose formula changed is rebuilt."""
+    model, _ = project(chain())
+    service = RecordService(model, db_engine)
+    acme = service.create("customer", {"name": "ann"})
+    service.create("deal", {"name": "d", "customer": acme["id"], "qty": 5, "stage": "closed_won"})
+    assert (service.get("customer", acme["id"])["deal_total"], service.get("customer", acme["id"])["big"]) == (5, False)
+    model, plan = project(chain(code="'XY-' + name", total="qty * 10"))
+    order = [op.table for op in plan.operations if op.kind == "recompute"]
+    assert order == ["deal", "customer"], plan.render()
+    service = RecordService(model, db_engine)
+    customer = service.get("customer", acme["id"])
+    assert (customer["deal_total"], customer["big"], customer["code"]) == (50, True, "XY-ann")
+    assert [r["name"] for r in service.list("customer", Query(search="xy-ann", limit=5))] == ["ann"]
+    assert service.list("customer", Query(search="ab-ann", limit=5)) == []
+    assert project(chain(code="'XY-' + name", total="qty * 10"))[1].is_empty
+
+
+def test_values_rewritten_by_replaced_options_are_seen_by_what_reads_them(project, db_engine):
+    model, _ = project(chain())
+    service = RecordService(model, db_engine)
+    acme = service.create("customer", {"name": "ann"})
+    service.create("deal", {"name": "d", "customer": acme["id"], "qty": 1, "stage": "closed_won"})
+    model, plan = project(chain(stages="new, won", extra=", replaced_options: {closed_won: won}"))
+    service = RecordService(model, db_engine)
+    [deal] = service.list("deal", limit=5)
+    assert (deal["stage"], deal["is_won"]) == ("won", True)  # the stored computed field follows
+    assert service.get("customer", acme["id"])["won"] == 1  # and the rollup counting by stage
+    assert [d["name"] for d in service.list("deal", Query(search="won", limit=5))] == ["d"]  # and the key
+    assert service.list("deal", Query(search="closed_won", limit=5)) == []
+
+
+def test_a_new_searchable_field_filled_by_the_migration_is_searched_at_once(project, db_engine):
+    person = "entity: person\nfields:\n  name: {type: string}\n%slist:\n  search: [name%s]\n"
+    model, _ = project({"entities/person.yaml": person % ("", "")})
+    RecordService(model, db_engine).create("person", {"name": "Ann"})
+    region = "  region: {type: string, required: true, default: Bavaria}\n"
+    model, plan = project({"entities/person.yaml": person % (region, ", region")})
+    assert any(op.kind == "recompute" for op in plan.operations)
+    assert [r["name"] for r in RecordService(model, db_engine).list("person", Query(search="bavaria", limit=5))] \
+        == ["Ann"]
+
+
+def test_a_sqlite_table_rebuild_keeps_its_id_counter(make_project, tmp_path):
+    from engine.storage import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'rebuild.sqlite'}")
+    todo = "entity: todo\nfields:\n  name: {type: string}\n  n: {type: %s}\n"
+    model = load_model(make_project({"entities/todo.yaml": todo % "integer"}), entry_points=False)
+    migrate(engine, model)
+    service = RecordService(model, engine)
+    service.create("todo", {"name": "a"})
+    gone = service.create("todo", {"name": "b"})
+    service.delete("todo", gone["id"])
+    model = load_model(make_project({"entities/todo.yaml": todo % "decimal"}), entry_points=False)
+    plan = plan_for(engine, model)
+    assert any(op.rebuild for op in plan.applying_operations)
+    apply_plan(engine, plan)
+    fresh = RecordService(model, engine).create("todo", {"name": "new"})
+    assert fresh["id"] > gone["id"]
+    assert [e["action"] for e in RecordService(model, engine).history("todo", fresh["id"])] == ["create"]
+    engine.dispose()
+
+
+def test_options_of_child_rows_are_checked_too(project, db_engine):
+    order = "entity: order_doc\nfields:\n  name: {type: string}\n  lines:\n    type: lines\n    fields:\n" \
+            "      unit: {type: choice, options: [%s]%s}\n"
+    model, _ = project({"entities/order.yaml": order % ("kg, pc", "")})
+    RecordService(model, db_engine).create("order_doc", {"name": "o", "lines": [{"unit": "kg"}, {"unit": "pc"}]})
+    with pytest.raises(MigrationBlocked):
+        project({"entities/order.yaml": order % ("pc", "")})
+    model, plan = project({"entities/order.yaml": order % ("pc, kilo", ", replaced_options: {kg: kilo}")})
+    assert [(op.kind, op.target) for op in plan.operations] == [("map_values", "order_doc__lines.unit")]
+    [record] = RecordService(model, db_engine).list("order_doc", Query(limit=1, with_children=True))
+    assert [line["unit"] for line in record["lines"]] == ["kilo", "pc"]
+
+
+def test_a_number_field_becoming_a_choice_is_checked_against_its_options(project, db_engine):
+    deal = "entity: deal\nfields:\n  name: {type: string}\n  level: {type: %s}\n"
+    model, _ = project({"entities/deal.yaml": deal % "integer"})
+    RecordService(model, db_engine).create("deal", {"name": "d", "level": 3})
+    with pytest.raises(MigrationBlocked) as info:
+        project({"entities/deal.yaml": deal % "choice, options: ['1', '2']"})
+    assert "'3' (1)" in str(info.value)

@@ -176,3 +176,65 @@ def test_migrations_add_it_turn_a_link_into_one_and_follow_renames(make_project,
                for op in plan.operations)
     [a] = RecordService(model, db_engine).list("activity", where="subject == 'a'", limit=1)
     assert (a["parent"], a["parent_entity"]) == (acme["id"], "account")
+
+
+def test_links_to_entities_a_migration_takes_out_of_to_are_emptied_only_when_allowed(make_project, db_engine):
+    from engine.migrate import DestructiveChangeRefused
+
+    def migrate(to, **kwargs):
+        files = {**FILES, "entities/activity.yaml": FILES["entities/activity.yaml"].replace("[customer, deal]", to)}
+        files.pop("roles.yaml")
+        model = load_model(make_project(files), entry_points=False)
+        apply_plan(db_engine, plan_migration(db_engine, model.metadata, project="t", metadata_version=model.version,
+                                             **kwargs), **kwargs)
+        return model
+
+    model = migrate("[customer, deal]")
+    service = RecordService(model, db_engine)
+    acme = service.create("customer", {"name": "Acme"})
+    deal = service.create("deal", {"name": "d"})
+    service.create("activity", {"subject": "a", "parent": f"customer:{acme['id']}"})
+    service.create("activity", {"subject": "b", "parent": f"deal:{deal['id']}"})
+    with pytest.raises(DestructiveChangeRefused) as info:
+        migrate("[deal]")
+    assert "1 link emptied: customer (1)" in str(info.value)
+    model = migrate("[deal]", allow_destructive=True)
+    rows = {r["subject"]: (r["parent"], r["parent_entity"]) for r in RecordService(model, db_engine).list(
+        "activity", limit=5)}
+    assert rows == {"a": (None, None), "b": (deal["id"], "deal")}
+
+
+def test_a_polymorphic_link_made_a_plain_link_never_points_at_other_records(make_project, db_engine):
+    from engine.migrate import DestructiveChangeRefused
+
+    def migrate(parent, **kwargs):
+        files = {**FILES, "entities/activity.yaml": "entity: activity\nfields:\n  subject: {type: string}\n"
+                                                    f"  parent: {parent}\n"}
+        files.pop("roles.yaml")
+        model = load_model(make_project(files), entry_points=False)
+        apply_plan(db_engine, plan_migration(db_engine, model.metadata, project="t", metadata_version=model.version,
+                                             **kwargs), **kwargs)
+        return model
+
+    model = migrate("{type: polymorphic_link, to: [customer, deal]}")
+    service = RecordService(model, db_engine)
+    acme = service.create("customer", {"name": "Acme"})
+    deal = service.create("deal", {"name": "d"})
+    assert acme["id"] == deal["id"]  # deal 1 and customer 1: the same id
+    service.create("activity", {"subject": "on the customer", "parent": f"customer:{acme['id']}"})
+    service.create("activity", {"subject": "on the deal", "parent": f"deal:{deal['id']}"})
+    with pytest.raises(DestructiveChangeRefused) as info:
+        migrate("{type: link, to: customer}")
+    assert "deal (1)" in str(info.value)
+    model = migrate("{type: link, to: customer}", allow_destructive=True)
+    rows = {r["subject"]: r["parent"] for r in RecordService(model, db_engine).list("activity", limit=5)}
+    assert rows == {"on the customer": acme["id"], "on the deal": None}  # never re-pointed at customer 1
+
+
+def test_the_kind_alone_is_not_a_link(world):
+    service, acme, _west, _deal = world
+    a = service.create("activity", {"subject": "a", "parent": f"customer:{acme['id']}"})
+    with pytest.raises(ValidationError) as info:
+        service.update("activity", a["id"], {"parent_entity": "deal"}, version=a["version"])
+    assert "give the record too" in info.value.errors["parent"][0]
+    assert service.get("activity", a["id"])["parent"] == acme["id"]

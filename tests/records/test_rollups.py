@@ -15,7 +15,7 @@ from engine.errors import ProjectError
 from engine.migrate import apply_plan, plan_migration
 from engine.model import load_model
 from engine.permissions.org import load_actor, set_roles
-from engine.records import Context, Query, RecordService, ValidationError
+from engine.records import ConflictError, Context, Query, RecordService, ValidationError
 from engine.storage import users, write_engine
 from engine.users import create_user
 
@@ -264,3 +264,81 @@ def test_a_default_order_by_a_rollup_never_orders_a_users_share_by_the_total(ser
     assert [r["name"] for r in service.list("customer", Query(limit=5), people["boss"])] == ["big", "small"]
     # rep1 sees 0 and 5: ordered by the stored totals (9000, 5) the list would give rep2's deal away
     assert [r["name"] for r in service.list("customer", Query(limit=5), people["rep1"])] == ["small", "big"]
+
+
+# -- review fixes ----------------------------------------------------------------------------------
+def test_rollups_over_each_other_and_over_their_own_entity_are_judged_for_every_user(service_for):
+    files = {
+        "entities/account.yaml": """
+            entity: account
+            fields:
+              name: {type: string}
+              parent: {type: link, to: account}
+              primary_contact: {type: polymorphic_link, to: [contact]}  # no foreign key cycle
+              contacts: {type: rollup, from: contact.account, aggregate: count}
+              subsidiaries: {type: rollup, from: account.parent, aggregate: count}
+            """,
+        "entities/contact.yaml": """
+            entity: contact
+            fields:
+              name: {type: string}
+              account: {type: link, to: account}
+              primary_of: {type: rollup, from: account.primary_contact, aggregate: count}
+            """,
+        "roles.yaml": "roles:\n  reader:\n    entities:\n      account: {actions: [read], scope: all}\n"
+                      "      contact: {actions: [read], scope: all}\n",
+    }
+    service = service_for(files)
+    with write_engine(service.engine).begin() as conn:
+        set_roles(conn, create_user(conn, "reader", None), ("reader",), service.model.roles)
+    with service.engine.connect() as conn:
+        reader = Context(actor=load_actor(conn, conn.execute(sa.select(users)).mappings().first()))
+    group = service.create("account", {"name": "group"})
+    service.create("account", {"name": "sub", "parent": group["id"]})
+    service.create("contact", {"name": "c", "account": group["id"]})
+    seen = service.get("account", group["id"], reader)  # no endless recursion between the two
+    assert (seen["contacts"], seen["subsidiaries"]) == (1, 1)
+
+
+def test_a_rollup_depending_on_a_total_the_user_sees_a_share_of_is_hidden(service_for):
+    region = "entity: region\nfields:\n  name: {type: string}\n" \
+             "  big_customers: {type: rollup, from: customer.region, aggregate: count, where: \"open_amount > 1000\"}\n"
+    customer = CUSTOMER.replace("  name: {type: string}\n", "  name: {type: string}\n  region: {type: link, to: region}\n")
+    roles = ROLES.replace("      customer: {actions: [read, update], scope: all}",
+                          "      customer: {actions: [read, update], scope: all}\n      region: {actions: [read], scope: all}")
+    service = service_for({**FILES, "entities/customer.yaml": customer, "entities/region.yaml": region,
+                           "roles.yaml": roles})
+    people = _people(service)
+    east = service.create("region", {"name": "east"})
+    acme = service.create("customer", {"name": "Acme", "region": east["id"]})
+    service.create("deal", {"name": "theirs", "customer": acme["id"], "amount": "5000"}, people["rep2"])
+    assert service.get("region", east["id"])["big_customers"] == 1
+    assert "big_customers" not in service.get("region", east["id"], people["rep1"])  # would tell rep2's total
+
+
+def test_a_conflict_shows_the_user_only_their_share_of_a_rollup(service_for):
+    service = service_for({**FILES, "roles.yaml": ROLES})
+    people = _people(service)
+    acme = service.create("customer", {"name": "Acme"})
+    service.create("deal", {"name": "theirs", "customer": acme["id"], "amount": "5000"}, people["rep2"])
+    service.create("deal", {"name": "mine", "customer": acme["id"], "amount": "1"}, people["rep1"])
+    mine = service.get("customer", acme["id"], people["rep1"])
+    service.update("customer", acme["id"], {"name": "Acme Ltd"}, version=mine["version"], context=people["rep2"])
+    with pytest.raises(ConflictError) as info:
+        service.update("customer", acme["id"], {"name": "Acme 2"}, version=mine["version"], context=people["rep1"])
+    assert info.value.current["open_amount"] == Decimal(1)
+
+
+def test_a_total_beyond_what_the_column_holds_refuses_the_write(service_for):
+    files = {"entities/customer.yaml": "entity: customer\nfields:\n  name: {type: string}\n"
+                                       "  total: {type: rollup, from: deal.customer, aggregate: sum, field: amount}\n",
+             "entities/deal.yaml": "entity: deal\nfields:\n  customer: {type: link, to: customer}\n"
+                                   "  amount: {type: decimal, precision: 38, scale: 0}\n"}
+    service = service_for(files)
+    acme = service.create("customer", {"name": "Acme"})
+    huge = "9" * 38
+    service.create("deal", {"customer": acme["id"], "amount": huge})
+    with pytest.raises(ValidationError) as info:
+        service.create("deal", {"customer": acme["id"], "amount": huge})  # the sum needs 39 digits
+    assert "the total would be too large" in str(info.value)
+    assert service.count("deal") == 1

@@ -110,8 +110,8 @@ def test_create_a_customer_through_the_form(client, crm_app):
     assert page.status_code == 200
     assert 'name="credit_limit"' not in html  # prospect by default: no credit limit
     assert '<option selected value="prospect">Prospect</option>' in html  # the default, labelled
-    values = setting(form_values(html), name="Acme <Tools> 有限公司", phone="021 5555 0101",
-                     annual_revenue="1200000.5", tags="vip, new")
+    values = setting(form_values(html), name="Acme <Tools> 有限公司", annual_revenue="1200000.5",
+                     tags="vip, new", **{"phones-0-value": "021 5555 0101"})
     response = client.post("/e/customer/new", data=values)
     assert response.status_code == 303, response.get_data(as_text=True)
     record_id = int(response.headers["Location"].rsplit("/", 1)[1])
@@ -119,7 +119,7 @@ def test_create_a_customer_through_the_form(client, crm_app):
     assert saved["name"] == "Acme <Tools> 有限公司" and saved["classification"] == "prospect"
     assert saved["country"] == "China" and saved["code"].startswith("CUS-")
     assert str(saved["annual_revenue"]) == "1200000.50" and saved["annual_revenue_currency"] == "CNY"
-    assert saved["tags"] == ["vip", "new"]
+    assert saved["tags"] == ["vip", "new"] and saved["phones"] == "021 5555 0101"
     shown = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "Acme &lt;Tools&gt; 有限公司" in shown and "Acme <Tools>" not in shown
     assert "1,200,000.50 CNY" in client.get(response.headers["Location"] + "?tab=1").get_data(as_text=True)
