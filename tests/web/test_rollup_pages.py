@@ -181,7 +181,7 @@ def test_a_rep_sees_their_own_totals_and_cannot_order_by_them(app, world):
     response = rep1.post(f"/e/customer/{world['acme']['id']}/edit", data=setting(form_values(html), name="Acme Co"))
     assert response.status_code == 303
     stored = service_of(app).get("customer", world["acme"]["id"], Context(actor=SYSTEM))
-    assert (stored["name"], str(stored["open_amount"])) == ("Acme Co", "5300.0000")
+    assert (stored["name"], str(stored["open_amount"])) == ("Acme Co", "5300.00")
 
 
 def test_a_rollup_over_what_a_user_may_not_see_is_absent(app, world):
