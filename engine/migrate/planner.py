@@ -191,6 +191,20 @@ class _Planner(ColumnChanges, ConstraintChanges, DataChanges):
                 seq=self.model_order[table.name],
             )
         )
+        if self.sqlite:
+            return  # SQLite declares every reference inline (engine/model/cycles.py)
+        for constraint in table.foreign_key_constraints:
+            if constraint.use_alter:  # in a cycle of references: added once both tables exist
+                target = constraint.referred_table.name
+                self.add(
+                    Operation(
+                        k.ADD_FOREIGN_KEY,
+                        table.name,
+                        column_names([c.name for c in constraint.columns]),
+                        detail=f"reference {constraint.name} to {target} (after both tables exist)",
+                        steps=[ops.CreateForeignKeyOp.from_constraint(constraint)],
+                    )
+                )
 
     def _on_removed_tables(self, tables: list[str]) -> None:
         """Each live table the model no longer has: kept (reported with its row count), or

@@ -24,6 +24,7 @@ from ..spec.project import ProjectSpec, Provenance, option_value
 from ..spec.yamlload import PosDict, plain
 from ..storage.system import NAMING_CONVENTION, departments, users
 from ..workflows.definition import compile_workflows
+from .cycles import mark_reference_cycles
 from .derived import attach_derived, fingerprint_all
 from .model import (
     CompiledModel,
@@ -166,6 +167,7 @@ class Compiler:
         plain_entities = {n: plain(e) for n, e in sorted(self.spec.entities.items())}
         self.plain_entities = plain_entities
         entities = {name: self.entity(name, spec) for name, spec in self.spec.entities.items()}
+        mark_reference_cycles(self.metadata)
         for entity in entities.values():
             attach_derived(entity)
             attach_search(entity)
