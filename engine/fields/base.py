@@ -100,6 +100,11 @@ class FieldType:
         """The kind of input a form shows for one of its keys: "text" or "textarea"."""
         return "text"
 
+    def form_order(self, keys: list[str], field: Field, language: str) -> list[str]:
+        """The form keys of a group of inputs in the order a user of `language` fills them
+        in (a family name before the given name in Chinese); the form's order by default."""
+        return keys
+
     def part_label(self, suffix: str) -> str:
         """A part's label in English (pages translate it; the built-in ones are in the
         catalogue): "First name" for a person name's `first`."""

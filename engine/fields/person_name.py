@@ -18,6 +18,8 @@ from __future__ import annotations
 from .base import FieldValueError
 from .composite import N_, CompositeType, is_cjk
 
+FAMILY_NAME_FIRST = frozenset({"zh", "ja", "ko", "hu", "vi"})
+
 # two-character Chinese family names, so that a full name typed in one piece (a field that
 # was a string) is offered split right in forms
 COMPOUND_SURNAMES = frozenset("欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 令狐 澹台 公冶 "
@@ -56,6 +58,13 @@ class PersonNameType(CompositeType):
                    "last": N_("Last name"), "suffix": N_("Suffix")}
     name_length = 330
     description = "A person's name in parts (NAME_first, NAME_last…); NAME is the full name."
+
+    def form_order(self, keys, field, language):
+        """Family name first for languages that write it first (姓 before 名)."""
+        if language.split("-")[0].split("_")[0] not in FAMILY_NAME_FIRST:
+            return keys
+        order = {f"{field.name}_{s}": i for i, s in enumerate(("salutation", "last", "first", "middle", "suffix"))}
+        return sorted(keys, key=lambda k: order.get(k, len(order)))
 
     def check_parts(self, parts) -> None:
         if any(parts.values()) and not (parts.get("first") or parts.get("last")):

@@ -738,7 +738,8 @@ class RecordForm:
     def group(self, name: str) -> list[tuple[str, str]]:
         """The inputs of a field edited as a group, with their labels: [(key, label)]."""
         field = self.entity.fields[name]
-        return [(key, _(field.type.part_label(key[len(name) + 1:]))) for key in grouped(field)]
+        keys = field.type.form_order(grouped(field), field, language())
+        return [(key, _(field.type.part_label(key[len(name) + 1:]))) for key in keys]
 
     def item_list(self, name: str) -> bool:
         """Whether the field is edited as rows of items (emails, phones)."""

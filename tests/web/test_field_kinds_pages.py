@@ -76,6 +76,8 @@ def _create_through_the_form(client) -> tuple[int, list[tuple[str, str]]]:
     assert '<textarea' in field_html(html, "home") and 'name="home_street"' in html
     assert 'name="name"' not in html and 'name="home"' not in html and 'name="due_time"' not in html
     assert "First name" in html and "Postal code" in html and "e.g. 1:30, 90 min, 1h 30m" in html
+    name = field_html(html, "name")  # in English, the given name first
+    assert name.index('name="name_first"') < name.index('name="name_middle"') < name.index('name="name_last"')
     values = setting(form_values(html), name_salutation="Dr.", name_first="Jane", name_middle="Q.",
                      name_last="Smith", home_street="1 Main St\r\nApt 2", home_city="Springfield",
                      home_state="IL", home_postal_code="62701", home_country="USA", spent="1h 30m",
@@ -215,6 +217,8 @@ def test_chinese_display(kinds_app, kinds_client):
     html = kinds_client.get("/e/contact/new").get_data(as_text=True)
     assert "名" in field_html(html, "name") and "邮政编码" in field_html(html, "home")
     assert "科技" in html
+    name = field_html(html, "name")  # the family name is asked first in Chinese (姓 before 名)
+    assert name.index('name="name_last"') < name.index('name="name_first"') < name.index('name="name_middle"')
 
 
 def test_a_role_that_hides_a_field_hides_its_parts(make_project, make_app):
