@@ -12,6 +12,7 @@ overrides TAILOR_DATABASE_URL. User mistakes print a message, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -225,11 +226,20 @@ def worker(project: str, database: str | None, interval: float, once: bool) -> N
     import signal
     import threading
 
+    from .backup import BackupError
+    from .backup.schedule import seed
     from .jobs import JobRunner, job_handlers
     from .records import RecordService
 
     model = _model(project)
     service = RecordService(model, _engine(project, database))
+    try:
+        slot = seed(service.engine, Settings.from_env().extra, Path(project))
+    except BackupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    if slot is not None:
+        click.echo(f"next scheduled backup: {slot.isoformat()}")
     runner = JobRunner(lambda: service, job_handlers(model))
     if once:
         click.echo(f"{runner.run_due()} job(s) done")
@@ -260,6 +270,77 @@ def demo_data(project: str, database: str | None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PROBLEMS)
     click.echo(summary)
+
+
+@cli.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@database_option
+@click.option("--output", type=click.Path(dir_okay=False), default=None,
+              help="The archive to write (default: PROJECT/instance/backups/tailor-NAME-TIME.tar.gz).")
+@click.option("--encrypt", is_flag=True, help="Encrypt the archive with the passphrase in TAILOR_BACKUP_PASSPHRASE.")
+@click.option("--keep", type=click.IntRange(min=1), default=None,
+              help="Then remove all but the newest N archives of the project in the archive's folder.")
+def backup(project: str, database: str | None, output: str | None, encrypt: bool, keep: int | None) -> None:
+    """Write one consistent archive of the database and the project folder (see docs/backup.md)."""
+    from .backup import BackupError, write_backup
+    from .backup.archive import database_versions, default_name
+    from .backup.schedule import SEALED, prune
+    from .backup.sealing import PASSPHRASE_SETTING
+
+    engine = _engine(project, database)
+    passphrase = os.environ.get(PASSPHRASE_SETTING) if encrypt else None
+    try:
+        if encrypt and not passphrase:
+            raise BackupError(f"--encrypt needs the passphrase in {PASSPHRASE_SETTING}")
+        name = database_versions(engine)[0] or Path(project).resolve().name
+        target = Path(output) if output else \
+            Path(project) / "instance" / "backups" / (default_name(name) + (SEALED if encrypt else ""))
+        manifest = write_backup(engine, Path(project), target, passphrase)
+        removed = prune(target.parent, manifest.project, keep) if keep else []
+    except BackupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    size = target.stat().st_size
+    click.echo(f"wrote {target} ({size:,} bytes{', encrypted' if encrypt else ''}): project {manifest.project} at "
+               f"version {manifest.metadata_version}, {len(manifest.tables)} tables, "
+               f"{sum(manifest.tables.values()):,} rows")
+    for path in removed:
+        click.echo(f"removed {path}")
+
+
+@cli.command()
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("archive", type=click.Path(dir_okay=False))
+@database_option
+@click.option("--check", "check_only", is_flag=True, help="Verify the archive against PROJECT; restore nothing.")
+@click.option("--allow-mismatch", is_flag=True,
+              help="Restore an archive of another engine or project version (then run tailor migrate).")
+def restore(project: str, archive: str, database: str | None, check_only: bool, allow_mismatch: bool) -> None:
+    """Restore ARCHIVE (written by tailor backup) into an empty database; an encrypted
+    archive opens with TAILOR_BACKUP_PASSPHRASE."""
+    from .backup import BackupError, restore_backup, verify_archive
+    from .backup.restore import mismatches
+    from .backup.sealing import PASSPHRASE_SETTING
+
+    model = _model(project)
+    passphrase = os.environ.get(PASSPHRASE_SETTING)
+    try:
+        if check_only:
+            manifest = verify_archive(Path(archive), passphrase)
+            problems = mismatches(manifest, model.project, model.version)
+            click.echo(f"{archive}: intact; {manifest.database} database of project {manifest.project} at version "
+                       f"{manifest.metadata_version}, {len(manifest.tables)} tables, made {manifest.created_at}")
+            for problem in problems:
+                click.echo(f"mismatch: {problem}")
+            sys.exit(EXIT_PROBLEMS if problems else 0)
+        manifest = restore_backup(Path(archive), _engine(project, database), model.project, model.version,
+                                  allow_mismatch=allow_mismatch, passphrase=passphrase)
+    except BackupError as exc:
+        click.echo(f"error: {exc}", err=True)
+        if "after the restore" not in str(exc):
+            click.echo("nothing was restored", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"restored {archive}: {len(manifest.tables)} tables, {sum(manifest.tables.values()):,} rows")
 
 
 @cli.group()

@@ -35,6 +35,7 @@ def tailor_workflow_actions():
 
 @hookimpl
 def tailor_job_handlers():
+    from .backup.schedule import KIND, run_scheduled
     from .workflows.jobs import JOB_HANDLERS
 
-    return JOB_HANDLERS
+    return {**JOB_HANDLERS, KIND: run_scheduled}

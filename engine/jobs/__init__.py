@@ -11,7 +11,9 @@ crash never loses a job nor applies it twice.
 * `tailor worker` runs a runner in a loop for production; `create_app()` starts one in a
   thread of each web worker as the embedded default (`TAILOR_JOBS=off` to switch it off).
 
-Handlers come from the `tailor_job_handlers` hook: {kind: handler(JobContext)}.
+Handlers come from the `tailor_job_handlers` hook: {kind: handler(JobContext)}. A handler
+marked `outside_transaction = True` (a backup) runs before the transaction that marks its
+job done, so it must be idempotent: it may run again if its runner dies before the mark.
 """
 
 from __future__ import annotations
@@ -124,8 +126,12 @@ class JobRunner:
         try:
             if handler is None:
                 raise LookupError(f"no handler for jobs of kind '{job['kind']}' (a plugin missing?)")
+            context = JobContext(service, job["payload"] or {}, now, job_id, job["kind"])
+            if getattr(handler, "outside_transaction", False):
+                handler(context)  # long work that must not hold the write lock (a backup); idempotent
             with service.transaction() as conn:
-                handler(JobContext(service, job["payload"] or {}, now, job_id, job["kind"]))
+                if not getattr(handler, "outside_transaction", False):
+                    handler(context)
                 finished = conn.execute(jobs.update().where(jobs.c.id == job_id, jobs.c.locked_by == self.name,
                                                             jobs.c.status == "running")
                                         .values(status="done", finished_at=now_utc(), locked_until=None)).rowcount

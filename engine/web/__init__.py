@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         for blueprint in blueprints or []:
             app.register_blueprint(blueprint)
 
+    from ..backup.schedule import seed
+
+    seed(state.engine, settings.extra, project)  # the next scheduled backup, when they are on
     if settings.extra.get("jobs", "inprocess") != "off":  # TAILOR_JOBS=off when `tailor worker` runs them
         from ..jobs import job_handlers, start_in_process
 
