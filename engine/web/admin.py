@@ -13,6 +13,7 @@ everything else about permissions is in roles.yaml.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,6 +25,7 @@ from ..permissions import org
 from ..storage import (
     department_heads,
     departments,
+    sign_in_events,
     sign_in_failures,
     team_members,
     teams,
@@ -33,7 +35,7 @@ from ..storage import (
 )
 from ..users import USERNAME_RE, create_user, set_active
 from .account import password_problem
-from .auth import session_timeouts
+from .auth import WINDOW, session_timeouts
 from .i18n import gettext as _
 from .state import WebState
 
@@ -143,8 +145,9 @@ def _account_of(person) -> dict[str, Any]:
     with engine().connect() as conn:
         live = sessions.live_sessions(conn, person["id"], session_timeouts())
         history = sessions.sign_in_history(conn, person["id"])
-        failures = conn.execute(sa.select(sa.func.count()).select_from(sign_in_failures)
-                                .where(sign_in_failures.c.key == _failure_key(person["username"]))).scalar()
+        failures = conn.execute(sa.select(sa.func.count()).select_from(sign_in_failures).where(
+            sign_in_failures.c.key == _failure_key(person["username"]),
+            sign_in_failures.c.at > datetime.now(UTC) - WINDOW)).scalar()
     for row in [*live, *history]:
         for key in ("at", "last_seen_at", "created_at"):
             if key in row:
@@ -276,10 +279,17 @@ def user_sign_out(user_id: int):
 
 @bp.post("/users/<int:user_id>/unlock")
 def user_unlock(user_id: int):
-    """Clear the user's failed sign-ins, so they need not wait out the slow-down."""
+    """Clear the user's failed sign-ins, and those of the addresses they recently failed
+    from, so they need not wait out the slow-down."""
+    since = datetime.now(UTC) - WINDOW
     with write_engine(engine()).begin() as conn:
         person = _person(conn, user_id)
-        conn.execute(sign_in_failures.delete().where(sign_in_failures.c.key == _failure_key(person["username"])))
+        addresses = {ip for (ip,) in conn.execute(
+            sa.select(sign_in_events.c.ip).distinct().where(
+                sign_in_events.c.user_id == user_id, sign_in_events.c.ip.is_not(None), sign_in_events.c.at > since,
+                sign_in_events.c.outcome.in_((sessions.FAILURE, sessions.THROTTLED))))}
+        keys = [_failure_key(person["username"]), *(f"addr:{ip}" for ip in sorted(addresses))]
+        conn.execute(sign_in_failures.delete().where(sign_in_failures.c.key.in_(keys)))
     return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
 
 
