@@ -85,18 +85,22 @@ def create_session(conn: Connection, user_id: int, ip: str | None, user_agent: s
 def find_session(conn: Connection, token: str, timeouts: Timeouts, now: datetime | None = None
                  ) -> dict[str, Any] | None:
     """The live session for a cookie's id, with its user row under "user"; None when the
-    session is unknown, revoked, idle or too old, or its user is deactivated."""
+    session is unknown, revoked, idle or too old, or its user is deactivated. One query:
+    this runs on every request."""
     now = now or datetime.now(UTC)
-    row = conn.execute(sa.select(user_sessions).where(user_sessions.c.token_hash == token_hash(token))) \
-        .mappings().first()
-    if row is None or row["revoked_at"] is not None:
+    found = conn.execute(
+        sa.select(user_sessions.c.id.label("tailor_session_id"), user_sessions.c.created_at.label("tailor_created_at"),
+                  user_sessions.c.last_seen_at.label("tailor_last_seen_at"),
+                  user_sessions.c.revoked_at.label("tailor_revoked_at"), users)
+        .join(users, users.c.id == user_sessions.c.user_id)
+        .where(user_sessions.c.token_hash == token_hash(token))).mappings().first()
+    if found is None or found["tailor_revoked_at"] is not None or not found["is_active"]:
         return None
-    if now - aware(row["last_seen_at"]) > timeouts.idle or now - aware(row["created_at"]) > timeouts.absolute:
+    last_seen, created = aware(found["tailor_last_seen_at"]), aware(found["tailor_created_at"])
+    if now - last_seen > timeouts.idle or now - created > timeouts.absolute:
         return None
-    user = conn.execute(sa.select(users).where(users.c.id == row["user_id"])).mappings().first()
-    if user is None or not user["is_active"]:
-        return None
-    return {**row, "user": dict(user)}
+    user = {key: value for key, value in found.items() if not key.startswith("tailor_")}
+    return {"id": found["tailor_session_id"], "created_at": created, "last_seen_at": last_seen, "user": user}
 
 
 def needs_touch(found: dict[str, Any], now: datetime | None = None) -> bool:

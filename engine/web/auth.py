@@ -189,12 +189,13 @@ def language():
 def load_user() -> None:
     state = WebState.of()
     state.refresh()
+    state.open_reads()
     g.user = None
     g.session_id = None
     token = session.get(SESSION_KEY)
     if token:
         now = datetime.now(UTC)
-        with state.engine.connect() as conn:
+        with state.service.reading() as conn:
             found = sessions.find_session(conn, token, session_timeouts(), now)
         if found is not None:
             if sessions.needs_touch(found, now):  # not a write on every request
@@ -206,7 +207,6 @@ def load_user() -> None:
             session.clear()
     elif "user_id" in session:  # a cookie from before sessions were kept on the server
         session.clear()
-    state.open_reads()
     # numbers the user types, and numbers in their inputs, are in their language (the records
     # service reads them so too, from the request's Context)
     g._tailor_numbers = set_input_language((g.user or {}).get("language"))
