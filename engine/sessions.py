@@ -72,9 +72,13 @@ def aware(moment: datetime | None) -> datetime | None:
 
 
 def create_session(conn: Connection, user_id: int, ip: str | None, user_agent: str | None,
-                   now: datetime | None = None) -> str:
-    """A new session row; returns the random id for the cookie (only its hash is stored)."""
+                   now: datetime | None = None, timeouts: Timeouts | None = None) -> str:
+    """A new session row; returns the random id for the cookie (only its hash is stored).
+    The user's sessions past the absolute limit, which can never work again, are deleted."""
     now = now or datetime.now(UTC)
+    if timeouts is not None:
+        conn.execute(user_sessions.delete().where(user_sessions.c.user_id == user_id,
+                                                  user_sessions.c.created_at < now - timeouts.absolute))
     token = secrets.token_urlsafe(32)
     conn.execute(user_sessions.insert().values(
         token_hash=token_hash(token), user_id=user_id, created_at=now, last_seen_at=now,

@@ -11,13 +11,14 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from flask import Blueprint, Flask, abort, g, redirect, render_template, request, url_for
 
 from .. import invitations, sessions
-from ..storage import write_engine
+from ..storage import sign_in_failures, write_engine
 from ..users import MIN_PASSWORD, UserError, set_password, verify_password
-from .auth import session_timeouts
+from .auth import session_timeouts, wait_seconds
 from .i18n import gettext as _
 from .state import WebState
 
@@ -87,11 +88,22 @@ def end_other_sessions():
 
 @bp.post("/sessions/password")
 def change_password():
+    """The current password is asked for (a borrowed session must not take the account over),
+    and wrong guesses count as failed sign-ins, slowed down the same way."""
     form = request.form
     current, new, confirm = form.get("current", ""), form.get("password", ""), form.get("confirm", "")
+    state = WebState.of()
+    now = datetime.now(UTC)
+    keys = [f"user:{g.user['username'].lower()}"]
+    wait = wait_seconds(state.engine, keys, now)
+    if wait:
+        return _sessions_page(errors=[_("Too many failed attempts. Try again in %(seconds)s seconds.",
+                                        seconds=wait)], status=429)
     problem = password_problem(new, confirm)
     if problem is None and not verify_password(g.user.get("password_hash"), current[:MAX_PASSWORD]):
         problem = _("Your current password is not right.")
+        with write_engine(state.engine).begin() as conn:
+            conn.execute(sign_in_failures.insert(), [{"key": k, "at": now} for k in keys])
     if problem:
         return _sessions_page(errors=[problem], status=422)
     with write_engine(WebState.of().engine).begin() as conn:

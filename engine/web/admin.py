@@ -33,7 +33,7 @@ from ..storage import (
     users,
     write_engine,
 )
-from ..users import USERNAME_RE, create_user, set_active
+from ..users import USERNAME_RE, UserError, create_user, set_active
 from .account import password_problem
 from .auth import WINDOW, session_timeouts
 from .i18n import gettext as _
@@ -220,26 +220,33 @@ def user_new():
             if problem:
                 errors.append(problem)
         if not errors:
-            with write_engine(engine()).begin() as conn:
-                if conn.execute(sa.select(users.c.id).where(users.c.username == values["username"])).first():
-                    errors.append(_("There is already a user with that username."))
-                else:
-                    user_id = create_user(conn, values["username"],
-                                          form["password"] if values["mode"] == "password" else None,
-                                          display_name=display, email=email or None, is_admin=values["is_admin"],
-                                          language=values["language"])
-                    if department:
-                        conn.execute(users.update().where(users.c.id == user_id).values(department_id=int(department)))
-                    org.set_roles(conn, user_id, values["roles"], model.roles)
-                    token = invitations.issue(conn, user_id, invitations.INVITE, g.user["id"]) \
-                        if values["mode"] == "invite" else None
-            if not errors:
+            try:
+                user_id, token = _create(values, display, email, department, model.roles)
+            except (UserError, IntegrityError):  # taken meanwhile
+                errors.append(_("There is already a user with that username."))
+            else:
                 if token is None:
                     return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
                 with engine().connect() as conn:
                     return _show_link(_person(conn, user_id), token, invitations.INVITE)
     return render_template("admin_user_new.html", values=values, departments=names, roles=model.roles,
                            languages=model.languages, errors=errors), 422 if errors else 200
+
+
+def _create(values: dict[str, Any], display: str, email: str, department: str, known_roles) -> tuple[int, str | None]:
+    """The new user, their roles and department, and their invitation token (with "invite")."""
+    with write_engine(engine()).begin() as conn:
+        if conn.execute(sa.select(users.c.id).where(users.c.username == values["username"])).first():
+            raise UserError(values["username"])
+        user_id = create_user(conn, values["username"], request.form["password"] if values["mode"] == "password"
+                              else None, display_name=display, email=email or None, is_admin=values["is_admin"],
+                              language=values["language"])
+        if department:
+            conn.execute(users.update().where(users.c.id == user_id).values(department_id=int(department)))
+        org.set_roles(conn, user_id, values["roles"], known_roles)
+        token = invitations.issue(conn, user_id, invitations.INVITE, g.user["id"]) if values["mode"] == "invite" \
+            else None
+    return user_id, token
 
 
 @bp.post("/users/<int:user_id>/reset-password")

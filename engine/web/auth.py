@@ -147,11 +147,14 @@ def sign_in():
 def start_session(user_row) -> None:
     """A user has signed in: start their session. A new random session id (no fixation),
     stored as a hash with the address and browser, and a line in their sign-in history.
-    Every way of signing in (password, two-factor, single sign-on) ends here."""
+    Every way of signing in (password, two-factor, single sign-on) ends here. `user_row` is
+    the user's `tailor_user` row (a mapping with at least "id" and "username"); call it only
+    for an active user who has proved who they are."""
     state = WebState.of()
     session.clear()
     with write_engine(state.engine).begin() as conn:
-        token = sessions.create_session(conn, user_row["id"], request.remote_addr, request.user_agent.string)
+        token = sessions.create_session(conn, user_row["id"], request.remote_addr, request.user_agent.string,
+                                        timeouts=session_timeouts())
         sessions.record_sign_in(conn, user_row["username"], user_row["id"], sessions.SUCCESS, request.remote_addr,
                                 request.user_agent.string)
     session[SESSION_KEY] = token

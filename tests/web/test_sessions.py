@@ -119,6 +119,18 @@ def test_a_bad_password_change_changes_nothing(crm_app, data, message):
     assert sign_in(crm_app.test_client(), "alice", PASSWORD).status_code == 302
 
 
+def test_guessing_the_current_password_is_slowed_down(crm_app):
+    """A borrowed session cannot try passwords on the change form faster than on sign-in."""
+    client = signed_in(crm_app)
+    token = csrf_of(client.get("/sessions").get_data(as_text=True))
+    guess = {"csrf_token": token, "password": "new-pass-22", "confirm": "new-pass-22"}
+    for attempt in range(3):
+        assert client.post("/sessions/password", data={**guess, "current": f"guess-{attempt}"}).status_code == 422
+    slowed = client.post("/sessions/password", data={**guess, "current": PASSWORD})
+    assert slowed.status_code == 429 and "Try again in" in slowed.get_data(as_text=True)
+    assert sign_in(crm_app.test_client(), "alice", "new-pass-22").status_code in (401, 429)
+
+
 def test_deactivation_ends_the_users_sessions(crm_app):
     alice = signed_in(crm_app)
     admin = signed_in(crm_app, "admin", "demo-admin-1")
@@ -203,6 +215,13 @@ def test_sessions_end_after_the_absolute_limit_even_when_used(crm_app):
     assert works(client)
     set_times(crm_app, created_at=now - timedelta(hours=12, minutes=1), last_seen_at=now)  # default: 12 hours
     assert not works(client)
+
+
+def test_sessions_past_the_absolute_limit_are_deleted_at_the_next_sign_in(crm_app):
+    signed_in(crm_app)
+    set_times(crm_app, created_at=datetime.now(UTC) - timedelta(hours=13))
+    signed_in(crm_app)
+    assert len(session_rows(crm_app)) == 1
 
 
 def test_timeouts_are_configurable(crm_app):
