@@ -5,6 +5,9 @@
     tailor migrate PROJECT [--plan|--sql] [--allow-destructive] [--write-revision DIR]
     tailor demo-data PROJECT              load the project's demo/*.yaml records
     tailor user create USERNAME           add a user
+    tailor user password USERNAME         set a user's password (ends their sessions)
+    tailor user deactivate|activate USERNAME   switch a user off (ends their sessions) or on
+    tailor user sign-out USERNAME         end every session of a user
 
 Every command reads `TAILOR_*` environment variables (see engine.config); `--database`
 overrides TAILOR_DATABASE_URL. User mistakes print a message, never a traceback.
@@ -394,6 +397,70 @@ def user_create(username, project, database, display_name, email, admin, roles, 
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PROBLEMS)
     click.echo(f"created user {username} (id {user_id})" + (f" with roles {', '.join(sorted(roles))}" if roles else ""))
+
+
+def _user_change(project: str, database: str | None, username: str, change) -> None:
+    """Run `change(conn, user_id)` for USERNAME in one transaction; a clear error otherwise."""
+    from .migrate import upgrade_system_tables
+    from .storage import write_engine
+    from .users import UserError, user_id_of
+
+    engine = _engine(project, database)
+    upgrade_system_tables(engine)
+    try:
+        with write_engine(engine).begin() as conn:
+            change(conn, user_id_of(conn, username))
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+
+
+def _user_command(name: str, help_text: str):
+    """A `tailor user NAME USERNAME --project --database` command."""
+    def wrap(function):
+        function.__doc__ = help_text
+        command = click.argument("username")(function)
+        command = click.option("--project", type=click.Path(file_okay=False), default=".",
+                               help="Project folder (for the default database).")(command)
+        command = database_option(command)
+        return user.command(name)(command)
+    return wrap
+
+
+@_user_command("password", "Set USERNAME's password (asked for when not given); their sessions end.")
+@click.password_option(prompt_required=False, default=None)
+def user_password(username, project, database, password) -> None:
+    from .users import set_password
+
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    _user_change(project, database, username, lambda conn, user_id: set_password(conn, user_id, password))
+    click.echo(f"password of {username} changed; their sessions ended")
+
+
+@_user_command("deactivate", "Switch USERNAME off: no sign-in, every session ends; records keep their owner.")
+def user_deactivate(username, project, database) -> None:
+    from .users import set_active
+
+    _user_change(project, database, username, lambda conn, user_id: set_active(conn, user_id, False))
+    click.echo(f"{username} deactivated; their sessions ended")
+
+
+@_user_command("activate", "Let USERNAME sign in again.")
+def user_activate(username, project, database) -> None:
+    from .users import set_active
+
+    _user_change(project, database, username, lambda conn, user_id: set_active(conn, user_id, True))
+    click.echo(f"{username} activated")
+
+
+@_user_command("sign-out", "End every session of USERNAME (their password keeps working).")
+def user_sign_out(username, project, database) -> None:
+    from .sessions import revoke_all
+
+    ended: list[int] = []
+    _user_change(project, database, username, lambda conn, user_id: ended.append(revoke_all(conn, user_id)))
+    click.echo(f"{ended[0]} session(s) of {username} ended")
 
 
 @cli.group()

@@ -20,10 +20,13 @@ from .system import (
     schema_history,
     sequence,
     shares,
+    sign_in_events,
     sign_in_failures,
     team_members,
     teams,
+    user_links,
     user_roles,
+    user_sessions,
     users,
 )
 
@@ -48,9 +51,12 @@ __all__ = [
     "schema_history",
     "sequence",
     "shares",
+    "sign_in_events",
     "sign_in_failures",
     "team_members",
     "teams",
+    "user_links",
     "user_roles",
+    "user_sessions",
     "users",
 ]

@@ -315,6 +315,48 @@ column_states = sa.Table(  # how the values of a derived column were worked out 
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
 
+# -- sessions, one-time links and the sign-in history (engine/sessions.py, engine/invitations.py) --
+user_sessions = sa.Table(  # a signed-in browser; the cookie holds a random id, stored here only as a hash
+    "tailor_session",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(300)),
+    sa.Column("revoked_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_tailor_session_user_id", "user_id"),
+)
+
+user_links = sa.Table(  # invitations and password resets: used once, expiring, stored as a hash
+    "tailor_user_link",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("purpose", sa.String(16), nullable=False),  # invite | reset
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("used_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_tailor_user_link_user_id", "user_id"),
+)
+
+sign_in_events = sa.Table(  # every sign-in and failed attempt, for the per-user history
+    "tailor_sign_in_event",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE")),  # NULL: unknown name
+    sa.Column("username", sa.String(80), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # success | failure | throttled
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(300)),
+    sa.Index("ix_tailor_sign_in_event_user_id_at", "user_id", "at"),
+)
+
 # Ids are never used twice: SQLite reuses the largest id after a delete unless the table is
 # AUTOINCREMENT, and then a new row would inherit the comments, history or shares of a
 # deleted one. (PostgreSQL sequences never go back.) Revision 0006 rebuilds older tables.

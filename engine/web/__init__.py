@@ -21,7 +21,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 from ..config import Settings
 from ..paths import TEMPLATES
-from . import admin, assets, auth, errors, i18n
+from . import account, admin, assets, auth, errors, i18n
 from .state import WebState
 
 csrf = CSRFProtect()
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     auth.init_app(app)
     errors.init_app(app)
     admin.init_app(app)
+    account.init_app(app)
     from .pages import init_app as init_pages
 
     init_pages(app)

@@ -2,21 +2,40 @@
 department, active, admin) and departments (a tree). Only admins (`is_admin`) reach them;
 everything else about permissions is in roles.yaml.
 
-    GET       /admin/users               every user, with their place in the organisation
-    GET/POST  /admin/users/<id>          one user's department, manager, roles, teams…
+    GET       /admin/users               every user, with their place, status and last sign-in
+    GET/POST  /admin/users/new           a new user, with a password or a one-time invitation link
+    GET/POST  /admin/users/<id>          one user's department, manager, roles, teams…, sessions
+                                         and sign-in history
+    POST      /admin/users/<id>/reset-password   a one-time link; the old password and sessions end
+    POST      /admin/users/<id>/deactivate, /activate, /sign-out, /unlock
     GET/POST  /admin/departments         the tree; add, rename or move a department
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 
+from .. import invitations, sessions
 from ..permissions import org
-from ..storage import department_heads, departments, team_members, teams, user_roles, users, write_engine
+from ..storage import (
+    department_heads,
+    departments,
+    sign_in_events,
+    sign_in_failures,
+    team_members,
+    teams,
+    user_roles,
+    users,
+    write_engine,
+)
+from ..users import USERNAME_RE, UserError, create_user, set_active
+from .account import password_problem
+from .auth import WINDOW, session_timeouts
 from .i18n import gettext as _
 from .state import WebState
 
@@ -57,8 +76,10 @@ def user_list():
         for user_id, role in conn.execute(sa.select(user_roles.c.user_id, user_roles.c.role)):
             roles.setdefault(user_id, []).append(role)
         names = department_names(conn)
+        last = sessions.last_sign_ins(conn)
     by_id = {p["id"]: p["display_name"] or p["username"] for p in people}
-    return render_template("admin_users.html", people=people, roles=roles, departments=names, by_id=by_id)
+    return render_template("admin_users.html", people=people, roles=roles, departments=names, by_id=by_id,
+                           last=last)
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -90,10 +111,14 @@ def user_edit(user_id: int):
             errors.append(_("Unknown role."))
         if user_id == g.user["id"] and not values.get("is_admin", True):
             errors.append(_("You cannot take away your own administrator rights."))
+        if user_id == g.user["id"] and not values.get("is_active", True):
+            errors.append(_("You cannot deactivate yourself."))
         if not errors:
             try:
                 with write_engine(engine()).begin() as conn:
                     conn.execute(users.update().where(users.c.id == user_id).values(**values))
+                    if person["is_active"] and not values["is_active"]:
+                        set_active(conn, user_id, False)  # ends their sessions
                     org.set_roles(conn, user_id, wanted_roles, model.roles)
                     org.set_teams(conn, user_id, form.get("teams", "").replace("；", ";").split(";"))
                     conn.execute(department_heads.delete().where(department_heads.c.user_id == user_id))
@@ -112,7 +137,167 @@ def user_edit(user_id: int):
     status = 422 if errors else 200
     return render_template("admin_user.html", person=person, departments=names, everyone=everyone,
                            roles=model.roles, held=held, teams=";".join(team_names), heads=heads,
-                           errors=errors), status
+                           errors=errors, **_account_of(person)), status
+
+
+def _account_of(person) -> dict[str, Any]:
+    """What the user page shows about signing in: live sessions, history, throttling."""
+    with engine().connect() as conn:
+        live = sessions.live_sessions(conn, person["id"], session_timeouts())
+        history = sessions.sign_in_history(conn, person["id"])
+        failures = conn.execute(sa.select(sa.func.count()).select_from(sign_in_failures).where(
+            sign_in_failures.c.key == _failure_key(person["username"]),
+            sign_in_failures.c.at > datetime.now(UTC) - WINDOW)).scalar()
+    for row in [*live, *history]:
+        for key in ("at", "last_seen_at", "created_at"):
+            if key in row:
+                row[key] = sessions.aware(row[key])
+    return {"live": live, "history": history, "failures": failures}
+
+
+def _failure_key(username: str) -> str:
+    return f"user:{username.lower()}"  # as auth.sign_in counts them
+
+
+def _person(conn, user_id: int):
+    person = conn.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
+    if person is None:
+        abort(404)
+    return person
+
+
+def link_url(token: str) -> str:
+    """The one-time link, on TAILOR_BASE_URL when set (the address users reach Tailor at)."""
+    base = current_app.config["TAILOR_SETTINGS"].extra.get("base_url", "")
+    if base:
+        return base.rstrip("/") + url_for("account.set_password_page", token=token)
+    return url_for("account.set_password_page", token=token, _external=True)
+
+
+def _show_link(person, token: str, purpose: str):
+    response = render_template("admin_link.html", person=person, link=link_url(token), purpose=purpose,
+                               hours=int(invitations.LIFETIME[purpose].total_seconds() // 3600))
+    return response, 200, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+def user_new():
+    model = WebState.of().model
+    with engine().connect() as conn:
+        names = department_names(conn)
+    errors: list[str] = []
+    form = request.form
+    values: dict[str, Any] = {"language": model.languages[0], "mode": "invite"}
+    if request.method == "POST":
+        unknown = set(form) - {"csrf_token", "username", "display_name", "email", "language", "department_id",
+                               "roles", "is_admin", "mode", "password", "confirm"}
+        if unknown:
+            abort(400, description=_("Unknown fields: %(names)s", names=", ".join(sorted(unknown)[:10])))
+        values = {key: form.get(key, "").strip() for key in ("username", "display_name", "email", "language",
+                                                             "department_id", "mode")}
+        values["roles"] = form.getlist("roles")
+        values["is_admin"] = form.get("is_admin") == "1"
+        if not USERNAME_RE.match(values["username"]):
+            errors.append(_("A username is 2 to 80 letters, digits, '.', '_' or '-', starting with a letter or digit."))
+        display = values["display_name"] or values["username"]
+        if len(display) > MAX_NAME or "\x00" in display:
+            errors.append(_("A name is 1 to %(n)s characters.", n=MAX_NAME))
+        email = values["email"]
+        if email and (len(email) > 254 or email.count("@") != 1 or email.startswith("@") or email.endswith("@")
+                      or any(c.isspace() for c in email)):
+            errors.append(_("That is not an e-mail address."))
+        if values["language"] not in model.languages:
+            errors.append(_("Choose from the list."))
+        department = values["department_id"]
+        if department and not (department.isdigit() and int(department) in names):
+            errors.append(_("Choose from the list."))
+        if not set(values["roles"]) <= set(model.roles):
+            errors.append(_("Unknown role."))
+        if values["mode"] not in ("invite", "password"):
+            errors.append(_("Choose from the list."))
+        elif values["mode"] == "password":
+            problem = password_problem(form.get("password", ""), form.get("confirm", ""))
+            if problem:
+                errors.append(problem)
+        if not errors:
+            try:
+                user_id, token = _create(values, display, email, department, model.roles)
+            except (UserError, IntegrityError):  # taken meanwhile
+                errors.append(_("There is already a user with that username."))
+            else:
+                if token is None:
+                    return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
+                with engine().connect() as conn:
+                    return _show_link(_person(conn, user_id), token, invitations.INVITE)
+    return render_template("admin_user_new.html", values=values, departments=names, roles=model.roles,
+                           languages=model.languages, errors=errors), 422 if errors else 200
+
+
+def _create(values: dict[str, Any], display: str, email: str, department: str, known_roles) -> tuple[int, str | None]:
+    """The new user, their roles and department, and their invitation token (with "invite")."""
+    with write_engine(engine()).begin() as conn:
+        if conn.execute(sa.select(users.c.id).where(users.c.username == values["username"])).first():
+            raise UserError(values["username"])
+        user_id = create_user(conn, values["username"], request.form["password"] if values["mode"] == "password"
+                              else None, display_name=display, email=email or None, is_admin=values["is_admin"],
+                              language=values["language"])
+        if department:
+            conn.execute(users.update().where(users.c.id == user_id).values(department_id=int(department)))
+        org.set_roles(conn, user_id, values["roles"], known_roles)
+        token = invitations.issue(conn, user_id, invitations.INVITE, g.user["id"]) if values["mode"] == "invite" \
+            else None
+    return user_id, token
+
+
+@bp.post("/users/<int:user_id>/reset-password")
+def user_reset_password(user_id: int):
+    with write_engine(engine()).begin() as conn:
+        person = _person(conn, user_id)
+        token = invitations.reset_password(conn, user_id, g.user["id"])
+    return _show_link(person, token, invitations.RESET)
+
+
+@bp.post("/users/<int:user_id>/deactivate")
+def user_deactivate(user_id: int):
+    if user_id == g.user["id"]:
+        abort(400, description=_("You cannot deactivate yourself."))
+    with write_engine(engine()).begin() as conn:
+        _person(conn, user_id)
+        set_active(conn, user_id, False)
+    return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
+
+
+@bp.post("/users/<int:user_id>/activate")
+def user_activate(user_id: int):
+    with write_engine(engine()).begin() as conn:
+        _person(conn, user_id)
+        set_active(conn, user_id, True)
+    return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
+
+
+@bp.post("/users/<int:user_id>/sign-out")
+def user_sign_out(user_id: int):
+    """Sign out everywhere (the admin's own current session too, if it is theirs)."""
+    with write_engine(engine()).begin() as conn:
+        _person(conn, user_id)
+        sessions.revoke_all(conn, user_id)
+    return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
+
+
+@bp.post("/users/<int:user_id>/unlock")
+def user_unlock(user_id: int):
+    """Clear the user's failed sign-ins, and those of the addresses they recently failed
+    from, so they need not wait out the slow-down."""
+    since = datetime.now(UTC) - WINDOW
+    with write_engine(engine()).begin() as conn:
+        person = _person(conn, user_id)
+        addresses = {ip for (ip,) in conn.execute(
+            sa.select(sign_in_events.c.ip).distinct().where(
+                sign_in_events.c.user_id == user_id, sign_in_events.c.ip.is_not(None), sign_in_events.c.at > since,
+                sign_in_events.c.outcome.in_((sessions.FAILURE, sessions.THROTTLED))))}
+        keys = [_failure_key(person["username"]), *(f"addr:{ip}" for ip in sorted(addresses))]
+        conn.execute(sign_in_failures.delete().where(sign_in_failures.c.key.in_(keys)))
+    return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
 
 
 def _user_values(form, names: dict[int, str], others: set[int], errors: list[str]) -> dict[str, Any]:

@@ -1,7 +1,13 @@
 """Sign-in and sign-out, the current user, and the rule that every page needs a user.
 
-* Passwords are scrypt hashes (engine.users).
-* The session cookie is HttpOnly and SameSite=Lax; the session is renewed at sign-in.
+* Passwords are scrypt hashes (engine.users). An unknown username is checked against a
+  dummy hash, so a failed sign-in takes as long whether or not the user exists.
+* Sessions are kept on the server (engine.sessions): the HttpOnly, SameSite=Lax cookie holds
+  only a random session id, a new one at each sign-in. Signing out revokes the row, so a
+  copied cookie stops working; sessions also end after TAILOR_SESSION_IDLE_MINUTES without
+  a request and TAILOR_SESSION_ABSOLUTE_HOURS after sign-in.
+* `start_session(user_row)` is the one place where a user who has proved who they are is
+  signed in (password here; other sign-in methods call it too).
 * `next` after sign-in may only be a path on this site.
 * Failed sign-ins are slowed down: after `FREE_FAILURES` failures for a username (or from
   one address) within `WINDOW`, each further attempt must wait twice as long as the
@@ -14,11 +20,23 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from .. import sessions
 from ..fields.numbers import reset_input_language, set_input_language
 from ..permissions.org import load_actor
 from ..records import Actor, Context
@@ -31,7 +49,8 @@ bp = Blueprint("auth", __name__)
 FREE_FAILURES = 3
 WINDOW = timedelta(minutes=15)
 MAX_WAIT = 300
-OPEN_ENDPOINTS = {"auth.sign_in", "auth.language", "asset", "health", "static"}
+OPEN_ENDPOINTS = {"auth.sign_in", "auth.language", "account.set_password_page", "asset", "health", "static"}
+SESSION_KEY = "sid"  # the cookie's random session id
 
 
 class SignInForm(FlaskForm):
@@ -98,19 +117,25 @@ def sign_in():
         username = form.username.data.strip()
         keys = [f"user:{username.lower()}", f"addr:{request.remote_addr}"]
         wait = wait_seconds(state.engine, keys, now)
+        with state.engine.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()
+        user_id = row["id"] if row is not None else None
         if wait:
             error = _("Too many failed attempts. Try again in %(seconds)s seconds.", seconds=wait)
             status = 429
+            with write_engine(state.engine).begin() as conn:
+                sessions.record_sign_in(conn, username, user_id, sessions.THROTTLED, request.remote_addr,
+                                        request.user_agent.string)
         else:
-            with state.engine.connect() as conn:
-                row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()
-            if row is not None and row["is_active"] and verify_password(row["password_hash"], form.password.data):
-                session.clear()  # a new session at sign-in: no fixation
-                session["user_id"] = row["id"]
-                session.permanent = True
+            # the password is checked in every case (a dummy hash without a user): same cost
+            matches = verify_password(row["password_hash"] if row is not None else None, form.password.data)
+            if row is not None and row["is_active"] and matches:
+                start_session(row)
                 return redirect(safe_next(form.next.data))
             with write_engine(state.engine).begin() as conn:
                 conn.execute(sign_in_failures.insert(), [{"key": k, "at": now} for k in keys])
+                sessions.record_sign_in(conn, username, user_id, sessions.FAILURE, request.remote_addr,
+                                        request.user_agent.string)
             error = _("Wrong username or password.")
             status = 401
     elif request.method == "POST":
@@ -119,8 +144,33 @@ def sign_in():
     return render_template("sign_in.html", form=form, error=error), status
 
 
+def start_session(user_row) -> None:
+    """A user has signed in: start their session. A new random session id (no fixation),
+    stored as a hash with the address and browser, and a line in their sign-in history.
+    Every way of signing in (password, two-factor, single sign-on) ends here. `user_row` is
+    the user's `tailor_user` row (a mapping with at least "id" and "username"); call it only
+    for an active user who has proved who they are."""
+    state = WebState.of()
+    session.clear()
+    with write_engine(state.engine).begin() as conn:
+        token = sessions.create_session(conn, user_row["id"], request.remote_addr, request.user_agent.string,
+                                        timeouts=session_timeouts())
+        sessions.record_sign_in(conn, user_row["username"], user_row["id"], sessions.SUCCESS, request.remote_addr,
+                                request.user_agent.string)
+    session[SESSION_KEY] = token
+    session.permanent = True
+
+
+def session_timeouts() -> sessions.Timeouts:
+    return current_app.extensions["tailor_session_timeouts"]
+
+
 @bp.post("/sign-out")
 def sign_out():
+    token = session.get(SESSION_KEY)
+    if token:
+        with write_engine(WebState.of().engine).begin() as conn:
+            sessions.revoke_token(conn, token)
     session.clear()
     return redirect(url_for("auth.sign_in"))
 
@@ -144,14 +194,22 @@ def load_user() -> None:
     state.refresh()
     state.open_reads()
     g.user = None
-    user_id = session.get("user_id")
-    if user_id is not None:
+    g.session_id = None
+    token = session.get(SESSION_KEY)
+    if token:
+        now = datetime.now(UTC)
         with state.service.reading() as conn:
-            row = conn.execute(sa.select(users).where(users.c.id == user_id)).mappings().first()
-        if row is not None and row["is_active"]:
-            g.user = dict(row)
+            found = sessions.find_session(conn, token, session_timeouts(), now)
+        if found is not None:
+            if sessions.needs_touch(found, now):  # not a write on every request
+                with write_engine(state.engine).begin() as conn:
+                    sessions.touch(conn, found["id"], now)
+            g.user = found["user"]
+            g.session_id = found["id"]
         else:
             session.clear()
+    elif "user_id" in session:  # a cookie from before sessions were kept on the server
+        session.clear()
     # numbers the user types, and numbers in their inputs, are in their language (the records
     # service reads them so too, from the request's Context)
     g._tailor_numbers = set_input_language((g.user or {}).get("language"))
@@ -170,6 +228,9 @@ def end_request(_exc: BaseException | None) -> None:
 
 
 def init_app(app: Flask) -> None:
+    timeouts = sessions.Timeouts.from_settings(app.config["TAILOR_SETTINGS"].extra)
+    app.extensions["tailor_session_timeouts"] = timeouts
+    app.config["PERMANENT_SESSION_LIFETIME"] = timeouts.absolute
     app.register_blueprint(bp)
     app.before_request(load_user)
     app.teardown_request(end_request)

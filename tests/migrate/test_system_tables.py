@@ -129,3 +129,22 @@ def test_migrate_brings_an_older_databases_engine_tables_to_head(db_engine, buil
         assert conn.execute(sa.text(f"SELECT version_num FROM {ALEMBIC_VERSION_TABLE}")).scalar() == head
         assert conn.execute(sa.select(users.c.username, users.c.department_id)).all() == [("old.user", None)]
     assert {"tailor_user_role", "tailor_department", "tailor_share"} <= set(sa.inspect(db_engine).get_table_names())
+
+
+def test_revision_0007_adds_and_removes_the_session_tables(db_engine):
+    """Sessions, one-time links and the sign-in history come with revision 0007, on a
+    database whose users are kept, and go with its downgrade."""
+    from alembic import command
+
+    from engine.users import create_user
+
+    added = {"tailor_session", "tailor_user_link", "tailor_sign_in_event"}
+    upgrade_system_tables(db_engine)
+    with db_engine.begin() as conn:
+        command.downgrade(system_config(connection=conn), "0006")
+    assert not added & set(sa.inspect(db_engine).get_table_names())
+    create_user(db_engine, "old.user", None)
+    upgrade_system_tables(db_engine)
+    assert added <= set(sa.inspect(db_engine).get_table_names())
+    assert _differences(db_engine) == []
+    assert select(db_engine, "SELECT username FROM tailor_user") == [("old.user",)]
