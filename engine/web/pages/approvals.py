@@ -45,7 +45,8 @@ def history_labels() -> dict[str, str]:
         "send_back": _("Sent back"), "transfer": _("Passed on"), "add_before": _("Added an approver before"),
         "add_after": _("Added an approver after"), "withdraw": _("Withdrew"), "urge": _("Urged"),
         "resubmit": _("Resubmitted"), "condition": _("Condition"), "condition_error": _("Condition failed"),
-        "cc": _("Copied"), "skip": _("Skipped: already approved"), "auto_approve": _("Approved automatically"),
+        "cc": _("Copied"), "skip": _("Skipped: already approved"),
+        "skip_duties": _("Skipped: the submitter, or someone who may not read the record"), "auto_approve": _("Approved automatically"),
         "no_approver": _("No approver found: passed on"), "timeout": _("Timed out"), "escalate": _("Escalated"),
         "fork": _("Split into branches"), "branch_done": _("Branch finished"), "approved": _("Approval granted"),
         "rejected": _("Approval refused"), "withdrawn": _("Withdrawn"),
@@ -207,8 +208,8 @@ def run_transition(entity: str, record_id: int, name: str):
         except ConflictError as exc:
             problem, status = str(exc), 409
         except ValidationError as exc:
-            errors, status = exc.errors, 422
-            problem = "; ".join(m for m in exc.errors.get("", [])) or _("Please correct the marked fields.")
+            errors, status = {k: [_(m) for m in v] for k, v in exc.errors.items()}, 422
+            problem = "; ".join(errors.get("", [])) or _("Please correct the marked fields.")
         except RecordError as exc:
             if exc.status == 404:
                 raise
@@ -285,9 +286,10 @@ def flow_operation(flow_id: int, op: str):
 
 
 def _refused(exc: RecordError):
-    """Show why an operation was refused, on the page it came from."""
-    message = "; ".join(f"{k}: {'; '.join(v)}" if k else "; ".join(v) for k, v in exc.errors.items()) \
-        if isinstance(exc, ValidationError) else str(exc)
+    """Show why an operation was refused, on the page it came from, in the user's language
+    (the engine's messages are marked for translation where it has them)."""
+    message = "; ".join(f"{k}: {'; '.join(_(m) for m in v)}" if k else "; ".join(_(m) for m in v)
+                        for k, v in exc.errors.items()) if isinstance(exc, ValidationError) else _(str(exc))
     target = _back("")
     parts = target.strip("/").split("/")
     if len(parts) == 3 and parts[0] == "e" and _number(parts[2]) is not None and parts[1] in model().entities:
