@@ -265,8 +265,16 @@ class Decisions:
         run = self._lock(conn, flow_id, context)
         actor = context.actor
         if run.row["submitter_id"] != actor.id and not (actor.is_admin or actor.system):
+            if not self._may_see(conn, run, context):  # as records do: its existence is not revealed
+                raise NotFound("approval", flow_id)
             raise PermissionDenied("approval", "withdraw", "only the submitter may do this")
         return run
+
+    def _may_see(self, conn: Connection, run: Run, context: Context) -> bool:
+        """Whether the user may read the record the flow is about."""
+        record = self.service._load(conn, run.entity, run.row["record_id"])
+        access = self.service.access(run.entity, context)
+        return record is not None and self.service._reaches(conn, access, record, "read", context)
 
     def withdraw(self, flow_id: Any, context: Context, comment: str = "") -> None:
         """The submitter takes the flow back (撤回), while nobody has acted on it yet."""

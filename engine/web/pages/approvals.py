@@ -7,7 +7,9 @@
     POST      /approvals/flows/<flow>/<op>       withdraw, urge, resubmit (the submitter)
     GET       /approvals?tab=todo|done|cc|mine   the inbox
     GET       /notifications                     the bell's list; POST …/read marks read
-    GET       /notifications/<id>                open one (marks it read)
+    POST      /notifications/<id>                open one: marks it read, goes to its record
+    GET       /notifications/<id>                go to its record, changing nothing (a link
+                                                 prefetched or followed from elsewhere)
 
 Every operation goes through the flow engine (`service.flows`), which checks who may do it;
 its refusals come back on the page they were made from, never as a 500.
@@ -379,17 +381,24 @@ def notifications_read():
     return redirect(url_for("pages.notification_list"), code=303)
 
 
-@bp.get("/notifications/<int:notification_id>")
+@bp.route("/notifications/<int:notification_id>", methods=["GET", "POST"])
 def notification_open(notification_id: int):
+    """Open a notification. Only a POST (the list's button, with its CSRF token) marks it
+    read: a GET changes nothing, so a link prefetched by the browser, followed by a crawler
+    or forged on another site does not mark anything read behind the user's back."""
     import sqlalchemy as sa
 
+    if request.method == "POST" and set(request.form) - {"csrf_token"}:
+        abort(400)
     me = context().actor.id
-    with service()._write() as conn:
+    with service().reading() as conn:
         link = conn.execute(sa.select(notifications.c.link).where(notifications.c.id == notification_id,
                                                                   notifications.c.user_id == me)).first()
-        if link is None:
-            abort(404)
-        mark_read(conn, me, context().now, notification_id)
+    if link is None:
+        abort(404)
+    if request.method == "POST":
+        with service()._write() as conn:
+            mark_read(conn, me, context().now, notification_id)
     target = link.link if link.link and link.link.startswith("/") and not link.link.startswith("//") else None
     return redirect(target or url_for("pages.notification_list"), code=303)
 
