@@ -386,8 +386,10 @@ def test_withdraw_only_before_anyone_acts(flow_world):
     w = flow_world(TWO_STEPS.format(resubmit=""))
     deal = w.new()
     w.submit(deal)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(NotFound):  # rep2 cannot read rep's deal: its flow is not revealed either
         w.flows.withdraw(w.flow(deal)["id"], w["rep2"])
+    with pytest.raises(PermissionDenied):  # legal reads every deal, but did not submit this one
+        w.flows.withdraw(w.flow(deal)["id"], w["legal"])
     w.flows.withdraw(w.flow(deal)["id"], w["rep"], "wrong amount")
     assert w.state(deal) == "draft" and w.flow(deal)["status"] == "withdrawn" and w.open_tasks(deal) == []
     w.submit(deal)
