@@ -314,6 +314,16 @@ column_states = sa.Table(  # how the values of a derived column were worked out 
     sa.Column("detail", sa.Text),  # what the fingerprint stands for, where a planner needs it (search keys)
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
+form_tokens = sa.Table(  # one-time tokens of create forms, once used (engine/web/form_tokens.py)
+    "tailor_form_token",
+    SYSTEM_METADATA,
+    sa.Column("token", sa.String(64), primary_key=True),  # the form's nonce: a second post of it is refused
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("record_id", sa.Integer),  # the record the first post created
+    sa.Column("used_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_tailor_form_token_used_at", "used_at"),  # old tokens are pruned by age
+)
 
 # -- sessions, one-time links and the sign-in history (engine/sessions.py, engine/invitations.py) --
 user_sessions = sa.Table(  # a signed-in browser; the cookie holds a random id, stored here only as a hash

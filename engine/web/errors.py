@@ -24,6 +24,8 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(NotFound)
     def not_found(exc):
+        if exc.entity in ("approval", "task"):  # a flow or task: the same answer, whether it exists or not
+            return page(404, _("Not found"), _("This approval does not exist or you cannot see it."))
         return page(404, _("Not found"), _("This record does not exist or you cannot see it."))
 
     @app.errorhandler(ConflictError)

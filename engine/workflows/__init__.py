@@ -9,6 +9,8 @@ The pipeline, as for the rest of the engine:
 * `runtime.py` (`Flows`, `service.flows`) runs transitions and starts flows; `walk.py`
   moves a flow from node to node; `decisions.py` holds what people and timeouts do
   (approve, reject, send back, transfer, add an approver, withdraw, urge, resubmit);
+* `duties.py` holds segregation of duties (no self-approval, approvers read what they
+  approve), asked by resolving, passing on, adding, escalating and deciding;
 * `inbox.py` reads what pages show (the inbox, a record's flows);
 * `resolvers.py` and `actions.py` hold the built-in approver resolvers and actions,
   registered through the same hooks as a plugin's;

@@ -16,7 +16,7 @@ from .resolvers import PEOPLE, Resolver, split_approver
 
 NODE_KEYS = {
     "approval": {"approvers", "mode", "when_nobody", "skip_approved", "fields", "comment", "timeouts", "actions",
-                 "next"},
+                 "next", "allow_self_approval"},
     "cc": {"to", "actions", "next"},
     "condition": {"cases", "default"},
     "parallel": {"branches", "join", "next"},

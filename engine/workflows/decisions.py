@@ -17,6 +17,7 @@ from ..permissions import org
 from ..records.context import SYSTEM, Context
 from ..records.errors import NotFound, PermissionDenied, ValidationError
 from ..storage import flow_history, flow_steps, flow_tasks, flows, users
+from . import duties
 from .walk import ACTIVE, FlowConflict, Run
 
 DECISIONS = ("approve", "reject", "send_back", "transfer", "add_before", "add_after")  # a person acted
@@ -34,8 +35,10 @@ class Decisions:
         row = dict(conn.execute(sa.select(flows).where(flows.c.id == flow_id)).mappings().one())
         return Run(conn, row, self.pinned(conn, row["definition_id"]), self.model.entity(row["entity"]), context)
 
-    def _open_task(self, conn: Connection, task_id: Any, context: Context) -> tuple[Run, dict, dict]:
-        """The task, locked with its flow; only its assignee (or an admin) may act on it."""
+    def _open_task(self, conn: Connection, task_id: Any, context: Context,
+                   operation: str = "approve") -> tuple[Run, dict, dict]:
+        """The task, locked with its flow; only its assignee (or an admin) may act on it, and
+        never the submitter of the request (duties.py)."""
         try:
             task_id = int(task_id)
         except (TypeError, ValueError):
@@ -51,6 +54,8 @@ class Decisions:
         if task["kind"] != "approval" or run.row["status"] != "running" or task["status"] != "open":
             raise FlowConflict("this approval was already decided (or is not yours to decide now)")
         step = dict(conn.execute(sa.select(flow_steps).where(flow_steps.c.id == task["step_id"])).mappings().one())
+        duties.check_decider(self.service, conn, run.entity, run.flow.definition, run.flow.nodes[step["node"]],
+                             run.row["submitter_id"], task["user_id"], actor, operation)
         return run, task, step
 
     def _comment(self, node: Mapping[str, Any], comment: str, deciding: str) -> str | None:
@@ -134,7 +139,7 @@ class Decisions:
 
     def reject(self, task_id: Any, context: Context, comment: str = "") -> None:
         with self.service.transaction() as conn:
-            run, task, step = self._open_task(conn, task_id, context)
+            run, task, step = self._open_task(conn, task_id, context, "reject")
             comment = self._comment(run.flow.nodes[step["node"]], comment, "reject")
             self._decide(run, task, "rejected", comment)
             self._history(run, "reject", context.actor.id, comment, step=step, task_id=task["id"],
@@ -145,7 +150,7 @@ class Decisions:
     def send_back(self, task_id: Any, context: Context, comment: str = "", to: str = "submitter") -> None:
         """Send back to the submitter (who may edit and resubmit) or to an earlier node."""
         with self.service.transaction() as conn:
-            run, task, step = self._open_task(conn, task_id, context)
+            run, task, step = self._open_task(conn, task_id, context, "send_back")
             comment = self._comment(run.flow.nodes[step["node"]], comment, "send_back")
             targets = self.send_back_targets(conn, run.id, step)
             if to != "submitter" and to not in targets:
@@ -175,8 +180,8 @@ class Decisions:
     def transfer(self, task_id: Any, context: Context, to_user: Any, comment: str = "") -> None:
         """Hand the task to someone else (转交)."""
         with self.service.transaction() as conn:
-            run, task, step = self._open_task(conn, task_id, context)
-            target = self._someone_else(conn, task, step, to_user, "to")
+            run, task, step = self._open_task(conn, task_id, context, "transfer")
+            target = self._someone_else(run, task, step, to_user, "to")
             comment = (comment or "").strip() or None
             self._decide(run, task, "transferred", comment)
             new_id = self._task(run, step, target, "approval", "open", seq=task["seq"], required=task["required"],
@@ -194,8 +199,8 @@ class Decisions:
         if position not in ("before", "after"):
             raise ValidationError({"position": ["before or after"]})
         with self.service.transaction() as conn:
-            run, task, step = self._open_task(conn, task_id, context)
-            target = self._someone_else(conn, task, step, user, "user")
+            run, task, step = self._open_task(conn, task_id, context, f"add_{position}")
+            target = self._someone_else(run, task, step, user, "user")
             comment = (comment or "").strip() or None
             if position == "before":
                 new_id = self._task(run, step, target, "approval", "open", seq=task["seq"], required=True,
@@ -224,12 +229,16 @@ class Decisions:
         conn.execute(flow_tasks.update().where(flow_tasks.c.step_id == step["id"],
                                                flow_tasks.c.waiting_for == task["id"]).values(waiting_for=new_id))
 
-    def _someone_else(self, conn: Connection, task: Mapping[str, Any], step: Mapping[str, Any], value: Any,
+    def _someone_else(self, run: Run, task: Mapping[str, Any], step: Mapping[str, Any], value: Any,
                       key: str) -> int:
-        """The active user a task is handed or added to: not one already on this step."""
+        """The active user a task is handed or added to: not one already on this step, not
+        the submitter, someone who may read the record (duties.py)."""
+        conn = run.conn
         target = self._user(conn, value, key)
         if target == task["user_id"] or self._has_task(conn, step["id"], target):
             raise ValidationError({key: ["this person already has this approval"]})
+        duties.check_target(self.service, conn, run.entity, run.flow.definition, run.flow.nodes[step["node"]],
+                            run.row["submitter_id"], target, key)
         return target
 
     def _user(self, conn: Connection, value: Any, key: str = "to") -> int:
@@ -256,8 +265,16 @@ class Decisions:
         run = self._lock(conn, flow_id, context)
         actor = context.actor
         if run.row["submitter_id"] != actor.id and not (actor.is_admin or actor.system):
+            if not self._may_see(conn, run, context):  # as records do: its existence is not revealed
+                raise NotFound("approval", flow_id)
             raise PermissionDenied("approval", "withdraw", "only the submitter may do this")
         return run
+
+    def _may_see(self, conn: Connection, run: Run, context: Context) -> bool:
+        """Whether the user may read the record the flow is about."""
+        record = self.service._load(conn, run.entity, run.row["record_id"])
+        access = self.service.access(run.entity, context)
+        return record is not None and self.service._reaches(conn, access, record, "read", context)
 
     def withdraw(self, flow_id: Any, context: Context, comment: str = "") -> None:
         """The submitter takes the flow back (撤回), while nobody has acted on it yet."""
@@ -344,6 +361,10 @@ class Decisions:
                 for task in open_tasks:
                     chain = org.manager_chain(conn, task["user_id"], 1)
                     target = chain[0] if chain else None
+                    if target is not None and duties.eligible(
+                            self.service, conn, run.entity, run.flow.definition, run.flow.nodes[step["node"]],
+                            run.row["submitter_id"], [target])[1]:
+                        target = None  # the submitter, or someone who may not read the record
                     if target is None or self._has_task(conn, step_id, target):
                         self._notify_task(run, [task["user_id"]], "remind")  # nobody above: remind instead
                         continue

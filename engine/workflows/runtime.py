@@ -32,6 +32,7 @@ from ..records.context import SYSTEM, Context
 from ..records.errors import NotFound, PermissionDenied, ValidationError
 from ..records.titles import numbered, title_of
 from ..storage import flow_definitions, flow_tasks, flows, users
+from . import duties
 from .actions import ActionRun
 from .decisions import Decisions
 from .definition import Flow, Transition, Workflow
@@ -272,7 +273,7 @@ class Flows(Decisions, FlowWalk):
 
     def _start(self, conn: Connection, flow: Flow, entity: Entity, record: dict[str, Any], context: Context,
                before: str | None, during: str | None, picked: Mapping[str, Sequence[int]], comment: str = "") -> int:
-        picks = self._check_picks(conn, flow, picked)
+        picks = self._check_picks(conn, flow, picked, context.actor.id)
         flow_id = conn.execute(flows.insert().values(
             definition_id=self._definition_id(conn, flow), workflow=flow.workflow, flow=flow.name, entity=entity.name,
             record_id=record["id"], status="running", submitter_id=context.actor.id, state_before=before,
@@ -284,8 +285,10 @@ class Flows(Decisions, FlowWalk):
         self._enter(run, flow.start, "")
         return flow_id
 
-    def _check_picks(self, conn: Connection, flow: Flow, picked: Mapping[str, Sequence[int]]) -> dict[str, list[int]]:
-        """Approvers the submitter picked, node by node, within each node's allowed range."""
+    def _check_picks(self, conn: Connection, flow: Flow, picked: Mapping[str, Sequence[int]],
+                     submitter: int | None = None) -> dict[str, list[int]]:
+        """Approvers the submitter picked, node by node, within each node's allowed range
+        (never themselves, unless the node allows self-approval: duties.py)."""
         from .resolvers import picking_range
 
         found: dict[str, list[int]] = {}
@@ -300,6 +303,8 @@ class Flows(Decisions, FlowWalk):
                 if wrong or not chosen or (limit and len(chosen) > int(limit)):
                     raise ValidationError({f"picked.{name}": [
                         f"pick {'at most ' + str(limit) + ' ' if limit else ''}approvers from those offered"]})
+                if submitter in chosen and not duties.self_approval_allowed(flow.definition, node):
+                    raise ValidationError({f"picked.{name}": [duties.SELF_TARGET]})
                 found[name] = chosen
         return found
 

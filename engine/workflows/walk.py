@@ -17,8 +17,9 @@ from .. import jobs as job_queue
 from ..model.model import Entity
 from ..permissions import org
 from ..records.context import Actor, Context
-from ..records.errors import RecordError
+from ..records.errors import RecordError, ValidationError
 from ..storage import flow_history, flow_steps, flow_tasks, flows, users
+from . import duties
 from .definition import END, Flow, parse_duration
 
 ACTIVE = ("open", "pending", "waiting")  # task states still waiting for someone
@@ -204,6 +205,7 @@ class FlowWalk:
         record = self._record(run.entity, run.row["record_id"])
         picked = (run.row.get("picked") or {}).get(step["node"]) or ()
         people = self.resolve(node["approvers"], record, run.row["submitter_id"], picked, conn=run.conn)
+        people = self._eligible(run, step, node, people)
         if people and node.get("skip_approved", True):
             earlier = self._approved_by(run)
             kept = [u for u in people if u not in earlier]
@@ -222,7 +224,12 @@ class FlowWalk:
                 named = run.conn.execute(sa.select(users.c.id).where(users.c.username == policy,
                                                                      users.c.is_active.is_(True))).scalar()
                 people = [named] if named is not None else []
-            people = people or self._admins(run.conn)
+            people = self._eligible(run, step, node, people or self._admins(run.conn), quiet=True) \
+                or self._eligible(run, step, node, self._admins(run.conn), quiet=True)
+            if not people and not duties.self_approval_allowed(run.flow.definition, node) \
+                    and run.row["submitter_id"] in self._admins(run.conn):
+                # the submitter is the only one who could decide: never let them, never pass it
+                raise ValidationError({"": [duties.NOBODY_ELSE]})
             if not people:
                 self._history(run, "auto_approve", None, step=step, reason="no approver and no administrator")
                 self._node_done(run, step)
@@ -237,6 +244,18 @@ class FlowWalk:
         self.notify(first, "task", run.entity.name, record, who=run.row["submitter_id"], flow_id=run.id,
                     conn=run.conn, now=run.context.now)
         self._schedule_timeouts(run, step, node, record)
+
+    def _eligible(self, run: Run, step: Mapping[str, Any], node: Mapping[str, Any], people: list[int],
+                  quiet: bool = False) -> list[int]:
+        """The resolved approvers who may decide (duties.py): the submitter and people who
+        may not read the record are skipped, and the history says so."""
+        if not people:
+            return people
+        kept, skipped = duties.eligible(self.service, run.conn, run.entity, run.flow.definition, node,
+                                        run.row["submitter_id"], people)
+        if skipped and not quiet:
+            self._history(run, "skip_duties", None, step=step, users=skipped)
+        return kept
 
     def _schedule_timeouts(self, run: Run, step: Mapping[str, Any], node: Mapping[str, Any],
                            record: Mapping[str, Any]) -> None:

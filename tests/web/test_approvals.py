@@ -179,12 +179,20 @@ def test_notifications_bell_and_reading(crm_app):
                                                                 notifications.c.read_at.is_(None))).scalar_one()
         note = conn.execute(sa.select(sa.func.max(notifications.c.id))).scalar_one()
     assert re.search(rf'nav-bell"[^>]*>.*?<span class="badge red">{unread}</span>', page)
-    opened = zhao.get(f"/notifications/{note}")
+    assert f'action="/notifications/{note}"' in page  # opened by a POST form, not a link
+    followed = zhao.get(f"/notifications/{note}")  # a GET (prefetch, a link from elsewhere) changes nothing
+    assert followed.status_code == 303 and followed.headers["Location"].endswith(f"/e/sales_order/{order['id']}")
+    assert f'badge red">{unread}<' in zhao.get("/notifications").get_data(as_text=True)
+    assert zhao.post(f"/notifications/{note}").status_code == 400  # no CSRF token: nothing marked
+    opened = zhao.post(f"/notifications/{note}", data={"csrf_token": token(zhao)})
     assert opened.status_code == 303 and opened.headers["Location"].endswith(f"/e/sales_order/{order['id']}")
     assert f'badge red">{unread - 1}<' in zhao.get("/notifications").get_data(as_text=True) or unread == 1
+    with service_of(crm_app).engine.connect() as conn:
+        assert conn.execute(sa.select(notifications.c.read_at).where(notifications.c.id == note)).scalar() is not None
     assert zhao.post("/notifications/read", data={"csrf_token": token(zhao)}).status_code == 303
     assert 'badge red' not in zhao.get("/notifications").get_data(as_text=True)
     assert wang.get(f"/notifications/{note}").status_code == 404  # someone else's
+    assert wang.post(f"/notifications/{note}", data={"csrf_token": token(wang)}).status_code == 404
     assert zhao.post("/notifications/read", data={"csrf_token": token(zhao), "id": "x"}).status_code == 400
 
 
@@ -298,3 +306,50 @@ def test_the_board_sends_moves_that_need_a_form_to_the_record_page(crm_app):
         sun = conn.execute(sa.select(users.c.id).where(users.c.username == "sun.li")).scalar_one()
     assert wang.post(url, data={"csrf_token": token(wang, url), "picked-finance_review": str(sun)}).status_code == 303
     assert service.get("contract", contract["id"])["status"] == "review"
+
+
+def user_id(app, username: str) -> int:
+    with service_of(app).engine.connect() as conn:
+        return conn.execute(sa.select(users.c.id).where(users.c.username == username)).scalar_one()
+
+
+def test_flow_operations_on_a_record_one_cannot_read_answer_404(crm_app):
+    """As records do: someone who cannot read the order learns nothing about its approval."""
+    wang, zhao, emily = person(crm_app, "wang.lei"), person(crm_app, "zhao.min"), person(crm_app, "emily.chen")
+    order = draft_order(crm_app)
+    assert submit(crm_app, wang, order).status_code == 303
+    with service_of(crm_app).engine.connect() as conn:
+        flow_id = conn.execute(sa.select(flows.c.id).where(flows.c.entity == "sales_order",
+                                                           flows.c.record_id == order["id"])).scalar_one()
+    for op in ("withdraw", "urge", "resubmit"):
+        hidden = emily.post(f"/approvals/flows/{flow_id}/{op}", data={"csrf_token": token(emily)})
+        missing = emily.post(f"/approvals/flows/{flow_id + 100000}/{op}", data={"csrf_token": token(emily)})
+        assert hidden.status_code == missing.status_code == 404  # the same answer as a flow that does not exist
+        for answer in (hidden, missing):
+            assert "This approval does not exist or you cannot see it." in answer.get_data(as_text=True)
+    zh = zhao.post(f"/approvals/flows/{flow_id + 100000}/urge", data={"csrf_token": token(zhao)})
+    assert zh.status_code == 404 and "该审批不存在" in zh.get_data(as_text=True)  # zhao reads Chinese
+    # someone who can read the order is told they may not (403), and the submitter may
+    assert zhao.post(f"/approvals/flows/{flow_id}/withdraw", data={"csrf_token": token(zhao)}).status_code == 403
+    assert service_of(crm_app).get("sales_order", order["id"])["status"] == "submitted"
+    assert wang.post(f"/approvals/flows/{flow_id}/withdraw", data={"csrf_token": token(wang)}).status_code == 303
+
+
+def test_passing_an_approval_to_the_submitter_or_a_non_reader_is_refused_in_their_language(crm_app):
+    wang, zhao = person(crm_app, "wang.lei"), person(crm_app, "zhao.min")
+    order = draft_order(crm_app)
+    submit(crm_app, wang, order)
+    task = open_task(crm_app, order, "zhao.min")
+    back = f"/e/sales_order/{order['id']}"
+    to_submitter = zhao.post(f"/approvals/tasks/{task}", data={
+        "csrf_token": token(zhao), "op": "transfer", "user": str(user_id(crm_app, "wang.lei")), "next": back})
+    assert to_submitter.status_code == 422
+    assert "提交人不能审批自己提交的申请" in to_submitter.get_data(as_text=True)
+    added = zhao.post(f"/approvals/tasks/{task}", data={
+        "csrf_token": token(zhao), "op": "add_after", "user": str(user_id(crm_app, "wang.lei")), "comment": "ok"})
+    assert added.status_code == 422 and "提交人不能审批自己提交的申请" in added.get_data(as_text=True)
+    blind = zhao.post(f"/approvals/tasks/{task}", data={  # liu.yang (service) may not read orders
+        "csrf_token": token(zhao), "op": "transfer", "user": str(user_id(crm_app, "liu.yang")), "next": back})
+    assert blind.status_code == 422 and "此人无权查看该记录" in blind.get_data(as_text=True)
+    assert open_task(crm_app, order, "zhao.min") == task  # nothing changed
+    assert service_of(crm_app).get("sales_order", order["id"])["status"] == "submitted"

@@ -506,3 +506,81 @@ def test_lookups_use_the_records_service(client, crm_app):
     rows = service_of(crm_app).list("product", Query(search="VMC", limit=10), Context())
     data = client.get("/e/product/lookup?q=VMC&format=json").get_json()
     assert [r["id"] for r in data["results"]] == [r["id"] for r in rows] and rows
+
+
+# -- repeated posts (engine/web/form_tokens.py) ---------------------------------------------------
+def test_a_create_form_posted_twice_makes_one_record(client, crm_app):
+    html = client.get("/e/customer/new").get_data(as_text=True)
+    assert 'name="form_token"' in html
+    values = setting(form_values(html), name="Twice Posted Ltd")
+    before = count(crm_app, "customer")
+    first = client.post("/e/customer/new", data=values)
+    assert first.status_code == 303
+    record_id = int(first.headers["Location"].rsplit("/", 1)[1])
+    again = client.post("/e/customer/new", data=values)  # a double click, a reload, the back button
+    assert again.status_code == 409
+    page = again.get_data(as_text=True)
+    assert "This form was already sent" in page and "Twice Posted Ltd" in page  # the record it created
+    assert f"/e/customer/{record_id}/edit" in page
+    assert count(crm_app, "customer") == before + 1
+    # a new form is a new token: the same values may be saved again on purpose
+    fresh = setting(form_values(client.get("/e/customer/new").get_data(as_text=True)), name="Posted Again Ltd")
+    assert client.post("/e/customer/new", data=fresh).status_code == 303
+    assert count(crm_app, "customer") == before + 2
+
+
+def test_a_refused_create_form_keeps_its_token_until_it_is_saved(client, crm_app):
+    values = form_values(client.get("/e/customer/new").get_data(as_text=True))
+    before = count(crm_app, "customer")
+    refused = client.post("/e/customer/new", data=setting(values, name=""))
+    assert refused.status_code == 422
+    shown = form_values(refused.get_data(as_text=True))
+    assert dict(shown)["form_token"] == dict(values)["form_token"]  # the same form, still unused
+    assert client.post("/e/customer/new", data=setting(shown, name="Fixed Ltd")).status_code == 303
+    assert client.post("/e/customer/new", data=setting(shown, name="Fixed Ltd")).status_code == 409
+    assert count(crm_app, "customer") == before + 1
+
+
+def test_form_tokens_not_issued_here_are_refused(client, crm_app):
+    values = form_values(client.get("/e/customer/new").get_data(as_text=True))
+    token = dict(values)["form_token"]
+    before = count(crm_app, "customer")
+    for bad in (token[:-2] + ("AA" if not token.endswith("AA") else "BB"), "x", "a" * 1000):
+        response = client.post("/e/customer/new", data=setting(values, name="Forged", form_token=bad))
+        assert response.status_code == 400
+        assert "This form was not issued to you here" in response.get_data(as_text=True)
+    other = form_values(client.get("/e/contact/new").get_data(as_text=True))
+    response = client.post("/e/customer/new", data=setting(values, name="Forged", form_token=dict(other)["form_token"]))
+    assert response.status_code == 400  # a token of another entity's form
+    bob = crm_app.test_client()
+    assert sign_in(bob, "wang.lei", "demo-pass-1").status_code == 302
+    theirs = form_values(bob.get("/e/customer/new").get_data(as_text=True))
+    response = client.post("/e/customer/new", data=setting(values, name="Forged", form_token=dict(theirs)["form_token"]))
+    assert response.status_code == 400  # someone else's form
+    assert count(crm_app, "customer") == before
+
+
+def test_the_form_token_survives_htmx_refreshes_and_added_rows(client, crm_app):
+    html = client.get("/e/sales_order/new").get_data(as_text=True)
+    values = form_values(html)
+    refreshed = client.post("/e/sales_order/form-fields", data=MultiDict(values))
+    assert refreshed.status_code == 200  # the token is a known key of the form
+    added = client.post("/e/sales_order/new", data=setting(values, _action="add:lines"))
+    assert added.status_code == 200
+    assert dict(form_values(added.get_data(as_text=True)))["form_token"] == dict(values)["form_token"]
+
+
+def test_an_edit_form_posted_twice_saves_once(client, crm_app):
+    """Edit forms need no token: the version they carry makes a second post change nothing
+    more (the same values again), or a conflict when it would change something."""
+    html = client.get("/e/customer/1/edit").get_data(as_text=True)
+    values = setting(form_values(html), city="常州")
+    assert "form_token" not in dict(values)
+    version = service_of(crm_app).get("customer", 1)["version"]
+    entries = len(service_of(crm_app).history("customer", 1))
+    assert client.post("/e/customer/1/edit", data=values).status_code == 303
+    assert client.post("/e/customer/1/edit", data=values).status_code in (303, 409)
+    assert service_of(crm_app).get("customer", 1)["version"] == version + 1
+    assert len(service_of(crm_app).history("customer", 1)) == entries + 1
+    stale = client.post("/e/customer/1/edit", data=setting(values, city="杭州"))  # the old version, new values
+    assert stale.status_code == 409 and service_of(crm_app).get("customer", 1)["city"] == "常州"

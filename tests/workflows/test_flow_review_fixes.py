@@ -88,8 +88,8 @@ def test_escalating_a_task_someone_waits_for_keeps_them_waiting_for_its_successo
             mode: all
             timeouts: [{after: 1h, action: escalate}]
         """)
-    deal = w.new()
-    w.submit(deal)
+    deal = w.new(owner="ceo")
+    w.submit(deal, "ceo")  # not rep: a submitter never approves their own request
     w.flows.add_approver(w.task(deal, "rep"), w["rep"], "rep2", "before")
     assert w.run_jobs(timedelta(hours=2)) == 1  # rep2's (and fin1's) tasks go to their managers
     assert sorted(w.open_tasks(deal)) == ["boss", "fin1"]  # fin1 has no manager: reminded, keeps the task

@@ -7,7 +7,9 @@
     POST      /approvals/flows/<flow>/<op>       withdraw, urge, resubmit (the submitter)
     GET       /approvals?tab=todo|done|cc|mine   the inbox
     GET       /notifications                     the bell's list; POST …/read marks read
-    GET       /notifications/<id>                open one (marks it read)
+    POST      /notifications/<id>                open one: marks it read, goes to its record
+    GET       /notifications/<id>                go to its record, changing nothing (a link
+                                                 prefetched or followed from elsewhere)
 
 Every operation goes through the flow engine (`service.flows`), which checks who may do it;
 its refusals come back on the page they were made from, never as a 500.
@@ -45,7 +47,8 @@ def history_labels() -> dict[str, str]:
         "send_back": _("Sent back"), "transfer": _("Passed on"), "add_before": _("Added an approver before"),
         "add_after": _("Added an approver after"), "withdraw": _("Withdrew"), "urge": _("Urged"),
         "resubmit": _("Resubmitted"), "condition": _("Condition"), "condition_error": _("Condition failed"),
-        "cc": _("Copied"), "skip": _("Skipped: already approved"), "auto_approve": _("Approved automatically"),
+        "cc": _("Copied"), "skip": _("Skipped: already approved"),
+        "skip_duties": _("Skipped: the submitter, or someone who may not read the record"), "auto_approve": _("Approved automatically"),
         "no_approver": _("No approver found: passed on"), "timeout": _("Timed out"), "escalate": _("Escalated"),
         "fork": _("Split into branches"), "branch_done": _("Branch finished"), "approved": _("Approval granted"),
         "rejected": _("Approval refused"), "withdrawn": _("Withdrawn"),
@@ -207,8 +210,8 @@ def run_transition(entity: str, record_id: int, name: str):
         except ConflictError as exc:
             problem, status = str(exc), 409
         except ValidationError as exc:
-            errors, status = exc.errors, 422
-            problem = "; ".join(m for m in exc.errors.get("", [])) or _("Please correct the marked fields.")
+            errors, status = {k: [_(m) for m in v] for k, v in exc.errors.items()}, 422
+            problem = "; ".join(errors.get("", [])) or _("Please correct the marked fields.")
         except RecordError as exc:
             if exc.status == 404:
                 raise
@@ -285,9 +288,10 @@ def flow_operation(flow_id: int, op: str):
 
 
 def _refused(exc: RecordError):
-    """Show why an operation was refused, on the page it came from."""
-    message = "; ".join(f"{k}: {'; '.join(v)}" if k else "; ".join(v) for k, v in exc.errors.items()) \
-        if isinstance(exc, ValidationError) else str(exc)
+    """Show why an operation was refused, on the page it came from, in the user's language
+    (the engine's messages are marked for translation where it has them)."""
+    message = "; ".join(f"{k}: {'; '.join(_(m) for m in v)}" if k else "; ".join(_(m) for m in v)
+                        for k, v in exc.errors.items()) if isinstance(exc, ValidationError) else _(str(exc))
     target = _back("")
     parts = target.strip("/").split("/")
     if len(parts) == 3 and parts[0] == "e" and _number(parts[2]) is not None and parts[1] in model().entities:
@@ -377,17 +381,24 @@ def notifications_read():
     return redirect(url_for("pages.notification_list"), code=303)
 
 
-@bp.get("/notifications/<int:notification_id>")
+@bp.route("/notifications/<int:notification_id>", methods=["GET", "POST"])
 def notification_open(notification_id: int):
+    """Open a notification. Only a POST (the list's button, with its CSRF token) marks it
+    read: a GET changes nothing, so a link prefetched by the browser, followed by a crawler
+    or forged on another site does not mark anything read behind the user's back."""
     import sqlalchemy as sa
 
+    if request.method == "POST" and set(request.form) - {"csrf_token"}:
+        abort(400)
     me = context().actor.id
-    with service()._write() as conn:
+    with service().reading() as conn:
         link = conn.execute(sa.select(notifications.c.link).where(notifications.c.id == notification_id,
                                                                   notifications.c.user_id == me)).first()
-        if link is None:
-            abort(404)
-        mark_read(conn, me, context().now, notification_id)
+    if link is None:
+        abort(404)
+    if request.method == "POST":
+        with service()._write() as conn:
+            mark_read(conn, me, context().now, notification_id)
     target = link.link if link.link and link.link.startswith("/") and not link.link.startswith("//") else None
     return redirect(target or url_for("pages.notification_list"), code=303)
 

@@ -28,10 +28,11 @@ from wtforms.validators import DataRequired, Length
 
 from ...fields.numbers import numbers_in
 from ...model.model import Entity, Field, text
-from ...records import ConflictError, PermissionDenied, Query, ValidationError
+from ...records import ConflictError, PermissionDenied, Query, RecordError, ValidationError
 from ...records.service import jsonable
 from ...records.values import input_keys, is_visible
 from ...storage import shares, teams
+from .. import form_tokens
 from ..auth import context
 from ..forms import (
     BadInput,
@@ -394,7 +395,8 @@ def _version() -> str:
 
 
 def _form_page(view: RecordForm, *, record: dict[str, Any] | None, version: int | None = None,
-               conflict: list | None = None, status: int = 200):
+               conflict: list | None = None, status: int = 200, form_token: str | None = None,
+               problem: str | None = None):
     entity = view.entity
     if record is None:
         action = url_for("pages.new_record", entity=entity.name)
@@ -403,7 +405,8 @@ def _form_page(view: RecordForm, *, record: dict[str, Any] | None, version: int 
         action = url_for("pages.edit_record", entity=entity.name, record_id=record["id"])
         fields_url = url_for("pages.form_fields", entity=entity.name, record=record["id"])
     return render("form", entity, view=view, record=record, version=version, action=action, fields_url=fields_url,
-                  conflict=conflict, status_code=status, titles=view.titles(), users=view.user_names()), status
+                  conflict=conflict, status_code=status, titles=view.titles(), users=view.user_names(),
+                  form_token=form_token, problem=problem), status
 
 
 def _bad(exc: BadInput):
@@ -415,21 +418,55 @@ def new_record(entity: str):
     current = entity_or_404(entity)
     ctx = context()
     service().authorize(current.name, "create", ctx)
+    me = ctx.actor.id
     try:
         if request.method == "GET":
             view = RecordForm(current, ctx, version=_version(), prefill=request.args)
-            return _form_page(view, record=None)
+            return _form_page(view, record=None, form_token=form_tokens.issue(me, current.name))
         view = RecordForm(current, ctx, version=_version(), formdata=request.form)
     except BadInput as exc:
         _bad(exc)
+    # the form's one-time token (form_tokens.py): shown again with the form until it is used
+    token = request.form.get(form_tokens.FIELD)
+    nonce = None
+    if token is not None:
+        try:
+            nonce = form_tokens.nonce_of(token, me, current.name)
+        except form_tokens.BadToken:
+            abort(400, description=_("This form was not issued to you here: open the form again."))
+    token = token or form_tokens.issue(me, current.name)
     if view.action:
-        return _form_page(view, record=None)
+        return _form_page(view, record=None, form_token=token)
     try:
-        saved = service().create(current.name, view.data, ctx)
+        with service().transaction() as conn:
+            if nonce is None:
+                saved = service().create(current.name, view.data, ctx)
+            else:
+                with form_tokens.using(conn, nonce, me, current.name, ctx.now) as used:
+                    saved = service().create(current.name, view.data, ctx)
+                    used["record_id"] = saved["id"]
     except ValidationError as exc:
         view.set_errors(exc.errors)
-        return _form_page(view, record=None, status=422)
+        return _form_page(view, record=None, status=422, form_token=token)
+    except form_tokens.AlreadyUsed as exc:
+        return _sent_again(current, view, exc.record_id)
     return redirect(url_for("pages.record_page", entity=current.name, record_id=saved["id"]), code=303)
+
+
+def _sent_again(entity: Entity, view: RecordForm, record_id: int | None):
+    """A create form posted a second time: nothing new is created. The record the first
+    post created is shown (when the user may still see it), else the form with a message."""
+    message = _("This form was already sent: nothing new was created.")
+    if record_id is not None:
+        try:
+            record = service().get(entity.name, record_id, context())
+        except RecordError:
+            record = None
+        if record is not None:
+            return record_view(entity, record, status=409,
+                               problem=_("This form was already sent: here is the record it created; "
+                                         "nothing new was created."))
+    return _form_page(view, record=None, status=409, problem=message)
 
 
 def _posted_version() -> int:
