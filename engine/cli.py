@@ -5,6 +5,7 @@
     tailor migrate PROJECT [--plan|--sql] [--allow-destructive] [--write-revision DIR]
     tailor demo-data PROJECT              load the project's demo/*.yaml records
     tailor user create USERNAME           add a user
+    tailor user reset-2fa USERNAME        turn a user's two-factor sign-in off (lost phone)
 
 Every command reads `TAILOR_*` environment variables (see engine.config); `--database`
 overrides TAILOR_DATABASE_URL. User mistakes print a message, never a traceback.
@@ -313,6 +314,30 @@ def user_create(username, project, database, display_name, email, admin, roles, 
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PROBLEMS)
     click.echo(f"created user {username} (id {user_id})" + (f" with roles {', '.join(sorted(roles))}" if roles else ""))
+
+
+@user.command("reset-2fa")
+@click.argument("username")
+@click.option("--project", type=click.Path(file_okay=False), default=".", help="Project folder (for the default database).")
+@database_option
+def user_reset_2fa(username, project, database) -> None:
+    """Turn a user's two-factor sign-in off (lost phone and recovery codes): their secret and
+    recovery codes are forgotten; a role that requires it sends them to enrol again."""
+    import sqlalchemy as sa
+
+    from .migrate import upgrade_system_tables
+    from .storage import users, write_engine
+    from .two_factor import reset
+
+    engine = _engine(project, database)
+    upgrade_system_tables(engine)
+    with write_engine(engine).begin() as conn:
+        user_id = conn.execute(sa.select(users.c.id).where(users.c.username == username)).scalar()
+        if user_id is None:
+            click.echo(f"error: no user '{username}'", err=True)
+            sys.exit(EXIT_PROBLEMS)
+        had = reset(conn, user_id)
+    click.echo(f"two-factor sign-in of {username} reset" if had else f"{username} had no two-factor sign-in")
 
 
 @cli.group()

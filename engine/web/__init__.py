@@ -21,7 +21,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 from ..config import Settings
 from ..paths import TEMPLATES
-from . import admin, assets, auth, errors, i18n
+from . import admin, assets, auth, errors, i18n, sso, two_factor
 from .state import WebState
 
 csrf = CSRFProtect()
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     i18n.init_app(app)
     assets.init_app(app)
     auth.init_app(app)
+    two_factor.init_app(app)
+    sso.init_app(app, settings)
     errors.init_app(app)
     admin.init_app(app)
     from .pages import init_app as init_pages

@@ -68,6 +68,13 @@ def wait_seconds(engine, keys: list[str], now: datetime) -> int:
     return max(wait, 0)
 
 
+def start_session(user_row) -> None:
+    """A user has signed in (every factor checked): start their session."""
+    session.clear()  # a new session at sign-in: no fixation
+    session["user_id"] = user_row["id"]
+    session.permanent = True
+
+
 def current_actor() -> Actor:
     """The signed-in user with roles, departments and teams (read once per request)."""
     user = g.get("user")
@@ -105,10 +112,9 @@ def sign_in():
             with state.engine.connect() as conn:
                 row = conn.execute(sa.select(users).where(users.c.username == username)).mappings().first()
             if row is not None and row["is_active"] and verify_password(row["password_hash"], form.password.data):
-                session.clear()  # a new session at sign-in: no fixation
-                session["user_id"] = row["id"]
-                session.permanent = True
-                return redirect(safe_next(form.next.data))
+                from .two_factor import after_first_factor  # the second factor, when the user has one
+
+                return after_first_factor(row, safe_next(form.next.data))
             with write_engine(state.engine).begin() as conn:
                 conn.execute(sign_in_failures.insert(), [{"key": k, "at": now} for k in keys])
             error = _("Wrong username or password.")
