@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from ..permissions import org
 from ..storage import department_heads, departments, team_members, teams, user_roles, users, write_engine
 from .i18n import gettext as _
+from .ids import id_or_none
 from .state import WebState
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -61,7 +62,7 @@ def user_list():
     return render_template("admin_users.html", people=people, roles=roles, departments=names, by_id=by_id)
 
 
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/users/<id(bits=32):user_id>", methods=["GET", "POST"])
 def user_edit(user_id: int):
     model = WebState.of().model
     with engine().connect() as conn:
@@ -125,8 +126,8 @@ def _user_values(form, names: dict[int, str], others: set[int], errors: list[str
         raw = form.get(key, "")
         if raw == "":
             values[key] = None
-        elif raw.isdigit() and int(raw) in allowed:
-            values[key] = int(raw)
+        elif id_or_none(raw, 32) in allowed:
+            values[key] = id_or_none(raw, 32)
         else:
             errors.append(_("Choose from the list."))
     return values
@@ -140,23 +141,23 @@ def department_list():
         name = form.get("name", "").strip()
         parent = form.get("parent_id", "")
         target = form.get("id", "")
+        parent_id, target_id = id_or_none(parent, 32), id_or_none(target, 32)
         with engine().connect() as conn:
             names = department_names(conn)
         if not name or len(name) > MAX_NAME or "/" in name or "\x00" in name:
             errors.append(_("A department name is 1 to %(n)s characters, without '/'.", n=MAX_NAME))
-        if parent and not (parent.isdigit() and int(parent) in names):
+        if parent and parent_id not in names:
             errors.append(_("Choose from the list."))
-        if target and not (target.isdigit() and int(target) in names):
+        if target and target_id not in names:
             abort(404)
-        parent_id = int(parent) if parent else None
-        if target and parent_id is not None:
+        if target_id is not None and parent_id is not None:
             with engine().connect() as conn:
-                if parent_id in org.descendants(org.department_tree(conn), int(target)):
+                if parent_id in org.descendants(org.department_tree(conn), target_id):
                     errors.append(_("A department cannot be moved below itself."))
         if not errors:
             with engine().connect() as conn:  # NULL parents are never equal in a UNIQUE index: ask
                 same = conn.execute(sa.select(departments.c.id).where(
-                    departments.c.name == name, departments.c.id != (int(target) if target else -1),
+                    departments.c.name == name, departments.c.id != (target_id or -1),
                     departments.c.parent_id.is_(None) if parent_id is None else departments.c.parent_id == parent_id,
                 )).first()
             if same is not None:
@@ -164,8 +165,8 @@ def department_list():
         if not errors:
             try:
                 with write_engine(engine()).begin() as conn:
-                    if target:
-                        conn.execute(departments.update().where(departments.c.id == int(target))
+                    if target_id is not None:
+                        conn.execute(departments.update().where(departments.c.id == target_id)
                                      .values(name=name, parent_id=parent_id))
                     else:
                         conn.execute(departments.insert().values(name=name, parent_id=parent_id))
