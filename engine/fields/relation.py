@@ -12,29 +12,32 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
+from ..ids import id_or_none
 from .base import FieldType, FieldValueError
 
 ON_DELETE = {"restrict": "RESTRICT", "set_null": "SET NULL", "cascade": "CASCADE"}
 ID_TYPE = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
-def coerce_id(value) -> int | None:
+def coerce_id(value, bits: int = 64) -> int | None:
+    """A record id (`bits`: 32 for a user's, whose table has INTEGER ids; see engine/ids.py)."""
     if value is None or value == "":
         return None
     if isinstance(value, dict) and "id" in value:
         value = value["id"]
     if isinstance(value, bool):
         raise FieldValueError("expected a record id")
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise FieldValueError(f"'{value}' is not a record id") from None
-    if not 0 < number < 2**63:  # ids are positive BIGINTs: anything else names no record
-        raise FieldValueError(f"'{value}' is not a record id")
+    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
+        value = int(value)  # an id computed by an expression
+    number = id_or_none(value if isinstance(value, int) else str(value).strip(), bits)
+    if number is None:  # ids are positive and fit their column: anything else names no record
+        shown = str(value) if len(str(value)) <= 40 else str(value)[:37] + "…"
+        raise FieldValueError(f"'{shown}' is not a record id")
     return number
 
 
@@ -130,6 +133,9 @@ class UserType(LinkType):
         return [sa.Column(field.name, ID_TYPE, sa.ForeignKey("tailor_user.id", ondelete=ondelete),
                           nullable=True, index=True,
                           info={"field": field.name, "renamed_from": field.renamed_from})]
+
+    def coerce(self, value, field):
+        return coerce_id(value, bits=32)  # tailor_user.id is an INTEGER
 
 
 class LinksType(FieldType):

@@ -62,7 +62,7 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
         try:
             from ..fields.relation import coerce_id
 
-            values["owner"] = coerce_id(data["owner"])
+            values["owner"] = coerce_id(data["owner"], bits=32)  # a user
         except FieldValueError as exc:
             errors.setdefault("owner", []).append(str(exc))
     return values

@@ -21,7 +21,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 from ..config import Settings
 from ..paths import TEMPLATES
-from . import account, admin, assets, auth, errors, i18n
+from . import account, admin, assets, auth, errors, i18n, ids
 from .state import WebState
 
 csrf = CSRFProtect()
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     folders.append(TEMPLATES)
     app.jinja_loader = ChoiceLoader([FileSystemLoader(str(f)) for f in folders if Path(f).is_dir()])
     app.extensions["tailor"] = state
+    ids.init_app(app)
     csrf.init_app(app)
     i18n.init_app(app)
     assets.init_app(app)

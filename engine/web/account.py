@@ -68,7 +68,7 @@ def session_list():
     return _sessions_page(done=done.get(request.args.get("done", "")))
 
 
-@bp.post("/sessions/<int:session_id>/end")
+@bp.post("/sessions/<id(bits=32):session_id>/end")
 def end_session(session_id: int):
     with write_engine(WebState.of().engine).begin() as conn:
         ended = sessions.revoke(conn, session_id, user_id=g.user["id"])

@@ -37,6 +37,7 @@ from ..users import USERNAME_RE, UserError, create_user, set_active
 from .account import password_problem
 from .auth import WINDOW, session_timeouts
 from .i18n import gettext as _
+from .ids import id_or_none
 from .state import WebState
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -82,7 +83,7 @@ def user_list():
                            last=last)
 
 
-@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@bp.route("/users/<id(bits=32):user_id>", methods=["GET", "POST"])
 def user_edit(user_id: int):
     model = WebState.of().model
     with engine().connect() as conn:
@@ -209,7 +210,7 @@ def user_new():
         if values["language"] not in model.languages:
             errors.append(_("Choose from the list."))
         department = values["department_id"]
-        if department and not (department.isdigit() and int(department) in names):
+        if department and id_or_none(department, bits=32) not in names:
             errors.append(_("Choose from the list."))
         if not set(values["roles"]) <= set(model.roles):
             errors.append(_("Unknown role."))
@@ -242,14 +243,14 @@ def _create(values: dict[str, Any], display: str, email: str, department: str, k
                               else None, display_name=display, email=email or None, is_admin=values["is_admin"],
                               language=values["language"])
         if department:
-            conn.execute(users.update().where(users.c.id == user_id).values(department_id=int(department)))
+            conn.execute(users.update().where(users.c.id == user_id).values(department_id=id_or_none(department, bits=32)))
         org.set_roles(conn, user_id, values["roles"], known_roles)
         token = invitations.issue(conn, user_id, invitations.INVITE, g.user["id"]) if values["mode"] == "invite" \
             else None
     return user_id, token
 
 
-@bp.post("/users/<int:user_id>/reset-password")
+@bp.post("/users/<id(bits=32):user_id>/reset-password")
 def user_reset_password(user_id: int):
     with write_engine(engine()).begin() as conn:
         person = _person(conn, user_id)
@@ -257,7 +258,7 @@ def user_reset_password(user_id: int):
     return _show_link(person, token, invitations.RESET)
 
 
-@bp.post("/users/<int:user_id>/deactivate")
+@bp.post("/users/<id(bits=32):user_id>/deactivate")
 def user_deactivate(user_id: int):
     if user_id == g.user["id"]:
         abort(400, description=_("You cannot deactivate yourself."))
@@ -267,7 +268,7 @@ def user_deactivate(user_id: int):
     return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
 
 
-@bp.post("/users/<int:user_id>/activate")
+@bp.post("/users/<id(bits=32):user_id>/activate")
 def user_activate(user_id: int):
     with write_engine(engine()).begin() as conn:
         _person(conn, user_id)
@@ -275,7 +276,7 @@ def user_activate(user_id: int):
     return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
 
 
-@bp.post("/users/<int:user_id>/sign-out")
+@bp.post("/users/<id(bits=32):user_id>/sign-out")
 def user_sign_out(user_id: int):
     """Sign out everywhere (the admin's own current session too, if it is theirs)."""
     with write_engine(engine()).begin() as conn:
@@ -284,7 +285,7 @@ def user_sign_out(user_id: int):
     return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
 
 
-@bp.post("/users/<int:user_id>/unlock")
+@bp.post("/users/<id(bits=32):user_id>/unlock")
 def user_unlock(user_id: int):
     """Clear the user's failed sign-ins, and those of the addresses they recently failed
     from, so they need not wait out the slow-down."""
@@ -310,8 +311,8 @@ def _user_values(form, names: dict[int, str], others: set[int], errors: list[str
         raw = form.get(key, "")
         if raw == "":
             values[key] = None
-        elif raw.isdigit() and int(raw) in allowed:
-            values[key] = int(raw)
+        elif id_or_none(raw, 32) in allowed:
+            values[key] = id_or_none(raw, 32)
         else:
             errors.append(_("Choose from the list."))
     return values
@@ -325,23 +326,23 @@ def department_list():
         name = form.get("name", "").strip()
         parent = form.get("parent_id", "")
         target = form.get("id", "")
+        parent_id, target_id = id_or_none(parent, 32), id_or_none(target, 32)
         with engine().connect() as conn:
             names = department_names(conn)
         if not name or len(name) > MAX_NAME or "/" in name or "\x00" in name:
             errors.append(_("A department name is 1 to %(n)s characters, without '/'.", n=MAX_NAME))
-        if parent and not (parent.isdigit() and int(parent) in names):
+        if parent and parent_id not in names:
             errors.append(_("Choose from the list."))
-        if target and not (target.isdigit() and int(target) in names):
+        if target and target_id not in names:
             abort(404)
-        parent_id = int(parent) if parent else None
-        if target and parent_id is not None:
+        if target_id is not None and parent_id is not None:
             with engine().connect() as conn:
-                if parent_id in org.descendants(org.department_tree(conn), int(target)):
+                if parent_id in org.descendants(org.department_tree(conn), target_id):
                     errors.append(_("A department cannot be moved below itself."))
         if not errors:
             with engine().connect() as conn:  # NULL parents are never equal in a UNIQUE index: ask
                 same = conn.execute(sa.select(departments.c.id).where(
-                    departments.c.name == name, departments.c.id != (int(target) if target else -1),
+                    departments.c.name == name, departments.c.id != (target_id or -1),
                     departments.c.parent_id.is_(None) if parent_id is None else departments.c.parent_id == parent_id,
                 )).first()
             if same is not None:
@@ -349,8 +350,8 @@ def department_list():
         if not errors:
             try:
                 with write_engine(engine()).begin() as conn:
-                    if target:
-                        conn.execute(departments.update().where(departments.c.id == int(target))
+                    if target_id is not None:
+                        conn.execute(departments.update().where(departments.c.id == target_id)
                                      .values(name=name, parent_id=parent_id))
                     else:
                         conn.execute(departments.insert().values(name=name, parent_id=parent_id))

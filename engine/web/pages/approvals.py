@@ -34,6 +34,7 @@ from ..auth import context
 from ..forms import active_users, read_titles, user_names
 from ..i18n import gettext as _
 from ..i18n import language
+from ..ids import id_or_none, parse_id
 from . import bp, entity_or_404, model, render, service
 
 PAGE = 50
@@ -182,7 +183,7 @@ def _pick_choices(entity: Entity, transition) -> list[dict[str, Any]]:
     return found
 
 
-@bp.route("/e/<entity>/<int:record_id>/do/<name>", methods=["GET", "POST"])
+@bp.route("/e/<entity>/<id:record_id>/do/<name>", methods=["GET", "POST"])
 def run_transition(entity: str, record_id: int, name: str):
     current = entity_or_404(entity)
     ctx = context()
@@ -232,8 +233,8 @@ def _back(default: str) -> str:
 
 
 def _number(raw: str) -> int | None:
-    """A whole number typed in ASCII digits (not '²'), or None."""
-    return int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 19 else None
+    """An id of the engine's tables (a task, a notification) or a page number, else None."""
+    return id_or_none(raw, 32)
 
 
 @bp.post("/approvals/tasks")
@@ -245,7 +246,7 @@ def chosen_task_operation():
     return task_operation(task_id, extra={"task"})
 
 
-@bp.post("/approvals/tasks/<int:task_id>")
+@bp.post("/approvals/tasks/<id(bits=32):task_id>")
 def task_operation(task_id: int, extra: frozenset[str] | set[str] = frozenset()):
     op = request.form.get("op", "")
     known = {"csrf_token", "op", "comment", "to", "user", "next", *extra} \
@@ -274,7 +275,7 @@ def task_operation(task_id: int, extra: frozenset[str] | set[str] = frozenset())
     return redirect(_back(url_for("pages.approvals")), code=303)
 
 
-@bp.post("/approvals/flows/<int:flow_id>/<op>")
+@bp.post("/approvals/flows/<id(bits=32):flow_id>/<op>")
 def flow_operation(flow_id: int, op: str):
     if op not in FLOW_OPS or set(request.form) - {"csrf_token", "comment", "next"}:
         abort(400, description=_("Choose withdraw, urge or resubmit."))
@@ -294,11 +295,11 @@ def _refused(exc: RecordError):
                         for k, v in exc.errors.items()) if isinstance(exc, ValidationError) else _(str(exc))
     target = _back("")
     parts = target.strip("/").split("/")
-    if len(parts) == 3 and parts[0] == "e" and _number(parts[2]) is not None and parts[1] in model().entities:
+    if len(parts) == 3 and parts[0] == "e" and id_or_none(parts[2]) is not None and parts[1] in model().entities:
         from .records import record_view
 
         entity = entity_or_404(parts[1])
-        record = service().get(entity.name, _number(parts[2]), context())
+        record = service().get(entity.name, id_or_none(parts[2]), context())
         return record_view(entity, record, status=exc.status, problem=message)
     return approvals_view(request.args.get("tab", "todo"), problem=message, status=exc.status)
 
@@ -374,14 +375,13 @@ def notifications_read():
     if set(request.form) - {"csrf_token", "id"}:
         abort(400)
     raw = request.form.get("id", "")
-    if raw and _number(raw) is None:
-        abort(400)
+    notification_id = parse_id(raw, "id", bits=32) if raw else None  # none: mark every one read
     with service()._write() as conn:
-        mark_read(conn, context().actor.id, context().now, _number(raw) if raw else None)
+        mark_read(conn, context().actor.id, context().now, notification_id)
     return redirect(url_for("pages.notification_list"), code=303)
 
 
-@bp.route("/notifications/<int:notification_id>", methods=["GET", "POST"])
+@bp.route("/notifications/<id(bits=32):notification_id>", methods=["GET", "POST"])
 def notification_open(notification_id: int):
     """Open a notification. Only a POST (the list's button, with its CSRF token) marks it
     read: a GET changes nothing, so a link prefetched by the browser, followed by a crawler

@@ -117,7 +117,7 @@ def board(entity: str):
                   list_url=list_url(current, state.query_params(sort=None, columns=False)))
 
 
-@bp.post("/e/<entity>/<int:record_id>/stage")
+@bp.post("/e/<entity>/<id:record_id>/stage")
 def change_stage(entity: str, record_id: int):
     """Move a record to another stage through the records service (rules, locking, audit)."""
     current, stage = staged(entity)

@@ -50,6 +50,7 @@ from ..errors import page
 from ..forms import active_users, read_titles, title_of, user_names
 from ..i18n import fmt, label, locale_name, ngettext
 from ..i18n import gettext as _
+from ..ids import id_or_none
 from ..polymorphic import kind_choices, target_text
 from ..state import WebState
 from . import access, bp, entity_or_404, model, render, service
@@ -236,11 +237,8 @@ def _text(value: str, what: str) -> str:
 
 
 def _record_id(value: str, what: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise BadParameter(_("%(name)s: '%(value)s' is not a record", name=what, value=value)) from None
-    if not 0 < number < 2**63:
+    number = id_or_none(value)  # ASCII digits within BIGINT: not `1_000`, `١٢٣` or 2^63
+    if number is None:
         raise BadParameter(_("%(name)s: '%(value)s' is not a record", name=what, value=value))
     return number
 
@@ -642,7 +640,7 @@ def filter_widgets(entity: Entity, state: ListState, ctx: Context) -> list[dict[
             # a search-as-you-type input (as in forms): a list of every record would not scale
             target = model().entities.get(spec.field.to)
             widget["lookup"] = target is not None and not target.hidden
-            chosen = [int(v) for v in current[:1] if v.isdigit()]
+            chosen = [n for n in map(id_or_none, current[:1]) if n is not None]
             widget["title"] = titles_of(spec.field.to, chosen, ctx).get(chosen[0], "") if chosen else ""
         elif spec.kind == "polymorphic":
             widget["options"] = polymorphic_options(spec.field, current[:1], ctx)
@@ -774,7 +772,7 @@ def list_view_save(entity: str):
     return redirect(list_url(current, view_params(saved)), 303)
 
 
-@bp.post("/e/<entity>/views/<int:view_id>/delete")
+@bp.post("/e/<entity>/views/<id(bits=32):view_id>/delete")
 def list_view_delete(entity: str, view_id: int):
     current = entity_or_404(entity)
     with write_engine(WebState.of().engine).begin() as conn:

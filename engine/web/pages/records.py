@@ -49,6 +49,7 @@ from ..forms import (
 )
 from ..i18n import fmt, language, ngettext
 from ..i18n import gettext as _
+from ..ids import id_or_none
 from ..polymorphic import entity_key, target_of, target_text
 from ..state import WebState
 from . import access, bp, entity_or_404, model, render, service
@@ -72,7 +73,7 @@ class CommentForm(Form):
 
 
 # -- the record page --------------------------------------------------------------------------
-@bp.get("/e/<entity>/<int:record_id>")
+@bp.get("/e/<entity>/<id:record_id>")
 def record_page(entity: str, record_id: int):
     current = entity_or_404(entity)
     record = service().get(current.name, record_id, context())
@@ -92,11 +93,8 @@ def record_view(entity: Entity, record: dict[str, Any], *, status: int = 200, co
                 shown.append((section, names))
         if shown:
             tabs.append((label, shown))
-    try:
-        tab = int(request.args.get("tab", 0))
-    except ValueError:
-        tab = 0
-    tab = tab if 0 <= tab < len(tabs) else 0
+    tab = id_or_none(request.args.get("tab", ""), 32) or 0  # the first tab is 0, the default
+    tab = tab if tab < len(tabs) else 0
     wanted: dict[str, set[int]] = {}
     people: set[int] = {i for i in (record.get("owner"), record.get("created_by")) if isinstance(i, int)}
     collect_links(entity.fields, record, wanted, people)
@@ -154,15 +152,15 @@ def sharing_of(entity: Entity, record: dict[str, Any], ctx) -> dict[str, Any] | 
             "people": [(i, n) for i, n in people if i != actor.id]}
 
 
-@bp.post("/e/<entity>/<int:record_id>/share")
+@bp.post("/e/<entity>/<id:record_id>/share")
 def share_record(entity: str, record_id: int):
     current = entity_or_404(entity)
     ctx = context()
     unknown = set(request.form.keys()) - {"csrf_token", "user_id", "access"}
-    raw = request.form.get("user_id", "")
-    if unknown or not raw.isdigit() or request.form.get("access") not in ("read", "write"):
+    user_id = id_or_none(request.form.get("user_id", ""), 32)
+    if unknown or user_id is None or request.form.get("access") not in ("read", "write"):
         abort(400, description=_("Choose a user and read or edit."))
-    service().share(current.name, record_id, access=request.form["access"], user_id=int(raw), context=ctx)
+    service().share(current.name, record_id, access=request.form["access"], user_id=user_id, context=ctx)
     return redirect(url_for("pages.record_page", entity=current.name, record_id=record_id) + "#sharing", code=303)
 
 
@@ -470,17 +468,13 @@ def _sent_again(entity: Entity, view: RecordForm, record_id: int | None):
 
 
 def _posted_version() -> int:
-    raw = request.form.get("version", "")
-    try:
-        version = int(raw)
-    except ValueError:
-        abort(400, description=_("The version of the record is missing."))
-    if not 0 < version < 2**31:
+    version = id_or_none(request.form.get("version", ""), 32)  # versions count from 1 in an INTEGER
+    if version is None:
         abort(400, description=_("The version of the record is missing."))
     return version
 
 
-@bp.route("/e/<entity>/<int:record_id>/edit", methods=["GET", "POST"])
+@bp.route("/e/<entity>/<id:record_id>/edit", methods=["GET", "POST"])
 def edit_record(entity: str, record_id: int):
     current = entity_or_404(entity)
     ctx = context()
@@ -599,7 +593,7 @@ def lookup(entity: str):
 
 
 # -- comments and delete ----------------------------------------------------------------------
-@bp.post("/e/<entity>/<int:record_id>/comments")
+@bp.post("/e/<entity>/<id:record_id>/comments")
 def add_comment(entity: str, record_id: int):
     current = entity_or_404(entity)
     ctx = context()
@@ -616,7 +610,7 @@ def add_comment(entity: str, record_id: int):
     return redirect(url_for("pages.record_page", entity=current.name, record_id=record_id) + "#comments", code=303)
 
 
-@bp.post("/e/<entity>/<int:record_id>/delete")
+@bp.post("/e/<entity>/<id:record_id>/delete")
 def delete_record(entity: str, record_id: int):
     current = entity_or_404(entity)
     ctx = context()
