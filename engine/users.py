@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from . import sessions
+from .fields.base import FieldValueError
+from .fields.email_address import checked_email
 from .storage import users, write_engine
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,79}$")
@@ -75,12 +77,23 @@ def user_id_of(conn, username: str) -> int:
     return int(found)
 
 
+def user_email(value: str | None) -> str | None:
+    """A user's e-mail address as stored (checked like an `email` field), None when empty."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return checked_email(value)
+    except FieldValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def create_user(engine, username: str, password: str | None, *, display_name: str | None = None,
                 email: str | None = None, is_admin: bool = False, language: str = "en") -> int:
     if not USERNAME_RE.match(username or ""):
         raise UserError("a username is 2-80 letters, digits, '.', '_' or '-'")
     if password is not None and len(password) < MIN_PASSWORD:
         raise UserError(f"a password has at least {MIN_PASSWORD} characters")
+    email = user_email(email)
     if isinstance(engine, sa.engine.Connection):  # inside a caller's transaction
         return _insert_user(engine, username, password, display_name, email, is_admin, language)
     with write_engine(engine).begin() as conn:

@@ -11,9 +11,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from .base import FieldType, FieldValueError
+from .email_address import checked_email
 from .numbers import parse_number
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 WIDE = DecimalContext(prec=120)
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
@@ -76,9 +76,7 @@ class EmailType(StringType):
         value = super().coerce(value, field)
         if value is None:
             return None
-        if not EMAIL_RE.match(value):
-            raise FieldValueError(f"'{value}' is not an e-mail address")
-        return value.lower()
+        return checked_email(value)  # email-validator, without DNS: not `x@y.co<script>`
 
 
 class UrlType(StringType):

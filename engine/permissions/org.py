@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from ..records.context import Actor
 from ..storage import department_heads, departments, shares, team_members, teams, user_roles, users
-from ..users import UserError, create_user
+from ..users import UserError, create_user, user_email
 
 MAX_DEPTH = 32  # a department tree or manager chain deeper than this is a loop in the data
 
@@ -226,7 +226,7 @@ def import_org(conn: Connection, text: str, known_roles: Iterable[str]) -> dict[
             if row.get("display_name"):
                 values["display_name"] = row["display_name"].strip()[:120]
             if row.get("email"):
-                values["email"] = row["email"].strip()[:254]
+                values["email"] = user_email(row["email"])
             if existing is None:
                 existing = create_user(conn, username, None, display_name=values.get("display_name"),
                                        email=values.get("email"))
