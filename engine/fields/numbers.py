@@ -43,7 +43,14 @@ WIDE = {ord("＋"): "+", ord("－"): "-", ord("−"): "-", ord("﹣"): "-", ord(
 NOT_FINITE = frozenset({"nan", "snan", "qnan", "inf", "infinity", "∞"})
 SCIENTIFIC = re.compile(r"^[+-]?[0-9.,]*[0-9][eE][+-]?[0-9]+$")
 
+SQLITE_EXACT_DIGITS = 15  # a double keeps any 15 significant digits exactly (DBL_DIG)
+# full-width digits are what a Chinese or Japanese IME types: the same "script" as ASCII ones
+LATIN_ZEROS = frozenset({0x30, 0xFF10})
+# mathematical bold, double-struck, sans-serif, monospace digits: styling, not a script
+MATH_ZEROS = range(0x1D7CE, 0x1D800)
+
 _LANGUAGE: ContextVar[str] = ContextVar("tailor_number_language", default=DEFAULT_LANGUAGE)
+_EXACT_DIGITS: ContextVar[int | None] = ContextVar("tailor_exact_digits", default=None)
 
 
 def input_language() -> str:
@@ -59,6 +66,23 @@ def numbers_in(language: str | None) -> Iterator[None]:
         yield
     finally:
         _LANGUAGE.reset(token)
+
+
+def exact_digits() -> int | None:
+    """How many significant digits the database being written keeps exactly (None: all
+    that the column's precision allows; 15 on SQLite, which stores NUMERIC as a double)."""
+    return _EXACT_DIGITS.get()
+
+
+@contextmanager
+def digits_kept(limit: int | None) -> Iterator[None]:
+    """Inside this block, decimals with more than `limit` significant digits are refused
+    instead of being rounded by the database (the records service, writing to SQLite)."""
+    token = _EXACT_DIGITS.set(limit)
+    try:
+        yield
+    finally:
+        _EXACT_DIGITS.reset(token)
 
 
 def set_input_language(language: str | None):
@@ -182,6 +206,7 @@ def read_text(text: str, *, percent: bool = False, language: str | None = None) 
         raise FieldValueError(f"'{shown}': write the number in full (scientific notation such as 1e5 "
                               "is not accepted)")
     sym = symbols(language or input_language())
+    _one_script(s, shown)
     whole_part: list[str] = []  # groups of digits before the mark
     fraction: list[str] | None = None
     current: list[str] = []
@@ -217,6 +242,20 @@ def read_text(text: str, *, percent: bool = False, language: str | None = None) 
                        else f"{sign}{integer_digits}")
     except InvalidOperation:  # pragma: no cover - the text is digits by now
         raise FieldValueError(f"'{shown}' is not a number") from None
+
+
+def _one_script(s: str, shown: str) -> None:
+    """The digits of one number are of one script: `1٢3` is a spoof or a slip, not 123,
+    and mathematical styled digits (`𝟏𝟐`) are not typed as numbers."""
+    zeros = set()
+    for ch in s:
+        if ch.isdecimal():
+            zero = ord(ch) - unicodedata.decimal(ch)
+            if zero in MATH_ZEROS:
+                raise FieldValueError(f"'{shown}' is not a number: '{ch}' is not a digit")
+            zeros.add(0x30 if zero in LATIN_ZEROS else zero)
+    if len(zeros) > 1:
+        raise FieldValueError(f"'{shown}' is not a number: it mixes digits of different scripts")
 
 
 def _grouped_well(groups: list[str], sym: Symbols) -> bool:

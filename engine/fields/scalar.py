@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from .base import FieldType, FieldValueError
 from .email_address import checked_email
-from .numbers import parse_number
+from .numbers import exact_digits, parse_number
 
 WIDE = DecimalContext(prec=120)
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
@@ -148,13 +148,25 @@ class DecimalType(RangedType):
         number = parse_number(value, percent=self.name == "percent")
         if number is None:
             return None
-        whole_digits = self.precision(field) - self.scale(field)
+        scale = self.scale(field)
+        whole_digits = self.precision(field) - scale
         if number and number.adjusted() >= whole_digits:
             raise FieldValueError(f"number too large (at most {whole_digits} digits before the point)")
         try:  # with room for every digit NUMERIC(38) holds (the default context keeps 28)
-            return number.quantize(Decimal(1).scaleb(-self.scale(field)), rounding=ROUND_HALF_UP, context=WIDE)
+            rounded = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP, context=WIDE)
         except DecimalException:
             raise FieldValueError("number too large") from None
+        if isinstance(value, str) and rounded != number:
+            # typed by a person (a form, an import): a digit we would drop is a mistake to show;
+            # numbers from code (expressions, rollups, floats) are rounded half-up to the scale
+            raise FieldValueError(f"'{value.strip()[:40]}' has too many digits after the decimal mark "
+                                  f"(at most {scale})" if scale else
+                                  f"'{value.strip()[:40]}' must be a whole number here")
+        limit = exact_digits()
+        if limit is not None and rounded and len(rounded.normalize(WIDE).as_tuple().digits) > limit:
+            raise FieldValueError(f"too many digits to store exactly: at most {limit} significant digits "
+                                  "in this database")
+        return rounded
 
 
 class PercentType(DecimalType):

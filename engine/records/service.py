@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ..fields.base import FieldValueError
-from ..fields.numbers import numbers_in
+from ..fields.numbers import SQLITE_EXACT_DIGITS, digits_kept, numbers_in
 from ..model.model import CompiledModel, Entity, Field, computed_order
 from ..model.rollups import values_together
 from ..model.search import SEARCH_COLUMN, search_key
@@ -77,6 +77,8 @@ class RecordService:
         self.model = model
         self.engine = engine
         self.writer = write_engine(engine)
+        # SQLite keeps NUMERIC as a double: more digits than it holds exactly are refused
+        self._exact_digits = SQLITE_EXACT_DIGITS if engine.dialect.name == "sqlite" else None
         self.hooks = model.plugins.hook if model.plugins is not None else None
         # per entity, worked out once: the fields read from a row, with their extra keys
         self._row_fields: dict[str, list[tuple[Field, list[str]]]] = {}
@@ -177,7 +179,7 @@ class RecordService:
         access = self.authorize(entity.name, "create", Context(actor=SYSTEM) if context.workflow else context)
         data = dict(data)
         self._refuse_fields(access, data, None, "create", errors)
-        with numbers_in(context.actor.language):  # text numbers are read in the user's language
+        with numbers_in(context.actor.language), digits_kept(self._exact_digits):  # the user's language
             record = coerce_input(entity, data, creating=True, trusted=trusted, errors=errors)
         apply_defaults(entity.fields, record, context)
         if entity.name in self._workflow_entities:
@@ -224,7 +226,7 @@ class RecordService:
             if not access.can("update") or not self._reaches(conn, access, old, "update", context):
                 raise PermissionDenied(entity_name, "update")
             self._refuse_fields(access, data, old, "update", errors)
-            with numbers_in(context.actor.language):
+            with numbers_in(context.actor.language), digits_kept(self._exact_digits):
                 changes = coerce_input(entity, data, creating=False, trusted=trusted, errors=errors)
             if old["version"] != version:
                 raise ConflictError(entity_name, record_id, version, self._shown(entity, old, access, context))
