@@ -33,7 +33,7 @@ from ..storage import (
     users,
     write_engine,
 )
-from ..users import USERNAME_RE, UserError, create_user, set_active
+from ..users import USERNAME_RE, UserError, create_user, set_active, user_email
 from .account import password_problem
 from .auth import WINDOW, session_timeouts
 from .i18n import gettext as _
@@ -204,9 +204,11 @@ def user_new():
         if len(display) > MAX_NAME or "\x00" in display:
             errors.append(_("A name is 1 to %(n)s characters.", n=MAX_NAME))
         email = values["email"]
-        if email and (len(email) > 254 or email.count("@") != 1 or email.startswith("@") or email.endswith("@")
-                      or any(c.isspace() for c in email)):
-            errors.append(_("That is not an e-mail address."))
+        if email:
+            try:
+                values["email"] = user_email(email)
+            except UserError:
+                errors.append(_("That is not an e-mail address."))
         if values["language"] not in model.languages:
             errors.append(_("Choose from the list."))
         department = values["department_id"]
