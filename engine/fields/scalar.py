@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from . import encryption
 from .base import FieldType, FieldValueError
 from .email_address import checked_email
 from .numbers import exact_digits, parse_number
@@ -18,15 +19,83 @@ WIDE = DecimalContext(prec=120)
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
 
+def is_encrypted(field) -> bool:
+    """Whether a field's values are stored encrypted (`encrypted: true`)."""
+    return bool(field is not None and field.spec.get("encrypted")) and field.type.name in encryption.ENCRYPTABLE_TYPES
+
+
+MASKS = ("phone", "email", "name")
+
+
 class StringType(FieldType):
+    """Text on one line; the base of text, e-mail and phone fields, which may all be stored
+    encrypted (`encrypted: true`, see engine/fields/encryption.py) and masked per role
+    (`mask:`, see engine/records/masking.py)."""
+
     name = "string"
     value_type = "string"
-    options = frozenset({"max_length", "min_length", "pattern"})
+    options = frozenset({"max_length", "min_length", "pattern", "encrypted", "decrypt", "mask"})
     default_length = 255
     description = "One line of text (VARCHAR)."
 
     def sql_type(self, field):
         return sa.String(field.max_length or self.default_length)
+
+    # -- encryption: ciphertext in NAME, the keyed hash of the normalised value in NAME_hash
+    def columns(self, field):
+        if not is_encrypted(field):
+            return super().columns(field)
+        old = field.renamed_from
+        return [
+            sa.Column(field.name, sa.Text(), nullable=True,
+                      info={"field": field.name, "renamed_from": old, "encrypted": field.type.name}),
+            sa.Column(field.name + encryption.HASH_SUFFIX, sa.String(64), nullable=True,
+                      info={"field": field.name, "renamed_from": f"{old}{encryption.HASH_SUFFIX}" if old else None}),
+        ]
+
+    def exact_key(self, value: str) -> str:
+        """The value as exact searches of an encrypted field compare it (hashed)."""
+        return encryption.normalised_text(value)
+
+    def to_row(self, value, field):
+        if not is_encrypted(field):
+            return super().to_row(value, field)
+        if value is None:
+            return {field.name: None, field.name + encryption.HASH_SUFFIX: None}
+        keys = encryption.keyring()
+        return {field.name: keys.seal(value), field.name + encryption.HASH_SUFFIX: keys.digest(self.exact_key(value))}
+
+    def from_row(self, row, field):
+        value = row.get(field.name)
+        if value is None or not is_encrypted(field):
+            return value
+        return encryption.keyring().open(value)
+
+    def search_texts(self, record, field):
+        if is_encrypted(field):  # the search key is clear text: an encrypted field is found by its hash
+            return []
+        return super().search_texts(record, field)
+
+    def check_spec(self, spec, report) -> None:
+        if spec.get("encrypted"):
+            if self.name not in encryption.ENCRYPTABLE_TYPES:
+                report("E407", f"a {self.name} field cannot be encrypted (only "
+                       f"{', '.join(encryption.ENCRYPTABLE_TYPES)} fields can)", "encrypted")
+            if spec.get("unique"):
+                report("E407", "an encrypted field cannot be unique (each value is sealed differently)", "unique")
+            if spec.get("decrypt"):
+                report("E407", "'decrypt' applies to a field no longer encrypted", "decrypt",
+                       "remove 'decrypt', or set 'encrypted: false'")
+            if self.name in encryption.ENCRYPTABLE_TYPES:
+                try:  # starting without a usable key is a clear error, before anything runs
+                    encryption.keyring()
+                except encryption.EncryptionKeyError as exc:
+                    report(encryption.ERROR_CODE, exc.args[0], "encrypted",
+                           f"keys come from the environment ({encryption.KEY_ENV} or {encryption.KEY_FILE_ENV}), "
+                           "see docs/security.md")
+        mask = spec.get("mask")
+        if mask is not None and mask not in MASKS:
+            report("E407", f"unknown mask '{mask}' (use one of {', '.join(MASKS)})", "mask")
 
     def coerce(self, value: Any, field) -> Any:
         if value is None:
@@ -77,6 +146,9 @@ class EmailType(StringType):
         if value is None:
             return None
         return checked_email(value)  # email-validator, without DNS: not `x@y.co<script>`
+
+    def exact_key(self, value: str) -> str:
+        return value.strip().lower()
 
 
 class UrlType(StringType):

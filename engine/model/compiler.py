@@ -483,6 +483,9 @@ class Compiler:
         for column_name in sorted(indexed - sorted_on):
             if column_name in table.c and column_name != "id" and not table.c[column_name].unique:
                 wanted[(column_name,)] = False
+        for field in fields.values():  # an encrypted field is found by the hash of its value
+            if field.encrypted and f"{field.name}_hash" in table.c:
+                wanted[(f"{field.name}_hash",)] = False
         for sort_key in listing.sort:  # (column, id) serves filtering and keyset paging
             column_name = sort_key.lstrip("-")
             if column_name in table.c and column_name != "id":

@@ -116,6 +116,17 @@ class Field:
     def stores_column(self) -> bool:
         return bool(self.type.columns(self))
 
+    @property
+    def encrypted(self) -> bool:
+        """Stored as AES-GCM ciphertext, found by exact value only (engine/fields/encryption.py)."""
+        return bool(self.spec.get("encrypted")) and hasattr(self.type, "exact_key")
+
+    @property
+    def mask(self) -> str | None:
+        """How the value shows to roles not granted `reveal` (engine/records/masking.py)."""
+        mask = self.spec.get("mask")
+        return mask if isinstance(mask, str) else None
+
     def label_text(self, language: str = "en") -> str:
         return text(self.label, language, self.name.replace("_", " ").capitalize())
 

@@ -108,18 +108,42 @@ def search_condition(entity: Entity, term: str, hidden: frozenset[str] = frozens
         return None
     names = searchable(entity)
     visible = [n for n in names if n not in hidden and not entity.fields[n].hidden]
+    exact = _exact_matches(entity, [n for n in visible if entity.fields[n].encrypted], term)
+    clear = [n for n in visible if not entity.fields[n].encrypted]
     if SEARCH_COLUMN in table.c and len(visible) == len(names):
         key = table.c[SEARCH_COLUMN]
         condition = sa.and_(*[key.like(_like(w), escape="\\") for w in found])
         if digits is not None:
             condition = sa.or_(condition, key.like(_like(digits), escape="\\"))
-        return condition
-    columns = [table.c[n] for n in visible if n in table.c]  # a role hides one of them: field by field
-    if not columns:
+        return sa.or_(condition, *exact)
+    columns = [table.c[n] for n in clear if n in table.c]  # a role hides one of them: field by field
+    if not columns and not exact:
         return sa.false()
     words_typed = [w for w in term.split() if w][:MAX_WORDS]
-    per_word = [sa.or_(*[FoldedContains(c, w) for c in columns]) for w in words_typed]
-    return sa.and_(*per_word)
+    per_word = [sa.or_(*[FoldedContains(c, w) for c in columns]) for w in words_typed] if columns else [sa.false()]
+    return sa.or_(sa.and_(*per_word), *exact)
+
+
+def _exact_matches(entity: Entity, names: list[str], term: str) -> list[Any]:
+    """Encrypted fields are not in the search key (it is clear text): the whole term is
+    compared with their values by its keyed hash (a phone by its digits), exact match only."""
+    if not names:
+        return []
+    from ..fields.encryption import keyring
+
+    found = []
+    for name in names:
+        field = entity.fields[name]
+        column = entity.table.c.get(f"{name}_hash")
+        if column is None:
+            continue
+        try:
+            value = field.type.coerce(term, field)
+        except ValueError:  # FieldValueError: the term cannot be such a value (letters for a phone)
+            continue
+        if value:
+            found.append(column.in_(keyring().digests(field.type.exact_key(value))))
+    return found
 
 
 class FoldedContains(sa.sql.expression.ColumnElement):
@@ -171,7 +195,8 @@ class SearchKey(Derived):
     def fingerprint_from(self, entity: Entity, values) -> None:
         """The searchable fields, each with what decides its values (a formula, options a
         migration rewrote): a change to any of them changes the keys."""
-        self.parts = [[n, entity.fields[n].type.name, values[(entity.name, n)]] for n in searchable(entity)]
+        self.parts = [[n, entity.fields[n].type.name + (" encrypted" if entity.fields[n].encrypted else ""),
+                       values[(entity.name, n)]] for n in searchable(entity)]
         self.fingerprint = digest("search", VERSION, [tuple(p) for p in self.parts])
         self.detail = json.dumps({"version": VERSION, "fields": self.parts})
 

@@ -12,7 +12,7 @@ from ..errors import did_you_mean
 from ..expr import Expression
 from ..spec.yamlload import PosDict
 
-ACTIONS = ("read", "create", "update", "delete", "export", "import")
+ACTIONS = ("read", "create", "update", "delete", "export", "import", "reveal")
 SCOPES = ("all", "department", "team", "own", "none")
 FIELD_RULES = ("edit", "read", "hidden", "deny")  # most open first
 

@@ -32,6 +32,7 @@ from ..expr import ExpressionError, compile_expression
 from ..expr.builtins import is_empty_sql
 from ..expr.sqlconstructs import JsonContains
 from ..fields.base import FieldValueError
+from ..fields.encryption import keyring
 from ..model.constants import STANDARD_SORTABLE
 from ..model.model import Entity
 from ..model.search import FoldedContains, search_condition
@@ -248,6 +249,8 @@ def order_keys(entity: Entity, query: Query) -> list[tuple[str, bool]]:
         name = key.lstrip("-")
         if name not in STANDARD_SORTABLE and (name not in selectable or not selectable[name].type.sortable):
             raise ValidationError({"sort": [f"cannot sort on '{name}'"]})
+        if name in selectable and selectable[name].encrypted:
+            raise ValidationError({"sort": [f"cannot sort on '{name}': it is encrypted"]})
         keys.append((name, key.startswith("-")))
     if keys and not any(name == "id" for name, _desc in keys):
         keys.append(("id", keys[0][1]))
@@ -462,6 +465,8 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
         errors.setdefault(name, []).append("cannot be filtered on")
         return None
     column = table.c[name]
+    if field_ is not None and field_.encrypted and op not in ("empty", "not_empty"):
+        return _encrypted_filter(table, field_, op, value, errors)
     if field_ is not None and field_.type.name == "polymorphic_link" and op in ("eq", "ne", "in"):
         return _polymorphic(table, field_, op, value, errors)
     if op in ("empty", "not_empty"):
@@ -500,6 +505,29 @@ def _filter(entity: Entity, selectable: dict, name: str, op: str, value: Any, er
     value = sa.bindparam(None, coerced, type_=column.type)  # a parameter, also for True/False
     return {"eq": column == value, "lt": column < value, "lte": column <= value, "gt": column > value,
             "gte": column >= value}[op]
+
+
+def _encrypted_filter(table: sa.Table, field_: Any, op: str, value: Any, errors) -> Any:
+    """An encrypted field is compared by the keyed hash of its normalised value (NAME_hash):
+    equal, not equal or one of; nothing that needs the clear text (contains, order)."""
+    if op not in ("eq", "ne", "in"):
+        errors.setdefault(field_.name, []).append(
+            f"is encrypted: only exact matches (eq, ne, in) can be searched for, not '{op}'")
+        return None
+    items = value if op == "in" and isinstance(value, (list, tuple)) else (
+        str(value).split(",") if op == "in" else [value])
+    try:
+        coerced = [field_.type.coerce(v, field_) for v in items]
+    except (FieldValueError, ValueError, TypeError) as exc:
+        errors.setdefault(field_.name, []).append(str(exc))
+        return None
+    column = table.c[f"{field_.name}_hash"]
+    digests = [d for v in coerced if v is not None for d in keyring().digests(field_.type.exact_key(v))]
+    if op == "eq" and not digests:
+        return column.is_(None)
+    if op == "ne":
+        return column.is_(None) | column.not_in(digests) if digests else column.is_not(None)
+    return column.in_(digests) if digests else sa.false()
 
 
 def _polymorphic(table: sa.Table, field_: Any, op: str, value: Any, errors) -> Any:

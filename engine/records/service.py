@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
 from ..fields.base import FieldValueError
+from ..fields.encryption import is_sealed, keyring
 from ..fields.numbers import SQLITE_EXACT_DIGITS, digits_kept, numbers_in
 from ..model.model import CompiledModel, Entity, Field, computed_order
 from ..model.rollups import values_together
@@ -540,6 +541,10 @@ class RecordService:
         for entry in entries:
             if hidden and isinstance(entry.get("changes"), dict):
                 entry["changes"] = _without(entry["changes"], hidden)
+            if isinstance(entry.get("changes"), dict):
+                for key, pair in entry["changes"].items():
+                    if isinstance(pair, list) and any(is_sealed(v) for v in pair):
+                        entry["changes"][key] = [keyring().open(v) if is_sealed(v) else v for v in pair]
         return entries
 
     @contextmanager
@@ -939,6 +944,9 @@ class RecordService:
             after = (new or {}).get(key)
             if jsonable(before) != jsonable(after):
                 changes[key] = [jsonable(before), jsonable(after)]
+                field = entity.fields.get(key)
+                if field is not None and field.encrypted:  # the trail holds no clear text either
+                    changes[key] = [v if v is None else keyring().seal(str(v)) for v in changes[key]]
         if action == "update" and not changes:
             return
         conn.execute(audit_log.insert().values(

@@ -177,6 +177,11 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
           total: {type: rollup, from: deal.name, aggregate: sum, field: amount}
         """, "entities/deal.yaml": "entity: deal\nfields:\n  name: {type: string}\n  amount: {type: decimal}\n"},
         ENTITY, 4, 31, "deal.name is not a link to customer"),
+    "E411": ({ENTITY: """
+        entity: customer
+        fields:
+          phone: {type: phone, encrypted: true}
+        """}, ENTITY, 3, 35, "no encryption key is configured"),
     "E501": ({ENTITY: """
         entity: customer
         fields:

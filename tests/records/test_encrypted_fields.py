@@ -1,0 +1,163 @@
+"""Encrypted fields (`encrypted: true`): no clear text reaches the database (the row, the
+search key, the audit trail), values read back as written, an exact value still finds its
+record through the keyed hash, and a missing or wrong key is a clear error with its code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from engine.errors import ProjectError
+from engine.fields import encryption
+from engine.records import Query, ValidationError
+from engine.storage import audit_log
+
+CONTACT = """
+entity: contact
+fields:
+  name: {type: string}
+  phone: {type: phone, encrypted: true}
+  email: {type: email, encrypted: true}
+  note: {type: text, encrypted: true}
+list:
+  search: [name, phone, email]
+"""
+PHONE = "138 0013 8000"
+EMAIL = "Wang.Wei@Example.com"
+NOTE = "prefers calls after 18:00"
+
+
+@pytest.fixture
+def key(monkeypatch):
+    """A fresh key in the environment (the key file and old keys unset)."""
+    value = encryption.generate_key()
+    monkeypatch.setenv(encryption.KEY_ENV, value)
+    monkeypatch.delenv(encryption.KEY_FILE_ENV, raising=False)
+    monkeypatch.delenv(encryption.OLD_KEYS_ENV, raising=False)
+    return value
+
+
+def raw_row(service, record_id):
+    table = service.model.entities["contact"].table
+    with service.engine.connect() as conn:
+        return dict(conn.execute(sa.select(table).where(table.c.id == record_id)).mappings().one())
+
+
+def test_no_clear_text_in_the_database_and_round_trip(key, service_for, db_url):
+    service = service_for({"entities/contact.yaml": CONTACT})
+    created = service.create("contact", {"name": "Wang Wei", "phone": PHONE, "email": EMAIL, "note": NOTE})
+    assert (created["phone"], created["email"], created["note"]) == (PHONE, EMAIL.lower(), NOTE)
+    again = service.get("contact", created["id"])
+    assert (again["phone"], again["email"], again["note"]) == (PHONE, EMAIL.lower(), NOTE)
+    row = raw_row(service, created["id"])
+    for name in ("phone", "email", "note"):
+        assert row[name].startswith("enc1:"), row[name]
+        assert len(row[f"{name}_hash"]) == 64
+    texts = " ".join(str(v) for v in row.values())
+    for secret in ("13800138000", "0013", "wang.wei", "example.com", "18:00"):
+        assert secret not in texts.lower()
+    assert "wang wei" in (row["tailor_search"] or "")  # the clear field is still searched as before
+    with service.engine.connect() as conn:
+        changes = conn.execute(sa.select(audit_log.c.changes).where(audit_log.c.record_id == created["id"])).scalar()
+    assert "0013" not in str(changes) and "example" not in str(changes)
+    # the history shows the values to whoever may read them
+    history = service.history("contact", created["id"])
+    assert history[0]["changes"]["phone"] == [None, PHONE]
+    if db_url.startswith("sqlite"):
+        service.engine.dispose()
+        data = Path(db_url.removeprefix("sqlite:///")).read_bytes()
+        for secret in (b"0013 8000", b"13800138000", b"example.com", b"after 18:00"):
+            assert secret not in data
+
+
+def test_update_and_empty(key, service_for):
+    service = service_for({"entities/contact.yaml": CONTACT})
+    created = service.create("contact", {"name": "Li", "phone": PHONE})
+    updated = service.update("contact", created["id"], {"phone": "+86 10 6552 9988", "note": None},
+                             version=created["version"])
+    assert updated["phone"] == "+86 10 6552 9988"
+    assert service.update("contact", created["id"], {"phone": ""}, version=updated["version"])["phone"] is None
+    row = raw_row(service, created["id"])
+    assert row["phone"] is None and row["phone_hash"] is None
+
+
+def test_exact_search_and_filters_use_the_hash(key, service_for):
+    service = service_for({"entities/contact.yaml": CONTACT})
+    first = service.create("contact", {"name": "Wang Wei", "phone": PHONE, "email": EMAIL})
+    service.create("contact", {"name": "Zhang San", "phone": "139 1111 2222", "email": "zhang@example.com"})
+
+    def found(**query):
+        return [r["id"] for r in service.list("contact", Query(**query))]
+
+    # the phone typed another way, the e-mail in other letters: the same value
+    assert found(search="13800138000") == [first["id"]]
+    assert found(search="138-0013-8000") == [first["id"]]
+    assert found(search="WANG.WEI@EXAMPLE.COM") == [first["id"]]
+    assert found(search="Wang") == [first["id"]]  # by the clear name
+    assert found(search="0013") == []  # no part of an encrypted value finds anything
+    assert found(filters=[("phone", "eq", "13800138000")]) == [first["id"]]
+    assert len(found(filters=[("phone", "ne", "13800138000")])) == 1
+    assert found(filters=[("email", "in", ["nobody@example.com", EMAIL])]) == [first["id"]]
+    with pytest.raises(ValidationError) as refused:
+        service.list("contact", Query(filters=[("phone", "contains", "138")]))
+    assert "encrypted" in str(refused.value.errors["phone"])
+    with pytest.raises(ValidationError) as refused:
+        service.list("contact", Query(sort=("phone",)))
+    assert "encrypted" in str(refused.value.errors["sort"])
+
+
+def test_missing_key_is_a_clear_startup_error(monkeypatch, build_model):
+    for name in (encryption.KEY_ENV, encryption.KEY_FILE_ENV, encryption.OLD_KEYS_ENV):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ProjectError) as failed:
+        build_model({"entities/contact.yaml": CONTACT})
+    assert "E411" in str(failed.value) and encryption.KEY_ENV in str(failed.value)
+    monkeypatch.setenv(encryption.KEY_ENV, "not a key")
+    with pytest.raises(ProjectError) as failed:
+        build_model({"entities/contact.yaml": CONTACT})
+    assert "E411" in str(failed.value) and "not base64" in str(failed.value)
+
+
+def test_key_file(monkeypatch, tmp_path, service_for):
+    path = tmp_path / "tailor.key"
+    path.write_text(f"# current key first\n{encryption.generate_key()}\n", encoding="utf-8")
+    monkeypatch.delenv(encryption.KEY_ENV, raising=False)
+    monkeypatch.setenv(encryption.KEY_FILE_ENV, str(path))
+    service = service_for({"entities/contact.yaml": CONTACT})
+    created = service.create("contact", {"name": "Li", "phone": PHONE})
+    assert service.get("contact", created["id"])["phone"] == PHONE
+
+
+def test_wrong_key_is_a_clear_error(key, monkeypatch, service_for):
+    service = service_for({"entities/contact.yaml": CONTACT})
+    created = service.create("contact", {"name": "Li", "phone": PHONE})
+    monkeypatch.setenv(encryption.KEY_ENV, encryption.generate_key())
+    with pytest.raises(encryption.EncryptionKeyError) as failed:
+        service.get("contact", created["id"])
+    message = str(failed.value)
+    assert message.startswith("E411") and "not loaded" in message
+    assert encryption.key_id_of(raw_row(service, created["id"])["phone"]) in message
+
+
+def test_keyring_refuses_altered_values(key):
+    ring = encryption.keyring()
+    token = ring.seal("secret")
+    assert ring.open(token) == "secret" and token != ring.seal("secret")  # a fresh nonce each time
+    altered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(encryption.EncryptionKeyError, match="altered"):
+        ring.open(altered)
+
+
+def test_spec_checks(key, build_model):
+    with pytest.raises(ProjectError) as failed:
+        build_model({"entities/x.yaml": """
+            entity: x
+            fields:
+              site: {type: url, encrypted: true}
+              code: {type: string, encrypted: true, unique: true}
+              phone: {type: phone, mask: stars}
+            """})
+    text = str(failed.value)
+    assert "url field cannot be encrypted" in text and "cannot be unique" in text and "stars" in text
