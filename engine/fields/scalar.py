@@ -44,11 +44,14 @@ class StringType(FieldType):
     # -- encryption: ciphertext in NAME, the keyed hash of the normalised value in NAME_hash
     def columns(self, field):
         if not is_encrypted(field):
-            return super().columns(field)
+            columns = super().columns(field)
+            if field.spec.get("decrypt") and columns:  # the decision a migration needs to decrypt
+                columns[0].info["decrypt"] = True
+            return columns
         old = field.renamed_from
         return [
             sa.Column(field.name, sa.Text(), nullable=True,
-                      info={"field": field.name, "renamed_from": old, "encrypted": field.type.name}),
+                      info={"field": field.name, "renamed_from": old, "encrypted": field}),
             sa.Column(field.name + encryption.HASH_SUFFIX, sa.String(64), nullable=True,
                       info={"field": field.name, "renamed_from": f"{old}{encryption.HASH_SUFFIX}" if old else None}),
         ]

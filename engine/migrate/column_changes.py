@@ -149,10 +149,15 @@ class ColumnChanges(PlanningContext):
         else:
             replacement = sa.literal(fill, new)
         conversion = conversions.analyse(old, new, replacement, fill_text.removeprefix("the "))
-        counts = [
-            dataloss.count_where(self.conn, live_table, live_column, loss.predicate)
-            for loss in conversion.losses
-        ]
+        if self.live_encrypted(live_table, live_column):
+            # ciphertext now, the values typed once decrypted first (engine/migrate/encryption.py):
+            # its length says nothing about theirs
+            counts = [0 for _loss in conversion.losses]
+        else:
+            counts = [
+                dataloss.count_where(self.conn, live_table, live_column, loss.predicate)
+                for loss in conversion.losses
+            ]
         affected = sum(counts)
         data_loss = "; ".join(
             loss.describe(n) for loss, n in zip(conversion.losses, counts, strict=True) if n

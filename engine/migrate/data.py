@@ -47,6 +47,7 @@ from engine.storage.system import (
 from . import dataloss
 from . import operations as k
 from .context import PlanningContext
+from .encryption import ENCRYPTED, EncryptionChanges
 from .operations import Operation
 
 BATCH = 1000  # rows read and written at a time by a recompute
@@ -94,7 +95,7 @@ def _count(n: int, what: str) -> str:
     return f"{n:,} {what}" + ("" if n == 1 else "s")
 
 
-class DataChanges(PlanningContext):
+class DataChanges(EncryptionChanges, PlanningContext):
     """Planner mixin: the data steps, planned after the schema differences."""
 
     def _plan_data(self) -> None:
@@ -107,6 +108,7 @@ class DataChanges(PlanningContext):
         for table in self.model_tables:
             self._polymorphic(table)
             self._check_choices(table)
+            self._encryption(table)
             self._recompute(table)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -536,10 +538,16 @@ def record_states(conn: Connection, metadata: sa.MetaData) -> None:
                     wanted[(table.name, column.name)] = (info.fingerprint, getattr(info, "detail", None))
             if column.info.get("polymorphic"):
                 wanted[(table.name, column.name)] = (targets_fingerprint(column.info["polymorphic"]), None)
-    if not wanted:
-        return
+            if column.info.get("encrypted"):
+                wanted[(table.name, column.name)] = (ENCRYPTED, None)
     current = {(t, c): f for t, c, f in conn.execute(
         sa.select(column_states.c.table_name, column_states.c.column_name, column_states.c.fingerprint))}
+    for (table, column), fingerprint in current.items():  # decrypted (or removed): clear text now
+        if fingerprint == ENCRYPTED and (table, column) not in wanted:
+            conn.execute(column_states.delete().where(column_states.c.table_name == table,
+                                                      column_states.c.column_name == column))
+    if not wanted:
+        return
     now = datetime.now(UTC)
     for (table, column), (fingerprint, detail) in wanted.items():
         if current.get((table, column)) == fingerprint:

@@ -39,6 +39,8 @@ SEED_IDS = "seed_ids"  # new ids start after every id the engine's records of th
 MAP_VALUES = "map_values"  # replaced_options: old option values become new ones
 CHECK_VALUES = "check_values"  # stored values that are not among a field's options
 RECOMPUTE = "recompute"  # stored computed values (and other derived columns) worked out again
+ENCRYPT_VALUES = "encrypt_values"  # a field made `encrypted: true`: its stored values sealed
+DECRYPT_VALUES = "decrypt_values"  # a field no longer encrypted (`decrypt: true`): values opened
 
 # Renames first (everything after them uses the new names), then new tables, then the
 # changes inside each table, grouped per table so SQLite rebuilds a table at most once,
@@ -51,6 +53,7 @@ PHASES: dict[str, int] = {
     # phase 4: per-table block, ordered by BLOCK_ORDER
     NEVER_REUSE_IDS: 4,
     MAP_VALUES: 4,
+    DECRYPT_VALUES: 4,
     CHECK_VALUES: 4,
     ADD_COLUMN: 4,
     DROP_UNIQUE: 4,
@@ -66,6 +69,7 @@ PHASES: dict[str, int] = {
     UNSUPPORTED: 4,
     SEED_IDS: 5,  # after the tables exist (and were rebuilt)
     RECOMPUTE: 5,  # after the columns they read and write exist, before indexes cover them
+    ENCRYPT_VALUES: 5,  # after the column became TEXT and its hash column exists
     ADD_INDEX: 6,
     DROP_TABLE: 7,
     KEEP_TABLE: 7,
@@ -75,6 +79,7 @@ PHASES: dict[str, int] = {
 BLOCK_ORDER: dict[str, float] = {
     ADD_COLUMN: 0,
     MAP_VALUES: 0.5,  # values mapped while the column still has its old type
+    DECRYPT_VALUES: 0.5,  # clear text back before the column becomes VARCHAR again
     CHECK_VALUES: 0.6,
     DROP_UNIQUE: 1,
     DROP_FOREIGN_KEY: 2,
