@@ -8,6 +8,8 @@
     tailor user password USERNAME         set a user's password (ends their sessions)
     tailor user deactivate|activate USERNAME   switch a user off (ends their sessions) or on
     tailor user sign-out USERNAME         end every session of a user
+    tailor keys generate                  print a new encryption key (for TAILOR_ENCRYPTION_KEY)
+    tailor keys rotate PROJECT            re-encrypt every encrypted value under the current key
 
 Every command reads `TAILOR_*` environment variables (see engine.config); `--database`
 overrides TAILOR_DATABASE_URL. User mistakes print a message, never a traceback.
@@ -24,6 +26,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from .config import Settings
 from .errors import ProjectError
+from .fields.encryption import EncryptionKeyError
 
 EXIT_PROBLEMS = 2
 
@@ -62,6 +65,9 @@ class TailorGroup(click.Group):
         except OperationalError as exc:
             click.echo(f"error: cannot use the database: {str(exc.orig).strip().splitlines()[0]}", err=True)
             sys.exit(1)
+        except EncryptionKeyError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_PROBLEMS)
         except ModuleNotFoundError as exc:
             click.echo(f"error: the database driver is not installed ({exc.name}); Tailor supports "
                        "SQLite and PostgreSQL (psycopg)", err=True)
@@ -494,6 +500,41 @@ def org_import(csv_file, project, database) -> None:
         click.echo(f"error: {csv_file}: {exc}; nothing was imported", err=True)
         sys.exit(EXIT_PROBLEMS)
     click.echo(f"imported {csv_file}: {counts['created']} users created, {counts['updated']} updated")
+
+
+@cli.group()
+def keys() -> None:
+    """Encryption keys of encrypted fields (docs/security.md)."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new random key: base64 of 32 bytes, for TAILOR_ENCRYPTION_KEY."""
+    from .fields.encryption import generate_key
+
+    click.echo(generate_key())
+
+
+@keys.command("rotate")
+@click.argument("project", type=click.Path(file_okay=False))
+@database_option
+def keys_rotate(project: str, database: str | None) -> None:
+    """Re-encrypt every encrypted value of PROJECT under the current key.
+
+    Set TAILOR_ENCRYPTION_KEY to the new key and TAILOR_ENCRYPTION_OLD_KEYS to the old one(s)
+    (comma separated), run this, then remove the old keys. Safe to run again if stopped."""
+    from .fields.encryption import keyring
+    from .migrate.encryption import rotate
+
+    model = _model(project)
+    engine = _engine(project, database)
+    try:
+        done = rotate(engine, model)
+    finally:
+        engine.dispose()
+    for name, count in done.items():
+        click.echo(f"{name}: {count} value(s) re-encrypted")
+    click.echo(f"every encrypted value is now under key {keyring().current.id}")
 
 
 def _register_plugin_commands() -> None:

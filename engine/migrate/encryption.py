@@ -160,3 +160,44 @@ def decrypt_column(conn: Connection, table: sa.Table, name: str) -> None:
             break
         last = rows[-1][0]
     _rewrite_trail(conn, table.name, name, lambda v: ring.open(v) if is_sealed(v) else v)
+
+
+def rotate(engine: Any, model: Any) -> dict[str, int]:
+    """`tailor keys rotate`: every value (and audit trail entry) sealed under another loaded
+    key is sealed again under the current key, and its hash worked out with the current key.
+    One transaction per batch: a rotation stopped half way is simply run again (the old key
+    stays loaded until it is done). Returns {"entity.field": values re-encrypted}."""
+    ring = keyring()
+    current = f"{PREFIX}{ring.current.id}:%"
+    done: dict[str, int] = {}
+    for entity in model.entities.values():
+        for field in entity.fields.values():
+            if not field.encrypted:
+                continue
+            table = entity.table
+            column, hashed = table.c[field.name], table.c[field.name + HASH_SUFFIX]
+            statement = sa.update(table).where(table.c.id == sa.bindparam("row_id")).values(
+                {column.name: sa.bindparam("sealed", type_=column.type), hashed.name: sa.bindparam("digest")})
+            count, last = 0, 0
+            while True:
+                with engine.begin() as conn:
+                    rows = conn.execute(sa.select(table.c.id, column)
+                                        .where(table.c.id > last, _like_sealed(column), ~column.like(current))
+                                        .order_by(table.c.id).limit(BATCH)).all()
+                    if rows:
+                        changes = []
+                        for row_id, token in rows:
+                            value = ring.open(token)
+                            changes.append({"row_id": row_id, "sealed": ring.seal(value),
+                                            "digest": ring.digest(field.type.exact_key(value))})
+                        conn.execute(statement, changes)
+                count += len(rows)
+                if len(rows) < BATCH:
+                    break
+                last = rows[-1][0]
+            with engine.begin() as conn:
+                _rewrite_trail(conn, entity.name, field.name,
+                               lambda v: ring.seal(ring.open(v)) if is_sealed(v) and not v.startswith(current[:-1])
+                               else v)
+            done[f"{entity.name}.{field.name}"] = count
+    return done

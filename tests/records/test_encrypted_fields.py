@@ -161,3 +161,62 @@ def test_spec_checks(key, build_model):
             """})
     text = str(failed.value)
     assert "url field cannot be encrypted" in text and "cannot be unique" in text and "stars" in text
+
+
+def test_rotation_keeps_every_value_readable_and_changes_the_key_id(key, monkeypatch, make_project, db_url):
+    from click.testing import CliRunner
+
+    from engine.cli import cli
+    from engine.migrate import apply_plan, plan_migration
+    from engine.model import load_model
+    from engine.records import RecordService
+    from engine.storage import make_engine
+
+    folder = make_project({"entities/contact.yaml": CONTACT})
+    model = load_model(folder, entry_points=False)
+    engine = make_engine(db_url)
+    try:
+        apply_plan(engine, plan_migration(engine, model.metadata, project=model.project,
+                                          metadata_version=model.version))
+        service = RecordService(model, engine)
+        ids = [service.create("contact", {"name": f"c{i}", "phone": f"138 0013 800{i}", "email": f"c{i}@x.cn"})["id"]
+               for i in range(3)]
+        service.update("contact", ids[0], {"note": NOTE}, version=1)
+        old_id = encryption.key_id_of(raw_row(service, ids[0])["phone"])
+        new_key = encryption.generate_key()
+        monkeypatch.setenv(encryption.KEY_ENV, new_key)
+        monkeypatch.setenv(encryption.OLD_KEYS_ENV, key)
+        result = CliRunner().invoke(cli, ["keys", "rotate", str(folder), "--database", db_url],
+                                    catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert "contact.phone: 3 value(s) re-encrypted" in result.output
+        new_id = encryption.keyring().current.id
+        assert new_id != old_id and new_id in result.output
+        for record_id in ids:
+            row = raw_row(service, record_id)
+            assert encryption.key_id_of(row["phone"]) == new_id and encryption.key_id_of(row["email"]) == new_id
+        # the old key is no longer needed: values, searches and the history read with the new one alone
+        monkeypatch.delenv(encryption.OLD_KEYS_ENV)
+        assert [service.get("contact", i)["phone"] for i in ids] == [f"138 0013 800{i}" for i in range(3)]
+        assert [r["id"] for r in service.list("contact", Query(search="13800138001"))] == [ids[1]]
+        assert service.history("contact", ids[0])[-1]["changes"]["note"] == [None, NOTE]
+        # run again: nothing left under another key
+        monkeypatch.setenv(encryption.OLD_KEYS_ENV, key)
+        again = CliRunner().invoke(cli, ["keys", "rotate", str(folder), "--database", db_url])
+        assert "contact.phone: 0 value(s) re-encrypted" in again.output
+    finally:
+        engine.dispose()
+
+
+def test_cli_without_key_prints_the_error(monkeypatch, make_project):
+    from click.testing import CliRunner
+
+    from engine.cli import cli
+
+    monkeypatch.delenv(encryption.KEY_ENV, raising=False)
+    monkeypatch.delenv(encryption.KEY_FILE_ENV, raising=False)
+    folder = make_project({"entities/contact.yaml": CONTACT})
+    result = CliRunner().invoke(cli, ["check", str(folder)])
+    assert result.exit_code == 2 and "E411" in result.output and "Traceback" not in result.output
+    generated = CliRunner().invoke(cli, ["keys", "generate"])
+    assert encryption.Key.from_text(generated.output.strip(), "generated").id
