@@ -52,6 +52,8 @@ class Context:
     # set by the flow engine (engine/workflows) for the changes it makes itself: state moves,
     # actions, approvers' edits. The workflow guard lets them through; nothing else sets it.
     workflow: bool = False
+    # set by RecordService.reveal only: masked fields read in full (audited there)
+    revealing: bool = False
 
     @property
     def variables(self) -> dict[str, Any]:

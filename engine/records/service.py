@@ -38,6 +38,7 @@ from ..storage import audit_log, comments, notifications, sequence, shares, writ
 from ..workflows import guard
 from .context import SYSTEM, Context
 from .errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from .masking import mask_changes, mask_record, mask_records, mask_text, masked_fields
 from .query import Query, build_select, virtual_of
 from .values import (
     apply_defaults,
@@ -117,7 +118,34 @@ class RecordService:
             if entity.name in self._workflow_entities:
                 hidden = hidden | guard.hidden_for_approver(self, conn, entity, record_id, context.actor)
         self._virtual(entity, record, context)
-        return self._scoped(entity, [_without(record, hidden)], access, context)[0]
+        shown = self._scoped(entity, [_without(record, hidden)], access, context)[0]
+        return mask_record(entity, shown, self._masks(entity, access, context))
+
+    def reveal(self, entity_name: str, record_id: Any, context: Context | None = None) -> dict[str, Any]:
+        """The record with its masked fields in full, for a user granted `reveal` on the
+        entity; written to the audit trail (who, when, which fields)."""
+        context = context or Context()
+        entity = self._entity(entity_name)
+        access = self.authorize(entity.name, "reveal", context)
+        record = self.get(entity_name, record_id, replace(context, revealing=True))
+        names = sorted(n for n in masked_fields(entity) if n in record)
+        with self._write() as conn:
+            conn.execute(audit_log.insert().values(
+                entity=entity.name, record_id=record["id"], action="reveal", changes={n: None for n in names},
+                user_id=context.actor.id, at=context.now, metadata_version=self.model.version,
+                bypass=access.bypass and not access.actor.system and self.policy.enabled
+                and not self.policy.access(context.actor, entity, as_admin=False).can("reveal")))
+        return record
+
+    def _masks(self, entity: Entity, access: Access, context: Context, action: str = "read") -> dict[str, str]:
+        """The fields to mask for this user (engine/records/masking.py): none for the engine
+        and administrators, none for a reveal (or an export) by a role granted `reveal`."""
+        names = masked_fields(entity)
+        if not names or access.bypass or context.actor.system:
+            return {}
+        if (context.revealing or action == "export") and access.can("reveal"):
+            return {}
+        return names
 
     def list(self, entity_name: str, query: Query | None = None, context: Context | None = None,
              action: str = "read", **kwargs) -> list[dict[str, Any]]:
@@ -152,7 +180,8 @@ class RecordService:
             self._virtual(entity, row, context, only)
         rows = [_without(row, hidden) for row in rows] if hidden else rows
         wanted = scoped if query.columns is None else scoped & set(query.columns)
-        return self._scoped(entity, rows, access, context, wanted)
+        return mask_records(entity, self._scoped(entity, rows, access, context, wanted),
+                            self._masks(entity, access, context, action))
 
     def count(self, entity_name: str, query: Query | None = None, context: Context | None = None,
               limit: int | None = None, action: str = "read", **kwargs) -> int:
@@ -205,7 +234,8 @@ class RecordService:
             if entity.name in self._workflow_entities:
                 self.flows.start_when(entity, saved, None, context)
         self._virtual(entity, saved, context)
-        return self._scoped(entity, [_without(saved, access.hidden_fields())], access, context)[0]
+        shown = self._scoped(entity, [_without(saved, access.hidden_fields())], access, context)[0]
+        return mask_record(entity, shown, self._masks(entity, access, context))
 
     def update(self, entity_name: str, record_id: Any, data: Mapping[str, Any], *, version: int,
                context: Context | None = None, trusted: bool = False) -> dict[str, Any]:
@@ -227,6 +257,7 @@ class RecordService:
             if not access.can("update") or not self._reaches(conn, access, old, "update", context):
                 raise PermissionDenied(entity_name, "update")
             self._refuse_fields(access, data, old, "update", errors)
+            self._keep_masked(entity, access, context, data, old, errors)
             with numbers_in(context.actor.language), digits_kept(self._exact_digits):
                 changes = coerce_input(entity, data, creating=False, trusted=trusted, errors=errors)
             if old["version"] != version:
@@ -262,7 +293,8 @@ class RecordService:
             if entity.name in self._workflow_entities:
                 self.flows.start_when(entity, saved, old, context)
         self._virtual(entity, saved, context)
-        return self._scoped(entity, [_without(saved, access.hidden_fields())], access, context)[0]
+        shown = self._scoped(entity, [_without(saved, access.hidden_fields())], access, context)[0]
+        return mask_record(entity, shown, self._masks(entity, access, context))
 
     def delete(self, entity_name: str, record_id: Any, *, version: int | None = None,
                context: Context | None = None) -> None:
@@ -453,7 +485,8 @@ class RecordService:
     def _shown(self, entity: Entity, record: dict[str, Any], access: Access, context: Context) -> dict[str, Any]:
         """A record as this user may see it: without hidden fields, with rollups over what
         they may read (the current record of a conflict, say)."""
-        return self._scoped(entity, [_without(record, access.hidden_fields())], access, context)[0]
+        shown = self._scoped(entity, [_without(record, access.hidden_fields())], access, context)[0]
+        return mask_record(entity, shown, self._masks(entity, access, context))
 
     def _scoped(self, entity: Entity, rows: list[dict[str, Any]], access: Access, context: Context,
                 names: Iterable[str] | None = None) -> list[dict[str, Any]]:
@@ -538,6 +571,7 @@ class RecordService:
             if entity_name in self._workflow_entities:  # and what an approval step hides from its approver
                 hidden = hidden | guard.hidden_for_approver(self, conn, self._entity(entity_name), record_id,
                                                             context.actor)
+        masks = self._masks(self._entity(entity_name), self.access(entity_name, context), context)
         for entry in entries:
             if hidden and isinstance(entry.get("changes"), dict):
                 entry["changes"] = _without(entry["changes"], hidden)
@@ -545,6 +579,8 @@ class RecordService:
                 for key, pair in entry["changes"].items():
                     if isinstance(pair, list) and any(is_sealed(v) for v in pair):
                         entry["changes"][key] = [keyring().open(v) if is_sealed(v) else v for v in pair]
+            if masks:
+                mask_changes(self._entity(entity_name), entry, masks)
         return entries
 
     @contextmanager
@@ -658,6 +694,19 @@ class RecordService:
                 errors.setdefault(key, []).append("unknown field")
             elif old is None or jsonable(old.get(key)) != jsonable(value):
                 errors.setdefault(key, []).append("you may not change this field")
+
+    def _keep_masked(self, entity: Entity, access: Access, context: Context, data: dict[str, Any],
+                     old: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
+        """A masked value sent back as shown (`138****1234`, a form left untouched) keeps
+        the stored value; a user who may not reveal it may not change it either."""
+        masks = masked_fields(entity) if not (access.bypass or context.actor.system) else {}
+        for name, kind in masks.items():
+            if name not in data or old.get(name) in (None, ""):
+                continue
+            if data[name] == mask_text(kind, old.get(name)):
+                del data[name]
+            elif not access.can("reveal") and data[name] != old.get(name):
+                errors.setdefault(name, []).append("is masked for you and cannot be changed")
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

@@ -7,6 +7,7 @@ from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from ..fields.encryption import EncryptionKeyError
 from ..records import ConflictError, NotFound, PermissionDenied, RecordError, ValidationError
 from .i18n import gettext as _
 
@@ -43,6 +44,13 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(RecordError)
     def record_error(exc):
         return page(exc.status, _("Not saved"), str(exc))
+
+    @app.errorhandler(EncryptionKeyError)
+    def key_error(exc):  # the operator's to fix: the details go to the log, not to the page
+        app.logger.error("%s", exc)
+        return page(503, _("Encrypted values cannot be read"),
+                    _("The encryption key is missing or wrong; ask your administrator (error %(code)s).",
+                      code=exc.code))
 
     @app.errorhandler(HTTPException)
     def http_error(exc):

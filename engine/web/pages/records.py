@@ -9,6 +9,7 @@
     GET       /e/<entity>/lookup?q=         matching titles for link inputs (HTML, or JSON)
     POST      /e/<entity>/<id>/comments     add a comment
     POST      /e/<entity>/<id>/delete       delete (with the version shown)
+    POST      /e/<entity>/<id>/reveal       the record page with its masked fields in full (audited)
 
 Every write goes through the records service; its errors come back next to the fields
 (422), a stale version shows both versions (409), a malformed post is a 400.
@@ -29,6 +30,7 @@ from wtforms.validators import DataRequired, Length
 from ...fields.numbers import numbers_in
 from ...model.model import Entity, Field, text
 from ...records import ConflictError, PermissionDenied, Query, RecordError, ValidationError
+from ...records.masking import masked_fields
 from ...records.service import jsonable
 from ...records.values import input_keys, is_visible
 from ...storage import shares, teams
@@ -81,7 +83,7 @@ def record_page(entity: str, record_id: int):
 
 
 def record_view(entity: Entity, record: dict[str, Any], *, status: int = 200, comment_form: CommentForm | None = None,
-                problem: str | None = None):
+                problem: str | None = None, revealed: bool = False):
     ctx = context()
     tabs = []
     for label, sections in layout(entity):
@@ -132,7 +134,9 @@ def record_view(entity: Entity, record: dict[str, Any], *, status: int = 200, co
                   problem=problem, model=model(), can_edit=service().may(entity.name, record, "update", ctx),
                   can_delete=service().may(entity.name, record, "delete", ctx),
                   sharing=sharing_of(entity, record, ctx), wf=workflow_panel(entity, record),
-                  statuses=status_labels()), status
+                  statuses=status_labels(), revealed=revealed,
+                  can_reveal=not revealed and bool(masked_fields(entity)) and not access(entity).bypass
+                  and access(entity).can("reveal")), status
 
 
 def sharing_of(entity: Entity, record: dict[str, Any], ctx) -> dict[str, Any] | None:
@@ -285,7 +289,12 @@ def timeline_entry(entity: Entity, entry: dict[str, Any], titles, names) -> dict
             if field is not None and field.type.name == "lines":
                 after += f" ({rows_summary(change[0], change[1])})"
             changes.append((label, history_text(field, key, change[0], titles, names), after))
-    labels = {"create": _("Created"), "update": _("Changed"), "delete": _("Deleted")}
+    if entry.get("action") == "reveal":  # which masked fields were shown in full
+        for key in sorted(entry.get("changes") or {}, key=lambda k: _order(entity, k)):
+            label, _field = _label_of_key(entity, key)
+            if label is not None:
+                changes.append((label, None, None))
+    labels = {"create": _("Created"), "update": _("Changed"), "delete": _("Deleted"), "reveal": _("Revealed")}
     return {"at": at, "user": names.get(entry.get("user_id")) if entry.get("user_id") else _("System"),
             "action": entry.get("action"), "action_label": labels.get(entry.get("action"), entry.get("action")),
             "changes": changes}
@@ -608,6 +617,15 @@ def add_comment(entity: str, record_id: int):
         return record_view(current, record, status=422, comment_form=form)
     service().add_comment(current.name, record_id, form.body.data, ctx)
     return redirect(url_for("pages.record_page", entity=current.name, record_id=record_id) + "#comments", code=303)
+
+
+@bp.post("/e/<entity>/<id:record_id>/reveal")
+def reveal_record(entity: str, record_id: int):
+    """The record page with the masked fields in full, for a role granted `reveal`: a POST,
+    so that each reveal is a deliberate act, written to the audit trail by the service."""
+    current = entity_or_404(entity)
+    record = service().reveal(current.name, record_id, context())
+    return record_view(current, record, revealed=True)
 
 
 @bp.post("/e/<entity>/<id:record_id>/delete")
