@@ -169,6 +169,10 @@ class SpecChecker:
                          fpos, "shorten the entity or the field name")
             if parent and (ftype.storage == "table" or ftype.derived or not ftype.allowed_in_rows):
                 self.add("E407", f"a '{ftype_name}' field cannot be inside the rows of '{parent}'", fpos)
+            for key in ("encrypted", "mask"):  # searched, rotated and masked as fields of the record only
+                if parent and fspec.get(key):
+                    self.add("E407", f"'{key}' does not apply inside the rows of '{parent}'",
+                             fspec.position_of(key, of_key=True))
             self.check_field_options(entity, fname, fspec, ftype)
             if ftype.name == "money" and "currency_field" in fspec:
                 self.check_currency_field(fname, fspec, fields)
@@ -655,6 +659,8 @@ class SpecChecker:
                         ftype = self.types.get(fields[name].get("type"))
                         if ftype and (not ftype.sortable or not fields[name].get("stored", True)) and key == "sort":
                             self.add("E407", f"cannot sort on {ftype.name} field '{name}'", items.position_of(i))
+                        elif key == "sort" and fields[name].get("encrypted"):
+                            self.add("E407", f"cannot sort on encrypted field '{name}'", items.position_of(i))
                         stored = ftype and ftype.storage == "column" and fields[name].get("stored", True)
                         if ftype and not stored and key == "filters":
                             self.add("E407", f"cannot filter on {ftype.name} field '{name}'", items.position_of(i))

@@ -158,9 +158,17 @@ def test_spec_checks(key, build_model):
               site: {type: url, encrypted: true}
               code: {type: string, encrypted: true, unique: true}
               phone: {type: phone, mask: stars}
+              mobile: {type: phone, encrypted: true}
+              lines:
+                type: lines
+                fields:
+                  note: {type: text, encrypted: true}
+            list:
+              sort: [mobile]
             """})
     text = str(failed.value)
     assert "url field cannot be encrypted" in text and "cannot be unique" in text and "stars" in text
+    assert "cannot sort on encrypted field 'mobile'" in text and "'encrypted' does not apply inside the rows" in text
 
 
 def test_rotation_keeps_every_value_readable_and_changes_the_key_id(key, monkeypatch, make_project, db_url):

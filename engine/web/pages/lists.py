@@ -96,7 +96,7 @@ class Column:
         if self.field is None:
             return self.name in ("id", "owner", "created_by", "created_at", "updated_at")
         return (self.field.type.storage == "column" and self.field.type.sortable and not self.restricted
-                and not (self.field.is_computed and not self.field.stored))
+                and not (self.field.is_computed and not self.field.stored) and not self.field.encrypted)
 
     @property
     def virtual(self) -> bool:
@@ -339,6 +339,8 @@ def _condition(spec: Filter, key: str, values: list[str], actor_id: int | None) 
         if value not in ("1", "0"):
             raise BadParameter(_("%(name)s: choose yes or no", name=key))
         return (name, "eq", value == "1")
+    if spec.field is not None and spec.field.encrypted:  # found by the exact value only (its hash)
+        return (name, "eq", value)
     return (name, "contains", value)
 
 
