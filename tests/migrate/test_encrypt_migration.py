@@ -102,3 +102,25 @@ def test_plan_text_shows_the_step(make_project, db_engine):
     assert "encrypt_values contact.phone" in text and "1,000 at a time" in text
     with db_engine.connect() as conn:  # planning read only
         assert conn.execute(sa.text("SELECT phone FROM contact")).scalar() == PHONES[0]
+
+
+def test_tailor_migrate_plan_and_sql_show_the_step(make_project, db_engine, db_url):
+    from click.testing import CliRunner
+
+    from engine.cli import cli
+
+    _model, service = migrated(make_project, db_engine, CLEAR)
+    service.create("contact", {"name": "Li", "phone": PHONES[0]})
+    folder = make_project({"entities/contact.yaml": ENCRYPTED})
+    plan = CliRunner().invoke(cli, ["migrate", str(folder), "--plan", "--database", db_url])
+    assert plan.exit_code == 0, plan.output
+    assert "encrypt_values contact.phone: encrypted: true: 1 stored value encrypted" in plan.output
+    sql = CliRunner().invoke(cli, ["migrate", str(folder), "--sql", "--database", db_url])
+    assert sql.exit_code == 0, sql.output
+    assert "-- encrypt_values contact.phone: encrypted: true: 1 stored value encrypted under key" in sql.output
+    assert stored(db_engine) == [PHONES[0]]  # neither changed anything
+    clear = make_project({"entities/contact.yaml": CLEAR})
+    assert CliRunner().invoke(cli, ["migrate", str(folder), "--database", db_url]).exit_code == 0
+    refused = CliRunner().invoke(cli, ["migrate", str(clear), "--database", db_url])
+    assert refused.exit_code != 0 and "decrypt: true" in refused.output
+    assert stored(db_engine)[0].startswith("enc1:")
