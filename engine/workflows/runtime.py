@@ -30,6 +30,7 @@ from ..expr import compile_expression
 from ..model.model import Entity, text
 from ..records.context import SYSTEM, Context
 from ..records.errors import NotFound, PermissionDenied, ValidationError
+from ..records.masking import mask_record, masked_fields
 from ..records.titles import numbered, title_of
 from ..storage import flow_definitions, flow_tasks, flows, users
 from . import duties
@@ -75,6 +76,7 @@ class Flows(Decisions, FlowWalk):
         """The record as each language names it, for notifications: "Order SO-2026-0001",
         or "Order #3" when nothing names it (engine/records/titles.py)."""
         result = {}
+        record = mask_record(entity, dict(record), masked_fields(entity))  # stored, read by anyone notified
         for lang in dict.fromkeys(("en", "zh", *self.model.languages)):
             title = title_of(entity, record, lang)
             numbered_only = title == numbered(entity, record["id"], lang)
