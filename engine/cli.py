@@ -10,6 +10,7 @@
     tailor user sign-out USERNAME         end every session of a user
     tailor keys generate                  print a new encryption key (for TAILOR_ENCRYPTION_KEY)
     tailor keys rotate PROJECT            re-encrypt every encrypted value under the current key
+    tailor user reset-2fa USERNAME        turn a user's two-factor sign-in off (lost phone)
 
 Every command reads `TAILOR_*` environment variables (see engine.config); `--database`
 overrides TAILOR_DATABASE_URL. User mistakes print a message, never a traceback.
@@ -467,6 +468,28 @@ def user_sign_out(username, project, database) -> None:
     ended: list[int] = []
     _user_change(project, database, username, lambda conn, user_id: ended.append(revoke_all(conn, user_id)))
     click.echo(f"{ended[0]} session(s) of {username} ended")
+@user.command("reset-2fa")
+@click.argument("username")
+@click.option("--project", type=click.Path(file_okay=False), default=".", help="Project folder (for the default database).")
+@database_option
+def user_reset_2fa(username, project, database) -> None:
+    """Turn a user's two-factor sign-in off (lost phone and recovery codes): their secret and
+    recovery codes are forgotten; a role that requires it sends them to enrol again."""
+    import sqlalchemy as sa
+
+    from .migrate import upgrade_system_tables
+    from .storage import users, write_engine
+    from .two_factor import reset
+
+    engine = _engine(project, database)
+    upgrade_system_tables(engine)
+    with write_engine(engine).begin() as conn:
+        user_id = conn.execute(sa.select(users.c.id).where(users.c.username == username)).scalar()
+        if user_id is None:
+            click.echo(f"error: no user '{username}'", err=True)
+            sys.exit(EXIT_PROBLEMS)
+        had = reset(conn, user_id)
+    click.echo(f"two-factor sign-in of {username} reset" if had else f"{username} had no two-factor sign-in")
 
 
 @cli.group()

@@ -33,6 +33,7 @@ class Role:
     name: str
     label: Mapping[str, str]
     rules: Mapping[str, EntityRule]
+    require_two_factor: bool = False  # its users sign in with a second factor (engine/web/two_factor.py)
 
 
 def check_roles(checker: Any, roles: Mapping[str, PosDict], extra_actions: tuple[str, ...]) -> None:
@@ -118,5 +119,6 @@ def compile_roles(roles: Mapping[str, PosDict], expressions: Mapping[tuple, Any]
                 condition=condition,
                 fields=MappingProxyType(dict(rule.get("fields") or {})),
             )
-        compiled[role_name] = Role(role_name, label_of(role.get("label") or role_name), MappingProxyType(rules))
+        compiled[role_name] = Role(role_name, label_of(role.get("label") or role_name), MappingProxyType(rules),
+                                   require_two_factor=role.get("require_two_factor") is True)
     return MappingProxyType(compiled)

@@ -1,6 +1,7 @@
 """Database connections and the engine's own tables (users, audit log, history...)."""
 
 from .connection import make_engine, write_engine
+from .sign_in import oidc_links, recovery_codes, two_factor
 from .system import (
     SYSTEM_METADATA,
     audit_log,
@@ -47,6 +48,8 @@ __all__ = [
     "jobs",
     "make_engine",
     "notifications",
+    "oidc_links",
+    "recovery_codes",
     "write_engine",
     "metadata_version",
     "saved_views",
@@ -58,6 +61,7 @@ __all__ = [
     "team_members",
     "teams",
     "user_links",
+    "two_factor",
     "user_roles",
     "user_sessions",
     "users",

@@ -21,7 +21,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 from ..config import Settings
 from ..paths import TEMPLATES
-from . import account, admin, assets, auth, errors, i18n, ids
+from . import account, admin, assets, auth, errors, i18n, ids, sso, two_factor
 from .state import WebState
 
 csrf = CSRFProtect()
@@ -56,6 +56,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     i18n.init_app(app)
     assets.init_app(app)
     auth.init_app(app)
+    two_factor.init_app(app)
+    sso.init_app(app, settings)
     errors.init_app(app)
     admin.init_app(app)
     account.init_app(app)

@@ -87,6 +87,13 @@ def wait_seconds(engine, keys: list[str], now: datetime) -> int:
     return max(wait, 0)
 
 
+def start_session(user_row) -> None:
+    """A user has signed in (every factor checked): start their session."""
+    session.clear()  # a new session at sign-in: no fixation
+    session["user_id"] = user_row["id"]
+    session.permanent = True
+
+
 def current_actor() -> Actor:
     """The signed-in user with roles, departments and teams (read once per request)."""
     user = g.get("user")
@@ -130,8 +137,9 @@ def sign_in():
             # the password is checked in every case (a dummy hash without a user): same cost
             matches = verify_password(row["password_hash"] if row is not None else None, form.password.data)
             if row is not None and row["is_active"] and matches:
-                start_session(row)
-                return redirect(safe_next(form.next.data))
+                from .two_factor import after_first_factor  # the second factor, when the user has one
+
+                return after_first_factor(row, safe_next(form.next.data))
             with write_engine(state.engine).begin() as conn:
                 conn.execute(sign_in_failures.insert(), [{"key": k, "at": now} for k in keys])
                 sessions.record_sign_in(conn, username, user_id, sessions.FAILURE, request.remote_addr,
