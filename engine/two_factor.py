@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -55,7 +56,10 @@ def qr_svg(text: str) -> str:
 
 
 def normalise(code: str | None) -> str:
-    return "".join(ch for ch in (code or "") if ch.isalnum()).upper()
+    """Letters and digits only, upper case; full-width digits typed with a Chinese input method
+    count as the digits they are (NFKC), anything else outside ASCII is dropped."""
+    folded = unicodedata.normalize("NFKC", code or "")
+    return "".join(ch for ch in folded if ch.isascii() and ch.isalnum()).upper()
 
 
 def state_of(conn: Connection, user_id: int) -> Mapping[str, Any] | None:

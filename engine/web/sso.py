@@ -43,6 +43,8 @@ from .state import WebState
 bp = Blueprint("sso", __name__)
 NAME = "oidc"
 NEXT = "oidc_next"
+MAX_ID = 255  # issuer and subject columns
+MAX_EMAIL = 254
 
 
 class SignInRefused(Exception):
@@ -83,6 +85,8 @@ def callback():
         row = _user_for(claims)
     except SignInRefused as exc:
         return _refused(str(exc), 403)
+    except sa.exc.IntegrityError:  # the same person signing in twice at once, for the first time
+        return _refused(_("Sign-in did not finish. Try again."), 409)
     except (AuthlibBaseError, JoseError, ValueError) as exc:
         current_app.logger.warning("OIDC sign-in refused: %s", exc)
         return _refused(_("Single sign-on failed: the provider's answer could not be verified. Try again."), 400)
@@ -104,7 +108,7 @@ def _user_for(claims: Mapping[str, Any]) -> Mapping[str, Any]:
     settings = _settings().extra
     issuer = _client().load_server_metadata().get("issuer") or settings["oidc_issuer"]
     subject = str(claims.get("sub") or "")
-    if not subject:
+    if not subject or len(subject) > MAX_ID or len(issuer) > MAX_ID:
         raise SignInRefused(_("The sign-in provider sent no identity."))
     state = WebState.of()
     now = datetime.now(UTC)
@@ -125,16 +129,23 @@ def _user_for(claims: Mapping[str, Any]) -> Mapping[str, Any]:
     return row
 
 
-def _by_email(conn, claims: Mapping[str, Any]) -> int | None:
+def _verified_email(claims: Mapping[str, Any]) -> str | None:
     email = claims.get("email")
-    if not isinstance(email, str) or not email or claims.get("email_verified") is not True:
+    if not isinstance(email, str) or not 0 < len(email) <= MAX_EMAIL or claims.get("email_verified") is not True:
+        return None
+    return email
+
+
+def _by_email(conn, claims: Mapping[str, Any]) -> int | None:
+    email = _verified_email(claims)
+    if email is None:
         return None
     found = conn.execute(sa.select(users.c.id).where(sa.func.lower(users.c.email) == email.lower())).scalars().all()
     return found[0] if len(found) == 1 else None
 
 
 def _create(conn, claims: Mapping[str, Any]) -> int:
-    email = claims.get("email") if isinstance(claims.get("email"), str) else None
+    email = _verified_email(claims)
     wanted = str(claims.get("preferred_username") or (email or "").split("@")[0] or claims["sub"])
     base = re.sub(r"[^A-Za-z0-9._-]", "", wanted)[:70].lstrip("._-") or "user"
     if len(base) < 2:
@@ -145,8 +156,7 @@ def _create(conn, claims: Mapping[str, Any]) -> int:
         n += 1
         username = f"{base}.{n}"
     name = claims.get("name") if isinstance(claims.get("name"), str) else None
-    return create_user(conn, username, None, display_name=(name or username)[:120],
-                       email=email if claims.get("email_verified") is True else None)
+    return create_user(conn, username, None, display_name=(name or username)[:120], email=email)
 
 
 def _apply_claims(conn, user_id: int, claims: Mapping[str, Any], settings: Mapping[str, str],

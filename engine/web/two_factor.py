@@ -8,6 +8,7 @@ a role that requires it, and the user's own Security page.
     POST      /account/security/confirm     a code from the app turns it on; recovery codes shown once
     POST      /account/security/disable     with the password or a code
     POST      /account/security/recovery-codes  ten new recovery codes, with a code
+    POST      /admin/users/<id>/two-factor/reset  an administrator turns a user's off (lost phone)
 
 Between the password and the code the user is half signed in: the session holds only
 `two_factor` = {user, until, next, enrol}, for `PENDING_SECONDS`, and no `user_id`, so no
@@ -23,7 +24,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, abort, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from markupsafe import Markup
 
 from .. import two_factor as tf
@@ -230,6 +242,26 @@ def security_recovery_codes():
     return render_template("two_factor_codes.html", codes=codes, next_url=url_for("two_factor.security"))
 
 
+# -- an administrator's reset (the command line has `tailor user reset-2fa` too) -----------------
+@bp.post("/admin/users/<int:user_id>/two-factor/reset")
+def admin_reset(user_id: int):
+    if not g.user.get("is_admin"):
+        abort(403, description=_("Only administrators can manage the organisation."))
+    with write_engine(WebState.of().engine).begin() as conn:
+        if conn.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is None:
+            abort(404)
+        tf.reset(conn, user_id)
+    current_app.logger.warning("two-factor sign-in of user %s reset by %s", user_id, g.user["username"])
+    return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
+
+
+def two_factor_on(user_id: int) -> bool:
+    """For the admin's page of a user."""
+    with WebState.of().engine.connect() as conn:
+        return tf.is_enabled(conn, user_id)
+
+
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
+    app.jinja_env.globals["two_factor_on"] = two_factor_on
     auth.OPEN_ENDPOINTS.update({"two_factor.code", "two_factor.enrol"})

@@ -261,3 +261,16 @@ def test_no_button_without_settings(crm_app):
     assert "Sign in with" not in client.get("/sign-in").get_data(as_text=True)
     assert client.get("/sign-in/oidc").status_code == 404
     csrf_of(client.get("/sign-in").get_data(as_text=True))  # the password form is still there
+
+
+def test_an_identity_too_long_to_store_is_refused(sso_app, provider):
+    app = sso_app(oidc_create_users="1")
+    provider.claims.update(sub="x" * 300, email="a" * 250 + "@example.com")
+    client = app.test_client()
+    response = sign_in_with_sso(client)
+    assert response.status_code == 403 and "no identity" in response.get_data(as_text=True)
+    assert user_of(client) is None
+    provider.claims.update(sub="short")  # an e-mail address too long to keep is left out
+    assert sign_in_with_sso(client).status_code == 302
+    with app.extensions["tailor"].engine.connect() as conn:
+        assert conn.execute(sa.select(users.c.username, users.c.email)).one() == ("sam", None)

@@ -16,7 +16,7 @@ from webutil import PASSWORD, csrf_of, make_user, sign_in
 
 from engine import two_factor as tf
 from engine.cli import cli
-from engine.storage import recovery_codes, sign_in_failures, two_factor
+from engine.storage import recovery_codes, sign_in_failures, two_factor, users
 
 NOW = datetime(2026, 12, 5, 6, 0, 10, tzinfo=UTC)
 STEP = timedelta(seconds=30)
@@ -230,3 +230,35 @@ def test_require_two_factor_must_be_true_or_false(build_model):
                      "roles.yaml": "roles:\n  rep:\n    require_two_factor: sometimes\n"})
     model = build_model({"entities/customer.yaml": CUSTOMER, "roles.yaml": ROLES})
     assert model.roles["finance"].require_two_factor and not model.roles["rep"].require_two_factor
+
+
+def test_codes_typed_in_full_width_or_with_foreign_letters(app, clock):
+    """A Chinese input method types full-width digits (counted as digits); other letters
+    outside ASCII are a wrong code, never a server error."""
+    secret, _codes = enrol_alice(app, clock)
+    client, _ = password_step(app)
+    odd = post(client, "/sign-in/code", "/sign-in/code", code="１２３é４５６")
+    assert odd.status_code == 401
+    full_width = "".join(chr(ord(d) + 0xFEE0) for d in code_at(secret, NOW))
+    assert post(client, "/sign-in/code", "/sign-in/code", code=full_width).status_code == 302
+
+
+def test_an_admin_resets_it_from_the_users_page(app, clock):
+    enrol_alice(app, clock)
+    state = app.extensions["tailor"]
+    admin = make_user(state.engine, state.model, "root", ())
+    with state.engine.begin() as conn:
+        conn.execute(users.update().where(users.c.id == admin).values(is_admin=True))
+        secret = conn.execute(sa.select(two_factor.c.secret).where(two_factor.c.user_id == 1)).scalar_one()
+    client, _ = password_step(app)
+    assert post(client, "/sign-in/code", "/sign-in/code", code=code_at(secret, NOW)).status_code == 302
+    assert post(client, "/admin/users/1/two-factor/reset", "/account/security").status_code == 403  # not an admin
+    boss = app.test_client()
+    assert sign_in(boss, "root").status_code == 302
+    page = boss.get("/admin/users/1").get_data(as_text=True)
+    assert "Reset two-factor sign-in" in page
+    done = boss.post("/admin/users/1/two-factor/reset", data={"csrf_token": csrf_of(page)})
+    assert done.status_code == 303 and "Reset two-factor sign-in" not in boss.get("/admin/users/1").get_data(as_text=True)
+    assert password_step(app)[1].headers["Location"] == "/e/customer"
+    assert boss.post("/admin/users/999/two-factor/reset", data={"csrf_token": csrf_of(page)}).status_code == 404
+
