@@ -78,7 +78,7 @@ def start():
 def callback():
     next_url = session.pop(NEXT, None) or url_for("pages.home")
     try:
-        token = _client().authorize_access_token()
+        token = _client().authorize_access_token(claims_options=_claims_options())
         claims = token.get("userinfo")
         if not claims:
             raise SignInRefused(_("The sign-in provider sent no identity."))
@@ -96,6 +96,18 @@ def callback():
     from .two_factor import after_first_factor
 
     return after_first_factor(row, next_url)
+
+
+def _claims_options() -> dict[str, dict[str, Any]]:
+    """The ID token must come from the configured issuer and name this client among its
+    audience (OIDC Core 3.1.3.7). Authlib checks the audience only when told to: without
+    this, a token issued to another client that names us as `azp` would be accepted."""
+    settings = _settings().extra
+    issuer = _client().load_server_metadata().get("issuer")
+    if not isinstance(issuer, str) or issuer.rstrip("/") != settings["oidc_issuer"].rstrip("/"):
+        raise ValueError(f"the discovery document names issuer {issuer!r}, not {settings['oidc_issuer']!r}")
+    return {"iss": {"essential": True, "values": [issuer]},
+            "aud": {"essential": True, "values": [settings["oidc_client_id"]]}}
 
 
 def _refused(message: str, status: int):

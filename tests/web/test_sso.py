@@ -48,7 +48,8 @@ roles:
 
 class Provider:
     """An OpenID provider just big enough for the authorization code flow with PKCE.
-    Tests change `claims`, `audience`, `nonce`, `signing_key` or `lifetime` to misbehave."""
+    Tests change `claims`, `audience`, `nonce`, `signing_key`, `lifetime` or
+    `announced_issuer` to misbehave."""
 
     def __init__(self) -> None:
         self.key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
@@ -58,6 +59,7 @@ class Provider:
         self.audience = CLIENT_ID
         self.nonce: str | None = None  # None: the nonce the client sent
         self.lifetime = 300
+        self.announced_issuer: str | None = None  # None: its own address, as configured
         self.codes: dict[str, dict] = {}
         self.authorize_requests: list[dict] = []
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
@@ -67,7 +69,7 @@ class Provider:
     @Request.application
     def app(self, request: Request) -> Response:
         if request.path == "/.well-known/openid-configuration":
-            return self.json({"issuer": self.issuer, "authorization_endpoint": f"{self.issuer}/authorize",
+            return self.json({"issuer": self.announced_issuer or self.issuer, "authorization_endpoint": f"{self.issuer}/authorize",
                               "token_endpoint": f"{self.issuer}/token", "jwks_uri": f"{self.issuer}/jwks",
                               "response_types_supported": ["code"], "subject_types_supported": ["public"],
                               "id_token_signing_alg_values_supported": ["RS256"],
@@ -214,19 +216,22 @@ def test_a_forged_state_is_refused(sso_app, provider):
     assert user_of(client) is None and client.get("/e/customer").status_code == 302
 
 
-@pytest.mark.parametrize("tamper", ["nonce", "signature", "audience", "expired", "issuer"])
+@pytest.mark.parametrize("tamper", ["nonce", "signature", "audience", "expired", "issuer", "discovery"])
 def test_an_id_token_that_does_not_verify_is_refused(sso_app, provider, tamper):
     app = sso_app(oidc_create_users="1")
     if tamper == "nonce":
         provider.nonce = "someone-elses-nonce"
     elif tamper == "signature":  # same key id, another key
         provider.signing_key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
-    elif tamper == "audience":
+    elif tamper == "audience":  # meant for another client (which names us as the party it was issued to)
         provider.audience = "another-client"
+        provider.claims["azp"] = CLIENT_ID
     elif tamper == "expired":
         provider.lifetime = -3600
-    else:
+    elif tamper == "issuer":
         provider.claims["iss"] = "http://127.0.0.1:1"
+    else:  # a discovery document that speaks for another issuer (its tokens name it too)
+        provider.announced_issuer = provider.claims["iss"] = "http://127.0.0.1:1"
     client = app.test_client()
     response = sign_in_with_sso(client)
     assert response.status_code == 400 and "could not be verified" in response.get_data(as_text=True)
