@@ -87,13 +87,6 @@ def wait_seconds(engine, keys: list[str], now: datetime) -> int:
     return max(wait, 0)
 
 
-def start_session(user_row) -> None:
-    """A user has signed in (every factor checked): start their session."""
-    session.clear()  # a new session at sign-in: no fixation
-    session["user_id"] = user_row["id"]
-    session.permanent = True
-
-
 def current_actor() -> Actor:
     """The signed-in user with roles, departments and teams (read once per request)."""
     user = g.get("user")

@@ -243,7 +243,7 @@ def security_recovery_codes():
 
 
 # -- an administrator's reset (the command line has `tailor user reset-2fa` too) -----------------
-@bp.post("/admin/users/<int:user_id>/two-factor/reset")
+@bp.post("/admin/users/<id(bits=32):user_id>/two-factor/reset")
 def admin_reset(user_id: int):
     if not g.user.get("is_admin"):
         abort(403, description=_("Only administrators can manage the organisation."))

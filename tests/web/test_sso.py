@@ -158,8 +158,17 @@ def sign_in_with_sso(client, next_url="/e/customer"):
 
 
 def user_of(client) -> int | None:
+    """The user whose live server-side session the client's cookie holds, else None."""
+    from engine.sessions import Timeouts, find_session
+    from engine.web import WebState
+
     with client.session_transaction() as session:
-        return session.get("user_id")
+        token = session.get("sid")
+    if not token:
+        return None
+    with WebState.of(client.application).engine.connect() as conn:
+        found = find_session(conn, token, Timeouts())
+    return found["user"]["id"] if found else None
 
 
 def test_first_sign_in_creates_the_user_with_roles_and_department(sso_app, provider):
