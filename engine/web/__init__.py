@@ -4,7 +4,7 @@
 notices a newer metadata version in the database without a restart (`state.py`).
 Background jobs (approval timeouts, e-mails) run in a thread of each worker unless
 `TAILOR_JOBS=off` (then `tailor worker` runs them). Subsystems plug in with `init_app(app)`: sign-in (`auth.py`), languages and formatting
-(`i18n.py`), front-end files (`assets.py`), error pages (`errors.py`) and the pages
+(`i18n.py`), front-end files (`assets.py`), security headers (`headers.py`), error pages (`errors.py`) and the pages
 themselves (`pages/`). Plugins add blueprints and template folders; templates are looked
 up in the project's `templates/`, then plugin folders, then the built-in `templates/`,
 most specific name first (`list-opportunity.html` before `list.html`).
@@ -21,7 +21,7 @@ from jinja2 import ChoiceLoader, FileSystemLoader
 
 from ..config import Settings
 from ..paths import TEMPLATES
-from . import account, admin, assets, auth, errors, i18n, ids, sso, two_factor
+from . import account, admin, assets, auth, errors, headers, i18n, ids, sso, two_factor
 from .state import WebState
 
 csrf = CSRFProtect()
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     app.extensions["tailor"] = state
     ids.init_app(app)
     csrf.init_app(app)
+    headers.init_app(app, settings)
     i18n.init_app(app)
     assets.init_app(app)
     auth.init_app(app)

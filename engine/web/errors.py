@@ -1,15 +1,28 @@
 """Error pages: every user mistake is a clear 4xx, never a 500 (and nothing half-saved:
-the records service wrote nothing when it raised)."""
+the records service wrote nothing when it raised).
+
+A fault (the database lost its connections, a bug) gets a 503 or 500 page that renders
+without the database: the request's connection may be dead and anything queried on it
+would raise again, from inside the error handler, past Flask. So the page is marked
+offline (`offline()`: no menu, no counts in the top bar) and the request's shared read
+connection is given back to the pool first, where a dead one is discarded.
+"""
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+import logging
+
+import sqlalchemy as sa
+from flask import Flask, g, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 
 from ..fields.encryption import EncryptionKeyError
 from ..records import ConflictError, NotFound, PermissionDenied, RecordError, ValidationError
 from .i18n import gettext as _
+from .state import WebState
+
+log = logging.getLogger(__name__)
 
 
 def page(status: int, title: str, message: str):
@@ -18,7 +31,45 @@ def page(status: int, title: str, message: str):
     return render_template("error.html", status=status, title=title, message=message), status
 
 
+def offline() -> bool:
+    """True while an error page of a fault renders: templates query nothing then."""
+    return bool(g.get("_tailor_offline"))
+
+
+def fault_page(status: int, title: str, message: str):
+    g._tailor_offline = True
+    try:
+        WebState.of().close_reads()
+    except Exception:  # the connection is already broken; the pool has discarded it
+        log.warning("closing the reads of a failed request failed", exc_info=True)
+    return page(status, title, message)
+
+
+def lost_database(exc: BaseException) -> bool:
+    """A connection that died or cannot be reached (not a constraint, not a bug in SQL)."""
+    if isinstance(exc, sa.exc.PendingRollbackError):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and (exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError))
+
+
 def init_app(app: Flask) -> None:
+    app.jinja_env.globals["offline"] = offline
+
+    @app.errorhandler(sa.exc.DBAPIError)
+    @app.errorhandler(sa.exc.PendingRollbackError)
+    def database_error(exc):
+        if not lost_database(exc):
+            log.error("database error", exc_info=exc)
+            return server_error(exc)
+        log.warning("database unavailable: %s", exc)
+        return fault_page(503, _("Temporarily unavailable"),
+                          _("The database could not be reached. Nothing was saved by this request; try again in a moment."))
+
+    @app.errorhandler(InternalServerError)
+    def server_error(exc):
+        return fault_page(500, _("Something went wrong"),
+                          _("The error has been logged. Try again, or tell your administrator if it happens again."))
+
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
         return page(400, _("The form expired"), _("Reload the page and try again."))

@@ -7,6 +7,7 @@ version in the database (an implementer changed the YAML), every worker notices 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from ..records import RecordService
 from ..storage import make_engine, metadata_version
 
 CHECK_EVERY = 5.0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -69,9 +71,16 @@ class WebState:
             g._tailor_reads = reads
 
     def close_reads(self) -> None:
+        """Give the request's read connection back to the pool, which rolls it back; one
+        that died during the request was invalidated by SQLAlchemy and is replaced, and
+        `pool_pre_ping` (storage/connection.py) replaces those that died while idle, so no
+        later request is handed a dead connection. Never raises: it runs in teardown."""
         reads = g.pop("_tailor_reads", None)
         if reads is not None:
-            reads.__exit__(None, None, None)
+            try:
+                reads.__exit__(None, None, None)
+            except Exception:
+                log.warning("could not close a request's read connection", exc_info=True)
 
     def latest_version(self) -> str | None:
         try:

@@ -103,3 +103,29 @@ def test_a_mail_server_that_is_down_is_retried(flow_world, monkeypatch):
     finally:
         controller.stop()
     assert len(inbox.messages) == 1
+
+
+def test_a_mail_sent_again_after_a_killed_runner_has_the_same_message_id(flow_world, smtp):
+    """Delivery is at least once: a runner killed after the mail server accepted the mail,
+    before it marked the notification sent, sends it again. Both copies carry the same
+    Message-ID, derived from the notification, so the receiver drops the second."""
+    from email import message_from_string
+
+    from engine.notify.mail import send_notification
+
+    w = flow_world(FLOW)
+    set_email(w, "boss", "boss@example.com")
+    w.submit(w.new(name="Pumps for Lagos"))
+    with w.engine.connect() as conn:
+        notification_id = conn.execute(sa.select(notifications.c.id)
+                                       .where(notifications.c.user_id == w.uid("boss"))).scalar_one()
+    # the killed runner's attempt, then the retry once its claim expired (still `queued`)
+    assert send_notification(w.engine, notification_id) == "sent"
+    assert send_notification(w.engine, notification_id) == "sent"
+    first, again = (message_from_string(content)["Message-ID"] for _to, content in smtp.messages)
+    assert first and first == again
+    assert first.startswith("<tailor.notification.") and first.endswith("@example.com>")
+    w.submit(w.new(name="Valves for Accra"))
+    assert w.run_jobs(timedelta(seconds=1)) >= 1
+    found = {message_from_string(content)["Message-ID"] for _to, content in smtp.messages}
+    assert len(found) == 2 and first in found  # another notification, another Message-ID

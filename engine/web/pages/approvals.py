@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
 from flask import abort, g, redirect, render_template, request, url_for
 
 from ...jobs import aware
@@ -68,12 +69,15 @@ def status_labels() -> dict[str, str]:
 def nav_counts() -> tuple[int, int] | None:
     """(open approvals, unread notifications) for the top bar; one query per page, and none
     in a project without workflows."""
-    if not model().workflows or g.get("user") is None:
-        return None
+    if not model().workflows or g.get("user") is None or g.get("_tailor_offline"):
+        return None  # an error page of a fault queries nothing (errors.py)
     found = g.get("_tailor_nav_counts")
     if found is None:
-        with service().reading() as conn:
-            found = g._tailor_nav_counts = reads.nav_counts(conn, g.user["id"])
+        try:
+            with service().reading() as conn:
+                found = g._tailor_nav_counts = reads.nav_counts(conn, g.user["id"])
+        except (sa.exc.DBAPIError, sa.exc.PendingRollbackError):
+            return None  # the page shows without its counts; the request's own query reports the fault
     return found
 
 
