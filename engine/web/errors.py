@@ -63,7 +63,7 @@ def init_app(app: Flask) -> None:
             return server_error(exc)
         log.warning("database unavailable: %s", exc)
         return fault_page(503, _("Temporarily unavailable"),
-                          _("The database could not be reached. Nothing was saved by this request; try again in a moment."))
+                          _("The database could not be reached. Try again in a moment; if you were saving, look first whether it was saved."))
 
     @app.errorhandler(InternalServerError)
     def server_error(exc):

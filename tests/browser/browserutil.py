@@ -3,6 +3,11 @@
 The browser is Debian's `chromium` (installed by `make test` / `.ci/run` when missing);
 Playwright's own browser downloads are never used. Screenshots are kept in
 `test-artifacts/` for people to look at.
+
+Every page a browser test visits must satisfy the Content-Security-Policy: `csp_violations`
+(autouse) watches every browser context the test opens and fails the test on any
+violation the browser reports (a `securitypolicyviolation` event, or Chromium's
+"Refused to ..." console error).
 """
 
 from __future__ import annotations
@@ -87,8 +92,47 @@ def browser():
         instance.close()
 
 
+# runs in every page before its own scripts: a violation becomes a console error we can see
+REPORT_VIOLATIONS = """
+document.addEventListener('securitypolicyviolation', function (e) {
+  console.error('CSP violation: ' + e.violatedDirective + ' blocked ' + (e.blockedURI || 'inline')
+                + ' in ' + e.sourceFile + ':' + e.lineNumber + ' ' + (e.sample || ''));
+});
+"""
+
+
+def watch_policy(context, found: list[str]) -> None:
+    """Collect the Content-Security-Policy violations of every page of `context`."""
+    context.add_init_script(script=REPORT_VIOLATIONS)
+
+    def on_console(message) -> None:
+        text = message.text
+        if message.type == "error" and ("CSP violation" in text or "Content Security Policy" in text):
+            found.append(f"{message.page.url if message.page else '?'}: {text}")
+
+    context.on("console", on_console)
+
+
+@pytest.fixture(autouse=True)
+def csp_violations(browser, monkeypatch):
+    """Fails the test when a page it visited broke the Content-Security-Policy. Contexts
+    are watched however the test opens them (the `page` fixture or `browser.new_context`)."""
+    found: list[str] = []
+    opened = browser.new_context
+
+    def new_context(*args, **kwargs):
+        context = opened(*args, **kwargs)
+        watch_policy(context, found)
+        return context
+
+    monkeypatch.setattr(browser, "new_context", new_context)
+    yield found
+    if found:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(found), pytrace=False)
+
+
 @pytest.fixture
-def page(browser):
+def page(browser, csp_violations):
     context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
     page = context.new_page()
     page.set_default_timeout(15000)

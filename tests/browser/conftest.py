@@ -1,3 +1,3 @@
 """Browser fixtures (see browserutil.py)."""
 
-from browserutil import browser, live_server, page  # noqa: F401
+from browserutil import browser, csp_violations, live_server, page  # noqa: F401

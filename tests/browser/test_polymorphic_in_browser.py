@@ -33,8 +33,9 @@ def re_shown(page, action) -> None:
     """Do something that changes the form, and wait until the server's fields are in."""
     with page.expect_response(lambda r: "/form-fields" in r.url):
         action()
-    page.wait_for_function("!document.querySelector('#form-fields.htmx-request, #form-fields.htmx-swapping, "
-                           "#form-fields.htmx-settling')")
+    # a locator, not a JavaScript predicate: the page's Content-Security-Policy forbids eval
+    page.locator("#form-fields.htmx-request, #form-fields.htmx-swapping, #form-fields.htmx-settling"
+                 ).first.wait_for(state="detached")
 
 
 def pick(page, text: str, expected: str) -> None:
