@@ -125,11 +125,11 @@ def test_connections_killed_between_requests_are_replaced(client, faults, db_url
 def test_no_acknowledged_write_is_lost_or_doubled(client, crm_app, faults, db_url):
     """A few dozen creates; every third one dies at its INSERT (its connection killed under
     it), and on PostgreSQL every connection is also killed between some of them."""
-    html = client.get("/e/customer/new").get_data(as_text=True)
-    values = form_values(html)
     acknowledged, failed = [], []
     for i in range(WRITES):
         name = f"Fault test customer {i:02d}"
+        # a fresh form each time: its one-time token makes a second post of one form a 409
+        values = form_values(client.get("/e/customer/new").get_data(as_text=True))
         if i % 3 == 1:
             faults.arm("INSERT INTO customer")
         if faults.pg and i % 4 == 2:
