@@ -59,6 +59,7 @@ CODES: dict[str, str] = {
     "E409": "replaced_options names a current option or maps to a value that is not one",
     "E410": "rollup does not fit the records it aggregates",
     "E411": "encrypted fields without a usable encryption key",
+    "E412": "expression would store or compare an encrypted field's clear text",
     # E5xx: expressions
     "E501": "expression syntax error",
     "E502": "unknown name in expression",

@@ -95,6 +95,11 @@ def _check_sql_scope(checker: Any, role: str, entity: str, rule: PosDict, expres
     unstored = sorted(n for n in expression.fields if isinstance(fields, PosDict) and isinstance(fields.get(n), PosDict)
                       and (fields[n].get("type") in ("lines", "links")
                            or (fields[n].get("type") == "computed" and fields[n].get("stored") is False)))
+    if isinstance(fields, PosDict) and checker.refuse_encrypted(
+            expression, fields, rule.position_of("scope"),
+            f"role '{role}' has a scope for '{entity}' that filters in SQL and cannot compare",
+            "the database holds only its ciphertext: scope on another field (owner, a department, a choice)"):
+        return
     if unstored or not expression.sql_supported:
         what = f"'{unstored[0]}' is not stored in the table" if unstored else "it uses a function SQL cannot run"
         checker.add("E802", f"role '{role}' has a scope for '{entity}' that cannot filter lists in SQL: {what}",

@@ -164,6 +164,10 @@ def build_select(entity: Entity, query: Query, context: Context, columns: list |
             expression = compile_expression(query.where, entity_env(entity), expected="boolean")
             if expression.fields & hidden:
                 raise ExpressionError("E502", f"unknown name '{sorted(expression.fields & hidden)[0]}'", 0)
+            sealed = sorted(n for n in expression.fields if n in entity.fields and entity.fields[n].encrypted)
+            if sealed:  # the column holds ciphertext: a comparison in SQL would be silently wrong
+                raise ExpressionError("E412", f"'{sealed[0]}' is encrypted: a condition cannot compare it "
+                                      "(filter on its exact value instead)", 0)
             conditions.append(expression.to_sql(dict(table.c), context.variables, now=context.now))
         except ExpressionError as exc:
             errors.setdefault("where", []).append(f"{exc.code} {exc.message}")

@@ -508,6 +508,11 @@ class SpecChecker:
                 self.add("E410", "a rollup's condition must translate to SQL (no child rows, no Python-only "
                          "functions)", fspec.position_of("where"))
                 self.expressions.pop((entity, fname, "where"), None)
+            elif expression is not None and isinstance(fields, PosDict) and self.refuse_encrypted(
+                    expression, fields, fspec.position_of("where"),
+                    "a rollup's condition runs in SQL and cannot compare",
+                    "the database holds only its ciphertext: filter on another field"):
+                self.expressions.pop((entity, fname, "where"), None)
 
     def compile(self, key: tuple, holder: PosDict, item: str, env: Env, expected: str | None) -> Any:
         source = holder.get(item)
@@ -532,7 +537,12 @@ class SpecChecker:
             for key in EXPRESSION_KEYS:
                 self.compile((entity, fname, key), fspec, key, env, "boolean")
             if fspec.get("type") == "computed":
-                self.compile((entity, fname, "expression"), fspec, "expression", env, self.value_type(fspec))
+                expression = self.compile((entity, fname, "expression"), fspec, "expression", env,
+                                          self.value_type(fspec))
+                if expression is not None and fspec.get("stored", True) is not False:
+                    self.refuse_encrypted(expression, fields, fspec.position_of("expression"),
+                                          f"computed field '{fname}' would store the clear text of",
+                                          "add 'stored: false' (worked out when read), or compute from other fields")
             self.check_default_expression(entity, (fname,), fspec, env)
             sub = fspec.get("fields")
             if fspec.get("type") == "lines" and isinstance(sub, PosDict):
@@ -574,7 +584,22 @@ class SpecChecker:
             self.add("E202", "a default expression is text, e.g. {expression: \"today()\"}",
                      default.position_of("expression"))
             return
-        self.compile((entity, *path, "default"), default, "expression", env, self.value_type(fspec))
+        expression = self.compile((entity, *path, "default"), default, "expression", env, self.value_type(fspec))
+        if expression is not None and not (len(path) == 1 and fspec.get("encrypted") is True):
+            fields = self.spec.entities[entity].get("fields")
+            if isinstance(fields, PosDict):
+                self.refuse_encrypted(expression, fields, default.position_of("expression"),
+                                      f"the default of '{'.'.join(path)}' would copy the clear text of",
+                                      "encrypt this field too, or take the default from other fields")
+
+    def refuse_encrypted(self, expression: Any, fields: PosDict, where: Position, what: str, hint: str) -> bool:
+        """E412 when `expression` reads an encrypted field where its clear text would end up
+        stored or compared in the database (whose column holds only ciphertext)."""
+        sealed = sorted(n for n in expression.fields if isinstance(fields.get(n), PosDict)
+                        and fields[n].get("encrypted") is True)
+        if sealed:
+            self.add("E412", f"{what} encrypted field '{sealed[0]}'", where, hint)
+        return bool(sealed)
 
     def check_computed_cycles(self, entity: str, fields: PosDict, prefix: tuple = ()) -> None:
         graph = {}

@@ -22,6 +22,12 @@ ALEMBIC_VERSION_TABLE = "tailor_alembic_version"
 
 SYSTEM_METADATA = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
+# A record's id as other engine tables hold it (audit, comments, shares, flows,
+# notifications, form tokens): entity tables have BIGINT ids, so these must hold every one of
+# them. SQLite's INTEGER already holds 64 bits (and stays INTEGER: no table rebuild).
+RECORD_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
 users = sa.Table(
     "tailor_user",
     SYSTEM_METADATA,
@@ -82,7 +88,7 @@ shares = sa.Table(
     SYSTEM_METADATA,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("entity", sa.String(64), nullable=False),
-    sa.Column("record_id", sa.Integer, nullable=False),
+    sa.Column("record_id", RECORD_ID, nullable=False),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE")),
     sa.Column("team_id", sa.Integer, sa.ForeignKey("tailor_team.id", ondelete="CASCADE")),
     sa.Column("access", sa.String(8), nullable=False),  # read / write
@@ -100,7 +106,7 @@ audit_log = sa.Table(
     SYSTEM_METADATA,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("entity", sa.String(64), nullable=False),
-    sa.Column("record_id", sa.Integer, nullable=False),
+    sa.Column("record_id", RECORD_ID, nullable=False),
     sa.Column("action", sa.String(16), nullable=False),  # create / update / delete
     sa.Column("changes", sa.JSON, nullable=False),  # {field: [old, new]}
     sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
@@ -148,7 +154,7 @@ comments = sa.Table(
     SYSTEM_METADATA,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("entity", sa.String(64), nullable=False),
-    sa.Column("record_id", sa.Integer, nullable=False),
+    sa.Column("record_id", RECORD_ID, nullable=False),
     sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
@@ -196,7 +202,7 @@ flows = sa.Table(
     sa.Column("workflow", sa.String(64), nullable=False),
     sa.Column("flow", sa.String(64), nullable=False),
     sa.Column("entity", sa.String(64), nullable=False),
-    sa.Column("record_id", sa.Integer, nullable=False),
+    sa.Column("record_id", RECORD_ID, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # running, returned, approved, rejected, withdrawn
     sa.Column("submitter_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
     sa.Column("state_before", sa.String(64)),  # the record's state when the flow started
@@ -275,7 +281,7 @@ notifications = sa.Table(
     sa.Column("body", sa.Text, nullable=False, server_default=""),
     sa.Column("link", sa.String(300)),
     sa.Column("entity", sa.String(64)),
-    sa.Column("record_id", sa.Integer),
+    sa.Column("record_id", RECORD_ID),
     sa.Column("flow_id", sa.Integer),
     sa.Column("at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("read_at", sa.DateTime(timezone=True)),
@@ -320,7 +326,7 @@ form_tokens = sa.Table(  # one-time tokens of create forms, once used (engine/we
     sa.Column("token", sa.String(64), primary_key=True),  # the form's nonce: a second post of it is refused
     sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE"), nullable=False),
     sa.Column("entity", sa.String(64), nullable=False),
-    sa.Column("record_id", sa.Integer),  # the record the first post created
+    sa.Column("record_id", RECORD_ID),  # the record the first post created
     sa.Column("used_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_tailor_form_token_used_at", "used_at"),  # old tokens are pruned by age
 )

@@ -171,6 +171,56 @@ def test_spec_checks(key, build_model):
     assert "cannot sort on encrypted field 'mobile'" in text and "'encrypted' does not apply inside the rows" in text
 
 
+def test_expressions_may_not_store_or_compare_clear_text_in_the_database(key, build_model, service_for):
+    """E412: a stored computed field, a default, a rollup's where and a role's scope that read
+    an encrypted field (the first two would write its clear text, the last two compare
+    ciphertext in SQL and silently match nothing). Python-side conditions may read it."""
+    with pytest.raises(ProjectError) as failed:
+        build_model({
+            "entities/contact.yaml": """
+                entity: contact
+                fields:
+                  name: {type: string}
+                  phone: {type: phone, encrypted: true}
+                  company: {type: link, to: company}
+                  digits: {type: computed, expression: "phone", returns: string}
+                  spare: {type: string, default: {expression: "phone"}}
+                """,
+            "entities/company.yaml": """
+                entity: company
+                fields:
+                  name: {type: string}
+                  mobiles: {type: rollup, from: contact.company, aggregate: count, where: "phone != ''"}
+                """,
+            "roles.yaml": """
+                roles:
+                  rep:
+                    entities:
+                      contact: {actions: [read], scope: "phone == '1'"}
+                """})
+    problems = [p for p in failed.value.problems if p.code == "E412"]
+    text = "\n".join(str(p) for p in problems)
+    assert len(problems) == 4, text
+    assert "computed field 'digits' would store the clear text of encrypted field 'phone'" in text
+    assert "the default of 'spare' would copy the clear text" in text
+    assert "rollup's condition runs in SQL" in text and "role 'rep' has a scope for 'contact'" in text
+    # reading it where the record is in Python is fine: unstored computed, visible_when, a title
+    service = service_for({"entities/contact.yaml": """
+        entity: contact
+        title: "name + ' ' + phone"
+        fields:
+          name: {type: string}
+          phone: {type: phone, encrypted: true}
+          digits: {type: computed, expression: "phone", returns: string, stored: false}
+          vip: {type: boolean, visible_when: "phone != ''"}
+        """})
+    made = service.create("contact", {"name": "Wang", "phone": "13800138000"})
+    assert made["digits"] and "138" in made["digits"]
+    with pytest.raises(ValidationError) as refused:
+        service.list("contact", Query(where="phone == '13800138000'"))
+    assert "E412" in str(refused.value.errors["where"])
+
+
 def test_rotation_keeps_every_value_readable_and_changes_the_key_id(key, monkeypatch, make_project, db_url):
     from click.testing import CliRunner
 

@@ -182,6 +182,12 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
         fields:
           phone: {type: phone, encrypted: true}
         """}, ENTITY, 3, 35, "no encryption key is configured"),
+    "E412": ({ENTITY: """
+        entity: customer
+        fields:
+          phone: {type: phone, encrypted: true}
+          digits: {type: computed, expression: "phone", returns: string}
+        """}, ENTITY, 4, None, "would store the clear text of encrypted field 'phone'"),
     "E501": ({ENTITY: """
         entity: customer
         fields:
