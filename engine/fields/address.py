@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from .base import FieldValueError
+from .base import FieldValueError, check_mask
 from .composite import N_, CompositeType, cjk_join, is_cjk
 
 CHINA = frozenset({"cn", "chn", "china", "prc", "p.r.c.", "p.r. china", "p. r. china", "people's republic of china",
@@ -95,5 +95,6 @@ class AddressType(CompositeType):
         return "\n".join(address_lines(parts, language))
 
     def check_spec(self, spec, report) -> None:
+        check_mask(spec, report)
         if spec.get("default") is not None:  # (`default: null` drops an inherited one)
             report("E407", "an address field has no default", "default")

@@ -39,6 +39,16 @@ class FieldValueError(ValueError):
         self.items = dict(items or {})
 
 
+MASKS = ("phone", "email", "name")  # how `mask:` shows a value (engine/records/masking.py)
+
+
+def check_mask(spec: Mapping[str, Any], report) -> None:
+    """`mask:` names one of MASKS (E407)."""
+    mask = spec.get("mask")
+    if mask is not None and mask not in MASKS:
+        report("E407", f"unknown mask '{mask}' (use one of {', '.join(MASKS)})", "mask")
+
+
 class FieldType:
     name: ClassVar[str] = ""
     value_type: ClassVar[str] = "any"
@@ -136,6 +146,12 @@ class FieldType:
 
     def check_spec(self, spec: dict, report) -> None:
         """Extra semantic checks of a field spec; `report(code, message, key, hint)`."""
+
+    def masked_keys(self, field: Field) -> list[str]:
+        """The keys of a record that `mask:` hides (engine/records/masking.py): NAME, and
+        whatever else holds the value (the parts of a person's name, the items of a list of
+        phones). Only types that accept the `mask` option are asked."""
+        return [field.name]
 
     def each_value(self, record: Mapping[str, Any], field: Field) -> list[tuple[str, Any]]:
         """The values the field's `validators` check, each with the suffix of its error key:

@@ -51,6 +51,7 @@ class CompositeType(FieldType):
     """Text parts and NAME, their whole (subclasses say how the parts make the whole)."""
 
     value_type = "string"
+    options = frozenset({"mask"})
     can_be_unique = False
     allowed_in_rows = False
     part_lengths: ClassVar[dict[str, int]] = {}  # suffix -> at most this many characters
@@ -139,6 +140,9 @@ class CompositeType(FieldType):
             if key in data:
                 result[key] = self.coerce_part(suffix, data[key])
         return result
+
+    def masked_keys(self, field) -> list[str]:
+        return self.input_keys(field)  # the whole and every part
 
     def derive(self, record, field, old) -> None:
         keys = self.part_keys(field)

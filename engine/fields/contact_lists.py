@@ -36,7 +36,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 
 from ..labels import readable
-from .base import FieldType, FieldValueError
+from .base import FieldType, FieldValueError, check_mask
 from .choice import JSON_LIST
 from .composite import N_
 from .phone import PhoneType, parse_phone, phone_search_texts
@@ -89,7 +89,7 @@ class ContactListType(FieldType):
 
     value_type = "string"
     parts = {"items": "list", "kinds": "list"}
-    options = frozenset({"kinds", "max_items"})
+    options = frozenset({"kinds", "max_items", "mask"})
     allowed_in_rows = False
     item_type: ClassVar[StringType]
     default_kinds: ClassVar[tuple[str, ...]] = ()
@@ -367,7 +367,11 @@ class ContactListType(FieldType):
         """The link of one value (mailto:, tel:)."""
         raise NotImplementedError
 
+    def masked_keys(self, field) -> list[str]:
+        return list(self.keys(field)[:2])  # the primary and every item; the kinds stay readable
+
     def check_spec(self, spec, report) -> None:
+        check_mask(spec, report)
         kinds = spec.get("kinds")
         if isinstance(kinds, list):
             seen: set[str] = set()

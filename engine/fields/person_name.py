@@ -15,7 +15,7 @@ first or a last name (one of the two is enough: people known by one name exist).
 
 from __future__ import annotations
 
-from .base import FieldValueError
+from .base import FieldValueError, check_mask
 from .composite import N_, CompositeType, is_cjk
 
 FAMILY_NAME_FIRST = frozenset({"zh", "ja", "ko", "hu", "vi"})
@@ -85,5 +85,6 @@ class PersonNameType(CompositeType):
         return value if isinstance(value, str) else None
 
     def check_spec(self, spec, report) -> None:
+        check_mask(spec, report)
         if spec.get("default") is not None:  # (`default: null` drops an inherited one)
             report("E407", "a person_name field has no default", "default")

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from . import encryption
-from .base import FieldType, FieldValueError
+from .base import FieldType, FieldValueError, check_mask
 from .email_address import checked_email
 from .numbers import exact_digits, parse_number
 
@@ -24,7 +24,6 @@ def is_encrypted(field) -> bool:
     return bool(field is not None and field.spec.get("encrypted")) and field.type.name in encryption.ENCRYPTABLE_TYPES
 
 
-MASKS = ("phone", "email", "name")
 
 
 class StringType(FieldType):
@@ -96,9 +95,7 @@ class StringType(FieldType):
                     report(encryption.ERROR_CODE, exc.args[0], "encrypted",
                            f"keys come from the environment ({encryption.KEY_ENV} or {encryption.KEY_FILE_ENV}), "
                            "see docs/security.md")
-        mask = spec.get("mask")
-        if mask is not None and mask not in MASKS:
-            report("E407", f"unknown mask '{mask}' (use one of {', '.join(MASKS)})", "mask")
+        check_mask(spec, report)
 
     def coerce(self, value: Any, field) -> Any:
         if value is None:

@@ -39,15 +39,35 @@ def mask_text(kind: str, value: Any) -> Any:
     return " ".join(word[:1] + "*" * max(1, len(word) - 1) for word in value.split())
 
 
+def mask_value(kind: str, value: Any) -> Any:
+    """A value masked: a text, or each text of a list (the items of a list of phones)."""
+    if isinstance(value, list):
+        return [mask_value(kind, item) for item in value]
+    if isinstance(value, dict) and "value" in value:  # an item as {value, kind, primary}
+        return {**value, "value": mask_text(kind, value["value"])}
+    return mask_text(kind, value)
+
+
 def masked_fields(entity: Entity) -> dict[str, str]:
     """{field name: mask} of an entity's masked fields."""
     return {name: field.mask for name, field in entity.fields.items() if field.mask}
 
 
-def mask_record(entity: Entity, record: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+def masked_keys(entity: Entity, names: Mapping[str, str]) -> dict[str, str]:
+    """{record key: mask} of every key that holds a masked field's value: NAME, and the
+    parts of a person's name or the items of a list of phones (FieldType.masked_keys)."""
+    keys: dict[str, str] = {}
     for name, kind in names.items():
-        if name in record:
-            record[name] = mask_text(kind, record[name])
+        field = entity.fields.get(name)
+        for key in (field.type.masked_keys(field) if field is not None else [name]):
+            keys[key] = kind
+    return keys
+
+
+def mask_record(entity: Entity, record: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    for key, kind in masked_keys(entity, names).items():
+        if key in record:
+            record[key] = mask_value(kind, record[key])
     return record
 
 
@@ -60,7 +80,31 @@ def mask_changes(entity: Entity, entry: dict[str, Any], names: Mapping[str, str]
     changes = entry.get("changes")
     if not isinstance(changes, dict):
         return
-    for name, kind in names.items():
-        pair = changes.get(name)
+    for key, kind in masked_keys(entity, names).items():
+        pair = changes.get(key)
         if isinstance(pair, list):
-            changes[name] = [mask_text(kind, v) for v in pair]
+            changes[key] = [mask_value(kind, v) for v in pair]
+
+
+def unmask(kind: str, sent: Any, stored: Any) -> tuple[Any, bool]:
+    """What a user who sees masked values sent back, with each masked text they left as
+    shown replaced by the stored value it stands for; and whether a stored value was
+    changed or taken away (which only a user who may reveal it may do). Items of a list are
+    matched by their masked text, so a phone added beside masked ones keeps those."""
+    if isinstance(stored, list) and isinstance(sent, list):
+        pool: dict[Any, list[Any]] = {}
+        for value in stored:
+            pool.setdefault(mask_text(kind, value), []).append(value)
+        restored = []
+        for item in sent:
+            text = item.get("value") if isinstance(item, dict) else item
+            same = pool.get(text)
+            value = same.pop(0) if same else text
+            restored.append({**item, "value": value} if isinstance(item, dict) else value)
+        kept = [item.get("value") if isinstance(item, dict) else item for item in restored]
+        return restored, any(value not in kept for value in stored if value not in (None, ""))
+    if stored in (None, "") or not isinstance(sent, (str, type(None))):
+        return sent, False
+    if sent == mask_text(kind, stored):
+        return stored, False
+    return sent, sent != stored

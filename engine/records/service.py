@@ -38,7 +38,7 @@ from ..storage import audit_log, comments, notifications, sequence, shares, writ
 from ..workflows import guard
 from .context import SYSTEM, Context
 from .errors import ConflictError, NotFound, PermissionDenied, ValidationError
-from .masking import mask_changes, mask_record, mask_records, mask_text, masked_fields
+from .masking import mask_changes, mask_record, mask_records, masked_fields, unmask
 from .query import Query, build_select, virtual_of
 from .values import (
     apply_defaults,
@@ -701,12 +701,23 @@ class RecordService:
         the stored value; a user who may not reveal it may not change it either."""
         masks = masked_fields(entity) if not (access.bypass or context.actor.system) else {}
         for name, kind in masks.items():
-            if name not in data or old.get(name) in (None, ""):
-                continue
-            if data[name] == mask_text(kind, old.get(name)):
-                del data[name]
-            elif not access.can("reveal") and data[name] != old.get(name):
-                errors.setdefault(name, []).append("is masked for you and cannot be changed")
+            field = entity.fields[name]
+            for key in field.type.masked_keys(field):
+                if key not in data:
+                    continue
+                stored = old.get(key)
+                if key == name and isinstance(data[key], list) and hasattr(field.type, "stored_items"):
+                    stored = [value for value, _kind in field.type.stored_items(old, field)]  # items sent as NAME
+                if key == name and isinstance(data[key], Mapping):  # parts sent as NAME: {first: ..., last: ...}
+                    parts, changed = dict(data[key]), False
+                    for part, value in parts.items():
+                        parts[part], part_changed = unmask(kind, value, old.get(f"{name}_{part}"))
+                        changed = changed or part_changed
+                    data[key] = parts
+                else:
+                    data[key], changed = unmask(kind, data[key], stored)
+                if changed and not access.can("reveal"):
+                    errors.setdefault(name, []).append("is masked for you and cannot be changed")
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
