@@ -723,11 +723,11 @@ class RecordService:
     def reading(self) -> Iterator[Connection]:
         """Share one connection among several reads (a page reads rows, a count, titles
         and lookups): fewer round trips, and one consistent view on PostgreSQL."""
-        current = _READER.get()
-        if current is not None and current[0] is self:
-            yield current[1]
+        shared = self._shared_reader()
+        if shared is not None:
+            yield shared
             return
-        with self.engine.connect() as conn:
+        with self._read_connection() as conn:
             token = _READER.set((self, conn, {}))
             try:
                 yield conn
@@ -739,13 +739,45 @@ class RecordService:
     def _read(self) -> Iterator[Connection]:
         """The connection for a read: the open transaction's (so it sees its own writes),
         else the shared one of `reading()`, else a new one."""
-        for var in (_OUTER, _READER):
-            current = var.get()
-            if current is not None and current[0] is self:
-                yield current[1]
-                return
-        with self.engine.connect() as conn:
+        outer = _OUTER.get()
+        if outer is not None and outer[0] is self:
+            yield outer[1]
+            return
+        shared = self._shared_reader()
+        if shared is not None:
+            yield shared
+            return
+        with self._read_connection() as conn:
             yield conn
+
+    @contextmanager
+    def _read_connection(self) -> Iterator[Connection]:
+        """A new connection for reads only. Closing it rolls its transaction back; when the
+        database dropped it after the reads, that rollback fails, yet nothing is lost: the
+        reads' answer stands (a page already rendered is sent) and the pool replaces the
+        connection."""
+        conn = self.engine.connect()
+        try:
+            yield conn
+        finally:
+            try:
+                conn.close()
+            except sa.exc.DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                conn.close()  # invalidated: closes without another round trip
+
+    def _shared_reader(self) -> Connection | None:
+        """The open connection of `reading()`, if any. One the database dropped during the
+        request (a restart, a failover, `pg_terminate_backend`) is rolled back first, so
+        the next read takes a fresh connection from the pool: a page that failed can still
+        show its error page, instead of failing again on the dead connection."""
+        current = _READER.get()
+        if current is None or current[0] is not self:
+            return None
+        if current[1].invalidated:
+            current[1].rollback()
+        return current[1]
 
     def _complete(self, entity: Entity, record: dict[str, Any], old: dict[str, Any] | None, context: Context,
                   errors: dict[str, list[str]], trusted: bool = False) -> None:
