@@ -3,6 +3,7 @@
 from .connection import make_engine, write_engine
 from .system import (
     SYSTEM_METADATA,
+    admin_audit,
     audit_log,
     column_states,
     comments,
@@ -33,6 +34,7 @@ from .system import (
 
 __all__ = [
     "SYSTEM_METADATA",
+    "admin_audit",
     "audit_log",
     "column_states",
     "comments",
