@@ -375,6 +375,7 @@ def user_create(username, project, database, display_name, email, admin, roles, 
     """Create a user (the password is asked for when not given)."""
     import sqlalchemy as sa
 
+    from . import admin_audit
     from .migrate import upgrade_system_tables
     from .permissions import org
     from .storage import users, write_engine
@@ -400,14 +401,19 @@ def user_create(username, project, database, display_name, email, admin, roles, 
                 conn.execute(users.update().where(users.c.id == user_id).values(**values))
             if roles:
                 org.set_roles(conn, user_id, roles, known)
+            admin_audit.record(conn, admin_audit.CREATE, user_id, details={
+                "roles": sorted(roles), "is_admin": bool(admin), "department": department or None})
     except (UserError, org.OrgError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PROBLEMS)
     click.echo(f"created user {username} (id {user_id})" + (f" with roles {', '.join(sorted(roles))}" if roles else ""))
 
 
-def _user_change(project: str, database: str | None, username: str, change) -> None:
-    """Run `change(conn, user_id)` for USERNAME in one transaction; a clear error otherwise."""
+def _user_change(project: str, database: str | None, username: str, change, action: str) -> None:
+    """Run `change(conn, user_id)` for USERNAME in one transaction, recorded in the admin
+    audit log as `action` by "cli" (with the dict `change` returns as details); a clear
+    error otherwise."""
+    from . import admin_audit
     from .migrate import upgrade_system_tables
     from .storage import write_engine
     from .users import UserError, user_id_of
@@ -416,7 +422,10 @@ def _user_change(project: str, database: str | None, username: str, change) -> N
     upgrade_system_tables(engine)
     try:
         with write_engine(engine).begin() as conn:
-            change(conn, user_id_of(conn, username))
+            user_id = user_id_of(conn, username)
+            details = change(conn, user_id)
+            admin_audit.record(conn, action, user_id, actor=admin_audit.CLI,
+                               details=details if isinstance(details, dict) else None)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PROBLEMS)
@@ -441,7 +450,8 @@ def user_password(username, project, database, password) -> None:
 
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    _user_change(project, database, username, lambda conn, user_id: set_password(conn, user_id, password))
+    _user_change(project, database, username, lambda conn, user_id: set_password(conn, user_id, password),
+                 "set_password")
     click.echo(f"password of {username} changed; their sessions ended")
 
 
@@ -449,7 +459,7 @@ def user_password(username, project, database, password) -> None:
 def user_deactivate(username, project, database) -> None:
     from .users import set_active
 
-    _user_change(project, database, username, lambda conn, user_id: set_active(conn, user_id, False))
+    _user_change(project, database, username, lambda conn, user_id: set_active(conn, user_id, False), "deactivate")
     click.echo(f"{username} deactivated; their sessions ended")
 
 
@@ -457,7 +467,7 @@ def user_deactivate(username, project, database) -> None:
 def user_activate(username, project, database) -> None:
     from .users import set_active
 
-    _user_change(project, database, username, lambda conn, user_id: set_active(conn, user_id, True))
+    _user_change(project, database, username, lambda conn, user_id: set_active(conn, user_id, True), "activate")
     click.echo(f"{username} activated")
 
 
@@ -466,7 +476,12 @@ def user_sign_out(username, project, database) -> None:
     from .sessions import revoke_all
 
     ended: list[int] = []
-    _user_change(project, database, username, lambda conn, user_id: ended.append(revoke_all(conn, user_id)))
+
+    def sign_out(conn, user_id: int) -> dict[str, int]:
+        ended.append(revoke_all(conn, user_id))
+        return {"sessions": ended[0]}
+
+    _user_change(project, database, username, sign_out, "sign_out")
     click.echo(f"{ended[0]} session(s) of {username} ended")
 @user.command("reset-2fa")
 @click.argument("username")
@@ -489,6 +504,10 @@ def user_reset_2fa(username, project, database) -> None:
             click.echo(f"error: no user '{username}'", err=True)
             sys.exit(EXIT_PROBLEMS)
         had = reset(conn, user_id)
+        if had:
+            from . import admin_audit
+
+            admin_audit.record(conn, admin_audit.RESET_TWO_FACTOR, user_id, actor=admin_audit.CLI)
     click.echo(f"two-factor sign-in of {username} reset" if had else f"{username} had no two-factor sign-in")
 
 

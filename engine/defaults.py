@@ -36,6 +36,7 @@ def tailor_workflow_actions():
 @hookimpl
 def tailor_job_handlers():
     from .backup.schedule import KIND, run_scheduled
+    from .invitations import JOB_HANDLERS as INVITATION_JOBS
     from .workflows.jobs import JOB_HANDLERS
 
-    return {**JOB_HANDLERS, KIND: run_scheduled}
+    return {**JOB_HANDLERS, **INVITATION_JOBS, KIND: run_scheduled}

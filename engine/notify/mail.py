@@ -1,4 +1,4 @@
-"""Sending a notification by e-mail (the `email` job), with the SMTP settings from
+"""Sending a notification (the `email` job) or an invitation (engine/invitations.py) by e-mail, with the SMTP settings from
 `TAILOR_SMTP_HOST`, `_PORT` (25), `_FROM`, `_USER`, `_PASSWORD` and `_TLS` (none,
 starttls or ssl).
 
@@ -42,13 +42,26 @@ def send_notification(engine, notification_id: int, base_url: str = "") -> str:
                            .where(notifications.c.id == notification_id)).first()
     if row is None or row.email != "queued" or not row.address:
         return "none"
-    message = EmailMessage()
-    message["Subject"] = row.title
-    message["From"] = sender = os.environ.get("TAILOR_SMTP_FROM", "tailor@localhost")
-    message["Message-ID"] = message_id(notification_id, row.user_id, row.at, sender)
-    message["To"] = row.address
     link = f"\n\n{base_url.rstrip('/')}{row.link}" if row.link else ""
-    message.set_content(f"{row.title}\n\n{row.body}{link}".strip() + "\n")
+    try:
+        sender = os.environ.get("TAILOR_SMTP_FROM", "tailor@localhost")
+        send_mail(row.address, row.title, f"{row.title}\n\n{row.body}{link}".strip() + "\n",
+                  message_id=message_id(notification_id, row.user_id, row.at, sender))
+    except MailError as exc:
+        raise MailError(f"could not send notification {notification_id}: {exc}") from exc
+    return "sent"
+
+
+def send_mail(address: str, subject: str, text: str, message_id: str | None = None) -> None:
+    """Send one plain-text mail through the configured SMTP server; MailError when it fails.
+    `message_id`: the same on every attempt at one message, so a resend is dropped."""
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = os.environ.get("TAILOR_SMTP_FROM", "tailor@localhost")
+    if message_id:
+        message["Message-ID"] = message_id
+    message["To"] = address
+    message.set_content(text)
     host = os.environ.get("TAILOR_SMTP_HOST", "")
     port = int(os.environ.get("TAILOR_SMTP_PORT", "25"))
     tls = os.environ.get("TAILOR_SMTP_TLS", "none")
@@ -61,5 +74,4 @@ def send_notification(engine, notification_id: int, base_url: str = "") -> str:
                 smtp.login(os.environ["TAILOR_SMTP_USER"], os.environ.get("TAILOR_SMTP_PASSWORD", ""))
             smtp.send_message(message)
     except (OSError, smtplib.SMTPException) as exc:
-        raise MailError(f"could not send notification {notification_id} to {row.address}: {exc}") from exc
-    return "sent"
+        raise MailError(f"could not send mail to {address}: {exc}") from exc

@@ -4,6 +4,7 @@ from .connection import make_engine, write_engine
 from .sign_in import oidc_links, recovery_codes, two_factor
 from .system import (
     SYSTEM_METADATA,
+    admin_audit,
     audit_log,
     column_states,
     comments,
@@ -34,6 +35,7 @@ from .system import (
 
 __all__ = [
     "SYSTEM_METADATA",
+    "admin_audit",
     "audit_log",
     "column_states",
     "comments",

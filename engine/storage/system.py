@@ -373,6 +373,21 @@ sign_in_events = sa.Table(  # every sign-in and failed attempt, for the per-user
     sa.Index("ix_tailor_sign_in_event_user_id_at", "user_id", "at"),
 )
 
+admin_audit = sa.Table(  # what administrators (and `tailor user` commands) did to users (engine/admin_audit.py)
+    "tailor_admin_audit",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),  # NULL: the CLI
+    sa.Column("actor", sa.String(80), nullable=False),  # the admin's username then, or "cli"
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("target_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),
+    sa.Column("target", sa.String(80), nullable=False),  # the user's username then
+    sa.Column("details", sa.JSON, nullable=False),  # {field: [old, new]}, the e-mail outcome...
+    sa.Column("ip", sa.String(64)),  # the admin's address (NULL from the CLI)
+    sa.Index("ix_tailor_admin_audit_target_id", "target_id", "id"),
+)
+
 # Ids are never used twice: SQLite reuses the largest id after a delete unless the table is
 # AUTOINCREMENT, and then a new row would inherit the comments, history or shares of a
 # deleted one. (PostgreSQL sequences never go back.) Revision 0006 rebuilds older tables.

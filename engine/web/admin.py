@@ -7,8 +7,12 @@ everything else about permissions is in roles.yaml.
     GET/POST  /admin/users/<id>          one user's department, manager, roles, teams…, sessions
                                          and sign-in history
     POST      /admin/users/<id>/reset-password   a one-time link; the old password and sessions end
+    POST      /admin/users/<id>/resend-invite    a new invitation link (mailed), the old one stops working
     POST      /admin/users/<id>/deactivate, /activate, /sign-out, /unlock
+    GET       /admin/audit               what admins did to users (engine/admin_audit.py), newest first
     GET/POST  /admin/departments         the tree; add, rename or move a department
+
+Every action on a user is written to the admin audit log in the transaction that makes it.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import sqlalchemy as sa
 from flask import Blueprint, Flask, abort, current_app, g, redirect, render_template, request, url_for
 from sqlalchemy.exc import IntegrityError
 
-from .. import invitations, sessions
+from .. import admin_audit, invitations, sessions
 from ..permissions import org
 from ..storage import (
     department_heads,
@@ -29,6 +33,7 @@ from ..storage import (
     sign_in_failures,
     team_members,
     teams,
+    user_links,
     user_roles,
     users,
     write_engine,
@@ -53,6 +58,12 @@ def admins_only() -> None:
 
 def engine():
     return WebState.of().engine
+
+
+def audit(conn, action: str, user_id: int, **details: Any) -> None:
+    """Record what the signed-in admin did to the user, from which address."""
+    admin_audit.record(conn, action, user_id, actor_id=g.user["id"], actor=g.user["username"],
+                       ip=request.remote_addr, details=details)
 
 
 def department_names(conn) -> dict[int, str]:
@@ -115,6 +126,16 @@ def user_edit(user_id: int):
         if user_id == g.user["id"] and not values.get("is_active", True):
             errors.append(_("You cannot deactivate yourself."))
         if not errors:
+            before = {"display_name": person["display_name"], "department": names.get(person["department_id"]),
+                      "manager": _username(everyone, person["manager_id"]), "is_active": bool(person["is_active"]),
+                      "is_admin": bool(person["is_admin"]), "roles": sorted(held), "teams": sorted(team_names),
+                      "head": person["department_id"] in heads}
+            teams_wanted = sorted({t.strip() for t in form.get("teams", "").replace("；", ";").split(";") if t.strip()})
+            after = {"display_name": values["display_name"], "department": names.get(values["department_id"]),
+                     "manager": _username(everyone, values["manager_id"]), "is_active": values["is_active"],
+                     "is_admin": values["is_admin"], "roles": sorted(set(wanted_roles)), "teams": teams_wanted,
+                     "head": bool(form.get("head") and values.get("department_id"))}
+            changed = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
             try:
                 with write_engine(engine()).begin() as conn:
                     conn.execute(users.update().where(users.c.id == user_id).values(**values))
@@ -128,6 +149,8 @@ def user_edit(user_id: int):
                                                                       user_id=user_id))
                     if org.in_manager_loop(conn, user_id):
                         raise org.OrgError(_("Managers would form a loop."))
+                    if changed:
+                        audit(conn, admin_audit.UPDATE, user_id, **changed)
             except org.OrgError as exc:
                 errors.append(str(exc))
             else:
@@ -141,11 +164,21 @@ def user_edit(user_id: int):
                            errors=errors, **_account_of(person)), status
 
 
+def _username(everyone, user_id: int | None) -> str | None:
+    return next((u.username for u in everyone if u.id == user_id), None)
+
+
 def _account_of(person) -> dict[str, Any]:
-    """What the user page shows about signing in: live sessions, history, throttling."""
+    """What the user page shows about signing in: live sessions, history, throttling, the
+    latest invitation, and what admins did to the user."""
     with engine().connect() as conn:
         live = sessions.live_sessions(conn, person["id"], session_timeouts())
         history = sessions.sign_in_history(conn, person["id"])
+        actions = admin_audit.of_user(conn, person["id"])
+        invitation = conn.execute(sa.select(user_links.c.created_at, user_links.c.expires_at, user_links.c.used_at)
+                                  .where(user_links.c.user_id == person["id"],
+                                         user_links.c.purpose == invitations.INVITE)
+                                  .order_by(user_links.c.id.desc()).limit(1)).mappings().first()
         failures = conn.execute(sa.select(sa.func.count()).select_from(sign_in_failures).where(
             sign_in_failures.c.key == _failure_key(person["username"]),
             sign_in_failures.c.at > datetime.now(UTC) - WINDOW)).scalar()
@@ -153,7 +186,27 @@ def _account_of(person) -> dict[str, Any]:
         for key in ("at", "last_seen_at", "created_at"):
             if key in row:
                 row[key] = sessions.aware(row[key])
-    return {"live": live, "history": history, "failures": failures}
+    if invitation is not None:
+        invitation = {k: sessions.aware(v) for k, v in invitation.items()}
+        invitation["expired"] = invitation["used_at"] is None and invitation["expires_at"] <= datetime.now(UTC)
+    return {"live": live, "history": history, "failures": failures, "actions": actions, "invitation": invitation,
+            "action_names": action_names()}
+
+
+def action_names() -> dict[str, str]:
+    return {
+        admin_audit.CREATE: _("Created with a password"),
+        admin_audit.INVITE: _("Invited"),
+        admin_audit.RESEND_INVITE: _("Invitation sent again"),
+        admin_audit.RESET_PASSWORD: _("Password reset"),
+        admin_audit.SET_PASSWORD: _("Password set"),
+        admin_audit.UPDATE: _("Changed"),
+        admin_audit.DEACTIVATE: _("Deactivated"),
+        admin_audit.ACTIVATE: _("Reactivated"),
+        admin_audit.UNLOCK: _("Unlocked"),
+        admin_audit.SIGN_OUT: _("Signed out everywhere"),
+        admin_audit.RESET_TWO_FACTOR: _("Two-factor sign-in reset"),
+    }
 
 
 def _failure_key(username: str) -> str:
@@ -175,8 +228,9 @@ def link_url(token: str) -> str:
     return url_for("account.set_password_page", token=token, _external=True)
 
 
-def _show_link(person, token: str, purpose: str):
-    response = render_template("admin_link.html", person=person, link=link_url(token), purpose=purpose,
+def _show_link(person, link: str, purpose: str, mail: str | None = None):
+    """The one-time link, shown once; `mail`: what became of its e-mail (invitations)."""
+    response = render_template("admin_link.html", person=person, link=link, purpose=purpose, mail=mail,
                                hours=int(invitations.LIFETIME[purpose].total_seconds() // 3600))
     return response, 200, {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
@@ -224,20 +278,22 @@ def user_new():
                 errors.append(problem)
         if not errors:
             try:
-                user_id, token = _create(values, display, email, department, model.roles)
+                user_id, link, mail = _create(values, display, email, department, model.roles)
             except (UserError, IntegrityError):  # taken meanwhile
                 errors.append(_("There is already a user with that username."))
             else:
-                if token is None:
+                if link is None:
                     return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
                 with engine().connect() as conn:
-                    return _show_link(_person(conn, user_id), token, invitations.INVITE)
+                    return _show_link(_person(conn, user_id), link, invitations.INVITE, mail)
     return render_template("admin_user_new.html", values=values, departments=names, roles=model.roles,
                            languages=model.languages, errors=errors), 422 if errors else 200
 
 
-def _create(values: dict[str, Any], display: str, email: str, department: str, known_roles) -> tuple[int, str | None]:
-    """The new user, their roles and department, and their invitation token (with "invite")."""
+def _create(values: dict[str, Any], display: str, email: str, department: str,
+            known_roles) -> tuple[int, str | None, str | None]:
+    """The new user, their roles and department; with "invite", their invitation link and
+    what became of its e-mail (invitations.QUEUED, NO_SMTP, NO_EMAIL)."""
     with write_engine(engine()).begin() as conn:
         if conn.execute(sa.select(users.c.id).where(users.c.username == values["username"])).first():
             raise UserError(values["username"])
@@ -247,9 +303,21 @@ def _create(values: dict[str, Any], display: str, email: str, department: str, k
         if department:
             conn.execute(users.update().where(users.c.id == user_id).values(department_id=id_or_none(department, bits=32)))
         org.set_roles(conn, user_id, values["roles"], known_roles)
-        token = invitations.issue(conn, user_id, invitations.INVITE, g.user["id"]) if values["mode"] == "invite" \
-            else None
-    return user_id, token
+        details = {"roles": sorted(values["roles"]), "is_admin": values["is_admin"],
+                   "department": department_names(conn).get(int(department)) if department else None}
+        if values["mode"] != "invite":
+            audit(conn, admin_audit.CREATE, user_id, **details)
+            return user_id, None, None
+        link, mail = _invite(conn, user_id)
+        audit(conn, admin_audit.INVITE, user_id, email=mail, **details)
+    return user_id, link, mail
+
+
+def _invite(conn, user_id: int) -> tuple[str, str]:
+    """A new invitation link for the user (older ones stop working), its e-mail queued."""
+    token = invitations.issue(conn, user_id, invitations.INVITE, g.user["id"])
+    link = link_url(token)
+    return link, invitations.queue_mail(conn, token, link, g.user.get("display_name") or g.user["username"])
 
 
 @bp.post("/users/<id(bits=32):user_id>/reset-password")
@@ -257,7 +325,25 @@ def user_reset_password(user_id: int):
     with write_engine(engine()).begin() as conn:
         person = _person(conn, user_id)
         token = invitations.reset_password(conn, user_id, g.user["id"])
-    return _show_link(person, token, invitations.RESET)
+        audit(conn, admin_audit.RESET_PASSWORD, user_id)
+    return _show_link(person, link_url(token), invitations.RESET)
+
+
+@bp.post("/users/<int:user_id>/resend-invite")
+def user_resend_invite(user_id: int):
+    """A new invitation (mailed when mail is set up) for a user who has not chosen a
+    password yet; the earlier link stops working."""
+    with write_engine(engine()).begin() as conn:
+        person = _person(conn, user_id)
+        if person["password_hash"]:
+            abort(400, description=_("%(name)s has already chosen a password: use Reset password instead.",
+                                     name=person["display_name"] or person["username"]))
+        if not person["is_active"]:
+            abort(400, description=_("%(name)s is deactivated: reactivate them first.",
+                                     name=person["display_name"] or person["username"]))
+        link, mail = _invite(conn, user_id)
+        audit(conn, admin_audit.RESEND_INVITE, user_id, email=mail)
+    return _show_link(person, link, invitations.INVITE, mail)
 
 
 @bp.post("/users/<id(bits=32):user_id>/deactivate")
@@ -267,6 +353,7 @@ def user_deactivate(user_id: int):
     with write_engine(engine()).begin() as conn:
         _person(conn, user_id)
         set_active(conn, user_id, False)
+        audit(conn, admin_audit.DEACTIVATE, user_id)
     return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
 
 
@@ -275,6 +362,7 @@ def user_activate(user_id: int):
     with write_engine(engine()).begin() as conn:
         _person(conn, user_id)
         set_active(conn, user_id, True)
+        audit(conn, admin_audit.ACTIVATE, user_id)
     return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
 
 
@@ -283,7 +371,8 @@ def user_sign_out(user_id: int):
     """Sign out everywhere (the admin's own current session too, if it is theirs)."""
     with write_engine(engine()).begin() as conn:
         _person(conn, user_id)
-        sessions.revoke_all(conn, user_id)
+        ended = sessions.revoke_all(conn, user_id)
+        audit(conn, admin_audit.SIGN_OUT, user_id, sessions=ended)
     return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
 
 
@@ -299,7 +388,8 @@ def user_unlock(user_id: int):
                 sign_in_events.c.user_id == user_id, sign_in_events.c.ip.is_not(None), sign_in_events.c.at > since,
                 sign_in_events.c.outcome.in_((sessions.FAILURE, sessions.THROTTLED))))}
         keys = [_failure_key(person["username"]), *(f"addr:{ip}" for ip in sorted(addresses))]
-        conn.execute(sign_in_failures.delete().where(sign_in_failures.c.key.in_(keys)))
+        cleared = conn.execute(sign_in_failures.delete().where(sign_in_failures.c.key.in_(keys))).rowcount
+        audit(conn, admin_audit.UNLOCK, user_id, failures=cleared, addresses=sorted(addresses))
     return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
 
 
@@ -318,6 +408,22 @@ def _user_values(form, names: dict[int, str], others: set[int], errors: list[str
         else:
             errors.append(_("Choose from the list."))
     return values
+
+
+@bp.get("/audit")
+def audit_list():
+    """Every admin action on users, newest first, a page at a time."""
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or not 0 < int(raw) <= 100_000:
+        abort(400, description=_("A page is a number from 1."))
+    page = int(raw)
+    with engine().connect() as conn:
+        entries, total = admin_audit.recent(conn, page)
+    pages = max(1, -(-total // admin_audit.PAGE))
+    if page > pages:
+        abort(404)
+    return render_template("admin_audit.html", entries=entries, page=page, pages=pages, total=total,
+                           action_names=action_names())
 
 
 @bp.route("/departments", methods=["GET", "POST"])

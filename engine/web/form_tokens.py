@@ -15,8 +15,17 @@ transaction rolls back, the token stays unused, and the corrected form can be se
 Edit forms need no token: they carry the record's version, and a second post of the same
 version is refused as a conflict (optimistic locking) or changes nothing.
 
-A post without a token (a script, an older page) is accepted as before; a token that is
-not one this server issued for this user and entity is a 400.
+The token is required. A post without one (a page from before tokens, a script, a form
+copied elsewhere) creates nothing: it is answered 400 with the form shown again, its values
+kept and a new token in it, so the user checks and saves once. A token that is not one this
+server issued for this user and entity (forged, another user's, another entity's form) is a
+400 page and creates nothing either.
+
+Every record the web UI creates goes through the create page (`pages/records.py`
+`new_record`): lines of a document are posted with their parent's form, and link fields
+pick existing records only (there is no quick-create). There are no public (signed-out)
+forms; `contact_forms.py` is the emails/phones inputs of the record form, not a web form of
+its own.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ from flask import (
 )
 from markupsafe import Markup
 
+from .. import admin_audit
 from .. import two_factor as tf
 from ..storage import sign_in_failures, users, write_engine
 from ..users import verify_password
@@ -250,7 +251,10 @@ def admin_reset(user_id: int):
     with write_engine(WebState.of().engine).begin() as conn:
         if conn.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is None:
             abort(404)
-        tf.reset(conn, user_id)
+        if tf.reset(conn, user_id):
+            from .admin import audit
+
+            audit(conn, admin_audit.RESET_TWO_FACTOR, user_id)
     current_app.logger.warning("two-factor sign-in of user %s reset by %s", user_id, g.user["username"])
     return redirect(url_for("admin.user_edit", user_id=user_id), code=303)
 

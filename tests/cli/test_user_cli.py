@@ -1,5 +1,6 @@
 """`tailor user password|deactivate|activate|sign-out`: each ends the user's sessions where it
-should, and a mistake is a message with exit code 2, not a traceback."""
+should, is recorded in the admin audit log (by "cli"), and a mistake is a message with exit
+code 2, not a traceback."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from click.testing import CliRunner
 
 from engine.cli import cli
 from engine.sessions import create_session
-from engine.storage import make_engine, user_sessions, users, write_engine
+from engine.storage import admin_audit, make_engine, user_sessions, users, write_engine
 from engine.users import verify_password
 
 
@@ -72,4 +73,33 @@ def test_mistakes_are_messages(db_url):
         extra = ["--password", "whatever-1"] if command == "password" else []
         result = run("user", command, "nobody", "--database", db_url, *extra)
         assert result.exit_code == 2 and "no user 'nobody'" in result.output, command
+    engine.dispose()
+
+
+def audit_entries(engine):
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(admin_audit).order_by(admin_audit.c.id)).mappings()]
+
+
+def test_every_user_command_is_in_the_admin_audit_log(db_url):
+    engine = with_session(db_url)
+    assert run("user", "password", "alice", "--database", db_url, "--password", "second-pass-2").exit_code == 0
+    for command in ("deactivate", "activate", "sign-out"):
+        assert run("user", command, "alice", "--database", db_url).exit_code == 0, command
+    entries = audit_entries(engine)
+    assert [e["action"] for e in entries] == ["create", "set_password", "deactivate", "activate", "sign_out"]
+    alice = state(engine)[0]["id"]
+    assert {(e["actor"], e["actor_id"], e["target"], e["target_id"], e["ip"]) for e in entries} == {
+        ("cli", None, "alice", alice, None)}
+    assert entries[-1]["details"] == {"sessions": 0}  # deactivating had ended the session already
+    assert "second-pass-2" not in str(entries)  # never a password
+    engine.dispose()
+
+
+def test_a_failed_command_records_nothing(db_url):
+    engine = with_session(db_url)
+    assert run("user", "password", "alice", "--database", db_url, "--password", "short").exit_code == 2
+    assert run("user", "deactivate", "nobody", "--database", db_url).exit_code == 2
+    assert run("user", "create", "alice", "--database", db_url, "--password", "first-pass-1").exit_code == 2
+    assert [e["action"] for e in audit_entries(engine)] == ["create"]  # the first create only
     engine.dispose()

@@ -366,7 +366,8 @@ def test_bad_input_is_a_clear_4xx_and_saves_nothing(client, crm_app):
     post("/e/customer/1/edit", setting(values, city="X", account_manager="99999"), 422, "does not exist")
     post("/e/customer/1/edit", setting(values, city="X", classification="nonsense"), 422, "is not one of the options")
     post("/e/customer/1/edit", setting(values, city="X", name="x" * 500), 422, "at most 120 characters")
-    post("/e/customer/new", setting(values, name="Y", version=None, created_at="2020-01-01"), 422)
+    token = dict(form_values(client.get("/e/customer/new").get_data(as_text=True)))["form_token"]
+    post("/e/customer/new", setting(values, name="Y", version=None, created_at="2020-01-01", form_token=token), 422)
     post("/e/customer/new", MultiDict([("csrf_token", csrf_of(html)), ("name", "a\x00b")]), 400)
     post("/e/customer/1/edit", setting(values, city="X", version="1" + "0" * 30), 400)
     big = client.post("/e/customer/1/edit", data={"csrf_token": csrf_of(html), "notes": "x" * (3 * 1024 * 1024)})
@@ -558,6 +559,28 @@ def test_form_tokens_not_issued_here_are_refused(client, crm_app):
     response = client.post("/e/customer/new", data=setting(values, name="Forged", form_token=dict(theirs)["form_token"]))
     assert response.status_code == 400  # someone else's form
     assert count(crm_app, "customer") == before
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_a_create_form_without_its_token_creates_nothing(client, crm_app, language):
+    """A post without the one-time token (a page from before tokens, a script) saves
+    nothing: the form comes back, values kept, with a new token to save it once."""
+    client.post("/language", data={"language": language,
+                                   "csrf_token": csrf_of(client.get("/home").get_data(as_text=True))})
+    values = setting(form_values(client.get("/e/customer/new").get_data(as_text=True)), name="Tokenless Ltd",
+                     form_token=None)
+    before = count(crm_app, "customer")
+    for _ in range(2):
+        response = client.post("/e/customer/new", data=values)
+        assert response.status_code == 400
+        page = response.get_data(as_text=True)
+        assert ("nothing was saved" if language == "en" else "什么也没有保存") in page
+        assert count(crm_app, "customer") == before
+    shown = form_values(page)
+    assert dict(shown)["name"] == "Tokenless Ltd" and dict(shown)["form_token"]  # values kept, a new token
+    assert client.post("/e/customer/new", data=MultiDict(shown)).status_code == 303
+    assert client.post("/e/customer/new", data=MultiDict(shown)).status_code == 409
+    assert count(crm_app, "customer") == before + 1
 
 
 def test_the_form_token_survives_htmx_refreshes_and_added_rows(client, crm_app):

@@ -16,7 +16,7 @@ from webutil import PASSWORD, csrf_of, make_user, sign_in
 
 from engine import two_factor as tf
 from engine.cli import cli
-from engine.storage import recovery_codes, sign_in_failures, two_factor, users
+from engine.storage import admin_audit, recovery_codes, sign_in_failures, two_factor, users
 
 NOW = datetime(2026, 12, 5, 6, 0, 10, tzinfo=UTC)
 STEP = timedelta(seconds=30)
@@ -204,12 +204,19 @@ def test_turning_it_off_needs_the_password_or_a_code(app, clock):
     assert password_step(app)[1].headers["Location"] == "/e/customer"
 
 
+def admin_actions(app) -> list[tuple[str, str, str]]:
+    with app.extensions["tailor"].engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(
+            sa.select(admin_audit.c.action, admin_audit.c.actor, admin_audit.c.target).order_by(admin_audit.c.id))]
+
+
 def test_an_admin_resets_a_users_two_factor(app, clock, db_url, tmp_path):
     enrol_alice(app, clock)
     runner = CliRunner()
     result = runner.invoke(cli, ["user", "reset-2fa", "alice", "--project", str(tmp_path), "--database", db_url])
     assert result.exit_code == 0 and "reset" in result.output
     assert password_step(app)[1].headers["Location"] == "/e/customer"
+    assert admin_actions(app) == [("reset_two_factor", "cli", "alice")]  # in the admin audit log
     missing = runner.invoke(cli, ["user", "reset-2fa", "nobody", "--project", str(tmp_path), "--database", db_url])
     assert missing.exit_code == 2 and "no user 'nobody'" in missing.output
 
@@ -258,7 +265,9 @@ def test_an_admin_resets_it_from_the_users_page(app, clock):
     page = boss.get("/admin/users/1").get_data(as_text=True)
     assert "Reset two-factor sign-in" in page
     done = boss.post("/admin/users/1/two-factor/reset", data={"csrf_token": csrf_of(page)})
-    assert done.status_code == 303 and "Reset two-factor sign-in" not in boss.get("/admin/users/1").get_data(as_text=True)
+    after = boss.get("/admin/users/1").get_data(as_text=True)
+    assert done.status_code == 303 and "Reset two-factor sign-in" not in after
+    assert admin_actions(app) == [("reset_two_factor", "root", "alice")] and "Two-factor sign-in reset" in after
     assert password_step(app)[1].headers["Location"] == "/e/customer"
     assert boss.post("/admin/users/999/two-factor/reset", data={"csrf_token": csrf_of(page)}).status_code == 404
 

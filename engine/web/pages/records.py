@@ -434,24 +434,24 @@ def new_record(entity: str):
     except BadInput as exc:
         _bad(exc)
     # the form's one-time token (form_tokens.py): shown again with the form until it is used
+    # and required: a post without one (an older page, a script) creates nothing; the form is
+    # shown again with its values and a new token, to be checked and sent once
     token = request.form.get(form_tokens.FIELD)
-    nonce = None
-    if token is not None:
-        try:
-            nonce = form_tokens.nonce_of(token, me, current.name)
-        except form_tokens.BadToken:
-            abort(400, description=_("This form was not issued to you here: open the form again."))
-    token = token or form_tokens.issue(me, current.name)
+    if token is None:
+        return _form_page(view, record=None, status=400, form_token=form_tokens.issue(me, current.name),
+                          problem=_("This form had no one-time token, so nothing was saved: "
+                                    "check the values and save again."))
+    try:
+        nonce = form_tokens.nonce_of(token, me, current.name)
+    except form_tokens.BadToken:
+        abort(400, description=_("This form was not issued to you here: open the form again."))
     if view.action:
         return _form_page(view, record=None, form_token=token)
     try:
         with service().transaction() as conn:
-            if nonce is None:
+            with form_tokens.using(conn, nonce, me, current.name, ctx.now) as used:
                 saved = service().create(current.name, view.data, ctx)
-            else:
-                with form_tokens.using(conn, nonce, me, current.name, ctx.now) as used:
-                    saved = service().create(current.name, view.data, ctx)
-                    used["record_id"] = saved["id"]
+                used["record_id"] = saved["id"]
     except ValidationError as exc:
         view.set_errors(exc.errors)
         return _form_page(view, record=None, status=422, form_token=token)
