@@ -54,7 +54,7 @@ def _positive(extra: dict[str, str], key: str, default: int) -> int:
     raw = extra.get(key)
     if raw is None or raw.strip() == "":
         return default
-    if not raw.strip().isdigit() or int(raw) < 1:
+    if not (raw.strip().isascii() and raw.strip().isdigit()) or int(raw) < 1:
         raise SessionSettingsError(f"TAILOR_{key.upper()} must be a whole number of at least 1, not {raw!r}")
     return int(raw)
 

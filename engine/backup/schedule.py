@@ -52,7 +52,7 @@ def backup_settings(extra: dict[str, str], project_dir: Path) -> dict[str, Any] 
     except ValueError:
         raise BackupError(f"TAILOR_BACKUP_AT must be a time of day HH:MM (UTC), not {at!r}") from None
     keep = extra.get("backup_keep", "7").strip()
-    if not keep.isdigit() or not 1 <= int(keep) <= 10_000:
+    if not (keep.isascii() and keep.isdigit()) or not 1 <= int(keep) <= 10_000:
         raise BackupError(f"TAILOR_BACKUP_KEEP must be a whole number of archives from 1, not {keep!r}")
     folder = extra.get("backup_dir") or str(Path(project_dir).resolve() / "instance" / "backups")
     return {"every_hours": hours, "offset_minutes": hour * 60 + minute, "keep": int(keep), "dir": folder,

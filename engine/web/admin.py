@@ -329,7 +329,7 @@ def user_reset_password(user_id: int):
     return _show_link(person, link_url(token), invitations.RESET)
 
 
-@bp.post("/users/<int:user_id>/resend-invite")
+@bp.post("/users/<id(bits=32):user_id>/resend-invite")
 def user_resend_invite(user_id: int):
     """A new invitation (mailed when mail is set up) for a user who has not chosen a
     password yet; the earlier link stops working."""
@@ -413,10 +413,9 @@ def _user_values(form, names: dict[int, str], others: set[int], errors: list[str
 @bp.get("/audit")
 def audit_list():
     """Every admin action on users, newest first, a page at a time."""
-    raw = request.args.get("page", "1")
-    if not raw.isdigit() or not 0 < int(raw) <= 100_000:
+    page = id_or_none(request.args.get("page", "1"), bits=32)  # ASCII digits only ('²' is a digit to str.isdigit)
+    if page is None or page > 100_000:
         abort(400, description=_("A page is a number from 1."))
-    page = int(raw)
     with engine().connect() as conn:
         entries, total = admin_audit.recent(conn, page)
     pages = max(1, -(-total // admin_audit.PAGE))

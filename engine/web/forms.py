@@ -631,7 +631,7 @@ class RecordForm:
                      else v for k, v in raw.items()}
             self.raw.setdefault(field.name, []).append(raw)
             self.data.setdefault(field.name, []).append(value)
-        elif len(parts) == 3 and parts[0] == "remove" and parts[1] in rows and parts[2].isdigit() \
+        elif len(parts) == 3 and parts[0] == "remove" and parts[1] in rows and parts[2].isascii() and parts[2].isdigit() \
                 and int(parts[2]) in indices.get(parts[1], []):
             position = indices[parts[1]].index(int(parts[2]))
             listing = self.form[parts[1]]
@@ -657,7 +657,7 @@ class RecordForm:
             listing.append_entry(SimpleNamespace(value="", kind=contact_forms.next_kind(field, listing.entries)))
             if chosen is None:
                 chosen = listing.entries[0]
-        elif len(parts) == 3 and parts[0] == "remove" and parts[2].isdigit() and int(parts[2]) in indices:
+        elif len(parts) == 3 and parts[0] == "remove" and parts[2].isascii() and parts[2].isdigit() and int(parts[2]) in indices:
             position = indices.index(int(parts[2]))
             del listing.entries[position]
             listing._compact_indices()
@@ -989,14 +989,14 @@ class RecordForm:
                 return self.form[name], ""  # (a currency's errors show with its amount)
             if field is not None and self.state(name).shown:
                 return _Errors(self.static_errors, name), ""
-        elif len(parts) == 2 and parts[1].isdigit() and parts[0] in self.item_positions \
+        elif len(parts) == 2 and parts[1].isascii() and parts[1].isdigit() and parts[0] in self.item_positions \
                 and self.state(parts[0]).editable:
             positions = self.item_positions[parts[0]]
             entries = self.form[parts[0]].entries
             number = int(parts[1])
             if 0 < number <= len(positions) and positions[number - 1] < len(entries):
                 return entries[positions[number - 1]].form["value"], ""
-        elif len(parts) == 3 and parts[0] in self.form and parts[1].isdigit() and \
+        elif len(parts) == 3 and parts[0] in self.form and parts[1].isascii() and parts[1].isdigit() and \
                 self.entity.fields[parts[0]].type.name in ROWS:
             entries = self.form[parts[0]].entries
             index = int(parts[1]) - 1

@@ -59,7 +59,7 @@ class Resolution:
         if who == "submitter":
             return self.submitter
         value = self.record.get("owner" if who == "owner" else who)
-        return int(value) if isinstance(value, int) or (isinstance(value, str) and value.isdigit()) else None
+        return int(value) if isinstance(value, int) or (isinstance(value, str) and value.isascii() and value.isdigit()) else None
 
 
 @dataclass(frozen=True)
