@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import email
 import re
-import socket
 from datetime import UTC, datetime, timedelta
 from email import policy
 
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from mailutil import Inbox, free_port
 from webutil import csrf_of, sign_in
 
 from engine import admin_audit as audit_log
@@ -21,21 +21,6 @@ from engine.jobs import JobRunner, job_handlers
 from engine.storage import admin_audit, jobs, user_links, users, write_engine
 
 ADMIN = ("admin", "demo-admin-1")
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -4,12 +4,12 @@ server that is down leaves the job to be retried, never a lost or doubled decisi
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
+from mailutil import Inbox, free_port
 
 from engine.storage import jobs, notifications, users
 
@@ -18,21 +18,6 @@ FLOW = """
     nodes:
       manager: {type: approval, approvers: [{manager: submitter}]}
     """
-
-
-class Inbox:
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
-        self.messages.append((envelope.rcpt_tos, envelope.content.decode("utf-8", "replace")))
-        return "250 OK"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
