@@ -7,13 +7,20 @@ import re
 from browserutil import screenshot, sign_in
 
 
+def settled(page) -> None:
+    """Wait until the form's fields are not on their way back: a change (leaving an input)
+    posts them and swaps in a new part, which replaces a lookup's open matches.
+    (`wait_for_load_state("networkidle")` returns at once after the page has loaded.)"""
+    page.locator("#form-fields.htmx-request").wait_for(state="detached")
+
+
 def pick(page, field: str, text: str) -> None:
     """Type into a link field as a person does and pick the first match."""
     page.click(f"#{field}-q")
-    page.wait_for_load_state("networkidle")  # the form re-renders after the previous field changed
+    settled(page)  # the form re-renders after the previous field changed
     page.locator(f"#{field}-q").press_sequentially(text, delay=30)
     page.locator(f"#{field}-results .lookup-pick").first.click()
-    page.wait_for_load_state("networkidle")
+    settled(page)
 
 
 def save(page) -> None:
