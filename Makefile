@@ -33,8 +33,17 @@ browser:
 	@command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto sans cjk" || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
+# the demo encrypts contacts' mobile numbers: its key lives beside its database (instance/ is
+# never committed nor backed up); a real installation keeps its key elsewhere (docs/security.md)
+KEY_FILE := $(DEMO)/instance/encryption.key
+demo bench: export TAILOR_ENCRYPTION_KEY_FILE ?= $(abspath $(KEY_FILE))
+
+$(KEY_FILE): | $(STAMP)
+	mkdir -p $(dir $@)
+	umask 077 && $(BIN)/tailor keys generate > $@
+
 ## make demo: check, migrate and fill the demo CRM (examples/crm/instance/tailor.sqlite), then serve it
-demo: install
+demo: install $(KEY_FILE)
 	$(BIN)/tailor check examples/trade
 	$(BIN)/tailor check $(DEMO)
 	$(BIN)/tailor migrate $(DEMO)
@@ -50,7 +59,7 @@ test: install browser
 	$(BIN)/pytest -q -p no:cacheprovider -n 2  # two processes: the machine has two cores
 
 ## make bench: performance figures and ratios against baselines measured in the same run
-bench: install
+bench: install $(KEY_FILE)
 	$(BIN)/python bench/run.py
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/web.py

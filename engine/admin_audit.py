@@ -34,8 +34,10 @@ ACTIVATE = "activate"
 UNLOCK = "unlock"
 SIGN_OUT = "sign_out"  # every session ended
 RESET_TWO_FACTOR = "reset_two_factor"  # the user's TOTP secret and recovery codes forgotten (lost phone)
+IMPORT_CREATE = "import_create"  # `tailor org import` made the user (without a password)
+IMPORT_UPDATE = "import_update"  # `tailor org import` changed what the staff list sets
 ACTIONS = (CREATE, INVITE, RESEND_INVITE, RESET_PASSWORD, SET_PASSWORD, UPDATE, DEACTIVATE, ACTIVATE, UNLOCK,
-           SIGN_OUT, RESET_TWO_FACTOR)
+           SIGN_OUT, RESET_TWO_FACTOR, IMPORT_CREATE, IMPORT_UPDATE)
 PAGE = 50
 
 
@@ -48,6 +50,25 @@ def record(conn: Connection, action: str, target_id: int, *, actor_id: int | Non
     conn.execute(admin_audit.insert().values(
         at=now or datetime.now(UTC), actor_id=actor_id, actor=(actor or CLI)[:80], action=action,
         target_id=target_id, target=target[:80], details=dict(details or {}), ip=(ip or None) and ip[:64]))
+
+
+def record_import(conn: Connection, before: dict[int, dict[str, Any]], after: dict[int, dict[str, Any]],
+                  source: str, *, actor_id: int | None = None, actor: str = CLI) -> int:
+    """One entry per user a staff-list import made or changed (`before`/`after`: what
+    `permissions.org.staff` read around it), in the import's transaction; returns how many."""
+    written = 0
+    for user_id, now in after.items():
+        old = before.get(user_id)
+        if old is None:
+            details = {k: v for k, v in now.items() if v not in (None, [], False)}
+            action = IMPORT_CREATE
+        else:
+            details = {k: [old[k], now[k]] for k in now if old.get(k) != now[k]}
+            action = IMPORT_UPDATE
+        if old is None or details:
+            record(conn, action, user_id, actor_id=actor_id, actor=actor, details={**details, "file": source[:200]})
+            written += 1
+    return written
 
 
 def _aware(row: Any) -> dict[str, Any]:

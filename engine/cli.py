@@ -523,8 +523,9 @@ def org() -> None:
 def org_import(csv_file, project, database) -> None:
     """Import a staff list: CSV with username, display_name, email, department (Sales/East),
     manager (a username), roles and teams (;-separated), head (yes/no). All rows or none."""
+    from . import admin_audit
     from .migrate import upgrade_system_tables
-    from .permissions.org import OrgError, import_org
+    from .permissions.org import OrgError, import_org, staff
     from .storage import write_engine
 
     model = _model(project)
@@ -536,8 +537,10 @@ def org_import(csv_file, project, database) -> None:
         click.echo("error: the file is not UTF-8 text (save it from Excel as 'CSV UTF-8')", err=True)
         sys.exit(EXIT_PROBLEMS)
     try:
-        with write_engine(engine).begin() as conn:
+        with write_engine(engine).begin() as conn:  # the import and its audit entries commit together
+            before = staff(conn)
             counts = import_org(conn, text, model.roles)
+            admin_audit.record_import(conn, before, staff(conn), Path(csv_file).name)
     except OrgError as exc:
         click.echo(f"error: {csv_file}: {exc}; nothing was imported", err=True)
         sys.exit(EXIT_PROBLEMS)

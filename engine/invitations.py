@@ -5,10 +5,10 @@ SHA-256 is stored (`tailor_user_link`), it expires, and it works once: redeeming
 used in the same UPDATE that checks it is unused and unexpired, so two concurrent uses
 cannot both succeed. Issuing a new link for a user cancels their older unused ones.
 
-An invitation is also mailed to the invitee when SMTP is configured and they have an
-e-mail address (`queue_mail`): an `invitation.email` job, queued in the transaction that
-issues the link, sends it from the job runner in the invitee's language, with the absolute
-link the admin is shown. The job's payload is the only place the token is kept, and only
+An invitation or a password reset is also mailed to the user when SMTP is configured and
+they have an e-mail address (`queue_mail`): an `invitation.email` job, queued in the
+transaction that issues the link, sends it from the job runner in the user's language, with
+the absolute link the admin is shown. The job's payload is the only place the token is kept, and only
 until the mail is sent: the job then forgets it (as it does when the link was used,
 replaced or expired before the mail went out, which then sends nothing).
 """
@@ -86,37 +86,49 @@ def N_(text: str) -> str:  # noqa: N802 - the name message extraction looks for
     return text
 
 
-SUBJECT = N_("%(who)s invited you to Tailor")
-BODY = N_("Hello %(name)s,\n\n%(who)s has made you a Tailor account with the username %(username)s. "
-          "Choose your password with this link; it works once, until %(until)s:\n\n%(link)s\n\n"
-          "If you did not expect this invitation, ignore this mail.")
+SUBJECTS = {
+    INVITE: N_("%(who)s invited you to Tailor"),
+    RESET: N_("%(who)s reset your Tailor password"),
+}
+BODIES = {
+    INVITE: N_("Hello %(name)s,\n\n%(who)s has made you a Tailor account with the username %(username)s. "
+               "Choose your password with this link; it works once, until %(until)s:\n\n%(link)s\n\n"
+               "If you did not expect this invitation, ignore this mail."),
+    RESET: N_("Hello %(name)s,\n\n%(who)s has reset the password of your Tailor account %(username)s: the old "
+              "password no longer works. Choose a new one with this link; it works once, until %(until)s:"
+              "\n\n%(link)s\n\nIf you did not ask for this, tell your administrator."),
+}
 
 
 def queue_mail(conn: Connection, token: str, url: str, who: str, now: datetime | None = None) -> str:
-    """Queue the invitation mail of a link just issued (`url`: the absolute link). Returns
-    QUEUED, NO_SMTP (mail is not configured) or NO_EMAIL (the user has no address)."""
+    """Queue the mail of a link just issued, an invitation or a password reset (`url`: the
+    absolute link). Returns QUEUED, NO_SMTP (mail is not configured) or NO_EMAIL (the user
+    has no address)."""
     from .notify import smtp_configured
 
-    link = conn.execute(sa.select(user_links.c.id, users.c.email).join(users, users.c.id == user_links.c.user_id)
+    link = conn.execute(sa.select(user_links.c.id, user_links.c.purpose, users.c.email)
+                        .join(users, users.c.id == user_links.c.user_id)
                         .where(user_links.c.token_hash == token_hash(token))).one()
     if not smtp_configured():
         return NO_SMTP
     if not link.email:
         return NO_EMAIL
-    schedule(conn, MAIL_JOB, f"invitation:{link.id}", now or datetime.now(UTC),
+    key = "invitation" if link.purpose == INVITE else link.purpose
+    schedule(conn, MAIL_JOB, f"{key}:{link.id}", now or datetime.now(UTC),
              {"link": link.id, "url": url, "who": who[:120]})
     return QUEUED
 
 
 def invitation_text(language: str, *, name: str, username: str, who: str, link: str,
-                    until: datetime) -> tuple[str, str]:
-    """The subject and body of an invitation mail, in `language`."""
+                    until: datetime, purpose: str = INVITE) -> tuple[str, str]:
+    """The subject and body of an invitation (or password reset) mail, in `language`."""
     from .notify import translations
 
     gettext = translations(language or "en").ugettext
     params = {"who": who, "name": name, "username": username, "link": link,
               "until": aware(until).strftime("%Y-%m-%d %H:%M UTC")}
-    return (gettext(SUBJECT) % params)[:300], gettext(BODY) % params + "\n"
+    purpose = purpose if purpose in SUBJECTS else INVITE
+    return (gettext(SUBJECTS[purpose]) % params)[:300], gettext(BODIES[purpose]) % params + "\n"
 
 
 def send_invitation_mail(job: JobContext) -> None:
@@ -134,7 +146,8 @@ def send_invitation_mail(job: JobContext) -> None:
     if row is not None and url and row["used_at"] is None and aware(row["expires_at"]) > job.now \
             and row["is_active"] and row["email"]:
         subject, body = invitation_text(row["language"], name=row["display_name"] or row["username"],
-                                        username=row["username"], who=who, link=url, until=row["expires_at"])
+                                        username=row["username"], who=who, link=url, until=row["expires_at"],
+                                        purpose=row["purpose"])
         send_mail(row["email"], subject, body)
     with job.service._write() as conn:  # the job forgets the token: it is stored nowhere else
         conn.execute(jobs.update().where(jobs.c.id == job.job_id).values(payload={"link": link_id, "url": None}))

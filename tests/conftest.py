@@ -7,6 +7,8 @@ selected through `search_path`, and the schema is dropped afterwards.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import uuid
 
@@ -16,6 +18,12 @@ import sqlalchemy as sa
 from engine.storage import make_engine
 
 PG_URL = os.environ.get("TAILOR_TEST_DATABASE_URL")
+
+# examples/crm encrypts contacts' mobile numbers, so every test process needs a key. One fixed
+# key for the whole suite (not a secret: it protects nothing but test data), the same in each
+# xdist worker and in the processes tests start, unless the environment already configures one.
+if not os.environ.get("TAILOR_ENCRYPTION_KEY") and not os.environ.get("TAILOR_ENCRYPTION_KEY_FILE"):
+    os.environ["TAILOR_ENCRYPTION_KEY"] = base64.b64encode(hashlib.sha256(b"tailor test suite").digest()).decode()
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 

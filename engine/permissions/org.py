@@ -148,6 +148,44 @@ def shared_ids(conn: Connection, entity: str, actor: Actor, action: str = "read"
 
 
 # -- writing ------------------------------------------------------------------------------------
+def department_names(conn: Connection) -> dict[int, str]:
+    """Every department as its full path ("Sales / East China"), sorted by it."""
+    rows = {r.id: (r.name, r.parent_id) for r in conn.execute(sa.select(departments))}
+    names: dict[int, str] = {}
+    for department_id in rows:
+        parts, current, seen = [], department_id, set()
+        while current is not None and current not in seen:
+            seen.add(current)
+            parts.append(rows[current][0])
+            current = rows[current][1]
+        names[department_id] = " / ".join(reversed(parts))
+    return dict(sorted(names.items(), key=lambda item: item[1]))
+
+
+def staff(conn: Connection) -> dict[int, dict[str, Any]]:
+    """What the staff list sets of every user (name, e-mail, department path, manager, roles,
+    teams, head), as the admin audit log compares it before and after an import."""
+    names = department_names(conn)
+    usernames = dict(conn.execute(sa.select(users.c.id, users.c.username)).all())
+    people: dict[int, dict[str, Any]] = {}
+    for row in conn.execute(sa.select(users.c.id, users.c.display_name, users.c.email, users.c.department_id,
+                                      users.c.manager_id)):
+        people[row.id] = {"display_name": row.display_name, "email": row.email,
+                          "department": names.get(row.department_id), "manager": usernames.get(row.manager_id),
+                          "roles": [], "teams": [], "head": False, "_department_id": row.department_id}
+    for user_id, role in conn.execute(sa.select(user_roles.c.user_id, user_roles.c.role).order_by(user_roles.c.role)):
+        people[user_id]["roles"].append(role)
+    for user_id, name in conn.execute(sa.select(team_members.c.user_id, teams.c.name)
+                                      .join(teams, teams.c.id == team_members.c.team_id).order_by(teams.c.name)):
+        people[user_id]["teams"].append(name)
+    for user_id, department in conn.execute(sa.select(department_heads.c.user_id, department_heads.c.department_id)):
+        if people[user_id]["_department_id"] == department:
+            people[user_id]["head"] = True
+    for person in people.values():
+        del person["_department_id"]
+    return people
+
+
 def department_path(conn: Connection, path: str) -> int:
     """The id of a department given as "Sales/East China", created along the way."""
     parent = None

@@ -6,7 +6,7 @@ everything else about permissions is in roles.yaml.
     GET/POST  /admin/users/new           a new user, with a password or a one-time invitation link
     GET/POST  /admin/users/<id>          one user's department, manager, roles, teams…, sessions
                                          and sign-in history
-    POST      /admin/users/<id>/reset-password   a one-time link; the old password and sessions end
+    POST      /admin/users/<id>/reset-password   a one-time link (mailed); the old password and sessions end
     POST      /admin/users/<id>/resend-invite    a new invitation link (mailed), the old one stops working
     POST      /admin/users/<id>/deactivate, /activate, /sign-out, /unlock
     GET       /admin/audit               what admins did to users (engine/admin_audit.py), newest first
@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import admin_audit, invitations, sessions
 from ..permissions import org
+from ..permissions.org import department_names
 from ..storage import (
     department_heads,
     departments,
@@ -64,20 +65,6 @@ def audit(conn, action: str, user_id: int, **details: Any) -> None:
     """Record what the signed-in admin did to the user, from which address."""
     admin_audit.record(conn, action, user_id, actor_id=g.user["id"], actor=g.user["username"],
                        ip=request.remote_addr, details=details)
-
-
-def department_names(conn) -> dict[int, str]:
-    """Every department as its full path ("Sales / East China"), for selects and tables."""
-    rows = {r.id: (r.name, r.parent_id) for r in conn.execute(sa.select(departments))}
-    names: dict[int, str] = {}
-    for department_id in rows:
-        parts, current, seen = [], department_id, set()
-        while current is not None and current not in seen:
-            seen.add(current)
-            parts.append(rows[current][0])
-            current = rows[current][1]
-        names[department_id] = " / ".join(reversed(parts))
-    return dict(sorted(names.items(), key=lambda item: item[1]))
 
 
 @bp.get("/users")
@@ -206,6 +193,8 @@ def action_names() -> dict[str, str]:
         admin_audit.UNLOCK: _("Unlocked"),
         admin_audit.SIGN_OUT: _("Signed out everywhere"),
         admin_audit.RESET_TWO_FACTOR: _("Two-factor sign-in reset"),
+        admin_audit.IMPORT_CREATE: _("Created by a staff list import"),
+        admin_audit.IMPORT_UPDATE: _("Changed by a staff list import"),
     }
 
 
@@ -325,8 +314,10 @@ def user_reset_password(user_id: int):
     with write_engine(engine()).begin() as conn:
         person = _person(conn, user_id)
         token = invitations.reset_password(conn, user_id, g.user["id"])
-        audit(conn, admin_audit.RESET_PASSWORD, user_id)
-    return _show_link(person, link_url(token), invitations.RESET)
+        link = link_url(token)
+        mail = invitations.queue_mail(conn, token, link, g.user.get("display_name") or g.user["username"])
+        audit(conn, admin_audit.RESET_PASSWORD, user_id, email=mail)
+    return _show_link(person, link, invitations.RESET, mail)
 
 
 @bp.post("/users/<id(bits=32):user_id>/resend-invite")

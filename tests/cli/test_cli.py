@@ -114,6 +114,10 @@ def test_user_create_with_roles_department_and_manager(tmp_path):
 
 
 def test_org_import(tmp_path):
+    import sqlalchemy as sa
+
+    from engine.storage import admin_audit, make_engine
+
     url = f"sqlite:///{tmp_path / 'o.sqlite'}"
     crm = EXAMPLES / "crm"
     good = tmp_path / "staff.csv"
@@ -124,6 +128,19 @@ def test_org_import(tmp_path):
     assert result.exit_code == 0 and "2 users created" in result.output, result.output
     again = run("org", "import", good, "--project", crm, "--database", url)
     assert "0 users created, 2 updated" in again.output
+    moved = tmp_path / "moved.csv"
+    moved.write_text("username,department,roles\nzhou.jie,销售部,sales_rep;finance\n", encoding="utf-8")
+    assert run("org", "import", moved, "--project", crm, "--database", url).exit_code == 0
+    engine = make_engine(url)
+    with engine.connect() as conn:  # the admin audit log: who was made, then only what changed
+        log = [dict(r) for r in conn.execute(sa.select(admin_audit).order_by(admin_audit.c.id)).mappings()]
+    engine.dispose()
+    assert [(e["action"], e["target"], e["actor"]) for e in log] == [
+        ("import_create", "li.ming", "cli"), ("import_create", "zhou.jie", "cli"),
+        ("import_update", "zhou.jie", "cli")]  # the unchanged second run wrote nothing
+    assert log[1]["details"]["department"] == "销售部 / 华东" and log[1]["details"]["manager"] == "li.ming"
+    assert log[2]["details"] == {"department": ["销售部 / 华东", "销售部"], "roles": [["sales_rep"],
+                                 ["finance", "sales_rep"]], "file": "moved.csv"}
     bad = tmp_path / "bad.csv"
     bad.write_text("username,manager,roles\nnew.one,nobody,sales_rep\n", encoding="utf-8")
     result = run("org", "import", bad, "--project", crm, "--database", url)

@@ -252,6 +252,25 @@ def test_the_mail_is_chinese_for_a_chinese_invitee(app, smtp):
     assert "invited you to Tailor" in subject and "https://crm.example.com" + link2 in body
 
 
+def test_a_password_reset_is_mailed_and_the_old_password_stops(app, smtp):
+    admin = admin_client(app)
+    wang = user_id(app, "wang.lei")  # a Chinese user with an address (examples/crm/demo/00_users.yaml)
+    response = admin.post(f"/admin/users/{wang}/reset-password", data={"csrf_token": token_of(admin)})
+    html = response.get_data(as_text=True)
+    link = link_in(html)
+    assert response.status_code == 200 and "on its way to wang.lei@example.com" in html
+    assert run_jobs(app) == 1
+    (to, content), = smtp.messages
+    subject, body = mail(content)
+    assert to == ["wang.lei@example.com"]
+    assert "重置了您的 Tailor 密码" in subject and "原密码已失效" in body and "https://crm.example.com" + link in body
+    assert entries(app)[-1]["action"] == "reset_password" and entries(app)[-1]["details"]["email"] == "queued"
+    assert sign_in(app.test_client(), "wang.lei", "demo-pass-1").status_code != 302  # the old password ended
+    with db(app).connect() as conn:
+        payloads = [p for (p,) in conn.execute(sa.select(jobs.c.payload).where(jobs.c.kind == "invitation.email"))]
+    assert payloads and link.rsplit("/", 1)[1] not in str(payloads)  # the job forgot the token once sent
+
+
 def test_without_mail_the_admin_is_told_and_gets_the_link(app, no_smtp):
     admin = admin_client(app)
     html = invite(admin).get_data(as_text=True)
