@@ -68,6 +68,16 @@ def _engine(project: str, database: str | None):
         sys.exit(EXIT_PROBLEMS)
 
 
+def _existing_engine(project: str, database: str | None):
+    """The project's database when one is configured or its default SQLite file exists
+    (never creates one), else None."""
+    settings = Settings.from_env(database_url=database)
+    url = settings.database_url_for(Path(project))
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    return _engine(project, database)
+
+
 class TailorGroup(click.Group):
     """Loads plugin commands lazily and turns expected failures into messages."""
 
@@ -119,13 +129,15 @@ def check(project: str) -> None:
 @cli.command()
 @click.argument("project", type=click.Path(file_okay=False))
 @click.argument("target")
-def explain(project: str, target: str) -> None:
+@database_option
+def explain(project: str, target: str, database: str | None) -> None:
     """Show what TARGET is and where it comes from: ENTITY, ENTITY.FIELD (with each option's
-    labels, colour and layer) or ENTITY.RULE (also ENTITY.rules.RULE)."""
+    labels, colour and layer) or ENTITY.RULE (also ENTITY.rules.RULE). With a database (the
+    project's default SQLite file when it exists), the designer layer counts too."""
     from .explain import ExplainError
     from .explain import explain as explain_target
 
-    model = _model(project)
+    model = _model(project, _existing_engine(project, database))
     try:
         lines = explain_target(model, target)
     except ExplainError as exc:
