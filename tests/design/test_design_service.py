@@ -9,7 +9,7 @@ from designutil import ADMIN, DESIGNER, FILES, REP, WECHAT, add_wechat, columns,
 
 from engine import design
 from engine.records import RecordService
-from engine.storage import admin_audit, design_changes
+from engine.storage import admin_audit
 
 
 @pytest.fixture
