@@ -278,9 +278,13 @@ def check_conflicts(entities: Mapping[str, PosDict], layer: Any, problems: Probl
                 if not isinstance(fspec, PosDict):
                     continue
                 if bspec is None and "type" not in fspec:
-                    problems.add("E606", f"the designer changes field '{name}.{fname}', which the project no "
-                                 "longer defines", where,
-                                 f"the entity is at {base.position_of('entity')}; revert that designer change set")
+                    if _stored(where):  # the YAML dropped what a stored change set changes
+                        problems.add("E606", f"the designer changes field '{name}.{fname}', which the project no "
+                                     "longer defines", where,
+                                     f"the entity is at {base.position_of('entity')}; revert that designer change set")
+                    else:  # a change being made names a field nobody defines: as in any layer
+                        problems.add("E604", f"field '{fname}' has no type and the project does not define it", where,
+                                     "give it a 'type:' to add it as a new field")
                     del fields[fname]
                     continue
                 if isinstance(bspec, PosDict) and "type" in fspec and bspec.get("type") is not None \

@@ -118,6 +118,9 @@ BAD = {
     "malformed op": ([{"path": "customers.x", "value": 1}], "E607"),
     "delete a YAML field": ([{"path": "entities.customer.fields.phone", "delete": True}], "E607"),
     "empty change set": ([], "E607"),
+    "a key of a field nobody defines": ([{"path": "entities.customer.fields.nope.label", "value": "Nope"}], "E604"),
+    "a new entity's field without a type": ([{"path": "entities.visit", "value": {
+        "fields": {"notes": {"label": "Notes"}}}}], "E604"),
 }
 
 
