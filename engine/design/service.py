@@ -174,8 +174,9 @@ def active_changes(bind: Engine | Connection) -> list[DesignChange]:
         return [c for c in _changes(conn) if c.active]
 
 
-def latest_version(bind: Engine | Connection) -> str | None:
-    """The database's metadata version: the newest row of tailor_metadata (one SELECT)."""
+def latest_version(bind: Engine | Connection, *, quiet: bool = True) -> str | None:
+    """The database's metadata version: the newest row of tailor_metadata (one SELECT).
+    None when there is none; also when the database cannot be read, unless not `quiet`."""
     query = sa.select(metadata_version.c.version).order_by(metadata_version.c.id.desc()).limit(1)
     if isinstance(bind, Connection):
         return bind.execute(query).scalar()
@@ -183,6 +184,8 @@ def latest_version(bind: Engine | Connection) -> str | None:
         with bind.connect() as conn:
             return conn.execute(query).scalar()
     except sa.exc.DBAPIError:
+        if not quiet:
+            raise
         return None
 
 
