@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import Position, Problems
+from ..errors import Position, Problems, did_you_mean
 from .schema import validate_document
 from .yamlload import PosDict, PosList
 
@@ -190,10 +190,16 @@ def _apply_op(root: PosDict, segments: list[str], value: Any, deleting: bool, wh
     return True
 
 
-def fold(designer: Iterable[Any] | None, problems: Problems, *, base_path: Path | None = None,
+def fold(designer: Iterable[Any] | None, problems: Problems | None = None, *, base_path: Path | None = None,
          base_name: str | None = None):
     """The active change sets (oldest first) -> one "designer" Layer (or None when there
-    are none). Malformed ops are E607 and skipped; the rest is validated like YAML."""
+    are none). Malformed ops are E607 and skipped; the rest is validated like YAML.
+    Problems go to `problems`; without it, ProjectError is raised with them."""
+    if problems is None:
+        collected = Problems()
+        layer = fold(designer, collected, base_path=base_path, base_name=base_name)
+        collected.raise_if_any()
+        return layer
     from .project import Layer
 
     sets = change_sets_of(designer)
@@ -264,9 +270,13 @@ def check_conflicts(entities: Mapping[str, PosDict], layer: Any, problems: Probl
         if base is None:
             if name in info.created_entities:
                 kept.append((kind, document))
-            else:
+            elif _stored(document.pos):
                 problems.add("E606", f"the designer changes entity '{name}', which the project no longer defines",
                              document.pos, "revert that designer change set, or add the entity back to the YAML")
+            else:  # a change being made names an entity nobody defines
+                problems.add("E306", f"unknown entity '{name}'", document.pos,
+                             did_you_mean(str(name), entities) or "a new entity is one op: entities.NAME with the "
+                             "whole entity document")
             continue
         fields = document.get("fields")
         base_fields = base.get("fields")

@@ -167,3 +167,16 @@ def test_export_refuses_a_folder_that_is_not_empty(shop, tmp_path):
     with pytest.raises(design.DesignRefused, match="not an empty folder"):
         design.export_layer(root, engine, tmp_path / "busy")
     assert (tmp_path / "busy" / "keep.txt").read_text() == "x"
+
+
+def test_a_designer_change_to_an_entity_the_base_removed_is_a_conflict(shop):
+    root, engine, model, url = shop
+    change = design.apply(root, engine, [{"path": "entities.deal.label", "value": {"en": "Deal", "zh": "交易"}}],
+                          user=ADMIN, expected_version=model.version)
+    (root / "entities" / "deal.yaml").unlink()
+    (root / "roles.yaml").write_text((root / "roles.yaml").read_text().replace(
+        "      deal: {actions: [read], scope: all}\n", ""))
+    with pytest.raises(ProjectError) as info:
+        design.load_project_model(root, engine)
+    assert [(p.code, str(p.position)) for p in info.value.problems] == [
+        ("E606", f"designer:change-{change.id}:entities.deal")]

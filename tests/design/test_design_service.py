@@ -113,6 +113,7 @@ BAD = {
         "type": "choice", "options": ["gold", "silver"], "default": "bronze"}}], "E401"),
     "link to nothing": ([{"path": "entities.customer.fields.partner", "value": {"type": "link", "to": "partner"}}],
                         "E306"),
+    "unknown entity": ([{"path": "entities.custmer.fields.x", "value": {"type": "string"}}], "E306"),
     "unknown type": ([{"path": "entities.customer.fields.x", "value": {"type": "strng"}}], "E301"),
     "unknown key": ([{"path": "entities.customer.fields.x", "value": {"type": "string", "colour": "red"}}], "E201"),
     "malformed op": ([{"path": "customers.x", "value": 1}], "E607"),
