@@ -197,3 +197,16 @@ def test_a_new_entity_is_created_with_its_table(shop):
     live = design.load_project_model(root, engine)
     assert live.entities["visit"].label["zh"] == "拜访" and "notes" in columns(engine, "visit")
     assert live.entities["visit"].origin.defined_in == "designer"
+
+
+def test_the_migration_the_change_set_and_the_version_commit_together(shop, monkeypatch):
+    root, engine, model = shop
+    before = snapshot(engine)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the audit log is full")
+
+    monkeypatch.setattr("engine.admin_audit.record", broken)  # the last step of the transaction fails
+    with pytest.raises(RuntimeError):
+        design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+    assert snapshot(engine) == before  # no column, no change set, no version: all rolled back
