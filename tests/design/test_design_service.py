@@ -210,3 +210,32 @@ def test_the_migration_the_change_set_and_the_version_commit_together(shop, monk
     with pytest.raises(RuntimeError):
         design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
     assert snapshot(engine) == before  # no column, no change set, no version: all rolled back
+
+
+def test_two_admins_applying_on_the_same_version_at_once_one_wins(shop):
+    import threading
+
+    root, engine, model = shop
+    outcomes: list[object] = []
+    start = threading.Barrier(2)
+
+    def admin(name: str) -> None:
+        start.wait()
+        try:
+            outcomes.append(design.apply(root, engine, [{"path": f"entities.customer.fields.{name}",
+                                                         "value": {"type": "string"}}],
+                                         user=ADMIN, expected_version=model.version))
+        except design.DesignConflict as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=admin, args=(name,)) for name in ("qq", "line_id")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    won = [o for o in outcomes if isinstance(o, design.DesignChange)]
+    lost = [o for o in outcomes if isinstance(o, design.DesignConflict)]
+    assert len(won) == 1 and len(lost) == 1
+    assert len(design.list_changes(engine)) == 1 and latest(engine) == won[0].version
+    added = {"qq", "line_id"} & set(columns(engine))
+    assert len(added) == 1  # the loser's column was never added
