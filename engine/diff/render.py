@@ -131,11 +131,13 @@ class _Words:
         translated = self._gettext(message)
         return translated % params if params else translated
 
+    _ = __call__  # inside the class, `self._("...")`: the name message extraction looks for
+
     def value(self, value: Any) -> str:
         if value is None:
             return "—"
         if isinstance(value, bool):
-            return self("yes") if value else self("no")
+            return self._("yes") if value else self._("no")
         if _is_label(value):
             return f"“{text(value, self.language)}”"
         if isinstance(value, list):
@@ -144,11 +146,11 @@ class _Words:
             if set(value) == {"table", "columns", "unique"}:  # an index
                 return f"{value['table']}({', '.join(value['columns'])})" + (" UNIQUE" if value["unique"] else "")
             if set(value) == {"actions", "deny", "scope"}:  # a role's grant on an entity
-                shown = self("actions %(actions)s, scope %(scope)s", actions=", ".join(value["actions"]) or "—",
+                shown = self._("actions %(actions)s, scope %(scope)s", actions=", ".join(value["actions"]) or "—",
                              scope=value["scope"])
-                return shown + ("; " + self("denied %(deny)s", deny=", ".join(value["deny"])) if value["deny"] else "")
+                return shown + ("; " + self._("denied %(deny)s", deny=", ".join(value["deny"])) if value["deny"] else "")
             if set(value) == {"check", "when", "field", "message"}:  # a rule
-                return value["check"] + (f" ({self('when')} {value['when']})" if value["when"] else "")
+                return value["check"] + (f" ({self._('when')} {value['when']})" if value["when"] else "")
             if set(value) == {"group", "entities"}:
                 return f"{self.value(value['group']) if value['group'] else '—'} {self.value(value['entities'])}"
             return json.dumps(value, ensure_ascii=False, sort_keys=True)
@@ -161,101 +163,103 @@ def _is_label(value: Any) -> bool:
                     for k in value))
 
 
-def _form_summary(old: list, new: list, words: _Words) -> str:
+def _form_summary(old: list, new: list, _: _Words) -> str:
     """What changed in a form layout: sections and fields placed or taken off."""
     def sections(tabs: list) -> dict[str, list[str]]:
-        return {text(s["section"], words.language) or str(i + 1): s["fields"]
+        return {text(s["section"], _.language) or str(i + 1): s["fields"]
                 for i, s in enumerate(s for tab in tabs for s in tab["sections"])}
 
     before, after = sections(old or []), sections(new or [])
     parts = []
     if set(after) - set(before):
-        parts.append(words("sections added: %(names)s", names=", ".join(f"“{n}”" for n in after if n not in before)))
+        parts.append(_("sections added: %(names)s", names=", ".join(f"“{n}”" for n in after if n not in before)))
     if set(before) - set(after):
-        parts.append(words("sections removed: %(names)s", names=", ".join(f"“{n}”" for n in before if n not in after)))
+        parts.append(_("sections removed: %(names)s", names=", ".join(f"“{n}”" for n in before if n not in after)))
     placed_before = [f for fields in before.values() for f in fields]
     placed_after = [f for fields in after.values() for f in fields]
     if [f for f in placed_after if f not in placed_before]:
-        parts.append(words("fields placed: %(names)s", names=", ".join(f for f in placed_after if f not in placed_before)))
+        parts.append(_("fields placed: %(names)s", names=", ".join(f for f in placed_after if f not in placed_before)))
     if [f for f in placed_before if f not in placed_after]:
-        parts.append(words("fields taken off: %(names)s",
+        parts.append(_("fields taken off: %(names)s",
                            names=", ".join(f for f in placed_before if f not in placed_after)))
-    return "; ".join(parts) or words("fields or sections reordered")
+    return "; ".join(parts) or _("fields or sections reordered")
 
 
-def change_line(change: Change, diff: Diff, words: _Words) -> str:
+def change_line(change: Change, diff: Diff, _: _Words) -> str:
     if change.kind == "entity.changed" and change.key == "form":
-        return f"  ~ {change.target}: " + words("form: %(summary)s",
-                                               summary=_form_summary(change.old, change.new, words))
+        return f"  ~ {change.target}: " + _("form: %(summary)s",
+                                               summary=_form_summary(change.old, change.new, _))
     mark, line = LINES.get(change.kind, ("~", "%(target)s: %(key)s %(old)s → %(new)s"))
     label = diff.labels.get(change.target)
     new = change.new
     if change.kind == "field.added" and isinstance(new, dict):
-        new = f"{new['type']}" + (f", {words('required')}" if new.get("required") else "")
-    params = {"target": change.target, "key": change.key or "", "old": words.value(change.old),
-              "new": new if isinstance(new, str) and change.kind == "field.added" else words.value(new),
-              "label": words.value(label) if label else ""}
-    return f"  {mark} " + " ".join(words(line, **params).split())
+        new = f"{new['type']}" + (f", {_('required')}" if new.get("required") else "")
+    params = {"target": change.target, "key": change.key or "", "old": _.value(change.old),
+              "new": new if isinstance(new, str) and change.kind == "field.added" else _.value(new),
+              "label": _.value(label) if label else ""}
+    return f"  {mark} " + " ".join(_(line, **params).split())
 
 
-def step_line(step: Step, words: _Words) -> str:
-    line = f"{words(STEP_KINDS.get(step.kind, step.kind))} {step.target}: {step.detail}"
+def step_line(step: Step, _: _Words) -> str:
+    line = f"{_(STEP_KINDS.get(step.kind, step.kind))} {step.target}: {step.detail}"
     if step.values is not None:
-        line += " [" + words("%(n)s rows/values in the database", n=step.values) + "]"
+        counted = (_("%(n)s rows in the database", n=step.values) if step.kind in ("drop_table", "keep_table")
+                   else _("%(n)s non-empty values in the database", n=step.values))
+        line += f" [{counted}]"
     return line
 
 
 def render(diff: Diff, language: str = "en") -> str:
     """The diff as text, in English ("en") or Chinese ("zh")."""
-    words = _Words(language)
+    _ = _Words(language)
     if not diff.different:
-        return words("No differences between %(old)s (%(old_version)s) and %(new)s (%(new_version)s).",
+        return _("No differences between %(old)s (%(old_version)s) and %(new)s (%(new_version)s).",
                      old=diff.old.project, old_version=diff.old.version, new=diff.new.project,
                      new_version=diff.new.version)
-    lines = [words("Differences from %(old)s (%(old_version)s) to %(new)s (%(new_version)s): %(n)s change(s)",
+    lines = [_("Differences from %(old)s (%(old_version)s) to %(new)s (%(new_version)s): %(n)s change(s)",
                    old=diff.old.project, old_version=diff.old.version, new=diff.new.project,
                    new_version=diff.new.version, n=len(diff.changes))]
     for category in CATEGORIES:
         changes = diff.of(category)
         if changes:
-            lines.append(f"{words(HEADINGS[category])} ({len(changes)})")
-            lines += [change_line(c, diff, words) for c in changes]
+            lines.append(f"{_(HEADINGS[category])} ({len(changes)})")
+            lines += [change_line(c, diff, _) for c in changes]
     if diff.migration is not None:
-        lines += _migration_lines(diff.migration, words)
+        lines += _migration_lines(diff.migration, _)
     return "\n".join(lines)
 
 
-def _migration_lines(migration: Migration, words: _Words) -> list[str]:
-    lines = [words("Migration (%(source)s; %(dialect)s)", source=words(SOURCES[migration.source]),
+def _migration_lines(migration: Migration, _: _Words) -> list[str]:
+    lines = [_("Migration (%(source)s; %(dialect)s)", source=_(SOURCES[migration.source]),
                    dialect=migration.dialect)]
     if not migration.steps:
-        lines.append("  " + words("Nothing to migrate: the tables stay as they are."))
+        lines.append("  " + _("Nothing to migrate: the tables stay as they are."))
         return lines
     if migration.safe:
-        lines.append("  " + words("Applied by `tailor migrate` (%(n)s):", n=len(migration.safe)))
-        lines += [f"    + {step_line(s, words)}" for s in migration.safe]
+        lines.append("  " + _("Applied by `tailor migrate` (%(n)s):", n=len(migration.safe)))
+        lines += [f"    + {step_line(s, _)}" for s in migration.safe]
     if migration.destructive:
-        lines.append("  " + words("Destructive, applied only with --allow-destructive (%(n)s):",
+        lines.append("  " + _("Destructive, applied only with --allow-destructive (%(n)s):",
                                   n=len(migration.destructive)))
         for step in migration.destructive:
-            lines.append(f"    ! {step_line(step, words)}")
+            lines.append(f"    ! {step_line(step, _)}")
             if step.data_loss:
-                lines.append("        " + words("would destroy: %(what)s", what=step.data_loss))
+                lines.append("        " + _("would destroy: %(what)s", what=step.data_loss))
     if migration.blocked:
-        lines.append("  " + words("Cannot be applied until the data is fixed (%(n)s):", n=len(migration.blocked)))
+        lines.append("  " + _("Cannot be applied until the data is fixed (%(n)s):", n=len(migration.blocked)))
         for step in migration.blocked:
-            lines.append(f"    x {step_line(step, words)}")
+            lines.append(f"    x {step_line(step, _)}")
             lines.append(f"        {step.blocked}")
     if migration.kept:
-        lines.append("  " + words("Kept, not in the model any more (%(n)s):", n=len(migration.kept)))
-        lines += [f"    = {step_line(s, words)}" for s in migration.kept]
-    lines.append("  " + words("Data touched:"))
+        lines.append("  " + _("Kept, not in the model any more (%(n)s):", n=len(migration.kept)))
+        lines += [f"    = {step_line(s, _)}" for s in migration.kept]
+    lines.append("  " + _("Data touched:"))
     for item in migration.touched:
-        rows = "" if item.rows is None else " " + words("(%(n)s rows)", n=item.rows)
-        columns = ", ".join(item.columns) if item.columns else words("the whole table")
+        rows = "" if item.rows is None else " " + _("(%(n)s rows)", n=item.rows)
+        columns = ", ".join(item.columns) if item.columns else _("the whole table")
         lines.append(f"    {item.table}{rows}: {columns}")
     for note in migration.notes:
-        lines.append("  " + words("Note: %(note)s", note=words(NOTES[note]) if note in NOTES else note))
+        lines.append("  " + _("Note: %(note)s", note=_(NOTES[note]) if note in NOTES else note))
     return lines
 
 
