@@ -160,7 +160,7 @@ class Diff:
     new: Side
     changes: tuple[Change, ...]
     migration: Migration | None = None
-    labels: Mapping[str, Any] = field(default_factory=dict, compare=False)  # target -> label, for rendering
+    labels: Mapping[str, Any] = field(default_factory=dict, compare=False)  # "category:target" -> label
 
     @property
     def different(self) -> bool:

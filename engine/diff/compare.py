@@ -28,7 +28,7 @@ class Comparison:
     def __init__(self, old: CompiledModel, new: CompiledModel):
         self.old, self.new = old, new
         self.changes: list[Change] = []
-        self.labels: dict[str, Any] = {}  # target -> its label (plain), for rendering
+        self.labels: dict[str, Any] = {}  # "category:target" -> its label (plain), for rendering
 
     def add(self, kind: str, target: str, entity: str | None = None, key: str | None = None, old: Any = None,
             new: Any = None) -> None:
@@ -63,7 +63,7 @@ class Comparison:
         pairs: list[tuple[Entity | None, Entity | None]] = []
         matched: set[str] = set()
         for name, entity in new.items():
-            self.labels[name] = plain(entity.label)
+            self.labels[f"entity:{name}"] = plain(entity.label)
             before = old.get(name)
             if before is None and entity.renamed_from and entity.renamed_from in old \
                     and entity.renamed_from not in new:
@@ -76,7 +76,7 @@ class Comparison:
             pairs.append((before, entity))
         for name, entity in old.items():
             if name not in matched:
-                self.labels.setdefault(name, plain(entity.label))
+                self.labels.setdefault(f"entity:{name}", plain(entity.label))
                 self.add("entity.removed", name, name, old=entity.label)
                 pairs.append((entity, None))
         return pairs
@@ -105,7 +105,7 @@ class Comparison:
         matched: set[str] = set()
         for name, field in new.items():
             target = f"{entity}.{name}"
-            self.labels[target] = plain(field.label)
+            self.labels[f"field:{target}"] = plain(field.label)
             before = old.get(name)
             if before is None and field.renamed_from and field.renamed_from in old and field.renamed_from not in new:
                 before = old[field.renamed_from]
@@ -119,7 +119,7 @@ class Comparison:
         for name, field in old.items():
             if name not in matched:
                 target = f"{entity}.{name}"
-                self.labels.setdefault(target, plain(field.label))
+                self.labels.setdefault(f"field:{target}", plain(field.label))
                 self.add("field.removed", target, entity, old={"type": field.type.name, "label": field.label})
 
     def field(self, target: str, entity: str, old: Field, new: Field) -> None:
@@ -148,7 +148,7 @@ class Comparison:
         before = {o.value: o for o in old.options}
         for option in new.options:
             subject = f"{target}={option.value}"
-            self.labels[subject] = plain(option.label)
+            self.labels[f"option:{subject}"] = plain(option.label)
             was = before.get(option.value)
             if was is None:
                 self.add("option.added", subject, entity, key=option.value, new=option.label)
@@ -163,7 +163,7 @@ class Comparison:
         for value, option in before.items():
             if value not in after:
                 subject = f"{target}={value}"
-                self.labels.setdefault(subject, plain(option.label))
+                self.labels.setdefault(f"option:{subject}", plain(option.label))
                 self.add("option.removed", subject, entity, key=value, old=option.label)
         kept = [o.value for o in new.options if o.value in before]
         if kept != [o.value for o in old.options if o.value in after]:
@@ -204,11 +204,12 @@ class Comparison:
     def roles(self) -> None:
         old, new = self.old.roles, self.new.roles
         for name in new:
-            self.labels[name] = plain(new[name].label)
+            self.labels[f"role:{name}"] = plain(new[name].label)
             if name not in old:
                 self.add("role.added", name, new=new[name].label)
         for name in old:
             if name not in new:
+                self.labels.setdefault(f"role:{name}", plain(old[name].label))
                 self.add("role.removed", name, old=old[name].label)
         for name in sorted(set(old) & set(new)):
             before, after = old[name], new[name]
@@ -251,7 +252,7 @@ class Comparison:
     def workflows(self) -> None:
         old, new = self.old.workflows, self.new.workflows
         for name, workflow in new.items():
-            self.labels[name] = plain(workflow.label)
+            self.labels[f"workflow:{name}"] = plain(workflow.label)
             if name not in old:
                 self.add("workflow.added", name, workflow.entity, new=workflow.label)
                 for flow in workflow.flows.values():
@@ -260,6 +261,7 @@ class Comparison:
             self.workflow(old[name], workflow)
         for name, workflow in old.items():
             if name not in new:
+                self.labels.setdefault(f"workflow:{name}", plain(workflow.label))
                 self.add("workflow.removed", name, workflow.entity, old=workflow.label)
                 for flow in workflow.flows.values():
                     self.add("approval.removed", f"{name}.{flow.name}", workflow.entity,

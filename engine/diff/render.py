@@ -10,6 +10,7 @@ keys are documented in docs/diff.md and only ever added to (`format` says which)
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..model.model import text
@@ -17,6 +18,7 @@ from ..notify import N_, translations
 from .changes import CATEGORIES, Change, Diff, Migration, Step
 
 JSON_FORMAT = 1
+_LANGUAGE = re.compile(r"[a-z]{2}([-_][A-Za-z]{2,4})?")
 
 HEADINGS = {
     "project": N_("Project"),
@@ -158,9 +160,9 @@ class _Words:
 
 
 def _is_label(value: Any) -> bool:
+    """{language: text}, e.g. {"en": "Customer", "zh": "客户"} (keys are language codes)."""
     return (isinstance(value, dict) and bool(value) and all(isinstance(v, str) for v in value.values())
-            and all(isinstance(k, str) and 2 <= len(k) <= 5 and k.replace("_", "").replace("-", "").isalpha()
-                    for k in value))
+            and all(isinstance(k, str) and _LANGUAGE.fullmatch(k) is not None for k in value))
 
 
 def _form_summary(old: list, new: list, _: _Words) -> str:
@@ -190,7 +192,7 @@ def change_line(change: Change, diff: Diff, _: _Words) -> str:
         return f"  ~ {change.target}: " + _("form: %(summary)s",
                                                summary=_form_summary(change.old, change.new, _))
     mark, line = LINES.get(change.kind, ("~", "%(target)s: %(key)s %(old)s → %(new)s"))
-    label = diff.labels.get(change.target)
+    label = diff.labels.get(f"{change.category}:{change.target}")
     new = change.new
     if change.kind == "field.added" and isinstance(new, dict):
         new = f"{new['type']}" + (f", {_('required')}" if new.get("required") else "")
