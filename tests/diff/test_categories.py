@@ -140,3 +140,34 @@ def test_same_model_has_no_differences(pair):
     assert same.changes == () and not same.different
     assert same.migration.steps == ()
     assert render(same).startswith("No differences between shop")
+
+
+def test_a_renamed_entity_is_one_change(make_project):
+    files = {"entities/note.yaml": "entity: memo\nfields:\n  body: {type: string, label: {en: Body, zh: 内容}}\n"}
+    renamed = {"entities/note.yaml": "entity: note\nrenamed_from: memo\n"
+                                     "fields:\n  body: {type: string, label: {en: Text, zh: 内容}}\n"}
+    old = load_model(make_project(files), entry_points=False)
+    new = load_model(make_project(renamed), entry_points=False)
+    diff = diff_models(old, new)
+    kinds_ = [c.kind for c in diff.of("entity")]
+    assert kinds_[0] == "entity.renamed" and diff.find("entity.renamed", "note").old == "memo"
+    assert "entity.added" not in kinds_ and "entity.removed" not in kinds_
+    assert diff.find("field.label", "note.body").new["en"] == "Text"  # compared with memo.body
+    steps = [(s.kind, s.target) for s in diff.migration.steps]
+    assert steps[0] == ("rename_table", "note") and ("add_index", "note.body") in steps  # indexes renamed too
+    assert not [s for s in diff.migration.steps if s.kind in ("create_table", "drop_table", "keep_table")]
+
+
+def test_a_given_plan_is_used_and_the_migration_can_be_left_out(pair, db_engine):
+    from engine.migrate import apply_plan, plan_migration
+
+    old, new = (load_model(p, entry_points=False) for p in pair)
+    apply_plan(db_engine, plan_migration(db_engine, old.metadata, project=old.project, metadata_version=old.version))
+    plan = plan_migration(db_engine, new.metadata, project=new.project, metadata_version=new.version)
+    diff = diff_models(old, new, plan=plan)
+    assert diff.migration.source == "given" and diff.migration.dialect == db_engine.dialect.name
+    # made without allow_destructive: the removed column and table are kept, not dropped
+    kept = {(s.kind, s.target) for s in diff.migration.kept}
+    assert kept == {("keep_column", "customer.notes"), ("keep_table", "legacy")}
+    assert diff.migration.destructive == ()
+    assert diff_models(old, new, migrate=False).migration is None
