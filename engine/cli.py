@@ -147,6 +147,10 @@ def diff(old: str, new: str, as_json: bool, language: str, database: str | None)
 
     old_model, new_model = _model(old), _model(new)
     engine = _engine(old, database) if database else None
+    if engine is not None and engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:") \
+            and not Path(engine.url.database).is_file():  # connecting would create an empty file
+        click.echo(f"error: no database file {engine.url.database}", err=True)
+        sys.exit(EXIT_PROBLEMS)
     try:
         result = diff_models(old_model, new_model, engine=engine, old_path=old, new_path=new)
     except OperationalError as exc:

@@ -104,10 +104,26 @@ def test_database_at_old_counts_rows_and_values(pair, db_url):
     engine.dispose()
 
 
-def test_database_not_at_old_is_said(pair, db_url):
+def test_database_not_at_old_is_said(pair, db_url, db_engine):
     old, new = pair
-    result = run(old, new, "--json", "--database", db_url)  # an empty database
+    with db_engine.begin() as conn:  # a database with something else in it
+        conn.exec_driver_sql("CREATE TABLE other (id INTEGER PRIMARY KEY)")
+    result = run(old, new, "--json", "--database", db_url)
     migration = json.loads(result.output)["migration"]
     assert migration["source"] == "scratch" and migration["notes"][0] == "database-not-at-old"
     assert all(t["rows"] is None for t in migration["touched"])
     assert "is not at the old model" in run(old, new, "--database", db_url).output
+
+
+def test_missing_sqlite_file_is_an_error_and_is_not_created(tmp_path):
+    missing = tmp_path / "nothing.sqlite"
+    result = run(EXAMPLES / "crm", EXAMPLES / "trade", "--database", f"sqlite:///{missing}")
+    assert result.exit_code == 2
+    assert "no database file" in result.output
+    assert not missing.exists()
+
+
+def test_unreachable_database_exits_2():
+    result = run(EXAMPLES / "crm", EXAMPLES / "trade", "--database", "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    assert result.exit_code == 2
+    assert "cannot use the database" in result.output
