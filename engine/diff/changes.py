@@ -115,6 +115,7 @@ class Migration:
     touched: tuple[Touched, ...] = ()
     notes: tuple[str, ...] = ()
     database: bool = False  # rows and values were counted in a database
+    sql: str | None = None  # the DDL the steps run, in `dialect` (None for a given plan)
 
     @property
     def applying(self) -> tuple[Step, ...]:
@@ -139,7 +140,8 @@ class Migration:
     def to_json(self) -> dict[str, Any]:
         return {"source": self.source, "dialect": self.dialect, "database": self.database,
                 "steps": [s.to_json() for s in self.steps], "touched": [t.to_json() for t in self.touched],
-                "notes": list(self.notes), "destructive": len(self.destructive), "blocked": len(self.blocked)}
+                "notes": list(self.notes), "destructive": len(self.destructive), "blocked": len(self.blocked),
+                "sql": self.sql}
 
 
 @dataclass(frozen=True)

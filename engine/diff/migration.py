@@ -33,15 +33,16 @@ _COUNTED_STEPS = {kinds.DROP_COLUMN, kinds.KEEP_COLUMN, kinds.ALTER_TYPE, kinds.
                   kinds.RECOMPUTE}
 
 
-def scratch_plan(old: CompiledModel, new: CompiledModel) -> MigrationPlan:
-    """The plan from `old`'s schema (built in a throwaway SQLite file) to `new`'s."""
+def scratch_plan(old: CompiledModel, new: CompiledModel) -> tuple[MigrationPlan, str]:
+    """The plan from `old`'s schema (built in a throwaway SQLite file) to `new`'s, and its SQL."""
     with tempfile.TemporaryDirectory(prefix="tailor-diff-") as folder:
         engine = make_engine(f"sqlite:///{Path(folder) / 'old.sqlite'}")
         try:
             apply_plan(engine, plan_migration(engine, old.metadata, project=new.project,
                                               metadata_version=old.version))
-            return plan_migration(engine, new.metadata, project=new.project, metadata_version=new.version,
+            plan = plan_migration(engine, new.metadata, project=new.project, metadata_version=new.version,
                                   allow_destructive=True)
+            return plan, plan.sql(engine)
         finally:
             engine.dispose()
 
@@ -61,15 +62,17 @@ def migration(old: CompiledModel, new: CompiledModel, *, plan: MigrationPlan | N
               engine: Engine | None = None) -> Migration:
     """The Migration of a diff: from `plan` when given, else planned as the module says."""
     notes: list[str] = []
+    sql: str | None = None
     if plan is not None:
         source = GIVEN
     elif engine is not None and at_old_model(engine, old):
         source = DATABASE
         plan = plan_migration(engine, new.metadata, project=new.project, metadata_version=new.version,
                               allow_destructive=True)
+        sql = plan.sql(engine)  # rendered without touching the database (engine/migrate/preview.py)
     else:
         source = SCRATCH
-        plan = scratch_plan(old, new)
+        plan, sql = scratch_plan(old, new)
         if engine is not None:
             notes.append("database-not-at-old")
     # an empty scratch database counts nothing: its "0 values" would mislead
@@ -78,7 +81,7 @@ def migration(old: CompiledModel, new: CompiledModel, *, plan: MigrationPlan | N
     if engine is not None:
         steps, touched = _count(engine, plan, steps, touched)
     return Migration(source=source, dialect=plan.dialect, steps=tuple(steps), touched=tuple(touched),
-                     notes=tuple(notes + list(plan.notes)), database=engine is not None)
+                     notes=tuple(notes + list(plan.notes)), database=engine is not None, sql=sql)
 
 
 def _step(op, *, counted: bool) -> Step:

@@ -291,7 +291,7 @@ def from_json(data: dict[str, Any]) -> Diff:
         migration = Migration(source=m["source"], dialect=m["dialect"], database=m["database"],
                               steps=tuple(Step(**{k: s[k] for k in Step.__dataclass_fields__}) for s in m["steps"]),
                               touched=tuple(Touched(t["table"], tuple(t["columns"]), t["rows"]) for t in m["touched"]),
-                              notes=tuple(m["notes"]))
+                              notes=tuple(m["notes"]), sql=m.get("sql"))
     return Diff(old=Side(**data["old"]), new=Side(**data["new"]),
                 changes=tuple(Change(c["kind"], c["target"], c["entity"], c["key"], c["old"], c["new"])
                               for c in data["changes"]),

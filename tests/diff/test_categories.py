@@ -95,6 +95,8 @@ def test_migration_marks_destructive_steps(diff):
     touched = {t.table: t.columns for t in migration.touched}
     assert "notes" in touched["customer"] and "website" in touched["customer"]
     assert all(t.rows is None for t in migration.touched)  # nothing counted without a database
+    assert "ALTER TABLE customer ADD COLUMN website VARCHAR(255)" in migration.sql
+    assert "DROP TABLE legacy" in migration.sql and "NEEDS --allow-destructive" in migration.sql
 
 
 def test_text_shows_destructive_steps_as_such(diff):

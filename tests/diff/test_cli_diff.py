@@ -92,6 +92,7 @@ def test_database_at_old_counts_rows_and_values(pair, db_url):
     assert "2" in notes["data_loss"]  # the planner counted in this database
     assert steps["legacy"]["kind"] == "drop_table" and steps["legacy"]["values"] == 1
     assert steps["customer.code"]["kind"] == "rename_column" and steps["customer.code"]["values"] == 1
+    assert "DROP TABLE legacy" in migration["sql"] and f", {engine.dialect.name};" in migration["sql"]
     touched = {t["table"]: t["rows"] for t in migration["touched"]}
     assert touched["customer"] == 3 and touched["legacy"] == 1 and touched["ticket"] is None
     text = run(old, new, "--database", db_url).output
