@@ -89,15 +89,16 @@ class Step:
 
 @dataclass(frozen=True)
 class Touched:
-    """A table the migration touches, the columns it changes there, and (with a database)
-    how many rows the table holds."""
+    """A table the migration touches, the columns it changes there (none: the whole table,
+    created, dropped or kept), and (with a database) how many rows the table holds."""
 
     table: str
     columns: tuple[str, ...] = ()
     rows: int | None = None
+    new: bool = False  # the migration creates it
 
     def to_json(self) -> dict[str, Any]:
-        return {"table": self.table, "columns": list(self.columns), "rows": self.rows}
+        return {"table": self.table, "columns": list(self.columns), "rows": self.rows, "new": self.new}
 
 
 @dataclass(frozen=True)

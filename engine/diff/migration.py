@@ -28,9 +28,10 @@ from ..storage import make_engine
 from .changes import Migration, Step, Touched
 
 SCRATCH, DATABASE, GIVEN = "scratch", "database", "given"
-_COUNTED_STEPS = {kinds.DROP_COLUMN, kinds.KEEP_COLUMN, kinds.ALTER_TYPE, kinds.SET_NOT_NULL, kinds.MAP_VALUES,
-                  kinds.CHECK_VALUES, kinds.ENCRYPT_VALUES, kinds.DECRYPT_VALUES, kinds.RENAME_COLUMN,
-                  kinds.RECOMPUTE}
+# steps whose column's stored values are removed, converted or moved: their values are counted
+_COUNTED_STEPS = {kinds.DROP_COLUMN, kinds.KEEP_COLUMN, kinds.ALTER_TYPE, kinds.MAP_VALUES, kinds.CHECK_VALUES,
+                  kinds.ENCRYPT_VALUES, kinds.DECRYPT_VALUES, kinds.RENAME_COLUMN}
+_WHOLE_TABLE = {kinds.CREATE_TABLE, kinds.DROP_TABLE, kinds.KEEP_TABLE}
 
 
 def scratch_plan(old: CompiledModel, new: CompiledModel) -> tuple[MigrationPlan, str]:
@@ -97,14 +98,17 @@ def _columns(column: str | None) -> list[str]:
 
 
 def _touched(plan: MigrationPlan) -> list[Touched]:
-    """The tables the plan changes (kept ones too: they are reported) and their columns."""
+    """The tables the plan changes (kept ones too: they are reported) and their columns; a
+    table created, dropped or kept is touched whole (no columns listed)."""
     tables: dict[str, list[str]] = {}
+    whole = {op.table for op in plan.operations if op.kind in _WHOLE_TABLE}
+    created = {op.table for op in plan.operations if op.kind == kinds.CREATE_TABLE}
     for op in plan.operations:
         columns = tables.setdefault(op.table, [])
-        for column in _columns(op.column):
+        for column in _columns(op.column) if op.table not in whole else ():
             if column not in columns:
                 columns.append(column)
-    return [Touched(table, tuple(columns)) for table, columns in tables.items()]
+    return [Touched(table, tuple(columns), new=table in created) for table, columns in tables.items()]
 
 
 def _count(engine: Engine, plan: MigrationPlan, steps: list[Step],
@@ -139,7 +143,7 @@ def _count(engine: Engine, plan: MigrationPlan, steps: list[Step],
                 if type_ is not None:
                     values = count_non_empty(conn, table, column, type_)
             counted.append(Step(**{**step.__dict__, "values": values}))
-    return counted, [Touched(t.table, t.columns, rows.get(t.table)) for t in touched]
+    return counted, [Touched(t.table, t.columns, rows.get(t.table), t.new) for t in touched]
 
 
 def _live_column(plan: MigrationPlan, step: Step) -> str:

@@ -260,7 +260,8 @@ def _migration_lines(migration: Migration, _: _Words) -> list[str]:
     lines.append("  " + _("Data touched:"))
     for item in migration.touched:
         rows = "" if item.rows is None else " " + _("(%(n)s rows)", n=item.rows)
-        columns = ", ".join(item.columns) if item.columns else _("the whole table")
+        columns = (_("new table") if item.new else ", ".join(item.columns) if item.columns
+                   else _("the whole table"))
         lines.append(f"    {item.table}{rows}: {columns}")
     for note in migration.notes:
         lines.append("  " + _("Note: %(note)s", note=_(NOTES[note]) if note in NOTES else note))
@@ -290,7 +291,8 @@ def from_json(data: dict[str, Any]) -> Diff:
         m = data["migration"]
         migration = Migration(source=m["source"], dialect=m["dialect"], database=m["database"],
                               steps=tuple(Step(**{k: s[k] for k in Step.__dataclass_fields__}) for s in m["steps"]),
-                              touched=tuple(Touched(t["table"], tuple(t["columns"]), t["rows"]) for t in m["touched"]),
+                              touched=tuple(Touched(t["table"], tuple(t["columns"]), t["rows"], t["new"])
+                                            for t in m["touched"]),
                               notes=tuple(m["notes"]), sql=m.get("sql"))
     return Diff(old=Side(**data["old"]), new=Side(**data["new"]),
                 changes=tuple(Change(c["kind"], c["target"], c["entity"], c["key"], c["old"], c["new"])

@@ -92,8 +92,10 @@ def test_migration_marks_destructive_steps(diff):
     assert {("rename_column", "customer.code"), ("create_table", "ticket"), ("add_column", "customer.website"),
             ("drop_index", "customer.email_addr"), ("add_index", "customer.website")} <= safe
     assert not any(s.target.startswith("archive") for s in migration.steps)  # hidden: its table stays
-    touched = {t.table: t.columns for t in migration.touched}
-    assert "notes" in touched["customer"] and "website" in touched["customer"]
+    touched = {t.table: t for t in migration.touched}
+    assert "notes" in touched["customer"].columns and "website" in touched["customer"].columns
+    assert touched["ticket"].new and touched["ticket"].columns == ()
+    assert not touched["legacy"].new and touched["legacy"].columns == ()  # dropped whole
     assert all(t.rows is None for t in migration.touched)  # nothing counted without a database
     assert "ALTER TABLE customer ADD COLUMN website VARCHAR(255)" in migration.sql
     assert "DROP TABLE legacy" in migration.sql and "NEEDS --allow-destructive" in migration.sql
