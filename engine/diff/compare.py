@@ -93,8 +93,10 @@ class Comparison:
                 self.add("entity.changed", name, name, key=key, old=before, new=after)
         if _form(old) != _form(new):
             self.add("entity.changed", name, name, key="form", old=_form(old), new=_form(new))
-        if _list(old) != _list(new):
-            self.add("entity.changed", name, name, key="list", old=_list(old), new=_list(new))
+        before, after = _list(old), _list(new)
+        for key in before:
+            if before[key] != after[key]:
+                self.add("entity.changed", name, name, key=f"list.{key}", old=before[key], new=after[key])
         self.fields(old, new)
         self.rules(old, new)
 
@@ -340,7 +342,8 @@ def _form(entity: Entity) -> list[dict[str, Any]]:
 
 def _list(entity: Entity) -> dict[str, Any]:
     view = entity.list
-    return {"columns": list(view.columns), "filters": list(view.filters), "sort": list(view.sort)}
+    return {"columns": list(view.columns), "filters": list(view.filters), "sort": list(view.sort),
+            "search": list(view.search), "page_size": view.page_size}
 
 
 def _rule(rule: Any) -> dict[str, Any]:

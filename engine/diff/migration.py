@@ -51,7 +51,7 @@ def scratch_plan(old: CompiledModel, new: CompiledModel) -> tuple[MigrationPlan,
 def at_old_model(engine: Engine, old: CompiledModel) -> bool:
     """Whether the database's project tables are those of `old` (nothing to apply for it)."""
     plan = plan_migration(engine, old.metadata, project=old.project, metadata_version=old.version)
-    return plan.is_empty and bool(plan.metadata.tables) and _has_tables(engine, old)
+    return plan.is_empty and _has_tables(engine, old)
 
 
 def _has_tables(engine: Engine, model: CompiledModel) -> bool:

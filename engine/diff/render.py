@@ -153,8 +153,6 @@ class _Words:
                 return shown + ("; " + self._("denied %(deny)s", deny=", ".join(value["deny"])) if value["deny"] else "")
             if set(value) == {"check", "when", "field", "message"}:  # a rule
                 return value["check"] + (f" ({self._('when')} {value['when']})" if value["when"] else "")
-            if set(value) == {"columns", "filters", "sort"}:  # a list view
-                return "; ".join(f"{key} {self.value(value[key])}" for key in ("columns", "filters", "sort"))
             if set(value) == {"group", "entities"}:
                 return f"{self.value(value['group']) if value['group'] else '—'} {self.value(value['entities'])}"
             return json.dumps(value, ensure_ascii=False, sort_keys=True)
