@@ -32,6 +32,10 @@ def test_entities(diff):
     assert diff.find("entity.added", "shipment").new == {"en": "Shipment", "zh": "出运"}
     label = diff.find("entity.label", "customer")
     assert (label.old["en"], label.new["en"], label.new["zh"]) == ("Customer", "Buyer", "买家")
+    columns = diff.find("entity.changed", "customer", "list.columns")  # trade's customer list:
+    assert columns.new == ["code", "name", "country", "markets", "classification", "account_manager"]
+    form = diff.find("entity.changed", "customer", "form")
+    assert {"en": "Trade", "zh": "贸易"} in [s["section"] for tab in form.new for s in tab["sections"]]
     # trade extends crm: it hides, never removes
     assert diff.of("entity") and not [c for c in diff.changes if c.kind == "entity.removed"]
 
