@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     folders.append(TEMPLATES)
     app.jinja_loader = ChoiceLoader([FileSystemLoader(str(f)) for f in folders if Path(f).is_dir()])
     app.extensions["tailor"] = state
+    app.before_request(state.refresh)  # first: every later step sees this request's pinned model
     ids.init_app(app)
     csrf.init_app(app)
     headers.init_app(app, settings)
@@ -76,8 +77,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         from ..jobs import job_handlers, start_in_process
 
         interval = float(settings.extra.get("jobs_interval", "10"))
-        app.extensions["tailor_jobs"] = start_in_process(lambda: WebState.of(app).service,
-                                                         job_handlers(model), interval)
+        app.extensions["tailor_jobs"] = start_in_process(lambda: state.live.current[1], job_handlers(model), interval,
+                                                         refresh=state.live.refresh)
 
     @app.get("/health")
     def health():
