@@ -44,8 +44,8 @@ from engine.storage.system import (
     shares,
 )
 
-from . import dataloss
 from . import operations as k
+from . import rowcount
 from .context import PlanningContext
 from .encryption import ENCRYPTED, EncryptionChanges
 from .operations import Operation
@@ -100,6 +100,7 @@ class DataChanges(EncryptionChanges, PlanningContext):
 
     def _plan_data(self) -> None:
         self._row_counts: dict[str, int] = {}
+        self._estimated_rows: set[str] = set()
         self._states = self._read_states()
         self._attachments_follow_renames()
         if self.sqlite:
@@ -113,10 +114,20 @@ class DataChanges(EncryptionChanges, PlanningContext):
 
     # -- helpers ----------------------------------------------------------------------------
     def _rows(self, live_table: str) -> int:
+        """The rows a step works through, for its description: estimated on a huge table
+        (engine/migrate/rowcount.py; the step itself reads every row either way)."""
         if live_table not in self._row_counts:
-            self._row_counts[live_table] = (
-                dataloss.count_rows(self.conn, live_table) if live_table in self.live.tables else 0)
+            count = rowcount.count_rows(self.conn, live_table) if live_table in self.live.tables else None
+            self._row_counts[live_table] = count.n if count is not None else 0
+            if count is not None and count.estimated:
+                self._estimated_rows.add(live_table)
         return self._row_counts[live_table]
+
+    def _rows_text(self, live_table: str) -> str:
+        rows = self._rows(live_table)
+        if live_table in self._estimated_rows:
+            return f"{rowcount.RowCount(rows, estimated=True)} rows"
+        return _count(rows, "row")
 
     def _engine_table(self, table: sa.Table) -> bool:
         return self.live.inspector.has_table(table.name)
@@ -202,8 +213,9 @@ class DataChanges(EncryptionChanges, PlanningContext):
             self.add(Operation(
                 k.NEVER_REUSE_IDS, table.name,
                 detail=f"rebuilt with AUTOINCREMENT so that ids of deleted records are never given to new "
-                       f"ones ({_count(rows, 'row')} kept)",
-                affected=rows, rebuild=True, seq=self.model_order[table.name]))
+                       f"ones ({self._rows_text(live_table)} kept)",
+                affected=rows, estimated=live_table in self._estimated_rows, rebuild=True,
+                seq=self.model_order[table.name]))
 
     def _seed_ids(self) -> None:
         """New tables, and tables rebuilt above, start their ids after the ids the engine's
@@ -425,13 +437,14 @@ class DataChanges(EncryptionChanges, PlanningContext):
         if not stale:
             return
         stale.sort(key=lambda item: item[1].order)
-        rows = self._rows(self.renames.live_table(table.name))
+        live_table = self.renames.live_table(table.name)
+        rows = self._rows(live_table)
         parts = [f"{c.name} ({d.what}; {reason})" for c, d, reason in stale]
-        description = f"{table.name}: {', '.join(parts)}: {_count(rows, 'row')} worked out again"
+        description = f"{table.name}: {', '.join(parts)}: {self._rows_text(live_table)} worked out again"
         self.add(Operation(
             k.RECOMPUTE, table.name, detail=f"{', '.join(parts)}: values worked out again for "
-                                            f"{_count(rows, 'row')}, {BATCH:,} at a time",
-            affected=rows,
+                                            f"{self._rows_text(live_table)}, {BATCH:,} at a time",
+            affected=rows, estimated=live_table in self._estimated_rows,
             steps=[PythonStepOp(description, lambda conn, t=table, s=[(c, d) for c, d, _r in stale]:
                                 recompute(conn, t, s))],
             seq=self._recompute_order().get(table.name, 0) * 100_000 + self.model_order[table.name]))

@@ -1,0 +1,212 @@
+"""Adding a field costs the same on a table of any size (issue 12: the designer adds
+fields to million-row tables).
+
+No timings here (those are `make bench`, bench/design.py): these tests look at what is
+sent to the database instead. A required field with a default is one `ADD COLUMN ... NOT
+NULL DEFAULT`, never an UPDATE of every row; a unique field on SQLite is a unique index,
+never a copy of the table; the plan's "rows affected" of a huge table is the database's
+estimate, never a COUNT(*) over it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from engine.migrate import apply_plan, plan_migration, rowcount
+from engine.migrate.rowcount import RowCount, count_rows
+
+from .helpers import columns, crm, field, insert, select
+
+ROWS = [{"id": i, "name": f"customer {i}", "email": f"c{i}@example.com"} for i in range(1, 41)]
+
+
+def migrate(engine, model, version="v"):
+    return apply_plan(engine, plan_migration(engine, model, "crm", version))
+
+
+@pytest.fixture
+def crm_db(db_engine):
+    migrate(db_engine, crm(), "v1")
+    insert(db_engine, "customer", *ROWS)
+    return db_engine
+
+
+class Statements:
+    """The SQL an engine sends while the block runs."""
+
+    def __init__(self, engine: sa.Engine):
+        self.engine = engine
+        self.sent: list[str] = []
+
+    def _record(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.sent.append(" ".join(statement.split()).lower())
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def about(self, table: str, *words: str) -> list[str]:
+        return [s for s in self.sent if table in s and all(w in s for w in words)]
+
+
+def _status(**kwargs):
+    return field("status", sa.String(20), nullable=False, backfill="new", **kwargs)
+
+
+def test_required_field_with_default_is_one_add_column(crm_db):
+    plan = plan_migration(crm_db, crm(_status()), "crm", "v2")
+    [op] = plan.operations
+    assert (op.kind, op.destructive, op.affected, op.estimated) == ("add_column", False, 40, False)
+    assert "40 existing rows get the default 'new'" in op.detail
+    sql = plan.sql(crm_db)
+    assert "ADD COLUMN status VARCHAR(20) DEFAULT 'new' NOT NULL" in sql
+    assert "UPDATE" not in sql and "rebuild" not in sql
+
+    with Statements(crm_db) as seen:
+        apply_plan(crm_db, plan)
+    assert seen.about("customer", "update") == []  # no row rewritten
+    assert seen.about("_alembic_tmp") == []  # SQLite: the table is not copied
+    assert select(crm_db, "SELECT DISTINCT status FROM customer") == [("new",)]
+    assert columns(crm_db, "customer")["status"]["nullable"] is False
+    assert plan_migration(crm_db, crm(_status()), "crm", "v2").is_empty
+
+
+def test_the_default_the_column_was_added_with(crm_db):
+    """PostgreSQL: the column ends as the model declares it (no DEFAULT); rows added before
+    keep the value (PostgreSQL 11+ keeps it in the catalogue). SQLite cannot drop a DEFAULT
+    without copying the table, so it stays until a copy is made anyway."""
+    plan = plan_migration(crm_db, crm(_status()), "crm", "v2")
+    pg = crm_db.dialect.name == "postgresql"
+    assert ("ALTER COLUMN status DROP DEFAULT" in plan.sql(crm_db)) is pg
+    apply_plan(crm_db, plan)
+    if pg:
+        assert columns(crm_db, "customer")["status"]["default"] is None
+        with pytest.raises(sa.exc.IntegrityError):  # NOT NULL, and nothing fills it silently
+            insert(crm_db, "customer", {"id": 99, "name": "no status"})
+    else:
+        insert(crm_db, "customer", {"id": 99, "name": "no status"})
+        assert select(crm_db, "SELECT status FROM customer WHERE id = 99") == [("new",)]
+    assert select(crm_db, "SELECT count(*) FROM customer WHERE status = 'new'") == [(40 if pg else 41,)]
+
+
+def test_sqlite_default_goes_when_the_field_becomes_optional_or_is_removed(crm_db):
+    """SQLite keeps the DEFAULT the column was added with; when the field is made optional
+    (or removed, its column kept), the table copy that makes it optional drops the DEFAULT:
+    new records leave it empty instead of getting a stale value."""
+    migrate(crm_db, crm(_status()), "v2")
+    optional = crm(field("status", sa.String(20), backfill="new"))
+    migrate(crm_db, optional, "v3")
+    insert(crm_db, "customer", {"id": 41, "name": "optional"})
+    assert select(crm_db, "SELECT status FROM customer WHERE id IN (40, 41) ORDER BY id") == [("new",), (None,)]
+    assert plan_migration(crm_db, optional, "crm", "v3").is_empty
+
+
+def test_required_field_with_a_type_without_exact_literal_keeps_the_fill(crm_db):
+    """A datetime default is not written as a literal (time zones differ by database): the
+    column is added empty, filled, then made NOT NULL, as before."""
+    from datetime import UTC, datetime
+
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    plan = plan_migration(
+        crm_db, crm(field("seen_at", sa.DateTime(timezone=True), nullable=False, backfill=when)), "crm", "v2"
+    )
+    assert [op.kind for op in plan.operations] == ["add_column", "set_not_null"]
+    apply_plan(crm_db, plan)
+    assert select(crm_db, "SELECT count(*) FROM customer WHERE seen_at IS NULL") == [(0,)]
+
+
+def test_unique_field_on_sqlite_is_an_index_not_a_table_copy(crm_db):
+    model = crm(field("code", sa.String(20), unique=True))
+    plan = plan_migration(crm_db, model, "crm", "v2")
+    assert [(op.kind, op.target, op.rebuild) for op in plan.operations] == [
+        ("add_column", "customer.code", False),
+        ("add_unique", "customer.code", False),
+    ]
+    with Statements(crm_db) as seen:
+        apply_plan(crm_db, plan)
+    assert seen.about("_alembic_tmp") == []
+    assert plan_migration(crm_db, model, "crm", "v2").is_empty  # index and constraint are one thing
+    with crm_db.begin() as conn:
+        conn.exec_driver_sql("UPDATE customer SET code = 'A' WHERE id = 1")
+    with pytest.raises(sa.exc.IntegrityError):
+        with crm_db.begin() as conn:
+            conn.exec_driver_sql("UPDATE customer SET code = 'A' WHERE id = 2")
+    # dropping the uniqueness later finds it (as an index on SQLite) and removes it
+    migrate(crm_db, crm(field("code", sa.String(20))), "v3")
+    with crm_db.begin() as conn:
+        conn.exec_driver_sql("UPDATE customer SET code = 'A' WHERE id = 2")
+    assert plan_migration(crm_db, crm(field("code", sa.String(20))), "crm", "v3").is_empty
+
+
+def test_unique_goes_into_a_table_copy_the_plan_makes_anyway(crm_db):
+    """SQLite: when another change copies the table (a type narrowed), the new UNIQUE is a
+    constraint of that copy; the table is copied once."""
+    sqlite = crm_db.dialect.name == "sqlite"
+    model = crm(field("code", sa.String(20), unique=True),
+                base=[field("name", sa.String(150)), field("email", sa.String(254))])
+    plan = plan_migration(crm_db, model, "crm", "v2")
+    unique = next(op for op in plan.operations if op.kind == "add_unique")
+    assert unique.rebuild is sqlite  # PostgreSQL copies nothing: ADD CONSTRAINT either way
+    assert plan.sql(crm_db).count("rebuild of table customer") == (1 if sqlite else 0)
+    apply_plan(crm_db, plan)
+    assert plan_migration(crm_db, model, "crm", "v2").is_empty
+    with crm_db.connect() as conn:
+        assert [u["name"] for u in sa.inspect(conn).get_unique_constraints("customer")] == ["uq_customer_code"]
+
+
+def test_indexed_and_nullable_fields_are_added_without_reading_rows(crm_db, monkeypatch):
+    monkeypatch.setattr(rowcount, "EXACT_UP_TO", 5)
+    model = crm(field("phone", sa.String(40), index=True), field("note", sa.Text))
+    with Statements(crm_db) as seen:
+        plan = plan_migration(crm_db, model, "crm", "v2")
+        apply_plan(crm_db, plan)
+    assert [op.kind for op in plan.operations] == ["add_column", "add_column", "add_index"]
+    assert seen.about("customer", "count(") == []
+    assert seen.about("customer", "update") == []
+
+
+def _analyse(engine: sa.Engine) -> None:
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE customer")
+
+
+def test_rows_affected_of_a_huge_table_is_an_estimate_not_a_count(crm_db, monkeypatch):
+    _analyse(crm_db)
+    monkeypatch.setattr(rowcount, "EXACT_UP_TO", 10)  # 40 rows stand for a few million
+    with Statements(crm_db) as seen:
+        plan = plan_migration(crm_db, crm(_status()), "crm", "v2")
+    assert seen.about("customer", "count(") == []
+    [op] = plan.operations
+    assert (op.affected, op.estimated) == (40, True)
+    assert op.affected_label("en") == "about 40 (estimated)"
+    assert op.affected_label("zh") == "约 40（估计）"
+    assert "about 40 (estimated) existing rows get the default 'new'" in op.detail
+
+
+def test_count_rows_counts_small_tables_exactly(crm_db):
+    with crm_db.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM customer WHERE id > 30")
+    with crm_db.connect() as conn:
+        assert count_rows(conn, "customer") == RowCount(30, estimated=False)
+        assert count_rows(conn, "customer").label("zh") == "30"
+
+
+def test_count_rows_estimates_beyond_the_threshold(crm_db):
+    _analyse(crm_db)
+    with crm_db.connect() as conn:
+        found = count_rows(conn, "customer", exact_up_to=10)
+        assert found == RowCount(40, estimated=True)
+        assert str(found) == "about 40 (estimated)"
+        assert count_rows(conn, "customer", exact_up_to=40) == RowCount(40, estimated=False)
+
+
+def test_count_rows_without_statistics_uses_the_highest_id(crm_db):
+    """PostgreSQL before the first ANALYZE has no reltuples: the highest id stands in."""
+    with crm_db.connect() as conn:
+        assert count_rows(conn, "customer", exact_up_to=10) == RowCount(40, estimated=True)
