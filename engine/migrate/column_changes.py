@@ -127,7 +127,7 @@ class ColumnChanges(PlanningContext):
             )
         # Filling a new column with its declared default changes nothing anyone entered.
         if rows.n:
-            detail += f"; {rows} existing rows get {fill_text} (one statement, no row rewritten)"
+            detail += f"; {rows.label()} existing rows get {fill_text} (one statement, no row rewritten)"
         else:
             detail += " (table is empty)"
         self.add(

@@ -126,7 +126,7 @@ class DataChanges(EncryptionChanges, PlanningContext):
     def _rows_text(self, live_table: str) -> str:
         rows = self._rows(live_table)
         if live_table in self._estimated_rows:
-            return f"{rowcount.RowCount(rows, estimated=True)} rows"
+            return f"{rowcount.RowCount(rows, estimated=True).label()} rows"
         return _count(rows, "row")
 
     def _engine_table(self, table: sa.Table) -> bool:

@@ -15,7 +15,6 @@ Counts that decide whether values are destroyed (`dataloss.py`) are never estima
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from functools import lru_cache
 
 import sqlalchemy as sa
@@ -33,24 +32,29 @@ def N_(text: str) -> str:  # noqa: N802 - the name message extraction looks for
 ESTIMATED = N_("about %(n)s (estimated)")
 
 
-@dataclass(frozen=True)
-class RowCount:
-    """A number of rows, and whether it is the database's estimate rather than a count."""
+class RowCount(int):
+    """A number of rows (an int, so sums and comparisons work as before) that knows
+    whether it is the database's estimate rather than a count."""
 
-    n: int
-    estimated: bool = False
+    estimated: bool
 
-    def __int__(self) -> int:
-        return self.n
+    def __new__(cls, n: int, estimated: bool = False) -> RowCount:
+        count = super().__new__(cls, n)
+        count.estimated = estimated
+        return count
+
+    @property
+    def n(self) -> int:
+        return int(self)
 
     def label(self, language: str = "en") -> str:
         """"1,000" or "about 1,000,000 (estimated)", in the language asked for."""
         if not self.estimated:
-            return f"{self.n:,}"
-        return _translations(language).ugettext(ESTIMATED) % {"n": f"{self.n:,}"}
+            return f"{int(self):,}"
+        return _translations(language).ugettext(ESTIMATED) % {"n": f"{int(self):,}"}
 
-    def __str__(self) -> str:
-        return self.label("en")
+    def __repr__(self) -> str:
+        return f"RowCount({int(self)}, estimated={self.estimated})"
 
 
 @lru_cache(maxsize=8)
