@@ -436,6 +436,8 @@ class DataChanges(EncryptionChanges, PlanningContext):
                 stale.append((column, derived, reason))
         if not stale:
             return
+        if len(stale) == 1 and stale[0][2] == "changed" and self._append_search_text(table, *stale[0][:2]):
+            return
         stale.sort(key=lambda item: item[1].order)
         live_table = self.renames.live_table(table.name)
         rows = self._rows(live_table)
@@ -448,6 +450,45 @@ class DataChanges(EncryptionChanges, PlanningContext):
             steps=[PythonStepOp(description, lambda conn, t=table, s=[(c, d) for c, d, _r in stale]:
                                 recompute(conn, t, s))],
             seq=self._recompute_order().get(table.name, 0) * 100_000 + self.model_order[table.name]))
+
+    def _append_search_text(self, table: sa.Table, column: sa.Column, derived: Any) -> bool:
+        """A text field added with a default (every existing record holds the same value)
+        changes every search key the same way: one UPDATE appends the folded value where a
+        key lacks it, instead of working out a million keys in Python. Planned when the
+        search key says that is exactly the change (`SearchKey.appended_text`)."""
+        appended = getattr(derived, "appended_text", None)
+        live_table = self.renames.live_table(table.name)
+        live_column = self.renames.live_column(table.name, column.name)
+        state = self._states.get((live_table, live_column))
+        if appended is None or state is None or live_column not in self.live.columns(live_table):
+            return False
+        new = [table.c[c] for (t, c) in self.new_columns if t == live_table and c in table.c]
+        filled = {c.info.get("field", c.name): c.info["backfill"] for c in new
+                  if c.info.get("backfill") is not None and c.info.get("derived") is None and not c.nullable}
+        empty = {c.info.get("field", c.name) for c in new
+                 if c.nullable and c.info.get("backfill") is None and c.info.get("derived") is None}
+        text = appended(state[1], filled, empty)
+        if text is None:
+            return False
+        from engine.model.search import SEPARATOR
+
+        t = sa.table(table.name, sa.column(column.name, sa.Text()))
+        key = t.c[column.name]
+        value = sa.literal(text, sa.Text())
+        wrapped = sa.literal(SEPARATOR, sa.Text()).concat(key).concat(sa.literal(SEPARATOR, sa.Text()))
+        needle = sa.literal(SEPARATOR + text + SEPARATOR, sa.Text())
+        found = (sa.func.instr(wrapped, needle) if self.sqlite else sa.func.strpos(wrapped, needle)) > 0
+        statement = (sa.update(t).where(sa.or_(key.is_(None), sa.not_(found)))
+                     .values({column.name: sa.case((key.is_(None), value),
+                                                   else_=key.concat(sa.literal(SEPARATOR, sa.Text())).concat(value))}))
+        self.add(Operation(
+            k.RECOMPUTE, table.name, column.name,
+            detail=f"{derived.what}: the default {text!r} appended to the key of every record "
+                   f"({self._rows_text(live_table)}, one UPDATE)",
+            affected=self._rows(live_table), estimated=live_table in self._estimated_rows,
+            steps=[ops.ExecuteSQLOp(self.sql(statement))],
+            seq=self._recompute_order().get(table.name, 0) * 100_000 + self.model_order[table.name]))
+        return True
 
     def _recompute_order(self) -> dict[str, int]:
         """How deep each table is in the chain of rollups: a table's values are worked out

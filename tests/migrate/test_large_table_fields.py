@@ -212,3 +212,67 @@ def test_count_rows_without_statistics_uses_the_highest_id(crm_db):
         found = count_rows(conn, "customer", exact_up_to=10)
         assert (found, found.estimated) == (40, True)
     assert RowCount(1_234_567, estimated=True).label("zh") == "约 1,234,567（估计）"
+
+
+# -- the search key of a new required text field ------------------------------------------
+CUSTOMER = "entity: customer\nfields:\n  name: {type: string}\n  note: {type: string}\n"
+
+
+def _project(make_project, extra: str = ""):
+    from engine.model import load_model
+
+    root = make_project({"tailor.yaml": "name: shop\n", "entities/customer.yaml": CUSTOMER + extra})
+    return load_model(root, entry_points=False)
+
+
+def _keys_as_a_save_makes_them(engine, model) -> tuple[list, list]:
+    from engine.model.derived import record_of
+    from engine.model.search import search_key
+
+    entity = model.entities["customer"]
+    with engine.connect() as conn:
+        rows = [dict(r) for r in conn.execute(sa.select(entity.table).order_by(entity.table.c.id)).mappings()]
+    stored = [r["tailor_search"] for r in rows]
+    return stored, [search_key(entity, record_of(entity.fields, r)) for r in rows]
+
+
+@pytest.mark.parametrize("default", ["Gold", "Árbol", "ada"])
+def test_new_required_text_field_appends_its_default_to_every_search_key(db_engine, make_project, default):
+    """Every key gains the same folded text: one UPDATE in SQL, not every key worked out in
+    Python; the keys are exactly those a save would write (accents folded, a text the key
+    already holds not repeated, an empty key becoming the default alone)."""
+    from engine.records import RecordService
+
+    before = _project(make_project)
+    apply_plan(db_engine, plan_migration(db_engine, before.metadata, "shop", before.version))
+    service = RecordService(before, db_engine)
+    for values in ({"name": "Ada", "note": "árbol"}, {"name": "Zoë"}, {}, {"note": "gold"}, {"name": "x\ny"}):
+        service.create("customer", values)
+    after = _project(make_project, f"  tier: {{type: string, required: true, default: {default}}}\n")
+    plan = plan_migration(db_engine, after.metadata, "shop", after.version)
+    [recompute] = [op for op in plan.operations if op.kind == "recompute"]
+    assert "one UPDATE" in recompute.detail
+    assert not [s for op in plan.operations for s in op.steps if type(s).__name__ == "PythonStepOp"]
+    apply_plan(db_engine, plan)
+    stored, expected = _keys_as_a_save_makes_them(db_engine, after)
+    assert stored == expected
+    assert plan_migration(db_engine, after.metadata, "shop", after.version).is_empty
+
+
+def test_search_key_is_worked_out_in_python_when_more_than_the_default_changes(db_engine, make_project):
+    """Another searchable field added with a value too (two defaults), or the new field not
+    last in the search: every key is worked out again by the code a save runs."""
+    from engine.records import RecordService
+
+    before = _project(make_project)
+    apply_plan(db_engine, plan_migration(db_engine, before.metadata, "shop", before.version))
+    RecordService(before, db_engine).create("customer", {"name": "Ada"})
+    after = _project(make_project, "  tier: {type: string, required: true, default: gold}\n"
+                                   "  code: {type: string, required: true, default: c1}\n"
+                                   "list:\n  search: [tier, name, note, code]\n")
+    plan = plan_migration(db_engine, after.metadata, "shop", after.version)
+    [recompute] = [op for op in plan.operations if op.kind == "recompute"]
+    assert "one UPDATE" not in recompute.detail
+    apply_plan(db_engine, plan)
+    stored, expected = _keys_as_a_save_makes_them(db_engine, after)
+    assert stored == expected == ["gold\nada\nc1"]
