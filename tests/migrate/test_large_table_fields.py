@@ -276,3 +276,26 @@ def test_search_key_is_worked_out_in_python_when_more_than_the_default_changes(d
     apply_plan(db_engine, plan)
     stored, expected = _keys_as_a_save_makes_them(db_engine, after)
     assert stored == expected == ["gold\nada\nc1"]
+
+
+@pytest.mark.parametrize(("type_", "default", "literal"), [
+    (sa.Boolean(), True, None),
+    (sa.Numeric(12, 2), __import__("decimal").Decimal("12.50"), "12.50"),
+    (sa.Date(), __import__("datetime").date(2026, 1, 2), "'2026-01-02'"),
+    (sa.BigInteger(), 7, "7"),
+    (sa.String(20), "it's", "'it''s'"),
+])
+def test_plain_defaults_are_written_as_exact_literals(crm_db, type_, default, literal):
+    model = crm(field("extra", type_, nullable=False, backfill=default))
+    plan = plan_migration(crm_db, model, "crm", "v2")
+    [op] = plan.operations
+    assert op.kind == "add_column"
+    sql = plan.sql(crm_db)
+    assert "NOT NULL" in sql and "UPDATE" not in sql
+    if literal is not None:  # SQLite's DDL may put a number in parentheses: still a constant
+        assert f"DEFAULT {literal}" in sql or f"DEFAULT ({literal})" in sql
+    apply_plan(crm_db, plan)
+    with crm_db.connect() as conn:
+        values = conn.execute(sa.select(sa.table("customer", sa.column("extra", type_)).c.extra).distinct()).scalars().all()
+    assert values == [default]
+    assert plan_migration(crm_db, model, "crm", "v2").is_empty
