@@ -51,7 +51,7 @@ from engine.users import create_user  # noqa: E402
 
 BIG_ROWS = int(os.environ.get("BENCH_BIG_ROWS", 1_000_000))
 SMALL_ROWS = 1_000
-REPEAT = int(os.environ.get("BENCH_DESIGN_REPEAT", 4))  # change sets applied per database and size
+REPEAT = int(os.environ.get("BENCH_DESIGN_REPEAT", 6))  # change sets applied per database and size
 WORKERS = int(os.environ.get("BENCH_DESIGN_WORKERS", 2))
 PORT = int(os.environ.get("BENCH_DESIGN_PORT", 8811))
 PG_URL = os.environ.get("TAILOR_BENCH_DATABASE_URL") or os.environ.get("TAILOR_TEST_DATABASE_URL")
