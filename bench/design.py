@@ -14,6 +14,9 @@ set (a new field placed in the form section) goes through the designer service:
 
 Two kinds of field alternate: an optional text field, and a required choice field with a
 default (one `ADD COLUMN ... NOT NULL DEFAULT`, engine/migrate/column_changes.py).
+Two more changes are timed once each, as context, because they must read every row: a
+UNIQUE field (its index is built over the table) and a required text field with a default
+(the value joins every record's search key, one UPDATE).
 Figures are medians; the ratio 1,000,000 vs 1,000 rows is what matters (flat means close
 to 1) on a small, noisy machine. Nothing here is a test: the tests assert what is sent to
 the database (tests/migrate/test_large_table_fields.py), never how long it takes.
@@ -205,7 +208,8 @@ def measure(kind: str, rows: int, root: Path, url: str) -> dict[str, list[float]
         placed: list[str] = []
         for i in range(REPEAT):
             field, ops = change_set(i, placed)
-            assert not form_has(rep, field)
+            if form_has(rep, field):
+                raise RuntimeError(f"{field} is on the form before it was added")
             version = design.latest_version(engine)
             start = time.perf_counter()
             preview = design.preview(root, engine, ops, user=ADMIN, version=version)
@@ -229,6 +233,15 @@ def measure(kind: str, rows: int, root: Path, url: str) -> dict[str, list[float]
         start = time.perf_counter()
         design.apply(root, engine, ops, user=ADMIN, comment="bench unique", expected_version=version)
         figures["unique"] = [time.perf_counter() - start]
+        until_served(rep, field)
+        # context too: a required text field's default joins every record's search key (one UPDATE)
+        field, ops = change_set(REPEAT + 1, placed)
+        ops[0]["value"] = {"type": "string", "max_length": 40, "required": True, "default": "vip",
+                           "label": {"en": "Segment", "zh": "细分"}}
+        version = design.latest_version(engine)
+        start = time.perf_counter()
+        design.apply(root, engine, ops, user=ADMIN, comment="bench searched", expected_version=version)
+        figures["searched"] = [time.perf_counter() - start]
         until_served(rep, field)
         with engine.connect() as conn:  # the data are all there, the required field filled
             n, filled = conn.execute(sa.text("SELECT count(*), count(extra_1) FROM customer")).one()
@@ -260,11 +273,13 @@ def main() -> None:
                                     ("apply", "apply an added field (one transaction)"),
                                     ("served", "until another process serves the new form field"),
                                     ("unique", "context: apply an added UNIQUE field (builds an index: reads every "
-                                               "row)")):
+                                               "row)"),
+                                    ("searched", "context: apply a required text field with a default (joins every "
+                                                 "search key: one UPDATE)")):
                     small, big = results[SMALL_ROWS][what], results[BIG_ROWS][what]
                     ratio = statistics.median(big) / statistics.median(small)
                     runs = f"median of {len(big)}; " if len(big) > 1 else "one run; "
-                    flat = "; flat means close to 1" if what != "unique" else ""
+                    flat = "; flat means close to 1" if what not in ("unique", "searched") else ""
                     print(f"[{kind}] {label}: {SMALL_ROWS:,} rows {ms(small)}, {BIG_ROWS:,} rows {ms(big)} "
                           f"({runs}ratio {ratio:.2f}x{flat})", flush=True)
     finally:
