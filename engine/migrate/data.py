@@ -156,21 +156,22 @@ class DataChanges(EncryptionChanges, PlanningContext):
         if table.name in self.new_tables:
             return None
         live_column = self.renames.live_column(table.name, column.name)
+        derived = column.info.get("derived")
+        # the fields this migration adds, when their columns stay empty (not filled with a
+        # default, nor worked out): keys built without them are still right
+        added = {table.c[c].info.get("field", c) for (t, c) in self.new_columns
+                 if t == live_table and c in table.c and table.c[c].nullable
+                 and table.c[c].info.get("backfill") is None and table.c[c].info.get("derived") is None}
         if (live_table, live_column) in self.new_columns or live_column not in self.live.columns(live_table):
+            if derived is not None and derived.only_from(added):
+                return None  # worked out from new, empty fields only: empty in every record, as added
             reason = "new column"
         else:
             state = self._states.get((live_table, live_column))
             if state is not None and state[0] == fingerprint:
                 return None
-            derived = column.info.get("derived")
-            if state is not None and derived is not None:
-                # the fields this migration adds, when their columns stay empty (not filled
-                # with a default, nor worked out): keys built without them are still right
-                added = {table.c[c].info.get("field", c) for (t, c) in self.new_columns
-                         if t == live_table and c in table.c and table.c[c].nullable
-                         and table.c[c].info.get("backfill") is None and table.c[c].info.get("derived") is None}
-                if derived.still_valid(state[1], added):
-                    return None
+            if state is not None and derived is not None and derived.still_valid(state[1], added):
+                return None
             reason = "never worked out by this version of Tailor" if state is None else "changed"
         return reason if self._has_rows(live_table) else None
 

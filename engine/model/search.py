@@ -213,6 +213,11 @@ class SearchKey(Derived):
         old = [list(p) for p in before.get("fields") or []]
         return all(p in self.parts for p in old) and all(p in old or p[0] in new_fields for p in self.parts)
 
+    def only_from(self, new_fields: set[str]) -> bool:
+        """A key over fields that are all new and empty is empty: the first text field of
+        an entity (which adds the search key column) must not work out a million keys."""
+        return bool(self.parts) and all(p[0] in new_fields for p in self.parts)
+
     def appended_text(self, detail: str | None, filled: Mapping[str, Any], empty: set[str]) -> str | None:
         """The one folded text every stored key gains, when the only change since `detail`
         is a text field added last to the search with the same value in every record (a new

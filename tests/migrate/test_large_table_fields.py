@@ -299,3 +299,26 @@ def test_plain_defaults_are_written_as_exact_literals(crm_db, type_, default, li
         values = conn.execute(sa.select(sa.table("customer", sa.column("extra", type_)).c.extra).distinct()).scalars().all()
     assert values == [default]
     assert plan_migration(crm_db, model, "crm", "v2").is_empty
+
+
+def test_first_text_field_adds_an_empty_search_key_without_working_out_keys(db_engine, make_project):
+    """An entity without text fields has no search key; the first text field adds the key
+    column, and with the field empty in every record every key is empty too."""
+    from engine.model import load_model
+    from engine.records import RecordService
+
+    files = {"tailor.yaml": "name: shop\n", "entities/visit.yaml": "entity: visit\nfields:\n  minutes: {type: integer}\n"}
+    before = load_model(make_project(files), entry_points=False)
+    apply_plan(db_engine, plan_migration(db_engine, before.metadata, "shop", before.version))
+    RecordService(before, db_engine).create("visit", {"minutes": 5})
+    files["entities/visit.yaml"] += "  topic: {type: string}\n"
+    after = load_model(make_project(files), entry_points=False)
+    plan = plan_migration(db_engine, after.metadata, "shop", after.version)
+    kinds = [(op.kind, op.target) for op in plan.operations]
+    assert ("add_column", "visit.tailor_search") in kinds and ("add_column", "visit.topic") in kinds
+    assert [k for k in kinds if k[0] == "recompute"] == []
+    apply_plan(db_engine, plan)
+    service = RecordService(after, db_engine)
+    service.create("visit", {"minutes": 7, "topic": "Pricing"})
+    assert select(db_engine, "SELECT minutes, tailor_search FROM visit ORDER BY id") == [(5, None), (7, "pricing")]
+    assert plan_migration(db_engine, after.metadata, "shop", after.version).is_empty
