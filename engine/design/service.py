@@ -95,7 +95,7 @@ class Preview:
     plan: Any = None  # engine.migrate.MigrationPlan
     sql: list[str] = field(default_factory=list)
     destructive: bool = False
-    rows_affected: dict[str, int] = field(default_factory=dict)  # table -> rows it holds
+    rows_affected: dict[str, int] = field(default_factory=dict)  # table -> rows it holds (a RowCount: .estimated, .label(lang))
     forms: dict[str, dict[str, Any]] = field(default_factory=dict)  # entity -> {"form": ..., "list": ...} as they become
     model: CompiledModel | None = None
     base_version: str | None = None  # the database's metadata version now
@@ -249,7 +249,10 @@ def _forms(before: CompiledModel | None, after: CompiledModel) -> dict[str, dict
 
 
 def _rows(engine: Engine, plan: Any) -> dict[str, int]:
-    from ..migrate.dataloss import count_rows
+    """Rows per table the plan touches: counted on small tables, the database's estimate
+    on huge ones (a RowCount with `.estimated`; `.label(language)` says "about N
+    (estimated)"), so a preview never reads a million rows to count them."""
+    from ..migrate.rowcount import count_rows
 
     tables = sorted({op.table for op in plan.applying_operations if op.table})
     found: dict[str, int] = {}

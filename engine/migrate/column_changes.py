@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic.operations import ops
 
-from . import conversions, dataloss
+from . import conversions, dataloss, rowcount
 from . import operations as k
 from .context import PlanningContext, column_names
 from .operations import Operation
@@ -67,17 +67,75 @@ class ColumnChanges(PlanningContext):
         inline = self.sqlite and len(single_fks) == 1 and len(column.foreign_keys) == 1
         if inline:
             self.inline_fks.add((live_table, (column.name,)))
+        detail = f"new column {self.type_text(column.type)}"
+        detail += ", required" if not column.nullable else ", optional"
+        filled = self._filled_default(live_table, column) if needs_fill else None
+        if filled is not None:
+            self._add_filled_column(table, column, filled, detail, inline)
+            return
         detached = self._detached(column, nullable=column.nullable or needs_fill, with_fk=inline)
         step = ops.AddColumnOp(table.name, detached, inline_references=True if inline else None)
         # SQLite can only ADD COLUMN with a constant default; anything else rebuilds the table.
         rebuild = self.sqlite and has_server_default and not _constant_default(column.server_default.arg)
-        detail = f"new column {self.type_text(column.type)}"
-        detail += ", required" if not column.nullable else ", optional"
         self.add(
             Operation(k.ADD_COLUMN, table.name, column.name, detail=detail, steps=[step], rebuild=rebuild)
         )
         if needs_fill:
             self._set_not_null(live_table, column, new_column=True)
+
+    def _filled_default(self, live_table: str, column: sa.Column) -> str | None:
+        """The SQL literal a new required column can be added with (`ADD COLUMN ... NOT NULL
+        DEFAULT x`), or None when it must be added empty, filled and then made NOT NULL.
+
+        One statement, whatever the row count: PostgreSQL (11+) stores the default in the
+        catalogue and never rewrites the table; SQLite reads it from the schema for rows
+        written before. Only plain column types whose literal the dialect renders exactly
+        (text, numbers, booleans, dates) take this path; anything else keeps the UPDATE.
+        """
+        if live_table not in self.live.tables or column.foreign_keys or column.info.get("encrypted"):
+            return None
+        if isinstance(column.type, (sa.types.TypeDecorator, sa.Enum, sa.JSON, sa.DateTime, sa.Interval)):
+            return None
+        if not isinstance(column.type, (sa.String, sa.Integer, sa.Numeric, sa.Boolean, sa.Date)):
+            return None
+        fill = column.info.get("backfill")  # the field's declared default; a required field
+        if fill is None:  # without one is filled with the type's empty value, destructively
+            return None
+        try:
+            return self.sql(sa.literal(fill, column.type))
+        except Exception:  # a value this dialect cannot write as a literal: the UPDATE path
+            return None
+
+    def _add_filled_column(self, table: sa.Table, column: sa.Column, literal: str, detail: str,
+                           inline: bool) -> None:
+        """A new required column, added NOT NULL with its default as DEFAULT in one
+        statement; on PostgreSQL the DEFAULT is dropped again (also catalogue-only: rows
+        written before keep the value), so the column is as the model declares it."""
+        _fill, fill_text = self.fill_value(column)
+        rows = rowcount.count_rows(self.conn, self.renames.live_table(table.name))
+        detached = self._detached(column, nullable=False, with_fk=inline)
+        detached.server_default = sa.DefaultClause(sa.text(literal))
+        steps: list[ops.MigrateOperation] = [
+            ops.AddColumnOp(table.name, detached, inline_references=True if inline else None)
+        ]
+        if not self.sqlite:  # SQLite cannot drop a default without copying the table: it stays
+            steps.append(
+                ops.AlterColumnOp(
+                    table.name, column.name, modify_server_default=None, existing_server_default=sa.text(literal),
+                    existing_type=column.type, existing_nullable=False,
+                )
+            )
+        # Filling a new column with its declared default changes nothing anyone entered.
+        if rows.n:
+            detail += f"; {rows.label()} existing rows get {fill_text} (one statement, no row rewritten)"
+        else:
+            detail += " (table is empty)"
+        self.add(
+            Operation(
+                k.ADD_COLUMN, table.name, column.name, detail=detail, steps=steps,
+                affected=rows.n, estimated=rows.estimated,
+            )
+        )
 
     def _on_remove_column(self, schema, live_table: str, live: sa.Column) -> None:
         table = self.model_table(live_table)
@@ -117,8 +175,11 @@ class ColumnChanges(PlanningContext):
             )
         )
         info = self.live.columns(live_table)[live.name]
-        if not info["nullable"] and info.get("default") is None:
+        default = info.get("default")
+        if not info["nullable"] and (default is None or self.sqlite):
             # The records service no longer writes this column: NOT NULL would reject new rows.
+            # On SQLite the DEFAULT a required field was added with goes too (the copy drops
+            # it): new records leave the kept column empty rather than get a stale default.
             self.add(
                 Operation(
                     k.DROP_NOT_NULL,
@@ -130,6 +191,7 @@ class ColumnChanges(PlanningContext):
                             table.name,
                             live.name,
                             modify_nullable=True,
+                            **({"modify_server_default": None} if default is not None else {}),
                             existing_type=info["type"],
                             existing_nullable=False,
                         )
@@ -240,6 +302,9 @@ class ColumnChanges(PlanningContext):
         column = self.model_column(live_table, live_column)
         table = self.model_table(live_table)
         if new:  # NOT NULL dropped: nothing stored changes
+            # SQLite keeps the DEFAULT a required field was added with (`_add_filled_column`);
+            # an optional field's new records stay empty, so it goes with this table copy.
+            stale_default = self.sqlite and self.live.columns(live_table)[live_column].get("default") is not None
             self.add(
                 Operation(
                     k.DROP_NOT_NULL,
@@ -251,6 +316,7 @@ class ColumnChanges(PlanningContext):
                             table.name,
                             column.name,
                             modify_nullable=True,
+                            **({"modify_server_default": None} if stale_default else {}),
                             existing_type=column.type,
                             existing_nullable=False,
                         )

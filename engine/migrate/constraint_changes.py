@@ -30,7 +30,7 @@ class ConstraintChanges(PlanningContext):
 
     def _uniqueness(
         self, kind: str, live_table: str, columns: list[str], name: str, steps, rebuild: bool
-    ) -> None:
+    ) -> Operation:
         table = self.model_table(live_table)
         groups, examples = self._duplicates(live_table, columns)
         what = "unique index" if kind == k.ADD_INDEX else "unique constraint"
@@ -45,7 +45,7 @@ class ConstraintChanges(PlanningContext):
                 "existing values are not unique: fix the duplicates first (uniqueness cannot be enforced "
                 "without deleting or changing records, which Tailor never does on its own)"
             )
-        self.add(op)
+        return self.add(op)
 
     def _on_add_index(self, copy: sa.Index) -> None:
         table = self.model_table(copy.table.name)
@@ -85,6 +85,15 @@ class ConstraintChanges(PlanningContext):
         )
         columns = [c.name for c in constraint.columns]
         steps = [ops.AddConstraintOp.from_constraint(constraint)]
+        if self.sqlite and constraint.name:
+            # SQLite cannot add a constraint without copying the table; a unique index
+            # enforces the same (same name, same error) and is built in place. When the
+            # plan copies the table anyway, the constraint goes into that copy instead
+            # (`_unique_indexes_into_rebuilds`).
+            index = ops.CreateIndexOp(constraint.name, table.name, columns, unique=True)
+            op = self._uniqueness(k.ADD_UNIQUE, copy.table.name, columns, constraint.name, [index], rebuild=False)
+            self.unique_as_index[id(op)] = steps
+            return
         self._uniqueness(k.ADD_UNIQUE, copy.table.name, columns, constraint.name, steps, rebuild=self.sqlite)
 
     def _on_remove_constraint(self, live: sa.Constraint) -> None:
@@ -160,6 +169,34 @@ class ConstraintChanges(PlanningContext):
                 rebuild=self.sqlite,
             )
         )
+
+    def _unique_indexes_into_rebuilds(self) -> None:
+        """SQLite: a UNIQUE planned as an index (no table copy) becomes a constraint again
+        when another operation rebuilds its table anyway: the copy costs nothing more."""
+        rebuilt = {op.table for op in self.operations if op.rebuild and op.applies}
+        for op in self.operations:
+            steps = self.unique_as_index.get(id(op))
+            if steps is not None and op.table in rebuilt:
+                op.steps, op.rebuild = steps, True
+
+    def _drop_unique_index_false_alarms(self, diffs: list[tuple]) -> list[tuple]:
+        """SQLite: a UNIQUE constraint added to an existing table is a unique index of the
+        same name and columns (see `_on_add_constraint`). Alembic reports it as an index the
+        model lacks plus a constraint the database lacks; that pair is no difference."""
+        indexes = {}
+        for diff in diffs:
+            if diff[0] == "remove_index" and diff[1].unique and diff[1].name:
+                indexes[(diff[1].table.name, diff[1].name)] = (diff, tuple(c.name for c in diff[1].columns))
+        if not indexes:
+            return diffs
+        drop: set[int] = set()
+        for diff in diffs:
+            if diff[0] != "add_constraint" or not isinstance(diff[1], sa.UniqueConstraint):
+                continue
+            found = indexes.get((diff[1].table.name, diff[1].name))
+            if found is not None and found[1] == tuple(c.name for c in diff[1].columns):
+                drop.update({id(diff), id(found[0])})
+        return [d for d in diffs if id(d) not in drop]
 
     def _drop_inline_fk_false_alarms(self, diffs: list[tuple]) -> list[tuple]:
         """SQLite: a foreign key added inline reflects without its ON DELETE/UPDATE action, so

@@ -51,6 +51,8 @@ class PlanningContext:
         self.new_tables: set[str] = set()  # live (= model) names
         self.new_columns: set[tuple[str, str]] = set()  # (live table, column)
         self.removed_columns: set[tuple[str, str]] = set()  # (live table, live column)
+        # SQLite: ADD_UNIQUE operations planned as a unique index, with their constraint steps
+        self.unique_as_index: dict[int, list[ops.MigrateOperation]] = {}
         self.inline_fks: set[tuple[str, tuple[str, ...]]] = set()  # added with ADD COLUMN ... REFERENCES
         self.dropped_fks: set[tuple[str, tuple[str, ...]]] = (
             set()

@@ -44,8 +44,8 @@ from engine.storage.system import (
     shares,
 )
 
-from . import dataloss
 from . import operations as k
+from . import rowcount
 from .context import PlanningContext
 from .encryption import ENCRYPTED, EncryptionChanges
 from .operations import Operation
@@ -100,6 +100,7 @@ class DataChanges(EncryptionChanges, PlanningContext):
 
     def _plan_data(self) -> None:
         self._row_counts: dict[str, int] = {}
+        self._estimated_rows: set[str] = set()
         self._states = self._read_states()
         self._attachments_follow_renames()
         if self.sqlite:
@@ -113,10 +114,20 @@ class DataChanges(EncryptionChanges, PlanningContext):
 
     # -- helpers ----------------------------------------------------------------------------
     def _rows(self, live_table: str) -> int:
+        """The rows a step works through, for its description: estimated on a huge table
+        (engine/migrate/rowcount.py; the step itself reads every row either way)."""
         if live_table not in self._row_counts:
-            self._row_counts[live_table] = (
-                dataloss.count_rows(self.conn, live_table) if live_table in self.live.tables else 0)
+            count = rowcount.count_rows(self.conn, live_table) if live_table in self.live.tables else None
+            self._row_counts[live_table] = count.n if count is not None else 0
+            if count is not None and count.estimated:
+                self._estimated_rows.add(live_table)
         return self._row_counts[live_table]
+
+    def _rows_text(self, live_table: str) -> str:
+        rows = self._rows(live_table)
+        if live_table in self._estimated_rows:
+            return f"{rowcount.RowCount(rows, estimated=True).label()} rows"
+        return _count(rows, "row")
 
     def _engine_table(self, table: sa.Table) -> bool:
         return self.live.inspector.has_table(table.name)
@@ -145,21 +156,22 @@ class DataChanges(EncryptionChanges, PlanningContext):
         if table.name in self.new_tables:
             return None
         live_column = self.renames.live_column(table.name, column.name)
+        derived = column.info.get("derived")
+        # the fields this migration adds, when their columns stay empty (not filled with a
+        # default, nor worked out): keys built without them are still right
+        added = {table.c[c].info.get("field", c) for (t, c) in self.new_columns
+                 if t == live_table and c in table.c and table.c[c].nullable
+                 and table.c[c].info.get("backfill") is None and table.c[c].info.get("derived") is None}
         if (live_table, live_column) in self.new_columns or live_column not in self.live.columns(live_table):
+            if derived is not None and derived.only_from(added):
+                return None  # worked out from new, empty fields only: empty in every record, as added
             reason = "new column"
         else:
             state = self._states.get((live_table, live_column))
             if state is not None and state[0] == fingerprint:
                 return None
-            derived = column.info.get("derived")
-            if state is not None and derived is not None:
-                # the fields this migration adds, when their columns stay empty (not filled
-                # with a default, nor worked out): keys built without them are still right
-                added = {table.c[c].info.get("field", c) for (t, c) in self.new_columns
-                         if t == live_table and c in table.c and table.c[c].nullable
-                         and table.c[c].info.get("backfill") is None and table.c[c].info.get("derived") is None}
-                if derived.still_valid(state[1], added):
-                    return None
+            if state is not None and derived is not None and derived.still_valid(state[1], added):
+                return None
             reason = "never worked out by this version of Tailor" if state is None else "changed"
         return reason if self._has_rows(live_table) else None
 
@@ -202,8 +214,9 @@ class DataChanges(EncryptionChanges, PlanningContext):
             self.add(Operation(
                 k.NEVER_REUSE_IDS, table.name,
                 detail=f"rebuilt with AUTOINCREMENT so that ids of deleted records are never given to new "
-                       f"ones ({_count(rows, 'row')} kept)",
-                affected=rows, rebuild=True, seq=self.model_order[table.name]))
+                       f"ones ({self._rows_text(live_table)} kept)",
+                affected=rows, estimated=live_table in self._estimated_rows, rebuild=True,
+                seq=self.model_order[table.name]))
 
     def _seed_ids(self) -> None:
         """New tables, and tables rebuilt above, start their ids after the ids the engine's
@@ -424,17 +437,59 @@ class DataChanges(EncryptionChanges, PlanningContext):
                 stale.append((column, derived, reason))
         if not stale:
             return
+        if len(stale) == 1 and stale[0][2] == "changed" and self._append_search_text(table, *stale[0][:2]):
+            return
         stale.sort(key=lambda item: item[1].order)
-        rows = self._rows(self.renames.live_table(table.name))
+        live_table = self.renames.live_table(table.name)
+        rows = self._rows(live_table)
         parts = [f"{c.name} ({d.what}; {reason})" for c, d, reason in stale]
-        description = f"{table.name}: {', '.join(parts)}: {_count(rows, 'row')} worked out again"
+        description = f"{table.name}: {', '.join(parts)}: {self._rows_text(live_table)} worked out again"
         self.add(Operation(
             k.RECOMPUTE, table.name, detail=f"{', '.join(parts)}: values worked out again for "
-                                            f"{_count(rows, 'row')}, {BATCH:,} at a time",
-            affected=rows,
+                                            f"{self._rows_text(live_table)}, {BATCH:,} at a time",
+            affected=rows, estimated=live_table in self._estimated_rows,
             steps=[PythonStepOp(description, lambda conn, t=table, s=[(c, d) for c, d, _r in stale]:
                                 recompute(conn, t, s))],
             seq=self._recompute_order().get(table.name, 0) * 100_000 + self.model_order[table.name]))
+
+    def _append_search_text(self, table: sa.Table, column: sa.Column, derived: Any) -> bool:
+        """A text field added with a default (every existing record holds the same value)
+        changes every search key the same way: one UPDATE appends the folded value where a
+        key lacks it, instead of working out a million keys in Python. Planned when the
+        search key says that is exactly the change (`SearchKey.appended_text`)."""
+        appended = getattr(derived, "appended_text", None)
+        live_table = self.renames.live_table(table.name)
+        live_column = self.renames.live_column(table.name, column.name)
+        state = self._states.get((live_table, live_column))
+        if appended is None or state is None or live_column not in self.live.columns(live_table):
+            return False
+        new = [table.c[c] for (t, c) in self.new_columns if t == live_table and c in table.c]
+        filled = {c.info.get("field", c.name): c.info["backfill"] for c in new
+                  if c.info.get("backfill") is not None and c.info.get("derived") is None and not c.nullable}
+        empty = {c.info.get("field", c.name) for c in new
+                 if c.nullable and c.info.get("backfill") is None and c.info.get("derived") is None}
+        text = appended(state[1], filled, empty)
+        if text is None:
+            return False
+        from engine.model.search import SEPARATOR
+
+        t = sa.table(table.name, sa.column(column.name, sa.Text()))
+        key = t.c[column.name]
+        value = sa.literal(text, sa.Text())
+        wrapped = sa.literal(SEPARATOR, sa.Text()).concat(key).concat(sa.literal(SEPARATOR, sa.Text()))
+        needle = sa.literal(SEPARATOR + text + SEPARATOR, sa.Text())
+        found = (sa.func.instr(wrapped, needle) if self.sqlite else sa.func.strpos(wrapped, needle)) > 0
+        statement = (sa.update(t).where(sa.or_(key.is_(None), sa.not_(found)))
+                     .values({column.name: sa.case((key.is_(None), value),
+                                                   else_=key.concat(sa.literal(SEPARATOR, sa.Text())).concat(value))}))
+        self.add(Operation(
+            k.RECOMPUTE, table.name, column.name,
+            detail=f"{derived.what}: the default {text!r} appended to the key of every record "
+                   f"({self._rows_text(live_table)}, one UPDATE)",
+            affected=self._rows(live_table), estimated=live_table in self._estimated_rows,
+            steps=[ops.ExecuteSQLOp(self.sql(statement))],
+            seq=self._recompute_order().get(table.name, 0) * 100_000 + self.model_order[table.name]))
+        return True
 
     def _recompute_order(self) -> dict[str, int]:
         """How deep each table is in the chain of rollups: a table's values are worked out

@@ -114,6 +114,9 @@ class Operation:
     applies: bool = True
     blocked: str | None = None
     affected: int = 0  # values/rows concerned (NULLs filled, values cut, rows kept...)
+    # `affected` is the database's estimate of a huge table's rows, not a count
+    # (engine/migrate/rowcount.py): shown as "about N (estimated)"
+    estimated: bool = False
     # How to carry it out: Alembic ops (and ExecuteSQLOp data fixes), run in order.
     steps: list[ops.MigrateOperation] = field(default_factory=list, repr=False)
     # SQLite: the steps need the table rebuilt (Alembic batch "move and copy").
@@ -147,6 +150,12 @@ class Operation:
         elif self.data_loss:
             text += f" [would destroy: {self.data_loss}]"
         return text
+
+    def affected_label(self, language: str = "en") -> str:
+        """`affected` as a person reads it: "1,000" or "about 1,000,000 (estimated)"."""
+        from .rowcount import RowCount
+
+        return RowCount(self.affected, self.estimated).label(language)
 
     def signature(self) -> tuple[str, str, bool]:
         """What must not change between planning and applying (counts in texts may)."""

@@ -130,6 +130,7 @@ class _Planner(ColumnChanges, ConstraintChanges, DataChanges):
                 self.removed_columns.add((diff[2], diff[3].name))
         if self.sqlite:
             diffs = self._drop_inline_fk_false_alarms(diffs)
+            diffs = self._drop_unique_index_false_alarms(diffs)
         self._plan_renames()
         # A table the model no longer has is one decision (keep it, or drop it with the flag):
         # Alembic also reports what is inside it (e.g. its indexes as remove_index), and those
@@ -150,6 +151,8 @@ class _Planner(ColumnChanges, ConstraintChanges, DataChanges):
                 handler(*diff[1:])
         self._on_removed_tables(list(removed_tables))
         self._plan_data()
+        if self.sqlite:
+            self._unique_indexes_into_rebuilds()
         return sorted(self.operations, key=lambda op: op.sort_key)
 
     # ----------------------------------------------------------------- renames

@@ -85,6 +85,12 @@ class Derived:
         empty). A search key over more fields, each of them new, is: nothing to redo."""
         return False
 
+    def only_from(self, new_fields: set[str]) -> bool:
+        """Whether every value is empty when the fields this reads are all among
+        `new_fields` (columns a migration adds, empty in every record): a new column of
+        such values needs nothing worked out. False unless a subclass knows."""
+        return False
+
     def sql_value(self, table: sa.Table) -> Any:
         """The column's value as SQL over its own row, or None to work it out in Python."""
         return None

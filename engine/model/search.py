@@ -213,6 +213,36 @@ class SearchKey(Derived):
         old = [list(p) for p in before.get("fields") or []]
         return all(p in self.parts for p in old) and all(p in old or p[0] in new_fields for p in self.parts)
 
+    def only_from(self, new_fields: set[str]) -> bool:
+        """A key over fields that are all new and empty is empty: the first text field of
+        an entity (which adds the search key column) must not work out a million keys."""
+        return bool(self.parts) and all(p[0] in new_fields for p in self.parts)
+
+    def appended_text(self, detail: str | None, filled: Mapping[str, Any], empty: set[str]) -> str | None:
+        """The one folded text every stored key gains, when the only change since `detail`
+        is a text field added last to the search with the same value in every record (a new
+        required field's default, in `filled`), besides new fields still empty (`empty`).
+        Then a migration appends it in one UPDATE (`key || separator || text` where the key
+        lacks it) instead of working out every key in Python; None otherwise."""
+        try:
+            before = json.loads(detail) if detail else None
+        except ValueError:
+            return None
+        if not isinstance(before, dict) or before.get("version") != VERSION or not self.parts:
+            return None
+        old = [list(p) for p in before.get("fields") or []]
+        last = self.parts[-1]
+        if last in old or last[0] not in filled or [p for p in self.parts[:-1] if p in old] != old:
+            return None
+        if any(p not in old and p[0] not in empty for p in self.parts[:-1]):
+            return None
+        field = self.entity.fields[last[0]]
+        if field.encrypted or field.type.name not in ("string", "email"):
+            return None
+        texts = [fold(str(t)) for t in field.type.search_texts({field.name: filled[field.name]}, field)]
+        texts = [t for t in texts if t]
+        return texts[0] if len(texts) == 1 else None
+
     def values(self, conn, rows: list[dict[str, Any]]) -> list[Any]:
         return [search_key(self.entity, record_of(self.entity.fields, row)) for row in rows]
 
