@@ -43,6 +43,7 @@ from flask import (
 )
 from markupsafe import Markup
 
+from ...errors import Position, Problem
 from ...expr import ExpressionError, compile_expression
 from ...model import CompiledModel, Entity, Field
 from ..i18n import gettext as _
@@ -157,7 +158,7 @@ def entity_list():
 @bp.route("/entities/new", methods=["GET", "POST"])
 def entity_new():
     model = state().model
-    context = {"values": request.form, "menu_groups": menu_group_names(model), "version": model.version}
+    context = {"values": request.form, "group_names": menu_group_names(model), "version": model.version}
     if request.method == "GET":
         return render_template("design/entity_new.html", problems=[], notice=None, **context)
     spec = ops_.entity_spec(request.form)
@@ -180,7 +181,7 @@ def menu_group_names(model: CompiledModel) -> list[str]:
 def entity_edit(entity: str):
     model = state().model
     ent = entity_of(entity)
-    context = {"entity": ent, "types": field_types(model), "menu_groups": menu_group_names(model),
+    context = {"entity": ent, "types": field_types(model), "group_names": menu_group_names(model),
                "version": model.version, "values": request.form if request.method == "POST" else None}
     if request.method == "GET":
         return render_template("design/entity.html", problems=[], notice=None, **context)
@@ -233,6 +234,11 @@ def field_new(entity: str):
     if error or not name:
         return render_template("design/field.html", problems=[], notice=error or _("Give the field a name."),
                                name=name, **context), 422
+    if name in ent.fields:  # a designer field never silently overrides one of the same name
+        problem = Problem("E311", f"entity '{ent.name}' already has a field named '{name}'",
+                          Position(f"designer:entities.{ent.name}.fields.{name}"),
+                          "pick another name, or edit that field")
+        return render_template("design/field.html", problems=[problem], notice=None, name=name, **context), 422
     ops = ops_.field_ops(ent.name, name, None, spec)
     ops += placement_ops(ent, name, request.form.get("section", ""))
     return preview_or_form(ops, _("New field %(name)s", name=name), url_for("design.field_new", entity=entity),

@@ -1,0 +1,264 @@
+"""The designer pages (/design) on the demo CRM, SQLite and PostgreSQL: only designers reach
+them (everyone else gets 404 on every URL, GET and POST), every POST needs its CSRF token,
+bad input shows the checker's error code and changes nothing, and the happy paths change
+the model that every page then serves."""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+from pagesutil import add_people, client, crm_app, csrf_of, form_values, make_app, signed_in, templates  # noqa: F401
+
+from engine.web.state import WebState
+
+GETS = ["/design", "/design/entities/new", "/design/e/customer", "/design/e/customer/fields/new?type=string",
+        "/design/e/customer/fields/name", "/design/e/customer/fields/name/rename",
+        "/design/e/customer/fields/notes/drop", "/design/e/customer/form", "/design/e/customer/list",
+        "/design/e/customer/roles", "/design/changes", "/design/export", "/design/e/nosuch"]
+POSTS = ["/design/entities/new", "/design/e/customer", "/design/e/customer/fields/new",
+         "/design/e/customer/fields/name", "/design/e/customer/fields/notes/hide",
+         "/design/e/customer/fields/notes/restore", "/design/e/customer/fields/name/rename",
+         "/design/e/customer/fields/notes/drop", "/design/e/customer/form", "/design/e/customer/list",
+         "/design/e/customer/roles", "/design/check-expression/customer", "/design/apply",
+         "/design/changes/1/revert"]
+
+
+def design():
+    from engine import design as service
+
+    return service
+
+
+def changes(app) -> list:
+    return design().list_changes(WebState.of(app).engine)
+
+
+def token(client_) -> str:
+    return csrf_of(client_.get("/home").get_data(as_text=True))
+
+
+def page(client_, url: str) -> str:
+    response = client_.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    return response.get_data(as_text=True)
+
+
+def post_form(client_, url: str, css: str, **changes_) -> tuple[int, str]:
+    """Post the form of class `css` on `url` as a browser would, with `changes_` typed in
+    (a value of None leaves the input out, as an unticked checkbox)."""
+    values = form_values(page(client_, url), css)
+    for key, value in changes_.items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+    response = client_.post(url.split("?")[0], data=values)
+    return response.status_code, response.get_data(as_text=True)
+
+
+def apply_preview(client_, html: str, comment: str = "") -> str:
+    """Press Apply on a preview page; returns the change history page it leads to."""
+    values = form_values(html, "design-apply")
+    values["comment"] = comment
+    response = client_.post("/design/apply", data=values)
+    assert response.status_code == 303, response.get_data(as_text=True)[-2000:]
+    return client_.get(response.headers["Location"]).get_data(as_text=True)
+
+
+def model(app):
+    client_ = app.test_client()
+    client_.get("/health")  # a request: the worker notices the newer metadata version
+    return WebState.of(app).model
+
+
+@pytest.fixture
+def app(crm_app):
+    add_people(crm_app)
+    return crm_app
+
+
+def test_only_designers_reach_the_designer(app):
+    for username in ("alice", "rep"):  # the admin role without the flag; a sales rep
+        other = signed_in(app, username)
+        assert "/design" not in other.get("/home").get_data(as_text=True)
+        csrf = token(other)
+        for url in GETS:
+            assert other.get(url).status_code == 404, (username, url)
+        for url in POSTS:
+            assert other.post(url, data={"csrf_token": csrf, "ops": "[]"}).status_code == 404, (username, url)
+            assert other.post(url).status_code == 404, (username, url, "without a token")
+    root = signed_in(app, "root")
+    assert 'href="/design"' in root.get("/home").get_data(as_text=True)
+    for url in GETS[:-1]:
+        assert root.get(url).status_code == 200, url
+    assert root.get("/design/e/nosuch").status_code == 404
+    anonymous = app.test_client()
+    assert anonymous.get("/design").status_code == 302  # to the sign-in page, like every page
+
+
+def test_every_post_needs_its_csrf_token(app):
+    root = signed_in(app, "root")
+    before = model(app).version
+    values = form_values(page(root, "/design/e/customer/fields/new?type=string"), "design-field")
+    values.update(name="wechat_id", label_en="WeChat ID")
+    values.pop("csrf_token")
+    assert root.post("/design/e/customer/fields/new", data=values).status_code == 400
+    ops = '[{"path": "entities.customer.fields.wechat_id", "value": {"type": "string"}}]'
+    assert root.post("/design/apply", data={"ops": ops, "version": before}).status_code == 400
+    assert root.post("/design/apply", data={"ops": ops, "version": before, "csrf_token": "forged"}).status_code == 400
+    assert changes(app) == [] and model(app).version == before
+
+
+@pytest.mark.parametrize(("typed", "code"), [
+    ({"name": "name"}, "E311"),                                        # a field of that name exists
+    ({"name": "owner"}, "E302"),                                       # reserved: a standard column
+    ({"name": "select"}, "E303"),                                      # an SQL keyword
+    ({"name": "wechat_id", "visible_when": "nosuch == 1"}, "E502"),     # unknown name in an expression
+    ({"name": "wechat_id", "required_when": "level +"}, "E501"),       # expression syntax
+])
+def test_bad_field_input_shows_the_checkers_code_and_changes_nothing(app, typed, code):
+    root = signed_in(app, "root")
+    before = model(app).version
+    status, html = post_form(root, "/design/e/customer/fields/new?type=string", "design-field", **typed)
+    assert status == 422, html[-2000:]
+    assert f'<code class="problem-code">{code}</code>' in html
+    assert "design-apply" not in html  # no Apply button
+    assert changes(app) == [] and model(app).version == before
+
+
+def test_default_outside_the_options_and_a_link_to_nothing(app):
+    root = signed_in(app, "root")
+    before = model(app).version
+    status, html = post_form(root, "/design/e/customer/fields/new?type=choice", "design-field", name="tier",
+                             opt_value_0="gold", opt_label_0_en="Gold", opt_value_1="silver", default="bronze")
+    assert status == 422 and '<code class="problem-code">E401</code>' in html, html[-2000:]
+    status, html = post_form(root, "/design/e/customer/fields/new?type=link", "design-field", name="parent_company",
+                             to="nosuch")
+    assert status == 422 and '<code class="problem-code">E306</code>' in html, html[-2000:]
+    assert changes(app) == [] and model(app).version == before
+
+
+def test_expressions_are_checked_as_they_are_typed(app):
+    root = signed_in(app, "root")
+    csrf = token(root)
+    url = "/design/check-expression/customer"
+    bad = root.post(url, data={"csrf_token": csrf, "check": "visible_when", "visible_when": "levle == 'high'"})
+    assert bad.status_code == 200 and "E502" in bad.get_data(as_text=True) and "levle" in bad.get_data(as_text=True)
+    wrong_type = root.post(url, data={"csrf_token": csrf, "check": "required_when", "required_when": "employees + 1"})
+    assert "E504" in wrong_type.get_data(as_text=True)
+    good = root.post(url, data={"csrf_token": csrf, "check": "visible_when", "visible_when": "level == 'high'"})
+    assert "expr-ok" in good.get_data(as_text=True)
+    computed = root.post(url, data={"csrf_token": csrf, "check": "expression", "expression": "employees * 2",
+                                    "returns": "integer"})
+    assert "expr-ok" in computed.get_data(as_text=True)
+    assert root.post(url, data={"csrf_token": csrf, "check": "label_en"}).status_code == 400
+
+
+def test_a_stale_version_from_another_admin_changes_nothing(app):
+    root = signed_in(app, "root")
+    status, first = post_form(root, "/design/e/customer/fields/new?type=string", "design-field", name="wechat_id",
+                              label_en="WeChat ID", label_zh="微信号")
+    assert status == 200 and "design-apply" in first, first[-2000:]
+    other = signed_in(app, "root")  # another administrator applies a change first
+    status, second = post_form(other, "/design/e/customer/fields/new?type=string", "design-field", name="qq",
+                               label_en="QQ")
+    assert status == 200
+    apply_preview(other, second, "QQ numbers")
+    stale = form_values(first, "design-apply")
+    response = root.post("/design/apply", data=stale)
+    assert response.status_code == 409, response.get_data(as_text=True)[-2000:]
+    assert "Another administrator" in response.get_data(as_text=True)
+    current = model(app)
+    assert "qq" in current.entities["customer"].fields and "wechat_id" not in current.entities["customer"].fields
+    assert len(changes(app)) == 1
+
+
+def test_add_a_field_place_it_apply_rename_remove_restore_revert_export(app):
+    root = signed_in(app, "root")
+    status, html = post_form(root, "/design/e/customer/fields/new?type=string", "design-field", name="wechat_id",
+                             label_en="WeChat ID", label_zh="微信号", help_en="Their WeChat account", section="1")
+    assert status == 200, html[-3000:]
+    assert "entities.customer.fields.wechat_id" in html and "wechat_id" in html.split("design-plan")[1]
+    history = apply_preview(root, html, "WeChat for the sales team")
+    assert "WeChat for the sales team" in history and "root" in history.lower()
+    customer = model(app).entities["customer"]
+    assert customer.fields["wechat_id"].label["zh"] == "微信号"
+    assert "wechat_id" in customer.sections[1].fields  # placed in "Contact details"
+    rep = signed_in(app, "rep")
+    new_form = rep.get("/e/customer/new").get_data(as_text=True)
+    assert 'name="wechat_id"' in new_form
+    # relabel
+    status, html = post_form(root, "/design/e/customer/fields/wechat_id", "design-field", label_en="WeChat")
+    assert status == 200 and "entities.customer.fields.wechat_id.label" in html, html[-3000:]
+    apply_preview(root, html)
+    assert model(app).entities["customer"].fields["wechat_id"].label["en"] == "WeChat"
+    # rename: the column is renamed, the form follows
+    status, html = post_form(root, "/design/e/customer/fields/wechat_id/rename", "design-rename", new_name="wechat")
+    assert status == 200 and "design-apply" in html, html[-3000:]
+    apply_preview(root, html)
+    customer = model(app).entities["customer"]
+    assert "wechat" in customer.fields and "wechat_id" not in customer.fields
+    assert "wechat" in customer.sections[1].fields
+    # remove (hidden; data kept), then restore
+    csrf = token(root)
+    hide = root.post("/design/e/customer/fields/wechat/hide", data={"csrf_token": csrf, "version": model(app).version})
+    assert hide.status_code == 200 and "design-apply" in hide.get_data(as_text=True)
+    apply_preview(root, hide.get_data(as_text=True))
+    assert model(app).entities["customer"].fields["wechat"].hidden
+    assert 'name="wechat"' not in rep.get("/e/customer/new").get_data(as_text=True)
+    restore = root.post("/design/e/customer/fields/wechat/restore",
+                        data={"csrf_token": csrf, "version": model(app).version})
+    apply_preview(root, restore.get_data(as_text=True))
+    assert not model(app).entities["customer"].fields["wechat"].hidden
+    # export: a zip of YAML naming the field
+    exported = root.get("/design/export")
+    assert exported.status_code == 200 and exported.mimetype == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(exported.data)) as archive:
+        text = "\n".join(archive.read(n).decode() for n in archive.namelist() if n.endswith(".yaml"))
+    assert "wechat" in text and "extends" in text
+    # revert the first change set: the field it added is gone from the model
+    first = min(c.id for c in changes(app))
+    reverted = root.post(f"/design/changes/{first}/revert", data={"csrf_token": csrf, "version": model(app).version})
+    assert reverted.status_code == 303, reverted.get_data(as_text=True)[-2000:]
+    history = page(root, "/design/changes")
+    assert "Reverted" in history
+
+
+def test_layouts_list_and_role_visibility(app):
+    root = signed_in(app, "root")
+    status, html = post_form(root, "/design/e/customer/form", "design-layout")
+    assert status == 200 and "Nothing changed" in html  # the form as shown is the form as it is
+    status, html = post_form(root, "/design/e/customer/form", "design-layout", place_notes="0", order_notes="0")
+    assert status == 200 and "entities.customer.form" in html, html[-3000:]
+    apply_preview(root, html)
+    customer = model(app).entities["customer"]
+    assert customer.sections[0].fields[0] == "notes"
+    status, html = post_form(root, "/design/e/customer/list", "design-list-layout", col_city=None, stage="level")
+    assert status == 200, html[-3000:]
+    apply_preview(root, html)
+    customer = model(app).entities["customer"]
+    assert "city" not in customer.list.columns and customer.stage == "level"
+    status, html = post_form(root, "/design/e/customer/roles", "design-roles", role_sales_rep_notes="hidden")
+    assert status == 200 and "roles.sales_rep.entities.customer.fields.notes" in html, html[-3000:]
+    apply_preview(root, html)
+    assert model(app).roles["sales_rep"].rules["customer"].fields["notes"] == "hidden"
+
+
+def test_drop_column_needs_the_count_of_values(app):
+    root = signed_in(app, "root")
+    status, html = post_form(root, "/design/e/customer/fields/new?type=string", "design-field", name="fax_no",
+                             label_en="Fax")
+    apply_preview(root, html)
+    service = WebState.of(app).service
+    from engine.records import Context
+
+    service.update("customer", 1, {"fax_no": "0512-1234"}, Context.system(), expected_version=None) \
+        if hasattr(Context, "system") else None
+    count = int(re.search(r'class="drop-count">(\d+)', page(root, "/design/e/customer/fields/fax_no/drop")).group(1))
+    status, html = post_form(root, "/design/e/customer/fields/fax_no/drop", "design-drop", confirm=str(count + 1))
+    assert status == 422 and "fax_no" in model(app).entities["customer"].table.c
+    status, html = post_form(root, "/design/e/customer/fields/fax_no/drop", "design-drop", confirm=str(count))
+    assert status in (200, 303), html[-2000:]
