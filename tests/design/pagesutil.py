@@ -10,7 +10,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "web"))
 
-import sqlalchemy as sa  # noqa: E402
 from webutil import PASSWORD, client, crm_app, csrf_of, make_app, make_user, sign_in, templates  # noqa: E402,F401
 
 from engine.storage import users, write_engine  # noqa: E402

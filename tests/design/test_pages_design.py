@@ -75,7 +75,7 @@ def model(app):
 
 
 @pytest.fixture
-def app(crm_app):
+def app(crm_app):  # noqa: F811
     add_people(crm_app)
     return crm_app
 
