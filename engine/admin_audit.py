@@ -36,17 +36,24 @@ SIGN_OUT = "sign_out"  # every session ended
 RESET_TWO_FACTOR = "reset_two_factor"  # the user's TOTP secret and recovery codes forgotten (lost phone)
 IMPORT_CREATE = "import_create"  # `tailor org import` made the user (without a password)
 IMPORT_UPDATE = "import_update"  # `tailor org import` changed what the staff list sets
+# the designer (engine/design): metadata changes, with no user as their target
+DESIGN_APPLY = "design_apply"  # a change set applied (details: change id, comment, paths, versions)
+DESIGN_REVERT = "design_revert"
+DESIGN_DROP_COLUMN = "design_drop_column"  # a hidden field's column dropped (details: values destroyed)
+DESIGN_CLEAR = "design_clear"  # the designer layer emptied after its export became the project's YAML
 ACTIONS = (CREATE, INVITE, RESEND_INVITE, RESET_PASSWORD, SET_PASSWORD, UPDATE, DEACTIVATE, ACTIVATE, UNLOCK,
-           SIGN_OUT, RESET_TWO_FACTOR, IMPORT_CREATE, IMPORT_UPDATE)
+           SIGN_OUT, RESET_TWO_FACTOR, IMPORT_CREATE, IMPORT_UPDATE, DESIGN_APPLY, DESIGN_REVERT, DESIGN_DROP_COLUMN,
+           DESIGN_CLEAR)
 PAGE = 50
 
 
-def record(conn: Connection, action: str, target_id: int, *, actor_id: int | None = None, actor: str = CLI,
+def record(conn: Connection, action: str, target_id: int | None, *, actor_id: int | None = None, actor: str = CLI,
            ip: str | None = None, details: dict[str, Any] | None = None, now: datetime | None = None) -> None:
     """Write one entry, in the caller's transaction (the action and its entry commit together)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown admin action {action!r}")
-    target = conn.execute(sa.select(users.c.username).where(users.c.id == target_id)).scalar() or ""
+    target = "" if target_id is None else \
+        conn.execute(sa.select(users.c.username).where(users.c.id == target_id)).scalar() or ""
     conn.execute(admin_audit.insert().values(
         at=now or datetime.now(UTC), actor_id=actor_id, actor=(actor or CLI)[:80], action=action,
         target_id=target_id, target=target[:80], details=dict(details or {}), ip=(ip or None) and ip[:64]))

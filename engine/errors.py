@@ -73,6 +73,8 @@ CODES: dict[str, str] = {
     "E603": "cycle between computed fields",
     "E604": "override names something the base does not define",
     "E605": "renamed_from conflicts with another name",
+    "E606": "designer change conflicts with the project's YAML",
+    "E607": "malformed designer op",
     # E7xx: plugins
     "E701": "plugin not found",
     "E702": "plugin implements an unknown hook",

@@ -18,6 +18,8 @@ advisory lock on PostgreSQL) `apply_plan`:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from alembic.migration import MigrationContext
@@ -58,20 +60,37 @@ def apply_plan(
     PlanOutdated when the database changed since planning, MigrationError when an
     operation fails (rolled back). `on_step(op)` is called before each operation.
     """
+    try:
+        with migration_transaction(engine) as connection:
+            return apply_in(connection, plan, allow_destructive, on_step)
+    except OperationFailed as failure:
+        raise MigrationError(f"{failure}\nThe migration was rolled back; nothing was applied.") from failure
+
+
+@contextmanager
+def migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction for a migration and whatever must commit with it (the
+    designer stores its change set and the metadata version in it): the write lock is
+    taken (BEGIN IMMEDIATE on SQLite, the advisory lock on PostgreSQL), SQLite's foreign
+    key enforcement is off inside it and back on after. Commits when the block ends."""
     with write_engine(engine).connect() as connection:
         is_sqlite = connection.dialect.name == "sqlite"
         if is_sqlite:
             sqlite.set_foreign_keys(connection, False)
         try:
             with connection.begin():
-                return _apply(connection, plan, allow_destructive, on_step)
-        except OperationFailed as failure:
-            raise MigrationError(
-                f"{failure}\nThe migration was rolled back; nothing was applied."
-            ) from failure
+                take_migration_lock(connection)
+                yield connection
         finally:
             if is_sqlite:
                 _restore_foreign_keys(connection)
+
+
+def apply_in(connection: Connection, plan: MigrationPlan, allow_destructive: bool = False,
+             on_step: OnStep | None = None) -> list[Operation]:
+    """`apply_plan` inside a `migration_transaction` the caller holds (raises OperationFailed
+    when an operation fails; the caller's transaction then rolls back)."""
+    return _apply(connection, plan, allow_destructive, on_step)
 
 
 def _restore_foreign_keys(connection: Connection) -> None:
@@ -96,6 +115,7 @@ def _apply(connection: Connection, given: MigrationPlan, allow_destructive: bool
         given.project,
         given.metadata_version,
         allow_destructive=allow_destructive or given.allow_destructive,
+        drop_only=given.drop_only,
     )
     if plan.is_empty:  # nothing (left) to do, e.g. another process applied the same migration first
         record_states(connection, given.metadata)

@@ -82,7 +82,7 @@ class ColumnChanges(PlanningContext):
     def _on_remove_column(self, schema, live_table: str, live: sa.Column) -> None:
         table = self.model_table(live_table)
         values = dataloss.count_non_empty(self.conn, live_table, live.name, live.type)
-        if self.allow_destructive:
+        if self.may_drop(live_table, live.name):
             # Indexes go with the column (PostgreSQL would drop them implicitly; a SQLite
             # rebuild would try to recreate them on a column that no longer exists).
             indexes = [

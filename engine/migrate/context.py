@@ -28,8 +28,11 @@ def column_names(columns) -> str:
 class PlanningContext:
     """Built once per plan; handlers append Operations through `add()`."""
 
-    def __init__(self, connection: Connection, metadata: sa.MetaData, project: str, allow_destructive: bool):
+    def __init__(self, connection: Connection, metadata: sa.MetaData, project: str, allow_destructive: bool,
+                 drop_only: frozenset[str] | None = None):
         self.conn = connection
+        # with allow_destructive: drop only these ("table" or "table.column"; None: every removed one)
+        self.drop_only = drop_only
         self.dialect = connection.dialect
         self.sqlite = self.dialect.name == "sqlite"
         self.project = project
@@ -52,6 +55,12 @@ class PlanningContext:
         self.dropped_fks: set[tuple[str, tuple[str, ...]]] = (
             set()
         )  # (live table, columns) of drop_foreign_key ops
+
+    def may_drop(self, table: str, column: str | None = None) -> bool:
+        """Whether a removed table or column is planned as a drop (else kept)."""
+        if not self.allow_destructive:
+            return False
+        return self.drop_only is None or (f"{table}.{column}" if column else table) in self.drop_only
 
     def add(self, op: Operation) -> Operation:
         if op.column and not op.seq:

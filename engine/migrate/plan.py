@@ -18,6 +18,7 @@ class MigrationPlan:
     operations: list[Operation]
     metadata: sa.MetaData = field(repr=False)
     allow_destructive: bool = False  # removed tables/columns planned as drops rather than kept
+    drop_only: frozenset[str] | None = None  # with allow_destructive: only these dropped (None: all)
     notes: list[str] = field(default_factory=list)
     table_renames: dict[str, str] = field(default_factory=dict, repr=False)  # old -> new
 

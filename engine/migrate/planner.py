@@ -46,15 +46,19 @@ def plan_migration(
     metadata_version: str,
     *,
     allow_destructive: bool = False,
+    drop_only: frozenset[str] | None = None,
 ) -> MigrationPlan:
     """Compare `metadata` with the database behind `engine`; reads only.
 
     With allow_destructive, removed tables/columns are planned as drops instead of being
-    reported as kept (the rest of the plan is the same either way).
+    reported as kept (the rest of the plan is the same either way); `drop_only` narrows
+    that to the tables ("table") and columns ("table.column") named (the designer's
+    explicit drop of one column).
     """
     with gc_paused(), engine.connect() as connection:
         return build_plan(
-            connection, metadata, project, metadata_version, allow_destructive=allow_destructive
+            connection, metadata, project, metadata_version, allow_destructive=allow_destructive,
+            drop_only=drop_only,
         )
 
 
@@ -65,8 +69,9 @@ def build_plan(
     metadata_version: str,
     *,
     allow_destructive: bool = False,
+    drop_only: frozenset[str] | None = None,
 ) -> MigrationPlan:
-    planner = _Planner(connection, metadata, project, allow_destructive)
+    planner = _Planner(connection, metadata, project, allow_destructive, drop_only)
     operations = planner.run()
     return MigrationPlan(
         project=project,
@@ -75,6 +80,7 @@ def build_plan(
         operations=operations,
         metadata=metadata,
         allow_destructive=allow_destructive,
+        drop_only=drop_only,
         notes=planner.notes,
         table_renames={old: new for new, old in planner.renames.tables.items()},
     )
@@ -215,7 +221,7 @@ class _Planner(ColumnChanges, ConstraintChanges, DataChanges):
         created = self.live.tables_created_by(self.project)
         order = [name for name, _fks in self.live.inspector.get_sorted_table_and_fkc_names() if name]
         position = {name: i for i, name in enumerate(order)}
-        droppable = {t for t in tables if t in created} if self.allow_destructive else set()
+        droppable = {t for t in tables if t in created and self.may_drop(t)}
         still_referenced = self._still_referenced(droppable)
         for table in tables:
             rows = dataloss.count_rows(self.conn, table)
@@ -244,7 +250,7 @@ class _Planner(ColumnChanges, ConstraintChanges, DataChanges):
                         seq=seq,
                     )
                 )
-            elif self.allow_destructive:
+            elif self.may_drop(table):
                 self.add(
                     Operation(
                         k.DROP_TABLE,
@@ -308,7 +314,7 @@ class _Planner(ColumnChanges, ConstraintChanges, DataChanges):
         dropped (allow_destructive), or the model no longer has the reference."""
         if live_table not in self.by_live_name:
             return False  # a table outside the model is never altered
-        if self.allow_destructive and any((live_table, c) in self.removed_columns for c in columns):
+        if any((live_table, c) in self.removed_columns and self.may_drop(live_table, c) for c in columns):
             return True
         return (live_table, columns) in self.dropped_fks
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ..errors import Problems, ProjectError, in_order
 from ..fields.numbers import numbers_in
@@ -15,10 +16,19 @@ from .compiler import Compiler
 from .model import CompiledModel, Entity, Field, Option, text
 
 
-def load_spec(path: str | Path, problems: Problems | None = None, *, entry_points: bool = True):
-    """YAML -> validated, merged spec. Returns (spec, plugin manager, checker); problems collected."""
+def load_spec(path: str | Path, problems: Problems | None = None, *, entry_points: bool = True,
+              designer: Any = None):
+    """YAML -> validated, merged spec. Returns (spec, plugin manager, checker); problems collected.
+    `designer`: the active designer change sets ((id, ops) pairs or DesignChange rows),
+    folded into one more layer merged last (engine/spec/designer.py); None: no such layer."""
     problems = problems if problems is not None else Problems()
     layers = read_layers(Path(path), problems)
+    if designer and layers:
+        from ..spec.designer import fold
+
+        layer = fold(designer, problems, base_path=layers[-1].path, base_name=layers[-1].settings.get("name"))
+        if layer is not None:
+            layers.append(layer)
     pm = make_plugin_manager(plugin_requests(layers), problems, entry_points=entry_points)
     field_types = _registry(pm.hook.tailor_field_types(), "field type", problems, layers, path)
     from ..expr import FunctionRegistry
@@ -68,11 +78,13 @@ def _nowhere(path):
     return Position(str(path))
 
 
-def load_model(path: str | Path, *, entry_points: bool = True) -> CompiledModel:
-    """Load, validate, check and compile a project; raises ProjectError with every problem."""
+def load_model(path: str | Path, *, entry_points: bool = True, designer: Any = None) -> CompiledModel:
+    """Load, validate, check and compile a project; raises ProjectError with every problem.
+    `designer`: change sets of the designer layer (see load_spec), default none."""
     problems = Problems()
     with gc_paused(), numbers_in(None):  # numbers in YAML (bounds, defaults) read alike for everyone
-        spec, pm, checker, field_types, functions, validators = load_spec(path, problems, entry_points=entry_points)
+        spec, pm, checker, field_types, functions, validators = load_spec(path, problems, entry_points=entry_points,
+                                                                          designer=designer)
         problems.raise_if_any()
         assert spec is not None and checker is not None
         model = Compiler(spec, checker, field_types, pm, functions, validators).compile()

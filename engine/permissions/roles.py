@@ -15,6 +15,7 @@ from ..spec.yamlload import PosDict
 ACTIONS = ("read", "create", "update", "delete", "export", "import", "reveal")
 SCOPES = ("all", "department", "team", "own", "none")
 FIELD_RULES = ("edit", "read", "hidden", "deny")  # most open first
+ROLE_ACTIONS = ("design",)  # granted to a role as a whole (`actions:` of the role), not per entity
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Role:
     label: Mapping[str, str]
     rules: Mapping[str, EntityRule]
     require_two_factor: bool = False  # its users sign in with a second factor (engine/web/two_factor.py)
+    grants: frozenset[str] = frozenset()  # role-wide actions: `design` (the designer at /design)
 
 
 def check_roles(checker: Any, roles: Mapping[str, PosDict], extra_actions: tuple[str, ...]) -> None:
@@ -125,5 +127,6 @@ def compile_roles(roles: Mapping[str, PosDict], expressions: Mapping[tuple, Any]
                 fields=MappingProxyType(dict(rule.get("fields") or {})),
             )
         compiled[role_name] = Role(role_name, label_of(role.get("label") or role_name), MappingProxyType(rules),
-                                   require_two_factor=role.get("require_two_factor") is True)
+                                   require_two_factor=role.get("require_two_factor") is True,
+                                   grants=frozenset(role.get("actions") or ()))
     return MappingProxyType(compiled)

@@ -41,6 +41,7 @@ class Layer:
     documents: list[tuple[str, PosDict]] = field(default_factory=list)  # (kind, document)
     roles: PosDict | None = None  # roles.yaml, validated when read
     workflows: list[PosDict] = field(default_factory=list)  # workflows/*.yaml, validated when read
+    designer: Any = None  # engine.spec.designer.DesignerLayer for the layer folded from change sets
 
 
 @dataclass
@@ -179,7 +180,7 @@ def read_layers(path: Path, problems: Problems, _stack=None) -> list[Layer]:
 def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
     if not layers:
         return None
-    top = layers[-1]
+    top = [layer for layer in layers if layer.designer is None][-1] if layers[0].designer is None else layers[-1]
     settings = PosDict(pos=top.settings.pos)
     entities: dict[str, PosDict] = {}
     provenance: dict[tuple[str, str | None], Provenance] = {}
@@ -190,6 +191,10 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
         _merge_into(settings, layer.settings, skip=("extends", "option_sets"))
         merge_option_sets(settings, layer.settings)
         seen_here: dict[str, Position] = {}
+        if layer.designer is not None:
+            from .designer import check_conflicts
+
+            check_conflicts(entities, layer, problems)
         for kind, document in layer.documents:
             if kind != "entity":
                 continue
@@ -288,6 +293,11 @@ def merge_roles(layers: list[Layer]) -> dict[str, PosDict]:
     and, entity by entity, the rules it states (an entity rule is replaced whole)."""
     roles: dict[str, PosDict] = {}
     for layer in layers:
+        if layer.designer is not None:
+            from .designer import merge_designer_roles
+
+            merge_designer_roles(roles, layer)
+            continue
         document = layer.roles
         found = document.get("roles") if document is not None else None
         if not isinstance(found, PosDict):

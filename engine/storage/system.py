@@ -388,6 +388,23 @@ admin_audit = sa.Table(  # what administrators (and `tailor user` commands) did 
     sa.Index("ix_tailor_admin_audit_target_id", "target_id", "id"),
 )
 
+design_changes = sa.Table(  # the designer layer: change sets made at /design (engine/design)
+    "tailor_design_change",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("author_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),  # NULL: the CLI
+    sa.Column("author", sa.String(80), nullable=False),  # the username then, or "cli"
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False, server_default=""),
+    sa.Column("ops", sa.JSON, nullable=False),  # [{"path": ..., "value": ...} | {"path": ..., "delete": true}]
+    sa.Column("base_version", sa.String(64), nullable=False),  # metadata version it was made on
+    sa.Column("version", sa.String(64), nullable=False),  # metadata version after it
+    sa.Column("reverted_at", sa.DateTime(timezone=True)),
+    sa.Column("reverted_by", sa.String(80)),
+    sa.Column("reverts", sa.Integer, sa.ForeignKey("tailor_design_change.id", ondelete="SET NULL")),
+    sa.Column("cleared_at", sa.DateTime(timezone=True)),  # `tailor design clear`: now in the project's YAML
+)
+
 # Ids are never used twice: SQLite reuses the largest id after a delete unless the table is
 # AUTOINCREMENT, and then a new row would inherit the comments, history or shares of a
 # deleted one. (PostgreSQL sequences never go back.) Revision 0006 rebuilds older tables.
