@@ -67,16 +67,18 @@ def state() -> WebState:
     return WebState.of()
 
 
+def actor():
+    """Who designs: the signed-in user with their roles (a role may grant `design`)."""
+    from ..auth import current_actor
+
+    return current_actor()
+
+
 def may_design() -> bool:
     """For the navigation and every designer URL: the signed-in user may design."""
-    user = g.get("user")
-    if user is None:
+    if g.get("user") is None:
         return False
-    try:
-        design = service()
-    except ImportError:  # until engine/design is merged
-        return False
-    return bool(design.can_design(user, state().model))
+    return bool(service().can_design(actor(), state().model))
 
 
 @bp.before_request
@@ -111,8 +113,15 @@ def field_of(entity: Entity, name: str) -> Field:
     return found
 
 
-def posted_version() -> str:
-    return request.form.get("version", "") or state().model.version
+def current_version() -> str:
+    """The database's metadata version, which every designer form carries: applying is
+    refused when it is no longer the newest (another admin applied first)."""
+    return service().latest_version(state().engine) or ""
+
+
+def posted_version() -> str | None:
+    """The version the posted form was shown on (None: the database had none yet)."""
+    return request.form.get("version", "") or None
 
 
 def preview_or_form(ops: list[dict[str, Any]], title: str, back: str, form_template: str, **form_context):
@@ -121,21 +130,21 @@ def preview_or_form(ops: list[dict[str, Any]], title: str, back: str, form_templ
     st = state()
     if not ops:
         return render_template(form_template, problems=[], notice=_("Nothing changed."), **form_context), 200
-    result = service().preview(st.project, st.engine, ops, user=g.user, version=posted_version())
-    if not result.ok:
+    result = service().preview(st.project, st.engine, ops, user=actor(), version=posted_version())
+    if result.problems:
         return render_template(form_template, problems=result.problems, notice=None, **form_context), 422
     return render_template("design/preview.html", title=title, back=back, ops=ops, preview=result,
-                           ops_json=json.dumps(ops, ensure_ascii=False), version=posted_version(),
-                           comment=request.form.get("comment", "")), 200
+                           ops_json=json.dumps(ops, ensure_ascii=False), version=posted_version() or "",
+                           comment=request.form.get("comment", "")), 200 if result.ok else 409
 
 
 def preview_page(ops: list[dict[str, Any]], title: str, back: str, comment: str = ""):
     """Preview ops that come from a button (hide, restore, rename): problems show on the
     preview page itself, without an Apply button."""
     st = state()
-    result = service().preview(st.project, st.engine, ops, user=g.user, version=posted_version())
+    result = service().preview(st.project, st.engine, ops, user=actor(), version=posted_version())
     return render_template("design/preview.html", title=title, back=back, ops=ops, preview=result,
-                           ops_json=json.dumps(ops, ensure_ascii=False), version=posted_version(),
+                           ops_json=json.dumps(ops, ensure_ascii=False), version=posted_version() or "",
                            comment=comment), 200 if result.ok else 422
 
 
@@ -158,7 +167,7 @@ def entity_list():
 @bp.route("/entities/new", methods=["GET", "POST"])
 def entity_new():
     model = state().model
-    context = {"values": request.form, "group_names": menu_group_names(model), "version": model.version}
+    context = {"values": request.form, "group_names": menu_group_names(model), "version": current_version()}
     if request.method == "GET":
         return render_template("design/entity_new.html", problems=[], notice=None, **context)
     spec = ops_.entity_spec(request.form)
@@ -182,7 +191,7 @@ def entity_edit(entity: str):
     model = state().model
     ent = entity_of(entity)
     context = {"entity": ent, "types": field_types(model), "group_names": menu_group_names(model),
-               "version": model.version, "values": request.form if request.method == "POST" else None}
+               "version": current_version(), "values": request.form if request.method == "POST" else None}
     if request.method == "GET":
         return render_template("design/entity.html", problems=[], notice=None, **context)
     ops = ops_.entity_ops(ent, request.form)
@@ -201,7 +210,7 @@ def field_context(ent: Entity, type_name: str, values: dict[str, Any], field: Fi
             "allowed": kind.allowed_options, "values": values, "options": options,
             "blank_options": range(len(options), len(options) + 3), "colors": ops_.COLORS,
             "entities": sorted(model.entities), "option_sets": option_sets(model),
-            "more": dump_yaml(more) if more else "", "version": model.version}
+            "more": dump_yaml(more) if more else "", "version": current_version()}
 
 
 def dump_yaml(value: Any) -> str:
@@ -301,7 +310,7 @@ def field_restore(entity: str, field: str):
 def field_rename(entity: str, field: str):
     ent = entity_of(entity)
     found = field_of(ent, field)
-    context = {"entity": ent, "field": found, "version": state().model.version}
+    context = {"entity": ent, "field": found, "version": current_version()}
     if request.method == "GET":
         return render_template("design/rename.html", problems=[], notice=None, new_name="", **context)
     new = request.form.get("new_name", "").strip()
@@ -321,7 +330,7 @@ def field_drop(entity: str, field: str):
     found = field_of(ent, field)
     design = service()
     count = design.count_nonempty(st.engine, st.model, ent.name, field)
-    context = {"entity": ent, "field": found, "count": count, "version": st.model.version}
+    context = {"entity": ent, "field": found, "count": count, "version": current_version()}
     if request.method == "GET":
         return render_template("design/drop.html", problems=[], notice=None, **context)
     typed = request.form.get("confirm", "").strip()
@@ -330,11 +339,13 @@ def field_drop(entity: str, field: str):
                                notice=_("Type the number of values that will be destroyed: %(n)s.", n=count),
                                **context), 422
     try:
-        design.drop_column(st.project, st.engine, ent.name, field, user=g.user, confirm=int(typed))
-    except design.DesignRefused as exc:
-        return render_template("design/drop.html", problems=exc.problems, notice=None, **context), 422
+        design.drop_column(st.project, st.engine, ent.name, field, user=actor(), confirm=int(typed),
+                           expected_version=posted_version(), ip=request.remote_addr)
     except design.DesignConflict as exc:
-        return render_template("design/drop.html", problems=[], notice=str(exc), **context), 409
+        return render_template("design/drop.html", problems=[], notice=conflict_text(exc), **context), 409
+    except design.DesignRefused as exc:
+        return render_template("design/drop.html", problems=exc.problems,
+                               notice=None if exc.problems else refused_text(exc), **context), 422
     return redirect(url_for("design.entity_edit", entity=entity, done="dropped"), code=303)
 
 
@@ -356,7 +367,7 @@ def form_rows(ent: Entity) -> tuple[list[dict[str, Any]], list[str]]:
 def form_layout(entity: str):
     ent = entity_of(entity)
     sections, loose = form_rows(ent)
-    context = {"entity": ent, "sections": sections, "loose": loose, "version": state().model.version}
+    context = {"entity": ent, "sections": sections, "loose": loose, "version": current_version()}
     if request.method == "GET":
         return render_template("design/form_layout.html", problems=[], notice=None, **context)
     try:
@@ -377,7 +388,7 @@ def list_layout(entity: str):
     sort = ent.list.sort[0] if ent.list.sort else "-id"
     stages = [n for n, f in ent.fields.items() if f.type.name == "choice" and not f.hidden]
     context = {"entity": ent, "names": ordered, "columns": columns, "sort": sort.lstrip("-"),
-               "descending": sort.startswith("-"), "stages": stages, "version": state().model.version}
+               "descending": sort.startswith("-"), "stages": stages, "version": current_version()}
     if request.method == "GET":
         return render_template("design/list_layout.html", problems=[], notice=None, **context)
     try:
@@ -393,7 +404,7 @@ def role_fields(entity: str):
     model = state().model
     ent = entity_of(entity)
     roles = {name: role for name, role in model.roles.items() if ent.name in role.rules}
-    context = {"entity": ent, "roles": roles, "modes": ops_.ROLE_MODES, "version": model.version}
+    context = {"entity": ent, "roles": roles, "modes": ops_.ROLE_MODES, "version": current_version()}
     if request.method == "GET":
         return render_template("design/roles.html", problems=[], notice=None, **context)
     try:
@@ -415,7 +426,10 @@ def check_expression(entity: str):
     source = request.form.get(key, "").strip()
     if not source:
         return Response("", mimetype="text/html")
-    expected = "boolean" if key != "expression" else (request.form.get("returns") or "decimal")
+    expected = "boolean"
+    if key == "expression":  # a computed field's result, as the checker types it (SpecChecker.value_type)
+        expected = {"string": "string", "boolean": "boolean", "date": "date",
+                    "datetime": "datetime"}.get(request.form.get("returns") or "decimal", "number")
     try:
         compile_expression(source, ent.env, expected=expected)
     except ExpressionError as exc:
@@ -447,26 +461,35 @@ def apply():
     design = service()
     ops = posted_ops()
     comment = request.form.get("comment", "").strip()[:500]
-    version = request.form.get("version", "")
+    version = posted_version()
     back = safe_back(request.form.get("back", ""))
     try:
-        change = design.apply(st.project, st.engine, ops, user=g.user, comment=comment, expected_version=version)
+        change = design.apply(st.project, st.engine, ops, user=actor(), comment=comment, expected_version=version,
+                              ip=request.remote_addr)
     except design.DesignConflict as exc:
-        result = design.preview(st.project, st.engine, ops, user=g.user)
+        result = design.preview(st.project, st.engine, ops, user=actor())
         return render_template("design/preview.html", title=_("Not applied"), back=back, ops=ops, preview=result,
-                               ops_json=json.dumps(ops, ensure_ascii=False), version=st.model.version,
+                               ops_json=json.dumps(ops, ensure_ascii=False), version=result.base_version or "",
                                comment=comment, conflict=conflict_text(exc)), 409
     except design.DesignRefused as exc:
-        result = design.preview(st.project, st.engine, ops, user=g.user, version=version)
+        result = design.preview(st.project, st.engine, ops, user=actor(), version=version)
         return render_template("design/preview.html", title=_("Not applied"), back=back, ops=ops, preview=result,
-                               ops_json=json.dumps(ops, ensure_ascii=False), version=version,
-                               comment=comment, problems=exc.problems), 422
+                               ops_json=json.dumps(ops, ensure_ascii=False), version=version or "", comment=comment,
+                               problems=exc.problems, conflict=None if exc.problems else refused_text(exc)), 422
     return redirect(url_for("design.change_list", applied=change.id), code=303)
 
 
 def conflict_text(exc: Exception) -> str:
     return _("Another administrator changed the design since this page was shown. Nothing was changed: "
-             "look at the preview again and apply it on the current design.") + f" ({exc})"
+             "look at the preview again and apply it on the current design.") + f" ({refused_text(exc)})"
+
+
+def refused_text(exc: Exception) -> str:
+    """The service's message in the user's language."""
+    from ..i18n import language
+
+    message = getattr(exc, "message", None)
+    return message(language()) if callable(message) else str(exc)
 
 
 def safe_back(url: str) -> str:
@@ -478,7 +501,7 @@ def change_list():
     st = state()
     changes = service().list_changes(st.engine)
     return render_template("design/changes.html", changes=list(reversed(sorted(changes, key=lambda c: c.id))),
-                           applied=request.args.get("applied", ""), version=st.model.version)
+                           applied=request.args.get("applied", ""), version=current_version())
 
 
 @bp.post("/changes/<int:change_id>/revert")
@@ -486,18 +509,17 @@ def change_revert(change_id: int):
     st = state()
     design = service()
     try:
-        design.revert(st.project, st.engine, change_id, user=g.user,
-                      expected_version=request.form.get("version", ""))
+        design.revert(st.project, st.engine, change_id, user=actor(),
+                      expected_version=posted_version(), ip=request.remote_addr)
     except design.DesignConflict as exc:
         return render_template("design/changes.html", changes=sorted(design.list_changes(st.engine),
                                                                       key=lambda c: -c.id),
-                               applied="", version=st.model.version, notice=conflict_text(exc)), 409
+                               applied="", version=current_version(), notice=conflict_text(exc)), 409
     except design.DesignRefused as exc:
         return render_template("design/changes.html", changes=sorted(design.list_changes(st.engine),
                                                                       key=lambda c: -c.id),
-                               applied="", version=st.model.version, problems=exc.problems), 422
-    except LookupError:
-        abort(404)
+                               applied="", version=current_version(), problems=exc.problems,
+                               notice=None if exc.problems else refused_text(exc)), 422
     return redirect(url_for("design.change_list", reverted=change_id), code=303)
 
 
