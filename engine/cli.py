@@ -32,10 +32,15 @@ from .fields.encryption import EncryptionKeyError
 EXIT_PROBLEMS = 2
 
 
-def _model(project: str):
+def _model(project: str, engine=None):
+    """The project's model; with the database `engine`, with its designer layer too."""
     from .model import load_model
 
     try:
+        if engine is not None:
+            from .design import load_project_model
+
+            return load_project_model(project, engine)
         return load_model(project)
     except ProjectError as exc:
         for problem in [*exc.problems, *exc.warnings]:
@@ -145,10 +150,8 @@ def migrate(project: str, database: str | None, plan_only: bool, sql_only: bool,
         plan_migration,
         write_revision,
     )
-    from .storage.system import metadata_version
-
-    model = _model(project)
     engine = _engine(project, database)
+    model = _model(project, engine)  # the designer layer re-applied over the YAML as it is now
     plan = plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version,
                           allow_destructive=allow_destructive)
     if sql_only:
@@ -186,22 +189,17 @@ def migrate(project: str, database: str | None, plan_only: bool, sql_only: bool,
     except MigrationError as exc:
         click.echo(f"migration failed, nothing was changed: {exc}", err=True)
         sys.exit(1)
-    _record_version(engine, model, metadata_version)
+    _record_version(engine, model)
     click.echo(f"applied {len(applied)} change(s); database is at metadata version {model.version}")
 
 
-def _record_version(engine, model, table) -> None:
-    from datetime import UTC, datetime
-
-    import sqlalchemy as sa
-
+def _record_version(engine, model) -> None:
+    """The database is at `model.version` now (a version seen before moves to the top)."""
+    from .design.service import record_version
     from .storage import write_engine
 
     with write_engine(engine).begin() as conn:
-        exists = conn.execute(sa.select(table.c.id).where(table.c.version == model.version)).first()
-        if exists is None:
-            conn.execute(table.insert().values(version=model.version, project=model.project,
-                                               applied_at=datetime.now(UTC), spec=dict(model.spec)))
+        record_version(conn, model)
 
 
 @cli.command()
@@ -238,19 +236,20 @@ def worker(project: str, database: str | None, interval: float, once: bool) -> N
 
     from .backup import BackupError
     from .backup.schedule import seed
+    from .design.live import LiveModel
     from .jobs import JobRunner, job_handlers
-    from .records import RecordService
 
-    model = _model(project)
-    service = RecordService(model, _engine(project, database))
+    engine = _engine(project, database)
+    model = _model(project, engine)
+    live = LiveModel(Path(project), engine, model)
     try:
-        slot = seed(service.engine, Settings.from_env().extra, Path(project))
+        slot = seed(engine, Settings.from_env().extra, Path(project))
     except BackupError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PROBLEMS)
     if slot is not None:
         click.echo(f"next scheduled backup: {slot.isoformat()}")
-    runner = JobRunner(lambda: service, job_handlers(model))
+    runner = JobRunner(lambda: live.current[1], job_handlers(model), refresh=live.refresh)
     if once:
         click.echo(f"{runner.run_due()} job(s) done")
         return

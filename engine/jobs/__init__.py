@@ -81,8 +81,10 @@ class JobContext:
 
 class JobRunner:
     def __init__(self, service_of: Callable[[], Any], handlers: Mapping[str, Callable[[JobContext], None]],
-                 name: str | None = None):
-        self.service_of = service_of  # the current records service (the web app's may be recompiled)
+                 name: str | None = None, refresh: Callable[[], Any] | None = None):
+        self._service_of = service_of  # the current records service (the web app's may be recompiled)
+        self.refresh = refresh  # called before each batch: `tailor worker` follows the database's model
+        self._batch: Any = None  # the service pinned for the batch being run
         self.handlers = dict(handlers)
         self.name = name or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
 
@@ -99,10 +101,20 @@ class JobRunner:
         """Run the jobs due at `now`; returns how many completed."""
         now = now or now_utc()
         done = 0
-        for job_id in self.due(now, limit):
-            if self.run_one(job_id, now):
-                done += 1
+        if self.refresh is not None:
+            self.refresh()
+        self._batch = self._service_of()  # one model for the whole batch, never a mix
+        try:
+            for job_id in self.due(now, limit):
+                if self.run_one(job_id, now):
+                    done += 1
+        finally:
+            self._batch = None
         return done
+
+    def service_of(self) -> Any:
+        """The records service: the batch's while one runs, else the current one."""
+        return self._batch if self._batch is not None else self._service_of()
 
     def claim(self, job_id: int, now: datetime) -> dict[str, Any] | None:
         service = self.service_of()

@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     folders.append(TEMPLATES)
     app.jinja_loader = ChoiceLoader([FileSystemLoader(str(f)) for f in folders if Path(f).is_dir()])
     app.extensions["tailor"] = state
+    app.before_request(state.refresh)  # first: every later step sees this request's pinned model
     ids.init_app(app)
     csrf.init_app(app)
     headers.init_app(app, settings)

@@ -191,8 +191,7 @@ def language():
 
 
 def load_user() -> None:
-    state = WebState.of()
-    state.refresh()
+    state = WebState.of()  # refreshed and pinned by the app's first before_request
     state.open_reads()
     g.user = None
     g.session_id = None

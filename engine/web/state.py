@@ -1,65 +1,68 @@
 """What a worker holds: the compiled model, the database engine, the records service.
 
-Each worker compiles the project once. When `tailor migrate` records a newer metadata
-version in the database (an implementer changed the YAML), every worker notices it within
-`CHECK_EVERY` seconds and recompiles the project from disk — no restart.
+Each worker compiles the project (YAML layers + the designer layer in the database) at
+start-up. Every request first reads the database's metadata version (one cheap SELECT);
+when a designer apply or a `tailor migrate` recorded a newer one, the worker recompiles
+before handling the request — no restart, on every worker and every host sharing the
+database (engine/design/live.py). The (model, service) pair is pinned on `flask.g` for
+the whole request, so a request never sees a mix of old and new.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import sqlalchemy as sa
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy.engine import Engine
 
-from ..model import CompiledModel, load_model
-from ..records import RecordService
-from ..storage import make_engine, metadata_version
+from ..design.live import LiveModel
+from ..design.service import latest_version
+from ..model import CompiledModel
+from ..storage import make_engine
 
-CHECK_EVERY = 5.0
 log = logging.getLogger(__name__)
 
 
-@dataclass
 class WebState:
-    project: Path
-    engine: Engine
-    model: CompiledModel
-    service: RecordService
-    checked_at: float = 0.0
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, project: Path, engine: Engine, model: CompiledModel | None = None, service: Any = None):
+        self.project = Path(project)
+        self.engine = engine
+        self.live = LiveModel(self.project, engine, model, service)
 
     @classmethod
     def start(cls, project: Path, database_url: str) -> WebState:
-        engine = make_engine(database_url)
-        model = load_model(project)
-        return cls(project, engine, model, RecordService(model, engine), time.monotonic())
+        """Compile the project with the designer layer stored in the database."""
+        return cls(project, make_engine(database_url))
 
     @staticmethod
     def of(app: Flask | None = None) -> WebState:
         return (app or current_app).extensions["tailor"]
 
+    def _pair(self) -> tuple[CompiledModel, Any]:
+        if has_request_context():
+            pinned = g.get("_tailor_pinned")
+            if pinned is not None:
+                return pinned
+        return self.live.current
+
+    @property
+    def model(self) -> CompiledModel:
+        """The model of this request (pinned when it began), else the newest."""
+        return self._pair()[0]
+
+    @property
+    def service(self) -> Any:
+        """The records service of this request (pinned with the model), else the newest."""
+        return self._pair()[1]
+
     def refresh(self) -> None:
-        """Recompile when the database has been migrated to a newer metadata version."""
-        now = time.monotonic()
-        if now - self.checked_at < CHECK_EVERY:
-            return
-        with self.lock:
-            if now - self.checked_at < CHECK_EVERY:
-                return
-            self.checked_at = now
-            latest = self.latest_version()
-            if latest is None or latest == self.model.version:
-                return
-            model = load_model(self.project)
-            if model.version == latest:
-                self.model = model
-                self.service = RecordService(model, self.engine)
+        """At the start of a request: recompile when the database's metadata version moved,
+        then pin the model and service for the rest of the request."""
+        pair = self.live.refresh()
+        if has_request_context():
+            g._tailor_pinned = pair
 
     def open_reads(self) -> None:
         """GET and HEAD requests only read: all their queries share one connection (see
@@ -83,9 +86,4 @@ class WebState:
                 log.warning("could not close a request's read connection", exc_info=True)
 
     def latest_version(self) -> str | None:
-        try:
-            with self.engine.connect() as conn:
-                return conn.execute(sa.select(metadata_version.c.version)
-                                    .order_by(metadata_version.c.id.desc()).limit(1)).scalar()
-        except sa.exc.DBAPIError:
-            return None
+        return latest_version(self.engine)

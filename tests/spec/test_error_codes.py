@@ -244,6 +244,11 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
           name: {type: string}
           title: {type: string, renamed_from: name}
         """}, ENTITY, 4, 39, "still a field"),
+    # the designer layer (change sets in DESIGNER below): a field the YAML now defines with another type
+    "E606": ({ENTITY: "entity: customer\nfields:\n  name: {type: string}\n  wechat: {type: integer}\n"},
+             "change-1:entities.customer.fields.wechat", 0, None, "customer.yaml:4:3"),
+    "E607": ({ENTITY: "entity: customer\nfields:\n  name: {type: string}\n"},
+             "change-2:entities.customer.fields.name", 0, None, "deletes what no designer change created"),
     "E801": ({ENTITY: "entity: customer\nfields:\n  name: {type: string}\n",
               "roles.yaml": "roles:\n  rep:\n    entities:\n      customer: {actions: [read, raed]}\n"},
              "roles.yaml", 4, 34, "unknown action 'raed'"),
@@ -300,6 +305,12 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
              "tailor.yaml", 1, 1, "registered twice"),
 }
 
+# code -> the designer change sets (id, ops) folded over the case's YAML
+DESIGNER: dict[str, list[tuple[int, list[dict]]]] = {
+    "E606": [(1, [{"path": "entities.customer.fields.wechat", "value": {"type": "string"}}])],
+    "E607": [(2, [{"path": "entities.customer.fields.name", "delete": True}])],
+}
+
 
 def problems_of(make_project, tmp_path, code):
     from engine.model import load_model
@@ -316,7 +327,7 @@ def problems_of(make_project, tmp_path, code):
     if code.startswith("W"):
         return list(load_model(root, entry_points=False).warnings)
     with pytest.raises(ProjectError) as info:
-        load_model(root, entry_points=False)
+        load_model(root, entry_points=False, designer=DESIGNER.get(code))
     return info.value.problems
 
 
