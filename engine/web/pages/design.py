@@ -138,14 +138,14 @@ def preview_or_form(ops: list[dict[str, Any]], title: str, back: str, form_templ
                            comment=request.form.get("comment", "")), 200 if result.ok else 409
 
 
-def preview_page(ops: list[dict[str, Any]], title: str, back: str, comment: str = ""):
+def preview_page(ops: list[dict[str, Any]], title: str, back: str, comment: str = "", kept: int | None = None):
     """Preview ops that come from a button (hide, restore, rename): problems show on the
     preview page itself, without an Apply button."""
     st = state()
     result = service().preview(st.project, st.engine, ops, user=actor(), version=posted_version())
     return render_template("design/preview.html", title=title, back=back, ops=ops, preview=result,
                            ops_json=json.dumps(ops, ensure_ascii=False), version=posted_version() or "",
-                           comment=comment), 200 if result.ok else 422
+                           comment=comment, kept=kept), 200 if result.ok else 422
 
 
 def names_in_form(entity: Entity) -> list[str]:
@@ -293,8 +293,9 @@ def field_hide(entity: str, field: str):
     ent = entity_of(entity)
     found = field_of(ent, field)
     ops = [{"path": f"entities.{ent.name}.fields.{field}.hidden", "value": True}]
+    kept = service().count_nonempty(state().engine, state().model, ent.name, field)
     return preview_page(ops, _("Remove the field %(name)s (its column and data are kept)", name=found.label_text()),
-                        url_for("design.entity_edit", entity=entity))
+                        url_for("design.entity_edit", entity=entity), kept=kept)
 
 
 @bp.post("/e/<entity>/fields/<field>/restore")
