@@ -11,6 +11,12 @@
     tailor keys generate                  print a new encryption key (for TAILOR_ENCRYPTION_KEY)
     tailor keys rotate PROJECT            re-encrypt every encrypted value under the current key
     tailor user reset-2fa USERNAME        turn a user's two-factor sign-in off (lost phone)
+    tailor design list PROJECT            the designer layer's change sets
+    tailor design apply PROJECT FILE.yaml [--preview] [--comment TEXT]   apply a change set of ops
+    tailor design revert PROJECT N        take change set N back
+    tailor design export PROJECT --to DIR write the designer layer as a YAML layer folder
+    tailor design clear PROJECT           empty the designer layer (once the project's YAML holds it)
+    tailor design drop-column PROJECT ENTITY.FIELD --confirm N   drop a hidden field's column
 
 Every command reads `TAILOR_*` environment variables (see engine.config); `--database`
 overrides TAILOR_DATABASE_URL. User mistakes print a message, never a traceback.
@@ -60,6 +66,16 @@ def _engine(project: str, database: str | None):
         click.echo(f"error: not a usable database URL: {exc}", err=True)
         click.echo("use e.g. sqlite:///path/to/file.sqlite or postgresql+psycopg://user@host/db", err=True)
         sys.exit(EXIT_PROBLEMS)
+
+
+def _existing_engine(project: str, database: str | None):
+    """The project's database when one is configured or its default SQLite file exists
+    (never creates one), else None."""
+    settings = Settings.from_env(database_url=database)
+    url = settings.database_url_for(Path(project))
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    return _engine(project, database)
 
 
 class TailorGroup(click.Group):
@@ -113,13 +129,15 @@ def check(project: str) -> None:
 @cli.command()
 @click.argument("project", type=click.Path(file_okay=False))
 @click.argument("target")
-def explain(project: str, target: str) -> None:
+@database_option
+def explain(project: str, target: str, database: str | None) -> None:
     """Show what TARGET is and where it comes from: ENTITY, ENTITY.FIELD (with each option's
-    labels, colour and layer) or ENTITY.RULE (also ENTITY.rules.RULE)."""
+    labels, colour and layer) or ENTITY.RULE (also ENTITY.rules.RULE). With a database (the
+    project's default SQLite file when it exists), the designer layer counts too."""
     from .explain import ExplainError
     from .explain import explain as explain_target
 
-    model = _model(project)
+    model = _model(project, _existing_engine(project, database))
     try:
         lines = explain_target(model, target)
     except ExplainError as exc:
@@ -579,6 +597,189 @@ def keys_rotate(project: str, database: str | None) -> None:
     for name, count in done.items():
         click.echo(f"{name}: {count} value(s) re-encrypted")
     click.echo(f"every encrypted value is now under key {keyring().current.id}")
+
+
+@cli.group()
+def design() -> None:
+    """The designer layer: change sets made at /design, stored in the database (docs/layers.md)."""
+
+
+def _design_failed(exc: Exception) -> None:
+    """Print a refused designer request like the other commands print problems; exit 2."""
+    from .design import DesignRefused
+
+    for problem in getattr(exc, "problems", []) if isinstance(exc, DesignRefused) else []:
+        click.echo(str(problem), err=True)
+    reason = getattr(exc, "reason", None) if isinstance(exc, DesignRefused) else str(exc)
+    if reason or not getattr(exc, "problems", None):
+        click.echo(f"error: {reason or exc}", err=True)
+    click.echo("nothing was changed", err=True)
+    sys.exit(EXIT_PROBLEMS)
+
+
+def _design_engine(project: str, database: str | None):
+    from .migrate import upgrade_system_tables
+
+    engine = _engine(project, database)
+    upgrade_system_tables(engine)
+    return engine
+
+
+@design.command("list")
+@click.argument("project", type=click.Path(file_okay=False))
+@database_option
+def design_list(project: str, database: str | None) -> None:
+    """Every change set: id, when, who, state, comment and the paths it changes."""
+    from .design import list_changes
+
+    changes = list_changes(_design_engine(project, database))
+    if not changes:
+        click.echo("the designer layer is empty")
+    for change in changes:
+        if change.reverts is not None:
+            state = f"reverts {change.reverts}"
+        elif change.cleared_at is not None:
+            state = "cleared (in the YAML now)"
+        elif change.reverted_at is not None:
+            state = f"reverted by {change.reverted_by} {change.reverted_at:%Y-%m-%d %H:%M}"
+        else:
+            state = "active"
+        paths = ", ".join(str(op.get("path")) for op in change.ops[:5]) + (" …" if len(change.ops) > 5 else "")
+        click.echo(f"{change.id}  {change.created_at:%Y-%m-%d %H:%M}  {change.author}  {state}  "
+                   f"version {change.version}" + (f"  \"{change.comment}\"" if change.comment else "")
+                   + (f"\n    {paths}" if paths else ""))
+
+
+def _read_ops(path: str) -> tuple[list, str | None]:
+    """FILE.yaml: a list of ops, or a mapping with `ops:` (and an optional `comment:`)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        click.echo(f"error: cannot read {path}: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    if isinstance(data, dict) and "ops" in data:
+        return data.get("ops"), data.get("comment")
+    return data, None
+
+
+@design.command("apply")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@database_option
+@click.option("--preview", "preview_only", is_flag=True, help="Show the checks, the plan and its SQL; change nothing.")
+@click.option("--comment", default=None, help="Why (kept with the change set).")
+def design_apply(project: str, file: str, database: str | None, preview_only: bool, comment: str | None) -> None:
+    """Apply the change set in FILE (a YAML list of {path, value} / {path, delete: true} ops)."""
+    from .design import DesignError, apply, latest_version, preview
+
+    engine = _design_engine(project, database)
+    ops, file_comment = _read_ops(file)
+    try:
+        if preview_only:
+            result = preview(project, engine, ops, user=None)
+            for problem in result.problems:
+                click.echo(str(problem), err=True)
+            if result.problems:
+                click.echo(f"{len(result.problems)} problem(s); nothing would be applied", err=True)
+                sys.exit(EXIT_PROBLEMS)
+            click.echo(result.plan.render())
+            click.echo("\n".join(result.sql))
+            for table, rows in result.rows_affected.items():
+                click.echo(f"table {table}: {rows} row(s)")
+            for entity in result.forms:
+                click.echo(f"changes the form or list of {entity}")
+            if result.refused:
+                click.echo("refused: it would destroy data (the designer never does; see --plan of tailor migrate)",
+                           err=True)
+                sys.exit(EXIT_PROBLEMS)
+            click.echo(f"new metadata version {result.model.version}; nothing was changed (preview)")
+            return
+        change = apply(project, engine, ops, user=None, comment=comment or file_comment or "",
+                       expected_version=latest_version(engine))
+    except DesignError as exc:
+        _design_failed(exc)
+    click.echo(f"applied change set {change.id}; database is at metadata version {change.version}")
+
+
+@design.command("revert")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("change_id", type=int)
+@database_option
+def design_revert(project: str, change_id: int, database: str | None) -> None:
+    """Take change set CHANGE_ID back (a field it added keeps its column and data)."""
+    from .design import DesignError, latest_version, revert
+
+    engine = _design_engine(project, database)
+    try:
+        change = revert(project, engine, change_id, user=None, expected_version=latest_version(engine))
+    except DesignError as exc:
+        _design_failed(exc)
+    click.echo(f"reverted change set {change_id} (entry {change.id}); database is at metadata version {change.version}")
+
+
+@design.command("export")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False), help="A new or empty folder.")
+@database_option
+def design_export(project: str, to: str, database: str | None) -> None:
+    """Write the designer layer as a YAML layer folder that `extends:` PROJECT and compiles
+    to the same model (checked)."""
+    from .design import DesignError, export_layer
+
+    engine = _design_engine(project, database)
+    try:
+        path = export_layer(project, engine, Path(to))
+    except DesignError as exc:
+        _design_failed(exc)
+    except ProjectError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        click.echo("nothing was exported", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"wrote {path}: a layer over {project} with the same metadata version; commit it, serve it, "
+               "then run `tailor design clear` on it")
+
+
+@design.command("clear")
+@click.argument("project", type=click.Path(file_okay=False))
+@database_option
+def design_clear(project: str, database: str | None) -> None:
+    """Empty the designer layer once PROJECT's YAML holds it (refused if the model would change)."""
+    from .design import DesignError, clear
+
+    engine = _design_engine(project, database)
+    try:
+        count = clear(project, engine, user=None)
+    except DesignError as exc:
+        _design_failed(exc)
+    click.echo(f"cleared {count} change set(s); the model is unchanged")
+
+
+@design.command("drop-column")
+@click.argument("project", type=click.Path(file_okay=False))
+@click.argument("target", metavar="ENTITY.FIELD")
+@click.option("--confirm", type=int, default=None, help="The number of non-empty values that will be destroyed.")
+@database_option
+def design_drop_column(project: str, target: str, confirm: int | None, database: str | None) -> None:
+    """Drop the column of a hidden designer field and its data (asks for the count first)."""
+    from .design import DesignError, count_nonempty, drop_column
+
+    entity, _, field = target.partition(".")
+    engine = _design_engine(project, database)
+    try:
+        if confirm is None:
+            model = _model(project, engine)
+            count = count_nonempty(engine, model, entity, field)
+            click.echo(f"{target} holds {count} non-empty value(s); run again with --confirm {count} to drop them",
+                       err=True)
+            sys.exit(EXIT_PROBLEMS)
+        change = drop_column(project, engine, entity, field, user=None, confirm=confirm)
+    except DesignError as exc:
+        _design_failed(exc)
+    click.echo(f"dropped the column of {target} ({confirm} value(s)); change set {change.id}, "
+               f"metadata version {change.version}")
 
 
 def _register_plugin_commands() -> None:

@@ -27,7 +27,21 @@ class ExplainError(ValueError):
     """TARGET names nothing in the project; the message says what is there instead."""
 
 
+_AUTHORS: dict[str, str] = {}  # the designer's change sets of the model being explained: id -> author
+
+
+def _where(position: str) -> str:
+    """A position, and for the designer layer the change set and its author."""
+    if position.startswith("designer:change-"):
+        change = position.removeprefix("designer:change-").split(":", 1)[0]
+        author = _AUTHORS.get(change)
+        return f"{position} (designer change set {change}" + (f" by {author})" if author else ")")
+    return position
+
+
 def explain(model: CompiledModel, target: str) -> list[str]:
+    _AUTHORS.clear()
+    _AUTHORS.update(model.designer_changes)
     entity_name, _, rest = target.partition(".")
     entity = model.entities.get(entity_name)
     if entity is None:
@@ -52,9 +66,9 @@ def explain(model: CompiledModel, target: str) -> list[str]:
 def _origin_lines(origin: Origin | None, indent: str = "  ") -> list[str]:
     if origin is None:
         return [f"{indent}defined by the engine"]
-    lines = [f"{indent}defined in layer '{origin.defined_in}' at {origin.position}"]
+    lines = [f"{indent}defined in layer '{origin.defined_in}' at {_where(origin.position)}"]
     for layer, position, keys in origin.changes:
-        lines.append(f"{indent}changed in layer '{layer}' at {position}: {', '.join(keys)}")
+        lines.append(f"{indent}changed in layer '{layer}' at {_where(position)}: {', '.join(keys)}")
     if not origin.changes:
         lines.append(f"{indent}not changed by any other layer")
     return lines

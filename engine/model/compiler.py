@@ -199,6 +199,8 @@ class Compiler:
             workflows=workflows,
             resolvers=MappingProxyType(dict(self.checker.resolvers)),
             workflow_actions=MappingProxyType(dict(self.checker.workflow_actions)),
+            designer_changes=MappingProxyType({str(i): a or "" for layer in self.spec.layers if layer.designer
+                                               for i, a in layer.designer.change_sets}),
         )
 
     def menu(self, entities: Mapping[str, Entity]) -> tuple[tuple[Mapping[str, str], tuple[str, ...]], ...]:

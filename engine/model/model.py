@@ -273,6 +273,8 @@ class CompiledModel:
     resolvers: Mapping[str, Any] = field(default_factory=_empty)  # approver resolvers by name
     workflow_actions: Mapping[str, Any] = field(default_factory=_empty)  # workflow actions by name
     warnings: tuple[Any, ...] = ()  # engine.errors.Problem with W codes: the project loads, `tailor check` shows them
+    # the designer layer's change sets: id -> author (engine/spec/designer.py); empty without one
+    designer_changes: Mapping[str, str] = field(default_factory=_empty, compare=False)
 
     def workflow_of(self, entity: str) -> Any:
         """The entity's workflow (engine.workflows.Workflow), or None."""

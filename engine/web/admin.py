@@ -195,6 +195,10 @@ def action_names() -> dict[str, str]:
         admin_audit.RESET_TWO_FACTOR: _("Two-factor sign-in reset"),
         admin_audit.IMPORT_CREATE: _("Created by a staff list import"),
         admin_audit.IMPORT_UPDATE: _("Changed by a staff list import"),
+        admin_audit.DESIGN_APPLY: _("Model changed in the designer"),
+        admin_audit.DESIGN_REVERT: _("Designer change reverted"),
+        admin_audit.DESIGN_DROP_COLUMN: _("Hidden field's column dropped"),
+        admin_audit.DESIGN_CLEAR: _("Designer layer cleared"),
     }
 
 

@@ -1,0 +1,80 @@
+"""Live across workers: two web apps (two WebStates) and a job runner on one database; an
+apply through one is served by the others on their next request or batch, and a request
+keeps the model it started with."""
+
+from __future__ import annotations
+
+import pytest
+from designutil import ADMIN, FILES, add_wechat, migrate
+
+from engine import design
+from engine.config import Settings
+from engine.design.live import LiveModel
+from engine.jobs import JobRunner
+from engine.web import create_app
+from engine.web.state import WebState
+
+
+@pytest.fixture
+def shop(make_project, db_url):
+    root = make_project(FILES)
+    model, engine = migrate(root, db_url)
+    apps = [create_app(Settings(project=root, database_url=db_url, secret_key="s", extra={"jobs": "off"}))
+            for _ in range(2)]
+    yield root, engine, model, apps
+    for app in apps:
+        WebState.of(app).engine.dispose()
+    engine.dispose()
+
+
+def test_the_other_worker_serves_the_new_model_on_its_next_request(shop):
+    root, engine, model, (one, other) = shop
+    assert other.test_client().get("/health").get_json()["metadata_version"] == model.version
+    change = design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+    for app in (other, one):
+        health = app.test_client().get("/health").get_json()
+        assert health["metadata_version"] == change.version
+        assert "wechat_id" in WebState.of(app).model.entities["customer"].fields
+    design.revert(root, engine, change.id, user=ADMIN, expected_version=change.version)
+    assert other.test_client().get("/health").get_json()["metadata_version"] == model.version
+
+
+def test_a_request_keeps_the_model_it_started_with(shop):
+    root, engine, model, (app, _) = shop
+    state = WebState.of(app)
+    with app.test_request_context("/health"):
+        state.refresh()
+        pinned = state.model
+        design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+        state.live.refresh()  # another request of this worker recompiles meanwhile
+        assert state.live.current[0] is not pinned and "wechat_id" in state.live.current[0].entities["customer"].fields
+        assert state.model is pinned and state.service.model is pinned  # never a mix within the request
+    with app.test_request_context("/health"):
+        state.refresh()
+        assert "wechat_id" in state.model.entities["customer"].fields
+
+
+def test_the_job_runner_follows_the_database_per_batch(shop):
+    root, engine, model, _ = shop
+    live = LiveModel(root, engine)
+    seen = []
+
+    def service_of():
+        return live.current[1]
+
+    runner = JobRunner(service_of, {}, refresh=live.refresh)
+    runner.due = lambda now, limit: seen.append(runner.service_of().model.version) or []  # type: ignore[method-assign]
+    runner.run_due()
+    change = design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+    runner.run_due()
+    assert seen == [model.version, change.version]
+
+
+def test_start_up_loads_the_designer_layer(shop, db_url):
+    root, engine, model, _ = shop
+    change = design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+    app = create_app(Settings(project=root, database_url=db_url, secret_key="s", extra={"jobs": "off"}))
+    try:
+        assert WebState.of(app).model.version == change.version
+    finally:
+        WebState.of(app).engine.dispose()
