@@ -12,6 +12,7 @@ import zipfile
 import pytest
 from pagesutil import add_people, client, crm_app, csrf_of, form_values, make_app, signed_in, templates  # noqa: F401
 
+from engine.storage import users, write_engine
 from engine.web.state import WebState
 
 GETS = ["/design", "/design/entities/new", "/design/e/customer", "/design/e/customer/fields/new?type=string",
@@ -281,3 +282,53 @@ def test_drop_column_needs_the_count_of_values(app):
     assert "fax_no" not in {c["name"] for c in sa.inspect(engine).get_columns("customer")}
     history = page(root, "/design/changes")
     assert "drop column customer.fax_no (2 values)" in history
+
+
+RATING_PLUGIN = '''
+import sqlalchemy as sa
+from engine.fields.base import FieldType
+
+class Rating(FieldType):
+    name = "rating"
+    value_type = "number"
+    options = frozenset({"stars"})
+
+    def sql_type(self, field):
+        return sa.SmallInteger()
+
+def tailor_field_types():
+    return [Rating()]
+'''
+
+
+def test_plugin_field_types_come_from_the_registry(make_project, make_app):  # noqa: F811
+    root_folder = make_project({
+        "tailor.yaml": "name: p\nlanguages: [en, zh]\nplugins: [./rating.py]\n",
+        "rating.py": RATING_PLUGIN,
+        "entities/review.yaml": "entity: review\nfields:\n  title: {type: string}\n",
+    })
+    app = make_app(root_folder, users=("root",))
+    with write_engine(WebState.of(app).engine).begin() as conn:
+        conn.execute(users.update().values(is_admin=True))
+    root = signed_in(app, "root")
+    listing = page(root, "/design/e/review")
+    offered = set(re.findall(r'<option value="([a-z_]+)"', listing.split("design-add-field")[1].split("</form>")[0]))
+    assert {"rating", "string", "choice", "link", "computed", "autonumber", "phones"} <= offered
+    status, html = post_form(root, "/design/e/review/fields/new?type=rating", "design-field", name="mood",
+                             label_en="Mood", label_zh="心情", more="stars: 4\n")
+    assert status == 200 and "design-apply" in html, html[-3000:]
+    apply_preview(root, html)
+    mood = model(app).entities["review"].fields["mood"]
+    assert mood.type.name == "rating" and mood.spec["stars"] == 4
+    status, html = post_form(root, "/design/e/review/fields/new?type=rating", "design-field", name="bad",
+                             more="stars: [4\n")
+    assert status == 422 and "E101" in html  # the YAML box is read like a YAML file
+
+
+def test_the_designer_in_chinese(app):
+    root = signed_in(app, "root")
+    root.post("/language", data={"language": "zh", "next": "/design", "csrf_token": token(root)})
+    html = page(root, "/design")
+    assert "设计器" in html and "导出为 YAML" in html and "变更历史" in html
+    field_page = page(root, "/design/e/customer/fields/new?type=choice")
+    assert "标签（中文）" in field_page and "显示条件" in field_page

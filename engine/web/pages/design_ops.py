@@ -115,8 +115,8 @@ def more_options(text: str) -> dict[str, Any]:
         return {}
     problems = Problems()
     loaded = load_yaml_text(text, "more options", problems)
-    if problems.errors or not isinstance(loaded, dict):
-        first = problems.errors[0] if problems.errors else None
+    if problems.items or not isinstance(loaded, dict):
+        first = problems.items[0] if problems.items else None
         raise FormError(f"{first.code} {first.message}" if first else "more options must be a YAML mapping")
     return plain(loaded)
 
