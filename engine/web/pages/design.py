@@ -505,7 +505,7 @@ def change_list():
                            applied=request.args.get("applied", ""), version=current_version())
 
 
-@bp.post("/changes/<int:change_id>/revert")
+@bp.post("/changes/<id(bits=32):change_id>/revert")
 def change_revert(change_id: int):
     st = state()
     design = service()
