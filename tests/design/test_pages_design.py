@@ -332,3 +332,23 @@ def test_the_designer_in_chinese(app):
     assert "设计器" in html and "导出为 YAML" in html and "变更历史" in html
     field_page = page(root, "/design/e/customer/fields/new?type=choice")
     assert "标签（中文）" in field_page and "显示条件" in field_page
+
+
+def test_a_role_granted_design_may_design(make_project, make_app):  # noqa: F811
+    from webutil import make_user
+
+    folder = make_project({
+        "entities/review.yaml": "entity: review\nfields:\n  title: {type: string}\n",
+        "roles.yaml": ("roles:\n"
+                       "  owner:\n    actions: [design]\n    entities:\n      review: {actions: [read]}\n"
+                       "  reader:\n    entities:\n      review: {actions: [read]}\n"),
+    })
+    app = make_app(folder, users=())
+    state = WebState.of(app)
+    make_user(state.engine, state.model, "olga", roles=("owner",))
+    make_user(state.engine, state.model, "rita", roles=("reader",))
+    olga, rita = signed_in(app, "olga"), signed_in(app, "rita")
+    assert 'href="/design"' in olga.get("/home").get_data(as_text=True)
+    assert olga.get("/design/e/review").status_code == 200
+    assert 'href="/design"' not in rita.get("/home").get_data(as_text=True)
+    assert rita.get("/design/e/review").status_code == 404

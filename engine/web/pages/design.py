@@ -75,10 +75,16 @@ def actor():
 
 
 def may_design() -> bool:
-    """For the navigation and every designer URL: the signed-in user may design."""
-    if g.get("user") is None:
+    """For the navigation and every designer URL: the signed-in user may design. Admins
+    and projects where no role grants `design` are answered without a query (every page's
+    navigation asks, error pages too)."""
+    user = g.get("user")
+    if user is None:
         return False
-    return bool(service().can_design(actor(), state().model))
+    model = state().model
+    if not user.get("is_admin") and not any("design" in getattr(role, "grants", ()) for role in model.roles.values()):
+        return False
+    return bool(service().can_design(actor(), model))
 
 
 @bp.before_request
