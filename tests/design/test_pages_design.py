@@ -69,6 +69,12 @@ def apply_preview(client_, html: str, comment: str = "") -> str:
     return client_.get(response.headers["Location"]).get_data(as_text=True)
 
 
+def alert(html: str) -> str:
+    """The problems or notice a designer page shows (for assertion messages)."""
+    found = re.findall(r'role="alert">(.*?)</div>', html, re.S)
+    return " | ".join(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", f)) for f in found) or html[-800:]
+
+
 def version_of(client_) -> str:
     """The metadata version a designer page carries."""
     return re.search(r'name="version" value="([^"]*)"', page(client_, "/design/e/customer")).group(1)
@@ -352,3 +358,21 @@ def test_a_role_granted_design_may_design(make_project, make_app):  # noqa: F811
     assert olga.get("/design/e/review").status_code == 200
     assert 'href="/design"' not in rita.get("/home").get_data(as_text=True)
     assert rita.get("/design/e/review").status_code == 404
+
+
+def test_every_field_form_posted_as_shown_changes_nothing(app):
+    """The edit form of every field of the demo CRM shows the field as the YAML states it:
+    posted untouched, it makes no op at all (a key it lost would be a change)."""
+    root = signed_in(app, "root")
+    current = model(app)
+    for entity in current.entities.values():
+        for name in entity.fields:
+            status, html = post_form(root, f"/design/e/{entity.name}/fields/{name}", "design-field")
+            assert status == 200 and "Nothing changed." in html, (entity.name, name, status, alert(html))
+    for entity in current.entities.values():
+        for url, css in ((f"/design/e/{entity.name}", "design-entity-settings"),
+                         (f"/design/e/{entity.name}/form", "design-layout"),
+                         (f"/design/e/{entity.name}/list", "design-list-layout")):
+            status, html = post_form(root, url, css)
+            assert status == 200 and "Nothing changed." in html, (url, status, alert(html))
+    assert changes(app) == []

@@ -210,8 +210,8 @@ def field_context(ent: Entity, type_name: str, values: dict[str, Any], field: Fi
     model = state().model
     types = field_types(model)
     kind = types[type_name]
+    values, more = ops_.split_for_form(values)
     options = values.get("options") or []
-    more = {k: v for k, v in values.items() if k not in ops_.FORM_OPTIONS}
     return {"entity": ent, "field": field, "type": kind, "type_name": type_name, "types": types,
             "allowed": kind.allowed_options, "values": values, "options": options,
             "blank_options": range(len(options), len(options) + 3), "colors": ops_.COLORS,

@@ -25,8 +25,7 @@ LANGUAGES = ("en", "zh")
 LABEL_KEYS = ("label", "help", "placeholder")
 FLAGS = ("required", "unique", "index", "readonly")
 CONDITIONS = ("visible_when", "required_when", "readonly_when")
-TEXT_OPTIONS = ("pattern", "format", "expression", "currency", "currency_field", "option_set", "to",
-                "on_delete", "returns", "unit", "mask")
+TEXT_OPTIONS = ("pattern", "format", "expression", "currency", "option_set", "to", "on_delete", "returns", "unit")
 NUMBER_OPTIONS = ("max_length", "min_length", "precision", "scale", "max_items")
 BOUND_OPTIONS = ("min", "max")  # numbers, or dates / durations written as text
 # the options the field form has an input of its own for; a type's other options (a
@@ -109,6 +108,21 @@ def order_number(text: str, fallback: int) -> float:
         raise FormError(f"{text!r} is not an order number") from None
 
 
+def split_for_form(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A field's YAML -> (what the form's own inputs show, what goes in "more options"):
+    keys the form has no input for, and values its inputs cannot hold (a polymorphic
+    link's list of targets, a default given as an expression)."""
+    shown: dict[str, Any] = {}
+    more: dict[str, Any] = {}
+    simple = (*TEXT_OPTIONS, *NUMBER_OPTIONS, *BOUND_OPTIONS, *CONDITIONS, "default")
+    for key, value in spec.items():
+        if key not in FORM_OPTIONS or (key in simple and isinstance(value, (Mapping, list))):
+            more[key] = value
+        else:
+            shown[key] = value
+    return shown, more
+
+
 def more_options(text: str) -> dict[str, Any]:
     """The "more options" box: YAML mapping of a type's other options."""
     if not text.strip():
@@ -170,8 +184,12 @@ def to_plain(value: Any) -> Any:
 
 
 def plain_spec(field: Field) -> dict[str, Any]:
-    """A field's merged YAML as plain data (what the edit form starts from)."""
-    return to_plain(field.spec) if field.spec else {"type": field.type.name}
+    """A field's merged YAML as plain data (what the edit form starts from). A field with
+    an `option_set` states no options of its own (the compiled spec holds the set's)."""
+    spec = to_plain(field.spec) if field.spec else {"type": field.type.name}
+    if spec.get("option_set"):
+        spec.pop("options", None)
+    return spec
 
 
 def field_ops(entity: str, name: str, before: Mapping[str, Any] | None, after: dict[str, Any]) -> list[Op]:
@@ -185,12 +203,24 @@ def field_ops(entity: str, name: str, before: Mapping[str, Any] | None, after: d
     for key, value in after.items():
         if key == "type" and value == before.get("type"):
             continue
+        if key == "options" and same_options(before.get(key), value):
+            continue
         if before.get(key) != value:
             ops.append({"path": f"{base}.{key}", "value": value})
     for key in before:
         if key not in after and key not in ("type", "hidden", "renamed_from") and key in FORM_OPTIONS | set(after):
             ops.append({"path": f"{base}.{key}", "delete": True})
     return ops
+
+
+def same_options(before: Any, after: Any) -> bool:
+    """Options are the same whether the YAML wrote `CNY` or `{value: CNY}`."""
+    def normal(options: Any) -> Any:
+        if not isinstance(options, list):
+            return options
+        return [o if isinstance(o, Mapping) else {"value": o} for o in options]
+
+    return normal(before) == normal(after)
 
 
 def entity_spec(form: MultiDict) -> dict[str, Any]:
