@@ -376,3 +376,37 @@ def test_every_field_form_posted_as_shown_changes_nothing(app):
             status, html = post_form(root, url, css)
             assert status == 200 and "Nothing changed." in html, (url, status, alert(html))
     assert changes(app) == []
+
+
+def test_new_entity_settings_and_options_with_order_and_colour(app):
+    root = signed_in(app, "root")
+    status, html = post_form(root, "/design/entities/new", "design-form", name="visit", label_en="Visit",
+                             label_zh="拜访", plural_en="Visits", plural_zh="拜访记录", icon="map", menu="Customers")
+    assert status == 200 and "CREATE TABLE visit" in html, alert(html)
+    apply_preview(root, html, "visits")
+    visit = model(app).entities["visit"]
+    assert visit.label["zh"] == "拜访" and visit.title.field == "name"
+    assert root.get("/e/visit").status_code == 200
+    # a choice field: options with colours, then reordered (order numbers) and one hidden
+    status, html = post_form(root, "/design/e/visit/fields/new?type=choice", "design-field", name="outcome",
+                             label_en="Outcome", opt_value_0="good", opt_label_0_en="Good", opt_label_0_zh="好",
+                             opt_color_0="green", opt_value_1="bad", opt_label_1_en="Bad", opt_color_1="red",
+                             opt_value_2="none", default="none")
+    assert status == 200, alert(html)
+    apply_preview(root, html)
+    outcome = model(app).entities["visit"].fields["outcome"]
+    assert [(o.value, o.color) for o in outcome.options] == [("good", "green"), ("bad", "red"), ("none", None)]
+    status, html = post_form(root, "/design/e/visit/fields/outcome", "design-field", opt_order_0="3",
+                             opt_order_1="1", opt_order_2="2", opt_hidden_0="1")
+    assert status == 200 and "entities.visit.fields.outcome.options" in html, alert(html)
+    apply_preview(root, html)
+    outcome = model(app).entities["visit"].fields["outcome"]
+    assert [o.value for o in outcome.options] == ["bad", "none", "good"]
+    assert outcome.option("good").hidden and outcome.default == "none"
+    # the entity's settings: a new plural, hidden from the menu
+    status, html = post_form(root, "/design/e/visit", "design-entity-settings", plural_zh="客户拜访", hidden="1")
+    assert status == 200, alert(html)
+    apply_preview(root, html)
+    visit = model(app).entities["visit"]
+    assert visit.plural["zh"] == "客户拜访" and visit.hidden
+    assert root.get("/e/visit").status_code == 404 and "/e/visit" not in page(root, "/home")
