@@ -2,6 +2,7 @@
 
     tailor check PROJECT                  validate; exit 0 with a summary (and any warnings), 2 with every problem
     tailor explain PROJECT ENTITY[.FIELD|.RULE]  where an entity, field or rule comes from, and what it is
+    tailor diff OLD NEW [--json] [--lang zh] [--database URL]   what changes from one project to another
     tailor migrate PROJECT [--plan|--sql] [--allow-destructive] [--write-revision DIR]
     tailor demo-data PROJECT              load the project's demo/*.yaml records
     tailor user create USERNAME           add a user
@@ -145,6 +146,47 @@ def explain(project: str, target: str, database: str | None) -> None:
         sys.exit(EXIT_PROBLEMS)
     for line in lines:
         click.echo(line)
+
+
+EXIT_DIFFERENT = 1
+
+
+@cli.command()
+@click.argument("old", type=click.Path(file_okay=False))
+@click.argument("new", type=click.Path(file_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON (keys: docs/diff.md).")
+@click.option("--lang", "language", type=click.Choice(["en", "zh"]), default="en", show_default=True,
+              help="Language of the text.")
+@click.option("--database", "database", metavar="URL", default=None,
+              help="A database at OLD: count the rows and values the migration touches (only read).")
+def diff(old: str, new: str, as_json: bool, language: str, database: str | None) -> None:
+    """What changes from project folder OLD to NEW: entities, fields, options, indexes, rules,
+    roles and field permissions, workflows and approval flows, and the migration with what
+    data it touches. Exit 0: no differences; 1: differences; 2: an error (a project with
+    problems, printed as `tailor check` prints them, or an unusable database)."""
+    import json
+
+    from .diff import diff_models, render, to_json
+
+    old_model, new_model = _model(old), _model(new)
+    engine = _engine(old, database) if database else None
+    if engine is not None and engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:") \
+            and not Path(engine.url.database).is_file():  # connecting would create an empty file
+        click.echo(f"error: no database file {engine.url.database}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    try:
+        result = diff_models(old_model, new_model, engine=engine, old_path=old, new_path=new)
+    except OperationalError as exc:
+        click.echo(f"error: cannot use the database: {str(exc.orig).strip().splitlines()[0]}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    finally:
+        if engine is not None:
+            engine.dispose()
+    if as_json:
+        click.echo(json.dumps(to_json(result), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render(result, language))
+    sys.exit(EXIT_DIFFERENT if result.different else 0)
 
 
 @cli.command()

@@ -50,3 +50,21 @@ def test_failed_demo_load_leaves_nothing(tmp_path, make_project, db_url):
 def test_examples_have_no_warnings(project):
     """Every option, field and entity of the examples is labelled in each of their languages."""
     assert load_model(EXAMPLES / project, entry_points=False).warnings == ()
+
+
+@pytest.mark.parametrize("project", ["crm", "trade"])
+def test_every_example_entity_has_a_menu_heading(project):
+    """A layer's `menu:` replaces the base's: an entity it leaves out lands in the untitled
+    group at the end, which the sidebar shows under the previous group's heading."""
+    model = load_model(EXAMPLES / project, entry_points=False)
+    untitled = [names for label, names in model.menu if not label]
+    assert untitled == []
+    placed = {name for _label, names in model.menu for name in names}
+    assert placed == {name for name, entity in model.entities.items() if not entity.hidden}
+
+
+def test_trade_keeps_the_base_service_and_marketing_groups():
+    groups = {label["en"]: (label["zh"], names) for label, names in load_model(EXAMPLES / "trade", entry_points=False).menu}
+    assert groups["Service"] == ("服务", ("ticket",))
+    assert groups["Marketing"] == ("市场", ("campaign",))
+    assert groups["Logistics"] == ("物流", ("shipment",))
