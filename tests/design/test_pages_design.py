@@ -194,6 +194,8 @@ def test_add_a_field_place_it_apply_rename_remove_restore_revert_export(app):
                              label_en="WeChat ID", label_zh="微信号", help_en="Their WeChat account", section="1")
     assert status == 200, html[-3000:]
     assert "entities.customer.fields.wechat_id" in html and "wechat_id" in html.split("design-plan")[1]
+    difference = re.search(r'<pre class="design-diff">(.*?)</pre>', html, re.S)
+    assert difference and "wechat_id" in difference.group(1), html[-3000:]  # as tailor diff says it
     history = apply_preview(root, html, "WeChat for the sales team")
     assert "WeChat for the sales team" in history and "root" in history.lower()
     customer = model(app).entities["customer"]

@@ -26,6 +26,7 @@ another admin applied a change since the form was shown (the metadata version it
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,6 +53,7 @@ from . import design_ops as ops_
 from .design_ops import FormError
 
 bp = Blueprint("design", __name__, url_prefix="/design")
+log = logging.getLogger(__name__)
 MAX_OPS_TEXT = 200_000
 EXPRESSION_INPUTS = ("visible_when", "required_when", "readonly_when", "expression")
 
@@ -130,6 +132,21 @@ def posted_version() -> str | None:
     return request.form.get("version", "") or None
 
 
+def diff_text(result: Any) -> str:
+    """What the change set changes, as `tailor diff` says it (engine/diff), in the user's
+    language; the migration part is the plan the preview made on the live database."""
+    if result.model is None:
+        return ""
+    from ...diff import diff_models, render
+    from ..i18n import language
+
+    try:
+        return render(diff_models(state().model, result.model, plan=result.plan), language=language())
+    except Exception:  # the preview must not fail for its summary: the ops and DDL are shown anyway
+        log.warning("could not summarise a designer change set", exc_info=True)
+        return ""
+
+
 def preview_or_form(ops: list[dict[str, Any]], title: str, back: str, form_template: str, **form_context):
     """Preview the ops. Problems: the form again with the checker's codes (422), nothing
     changed. Else the preview page, whose Apply button posts the same ops."""
@@ -141,7 +158,7 @@ def preview_or_form(ops: list[dict[str, Any]], title: str, back: str, form_templ
         return render_template(form_template, problems=result.problems, notice=None, **form_context), 422
     return render_template("design/preview.html", title=title, back=back, ops=ops, preview=result,
                            ops_json=json.dumps(ops, ensure_ascii=False), version=posted_version() or "",
-                           comment=request.form.get("comment", "")), 200 if result.ok else 409
+                           comment=request.form.get("comment", ""), diff=diff_text(result)), 200 if result.ok else 409
 
 
 def preview_page(ops: list[dict[str, Any]], title: str, back: str, comment: str = "", kept: int | None = None):
@@ -151,7 +168,7 @@ def preview_page(ops: list[dict[str, Any]], title: str, back: str, comment: str 
     result = service().preview(st.project, st.engine, ops, user=actor(), version=posted_version())
     return render_template("design/preview.html", title=title, back=back, ops=ops, preview=result,
                            ops_json=json.dumps(ops, ensure_ascii=False), version=posted_version() or "",
-                           comment=comment, kept=kept), 200 if result.ok else 422
+                           comment=comment, kept=kept, diff=diff_text(result)), 200 if result.ok else 422
 
 
 def names_in_form(entity: Entity) -> list[str]:
