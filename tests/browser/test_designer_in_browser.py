@@ -85,6 +85,17 @@ def apply(page, comment: str = "") -> None:
     assert page.locator(".design-applied, .design-reverted").count() == 1, page.content()[:3000]
 
 
+def drag(page, handle, target) -> None:
+    """Drag with the mouse, in steps, as a person does (SortableJS follows mouse events)."""
+    start, end = handle.bounding_box(), target.bounding_box()
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    x, y = end["x"] + 20, end["y"] + end["height"] / 4
+    page.mouse.move(x, y - 30, steps=12)
+    page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+
+
 def field_row(page, name: str):
     return page.locator(f"table.design-fields tr[data-field={name}]")
 
@@ -103,7 +114,7 @@ def test_admin_designs_and_a_rep_on_another_process_uses_it(browser, tmp_path):
     log = (tmp_path / "other.log").open("w")
     other = subprocess.Popen([sys.executable, "-c", "from engine.cli import cli; cli()", "serve", str(project),
                               "--database", url, "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    admin_context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US",
+    admin_context = browser.new_context(viewport={"width": 1280, "height": 2400}, locale="en-US",
                                         accept_downloads=True)
     rep_context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
     try:
@@ -145,6 +156,18 @@ def test_admin_designs_and_a_rep_on_another_process_uses_it(browser, tmp_path):
         screenshot(admin, "designer-preview")
         apply(admin, "WeChat for the sales team")
         assert "WeChat for the sales team" in admin.locator("table.design-history").inner_text()
+
+        # -- drag it to the first section ("Basics") on the form editor (design.js)
+        admin.goto(admin_url + "/design/e/customer/form")
+        assert admin.evaluate("document.documentElement.classList.contains('design-dnd')")  # design.js ran
+        drag(admin, admin.locator("li.design-item[data-field=wechat_id] .drag-handle"),
+             admin.locator("ul[data-section='0'] li.design-item[data-field=name]"))
+        assert admin.locator("ul[data-section='0'] li[data-field=wechat_id]").count() == 1
+        assert admin.locator("select[name=place_wechat_id]").input_value() == "0"  # the no-JS inputs follow
+        screenshot(admin, "designer-form-layout")
+        admin.click("form.design-layout button.primary")
+        assert "entities.customer.form" in admin.locator(".design-changes").inner_text()
+        apply(admin, "WeChat with the basics")
 
         # -- the rep, on the other process (never restarted), sees and fills it
         rep.goto(rep_url + "/e/customer/new")

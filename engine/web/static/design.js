@@ -23,6 +23,7 @@
         group: group || undefined,
         handle: '.drag-handle',
         animation: 120,
+        forceFallback: true,  // mouse and touch events, not HTML5 drag: the same on every browser
         emptyInsertThreshold: 24,
         onSort: function (event) {
           renumber(event.to);
