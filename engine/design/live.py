@@ -16,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..errors import ProjectError
@@ -40,8 +41,16 @@ class LiveModel:
 
     def refresh(self) -> tuple[CompiledModel, Any]:
         """Look at the database's metadata version (one SELECT); recompile when it moved.
-        Returns the pair to use for the whole request or batch."""
-        latest = latest_version(self.engine)
+        Returns the pair to use for the whole request or batch. A database that cannot be
+        read raises (the request gets the "temporarily unavailable" page); a database
+        without engine tables yet is taken as unchanged."""
+        try:
+            latest = latest_version(self.engine, quiet=False)
+        except sa.exc.DBAPIError as exc:
+            text = str(exc.orig)
+            if "tailor_metadata" in text and ("no such table" in text or "does not exist" in text):
+                return self.current  # never migrated: nothing to follow yet
+            raise
         if latest is None or latest == self.seen or latest == self.current[0].version:
             self.seen = latest if latest is not None else self.seen
             return self.current

@@ -7,7 +7,7 @@ web's user mapping with id, username, is_admin and roles).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,11 +129,13 @@ def can_design(user: Any, model: CompiledModel) -> bool:
     return any("design" in getattr(model.roles.get(r), "grants", ()) for r in roles)
 
 
-def _require(user: Any, model: CompiledModel | None) -> None:
+def _require(user: Any, model: CompiledModel | None | Callable[[], CompiledModel | None]) -> None:
     """Admins always (also when the model does not compile: they must be able to revert);
-    others need a role granted `design` in the model."""
+    others need a role granted `design` in the model (a callable: compiled only for them)."""
     if user is None or _who(user)[2]:
         return  # the command line, an admin
+    if callable(model):
+        model = model()
     if model is None or not can_design(user, model):
         raise DesignDenied("you may not change the model", "您无权修改模型")
 
@@ -172,8 +174,9 @@ def active_changes(bind: Engine | Connection) -> list[DesignChange]:
         return [c for c in _changes(conn) if c.active]
 
 
-def latest_version(bind: Engine | Connection) -> str | None:
-    """The database's metadata version: the newest row of tailor_metadata (one SELECT)."""
+def latest_version(bind: Engine | Connection, *, quiet: bool = True) -> str | None:
+    """The database's metadata version: the newest row of tailor_metadata (one SELECT).
+    None when there is none; also when the database cannot be read, unless not `quiet`."""
     query = sa.select(metadata_version.c.version).order_by(metadata_version.c.id.desc()).limit(1)
     if isinstance(bind, Connection):
         return bind.execute(query).scalar()
@@ -181,6 +184,8 @@ def latest_version(bind: Engine | Connection) -> str | None:
         with bind.connect() as conn:
             return conn.execute(query).scalar()
     except sa.exc.DBAPIError:
+        if not quiet:
+            raise
         return None
 
 
@@ -255,6 +260,19 @@ def _rows(engine: Engine, plan: Any) -> dict[str, int]:
     return found
 
 
+def _statements(sql: str) -> list[str]:
+    """The DDL of `plan.sql()` one statement a piece, each with the comment saying why;
+    the transaction's BEGIN/COMMIT and the header are left out."""
+    found = []
+    for chunk in sql.split(";\n"):
+        lines = [line for line in chunk.strip().splitlines() if line.strip()]
+        body = [line for line in lines if not line.startswith("--")]
+        if not body or body == ["BEGIN"] or body == ["COMMIT"] or body[-1] == "COMMIT":
+            continue
+        found.append("\n".join(line for line in lines if not line.startswith("-- Tailor migration")) + ";")
+    return found
+
+
 def preview(project: str | Path, engine: Engine, ops: Any, *, user: Any, version: str | None = None) -> Preview:
     """What applying `ops` would do: the checker's problems, the migration plan and its
     SQL, whether anything is destructive, rows per table touched, the forms and lists it
@@ -276,8 +294,7 @@ def preview(project: str | Path, engine: Engine, ops: Any, *, user: Any, version
     result.model = model
     plan = plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version)
     result.plan = plan
-    sql = plan.sql(engine)
-    result.sql = [s.strip() + ";" for s in sql.split(";\n") if s.strip() and not s.strip().startswith("COMMIT")]
+    result.sql = _statements(plan.sql(engine))
     result.destructive = bool(plan.destructive_operations)
     if plan.destructive_operations:
         result.refused = plan.render()
@@ -342,7 +359,7 @@ def apply(project: str | Path, engine: Engine, ops: Any, *, user: Any, comment: 
     nothing changes."""
     ops = _check_ops(ops)
     changes = active_changes(engine)
-    _require(user, _current(project, changes))
+    _require(user, lambda: _current(project, changes))
     author = _who(user)[1]
     model = _compile(project, [*changes, (NEW, ops, author)])
     from ..migrate.apply import migration_transaction
@@ -368,7 +385,7 @@ def revert(project: str | Path, engine: Engine, change_id: int, *, user: Any, ex
     if target is None:
         raise DesignRefused(reason=f"change set {change_id} is not active (unknown, reverted or cleared)",
                             reason_zh=f"变更集 {change_id} 不在生效中（不存在、已撤销或已清除）")
-    _require(user, _current(project, changes))
+    _require(user, lambda: _current(project, changes))
     remaining = [c for c in changes if c.id != change_id]
     model = _compile(project, remaining)
     from ..migrate.apply import migration_transaction

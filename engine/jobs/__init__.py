@@ -175,11 +175,12 @@ class _LostClaim(Exception):
     pass
 
 
-def start_in_process(service_of: Callable[[], Any], handlers: Mapping[str, Callable], interval: float) -> threading.Event:
-    """The embedded default: a daemon thread running due jobs every `interval` seconds.
-    Returns the event that stops it."""
+def start_in_process(service_of: Callable[[], Any], handlers: Mapping[str, Callable], interval: float,
+                     refresh: Callable[[], Any] | None = None) -> threading.Event:
+    """The embedded default: a daemon thread running due jobs every `interval` seconds
+    (`refresh` before each batch follows the database's model). Returns the event that stops it."""
     stop = threading.Event()
-    runner = JobRunner(service_of, handlers)
+    runner = JobRunner(service_of, handlers, refresh=refresh)
     threading.Thread(target=runner.loop, args=(interval, stop), name="tailor-jobs", daemon=True).start()
     return stop
 

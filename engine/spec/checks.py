@@ -154,8 +154,6 @@ class SpecChecker:
                 continue
             ftype_name = fspec.get("type")
             if ftype_name is None:
-                if str(fpos).startswith("designer:"):  # E606 said it (engine/spec/designer.py)
-                    continue
                 typed = [n for n, f in fields.items() if isinstance(f, PosDict) and f.get("type")]
                 self.add("E604", f"field '{fname}' has no type and no base project defines it", fpos,
                          did_you_mean(fname, typed) or "give it a 'type:' to add it as a new field")

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import Position, Problems
+from ..errors import Position, Problems, did_you_mean
 from .schema import validate_document
 from .yamlload import PosDict, PosList
 
@@ -190,10 +190,16 @@ def _apply_op(root: PosDict, segments: list[str], value: Any, deleting: bool, wh
     return True
 
 
-def fold(designer: Iterable[Any] | None, problems: Problems, *, base_path: Path | None = None,
+def fold(designer: Iterable[Any] | None, problems: Problems | None = None, *, base_path: Path | None = None,
          base_name: str | None = None):
     """The active change sets (oldest first) -> one "designer" Layer (or None when there
-    are none). Malformed ops are E607 and skipped; the rest is validated like YAML."""
+    are none). Malformed ops are E607 and skipped; the rest is validated like YAML.
+    Problems go to `problems`; without it, ProjectError is raised with them."""
+    if problems is None:
+        collected = Problems()
+        layer = fold(designer, collected, base_path=base_path, base_name=base_name)
+        collected.raise_if_any()
+        return layer
     from .project import Layer
 
     sets = change_sets_of(designer)
@@ -264,9 +270,13 @@ def check_conflicts(entities: Mapping[str, PosDict], layer: Any, problems: Probl
         if base is None:
             if name in info.created_entities:
                 kept.append((kind, document))
-            else:
+            elif _stored(document.pos):
                 problems.add("E606", f"the designer changes entity '{name}', which the project no longer defines",
                              document.pos, "revert that designer change set, or add the entity back to the YAML")
+            else:  # a change being made names an entity nobody defines
+                problems.add("E306", f"unknown entity '{name}'", document.pos,
+                             did_you_mean(str(name), entities) or "a new entity is one op: entities.NAME with the "
+                             "whole entity document")
             continue
         fields = document.get("fields")
         base_fields = base.get("fields")
@@ -278,9 +288,13 @@ def check_conflicts(entities: Mapping[str, PosDict], layer: Any, problems: Probl
                 if not isinstance(fspec, PosDict):
                     continue
                 if bspec is None and "type" not in fspec:
-                    problems.add("E606", f"the designer changes field '{name}.{fname}', which the project no "
-                                 "longer defines", where,
-                                 f"the entity is at {base.position_of('entity')}; revert that designer change set")
+                    if _stored(where):  # the YAML dropped what a stored change set changes
+                        problems.add("E606", f"the designer changes field '{name}.{fname}', which the project no "
+                                     "longer defines", where,
+                                     f"the entity is at {base.position_of('entity')}; revert that designer change set")
+                    else:  # a change being made names a field nobody defines: as in any layer
+                        problems.add("E604", f"field '{fname}' has no type and the project does not define it", where,
+                                     "give it a 'type:' to add it as a new field")
                     del fields[fname]
                     continue
                 if isinstance(bspec, PosDict) and "type" in fspec and bspec.get("type") is not None \

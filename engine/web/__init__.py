@@ -77,8 +77,8 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         from ..jobs import job_handlers, start_in_process
 
         interval = float(settings.extra.get("jobs_interval", "10"))
-        app.extensions["tailor_jobs"] = start_in_process(lambda: WebState.of(app).service,
-                                                         job_handlers(model), interval)
+        app.extensions["tailor_jobs"] = start_in_process(lambda: state.live.current[1], job_handlers(model), interval,
+                                                         refresh=state.live.refresh)
 
     @app.get("/health")
     def health():

@@ -109,6 +109,7 @@ def _designed(root, engine, model):
             {"section": {"en": "Main", "zh": "主要"}, "fields": ["name", "wechat_id", "phone", "level"]}]}},
         {"path": "entities.customer.fields.phone.label", "value": {"en": "Mobile", "zh": "手机"}},
         {"path": "entities.customer.fields.level.options", "value": [{"value": "d", "label": "D"}]},
+        {"path": "project.label", "value": {"en": "Shop CRM", "zh": "商店客户管理"}},
     ], user=ADMIN, comment="WeChat", expected_version=model.version)
     return design.apply(root, engine, [{"path": "entities.visit", "value": visit}], user=ADMIN,
                         expected_version=first.version)
@@ -125,6 +126,7 @@ def test_export_check_same_hash_then_clear_changes_nothing(shop, tmp_path):
     assert sorted(p.name for p in (out / "entities").iterdir()) == ["customer.yaml", "visit.yaml"]
     settings = yaml.safe_load((out / "tailor.yaml").read_text())
     assert settings["name"] == "shop" and (out / settings["extends"]).resolve() == root.resolve()
+    assert settings["label"] == {"en": "Shop CRM", "zh": "商店客户管理"} and live.label["zh"] == "商店客户管理"
     roles = yaml.safe_load((out / "roles.yaml").read_text())
     assert roles["roles"]["rep"]["entities"]["customer"]["fields"] == {"wechat_id": "read"}
     assert roles["roles"]["rep"]["entities"]["customer"]["actions"] == ["read", "create", "update"]
@@ -167,3 +169,16 @@ def test_export_refuses_a_folder_that_is_not_empty(shop, tmp_path):
     with pytest.raises(design.DesignRefused, match="not an empty folder"):
         design.export_layer(root, engine, tmp_path / "busy")
     assert (tmp_path / "busy" / "keep.txt").read_text() == "x"
+
+
+def test_a_designer_change_to_an_entity_the_base_removed_is_a_conflict(shop):
+    root, engine, model, url = shop
+    change = design.apply(root, engine, [{"path": "entities.deal.label", "value": {"en": "Deal", "zh": "交易"}}],
+                          user=ADMIN, expected_version=model.version)
+    (root / "entities" / "deal.yaml").unlink()
+    (root / "roles.yaml").write_text((root / "roles.yaml").read_text().replace(
+        "      deal: {actions: [read], scope: all}\n", ""))
+    with pytest.raises(ProjectError) as info:
+        design.load_project_model(root, engine)
+    assert [(p.code, str(p.position)) for p in info.value.problems] == [
+        ("E606", f"designer:change-{change.id}:entities.deal")]

@@ -30,7 +30,8 @@ def shop(make_project, db_url):
 def test_the_other_worker_serves_the_new_model_on_its_next_request(shop):
     root, engine, model, (one, other) = shop
     assert other.test_client().get("/health").get_json()["metadata_version"] == model.version
-    change = design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+    first = WebState.of(one)  # the admin's request lands on worker one
+    change = design.apply(first.project, first.engine, add_wechat(), user=ADMIN, expected_version=first.model.version)
     for app in (other, one):
         health = app.test_client().get("/health").get_json()
         assert health["metadata_version"] == change.version

@@ -113,11 +113,15 @@ BAD = {
         "type": "choice", "options": ["gold", "silver"], "default": "bronze"}}], "E401"),
     "link to nothing": ([{"path": "entities.customer.fields.partner", "value": {"type": "link", "to": "partner"}}],
                         "E306"),
+    "unknown entity": ([{"path": "entities.custmer.fields.x", "value": {"type": "string"}}], "E306"),
     "unknown type": ([{"path": "entities.customer.fields.x", "value": {"type": "strng"}}], "E301"),
     "unknown key": ([{"path": "entities.customer.fields.x", "value": {"type": "string", "colour": "red"}}], "E201"),
     "malformed op": ([{"path": "customers.x", "value": 1}], "E607"),
     "delete a YAML field": ([{"path": "entities.customer.fields.phone", "delete": True}], "E607"),
     "empty change set": ([], "E607"),
+    "a key of a field nobody defines": ([{"path": "entities.customer.fields.nope.label", "value": "Nope"}], "E604"),
+    "a new entity's field without a type": ([{"path": "entities.visit", "value": {
+        "fields": {"notes": {"label": "Notes"}}}}], "E604"),
 }
 
 
@@ -193,3 +197,45 @@ def test_a_new_entity_is_created_with_its_table(shop):
     live = design.load_project_model(root, engine)
     assert live.entities["visit"].label["zh"] == "拜访" and "notes" in columns(engine, "visit")
     assert live.entities["visit"].origin.defined_in == "designer"
+
+
+def test_the_migration_the_change_set_and_the_version_commit_together(shop, monkeypatch):
+    root, engine, model = shop
+    before = snapshot(engine)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the audit log is full")
+
+    monkeypatch.setattr("engine.admin_audit.record", broken)  # the last step of the transaction fails
+    with pytest.raises(RuntimeError):
+        design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+    assert snapshot(engine) == before  # no column, no change set, no version: all rolled back
+
+
+def test_two_admins_applying_on_the_same_version_at_once_one_wins(shop):
+    import threading
+
+    root, engine, model = shop
+    outcomes: list[object] = []
+    start = threading.Barrier(2)
+
+    def admin(name: str) -> None:
+        start.wait()
+        try:
+            outcomes.append(design.apply(root, engine, [{"path": f"entities.customer.fields.{name}",
+                                                         "value": {"type": "string"}}],
+                                         user=ADMIN, expected_version=model.version))
+        except design.DesignConflict as exc:
+            outcomes.append(exc)
+
+    threads = [threading.Thread(target=admin, args=(name,)) for name in ("qq", "line_id")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    won = [o for o in outcomes if isinstance(o, design.DesignChange)]
+    lost = [o for o in outcomes if isinstance(o, design.DesignConflict)]
+    assert len(won) == 1 and len(lost) == 1
+    assert len(design.list_changes(engine)) == 1 and latest(engine) == won[0].version
+    added = {"qq", "line_id"} & set(columns(engine))
+    assert len(added) == 1  # the loser's column was never added
