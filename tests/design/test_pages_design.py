@@ -241,6 +241,15 @@ def test_add_a_field_place_it_apply_rename_remove_restore_revert_export(app):
     assert "Reverted" in history
 
 
+def test_a_yaml_field_is_renamed_in_the_yaml(app):
+    root = signed_in(app, "root")
+    assert "renamed_from" in page(root, "/design/e/customer/fields/city/rename")
+    response = root.post("/design/e/customer/fields/city/rename",
+                         data={"csrf_token": token(root), "new_name": "town", "version": version_of(root)})
+    assert response.status_code == 422 and "entities/customer.yaml" in response.get_data(as_text=True)
+    assert changes(app) == []
+
+
 def test_layouts_list_and_role_visibility(app):
     root = signed_in(app, "root")
     status, html = post_form(root, "/design/e/customer/form", "design-layout")

@@ -337,6 +337,9 @@ def field_rename(entity: str, field: str):
     context = {"entity": ent, "field": found, "version": current_version()}
     if request.method == "GET":
         return render_template("design/rename.html", problems=[], notice=None, new_name="", **context)
+    if not designer_made(found):
+        return render_template("design/rename.html", problems=[], notice=yaml_field_text(found),
+                               new_name="", **context), 422
     new = request.form.get("new_name", "").strip()
     if not new or new == field:
         return render_template("design/rename.html", problems=[], notice=_("Give the field a new name."),
@@ -345,6 +348,17 @@ def field_rename(entity: str, field: str):
     return preview_or_form(ops, _("Rename %(old)s to %(new)s", old=field, new=new),
                            url_for("design.field_rename", entity=entity, field=field), "design/rename.html",
                            new_name=new, **context)
+
+
+def designer_made(field: Field) -> bool:
+    """Created by a designer change set (not by a YAML layer)."""
+    return field.origin is not None and field.origin.defined_in == "designer"
+
+
+def yaml_field_text(field: Field) -> str:
+    where = field.origin.position if field.origin is not None else "?"
+    return _("This field is defined in the YAML (%(where)s): rename it there with renamed_from, then run "
+             "tailor migrate. The designer renames the fields it created.", where=where)
 
 
 @bp.route("/e/<entity>/fields/<field>/drop", methods=["GET", "POST"])
@@ -550,7 +564,14 @@ def change_revert(change_id: int):
 @bp.get("/export")
 def export():
     st = state()
-    data = service().export_layer_zip(st.project, st.engine)
+    design = service()
+    try:
+        data = design.export_layer_zip(st.project, st.engine)
+    except design.DesignRefused as exc:  # the layer would not compile to the live model: nothing exported
+        return render_template("design/changes.html", changes=sorted(design.list_changes(st.engine),
+                                                                      key=lambda c: -c.id),
+                               applied="", version=current_version(), problems=exc.problems,
+                               notice=None if exc.problems else refused_text(exc)), 422
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     return Response(data, mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{st.model.project}-designer-{stamp}.zip"'})
