@@ -421,3 +421,34 @@ def test_new_entity_settings_and_options_with_order_and_colour(app):
     visit = model(app).entities["visit"]
     assert visit.plural["zh"] == "客户拜访" and visit.hidden
     assert root.get("/e/visit").status_code == 404 and "/e/visit" not in page(root, "/home")
+
+
+JUNK_OPS = ["", "[]", "{}", "not json", "[1]", '[{"path": 1}]', '[{"path": "x"}]', '[{"value": 1}]',
+            '[{"path": "entities.customer.fields.a", "value": {"type": "nosuch"}}]',
+            '[{"path": "entities.customer.fields.a", "value": "text"}]',
+            '[{"path": "entities.customer.fields.name", "delete": true}]',
+            '[{"path": "roles.sales_rep.entities.customer.fields.name", "value": "owner"}]',
+            '[{"path": "entities.customer.form", "value": {"sections": [{"fields": ["nosuch"]}]}}]',
+            "[" + ",".join(['{"path": "entities.customer.label", "value": "x"}'] * 5000) + "]"]
+JUNK_FIELDS = {"type": "nosuch", "name": "Bad Name!", "opt_value_0": "a", "opt_color_0": "mauve",
+               "opt_order_0": "abc", "place_name": "99", "order_name": "x", "section_0_en": "S", "min": "abc",
+               "max_length": "-5", "more": "- a list\n", "section": "999", "confirm": "abc", "new_name": "id",
+               "col_name": "1", "colorder_name": "1e999", "sort": "nosuch", "stage": "name",
+               "role_sales_rep_name": "owner", "check": "visible_when", "visible_when": "(" * 200}
+
+
+def test_junk_gets_an_answer_never_a_500(app):
+    root = signed_in(app, "root")
+    csrf = token(root)
+    for ops in JUNK_OPS:
+        response = root.post("/design/apply", data={"csrf_token": csrf, "ops": ops, "version": version_of(root)})
+        assert response.status_code in (400, 409, 422), (ops[:80], response.status_code)
+    for url in POSTS:  # every junk value at once on each page, then one by one on the field form
+        if not url.endswith("/apply"):
+            response = root.post(url, data={"csrf_token": csrf, "version": "stale", **JUNK_FIELDS})
+            assert response.status_code < 500, (url, response.status_code)
+    for key, value in JUNK_FIELDS.items():
+        response = root.post("/design/e/customer/fields/new", data={"csrf_token": csrf, "type": "string",
+                                                                   "name": "junk", key: value})
+        assert response.status_code < 500, (key, response.status_code)
+    assert changes(app) == []
