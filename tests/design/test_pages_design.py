@@ -383,7 +383,8 @@ def test_every_field_form_posted_as_shown_changes_nothing(app):
     for entity in current.entities.values():
         for url, css in ((f"/design/e/{entity.name}", "design-entity-settings"),
                          (f"/design/e/{entity.name}/form", "design-layout"),
-                         (f"/design/e/{entity.name}/list", "design-list-layout")):
+                         (f"/design/e/{entity.name}/list", "design-list-layout"),
+                         (f"/design/e/{entity.name}/roles", "design-roles")):
             status, html = post_form(root, url, css)
             assert status == 200 and "Nothing changed." in html, (url, status, alert(html))
     assert changes(app) == []

@@ -33,7 +33,7 @@ BOUND_OPTIONS = ("min", "max")  # numbers, or dates / durations written as text
 FORM_OPTIONS = frozenset({"type", *LABEL_KEYS, *FLAGS, *CONDITIONS, *TEXT_OPTIONS, *NUMBER_OPTIONS,
                           *BOUND_OPTIONS, "default", "options", "stored", "hidden", "renamed_from"})
 COLORS = ("", "red", "orange", "gold", "green", "teal", "blue", "purple", "gray")
-ROLE_MODES = ("", "edit", "read", "hidden")
+ROLE_MODES = ("", "edit", "read", "hidden", "deny")
 INT_RE = re.compile(r"^-?[0-9]+$")
 DECIMAL_RE = re.compile(r"^-?[0-9]+\.[0-9]+$")
 
@@ -372,7 +372,8 @@ def list_ops(entity: Entity, form: MultiDict, names: list[str]) -> list[Op]:
 
 
 def role_ops(model: CompiledModel, entity: Entity, form: MultiDict) -> list[Op]:
-    """Per-role field visibility: `edit`, `read` (read-only) or `hidden`, as roles.yaml says it."""
+    """Per-role field visibility: `edit`, `read` (read-only), `hidden` or `deny` (hidden
+    whatever other roles say), as roles.yaml says it."""
     ops: list[Op] = []
     for role_name, role in model.roles.items():
         rule = role.rules.get(entity.name)
