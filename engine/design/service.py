@@ -101,6 +101,7 @@ class Preview:
     base_version: str | None = None  # the database's metadata version now
     stale: bool = False  # `version` given and not the database's any more
     refused: str | None = None  # why the plan cannot be applied (destructive, blocked)
+    diff: Any = None  # engine.diff.Diff: the change impact, as `tailor diff` shows it (render(diff, "zh"))
 
     @property
     def ok(self) -> bool:
@@ -300,6 +301,10 @@ def preview(project: str | Path, engine: Engine, ops: Any, *, user: Any, version
         result.refused = plan.render()
     result.rows_affected = _rows(engine, plan)
     result.forms = _forms(current_model, model)
+    if current_model is not None:
+        from ..diff import diff_models
+
+        result.diff = diff_models(current_model, model, plan=plan)
     return result
 
 

@@ -34,6 +34,7 @@ def test_preview_shows_checks_plan_sql_rows_and_forms_and_changes_nothing(shop):
     assert result.forms["customer"]["new_fields"] == ["wechat_id"]
     assert result.forms["customer"]["form"]["sections"][0]["fields"][2] == "wechat_id"
     assert result.model.version != model.version
+    assert result.diff.find("field.added", "customer.wechat_id") is not None  # the impact, as tailor diff says it
     assert snapshot(engine) == before
     assert design.preview(root, engine, ops, user=ADMIN, version="0" * 16).stale
 
