@@ -5,6 +5,7 @@
     records.py  record pages, create/edit forms, comments, timeline
     kanban.py   boards for entities with a stage field
     approvals.py  transitions, approval tasks, the inbox, notifications
+    design.py   the designer at /design (its own blueprint: 404 for all but designers)
 """
 
 from __future__ import annotations
@@ -59,10 +60,11 @@ def render(kind: str, entity: Entity | None = None, **context):
 
 def init_app(app: Flask) -> None:
     from ..polymorphic import target_text
-    from . import approvals, home, kanban, lists, records  # noqa: F401  (routes register on bp)
+    from . import approvals, design, home, kanban, lists, records  # noqa: F401  (routes register on bp)
     from .display import contact_items, contact_summary, display_text, rollup_text
 
     app.register_blueprint(bp)
+    design.init_app(app)
     app.jinja_env.globals["tailor_model"] = model
     app.jinja_env.globals["menu_groups"] = home.menu
     app.jinja_env.globals["can"] = can
