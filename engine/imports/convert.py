@@ -89,7 +89,7 @@ class Converter:
                 if row.key is None and self.mapping.mode == "update" and not any(c == column for c, _ in row.errors):
                     row.errors.append((column, Problem(m.KEY_MISSING, {"key": self.mapping.key})))
                 elif row.key is not None and seen_keys is not None:
-                    folded = _key_text(row.key)
+                    folded = self._key_cell(cells)
                     if folded in seen_keys:
                         row.errors.append((column, Problem(m.SAME_KEY, {"row": seen_keys[folded],
                                                                         "key": self.mapping.key, "value": row.key})))
@@ -97,6 +97,20 @@ class Converter:
                         seen_keys[folded] = number
             prepared.append(row)
         return prepared
+
+    def _key_cell(self, cells: list[Any]) -> Any:
+        index = next((i for i, _h, k in self.columns if k == self.mapping.key), None)
+        return None if index is None or cells[index] in (None, "") else _key_text(_text(cells[index]))
+
+    def keys_seen(self, rows: list[list[Any]], numbers: list[int]) -> dict[Any, int]:
+        """{key cell: row number} of rows (those a resumed run imported already)."""
+        seen: dict[Any, int] = {}
+        if self.mapping.key:
+            for cells, number in zip(rows, numbers, strict=True):
+                folded = self._key_cell(cells)
+                if folded is not None:
+                    seen.setdefault(folded, number)
+        return seen
 
     # -- one value ------------------------------------------------------------------------
     def _value(self, key: str, field_: Field | None, value: Any, links: dict[str, dict[str, set[int]]]) -> Any:

@@ -187,10 +187,12 @@ def _table(name: str, rows: list[tuple[int, list[Any]]], merges: list[tuple[int,
     first = rows[0][0]
     # merged cells in the header: a range's value names every column it spans, and a header
     # of several rows (a merged group above its columns) is as deep as its deepest merge
+    # (a cell merged across columns is a group heading: the row below names its columns)
     depth = 1
-    for top, _left, bottom, _right in merges:
+    for top, left, bottom, right in merges:
         if top == first:
-            depth = max(depth, bottom - top + 1)
+            depth = max(depth, bottom - top + 1, 2 if right > left else 1)
+    depth = min(depth, len(rows) - 1) if len(rows) > 1 else 1
     header_rows = [list(values) for _n, values in rows[:depth]]
     width = max(len(r) for _n, r in rows)
     for values in header_rows:
