@@ -64,6 +64,7 @@ bench: install $(KEY_FILE)
 	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/flows.py
+	$(BIN)/python bench/imports.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests plugins bench

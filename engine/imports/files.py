@@ -73,18 +73,15 @@ class _XlsxWriter:
     def row(self, values: list[Any]) -> None:
         from openpyxl.cell import WriteOnlyCell
 
-        cells = []
+        cells: list[Any] = []
         for value in values:
-            cell = WriteOnlyCell(self.sheet, value=_xlsx_value(value))
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # never a formula
-            elif isinstance(value, datetime):
-                cell.number_format = "yyyy-mm-dd hh:mm:ss"
-            elif isinstance(value, date):
-                cell.number_format = "yyyy-mm-dd"
-            elif isinstance(value, Decimal):
-                cell.number_format = "#,##0.00" if value.as_tuple().exponent == -2 else "General"
-            cells.append(cell)
+            value = _xlsx_value(value)
+            if isinstance(value, str) and value.startswith("="):
+                cell = WriteOnlyCell(self.sheet, value=value)
+                cell.data_type = "s"  # text, never a formula (openpyxl makes '=…' one)
+                cells.append(cell)
+            else:  # numbers stay numbers; dates get openpyxl's date formats
+                cells.append(value)
         self.sheet.append(cells)
 
     def close(self) -> None:

@@ -53,6 +53,7 @@ from .values import (
     validate_record,
 )
 
+_AUDIT_INSERT = audit_log.insert()  # built once: its values are parameters
 _OUTER: ContextVar[tuple[RecordService, Connection] | None] = ContextVar("tailor_outer_transaction", default=None)
 # the shared read connection of `reading()`, with what was worked out once for it (row restrictions)
 _READER: ContextVar[tuple[RecordService, Connection, dict] | None] = ContextVar("tailor_reader", default=None)
@@ -92,6 +93,7 @@ class RecordService:
                 if rollup_field.rollup is not None:
                     self._rollups.setdefault(rollup_field.rollup.child, []).append((parent, rollup_field))
         self._workflow_entities = frozenset(w.entity for w in model.workflows.values())
+        self._inserts: dict[str, Any] = {}  # INSERT … RETURNING id, per entity
         self._flows = None
 
     @property
@@ -939,8 +941,12 @@ class RecordService:
         return row
 
     def _insert(self, conn: Connection, entity: Entity, row: dict[str, Any]) -> int:
-        result = conn.execute(entity.table.insert().values(**row).returning(entity.table.c.id))
-        return int(result.scalar_one())
+        # the values as parameters of a statement built once per table: SQLAlchemy caches its
+        # compiled form, instead of building and keying a new statement for every record
+        statement = self._inserts.get(entity.name)
+        if statement is None:
+            statement = self._inserts[entity.name] = entity.table.insert().returning(entity.table.c.id)
+        return int(conn.execute(statement, row).scalar_one())
 
     def _from_row(self, entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
         record: dict[str, Any] = {k: row[k] for k in ("id", "created_at", "updated_at", "created_by", "owner",
@@ -1146,7 +1152,7 @@ class RecordService:
                     changes[key] = [v if v is None else keyring().seal(str(v)) for v in changes[key]]
         if action == "update" and not changes:
             return
-        conn.execute(audit_log.insert().values(
+        conn.execute(_AUDIT_INSERT, dict(
             entity=entity.name, record_id=record_id, action=action, changes=json.loads(json.dumps(changes)),
             user_id=context.actor.id, at=context.now, metadata_version=self.model.version,
             bypass=bypass or self._bypassed(conn, entity, action, old, new, changes, context),
