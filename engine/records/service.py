@@ -54,6 +54,7 @@ from .values import (
 )
 
 _AUDIT_INSERT = audit_log.insert()  # built once: its values are parameters
+_NEXT_NUMBER: dict[str, Any] = {}  # the autonumber counter's upsert, per dialect
 _OUTER: ContextVar[tuple[RecordService, Connection] | None] = ContextVar("tailor_outer_transaction", default=None)
 # the shared read connection of `reading()`, with what was worked out once for it (row restrictions)
 _READER: ContextVar[tuple[RecordService, Connection, dict] | None] = ContextVar("tailor_reader", default=None)
@@ -94,6 +95,8 @@ class RecordService:
                     self._rollups.setdefault(rollup_field.rollup.child, []).append((parent, rollup_field))
         self._workflow_entities = frozenset(w.entity for w in model.workflows.values())
         self._inserts: dict[str, Any] = {}  # INSERT … RETURNING id, per entity
+        self._loads: dict[tuple[str, bool], Any] = {}  # SELECT a record by id, per entity (and lock)
+        self._statements: dict[tuple, Any] = {}  # other statements built once (values as parameters)
         self._flows = None
 
     @property
@@ -970,10 +973,16 @@ class RecordService:
         return record
 
     def _load(self, conn: Connection, entity: Entity, record_id: int, for_update: bool = False):
-        statement = sa.select(entity.table).where(entity.table.c.id == record_id)
-        if for_update and conn.dialect.name == "postgresql":
-            statement = statement.with_for_update()
-        row = conn.execute(statement).first()
+        locking = for_update and conn.dialect.name == "postgresql"
+        # built once per entity (and lock): a SELECT of every column costs more to build
+        # than to run, and a save loads its record once or twice
+        statement = self._loads.get((entity.name, locking))
+        if statement is None:
+            statement = sa.select(entity.table).where(entity.table.c.id == sa.bindparam("record_id"))
+            if locking:
+                statement = statement.with_for_update()
+            self._loads[(entity.name, locking)] = statement
+        row = conn.execute(statement, {"record_id": record_id}).first()
         if row is None:
             return None
         record = self._from_row(entity, dict(row._mapping))
@@ -1049,7 +1058,6 @@ class RecordService:
                               context: Context | None = None, old: Mapping[str, Any] | None = None) -> None:
         """Uniqueness, and links to records that exist. A link the user sets must point to a
         record they may read: to them, one they may not is one that does not exist."""
-        table = entity.table
         context = context or Context()
 
         def reachable(target: Entity, name: str, value: Any) -> Any:
@@ -1061,18 +1069,17 @@ class RecordService:
             if value is None or field.name in errors:
                 continue
             if field.unique and field.type.storage == "column":
-                statement = sa.select(table.c.id).where(table.c[field.name] == value)
-                if record_id is not None:
-                    statement = statement.where(table.c.id != record_id)
-                if conn.execute(statement.limit(1)).first() is not None:
+                if conn.execute(self._unique_check(entity, field.name, record_id is not None),
+                                {"value": value, "record_id": record_id}).first() is not None:
                     errors.setdefault(field.name, []).append(f"'{value}' is already used by another record")
             if field.type.name == "link":
                 target = self.model.entity(field.to).table
-                statement = sa.select(target.c.id).where(target.c.id == value)
                 scope = reachable(self.model.entity(field.to), field.name, value)
                 if scope is not None:
-                    statement = statement.where(scope)
-                if conn.execute(statement).first() is None:
+                    statement, params = sa.select(target.c.id).where(target.c.id == value, scope), {}
+                else:
+                    statement, params = self._exists(field.to), {"record_id": value}
+                if conn.execute(statement, params).first() is None:
                     errors.setdefault(field.name, []).append(f"{field.to} {value} does not exist")
             elif field.type.name == "polymorphic_link":
                 kind = record.get(f"{field.name}_entity")
@@ -1115,6 +1122,28 @@ class RecordService:
             if conn.execute(sa.select(users.c.id).where(users.c.id == owner)).first() is None:
                 errors.setdefault("owner", []).append(f"user {owner} does not exist")
 
+    def _unique_check(self, entity: Entity, name: str, updating: bool) -> Any:
+        """SELECT a record holding this value of a unique field (another one, updating):
+        built once per field, its values are parameters."""
+        key = ("unique", entity.name, name, updating)
+        statement = self._statements.get(key)
+        if statement is None:
+            table = entity.table
+            statement = sa.select(table.c.id).where(table.c[name] == sa.bindparam("value"))
+            if updating:
+                statement = statement.where(table.c.id != sa.bindparam("record_id"))
+            statement = self._statements[key] = statement.limit(1)
+        return statement
+
+    def _exists(self, entity_name: str) -> Any:
+        """SELECT a record by id, whoever may read it (a link any reader may set)."""
+        key = ("exists", entity_name)
+        statement = self._statements.get(key)
+        if statement is None:
+            table = self.model.entity(entity_name).table
+            statement = self._statements[key] = sa.select(table.c.id).where(table.c.id == sa.bindparam("record_id"))
+        return statement
+
     def _references(self, conn: Connection, entity: Entity, record_id: int) -> list[str]:
         """Records that link to this one with on_delete: restrict (the default for links
         is set_null; restrict protects e.g. orders of a customer)."""
@@ -1129,10 +1158,13 @@ class RecordService:
 
     def _next_number(self, conn: Connection, entity: Entity, field: Field, context: Context) -> str:
         key = field.type.sequence_key(entity.name, field, context.now)
-        insert = postgresql.insert(sequence) if conn.dialect.name == "postgresql" else sqlite.insert(sequence)
-        statement = insert.values(key=key, value=1).on_conflict_do_update(
-            index_elements=[sequence.c.key], set_={"value": sequence.c.value + 1}).returning(sequence.c.value)
-        counter = conn.execute(statement).scalar_one()
+        statement = _NEXT_NUMBER.get(conn.dialect.name)
+        if statement is None:  # built once: the key is a parameter
+            insert = postgresql.insert(sequence) if conn.dialect.name == "postgresql" else sqlite.insert(sequence)
+            statement = _NEXT_NUMBER[conn.dialect.name] = insert.values(
+                key=sa.bindparam("sequence_key"), value=1).on_conflict_do_update(
+                index_elements=[sequence.c.key], set_={"value": sequence.c.value + 1}).returning(sequence.c.value)
+        counter = conn.execute(statement, {"sequence_key": key}).scalar_one()
         return field.type.render(field, context.now, int(counter))
 
     def _audit(self, conn: Connection, entity: Entity, record_id: int, action: str,
