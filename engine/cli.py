@@ -12,6 +12,7 @@
     tailor keys rotate PROJECT            re-encrypt every encrypted value under the current key
     tailor user reset-2fa USERNAME        turn a user's two-factor sign-in off (lost phone)
     tailor import ENTITY FILE             import CSV/XLSX through the records service (--dry-run, --mode, --key)
+    tailor import-revert RUN              undo an import run (unless its records changed since)
     tailor export ENTITY --format csv|xlsx  export the records you may export, streamed
 
 Every command reads `TAILOR_*` environment variables (see engine.config); `--database`
@@ -685,6 +686,34 @@ def _run_import(service, model, run_id, quiet, JobRunner, job_handlers, now_utc,
         click.echo(f"error: import #{run_id} stopped: {error or summary.status}", err=True)
         sys.exit(EXIT_PROBLEMS)
     return summary
+
+
+@cli.command("import-revert")
+@click.argument("run_id", type=click.IntRange(min=1))
+@click.option("--project", type=click.Path(file_okay=False), default=".", help="Project folder.")
+@database_option
+@click.option("--as", "as_user", default=None, help="Revert as this user (their permissions apply).")
+def import_revert(run_id, project, database, as_user) -> None:
+    """Undo import #RUN_ID: its new records deleted, its updated ones restored from the audit
+    trail; refused, changing nothing, when any of them changed since."""
+    from .imports import ImportProblem, revert
+    from .migrate import upgrade_system_tables
+    from .records import RecordError, RecordService
+
+    model = _model(project)
+    engine = _engine(project, database)
+    upgrade_system_tables(engine)
+    service = RecordService(model, engine)
+    context = _acting(service, as_user)
+    try:
+        counts = revert(service, run_id, context)
+    except ImportProblem as exc:
+        click.echo(f"error: {exc.text(context.actor.language)}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    except RecordError as exc:
+        click.echo(f"error: import #{run_id} was not reverted: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"import #{run_id} reverted: {counts['deleted']} record(s) deleted, {counts['restored']} restored")
 
 
 @cli.command("export")

@@ -150,7 +150,13 @@ def test_cli_import_dry_run_json_then_run_and_export(shop, tmp_path, db_url):
     assert failed.read_text(encoding="utf-8-sig").splitlines()[1].startswith("乙,x,1,")
     assert [r["name"] for r in records(service)] == ["甲"]
     result = runner.invoke(cli, [*args, "--mapping", str(mapping), "--mode", "upsert", "--key", "name", "--json"])
-    assert json.loads(result.output)["unchanged"] == 1
+    upserted = json.loads(result.output)
+    assert upserted["unchanged"] == 1
+    revert_args = ["--project", str(project), "--database", db_url]
+    result = runner.invoke(cli, ["import-revert", str(upserted["run"]), *revert_args])
+    assert result.exit_code == 0 and "0 record(s) deleted" in result.output
+    result = runner.invoke(cli, ["import-revert", "99", *revert_args])
+    assert result.exit_code == 2 and "does not exist" in result.output
     result = runner.invoke(cli, ["import", "customer", str(tmp_path / "m.yaml"), "--project", str(project),
                                  "--database", db_url])
     assert result.exit_code == 2 and "error:" in result.output
