@@ -24,7 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..jobs import LEASE, JobContext, now_utc, schedule
+from ..jobs import LEASE, MAX_ATTEMPTS, JobContext, now_utc, schedule
 from ..model.model import Entity
 from ..records.context import SYSTEM, Actor, Context
 from ..records.errors import RecordError, ValidationError
@@ -238,10 +238,17 @@ class RunLost(Exception):
 def run_job(job: JobContext) -> None:
     """The job handler: imports the run in batches that commit by themselves (so it runs
     outside the job's transaction, and may run again after a crash: it resumes)."""
+    run_id = int(job.payload["run"])
     try:
-        run(job.service, int(job.payload["run"]), job=job.job_id)
+        run(job.service, run_id, job=job.job_id)
     except RunLost:
         return
+    except Exception as exc:  # the runner retries the job; after its last try the run has failed
+        with job.service.engine.connect() as conn:
+            attempts = conn.execute(sa.select(jobs.c.attempts).where(jobs.c.id == job.job_id)).scalar() or 0
+        if attempts >= MAX_ATTEMPTS:
+            _finish(job.service, run_id, "failed", f"{type(exc).__name__}: {exc}"[:2000])
+        raise
 
 
 run_job.outside_transaction = True  # type: ignore[attr-defined]

@@ -21,6 +21,8 @@ def tailor_before_save(entity, record, old, context):
         record["title"] = record["title"].strip().capitalize()
 
 def tailor_after_save(entity, record, old, context):
+    if record.get("title") == "Boom":
+        raise RuntimeError("the plugin broke")
     CALLS.append((record["id"], context.extra.get("import_run")))
 '''
 
@@ -73,3 +75,23 @@ def test_workflow_initial_state_hooks_and_audit(desk):
     with service.engine.connect() as conn:
         entry = conn.execute(sa.select(audit_log).where(audit_log.c.entity == "ticket")).mappings().one()
     assert (entry["action"], entry["user_id"], entry["import_run"]) == ("create", root.actor.id, run_id)
+
+
+def test_a_run_whose_job_keeps_failing_is_marked_failed(desk):
+    from datetime import timedelta
+
+    from engine.imports import summary_of
+    from engine.jobs import JobRunner, job_handlers, now_utc
+
+    service, root = desk
+    run_id = start(service, "ticket", csv_bytes([["title"], ["fine"], ["boom"]]), "t.csv", context=root)
+    runner = JobRunner(lambda: service, job_handlers(service.model))
+    for attempt in range(5):
+        assert runner.run_due(now=now_utc() + timedelta(hours=attempt + 1)) == 0
+        assert summary_of(service, run_id).status == ("failed" if attempt == 4 else "running")
+    assert records(service, "ticket") == []  # the batch rolled back as a whole
+    with service.engine.connect() as conn:
+        from engine.storage import import_runs
+
+        message = conn.execute(sa.select(import_runs.c.message).where(import_runs.c.id == run_id)).scalar_one()
+    assert "the plugin broke" in message
