@@ -65,6 +65,7 @@ bench: install $(KEY_FILE)
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/flows.py
 	$(BIN)/python bench/design.py
+	$(BIN)/python bench/imports.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests plugins bench

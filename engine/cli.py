@@ -18,6 +18,9 @@
     tailor design export PROJECT --to DIR write the designer layer as a YAML layer folder
     tailor design clear PROJECT           empty the designer layer (once the project's YAML holds it)
     tailor design drop-column PROJECT ENTITY.FIELD --confirm N   drop a hidden field's column
+    tailor import ENTITY FILE             import CSV/XLSX through the records service (--dry-run, --mode, --key)
+    tailor import-revert RUN              undo an import run (unless its records changed since)
+    tailor export ENTITY --format csv|xlsx  export the records you may export, streamed
 
 Every command reads `TAILOR_*` environment variables (see engine.config); `--database`
 overrides TAILOR_DATABASE_URL. User mistakes print a message, never a traceback.
@@ -604,6 +607,206 @@ def org_import(csv_file, project, database) -> None:
         click.echo(f"error: {csv_file}: {exc}; nothing was imported", err=True)
         sys.exit(EXIT_PROBLEMS)
     click.echo(f"imported {csv_file}: {counts['created']} users created, {counts['updated']} updated")
+
+
+def _acting(service, as_user: str | None):
+    """The context of a command run as USER (their roles and scope), or as the engine."""
+    from .records import Context
+    from .storage import users
+    from .workflows.duties import actor_of
+
+    if not as_user:
+        return Context()
+    import sqlalchemy as sa
+
+    with service.engine.connect() as conn:
+        user_id = conn.execute(sa.select(users.c.id).where(users.c.username == as_user)).scalar()
+        actor = actor_of(conn, user_id) if user_id is not None else None
+    if actor is None:
+        click.echo(f"error: no active user '{as_user}'", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    return Context(actor=actor)
+
+
+@cli.command("import")
+@click.argument("entity")
+@click.argument("file", type=click.Path(dir_okay=False, exists=True))
+@click.option("--project", type=click.Path(file_okay=False), default=".", help="Project folder.")
+@database_option
+@click.option("--dry-run", is_flag=True, help="Check every row through every rule; write nothing.")
+@click.option("--mode", type=click.Choice(["insert", "update", "upsert"]), default=None,
+              help="insert (default), update or upsert existing records matched on --key.")
+@click.option("--key", default=None, help="id or a unique field to match records on (update, upsert).")
+@click.option("--mapping", "mapping_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="A YAML mapping of columns to fields (see --save-mapping).")
+@click.option("--save-mapping", type=click.Path(dir_okay=False), default=None,
+              help="Write the mapping used to this YAML file, to edit and reuse.")
+@click.option("--sheet", default=None, help="The sheet of a workbook (default: the first).")
+@click.option("--as", "as_user", default=None, help="Import as this user (their permissions apply).")
+@click.option("--failed", "failed_file", type=click.Path(dir_okay=False), default=None,
+              help="Write the failed rows with an error column to this .csv or .xlsx file.")
+@click.option("--background", is_flag=True, help="Queue the import for `tailor worker` and print its number.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+def import_command(entity, file, project, database, dry_run, mode, key, mapping_file, save_mapping, sheet, as_user,
+                   failed_file, background, as_json) -> None:
+    """Import FILE (CSV or XLSX) into ENTITY through the records service: every rule holds.
+    Exit 0: every row imported; 1: some rows failed (listed); 2: the file or mapping was refused."""
+    import json
+
+    from .imports import ImportProblem, Mapping
+    from .imports import runs as import_runs
+    from .imports.files import failed_rows
+    from .imports.reading import read_file
+    from .jobs import JobRunner, job_handlers, now_utc
+    from .migrate import upgrade_system_tables
+    from .records import RecordError, RecordService
+
+    model = _model(project)
+    engine = _engine(project, database)
+    upgrade_system_tables(engine)
+    service = RecordService(model, engine)
+    context = _acting(service, as_user)
+    language = context.actor.language
+    data = Path(file).read_bytes()
+    try:
+        mapping = Mapping.from_yaml(Path(mapping_file).read_text(encoding="utf-8")) if mapping_file else None
+        if mapping is None and (mode or key or sheet):
+            mapping = Mapping(entity=entity, columns={})
+        if mapping is not None:
+            mapping.mode = mode or mapping.mode
+            mapping.key = key or mapping.key
+            mapping.sheet = sheet or mapping.sheet
+        _entity, _sheet, used = import_runs.prepare(service, entity, data, Path(file).name, mapping, context)
+        if save_mapping:
+            Path(save_mapping).write_text(used.to_yaml(), encoding="utf-8")
+        if dry_run:
+            summary = import_runs.dry_run(service, entity, data, Path(file).name, used, context)
+        else:
+            run_id = import_runs.start(service, entity, data, Path(file).name, used, context)
+            if background:
+                click.echo(json.dumps({"run": run_id, "status": "queued"}) if as_json else
+                           f"import #{run_id} queued: `tailor worker` runs it")
+                return
+            summary = _run_import(service, model, run_id, as_json, JobRunner, job_handlers, now_utc, import_runs)
+    except ImportProblem as exc:
+        click.echo(f"error: {exc.text(language)}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    except RecordError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    if failed_file and summary.errors:
+        table = read_file(data, Path(file).name, used.sheet)
+        with open(failed_file, "wb") as out:
+            failed_rows(table, summary.errors, "xlsx" if failed_file.lower().endswith(".xlsx") else "csv", out,
+                        language)
+    if as_json:
+        click.echo(json.dumps(summary.to_dict(language), ensure_ascii=False))
+    else:
+        what = "dry run" if summary.dry_run else f"import #{summary.run} {summary.status}"
+        click.echo(f"{what}: {summary.total} rows: {summary.created} new, {summary.updated} updated, "
+                   f"{summary.unchanged} unchanged, {summary.failed} failed")
+        for error in summary.errors[:50]:
+            line = error.to_dict(language)
+            click.echo(f"  row {line['row']}" + (f", {line['column']}" if line["column"] else "") + f": {line['message']}")
+        if len(summary.errors) > 50:
+            click.echo(f"  … {len(summary.errors) - 50} more (--failed FILE writes them all)")
+    sys.exit(1 if summary.failed else 0)
+
+
+def _run_import(service, model, run_id, quiet, JobRunner, job_handlers, now_utc, import_runs):  # noqa: N803
+    """A run in the foreground, through the job runner (its job claimed here, so a worker
+    resumes it if this process dies), with a progress bar on a terminal."""
+    runner = JobRunner(lambda: service, job_handlers(model))
+    bar = None
+    if sys.stderr.isatty() and not quiet:
+        total = import_runs.summary_of(service, run_id).total
+        bar = click.progressbar(length=total, label=f"import #{run_id}", file=sys.stderr)
+        bar.__enter__()
+        state = {"done": 0}
+
+        def progress(done: int, _total: int) -> None:
+            bar.update(done - state["done"])
+            state["done"] = done
+        token = import_runs.PROGRESS.set(progress)
+    try:
+        runner.run_one(import_runs.job_id(service, run_id), now_utc())
+    finally:
+        if bar is not None:
+            import_runs.PROGRESS.reset(token)
+            bar.__exit__(None, None, None)
+    summary = import_runs.summary_of(service, run_id)
+    if summary.status not in ("done",):
+        from .storage import jobs
+
+        with service.engine.connect() as conn:
+            import sqlalchemy as sa
+            error = conn.execute(sa.select(jobs.c.last_error).where(
+                jobs.c.key == import_runs.job_key(run_id))).scalar()
+        click.echo(f"error: import #{run_id} stopped: {error or summary.status}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    return summary
+
+
+@cli.command("import-revert")
+@click.argument("run_id", type=click.IntRange(min=1))
+@click.option("--project", type=click.Path(file_okay=False), default=".", help="Project folder.")
+@database_option
+@click.option("--as", "as_user", default=None, help="Revert as this user (their permissions apply).")
+def import_revert(run_id, project, database, as_user) -> None:
+    """Undo import #RUN_ID: its new records deleted, its updated ones restored from the audit
+    trail; refused, changing nothing, when any of them changed since."""
+    from .imports import ImportProblem, revert
+    from .migrate import upgrade_system_tables
+    from .records import RecordError, RecordService
+
+    model = _model(project)
+    engine = _engine(project, database)
+    upgrade_system_tables(engine)
+    service = RecordService(model, engine)
+    context = _acting(service, as_user)
+    try:
+        counts = revert(service, run_id, context)
+    except ImportProblem as exc:
+        click.echo(f"error: {exc.text(context.actor.language)}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    except RecordError as exc:
+        click.echo(f"error: import #{run_id} was not reverted: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"import #{run_id} reverted: {counts['deleted']} record(s) deleted, {counts['restored']} restored")
+
+
+@cli.command("export")
+@click.argument("entity")
+@click.option("--project", type=click.Path(file_okay=False), default=".", help="Project folder.")
+@database_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), default="csv", show_default=True)
+@click.option("--filter", "where", default=None, help="An expression records must match, e.g. \"level == 'high'\".")
+@click.option("--sort", default=None, help="Fields to sort on, comma separated ('-' before one for descending).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="The file (default: standard output).")
+@click.option("--as", "as_user", default=None, help="Export as this user (their permissions apply).")
+def export_command(entity, project, database, fmt, where, sort, output, as_user) -> None:
+    """Export ENTITY's records (those you may export) to CSV or XLSX, streamed."""
+    from .imports.files import export
+    from .records import RecordError, RecordService
+
+    model = _model(project)
+    if entity not in model.entities:
+        click.echo(f"error: no entity '{entity}' in {project}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    service = RecordService(model, _engine(project, database))
+    context = _acting(service, as_user)
+    order = tuple(s.strip() for s in sort.split(",") if s.strip()) if sort else None
+    out = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115 - closed below
+    try:
+        count = export(service, entity, fmt, out, context, where=where, sort=order)
+    except RecordError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_PROBLEMS)
+    finally:
+        if output:
+            out.close()
+    if output:
+        click.echo(f"{count} {entity} record(s) written to {output}", err=True)
 
 
 @cli.group()

@@ -36,7 +36,8 @@ def tailor_workflow_actions():
 @hookimpl
 def tailor_job_handlers():
     from .backup.schedule import KIND, run_scheduled
+    from .imports.runs import JOB_HANDLERS as IMPORT_JOBS
     from .invitations import JOB_HANDLERS as INVITATION_JOBS
     from .workflows.jobs import JOB_HANDLERS
 
-    return {**JOB_HANDLERS, **INVITATION_JOBS, KIND: run_scheduled}
+    return {**JOB_HANDLERS, **INVITATION_JOBS, **IMPORT_JOBS, KIND: run_scheduled}

@@ -114,7 +114,10 @@ audit_log = sa.Table(
     sa.Column("metadata_version", sa.String(64)),
     # an admin did what no role of theirs allows: every such bypass is on the record
     sa.Column("bypass", sa.Boolean, nullable=False, server_default=sa.false()),
+    # the import run that made the change ("imported by X, import #N"; engine/imports)
+    sa.Column("import_run", sa.Integer),
     sa.Index("ix_tailor_audit_entity_record", "entity", "record_id", "id"),
+    sa.Index("ix_tailor_audit_import_run", "import_run"),
 )
 
 schema_history = sa.Table(
@@ -403,6 +406,53 @@ design_changes = sa.Table(  # the designer layer: change sets made at /design (e
     sa.Column("reverted_by", sa.String(80)),
     sa.Column("reverts", sa.Integer, sa.ForeignKey("tailor_design_change.id", ondelete="SET NULL")),
     sa.Column("cleared_at", sa.DateTime(timezone=True)),  # `tailor design clear`: now in the project's YAML
+)
+
+# -- imports (engine/imports): a run, what it wrote (for revert) and its failed rows ----------
+import_runs = sa.Table(
+    "tailor_import_run",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="SET NULL")),  # NULL: the engine
+    sa.Column("status", sa.String(16), nullable=False),  # queued, running, done, failed, reverted
+    sa.Column("file_name", sa.String(255), nullable=False),
+    sa.Column("source", sa.LargeBinary, nullable=False),  # the file itself: a restart reads it again
+    sa.Column("mapping", sa.JSON, nullable=False),  # engine.imports.mapping.Mapping.to_dict()
+    sa.Column("total_rows", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rows_done", sa.Integer, nullable=False, server_default="0"),  # committed with each batch
+    sa.Column("created", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("message", sa.Text),  # why a run failed as a whole
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("reverted_at", sa.DateTime(timezone=True)),
+)
+
+import_items = sa.Table(  # each record a run created or updated, with its version after the run
+    "tailor_import_item",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("tailor_import_run.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("row_number", sa.Integer, nullable=False),
+    sa.Column("record_id", RECORD_ID, nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # created, updated
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Index("ix_tailor_import_item_run_id", "run_id", "row_number"),
+)
+
+import_errors = sa.Table(  # the failed rows of a run: row number, column, the engine's message
+    "tailor_import_error",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("tailor_import_run.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("row_number", sa.Integer, nullable=False),
+    sa.Column("column_name", sa.String(255), nullable=False),
+    sa.Column("message", sa.JSON, nullable=False),  # a Problem: {"message": id, "params": {...}}
+    sa.Index("ix_tailor_import_error_run_id", "run_id", "row_number"),
 )
 
 # Ids are never used twice: SQLite reuses the largest id after a delete unless the table is

@@ -1,0 +1,138 @@
+"""`make bench`, imports and exports: figures against a baseline measured in the same run.
+
+1. BENCH_IMPORT_ROWS (default 100,000) customers of the demo CRM imported from a CSV file
+   through the full records service (`tailor import`'s run: conversion, permissions,
+   validation, autonumbers, audit, batches of 500 committed with their progress) versus
+   SQLAlchemy Core `executemany` of the same rows into the same table. The issue's goal is
+   at least 25 % of Core's rate; the ratio is printed, not asserted.
+2. BENCH_EXPORT_ROWS (default 1,000,000) customers exported to XLSX by `tailor export`'s
+   code in a child process, whose peak resident memory is printed (the goal: flat, below
+   150 MB) beside the same process's memory before exporting.
+
+SQLite by default; TAILOR_BENCH_DATABASE_URL (a PostgreSQL URL) to measure there.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from engine.imports import run, start  # noqa: E402
+from engine.migrate import apply_plan, plan_migration, upgrade_system_tables  # noqa: E402
+from engine.model import load_model  # noqa: E402
+from engine.records import Context, RecordService  # noqa: E402
+from engine.storage import make_engine, write_engine  # noqa: E402
+
+IMPORT_ROWS = int(os.environ.get("BENCH_IMPORT_ROWS", 100_000))
+EXPORT_ROWS = int(os.environ.get("BENCH_EXPORT_ROWS", 1_000_000))
+PROJECT = ROOT / "examples" / "crm"
+LEVELS = ("high", "medium", "low")
+
+
+def database(folder: Path, name: str) -> str:
+    url = os.environ.get("TAILOR_BENCH_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{folder / name}"
+
+
+def fresh(url: str):
+    model = load_model(PROJECT)
+    engine = make_engine(url)
+    if engine.dialect.name == "postgresql":
+        with write_engine(engine).begin() as conn:
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+    upgrade_system_tables(engine)
+    apply_plan(engine, plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version))
+    return model, engine
+
+
+def csv_file(rows: int) -> bytes:
+    lines = ["名称,等级,城市,员工人数,年营业额"]
+    lines += [f"Customer {i:07d},{('高', '中', '低')[i % 3]},Shanghai,{i % 500},{(i % 1000) * 100}.50" for i in range(rows)]
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+def core_rows(rows: int) -> list[dict]:
+    now = datetime.now(UTC)
+    return [{"name": f"Customer {i:07d}", "level": LEVELS[i % 3], "city": "Shanghai", "employees": i % 500,
+             "annual_revenue": (i % 1000) * 100 + 0.5, "annual_revenue_currency": "CNY", "code": f"CUS-{i:07d}",
+             "classification": "prospect", "country": "China", "created_at": now, "updated_at": now, "version": 1}
+            for i in range(rows)]
+
+
+def bench_import(folder: Path) -> None:
+    model, engine = fresh(database(folder, "service.sqlite"))
+    service = RecordService(model, engine)
+    data = csv_file(IMPORT_ROWS)
+    began = time.perf_counter()
+    summary = run(service, start(service, "customer", data, "customers.csv", context=Context()))
+    service_seconds = time.perf_counter() - began
+    assert summary.created == IMPORT_ROWS, summary.to_dict()
+    engine.dispose()
+    model, engine = fresh(database(folder, "core.sqlite"))
+    table = model.entity("customer").table
+    rows = core_rows(IMPORT_ROWS)
+    began = time.perf_counter()
+    with write_engine(engine).begin() as conn:
+        for i in range(0, len(rows), 500):  # the same batches, one transaction each in the service
+            conn.execute(table.insert(), rows[i:i + 500])
+    core_seconds = time.perf_counter() - began
+    engine.dispose()
+    service_rate, core_rate = IMPORT_ROWS / service_seconds, IMPORT_ROWS / core_seconds
+    print(f"import {IMPORT_ROWS:,} customers: service {service_rate:,.0f} rows/s ({service_seconds:.1f} s), "
+          f"Core executemany {core_rate:,.0f} rows/s ({core_seconds:.1f} s): {service_rate / core_rate:.1%} of Core "
+          "(goal: at least 25 %)")
+
+
+def bench_export(folder: Path) -> None:
+    url = database(folder, "export.sqlite")
+    model, engine = fresh(url)
+    table = model.entity("customer").table
+    with write_engine(engine).begin() as conn:
+        for i in range(0, EXPORT_ROWS, 20_000):
+            conn.execute(table.insert(), [{**r, "name": f"Customer {i + n:07d}", "code": f"CUS-{i + n:07d}"}
+                                          for n, r in enumerate(core_rows(min(20_000, EXPORT_ROWS - i)))])
+    engine.dispose()
+    out = folder / "export.xlsx"
+    child = subprocess.run([sys.executable, __file__, "--export-child", url, str(out)], capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    print(child.stdout.strip() or child.stderr.strip()[-2000:])
+
+
+def export_child(url: str, out: str) -> None:
+    from engine.imports.files import export
+
+    model = load_model(PROJECT)
+    service = RecordService(model, make_engine(url))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    began = time.perf_counter()
+    with open(out, "wb") as target:
+        written = export(service, "customer", "xlsx", target, Context())
+    seconds = time.perf_counter() - began
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"export {written:,} customers to XLSX: {written / seconds:,.0f} rows/s ({seconds:.1f} s), "
+          f"peak memory {peak:.0f} MB (the process held {before:.0f} MB before exporting; goal: below 150 MB), "
+          f"file {os.path.getsize(out) / 1024 / 1024:.0f} MB")
+
+
+def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[1] == "--export-child":
+        export_child(sys.argv[2], sys.argv[3])
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        bench_import(Path(folder))
+        bench_export(Path(folder))
+
+
+if __name__ == "__main__":
+    main()

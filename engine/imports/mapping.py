@@ -1,0 +1,167 @@
+"""Which column of a file goes into which field, and how rows are matched to records.
+
+Headers are matched to fields by name and by every label (zh and en), ignoring case,
+spaces, underscores and a required marker (`名称*`), so "Short name", "short_name" and
+"简称" all find `short_name`. The result is a `Mapping`: editable, saved and loaded as a
+YAML file for the CLI (or as JSON by the pages), with samples of each column to check it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping as MappingABC
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ..model.model import Entity, Field
+from . import messages as m
+from .messages import ImportProblem
+from .reading import Sheet
+
+MODES = ("insert", "update", "upsert")
+SPECIAL = ("id", "owner")  # keys that are no field but may be imported
+_NOISE = re.compile(r"[\s_\-*＊:：]+")
+
+
+def fold(text: str) -> str:
+    """A header or label as compared: no case, no spaces, underscores or required marks."""
+    return _NOISE.sub("", str(text)).casefold()
+
+
+def importable(field_: Field) -> bool:
+    """Whether values of a field can come from a file (not computed, rolled up, numbered
+    by the engine, nor child rows, which come from a second sheet in a later version)."""
+    return not (field_.is_computed or field_.type.derived or field_.is_autonumber
+                or field_.type.name in ("lines", "rollup"))
+
+
+def targets(entity: Entity) -> dict[str, Field | None]:
+    """Every key a column may be mapped to: fields, their extra keys (a money field's
+    currency), `id` and `owner`."""
+    found: dict[str, Field | None] = {"id": None, "owner": None}
+    for f in entity.fields.values():
+        if not importable(f):
+            continue
+        for key in f.type.input_keys(f):
+            found[key] = f
+    return found
+
+
+def _names(entity: Entity, key: str, field_: Field | None) -> list[str]:
+    names = [key]
+    if field_ is None:
+        names += {"id": ["ID", "编号ID", "记录ID"], "owner": ["Owner", "负责人", "所有者"]}[key]
+        return names
+    labels = list(field_.label.values()) if field_.label else []
+    if key == field_.name:
+        names += labels
+    else:  # an extra key: "<label> (currency)", "<label> currency", "<label>币种"
+        suffix = key[len(field_.name) + 1:] if key.startswith(field_.name + "_") else key
+        words = {"currency": ["currency", "币种", "货币"], "entity": ["entity", "类型"]}.get(suffix, [suffix])
+        names += [f"{label} ({w})" for label in labels for w in words]
+        names += [f"{label}{w}" for label in labels for w in words]
+    return names
+
+
+def suggest(entity: Entity, headers: list[str]) -> dict[str, str | None]:
+    """{header: key or None}: each header matched by name or label; a key is given to the
+    first header that names it only."""
+    index: dict[str, str] = {}
+    for key, field_ in targets(entity).items():
+        for name in _names(entity, key, field_):
+            index.setdefault(fold(name), key)
+    result: dict[str, str | None] = {}
+    used: set[str] = set()
+    for header in headers:
+        if not header:
+            continue
+        key = index.get(fold(header))
+        if key is not None and key not in used:
+            used.add(key)
+            result[header] = key
+        else:
+            result[header] = None
+    return result
+
+
+@dataclass
+class Mapping:
+    """An import's settings: columns to keys, the mode and the key it matches records on."""
+
+    entity: str
+    columns: dict[str, str | None]
+    mode: str = "insert"
+    key: str | None = None
+    sheet: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def suggested(cls, entity: Entity, sheet: Sheet, mode: str = "insert", key: str | None = None) -> Mapping:
+        return cls(entity=entity.name, columns=suggest(entity, sheet.headers), mode=mode, key=key,
+                   sheet=sheet.name if sheet.sheets else None)
+
+    def mapped(self) -> dict[str, str]:
+        return {c: k for c, k in self.columns.items() if k}
+
+    def check(self, entity: Entity, sheet: Sheet) -> None:
+        """Refuse a mapping that cannot work, before any row is read."""
+        if self.mode not in MODES:
+            raise ImportProblem(m.BAD_MODE)
+        allowed = targets(entity)
+        seen: dict[str, str] = {}
+        for column, key in self.mapped().items():
+            if key not in allowed:
+                raise ImportProblem(m.UNKNOWN_COLUMN_FIELD, column=column, field=key)
+            if key in seen:
+                raise ImportProblem(m.MAPPED_TWICE, field=key, columns=f"'{seen[key]}', '{column}'")
+            seen[key] = column
+        if not seen:
+            raise ImportProblem(m.NO_COLUMNS, entity=entity.name)
+        if self.mode != "insert" or self.key:
+            key = self.key or "id"
+            unique = [f.name for f in entity.fields.values() if f.unique and f.type.storage == "column"]
+            if key != "id" and key not in unique:
+                raise ImportProblem(m.BAD_KEY, key=key, unique=", ".join(unique) or "-")
+            if key not in seen:
+                raise ImportProblem(m.NO_KEY_COLUMN, key=key)
+            self.key = key
+
+    def column_of(self, key: str) -> str | None:
+        return next((c for c, k in self.columns.items() if k == key), None)
+
+    # -- saving -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"entity": self.entity, "mode": self.mode, "columns": dict(self.columns)}
+        if self.key:
+            data["key"] = self.key
+        if self.sheet:
+            data["sheet"] = self.sheet
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), allow_unicode=True, sort_keys=False)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Mapping:
+        if not isinstance(data, MappingABC) or not isinstance(data.get("columns"), MappingABC):
+            raise ImportProblem(m.BAD_MAPPING_FILE, reason="expected entity, mode and columns: {header: field}")
+        columns = {str(c): (str(k) if k not in (None, "") else None) for c, k in data["columns"].items()}
+        return cls(entity=str(data.get("entity") or ""), columns=columns, mode=str(data.get("mode") or "insert"),
+                   key=data.get("key") or None, sheet=data.get("sheet") or None)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> Mapping:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ImportProblem(m.BAD_MAPPING_FILE, reason=str(exc).splitlines()[0]) from exc
+        return cls.from_dict(data)
+
+    def merged_over(self, suggested: Mapping) -> Mapping:
+        """This saved mapping applied to a new file: headers it names keep its choice, new
+        headers keep the suggestion."""
+        columns = {c: (self.columns[c] if c in self.columns else k) for c, k in suggested.columns.items()}
+        return Mapping(entity=suggested.entity, columns=columns, mode=self.mode, key=self.key,
+                       sheet=self.sheet or suggested.sheet)

@@ -1,0 +1,97 @@
+"""An import runs the rules a form runs: the workflow's initial state, save hooks, the
+audit trail naming the user and the import (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from importutil import csv_bytes, records
+
+from engine.imports import dry_run, run, start
+from engine.permissions.org import load_actor
+from engine.records import Context
+from engine.storage import audit_log, users, write_engine
+from engine.users import create_user
+
+PLUGIN = '''
+CALLS = []
+
+def tailor_before_save(entity, record, old, context):
+    if record.get("title"):
+        record["title"] = record["title"].strip().capitalize()
+
+def tailor_after_save(entity, record, old, context):
+    if record.get("title") == "Boom":
+        raise RuntimeError("the plugin broke")
+    CALLS.append((record["id"], context.extra.get("import_run")))
+'''
+
+PROJECT = {
+    "tailor.yaml": "name: desk\nlanguages: [en, zh]\nplugins: [./desk_hooks.py]\n",
+    "desk_hooks.py": PLUGIN,
+    "entities/ticket.yaml": """
+        entity: ticket
+        title: title
+        fields:
+          title: {type: string, required: true}
+          status:
+            type: choice
+            default: open
+            options: [open, closed]
+        """,
+    "workflows/ticket.yaml": """
+        workflow: ticket
+        entity: ticket
+        field: status
+        transitions:
+          close: {from: open, to: closed}
+        """,
+}
+
+
+@pytest.fixture
+def desk(service_for):
+    service = service_for(PROJECT)
+    with write_engine(service.engine).begin() as conn:
+        create_user(conn, "root", None, is_admin=True)
+    with service.engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.username == "root")).mappings().one()
+        root = Context(actor=load_actor(conn, row))
+    return service, root
+
+
+def test_workflow_initial_state_hooks_and_audit(desk):
+    service, root = desk
+    data = csv_bytes([["title", "status"], ["  printer broken ", ""], ["already done", "closed"]])
+    summary = dry_run(service, "ticket", data, "t.csv", context=root)
+    assert (summary.created, summary.failed) == (1, 1)
+    assert summary.errors[0].column == "status" and "starts as 'open'" in summary.errors[0].to_dict()["message"]
+    run_id = start(service, "ticket", data, "t.csv", context=root)
+    run(service, run_id)
+    [ticket] = records(service, "ticket")
+    assert ticket["title"] == "Printer broken" and ticket["status"] == "open"  # hook, initial state
+    module = next(p for name, p in service.model.plugins.list_name_plugin() if name.endswith("desk_hooks.py"))
+    assert (ticket["id"], run_id) in module.CALLS  # the after-save hook saw the import's row
+    with service.engine.connect() as conn:
+        entry = conn.execute(sa.select(audit_log).where(audit_log.c.entity == "ticket")).mappings().one()
+    assert (entry["action"], entry["user_id"], entry["import_run"]) == ("create", root.actor.id, run_id)
+
+
+def test_a_run_whose_job_keeps_failing_is_marked_failed(desk):
+    from datetime import timedelta
+
+    from engine.imports import summary_of
+    from engine.jobs import JobRunner, job_handlers, now_utc
+
+    service, root = desk
+    run_id = start(service, "ticket", csv_bytes([["title"], ["fine"], ["boom"]]), "t.csv", context=root)
+    runner = JobRunner(lambda: service, job_handlers(service.model))
+    for attempt in range(5):
+        assert runner.run_due(now=now_utc() + timedelta(hours=attempt + 1)) == 0
+        assert summary_of(service, run_id).status == ("failed" if attempt == 4 else "running")
+    assert records(service, "ticket") == []  # the batch rolled back as a whole
+    with service.engine.connect() as conn:
+        from engine.storage import import_runs
+
+        message = conn.execute(sa.select(import_runs.c.message).where(import_runs.c.id == run_id)).scalar_one()
+    assert "the plugin broke" in message
