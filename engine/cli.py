@@ -162,7 +162,10 @@ EXIT_DIFFERENT = 1
               help="Language of the text.")
 @click.option("--database", "database", metavar="URL", default=None,
               help="A database at OLD: count the rows and values the migration touches (only read).")
-def diff(old: str, new: str, as_json: bool, language: str, database: str | None) -> None:
+@click.option("--designer", "with_designer", is_flag=True,
+              help="Compile NEW with the designer layer stored in the database (--database, or the "
+                   "project's own): `tailor diff P P --designer` shows what the designer changed.")
+def diff(old: str, new: str, as_json: bool, language: str, database: str | None, with_designer: bool) -> None:
     """What changes from project folder OLD to NEW: entities, fields, options, indexes, rules,
     roles and field permissions, workflows and approval flows, and the migration with what
     data it touches. Exit 0: no differences; 1: differences; 2: an error (a project with
@@ -171,7 +174,18 @@ def diff(old: str, new: str, as_json: bool, language: str, database: str | None)
 
     from .diff import diff_models, render, to_json
 
-    old_model, new_model = _model(old), _model(new)
+    old_model = _model(old)
+    if with_designer:
+        layered = _existing_engine(new, database)
+        if layered is None:
+            click.echo(f"error: --designer needs the database of {new} (--database or TAILOR_DATABASE_URL)", err=True)
+            sys.exit(EXIT_PROBLEMS)
+        try:
+            new_model = _model(new, layered)
+        finally:
+            layered.dispose()
+    else:
+        new_model = _model(new)
     engine = _engine(old, database) if database else None
     if engine is not None and engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:") \
             and not Path(engine.url.database).is_file():  # connecting would create an empty file
