@@ -397,6 +397,7 @@ class Compiler:
             title_field=title,
             title=naming,
             menu_order=spec.get("menu_order"),
+            in_menu=spec.get("in_menu", True) is not False,
             fields=MappingProxyType(fields),
             list=list_config,
             tabs=self.tabs(spec, fields),

@@ -212,6 +212,7 @@ class Entity:
     env: Any = field(default=None, compare=False, repr=False)  # engine.expr.Env of its fields
     title: Title = field(default_factory=Title)  # what names a record (engine/model/titles.py)
     menu_order: int | None = None
+    in_menu: bool = True  # false: left out of the navigation, pages and links kept
 
     def label_text(self, language: str = "en") -> str:
         return text(self.label, language, self.name.replace("_", " ").capitalize())

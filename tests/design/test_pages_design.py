@@ -415,7 +415,18 @@ def test_new_entity_settings_and_options_with_order_and_colour(app):
     outcome = model(app).entities["visit"].fields["outcome"]
     assert [o.value for o in outcome.options] == ["bad", "none", "good"]
     assert outcome.option("good").hidden and outcome.default == "none"
-    # the entity's settings: a new plural, hidden from the menu
+    # left out of the menu: the navigation no longer shows it, its pages stay
+    assert 'href="/e/visit"' in page(root, "/home")
+    status, html = post_form(root, "/design/e/visit", "design-entity-settings", not_in_menu="1")
+    assert status == 200 and "entities.visit.in_menu" in html, alert(html)
+    apply_preview(root, html)
+    assert not model(app).entities["visit"].in_menu
+    assert 'href="/e/visit"' not in page(root, "/home") and root.get("/e/visit").status_code == 200
+    status, html = post_form(root, "/design/e/visit", "design-entity-settings", not_in_menu=None)
+    assert status == 200, alert(html)
+    apply_preview(root, html)
+    assert 'href="/e/visit"' in page(root, "/home")
+    # the entity's settings: a new plural, hidden (no pages at all)
     status, html = post_form(root, "/design/e/visit", "design-entity-settings", plural_zh="客户拜访", hidden="1")
     assert status == 200, alert(html)
     apply_preview(root, html)

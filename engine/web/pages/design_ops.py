@@ -245,7 +245,7 @@ def entity_spec(form: MultiDict) -> dict[str, Any]:
 
 
 def entity_ops(entity: Entity, form: MultiDict) -> list[Op]:
-    """Settings of an existing entity: labels, icon, menu group, title, hidden from the menu."""
+    """Settings of an existing entity: labels, icon, menu group, title, left out of the menu, hidden."""
     base = f"entities.{entity.name}"
     ops: list[Op] = []
     for key, current in (("label", dict(entity.label)), ("plural", dict(entity.plural))):
@@ -262,6 +262,9 @@ def entity_ops(entity: Entity, form: MultiDict) -> list[Op]:
     hidden = bool(form.get("hidden"))
     if hidden != entity.hidden:
         ops.append({"path": f"{base}.hidden", "value": hidden})
+    in_menu = not form.get("not_in_menu")
+    if in_menu != entity.in_menu:
+        ops.append({"path": f"{base}.in_menu", "value": in_menu})
     return ops
 
 

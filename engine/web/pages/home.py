@@ -20,7 +20,7 @@ def menu() -> list[tuple[dict, list]]:
     current = model()
 
     def shown(entity) -> bool:
-        return not entity.hidden and can(entity, "read")
+        return not entity.hidden and entity.in_menu and can(entity, "read")
 
     groups, placed = [], set()
     for label, names in current.menu:
