@@ -347,9 +347,9 @@ def demo_data(project: str, database: str | None) -> None:
     from .demo import DemoError, load_demo
     from .migrate import upgrade_system_tables
 
-    model = _model(project)
     engine = _engine(project, database)
     upgrade_system_tables(engine)
+    model = _model(project, engine)  # with the designer layer
     try:
         summary = load_demo(model, engine, Path(project))
     except (DemoError, ProjectError) as exc:
@@ -457,9 +457,9 @@ def user_create(username, project, database, display_name, email, admin, roles, 
     from .storage import users, write_engine
     from .users import UserError, create_user
 
-    known = _model(project).roles if roles else {}
     engine = _engine(project, database)
     upgrade_system_tables(engine)
+    known = _model(project, engine).roles if roles else {}  # roles the designer added too
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
@@ -604,9 +604,9 @@ def org_import(csv_file, project, database) -> None:
     from .permissions.org import OrgError, import_org, staff
     from .storage import write_engine
 
-    model = _model(project)
     engine = _engine(project, database)
     upgrade_system_tables(engine)
+    model = _model(project, engine)  # with the designer layer
     try:
         text = Path(csv_file).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
@@ -675,9 +675,9 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
     from .migrate import upgrade_system_tables
     from .records import RecordError, RecordService
 
-    model = _model(project)
     engine = _engine(project, database)
     upgrade_system_tables(engine)
+    model = _model(project, engine)  # with the designer layer
     service = RecordService(model, engine)
     context = _acting(service, as_user)
     language = context.actor.language
@@ -773,9 +773,9 @@ def import_revert(run_id, project, database, as_user) -> None:
     from .migrate import upgrade_system_tables
     from .records import RecordError, RecordService
 
-    model = _model(project)
     engine = _engine(project, database)
     upgrade_system_tables(engine)
+    model = _model(project, engine)  # with the designer layer
     service = RecordService(model, engine)
     context = _acting(service, as_user)
     try:
@@ -803,11 +803,12 @@ def export_command(entity, project, database, fmt, where, sort, output, as_user)
     from .imports.files import export
     from .records import RecordError, RecordService
 
-    model = _model(project)
+    engine = _engine(project, database)
+    model = _model(project, engine)  # with the designer layer
     if entity not in model.entities:
         click.echo(f"error: no entity '{entity}' in {project}", err=True)
         sys.exit(EXIT_PROBLEMS)
-    service = RecordService(model, _engine(project, database))
+    service = RecordService(model, engine)
     context = _acting(service, as_user)
     order = tuple(s.strip() for s in sort.split(",") if s.strip()) if sort else None
     out = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115 - closed below
@@ -847,8 +848,8 @@ def keys_rotate(project: str, database: str | None) -> None:
     from .fields.encryption import keyring
     from .migrate.encryption import rotate
 
-    model = _model(project)
     engine = _engine(project, database)
+    model = _model(project, engine)  # with the designer layer
     try:
         done = rotate(engine, model)
     finally:

@@ -141,6 +141,16 @@ def _require(user: Any, model: CompiledModel | None | Callable[[], CompiledModel
         raise DesignDenied("you may not change the model", "您无权修改模型")
 
 
+def _require_admin_for_roles(user: Any, ops: Sequence[Mapping[str, Any]]) -> None:
+    """Roles and their permissions are changed by administrators only: a role granted
+    `design` could otherwise widen its own access (or grant `design` to others)."""
+    if user is None or _who(user)[2]:
+        return
+    if any(str(op.get("path", "")).split(".", 1)[0] == "roles" for op in ops if isinstance(op, Mapping)):
+        raise DesignDenied("only administrators change roles and field permissions",
+                           "只有管理员可以修改角色和字段权限")
+
+
 # -- storage ------------------------------------------------------------------------------
 def _has_table(conn: Connection) -> bool:
     return sa.inspect(conn).has_table(design_changes.name)
@@ -286,6 +296,7 @@ def preview(project: str | Path, engine: Engine, ops: Any, *, user: Any, version
     changes = active_changes(engine)
     current_model = _current(project, changes)
     _require(user, current_model)
+    _require_admin_for_roles(user, ops if isinstance(ops, list) else [])
     result = Preview(base_version=latest_version(engine))
     result.stale = version is not None and version != result.base_version
     try:
@@ -368,6 +379,7 @@ def apply(project: str | Path, engine: Engine, ops: Any, *, user: Any, comment: 
     ops = _check_ops(ops)
     changes = active_changes(engine)
     _require(user, lambda: _current(project, changes))
+    _require_admin_for_roles(user, ops)
     author = _who(user)[1]
     model = _compile(project, [*changes, (NEW, ops, author)])
     from ..migrate.apply import migration_transaction
@@ -394,8 +406,10 @@ def revert(project: str | Path, engine: Engine, change_id: int, *, user: Any, ex
         raise DesignRefused(reason=f"change set {change_id} is not active (unknown, reverted or cleared)",
                             reason_zh=f"变更集 {change_id} 不在生效中（不存在、已撤销或已清除）")
     _require(user, lambda: _current(project, changes))
+    _require_admin_for_roles(user, target.ops)
     remaining = [c for c in changes if c.id != change_id]
     model = _compile(project, remaining)
+    _refuse_undoing_renames(_current(project, changes), model, change_id)
     from ..migrate.apply import migration_transaction
 
     with migration_transaction(engine) as conn:
@@ -411,6 +425,27 @@ def revert(project: str | Path, engine: Engine, change_id: int, *, user: Any, ex
         _audit(conn, admin_audit.DESIGN_REVERT, user, {"change": change.id, "reverts": change_id,
                                                        "version": [base, model.version]}, ip)
     return change
+
+
+def _refuse_undoing_renames(now: CompiledModel | None, after: CompiledModel, change_id: int) -> None:
+    """A revert that would take a rename back is refused: the planner would add an empty
+    column under the old name and leave the values under the new one (a revert never moves
+    data). Renaming the field back is the way: it renames the column and keeps the values."""
+    if now is None:
+        return
+    for entity in now.entities.values():
+        then = after.entities.get(entity.name)
+        if then is None:
+            continue
+        for field_ in entity.fields.values():
+            old = field_.renamed_from
+            if old and old in then.fields and field_.name not in then.fields:
+                where = f"{entity.name}.{old} → {field_.name}"
+                raise DesignRefused(
+                    reason=f"change set {change_id} renamed {where}: reverting it would leave the values under "
+                           f"'{field_.name}'; rename the field back to '{old}' instead (its values follow)",
+                    reason_zh=f"变更集 {change_id} 重命名了 {where}：撤销它会把数据留在 '{field_.name}' 下；"
+                              f"请改为把字段重命名回 '{old}'（数据随之迁移）")
 
 
 # -- dropping a column --------------------------------------------------------------------

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from ..model.model import Entity, Field
 from ..records.context import Context
+from ..records.masking import masked_fields
 from ..storage import users
 from . import messages as m
 from .mapping import Mapping, fold, targets
@@ -177,14 +178,17 @@ class Converter:
                 continue
             target = self.service.model.entity(field_.to)
             table = target.table
-            names = [f.name for f in target.fields.values()
-                     if f.type.storage == "column" and f.name in table.c and not f.encrypted
-                     and (f.unique or f.name == target.title_field)]
+            access = self.service.access(target, self.context)
+            masked = masked_fields(target) if not (access.bypass or self.context.actor.system) else {}
+            names = [f.name for f in target.fields.values()  # only what the user sees in clear:
+                     if f.type.storage == "column" and f.name in table.c and not f.encrypted  # a match is
+                     and (f.unique or f.name == target.title_field)  # no oracle for hidden values
+                     and access.visible(f.name) and f.name not in masked]
             if not names:
                 continue
             columns = [table.c[n] for n in names]
             statement = sa.select(table.c.id, *columns).where(sa.or_(*(c.in_(sorted(wanted)) for c in columns)))
-            scope = self.service._restriction(self.service.access(target, self.context), "read", self.context)
+            scope = self.service._restriction(access, "read", self.context)
             if scope is not None:
                 statement = statement.where(scope)
             matches: dict[str, set[int]] = {}

@@ -139,8 +139,9 @@ def failed_rows(sheet: Sheet, errors: Iterable[Any], fmt: str, out: IO[bytes], l
 
 # -- exports ----------------------------------------------------------------------------------
 def exported_fields(entity: Entity) -> list[Field]:
-    """The fields an export holds: every field but child rows and lists of links."""
-    return [f for f in entity.fields.values() if f.type.name not in ("lines", "links")]
+    """The fields an export holds: every field but child rows, lists of links and removed
+    (`hidden: true`) fields, which no page shows either."""
+    return [f for f in entity.fields.values() if f.type.name not in ("lines", "links") and not f.hidden]
 
 
 def export(service: Any, entity_name: str, fmt: str, out: IO[bytes], context: Context | None = None,

@@ -99,16 +99,19 @@ def unmask(kind: str, sent: Any, stored: Any) -> tuple[Any, bool]:
         pool: dict[Any, list[Any]] = {}
         for value in stored:
             pool.setdefault(mask_text(kind, value), []).append(value)
-        restored = []
+        restored, restated = [], False
         for item in sent:
             text = item.get("value") if isinstance(item, dict) else item
             same = pool.get(text)
             value = same.pop(0) if same else text
+            restated = restated or (not same and text in stored)  # a hidden value typed in clear
             restored.append({**item, "value": value} if isinstance(item, dict) else value)
         kept = [item.get("value") if isinstance(item, dict) else item for item in restored]
-        return restored, any(value not in kept for value in stored if value not in (None, ""))
+        return restored, restated or any(value not in kept for value in stored if value not in (None, ""))
     if stored in (None, "") or not isinstance(sent, (str, type(None))):
         return sent, False
     if sent == mask_text(kind, stored):
         return stored, False
-    return sent, sent != stored
+    # anything but the masked text counts as a change, the stored value typed in clear too:
+    # otherwise "refused" against "accepted" would tell a user who guessed the hidden value
+    return sent, True

@@ -458,8 +458,16 @@ class RecordService:
     def _import_unchanged(self, entity: Entity, access: Access, data: dict[str, Any], old: dict[str, Any],
                           context: Context) -> bool:
         """Whether an imported row would change nothing in a record the user may update:
-        coerced as `update` coerces it, every value equal to the stored one."""
+        coerced as `update` coerces it, every value equal to the stored one. Fields the user
+        may not see or set, and masked values, are checked first as `update` checks them:
+        "unchanged" must never confirm a guess of a hidden value."""
         errors: dict[str, list[str]] = {}
+        self._refuse_fields(access, data, old, "update", errors)
+        if not errors:
+            data = dict(data)
+            self._keep_masked(entity, access, context, data, old, errors)
+        if errors:
+            return False  # the update reports them, whatever the values were
         with numbers_in(context.actor.language), digits_kept(self._exact_digits):
             changes = coerce_input(entity, dict(data), creating=False, trusted=False, errors=errors)
         if errors or any(jsonable(v) != jsonable(old.get(k)) for k, v in changes.items()):

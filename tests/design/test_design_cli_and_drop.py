@@ -105,3 +105,25 @@ def test_drop_column_needs_the_count_and_takes_the_field_out_of_form_list_and_ro
     assert latest(engine) == live.version != hidden.version
     audit = [c for c in design.list_changes(engine)][-1]
     assert audit.comment.startswith("drop column customer.wechat_id (2 values)")
+
+
+def test_commands_on_the_data_use_the_designer_layer(shop, tmp_path):
+    """import and export see what the designer changed: its fields and its field rules."""
+    root, engine, model, url = shop
+    change = design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+    data = tmp_path / "c.csv"
+    data.write_text("Name,WeChat ID\nAcme,acme88\n", encoding="utf-8")
+    imported = run("import", "customer", data, "--project", root, "--database", url, "--json")
+    assert imported.exit_code == 0, imported.output
+    live = design.load_project_model(root, engine)
+    rows = RecordService(live, engine).list("customer")
+    assert [(r["name"], r["wechat_id"]) for r in rows] == [("Acme", "acme88")]
+    out = tmp_path / "c-out.csv"
+    exported = run("export", "customer", "--format", "csv", "--project", root, "--database", url, "-o", out)
+    assert exported.exit_code == 0, exported.output
+    assert "WeChat ID" in out.read_text(encoding="utf-8-sig") and "acme88" in out.read_text(encoding="utf-8-sig")
+    design.apply(root, engine, [{"path": "entities.customer.fields.wechat_id.hidden", "value": True}],
+                 user=ADMIN, expected_version=change.version)
+    out.unlink()
+    assert run("export", "customer", "--format", "csv", "--project", root, "--database", url, "-o", out).exit_code == 0
+    assert "acme88" not in out.read_text(encoding="utf-8-sig")

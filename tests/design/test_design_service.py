@@ -88,6 +88,24 @@ def test_add_rename_hide_restore_revert_keep_the_data(shop):
     assert entries[-1].details["reverts"] == restored.id
 
 
+def test_a_rename_is_not_reverted_but_renamed_back(shop):
+    root, engine, model = shop
+    change = design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+    live = design.load_project_model(root, engine)
+    acme = RecordService(live, engine).create("customer", {"name": "Acme", "wechat_id": "acme88"})["id"]
+    renamed = design.apply(root, engine, [
+        {"path": "entities.customer.fields.wechat_id", "delete": True},
+        {"path": "entities.customer.fields.wechat", "value": {**WECHAT, "renamed_from": "wechat_id"}},
+    ], user=ADMIN, expected_version=change.version)
+    before = snapshot(engine)
+    with pytest.raises(design.DesignRefused, match="rename the field back to 'wechat_id'") as info:
+        design.revert(root, engine, renamed.id, user=ADMIN, expected_version=renamed.version)
+    assert "重命名回 'wechat_id'" in info.value.text["zh"]
+    assert snapshot(engine) == before  # nothing changed: the values stay where users see them
+    live = design.load_project_model(root, engine)
+    assert RecordService(live, engine).get("customer", acme)["wechat"] == "acme88"
+
+
 def test_a_field_a_revert_took_away_keeps_its_column_and_comes_back_with_its_data(shop):
     root, engine, model = shop
     change = design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
@@ -169,6 +187,19 @@ def test_who_may_design(shop):
     assert snapshot(engine) == before
     change = design.apply(root, engine, add_wechat(), user=DESIGNER, expected_version=model.version)
     assert change.author == "dora"
+    # roles and field permissions are the administrators': a designer could widen their own
+    widen = [{"path": "roles.designer.entities.deal", "value": {"actions": ["read", "delete"], "scope": "all"}}]
+    before = snapshot(engine)
+    for ops in (widen, [{"path": "roles.rep.actions", "value": ["design"]}],
+                [{"path": "roles.rep.entities.customer.fields.wechat_id", "value": "read"}]):
+        with pytest.raises(design.DesignDenied, match="only administrators"):
+            design.preview(root, engine, ops, user=DESIGNER)
+        with pytest.raises(design.DesignDenied, match="only administrators"):
+            design.apply(root, engine, ops, user=DESIGNER, expected_version=change.version)
+    assert snapshot(engine) == before
+    rule = design.apply(root, engine, widen, user=ADMIN, expected_version=change.version)
+    with pytest.raises(design.DesignDenied):  # nor take an administrator's rule back
+        design.revert(root, engine, rule.id, user=DESIGNER, expected_version=rule.version)
 
 
 def test_role_field_rules_and_layouts(shop):

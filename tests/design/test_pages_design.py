@@ -102,6 +102,8 @@ def test_only_designers_reach_the_designer(app):
         for url in POSTS:
             assert other.post(url, data={"csrf_token": csrf, "ops": "[]"}).status_code == 404, (username, url)
             assert other.post(url).status_code == 404, (username, url, "without a token")
+            assert other.get(url).status_code == 404, (username, url, "GET of a POST-only URL: no 405")
+        assert other.put("/design").status_code == 404 and other.delete("/design/apply").status_code == 404
     root = signed_in(app, "root")
     assert 'href="/design"' in root.get("/home").get_data(as_text=True)
     for url in GETS[:-1]:
@@ -446,7 +448,9 @@ JUNK_FIELDS = {"type": "nosuch", "name": "Bad Name!", "opt_value_0": "a", "opt_c
                "opt_order_0": "abc", "place_name": "99", "order_name": "x", "section_0_en": "S", "min": "abc",
                "max_length": "-5", "more": "- a list\n", "section": "999", "confirm": "abc", "new_name": "id",
                "col_name": "1", "colorder_name": "1e999", "sort": "nosuch", "stage": "name",
-               "role_sales_rep_name": "owner", "check": "visible_when", "visible_when": "(" * 200}
+               "role_sales_rep_name": "owner", "check": "visible_when", "visible_when": "(" * 200,
+               "default": "5" * 5000 + ".5"}
+HUGE = "5" * 5000  # past Python's int() limit of 4300 digits
 
 
 def test_junk_gets_an_answer_never_a_500(app):
@@ -459,6 +463,13 @@ def test_junk_gets_an_answer_never_a_500(app):
         if not url.endswith("/apply"):
             response = root.post(url, data={"csrf_token": csrf, "version": "stale", **JUNK_FIELDS})
             assert response.status_code < 500, (url, response.status_code)
+    for url, data in (("/design/e/customer/fields/new", {"type": "string", "name": "junk", "section": HUGE}),
+                      ("/design/e/customer/fields/notes/drop", {"confirm": HUGE}),
+                      ("/design/e/customer/form", {"place_name": HUGE}),
+                      ("/design/e/customer/fields/new", {"type": "integer", "name": "junk", "min": HUGE}),
+                      ("/design/e/customer/fields/new", {"type": "string", "name": "junk", "max_length": HUGE})):
+        response = root.post(url, data={"csrf_token": csrf, "version": version_of(root), **data})
+        assert response.status_code < 500, (url, data.keys(), response.status_code)
     for key, value in JUNK_FIELDS.items():
         response = root.post("/design/e/customer/fields/new", data={"csrf_token": csrf, "type": "string",
                                                                    "name": "junk", key: value})

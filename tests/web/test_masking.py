@@ -133,6 +133,10 @@ def test_a_masked_value_is_kept_when_the_form_is_untouched_and_cannot_be_changed
         service.update("contact", wang["id"], {"phone": "139 0000 0000"}, version=saved["version"], context=clerk)
     assert "masked" in str(refused.value.errors["phone"])
     assert service.get("contact", wang["id"])["phone"] == PHONE
+    # the hidden value typed in clear is refused too: "saved" would confirm a right guess
+    with pytest.raises(ValidationError) as guessed:
+        service.update("contact", wang["id"], {"phone": PHONE}, version=saved["version"], context=clerk)
+    assert "masked" in str(guessed.value.errors["phone"])
 
 
 def test_the_web_form_keeps_the_stored_value(app):

@@ -43,7 +43,9 @@ from flask import (
     url_for,
 )
 from markupsafe import Markup
+from werkzeug.exceptions import MethodNotAllowed
 
+from ...design import DesignDenied
 from ...errors import Position, Problem
 from ...expr import ExpressionError, compile_expression
 from ...model import CompiledModel, Entity, Field
@@ -591,9 +593,28 @@ def origin_text(item: Any) -> str:
     return origin.defined_in if origin is not None else ""
 
 
+@bp.errorhandler(DesignDenied)
+def denied(exc: Exception):
+    """A designer asked for what only administrators may do (roles and field permissions)."""
+    from ..errors import page
+
+    return page(403, _("Not allowed"), refused_text(exc))
+
+
+def wrong_method(exc: MethodNotAllowed):
+    """A designer URL with the wrong method is, for everyone else, a URL that does not
+    exist: the 404 every other designer URL gives them, never a 405 telling it is there."""
+    from ..errors import page
+
+    if request.path.startswith("/design") and not may_design():
+        return page(404, _("Not found"), "")
+    return page(405, _("Not allowed"), exc.description or "")
+
+
 def init_app(app: Flask) -> None:
     app.extensions["csrf"].exempt(bp)  # checked in designers_only, after the 404 for everyone else
     app.register_blueprint(bp)
+    app.register_error_handler(MethodNotAllowed, wrong_method)
     app.jinja_env.globals["may_design"] = may_design
     app.jinja_env.globals["design_op_text"] = op_text
     app.jinja_env.globals["design_origin"] = origin_text

@@ -34,8 +34,8 @@ FORM_OPTIONS = frozenset({"type", *LABEL_KEYS, *FLAGS, *CONDITIONS, *TEXT_OPTION
                           *BOUND_OPTIONS, "default", "options", "stored", "hidden", "renamed_from"})
 COLORS = ("", "red", "orange", "gold", "green", "teal", "blue", "purple", "gray")
 ROLE_MODES = ("", "edit", "read", "hidden", "deny")
-INT_RE = re.compile(r"^-?[0-9]+$")
-DECIMAL_RE = re.compile(r"^-?[0-9]+\.[0-9]+$")
+INT_RE = re.compile(r"^-?[0-9]{1,18}$")  # longer: not a number here (Python refuses int() of 4300+ digits)
+DECIMAL_RE = re.compile(r"^-?[0-9]{1,18}\.[0-9]{1,18}$")
 
 
 class FormError(ValueError):
