@@ -803,6 +803,9 @@ def export_command(entity, project, database, fmt, where, sort, output, as_user)
     from .imports.files import export
     from .records import RecordError, RecordService
 
+    if fmt == "xlsx" and not output and sys.stdout.isatty():  # a spreadsheet is no text for a terminal
+        click.echo("error: an XLSX export needs a file: add -o FILE.xlsx (or redirect the output)", err=True)
+        sys.exit(EXIT_PROBLEMS)
     engine = _engine(project, database)
     model = _model(project, engine)  # with the designer layer
     if entity not in model.entities:

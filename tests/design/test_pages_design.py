@@ -198,6 +198,8 @@ def test_add_a_field_place_it_apply_rename_remove_restore_revert_export(app):
     assert "entities.customer.fields.wechat_id" in html and "wechat_id" in html.split("design-plan")[1]
     difference = re.search(r'<pre class="design-diff">(.*?)</pre>', html, re.S)
     assert difference and "wechat_id" in difference.group(1), html[-3000:]  # as tailor diff says it
+    rows = re.search(r'<td><code>customer</code></td><td class="num">([^<]*)</td>', html)
+    assert rows and re.fullmatch(r"[0-9,]+", rows.group(1)), html[-3000:]  # rows affected, as a number
     history = apply_preview(root, html, "WeChat for the sales team")
     assert "WeChat for the sales team" in history and "root" in history.lower()
     customer = model(app).entities["customer"]

@@ -166,3 +166,27 @@ def test_cli_import_dry_run_json_then_run_and_export(shop, tmp_path, db_url):
     assert result.exit_code == 0, result.output
     lines = out.read_text(encoding="utf-8-sig").splitlines()
     assert len(lines) == 2 and ",甲," in lines[1]
+
+
+def test_cli_xlsx_export_refuses_a_terminal(tmp_path):
+    """A spreadsheet written to a terminal is noise: without -o, the export asks for a file."""
+    import os
+    import pty
+    import sys
+    from pathlib import Path
+
+    from engine.paths import EXAMPLES
+
+    tailor = str(Path(sys.executable).with_name("tailor"))
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command with a terminal as its standard output
+        os.execv(tailor, [tailor, "export", "customer", "--format", "xlsx", "--project", str(EXAMPLES / "crm"),
+                          "--database", f"sqlite:///{tmp_path / 'none.sqlite'}"])
+    out = b""
+    try:
+        while chunk := os.read(fd, 1024):
+            out += chunk
+    except OSError:  # the terminal closes with the child
+        pass
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 2 and b"needs a file: add -o" in out, out[:300]

@@ -220,7 +220,7 @@ def entity_edit(entity: str):
     if request.method == "GET":
         return render_template("design/entity.html", problems=[], notice=None, **context)
     ops = ops_.entity_ops(ent, request.form)
-    return preview_or_form(ops, _("Settings of %(name)s", name=ent.label_text()),
+    return preview_or_form(ops, _("Settings of %(name)s", name=ent.label_text(current_language())),
                            url_for("design.entity_edit", entity=entity), "design/entity.html", **context)
 
 
@@ -308,7 +308,7 @@ def field_edit(entity: str, field: str):
     if before.get("hidden"):
         spec["hidden"] = True
     ops = ops_.field_ops(ent.name, field, before, spec)
-    return preview_or_form(ops, _("Field %(name)s", name=found.label_text()),
+    return preview_or_form(ops, _("Field %(name)s", name=found.label_text(current_language())),
                            url_for("design.field_edit", entity=entity, field=field), "design/field.html",
                            name=field, **context)
 
@@ -319,7 +319,7 @@ def field_hide(entity: str, field: str):
     found = field_of(ent, field)
     ops = [{"path": f"entities.{ent.name}.fields.{field}.hidden", "value": True}]
     kept = service().count_nonempty(state().engine, state().model, ent.name, field)
-    return preview_page(ops, _("Remove the field %(name)s (its column and data are kept)", name=found.label_text()),
+    return preview_page(ops, _("Remove the field %(name)s (its column and data are kept)", name=found.label_text(current_language())),
                         url_for("design.entity_edit", entity=entity), kept=kept)
 
 
@@ -328,7 +328,7 @@ def field_restore(entity: str, field: str):
     ent = entity_of(entity)
     found = field_of(ent, field)
     ops = [{"path": f"entities.{ent.name}.fields.{field}.hidden", "value": False}]
-    return preview_page(ops, _("Restore the field %(name)s", name=found.label_text()),
+    return preview_page(ops, _("Restore the field %(name)s", name=found.label_text(current_language())),
                         url_for("design.entity_edit", entity=entity))
 
 
@@ -415,7 +415,7 @@ def form_layout(entity: str):
     except FormError as exc:
         return render_template("design/form_layout.html", problems=[], notice=str(exc), **context), 422
     ops = [] if value == ops_.form_value(ent) else [{"path": f"entities.{ent.name}.form", "value": value}]
-    return preview_or_form(ops, _("Form of %(name)s", name=ent.label_text()),
+    return preview_or_form(ops, _("Form of %(name)s", name=ent.label_text(current_language())),
                            url_for("design.form_layout", entity=entity), "design/form_layout.html", **context)
 
 
@@ -435,7 +435,7 @@ def list_layout(entity: str):
         ops = ops_.list_ops(ent, request.form, ordered)
     except FormError as exc:
         return render_template("design/list_layout.html", problems=[], notice=str(exc), **context), 422
-    return preview_or_form(ops, _("List of %(name)s", name=ent.label_text()),
+    return preview_or_form(ops, _("List of %(name)s", name=ent.label_text(current_language())),
                            url_for("design.list_layout", entity=entity), "design/list_layout.html", **context)
 
 
@@ -451,7 +451,7 @@ def role_fields(entity: str):
         ops = ops_.role_ops(model, ent, request.form)
     except FormError as exc:
         return render_template("design/roles.html", problems=[], notice=str(exc), **context), 422
-    return preview_or_form(ops, _("Field visibility by role: %(name)s", name=ent.label_text()),
+    return preview_or_form(ops, _("Field visibility by role: %(name)s", name=ent.label_text(current_language())),
                            url_for("design.role_fields", entity=entity), "design/roles.html", **context)
 
 
@@ -585,7 +585,9 @@ def op_text(op: dict[str, Any]) -> Markup:
     if op.get("delete"):
         return Markup("<code>{}</code>: {}").format(op.get("path"), _("taken back"))
     value = json.dumps(op.get("value"), ensure_ascii=False)
-    return Markup("<code>{}</code> = <code>{}</code>").format(op.get("path"), value[:400])
+    if len(value) > 160:  # a whole form or list: the preview shows it all, the history a glimpse
+        value = value[:160] + "…"
+    return Markup("<code>{}</code> = <code>{}</code>").format(op.get("path"), value)
 
 
 def origin_text(item: Any) -> str:
@@ -609,6 +611,12 @@ def wrong_method(exc: MethodNotAllowed):
     if request.path.startswith("/design") and not may_design():
         return page(404, _("Not found"), "")
     return page(405, _("Not allowed"), exc.description or "")
+
+
+def current_language() -> str:
+    from ..i18n import language
+
+    return language()
 
 
 def init_app(app: Flask) -> None:
