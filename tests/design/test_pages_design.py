@@ -353,6 +353,11 @@ def test_the_designer_in_chinese(app):
     assert "设计器" in html and "导出为 YAML" in html and "变更历史" in html
     field_page = page(root, "/design/e/customer/fields/new?type=choice")
     assert "标签（中文）" in field_page and "显示条件" in field_page
+    list_page = page(root, "/design/e/customer/list")
+    assert "负责人 <code>owner</code>" in list_page and "owner <code>owner</code>" not in list_page
+    status, html = post_form(root, "/design/e/customer", "design-entity-settings", label_zh="顾客")
+    title = html.split("<h1", 1)[1].split("</h1>", 1)[0]
+    assert status == 200 and "客户" in title and "Customer" not in title, alert(html)  # named in zh
 
 
 def test_a_role_granted_design_may_design(make_project, make_app):  # noqa: F811

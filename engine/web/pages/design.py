@@ -613,6 +613,13 @@ def wrong_method(exc: MethodNotAllowed):
     return page(405, _("Not allowed"), exc.description or "")
 
 
+def standard_label(name: str) -> str:
+    """owner, created_at, ...: labelled as the lists label them."""
+    from .lists import standard_label as label
+
+    return label(name)
+
+
 def current_language() -> str:
     from ..i18n import language
 
@@ -625,4 +632,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(MethodNotAllowed, wrong_method)
     app.jinja_env.globals["may_design"] = may_design
     app.jinja_env.globals["design_op_text"] = op_text
+    app.jinja_env.globals["design_standard_label"] = standard_label
     app.jinja_env.globals["design_origin"] = origin_text
