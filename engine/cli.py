@@ -671,7 +671,6 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
     from .imports import runs as import_runs
     from .imports.files import failed_rows
     from .imports.reading import read_file
-    from .jobs import JobRunner, job_handlers, now_utc
     from .migrate import upgrade_system_tables
     from .records import RecordError, RecordService
 
@@ -701,7 +700,7 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
                 click.echo(json.dumps({"run": run_id, "status": "queued"}) if as_json else
                            f"import #{run_id} queued: `tailor worker` runs it")
                 return
-            summary = _run_import(service, model, run_id, as_json, JobRunner, job_handlers, now_utc, import_runs)
+            summary = _run_import(service, model, run_id, as_json)
     except ImportProblem as exc:
         click.echo(f"error: {exc.text(language)}", err=True)
         sys.exit(EXIT_PROBLEMS)
@@ -727,9 +726,15 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
     sys.exit(1 if summary.failed else 0)
 
 
-def _run_import(service, model, run_id, quiet, JobRunner, job_handlers, now_utc, import_runs):  # noqa: N803
+def _run_import(service, model, run_id: int, quiet: bool):
     """A run in the foreground, through the job runner (its job claimed here, so a worker
     resumes it if this process dies), with a progress bar on a terminal."""
+    import sqlalchemy as sa
+
+    from .imports import runs as import_runs
+    from .jobs import JobRunner, job_handlers, now_utc
+    from .storage import jobs
+
     runner = JobRunner(lambda: service, job_handlers(model))
     bar = None
     if sys.stderr.isatty() and not quiet:
@@ -750,10 +755,7 @@ def _run_import(service, model, run_id, quiet, JobRunner, job_handlers, now_utc,
             bar.__exit__(None, None, None)
     summary = import_runs.summary_of(service, run_id)
     if summary.status not in ("done",):
-        from .storage import jobs
-
         with service.engine.connect() as conn:
-            import sqlalchemy as sa
             error = conn.execute(sa.select(jobs.c.last_error).where(
                 jobs.c.key == import_runs.job_key(run_id))).scalar()
         click.echo(f"error: import #{run_id} stopped: {error or summary.status}", err=True)
