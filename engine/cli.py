@@ -711,7 +711,7 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
         table = read_file(data, Path(file).name, used.sheet)
         with open(failed_file, "wb") as out:
             failed_rows(table, summary.errors, "xlsx" if failed_file.lower().endswith(".xlsx") else "csv", out,
-                        language)
+                        language, used)
     if as_json:
         click.echo(json.dumps(summary.to_dict(language), ensure_ascii=False))
     else:

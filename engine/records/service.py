@@ -446,6 +446,9 @@ class RecordService:
                 for r in conn.execute(sa.select(table).where(column.in_(ordered[start:start + 500]))):
                     record = self._from_row(entity, dict(r._mapping))
                     found[_key_of(record["id"] if key == "id" else record.get(key))] = record
+            if entity.child_tables and any(n in row.data for row in rows for n in entity.child_tables):
+                for record in found.values():  # lines imported: compared with the stored ones
+                    self._children(conn, entity, record)
         if key == "id":
             for row in rows:
                 if not row.errors and row.key is not None:
@@ -470,7 +473,7 @@ class RecordService:
             return False  # the update reports them, whatever the values were
         with numbers_in(context.actor.language), digits_kept(self._exact_digits):
             changes = coerce_input(entity, dict(data), creating=False, trusted=False, errors=errors)
-        if errors or any(jsonable(v) != jsonable(old.get(k)) for k, v in changes.items()):
+        if errors or any(not _same_value(entity.fields.get(k), v, old.get(k)) for k, v in changes.items()):
             return False
         if access.bypass:
             return True
@@ -1287,6 +1290,25 @@ def _without(record: dict[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
     if not hidden:
         return record
     return {k: v for k, v in record.items() if k not in hidden}
+
+
+def _same_value(field: Field | None, new: Any, old: Any) -> bool:
+    """Whether an imported value is the stored one; lines compare row by row on the
+    values the file gave (a file knows no line ids and no computed amounts)."""
+    if field is not None and field.type.name == "lines" and isinstance(new, list):
+        old = old or []
+        if len(new) != len(old):
+            return False
+        for line, before in zip(new, old, strict=True):
+            if any(jsonable(v) != jsonable(before.get(k)) for k, v in line.items() if k != "id"):
+                return False
+            # a value the line has and the file leaves out would be cleared (lines are replaced)
+            for sub in field.subfields.values():
+                if sub.name not in line and before.get(sub.name) is not None and not sub.is_computed \
+                        and sub.default is None:
+                    return False
+        return True
+    return jsonable(new) == jsonable(old)
 
 
 def _record_id(entity: str, value: Any) -> int:
