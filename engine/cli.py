@@ -689,7 +689,9 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
             mapping.mode = mode or mapping.mode
             mapping.key = key or mapping.key
             mapping.sheet = sheet or mapping.sheet
-        _entity, _sheet, used = import_runs.prepare(service, entity, data, Path(file).name, mapping, context)
+        _entity, sheet_read, used = import_runs.prepare(service, entity, data, Path(file).name, mapping, context)
+        # columns no field takes are said, never dropped in silence
+        ignored = [h for h in sheet_read.headers if h and not used.columns.get(h) and h != used.group]
         if save_mapping:
             Path(save_mapping).write_text(used.to_yaml(), encoding="utf-8")
         if dry_run:
@@ -713,8 +715,11 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
             failed_rows(table, summary.errors, "xlsx" if failed_file.lower().endswith(".xlsx") else "csv", out,
                         language, used)
     if as_json:
-        click.echo(json.dumps(summary.to_dict(language), ensure_ascii=False))
+        click.echo(json.dumps({**summary.to_dict(language), "ignored_columns": ignored}, ensure_ascii=False))
     else:
+        if ignored:
+            click.echo(f"columns not imported (no field matches them; map them with --mapping): "
+                       f"{', '.join(ignored)}", err=True)
         what = "dry run" if summary.dry_run else f"import #{summary.run} {summary.status}"
         click.echo(f"{what}: {summary.total} rows: {summary.created} new, {summary.updated} updated, "
                    f"{summary.unchanged} unchanged, {summary.failed} failed")
