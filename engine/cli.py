@@ -702,7 +702,7 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
                 click.echo(json.dumps({"run": run_id, "status": "queued"}) if as_json else
                            f"import #{run_id} queued: `tailor worker` runs it")
                 return
-            summary = _run_import(service, model, run_id, as_json)
+            summary = _run_import(service, model, run_id, as_json, Path(project))
     except ImportProblem as exc:
         click.echo(f"error: {exc.text(language)}", err=True)
         sys.exit(EXIT_PROBLEMS)
@@ -731,16 +731,19 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
     sys.exit(1 if summary.failed else 0)
 
 
-def _run_import(service, model, run_id: int, quiet: bool):
+def _run_import(service, model, run_id: int, quiet: bool, project: Path):
     """A run in the foreground, through the job runner (its job claimed here, so a worker
-    resumes it if this process dies), with a progress bar on a terminal."""
+    resumes it if this process dies; each batch under the database's current model), with
+    a progress bar on a terminal."""
     import sqlalchemy as sa
 
+    from .design.live import LiveModel
     from .imports import runs as import_runs
     from .jobs import JobRunner, job_handlers, now_utc
     from .storage import jobs
 
-    runner = JobRunner(lambda: service, job_handlers(model))
+    live = LiveModel(project, service.engine, model, service)
+    runner = JobRunner(lambda: live.current[1], job_handlers(model), refresh=live.refresh)
     bar = None
     if sys.stderr.isatty() and not quiet:
         total = import_runs.summary_of(service, run_id).total

@@ -179,8 +179,12 @@ def job_id(service: Any, run_id: int) -> int | None:
         return conn.execute(sa.select(jobs.c.id).where(jobs.c.key == job_key(run_id))).scalar()
 
 
-def run(service: Any, run_id: int, job: int | None = None, batch: int = BATCH) -> Summary:
-    """Import the rows of a run not yet done, a batch per transaction."""
+def run(service: Any, run_id: int, job: int | None = None, batch: int = BATCH,
+        latest: Callable[[], Any] | None = None) -> Summary:
+    """Import the rows of a run not yet done, a batch per transaction. With `latest` (the
+    newest records service), each batch runs under the model of its time: a field an
+    administrator adds a rule to, or removes, while the run goes is judged so from the next
+    batch on (a mapping the new model refuses fails the run, its done batches kept)."""
     record = _run_row(service, run_id)
     summary = _summary_of(record)
     if record["status"] not in ("queued", "running"):
@@ -208,6 +212,16 @@ def run(service: Any, run_id: int, job: int | None = None, batch: int = BATCH) -
     done = record["rows_done"]
     total = len(sheet.rows)
     while done < total:
+        newest = latest() if latest is not None else service
+        if newest is not service:  # the model changed since the last batch
+            service = newest
+            try:
+                entity = service.model.entity(record["entity"])
+                mapping.check(entity, sheet)
+            except (ImportProblem, KeyError) as exc:
+                _finish(service, run_id, "failed", str(exc))
+                return summary_of(service, run_id)
+            converter = Converter(service, entity, mapping, sheet.headers, context)
         end = mapping.record_end(sheet.headers, sheet.rows, min(done + batch, total))  # whole records
         batch_context = Context(actor=context.actor, extra={"import_run": run_id})
         with service.transaction() as conn:
@@ -255,7 +269,7 @@ def run_job(job: JobContext) -> None:
     outside the job's transaction, and may run again after a crash: it resumes)."""
     run_id = int(job.payload["run"])
     try:
-        run(job.service, run_id, job=job.job_id)
+        run(job.service, run_id, job=job.job_id, latest=job.latest)
     except RunLost:
         return
     except Exception as exc:  # the runner retries the job; after its last try the run has failed
