@@ -279,6 +279,19 @@ def _record_version(engine, model) -> None:
         record_version(conn, model)
 
 
+def _port_free(host: str, port: int) -> bool:
+    """Whether the development server can listen there (said plainly, not as a traceback)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is free
+            probe.bind((host, port))
+    except OSError:
+        return False
+    return True
+
+
 @cli.command()
 @click.argument("project", type=click.Path(file_okay=False))
 @database_option
@@ -294,6 +307,10 @@ def serve(project: str, database: str | None, host: str, port: int) -> None:
     except ProjectError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
+        sys.exit(EXIT_PROBLEMS)
+    if not _port_free(host, port):
+        click.echo(f"error: port {port} on {host} is in use by another program: choose another with --port "
+                   f"(make demo PORT=5050)", err=True)
         sys.exit(EXIT_PROBLEMS)
     click.echo(f"serving {project} at http://{host}:{port}/ (sign in with a user from `tailor user create` "
                "or the demo data)")

@@ -167,3 +167,18 @@ def test_write_revision_when_up_to_date(tmp_path, make_project):
     result = run("migrate", root, "--database", url, "--write-revision", tmp_path / "rev")
     assert result.exit_code == 0 and "nothing to write" in result.output
     assert not list((tmp_path / "rev").glob("*.py"))
+
+
+def test_serve_says_when_its_port_is_taken(tmp_path):
+    """`make demo` on a machine where port 5000 is in use: a plain message naming the way
+    out (PORT=…), exit 2, not a traceback from the server."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", str(EXAMPLES / "crm"), "--database",
+                                          f"sqlite:///{tmp_path / 'x.sqlite'}", "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert f"port {port} on 127.0.0.1 is in use" in result.output and "PORT=5050" in result.output
