@@ -693,7 +693,12 @@ class RecordService:
                 hidden = hidden | guard.hidden_for_approver(self, conn, self._entity(entity_name), record_id,
                                                             context.actor)
         masks = self._masks(self._entity(entity_name), self.access(entity_name, context), context)
+        # entries from before a rename name the field as it was: shown (and hidden) under its name now
+        renames = {f.renamed_from: f.name for f in self._entity(entity_name).fields.values() if f.renamed_from}
         for entry in entries:
+            if renames and isinstance(entry.get("changes"), dict):
+                entry["changes"] = {(renames[k] if k in renames and renames[k] not in entry["changes"] else k): v
+                                    for k, v in entry["changes"].items()}
             if hidden and isinstance(entry.get("changes"), dict):
                 entry["changes"] = _without(entry["changes"], hidden)
             if isinstance(entry.get("changes"), dict):

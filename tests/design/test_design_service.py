@@ -58,6 +58,9 @@ def test_add_rename_hide_restore_revert_keep_the_data(shop):
     live = design.load_project_model(root, engine)
     assert "wechat" in columns(engine) and "wechat_id" not in columns(engine)
     assert RecordService(live, engine).get("customer", acme)["wechat"] == "acme88"
+    # the history written before the rename names the field as it is called now
+    created = RecordService(live, engine).history("customer", acme)[0]["changes"]
+    assert "wechat" in created and "wechat_id" not in created, created
 
     hidden = design.apply(root, engine, [{"path": "entities.customer.fields.wechat.hidden", "value": True}],
                           user=ADMIN, expected_version=renamed.version)
