@@ -4,8 +4,8 @@ W301-W303 (labels.py) check entities, fields and options. Everything else users 
 `$defs/label` somewhere in `schemas/`: form sections and tabs, rule messages, help texts,
 workflow, transition, flow and node labels and messages, role labels, menu groups, the
 project's own label. Rather than list those places here (and forget the next one a schema
-gains), the merged documents are validated once more by a validator whose `label`
-definition reports each label it meets: whatever the schemas call a label is checked.
+gains), the merged documents are walked beside their schema, and every value the schema calls
+a `$defs/label` is checked: whatever the schemas call a label is checked.
 
 Only texts that are written are checked (a missing section heading is no text at all);
 hidden entities and fields are not shown, so not checked; option sets are checked where
@@ -14,53 +14,72 @@ fields use them (W301).
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterator
-from functools import lru_cache
+import re
+from collections.abc import Callable
 from typing import Any
-
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
 
 from ..errors import Position
 from ..labels import label_languages
-from .schema import _inline_refs, load_schema, position_at
+from .schema import load_schema, position_at
 from .yamlload import PosDict
 
 Report = Callable[[str, str, Position, str | None], None]
-KEYWORD = "tailorLabel"
-
-
-def _met(_validator: Any, _value: Any, instance: Any, _schema: Any) -> Iterator[ValidationError]:
-    yield ValidationError("a label", instance=instance)
-
-
-_Finder = validators.extend(Draft202012Validator, {KEYWORD: _met})
-
-
-@lru_cache(maxsize=8)
-def _finder(kind: str, definition: str | None) -> Any:
-    schema = copy.deepcopy(load_schema(kind))
-    defs = schema.get("$defs", {})
-    defs["label"] = {**defs["label"], KEYWORD: True}
-    root = {**defs[definition], "$defs": defs} if definition else schema
-    return _Finder(_inline_refs(root, defs, depth=2))
+LABEL = "#/$defs/label"
+_LANGUAGE = re.compile(r"^[a-z]{2}(-[A-Za-z]{2,4})?$")
+_TYPES = {"object": dict, "array": list, "string": str}
 
 
 def labels_in(kind: str, document: Any, definition: str | None = None) -> dict[tuple, Any]:
     """{path: label} of every label in `document` (a `kind` document, or one of its
-    `$defs/definition`). Labels inside oneOf branches are found in the branch that fits."""
+    `$defs/definition`): the schema walked beside the data, `$ref`s followed as met, every
+    branch of a oneOf/anyOf/allOf whose type fits the data tried."""
+    schema = load_schema(kind)
+    defs = schema.get("$defs", {})
     found: dict[tuple, Any] = {}
-
-    def collect(errors: Any) -> None:
-        for error in errors:
-            if error.validator == KEYWORD:
-                found.setdefault(tuple(error.absolute_path), error.instance)
-            elif error.context:
-                collect(error.context)
-
-    collect(_finder(kind, definition).iter_errors(document))
+    _walk(defs[definition] if definition else schema, document, (), defs, found)
     return found
+
+
+def _walk(node: Any, data: Any, path: tuple, defs: dict[str, Any], found: dict[tuple, Any]) -> None:
+    if not isinstance(node, dict):
+        return
+    ref = node.get("$ref")
+    if ref == LABEL:
+        if _is_label(data):
+            found.setdefault(path, data)
+        return
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        _walk(defs.get(ref.rsplit("/", 1)[1]), data, path, defs, found)
+    kinds = node.get("type")
+    if isinstance(kinds, str) and kinds in _TYPES and not isinstance(data, _TYPES[kinds]):
+        return
+    for key in ("oneOf", "anyOf", "allOf"):
+        for branch in node.get(key) or ():
+            _walk(branch, data, path, defs, found)
+    if isinstance(data, dict):
+        properties = node.get("properties") or {}
+        patterns = [(re.compile(p), sub) for p, sub in (node.get("patternProperties") or {}).items()]
+        extra = node.get("additionalProperties")
+        for key, value in data.items():
+            if key in properties:
+                _walk(properties[key], value, (*path, key), defs, found)
+                continue
+            matched = [sub for pattern, sub in patterns if pattern.search(str(key))]
+            for sub in matched:
+                _walk(sub, value, (*path, key), defs, found)
+            if not matched and isinstance(extra, dict):
+                _walk(extra, value, (*path, key), defs, found)
+    elif isinstance(data, list) and isinstance(node.get("items"), dict):
+        for i, value in enumerate(data):
+            _walk(node["items"], value, (*path, i), defs, found)
+
+
+def _is_label(data: Any) -> bool:
+    """A text, or texts by language (so a oneOf's other branch is never read as a label)."""
+    if isinstance(data, str):
+        return True
+    return isinstance(data, dict) and bool(data) and all(
+        isinstance(k, str) and _LANGUAGE.match(k) and isinstance(v, str) for k, v in data.items())
 
 
 def check_texts(spec: Any, languages: list[str], report: Report) -> None:
