@@ -25,30 +25,33 @@ from __future__ import annotations
 
 import io
 import secrets
-from datetime import date, datetime
+import threading
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Response, abort, redirect, request, url_for
+from flask import Response, abort, current_app, redirect, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ...imports import files, reading, runs
 from ...imports import messages as m
 from ...imports.mapping import MODES, Mapping, targets
 from ...imports.messages import ImportProblem, Problem
-from ...jobs import aware, now_utc
+from ...jobs import JobRunner, aware, job_handlers, now_utc
 from ...model import Entity
 from ...records import Context, RecordError
 from ...storage import import_mappings, import_runs, import_uploads, users, write_engine
 from ..auth import context
 from ..i18n import gettext as _
 from ..i18n import label, language
+from ..state import WebState
 from . import access, bp, entity_or_404, render, service
 
 SHOWN_ERRORS = 200  # failed rows listed on a page; the download has them all
 KEPT_ERRORS = 50_000  # failed rows of a dry run kept for its download
 RUNS_SHOWN = 50
 SAMPLES = 3
+UPLOAD_KEPT = timedelta(days=1)  # an upload not run by then is removed (at the next upload)
 UPLOAD_SLACK = 256 * 1024  # the form's other fields and multipart framing around the file
 FORMATS = {"csv": "text/csv; charset=utf-8",
            "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -231,6 +234,7 @@ def import_upload(entity: str):
     if mapping is None and sheet.sheets and sheet.name != sheet.sheets[0]:
         mapping = {"entity": current.name, "columns": {}, "mode": "insert", "sheet": sheet.name}
     with writer_engine().begin() as conn:
+        conn.execute(import_uploads.delete().where(import_uploads.c.created_at < now_utc() - UPLOAD_KEPT))
         conn.execute(import_uploads.insert().values(token=token, user_id=ctx.actor.id, entity=current.name,
                                                     file_name=name, source=data, mapping=mapping,
                                                     created_at=now_utc()))
@@ -442,7 +446,26 @@ def import_run_start(entity: str, token: str):
         return map_page(current, ctx, upload, mapping.sheet, mapping, say(exc), 422)
     with writer_engine().begin() as conn:  # the run keeps the file now
         conn.execute(import_uploads.delete().where(import_uploads.c.id == upload["id"]))
+    nudge(run_id)
     return redirect(url_for("pages.import_run", entity=current.name, run_id=run_id), 303)
+
+
+def nudge(run_id: int) -> None:
+    """Start the run's job now in a thread of this web worker when it runs jobs in-process
+    (the default, and `make demo`), instead of at the runner's next tick (every
+    TAILOR_JOBS_INTERVAL seconds): the claim is the job runner's own, so a `tailor worker` or
+    the in-process loop taking the job first simply wins. With TAILOR_JOBS=off nothing
+    happens here: `tailor worker` runs it."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if "tailor_jobs" not in app.extensions:
+        return
+    job = runs.job_id(service(), run_id)
+    if job is None:
+        return
+    state = WebState.of(app)
+    runner = JobRunner(lambda: state.live.current[1], job_handlers(state.model))
+    threading.Thread(target=runner.run_one, args=(job, now_utc()), name=f"tailor-import-{run_id}",
+                     daemon=True).start()
 
 
 def progress_of(run: dict[str, Any]) -> dict[str, Any]:
