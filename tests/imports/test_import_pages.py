@@ -7,7 +7,8 @@ from __future__ import annotations
 import io
 import re
 import textwrap
-from datetime import date, datetime
+import time
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -16,6 +17,7 @@ from importutil import FILES, STAFF, count, csv_bytes, records, xlsx_bytes
 
 from engine.config import Settings
 from engine.imports import runs
+from engine.jobs import now_utc
 from engine.migrate import apply_plan, plan_migration
 from engine.model import load_model
 from engine.permissions.org import import_org
@@ -262,6 +264,44 @@ def test_a_mapping_that_cannot_work_is_said_on_the_page(app):
     assert response.status_code == 422 and "no column of the file matches" in text_of(response)
     response = client.post(map_url + "/check", data={**form, column_index(html, "员工人数"): "secret_nope"})
     assert response.status_code == 422 and "not a field you may import into" in text_of(response)
+
+
+def test_a_large_file_is_checked_in_the_background_while_its_page_polls(app, monkeypatch):
+    from engine.web.pages import imports as pages
+
+    monkeypatch.setattr(pages, "SYNC_ROWS", 3)  # more rows than this: checked in a thread
+    service = app.extensions["tailor"].service
+    client = signed_in(app, "root")
+    map_url = uploaded(client, csv_bytes([HEADER, *good_rows(5), ["", "E9", "高", "1", "", "", ""]]))
+    response, _ = check(client, map_url)
+    assert response.status_code == 303
+    check_url = response.headers["Location"]
+    deadline = time.monotonic() + 60
+    while (polled := client.get(check_url + "?poll=1")).status_code == 204 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert polled.status_code == 200 and polled.headers["HX-Refresh"] == "true"
+    page = text_of(client.get(check_url))
+    assert re.search(r'class="count-created">5<', page) and re.search(r'class="count-failed">1<', page)
+    assert count(service) == 0
+
+    # while a check runs, its page says so and polls; no run may start; a lost one may be redone
+    upload_id = None
+    with write_engine(service.engine).begin() as conn:
+        upload_id = conn.execute(sa.select(import_uploads.c.id)).scalar_one()
+        marker = {"state": "checking", "id": "x", "total": 6, "started": now_utc().isoformat()}
+        conn.execute(import_uploads.update().values(checked=marker))
+    page = text_of(client.get(check_url))
+    assert "Checking 6 rows" in page and 'hx-trigger="every 1s"' in page
+    assert client.get(check_url + "?poll=1").status_code == 204
+    started = client.post(map_url + "/run", data={"csrf_token": csrf_of(page)})
+    assert started.status_code == 303 and started.headers["Location"].endswith(map_url.rsplit("/", 1)[1])
+    with write_engine(service.engine).begin() as conn:
+        lost = {**marker, "started": (now_utc() - timedelta(hours=3)).isoformat()}
+        conn.execute(import_uploads.update().where(import_uploads.c.id == upload_id).values(checked=lost))
+    page = client.get(check_url)
+    assert page.status_code == 422 and "The check did not finish" in text_of(page)
+    with app.extensions["tailor"].engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(import_runs)).scalar() == 0
 
 
 # -- bad files ----------------------------------------------------------------------------------

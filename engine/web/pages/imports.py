@@ -24,6 +24,7 @@ started it and to administrators.
 from __future__ import annotations
 
 import io
+import logging
 import secrets
 import threading
 from datetime import date, datetime, timedelta
@@ -47,10 +48,13 @@ from ..i18n import label, language
 from ..state import WebState
 from . import access, bp, entity_or_404, render, service
 
+log = logging.getLogger(__name__)
 SHOWN_ERRORS = 200  # failed rows listed on a page; the download has them all
 KEPT_ERRORS = 50_000  # failed rows of a dry run kept for its download
 RUNS_SHOWN = 50
 SAMPLES = 3
+SYNC_ROWS = 2000  # a dry run of more rows runs in a thread while its page polls
+CHECK_LOST = timedelta(hours=2)  # a background dry run older than this died with its worker
 UPLOAD_KEPT = timedelta(days=1)  # an upload not run by then is removed (at the next upload)
 UPLOAD_SLACK = 256 * 1024  # the form's other fields and multipart framing around the file
 FORMATS = {"csv": "text/csv; charset=utf-8",
@@ -338,9 +342,14 @@ def mapping_from_form(entity: Entity, sheet: reading.Sheet) -> Mapping:
 
 @bp.post("/e/<entity>/imports/file/<token>/check")
 def import_check(entity: str, token: str):
+    """The dry run: while the page waits for a small file; in a thread of this web worker
+    for a larger one (its page polls until the result is stored), so no request runs for
+    minutes."""
     current = entity_or_404(entity)
     ctx = importer(current)
     upload = upload_of(current, token, ctx)
+    if checking(upload["checked"]):
+        return redirect(url_for("pages.import_checked", entity=current.name, token=token), 303)
     sheet_name = request.form.get("sheet") or None
     try:
         sheet = reading.read_file(upload["source"], upload["file_name"], sheet_name)
@@ -354,21 +363,72 @@ def import_check(entity: str, token: str):
                      .values(mapping=mapping.to_dict(), checked=None))
     try:
         mapping.check(current, sheet)
-        summary = runs.dry_run(service(), current.name, upload["source"], upload["file_name"], mapping, ctx)
     except ImportProblem as exc:
         return map_page(current, ctx, upload, sheet_name, mapping, say(exc), 422, save_as, shared)
-    except RecordError as exc:
-        return map_page(current, ctx, upload, sheet_name, mapping, str(exc), exc.status, save_as, shared)
-    checked = {"total": summary.total, "created": summary.created, "updated": summary.updated,
-               "unchanged": summary.unchanged, "failed": summary.failed,
-               "errors": [{"row": e.row, "column": e.column, "message": e.problem.message,
-                           "params": runs._plain(e.problem.params)} for e in summary.errors[:KEPT_ERRORS]],
-               "more_errors": max(len(summary.errors) - KEPT_ERRORS, 0), "at": now_utc().isoformat()}
+    if len(sheet.rows) > SYNC_ROWS:
+        marker = {"state": "checking", "id": secrets.token_hex(8), "total": len(sheet.rows),
+                  "started": now_utc().isoformat()}
+        with writer_engine().begin() as conn:
+            conn.execute(import_uploads.update().where(import_uploads.c.id == upload["id"]).values(checked=marker))
+            if save_as:
+                save_mapping(conn, current, ctx, save_as, shared, mapping)
+        threading.Thread(target=check_in_background, name=f"tailor-dry-run-{upload['id']}", daemon=True,
+                         args=(service(), current.name, upload, mapping, ctx, marker["id"])).start()
+        return redirect(url_for("pages.import_checked", entity=current.name, token=token), 303)
+    checked = dry_checked(service(), current.name, upload, mapping, ctx)
+    if checked["state"] == "refused":
+        return map_page(current, ctx, upload, sheet_name, mapping, refusal_text(checked), checked.get("status", 422),
+                        save_as, shared)
     with writer_engine().begin() as conn:
         conn.execute(import_uploads.update().where(import_uploads.c.id == upload["id"]).values(checked=checked))
         if save_as:
             save_mapping(conn, current, ctx, save_as, shared, mapping)
     return redirect(url_for("pages.import_checked", entity=current.name, token=token), 303)
+
+
+def dry_checked(service_: Any, entity_name: str, upload: dict[str, Any], mapping: Mapping,
+                ctx: Context) -> dict[str, Any]:
+    """The dry run's result as kept with the upload: counts and failed rows (as message ids,
+    said in the reader's language when shown), or why it was refused as a whole."""
+    try:
+        summary = runs.dry_run(service_, entity_name, upload["source"], upload["file_name"], mapping, ctx)
+    except ImportProblem as exc:
+        return {"state": "refused", "message": exc.problem.message, "params": runs._plain(exc.problem.params)}
+    except RecordError as exc:
+        return {"state": "refused", "text": str(exc), "status": exc.status}
+    return {"state": "checked", "total": summary.total, "created": summary.created, "updated": summary.updated,
+            "unchanged": summary.unchanged, "failed": summary.failed,
+            "errors": [{"row": e.row, "column": e.column, "message": e.problem.message,
+                        "params": runs._plain(e.problem.params)} for e in summary.errors[:KEPT_ERRORS]],
+            "more_errors": max(len(summary.errors) - KEPT_ERRORS, 0), "at": now_utc().isoformat()}
+
+
+def check_in_background(service_: Any, entity_name: str, upload: dict[str, Any], mapping: Mapping, ctx: Context,
+                        marker: str) -> None:
+    try:
+        checked = dry_checked(service_, entity_name, upload, mapping, ctx)
+    except Exception as exc:  # a fault, not the file: said on the page, the user may check again
+        log.exception("dry run of upload %s failed", upload["id"])
+        checked = {"state": "error", "text": f"{type(exc).__name__}: {exc}"[:500]}
+    with write_engine(service_.engine).begin() as conn:
+        current = conn.execute(sa.select(import_uploads.c.checked).where(import_uploads.c.id == upload["id"])).scalar()
+        if isinstance(current, dict) and current.get("id") == marker:  # still the check this thread was started for
+            conn.execute(import_uploads.update().where(import_uploads.c.id == upload["id"]).values(checked=checked))
+
+
+def checking(checked: Any) -> bool:
+    """A dry run still running in the background (one that has run for too long was lost
+    with its web worker: it may be started again)."""
+    if not isinstance(checked, dict) or checked.get("state") != "checking":
+        return False
+    started = datetime.fromisoformat(checked["started"])
+    return now_utc() - started < CHECK_LOST
+
+
+def refusal_text(checked: dict[str, Any]) -> str:
+    if checked.get("message"):
+        return say(Problem(checked["message"], checked.get("params") or {}))
+    return checked.get("text") or ""
 
 
 def save_mapping(conn, entity: Entity, ctx: Context, name: str, shared: bool, mapping: Mapping) -> None:
@@ -391,10 +451,21 @@ def import_checked(entity: str, token: str):
     checked = upload["checked"]
     if not checked or not upload["mapping"]:
         return redirect(url_for("pages.import_map", entity=current.name, token=token), 303)
+    mapping = Mapping.from_dict(upload["mapping"])
+    state = checked.get("state", "checked")
+    if request.args.get("poll"):  # htmx: nothing to swap until it is done
+        return ("", 204) if checking(checked) else Response("", headers={"HX-Refresh": "true"})
+    if state == "checking" and checking(checked):
+        return render("imports/checking", current, upload=upload, checked=checked)
+    if state != "checked":
+        text = refusal_text(checked) if state == "refused" else _(
+            "The check did not finish (%(reason)s): check the file again.",
+            reason=checked.get("text") or _("the web worker stopped"))
+        return map_page(current, ctx, upload, mapping.sheet, mapping, text, 422)
     errors = [{"row": e["row"], "column": e["column"], "message": say(Problem(e["message"], e["params"] or {}))}
               for e in checked["errors"][:SHOWN_ERRORS]]
-    return render("imports/checked", current, upload=upload, checked=checked, errors=errors,
-                  mapping=Mapping.from_dict(upload["mapping"]), more=max(len(checked["errors"]) - SHOWN_ERRORS, 0))
+    return render("imports/checked", current, upload=upload, checked=checked, errors=errors, mapping=mapping,
+                  more=max(len(checked["errors"]) - SHOWN_ERRORS, 0) + checked.get("more_errors", 0))
 
 
 @bp.get("/e/<entity>/imports/file/<token>/failed.<fmt>")
@@ -402,7 +473,7 @@ def import_checked_failed(entity: str, token: str, fmt: str):
     current = entity_or_404(entity)
     ctx = importer(current)
     upload = upload_of(current, token, ctx)
-    if fmt not in FORMATS or not upload["checked"]:
+    if fmt not in FORMATS or not upload["checked"] or upload["checked"].get("state", "checked") != "checked":
         abort(404)
     mapping = Mapping.from_dict(upload["mapping"])
     errors = [runs.RowError(e["row"], e["column"], Problem(e["message"], e["params"] or {}))
@@ -437,7 +508,7 @@ def import_run_start(entity: str, token: str):
     current = entity_or_404(entity)
     ctx = importer(current)
     upload = upload_of(current, token, ctx)
-    if not upload["mapping"]:
+    if not upload["mapping"] or checking(upload["checked"]):
         return redirect(url_for("pages.import_map", entity=current.name, token=token), 303)
     mapping = Mapping.from_dict(upload["mapping"])
     try:
