@@ -304,6 +304,30 @@ def test_a_large_file_is_checked_in_the_background_while_its_page_polls(app, mon
         assert conn.execute(sa.select(sa.func.count()).select_from(import_runs)).scalar() == 0
 
 
+def test_a_run_starts_at_once_when_the_web_worker_runs_jobs(app, db_url):
+    """With jobs in-process (the default, `make demo`), the import page starts its run in
+    the worker's job runner at once, not at the loop's next tick (an hour away here)."""
+    root = app.extensions["tailor"].project
+    live = create_app(Settings(project=root, database_url=db_url, secret_key="test-secret",
+                               extra={"jobs_interval": "3600"}))
+    try:
+        assert "tailor_jobs" in live.extensions
+        service = live.extensions["tailor"].service
+        client = signed_in(live, "rep1")
+        map_url = uploaded(client, csv_bytes([["名称", "员工人数"], ["Now", "1"], ["Soon", "2"]]))
+        response, _ = check(client, map_url)
+        run_url = client.post(map_url + "/run", data={"csrf_token": csrf_of(text_of(client.get(
+            response.headers["Location"])))}).headers["Location"]
+        deadline = time.monotonic() + 60
+        while (state := client.get(run_url + "/progress", headers={"Accept": "application/json"}).get_json())[
+                "working"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert state["status"] == "done" and state["done"] == 2 and count(service) == 2
+    finally:
+        live.extensions["tailor_jobs"].set()
+        live.extensions["tailor"].engine.dispose()
+
+
 # -- bad files ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("data, name, expected", [
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "photo.csv", "is not a spreadsheet"),
