@@ -221,6 +221,11 @@ def test_xlsx_with_several_sheets_upsert_by_key_and_a_saved_mapping(app):
     html = text_of(client.get(map_url))
     assert '<option value="Customers" selected>' in html  # the cover page has no data rows: the next sheet
     assert "Acme · Bolt" in html
+    cover = client.get(map_url + "?sheet=Cover")  # a sheet without rows: said, with the chooser to go back
+    assert cover.status_code == 422 and "has a header row but no data rows" in text_of(cover)
+    assert '<option value="Customers">' in text_of(cover)
+    missing = client.get(map_url + "?sheet=Nope")
+    assert missing.status_code == 422 and "has no sheet named &#39;Nope&#39;" in text_of(missing)
     name_col, code_col, staff_col = (column_index(html, h) for h in ("Customer", "Code", "Staff"))
     response, _ = check(client, map_url, **{name_col: "name", code_col: "erp_code", staff_col: "employees",
                                             "save_as": "ERP export", "shared": "1", "sheet": "Customers"})
