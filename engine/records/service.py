@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
-from ..fields.base import FieldValueError
+from ..fields.base import FieldType, FieldValueError
 from ..fields.encryption import is_sealed, keyring
 from ..fields.numbers import SQLITE_EXACT_DIGITS, digits_kept, numbers_in
 from ..model.model import CompiledModel, Entity, Field, computed_order
@@ -62,7 +62,13 @@ _OUTER: ContextVar[tuple[RecordService, Connection] | None] = ContextVar("tailor
 _READER: ContextVar[tuple[RecordService, Connection, dict] | None] = ContextVar("tailor_reader", default=None)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})  # values JSON holds as they are
+_AUDIT_SKIP = frozenset({"id", "version", "created_at", "updated_at", "created_by"})
+
+
 def jsonable(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, timedelta):  # a duration, as ISO 8601 (PT1H30M)
@@ -87,7 +93,7 @@ class RecordService:
         self._exact_digits = SQLITE_EXACT_DIGITS if engine.dialect.name == "sqlite" else None
         self.hooks = model.plugins.hook if model.plugins is not None else None
         # per entity, worked out once: the fields read from a row, with their extra keys
-        self._row_fields: dict[str, list[tuple[Field, list[str]]]] = {}
+        self._row_fields: dict[str, list[tuple[Field, list[str], bool]]] = {}
         self.policy = Policy(model.roles, model.entities)
         # rollups by the entity whose records they aggregate: refreshed when those are written
         self._rollups: dict[str, list[tuple[Entity, Field]]] = {}
@@ -103,6 +109,9 @@ class RecordService:
         # imports create the new records of a batch together (`_create_many`); False: one
         # `create` per row (the reference the batch is tested against)
         self.import_batches = True
+        self._encrypted: dict[str, frozenset[str]] = {}  # per entity, its encrypted fields
+        self._columns: dict[str, list[tuple[Field, list[str], bool]]] = {}  # per entity, what a row holds
+        self._keys: dict[str, dict[str, Field]] = {}  # per entity, input keys and their fields
 
     @property
     def flows(self):
@@ -233,7 +242,8 @@ class RecordService:
         data = dict(data)
         self._refuse_fields(access, data, None, "create", errors)
         with numbers_in(context.actor.language), digits_kept(self._exact_digits):  # the user's language
-            record = coerce_input(entity, data, creating=True, trusted=trusted, errors=errors)
+            record = coerce_input(entity, data, creating=True, trusted=trusted, errors=errors,
+                                  keys=self._input_keys(entity))
         apply_defaults(entity.fields, record, context)
         if entity.name in self._workflow_entities:
             guard.check_create(self.model, entity, record, context, errors)
@@ -650,16 +660,45 @@ class RecordService:
                 runs[-1].append(full)
             else:
                 runs.append([full])
+        ids: list[int] = []
+        if conn.dialect.name == "sqlite" and self._autoincrement(conn, table):
+            # SQLite numbers the rows of an executemany one after the other: an AUTOINCREMENT
+            # table's counter (sqlite_sequence) before and after gives their ids, in order,
+            # with no RETURNING (which SQLAlchemy would send one row at a time to keep order)
+            counter = sa.text("SELECT seq FROM sqlite_sequence WHERE name = :name")
+            for run in runs:
+                before = conn.execute(counter, {"name": table.name}).scalar() or 0
+                conn.execute(self._plain_insert(entity), run)
+                after = conn.execute(counter, {"name": table.name}).scalar() or 0
+                if after - before != len(run):
+                    raise _BatchRefused()
+                ids.extend(range(before + 1, after + 1))
+            return ids
         statement = self._statements.get(("insert many", entity.name))
         if statement is None:
             statement = self._statements[("insert many", entity.name)] = table.insert().returning(
                 table.c.id, sort_by_parameter_order=True)
-        ids: list[int] = []
         for run in runs:
             ids.extend(int(r[0]) for r in conn.execute(statement, run))
         if len(ids) != len(rows):
             raise _BatchRefused()
         return ids
+
+    def _plain_insert(self, entity: Entity) -> Any:
+        statement = self._statements.get(("insert", entity.name))
+        if statement is None:
+            statement = self._statements[("insert", entity.name)] = entity.table.insert()
+        return statement
+
+    def _autoincrement(self, conn: Connection, table: sa.Table) -> bool:
+        """Whether an SQLite table was created with AUTOINCREMENT (ids never reused, counted
+        in sqlite_sequence): asked once per table."""
+        key = ("autoincrement", table.name)
+        if key not in self._statements:
+            created = conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :name"),
+                                   {"name": table.name}).scalar()
+            self._statements[key] = bool(created) and "AUTOINCREMENT" in created.upper()
+        return self._statements[key]
 
     def _load_many(self, conn: Connection, entity: Entity, ids: list[int]) -> list[dict[str, Any]]:
         """The records of these ids, in that order, as `_load` reads one."""
@@ -1074,14 +1113,13 @@ class RecordService:
             raise ValidationError({"": [f"cannot delete: linked {entity.name} records would change that your "
                                         "roles do not let you change"]})
 
-    @staticmethod
-    def _refuse_fields(access: Access, data: Mapping[str, Any], old: Mapping[str, Any] | None, action: str,
+    def _refuse_fields(self, access: Access, data: Mapping[str, Any], old: Mapping[str, Any] | None, action: str,
                        errors: dict[str, list[str]]) -> None:
         """A value for a field the user may not set is refused, never dropped silently
         (sending back the value a field already has is not a change)."""
         if access.bypass:
             return
-        owners = input_keys(access.entity)
+        owners = self._input_keys(access.entity)
         for key, value in data.items():
             name = owners[key].name if key in owners else key
             if key == "owner":
@@ -1219,17 +1257,26 @@ class RecordService:
         if self.hooks is not None:
             getattr(self.hooks, name)(**kwargs)
 
+    def _input_keys(self, entity: Entity) -> dict[str, Field]:
+        keys = self._keys.get(entity.name)
+        if keys is None:
+            keys = self._keys[entity.name] = input_keys(entity)
+        return keys
+
     def _row_values(self, entity: Entity, record: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {}
         if SEARCH_COLUMN in entity.table.c:  # the folded text searches look in, kept with every save
             row[SEARCH_COLUMN] = search_key(entity, record)
-        for field in entity.fields.values():
-            if field.type.storage != "column" or (field.is_computed and not field.stored):
-                continue
-            for key in field.type.input_keys(field):
+        columns = self._columns.get(entity.name)
+        if columns is None:  # worked out once: (field, its keys, whether its type converts the value)
+            columns = self._columns[entity.name] = [
+                (f, f.type.input_keys(f), type(f.type).to_row is not FieldType.to_row) for f in entity.fields.values()
+                if f.type.storage == "column" and not (f.is_computed and not f.stored)]
+        for field, keys, converts in columns:
+            for key in keys:
                 if key in record:
                     row[key] = record[key]
-            if field.name in record:
+            if converts and field.name in record:
                 row.update(field.type.to_row(record[field.name], field))
         return row
 
@@ -1245,14 +1292,15 @@ class RecordService:
         record: dict[str, Any] = {k: row[k] for k in ("id", "created_at", "updated_at", "created_by", "owner",
                                                        "version") if k in row}
         readers = self._row_fields.get(entity.name)
-        if readers is None:
+        if readers is None:  # (field, its extra keys, whether its type reads the row its own way)
             readers = self._row_fields[entity.name] = [
-                (f, f.type.input_keys(f)[1:]) for f in entity.fields.values()
-                if f.type.storage == "column" and not (f.is_computed and not f.stored)]
-        for field, extra in readers:
-            if field.name not in row:
+                (f, f.type.input_keys(f)[1:], type(f.type).from_row is not FieldType.from_row)
+                for f in entity.fields.values() if f.type.storage == "column" and not (f.is_computed and not f.stored)]
+        for field, extra, converts in readers:
+            name = field.name
+            if name not in row:
                 continue
-            record[field.name] = field.type.from_row(row, field)
+            record[name] = field.type.from_row(row, field) if converts else row[name]
             for key in extra:
                 record[key] = row.get(key)
         for key in ("created_at", "updated_at"):
@@ -1474,21 +1522,26 @@ class RecordService:
                      bypass: bool = False) -> dict[str, Any] | None:
         """The audit row of a write (None: an update that changed nothing)."""
         changes = {}
-        skip = {"id", "version", "created_at", "updated_at", "created_by"}
-        for key in sorted(set(old or {}) | set(new or {})):
-            if key in skip:
+        old, new = old or {}, new or {}
+        encrypted = self._encrypted.get(entity.name)
+        if encrypted is None:
+            encrypted = self._encrypted[entity.name] = frozenset(n for n, f in entity.fields.items() if f.encrypted)
+        for key in sorted(set(old) | set(new) if old else new):
+            if key in _AUDIT_SKIP:
                 continue
-            before = (old or {}).get(key)
-            after = (new or {}).get(key)
-            if jsonable(before) != jsonable(after):
-                changes[key] = [jsonable(before), jsonable(after)]
-                field = entity.fields.get(key)
-                if field is not None and field.encrypted:  # the trail holds no clear text either
+            before = jsonable(old.get(key))
+            after = jsonable(new.get(key))
+            if before != after:
+                changes[key] = [before, after]
+                if key in encrypted:  # the trail holds no clear text either
                     changes[key] = [v if v is None else keyring().seal(str(v)) for v in changes[key]]
         if action == "update" and not changes:
             return None
+        # as JSON stores it (tuples as lists, keys as text); plain values already are
+        if not all(type(b) in _PLAIN and type(a) in _PLAIN for b, a in changes.values()):
+            changes = json.loads(json.dumps(changes))
         return dict(
-            entity=entity.name, record_id=record_id, action=action, changes=json.loads(json.dumps(changes)),
+            entity=entity.name, record_id=record_id, action=action, changes=changes,
             user_id=context.actor.id, at=context.now, metadata_version=self.model.version,
             bypass=bypass or self._bypassed(conn, entity, action, old, new, changes, context),
             import_run=context.extra.get("import_run"))

@@ -7,9 +7,13 @@ every rule is the same whichever entry point calls the service. Database-backed 
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from ..fields.base import FieldValueError
+from ..fields.numbers import _EXACT_DIGITS, _LANGUAGE
 from ..model import derived
 from ..model.model import Entity, Field, computed_order, text
 from .context import Context
@@ -27,9 +31,10 @@ def input_keys(entity: Entity) -> dict[str, Field]:
 
 
 def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, trusted: bool,
-                 errors: dict[str, list[str]]) -> dict[str, Any]:
-    """Coerce the caller's values; unknown and read-only keys are errors, not dropped."""
-    keys = input_keys(entity)
+                 errors: dict[str, list[str]], keys: dict[str, Field] | None = None) -> dict[str, Any]:
+    """Coerce the caller's values; unknown and read-only keys are errors, not dropped.
+    `keys`: the entity's `input_keys`, when the caller keeps them."""
+    keys = keys if keys is not None else input_keys(entity)
     values: dict[str, Any] = {}
     for key in data:
         if key == "owner":
@@ -179,8 +184,8 @@ def derive_values(fields, record: dict[str, Any], old: dict[str, Any] | None,
 
 
 def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:
-    for field in fields.values():
-        if field.name in record or field.is_computed or field.is_autonumber:
+    for field in _defaulted(fields):
+        if field.name in record:
             continue
         if field.default_expr is not None:
             value = field.default_expr.evaluate(record, context.variables, now=context.now)
@@ -189,7 +194,45 @@ def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:
             except FieldValueError:
                 record[field.name] = None
         elif field.default is not None:
-            record.update(field.type.read_input({field.name: field.default}, field))
+            record.update(_default_of(field))
+
+
+_DEFAULTED: dict[int, tuple[Any, list[Field]]] = {}  # id(fields) -> (fields, those with a default)
+
+
+def _defaulted(fields) -> list[Field]:
+    """The fields that have a default (neither computed nor autonumbers), worked out once
+    for the fields of a compiled entity or child row (an immutable mapping)."""
+    known = _DEFAULTED.get(id(fields))
+    if known is not None and known[0] is fields:
+        return known[1]
+    found = [f for f in fields.values() if not (f.is_computed or f.is_autonumber)
+             and (f.default_expr is not None or f.default is not None)]
+    if isinstance(fields, MappingProxyType):
+        if len(_DEFAULTED) > 4096:
+            _DEFAULTED.clear()
+        _DEFAULTED[id(fields)] = (fields, found)
+    return found
+
+
+_DEFAULTS: dict[tuple, tuple[Field, dict[str, Any]]] = {}  # (id(field), language, digits) -> coerced default
+_SCALARS = (str, int, float, bool, type(None), Decimal, date, datetime, time)
+
+
+def _default_of(field: Field) -> dict[str, Any]:
+    """A field's fixed default, coerced as input (in the input language: a number's text
+    reads by it). Worked out once per compiled field when its values cannot be changed in
+    place (text, numbers, booleans); others (a list of tags) are coerced afresh each time."""
+    key = (id(field), _LANGUAGE.get(), _EXACT_DIGITS.get())
+    known = _DEFAULTS.get(key)
+    if known is not None and known[0] is field:
+        return known[1]
+    values = field.type.read_input({field.name: field.default}, field)
+    if all(isinstance(v, _SCALARS) for v in values.values()):
+        if len(_DEFAULTS) > 4096:
+            _DEFAULTS.clear()
+        _DEFAULTS[key] = (field, values)
+    return values
 
 
 def compute(fields, order, record: dict[str, Any], context: Context,
