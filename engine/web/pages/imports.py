@@ -550,7 +550,7 @@ def progress_of(run: dict[str, Any]) -> dict[str, Any]:
             "working": run["status"] in ("queued", "running")}
 
 
-@bp.get("/e/<entity>/imports/<int:run_id>")
+@bp.get("/e/<entity>/imports/<id(bits=32):run_id>")
 def import_run(entity: str, run_id: int):
     current = entity_or_404(entity)
     ctx = importer(current)
@@ -568,7 +568,7 @@ def run_page(entity: Entity, ctx: Context, run: dict[str, Any], error: str | Non
                   status_text=status_text, may_revert=run["status"] in ("done", "failed")), status
 
 
-@bp.get("/e/<entity>/imports/<int:run_id>/progress")
+@bp.get("/e/<entity>/imports/<id(bits=32):run_id>/progress")
 def import_progress(entity: str, run_id: int):
     current = entity_or_404(entity)
     ctx = importer(current)
@@ -582,7 +582,7 @@ def import_progress(entity: str, run_id: int):
     return response
 
 
-@bp.get("/e/<entity>/imports/<int:run_id>/failed.<fmt>")
+@bp.get("/e/<entity>/imports/<id(bits=32):run_id>/failed.<fmt>")
 def import_run_failed(entity: str, run_id: int, fmt: str):
     current = entity_or_404(entity)
     ctx = importer(current)
@@ -596,7 +596,7 @@ def import_run_failed(entity: str, run_id: int, fmt: str):
     return failed_file(source, run["file_name"], mapping.sheet, summary.errors, fmt)
 
 
-@bp.route("/e/<entity>/imports/<int:run_id>/revert", methods=["GET", "POST"])
+@bp.route("/e/<entity>/imports/<id(bits=32):run_id>/revert", methods=["GET", "POST"])
 def import_revert(entity: str, run_id: int):
     current = entity_or_404(entity)
     ctx = importer(current)
