@@ -252,6 +252,15 @@ def test_xlsx_with_several_sheets_upsert_by_key_and_a_saved_mapping(app):
     rep = signed_in(app, "rep1")
     rep_map = uploaded(rep, data, "book.xlsx")
     assert "ERP export (shared)" in text_of(rep.get(rep_map))
+    # only its author (or an administrator) deletes it
+    delete_url = f"/e/customer/imports/mappings/{saved['id']}/delete"
+    assert delete_url not in text_of(rep.get("/e/customer/imports"))
+    assert rep.post(delete_url, data={"csrf_token": csrf_of(text_of(rep.get(rep_map)))}).status_code == 404
+    start = text_of(client.get("/e/customer/imports"))
+    assert delete_url in start
+    assert client.post(delete_url, data={"csrf_token": csrf_of(start)}).status_code == 303
+    with service.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(import_mappings)).scalar() == 0
 
 
 def test_a_mapping_that_cannot_work_is_said_on_the_page(app):
