@@ -521,3 +521,50 @@ def test_list_exports_to_xlsx_with_types_filters_and_languages(app):
     viewer = signed_in(app, "viewer")
     assert viewer.get("/e/customer/export.xlsx").status_code == 403
     assert client.get("/e/customer/export.xlsx?level=nope").status_code == 400
+
+
+# -- child lines ----------------------------------------------------------------------------------
+@pytest.fixture
+def order_app(db_url, tmp_path):
+    from test_import_lines import PROJECT
+
+    root = write_project(tmp_path / "orders", PROJECT)
+    model = load_model(root, entry_points=False)
+    engine = make_engine(db_url)
+    apply_plan(engine, plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version))
+    create_user(engine, "root", PASSWORD, is_admin=True)
+    engine.dispose()
+    app = create_app(Settings(project=root, database_url=db_url, secret_key="test-secret", extra={"jobs": "off"}))
+    app.config["TESTING"] = True
+    service = app.extensions["tailor"].service
+    for entity, name in (("customer", "Acme"), ("product", "Bolt M6"), ("product", "Washer")):
+        service.create(entity, {"name": name}, Context(actor=SYSTEM))
+    yield app
+    app.extensions["tailor"].engine.dispose()
+
+
+def test_order_lines_are_mapped_and_joined_on_the_page(order_app):
+    from test_import_lines import HEADER as ORDER_HEADER
+
+    root = signed_in(order_app, "root")
+    data = csv_bytes([ORDER_HEADER,
+                      ["A-1", "Acme", "", "Bolt M6", "", "2", "1"],
+                      ["A-1", "Acme", "", "Washer", "", "5", "0.1"],
+                      ["B-1", "Acme", "", "Washer", "", "1", "0.1"]])
+    response = upload(root, data, "orders.csv", entity="sales_order")
+    assert response.status_code == 303, text_of(response)[:2000]
+    map_url = response.headers["Location"]
+    html = text_of(root.get(map_url))
+    assert ">Lines · Product</option>" in html and 'name="group"' in html
+    form = mapping_form(html)
+    assert form[column_index(html, "Lines product")] == "lines.product"
+    form["group"] = "Order ref"
+    checked = root.post(map_url + "/check", data=form)
+    assert checked.status_code == 303, text_of(checked)[:3000]
+    result = text_of(root.get(checked.headers["Location"]))
+    assert 'class="count-created">2<' in result and 'class="count-failed">0<' in result, result[-3000:]
+    upload_row = None
+    with order_app.extensions["tailor"].engine.connect() as conn:
+        upload_row = conn.execute(sa.select(import_uploads.c.mapping, import_uploads.c.checked)).mappings().one()
+    assert upload_row["mapping"]["group"] == "Order ref"
+    assert (upload_row["checked"]["created"], upload_row["checked"]["failed"]) == (2, 0), upload_row["checked"]

@@ -36,7 +36,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ...imports import files, reading, runs
 from ...imports import messages as m
-from ...imports.mapping import MODES, Mapping, targets
+from ...imports.mapping import MODES, Mapping, line_key, targets
 from ...imports.messages import ImportProblem, Problem
 from ...jobs import JobRunner, aware, job_handlers, now_utc
 from ...model import Entity
@@ -103,8 +103,16 @@ def target_choices(entity: Entity) -> list[tuple[str, str]]:
     seen = access(entity)
     found = []
     for key, field_ in targets(entity).items():
+        lines = line_key(key)
         if field_ is None:
             found.append((key, _("ID") if key == "id" else _("Owner")))
+        elif lines is not None:  # a subfield of lines: "Lines · Product", shown when the lines are
+            parent = entity.fields[lines[0]]
+            if seen.visible(parent.name):
+                text = f"{label(parent.label, parent.name)} · {label(field_.label, field_.name)}"
+                if lines[1] != field_.name:
+                    text = f"{text} ({_('currency')})"
+                found.append((key, text))
         elif seen.visible(field_.name):
             text = label(field_.label, field_.name)
             if key != field_.name:
@@ -341,8 +349,9 @@ def mapping_from_form(entity: Entity, sheet: reading.Sheet) -> Mapping:
     key = request.form.get("key") or None
     if mode == "insert":
         key = None
+    group = request.form.get("group") or None
     return Mapping(entity=entity.name, columns=columns, mode=mode, key=key,
-                   sheet=sheet.name if sheet.sheets else None)
+                   sheet=sheet.name if sheet.sheets else None, group=group if group in sheet.headers else None)
 
 
 @bp.post("/e/<entity>/imports/file/<token>/check")
