@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from ..fields.numbers import numbers_in
 from ..model.model import Entity, text
 from ..records.context import Context
-from ..records.errors import PermissionDenied, RecordError
+from ..records.errors import PermissionDenied, RecordError, ValidationError
 from ..records.masking import masked_fields
 from ..records.query import Query, build_select
 from ..records.titles import numbered, read_titles
@@ -138,8 +138,12 @@ def run(service: Any, report_name: str, context: Context | None = None,
     entity = service.model.entity(report.entity)
     access = _allowed(service, report, entity, context)
     language = context.actor.language
-    if period is not None and report.period is None:
-        raise PermissionDenied(entity.name, "report", f"report '{report.name}' has no period field")
+    if period is not None:
+        if report.period is None:
+            raise ValidationError({"period": [f"report '{report.name}' has no period field"]})
+        if not (isinstance(period, tuple) and len(period) == 2 and all(isinstance(d, date) for d in period)
+                and period[0] <= period[1]):
+            raise ValidationError({"period": ["a period is (first day, last day), the first not after the last"]})
     rows, currency_fields = _query(service, report, entity, access, context, period, extra_filter)
     result = Result(report, _columns(report, entity, currency_fields, language), rows, period,
                     currency_fields=currency_fields, extra_filter=extra_filter)
