@@ -77,6 +77,7 @@ class Row:
     values: dict[str, Any]  # by measure name
     currencies: tuple[str | None, ...] = ()  # one per currency column
     conversion: Decimal | None = None  # funnel: the first measure against the stage before
+    colors: tuple[str | None, ...] = ()  # per group: a choice option's colour (for charts)
 
     @property
     def currency(self) -> str | None:
@@ -444,6 +445,14 @@ def _label(service: Any, report: Report, entity: Entity, rows: list[Row], contex
     for row in rows:
         row.labels = tuple(columns[i].get(value) if value is not None else text(EMPTY, language)
                            for i, value in enumerate(row.groups))
+        row.colors = tuple(_color(entity, group, value) for group, value in zip(report.groups, row.groups,
+                                                                                  strict=True))
+
+
+def _color(entity: Entity, group: Group, value: Any) -> str | None:
+    field_ = entity.fields.get(group.field)
+    option = field_.option(str(value)) if field_ is not None and field_.options and value is not None else None
+    return option.color if option is not None else None
 
 
 def _labels_of(service: Any, group: Group, entity: Entity, values: set, context: Context,
@@ -493,7 +502,8 @@ def _funnel(report: Report, entity: Entity, rows: list[Row], language: str) -> l
             values = {m.name: 0 if m.kind in ("count", "count_distinct", "sum") else None
                       for m in report.measures if m.kind != "ratio"}
             option = field_.option(str(value)) if value is not None else None
-            row = Row((value,), (text(option.label, language, value) if option else text(EMPTY, language),), values)
+            row = Row((value,), (text(option.label, language, value) if option else text(EMPTY, language),), values,
+                      colors=(option.color if option else None,))
             _ratios(report, row)
         result.append(row)
     first = report.measures[0].name

@@ -20,7 +20,7 @@ OPPORTUNITY = """
 entity: opportunity
 fields:
   name: {type: string, required: true}
-  stage: {type: choice, options: [lead, qualified, proposal, won, lost], default: lead}
+  stage: {type: choice, default: lead, options: [lead, qualified, {value: proposal, color: blue}, won, lost]}
   amount: {type: money, currencies: [CNY, USD]}
   cost: {type: decimal, scale: 2}
   hours: {type: integer}

@@ -159,6 +159,7 @@ def test_funnel_in_option_order_with_empty_stages_and_conversion(world):
     assert result.rows[0].conversion is None
     assert result.rows[1].conversion == (Decimal(counts["qualified"]) / counts["lead"]).quantize(Decimal("0.0001"))
     assert result.rows[2].conversion == 0 and result.rows[3].conversion is None  # after an empty stage: none
+    assert [r.colors for r in result.rows][1:3] == [(None,), ("blue",)]  # option colours, for charts
 
 
 def test_number_card_with_the_previous_period(world):
