@@ -107,7 +107,7 @@ class Result:
 
     def drill(self, service: Any, row: Row, context: Context | None = None) -> DrillDown:
         return filter_for(service, self.report, row.groups, context, currencies=row.currencies,
-                          period=self.period, currency_fields=self.currency_fields)
+                          period=self.period, currency_fields=self.currency_fields, extra_filter=self.extra_filter)
 
 
 @dataclass(frozen=True)
@@ -515,13 +515,18 @@ def _funnel(report: Report, entity: Entity, rows: list[Row], language: str) -> l
 # -- drill-down ------------------------------------------------------------------------------------
 def filter_for(service: Any, report: Report | str, groups: Sequence[Any], context: Context | None = None, *,
                currencies: Sequence[str | None] = (), period: tuple[date, date] | None = None,
-               currency_fields: Sequence[str] | None = None) -> DrillDown:
+               currency_fields: Sequence[str] | None = None, extra_filter: Any = None) -> DrillDown:
     """The filter of the list page that selects exactly the records of one row: the report's
-    filter and period, and each group's value (a bucket as its first and last day)."""
+    filter, period and extra filter, and each group's value (a bucket as its first and last
+    day). `groups`: a Row's `groups` (and `currencies`), as `Result.drill` passes them."""
     report = service.model.reports[report] if isinstance(report, str) else report
     entity = service.model.entity(report.entity)
     filters: list[tuple[str, str, Any]] = list(_period_filters(report, entity, period))
     wheres: list[str] = [f"({report.filter_source})"] if report.filter_source else []
+    if isinstance(extra_filter, str) and extra_filter.strip():
+        wheres.append(f"({extra_filter})")
+    elif extra_filter:
+        filters += [tuple(f) for f in extra_filter]
     exact = not wheres
     for group, value in zip(report.groups, groups, strict=False):
         field_ = entity.fields.get(group.field)

@@ -29,6 +29,7 @@ fields:
   customer: {type: link, to: customer}
   priority: {type: boolean}
   notes: {type: text}
+  effort: {type: duration}
   phone: {type: phone, mask: phone}
 list:
   columns: [name, stage, amount, close_date, owner]
@@ -154,6 +155,27 @@ entity: opportunity
 group_by: [phone]
 measures: [{name: deals, count: true}]
 """,
+    "reports/effort.yaml": """
+report: effort
+entity: opportunity
+group_by: [stage]
+measures:
+  - {name: total, sum: effort}
+  - {name: average, avg: effort}
+  - {name: longest, max: effort}
+  - {name: top_amount, max: amount}
+""",
+    "reports/best_rate.yaml": """
+report: best_rate
+entity: opportunity
+group_by: [customer]
+measures:
+  - {name: won, count: true, filter: "stage == 'won'"}
+  - {name: closed, count: true, filter: "stage in ['won', 'lost']"}
+  - {name: rate, ratio: [won, closed]}
+sort: -rate
+limit: 3
+""",
     "reports/costs.yaml": """
 report: costs
 entity: opportunity
@@ -228,6 +250,7 @@ def seed(service) -> World:
                 "customer": None if i % 8 == 0 else list(customers.values())[i % 3],
                 "priority": i % 4 == 0,
                 "phone": "13912345678",
+                "effort": None if i % 6 == 0 else f"{i % 5}h {i * 7 % 60}m",
                 "owner": people[owners[i % 6]].actor.id,
             }
             service.create("opportunity", data, root)

@@ -199,6 +199,48 @@ def test_top_n_by_a_measure(world):
     assert len(result.rows) == 2
 
 
+def test_durations_and_money_maxima_per_currency(world):
+    result = run(world.service, "effort", world.people["root"])
+    expected = {(s, c): (total, average, longest, top) for s, c, total, average, longest, top in world.sql(
+        "SELECT stage, COALESCE(amount_currency, 'CNY'), SUM(effort), AVG(effort), MAX(effort), MAX(amount) "
+        "FROM T GROUP BY stage, COALESCE(amount_currency, 'CNY')")}
+    assert {(r.groups[0], r.currency) for r in result.rows} == set(expected)
+    for row in result.rows:
+        total, average, longest, top = expected[(row.groups[0], row.currency)]
+        values = row.values
+        assert values["total"] == (None if total is None else timedelta(microseconds=int(total)))
+        assert values["longest"] == (None if longest is None else timedelta(microseconds=int(longest)))
+        assert (values["average"] is None) == (average is None)
+        if average is not None:
+            assert abs(values["average"] - timedelta(microseconds=float(average))) < timedelta(milliseconds=1)
+        assert values["top_amount"] == money(top)
+
+
+def test_top_n_by_a_ratio_with_empty_ratios_last(world):
+    result = run(world.service, "best_rate", world.people["root"])
+    figures = world.sql("SELECT customer, SUM(CASE WHEN stage = 'won' THEN 1 ELSE 0 END), "
+                        "SUM(CASE WHEN stage IN ('won', 'lost') THEN 1 ELSE 0 END) FROM T GROUP BY customer")
+    rates = {c: (None if closed == 0 else Decimal(won / closed).quantize(Decimal("0.0001")))
+             for c, won, closed in figures}
+    ranked = sorted((r for r in rates.values() if r is not None), reverse=True)
+    assert [r.values["rate"] for r in result.rows] == (ranked + [None] * len(rates))[:3]
+    assert all(rates[r.groups[0]] == r.values["rate"] for r in result.rows)
+
+
+def test_unknown_report_and_bad_periods(world):
+    from engine.records import ValidationError
+    from engine.reports import ReportNotFound
+
+    with pytest.raises(ReportNotFound):
+        run(world.service, "nope", world.people["root"])
+    with pytest.raises(ValidationError):
+        run(world.service, "monthly", world.people["root"], period=(date(2026, 2, 1), date(2026, 1, 1)))
+    with pytest.raises(ValidationError):
+        run(world.service, "by_stage", world.people["root"], period=(date(2026, 1, 1), date(2026, 1, 31)))
+    with pytest.raises(ValidationError):  # a filter naming a field the viewer may not see
+        run(world.service, "by_owner", world.people["rita"], extra_filter="cost > 1")
+
+
 def test_extra_filter_narrows_the_figures(world):
     result = run(world.service, "by_stage", world.people["root"], extra_filter="priority == true")
     expected = {(s, c): n for s, c, n in world.sql(
@@ -207,6 +249,10 @@ def test_extra_filter_narrows_the_figures(world):
     assert {(r.groups[0], r.currency): r.values["deals"] for r in result.rows} == expected
     listed = run(world.service, "by_stage", world.people["root"], extra_filter=[("stage", "eq", "won")])
     assert {r.groups[0] for r in listed.rows} == {"won"}
+    for narrowed in (result, listed):  # drill-down keeps the extra filter
+        for row in narrowed.rows:
+            drill = narrowed.drill(world.service, row, world.people["root"])
+            assert world.service.count("opportunity", drill.query(), world.people["root"]) == row.values["deals"]
 
 
 def test_labels_in_the_viewers_language(world):
