@@ -22,6 +22,8 @@ GROUP_TYPES = ("string", "choice", "boolean", "email", "phone", "url", "link", "
                *DATE_TYPES)
 OWNER = "owner"
 DEPARTMENT = "owner.department"
+# the standard columns a report may use, as the field types they behave like
+STANDARD = {"owner": "user", "created_by": "user", "created_at": "datetime", "updated_at": "datetime"}
 CHARTS_ONE_GROUP = ("pie", "donut", "funnel")
 
 
@@ -128,10 +130,12 @@ class ReportChecker:
         return True
 
     def field_spec(self, fname: str, where: Position, what: str) -> PosDict | None:
+        if fname in STANDARD and fname not in self.fields:
+            return PosDict({"type": STANDARD[fname]})
         fspec = self.fields.get(fname)
         if not isinstance(fspec, PosDict):
             self.add("E307", f"{self.where} {what} unknown field '{fname}' of '{self.entity}'", where,
-                     did_you_mean(fname, [*self.fields, OWNER]))
+                     did_you_mean(fname, [*self.fields, *STANDARD]))
             return None
         return fspec
 
@@ -157,7 +161,7 @@ class ReportChecker:
             where = item.position_of("field") if isinstance(item, PosDict) else items.position_of(i)
             names.append(fname)
             bucket = item.get("bucket") if isinstance(item, PosDict) else None
-            if fname in (OWNER, DEPARTMENT):
+            if fname == DEPARTMENT or (fname in STANDARD and STANDARD[fname] == "user"):
                 if bucket is not None:
                     self.add("E003", f"{self.where} puts '{fname}' in {bucket} buckets, but it is not a date",
                              item.position_of("bucket"), "buckets are for date and date-time fields")

@@ -45,7 +45,7 @@ from ..records.masking import masked_fields
 from ..records.query import Query, build_select
 from ..records.titles import numbered, read_titles
 from ..storage import departments, users
-from .checks import DATE_TYPES, DEPARTMENT, OWNER
+from .checks import DATE_TYPES, DEPARTMENT, STANDARD
 from .definition import Group, Measure, Report
 
 EMPTY = {"en": "(empty)", "zh": "（空）"}
@@ -53,6 +53,8 @@ YES_NO = {"en": ("Yes", "No"), "zh": ("是", "否")}
 CURRENCY = {"en": "Currency", "zh": "币种"}
 DEPARTMENT_LABEL = {"en": "Department", "zh": "部门"}
 OWNER_LABEL = {"en": "Owner", "zh": "负责人"}
+STANDARD_LABELS = {"owner": OWNER_LABEL, "created_by": {"en": "Created by", "zh": "创建人"},
+                   "created_at": {"en": "Created", "zh": "创建时间"}, "updated_at": {"en": "Updated", "zh": "更新时间"}}
 
 
 class ReportNotFound(RecordError):
@@ -175,11 +177,19 @@ def _allowed(service: Any, report: Report, entity: Entity, context: Context) -> 
     return access
 
 
+def _kind(entity: Entity, name: str) -> str | None:
+    """The type of a field the report uses; the standard columns as what they behave like."""
+    field_ = entity.fields.get(name)
+    if field_ is not None:
+        return field_.type.name
+    return STANDARD.get(name)
+
+
 def _period_filters(report: Report, entity: Entity, period: tuple[date, date] | None) -> list[tuple]:
     if period is None:
         return []
     start, end = period
-    if entity.fields[report.period].type.name == "date":
+    if _kind(entity, report.period) == "date":
         return [(report.period, "gte", start), (report.period, "lte", end)]
     return [(report.period, "gte", datetime.combine(start, time(), UTC)),
             (report.period, "lt", datetime.combine(end + timedelta(days=1), time(), UTC))]
@@ -234,11 +244,11 @@ def _group_sql(report: Report, group: Group, entity: Entity, dialect: str, owner
     if group.field == DEPARTMENT:
         return owners.c.department_id
     column = table.c[group.field]
-    field_ = entity.fields.get(group.field)
-    if field_ is not None and field_.type.name in DATE_TYPES:
-        bucket = group.bucket or ("day" if field_.type.name != "date" else None)
+    kind = _kind(entity, group.field)
+    if kind in DATE_TYPES:
+        bucket = group.bucket or ("day" if kind != "date" else None)
         if bucket is not None:
-            return bucket_sql(column, bucket, dialect, field_.type.name == "date")
+            return bucket_sql(column, bucket, dialect, kind == "date")
     return column
 
 
@@ -269,7 +279,7 @@ def _money_fields(report: Report, entity: Entity) -> tuple[str, ...]:
     """The money fields summed (averaged…) by the report: each adds its currency to the grouping."""
     found: dict[str, str] = {}  # currency key -> the first money field with it
     for m in report.measures:
-        if m.kind in ("sum", "avg", "min", "max") and entity.fields[m.field].type.name == "money":
+        if m.kind in ("sum", "avg", "min", "max") and _kind(entity, m.field) == "money":
             found.setdefault(entity.fields[m.field].currency_field or f"{m.field}_currency", m.field)
     return tuple(found.values())
 
@@ -353,9 +363,8 @@ def _natural(group: Group, entity: Entity, element: Any) -> list:
 
 
 def _group_value(group: Group, entity: Entity, value: Any) -> Any:
-    field_ = entity.fields.get(group.field)
-    if isinstance(value, str) and field_ is not None and field_.type.name in DATE_TYPES \
-            and (group.bucket or field_.type.name != "date"):
+    kind = _kind(entity, group.field)
+    if isinstance(value, str) and kind in DATE_TYPES and (group.bucket or kind != "date"):
         return date.fromisoformat(value[:10])
     if isinstance(value, datetime):
         return value.date()
@@ -365,15 +374,18 @@ def _group_value(group: Group, entity: Entity, value: Any) -> Any:
 def _value(measure: Measure, entity: Entity, value: Any) -> Any:
     if measure.kind in ("count", "count_distinct"):
         return int(value or 0)
-    field_ = entity.fields[measure.field]
+    kind = _kind(entity, measure.field)
     if value is None:
         return None
-    if field_.type.name == "duration":
+    if kind == "duration":
         return timedelta(microseconds=round(value))
     if measure.kind == "avg":
         return Decimal(repr(float(value))).quantize(Decimal("0.0001"))
-    if field_.type.name == "integer":
+    if kind == "integer":
         return int(value)
+    if kind in ("datetime", "date_or_datetime") and isinstance(value, (str, datetime)):  # in UTC, as records
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
     if isinstance(value, float):
         return Decimal(repr(value))
     return value
@@ -404,9 +416,9 @@ def group_label(group: Group, entity: Entity, language: str) -> str:
         return text(group.label, language)
     if group.field == DEPARTMENT:
         return text(DEPARTMENT_LABEL, language)
-    if group.field == OWNER:
-        return text(OWNER_LABEL, language)
-    return entity.fields[group.field].label_text(language)
+    if group.field in entity.fields:
+        return entity.fields[group.field].label_text(language)
+    return text(STANDARD_LABELS.get(group.field, OWNER_LABEL), language)
 
 
 def _columns(report: Report, entity: Entity, money: tuple[str, ...], language: str) -> list[Column]:
@@ -458,10 +470,10 @@ def _color(entity: Entity, group: Group, value: Any) -> str | None:
 def _labels_of(service: Any, group: Group, entity: Entity, values: set, context: Context,
                language: str) -> dict[Any, str]:
     field_ = entity.fields.get(group.field)
-    kind = field_.type.name if field_ is not None else None
+    kind = _kind(entity, group.field)
     if group.field == DEPARTMENT:
         return _names(service, departments, departments.c.name, values)
-    if group.field == OWNER or kind == "user":
+    if kind == "user":
         return _names(service, users, sa.func.coalesce(sa.func.nullif(users.c.display_name, ""), users.c.username),
                       values)
     if kind == "link":
@@ -529,8 +541,7 @@ def filter_for(service: Any, report: Report | str, groups: Sequence[Any], contex
         filters += [tuple(f) for f in extra_filter]
     exact = not wheres
     for group, value in zip(report.groups, groups, strict=False):
-        field_ = entity.fields.get(group.field)
-        kind = field_.type.name if field_ is not None else None
+        kind = _kind(entity, group.field)
         if group.field == DEPARTMENT:
             with service.reading() as conn:
                 members = sorted(conn.execute(sa.select(users.c.id).where(
@@ -589,8 +600,7 @@ def _params(entity: Entity, filters: list[tuple[str, str, Any]]) -> tuple[tuple[
     ranges: dict[str, list[date | None]] = {}
     offered = set(entity.list.filters)
     for name, op, value in filters:
-        field_ = entity.fields.get(name)
-        kind = field_.type.name if field_ is not None else ("user" if name == OWNER else None)
+        kind = _kind(entity, name)
         if name not in offered and kind != "link":
             return None
         if kind in DATE_TYPES and op in ("gte", "lt", "lte"):

@@ -176,6 +176,13 @@ measures:
 sort: -rate
 limit: 3
 """,
+    "reports/created.yaml": """
+report: created
+entity: opportunity
+period: created_at
+group_by: [{field: created_at, bucket: month}, created_by]
+measures: [{name: deals, count: true}, {name: first, min: created_at}, {name: owners, count_distinct: owner}]
+""",
     "reports/costs.yaml": """
 report: costs
 entity: opportunity

@@ -192,6 +192,23 @@ def test_departments_link_titles_and_distinct_counts(world):
         assert row.labels[1] == (customers[row.groups[1]] if row.groups[1] else "(empty)")
 
 
+def test_standard_columns_created_at_and_created_by(world):
+    result = run(world.service, "created", world.people["root"], period=(date(2020, 1, 1), date(2099, 12, 31)))
+    raw = world.sql("SELECT created_at, created_by, owner FROM T")
+    expected: dict = {}
+    for created, by, owner in raw:
+        created = moment(created)
+        key = (date(created.year, created.month, 1), by)
+        count, first, owners = expected.get(key, (0, created, set()))
+        expected[key] = (count + 1, min(first, created), owners | {owner})
+    got = {r.groups: (r.values["deals"], moment(r.values["first"]), r.values["owners"]) for r in result.rows}
+    assert got == {k: (c, f, len(o)) for k, (c, f, o) in expected.items()}
+    assert result.rows[0].labels[1] == "root" and [c.label for c in result.columns][:2] == ["Created", "Created by"]
+    assert result.rows[0].values["first"].tzinfo is not None
+    assert run(world.service, "created", world.people["root"],
+               period=(date(2000, 1, 1), date(2000, 12, 31))).rows == []
+
+
 def test_top_n_by_a_measure(world):
     result = run(world.service, "by_customer", world.people["root"])
     counts = world.sql("SELECT customer, COUNT(*) FROM T GROUP BY customer ORDER BY COUNT(*) DESC")
