@@ -13,7 +13,9 @@ The pipeline, as for workflows:
 * `compute.py` runs one for a viewer (`run(service, name, context, period, extra_filter)`): one
   GROUP BY query through the records service's row scope, refused when the viewer may not
   read the entity or a field it uses is hidden or masked for them; and gives the list
-  filter of one row for drill-down (`filter_for`).
+  filter of one row for drill-down (`filter_for`);
+* `built.py` checks and compiles a report defined outside the YAML (a future report
+  builder) with the very same checks (`check_report`, `build_report`).
 
 docs/reports.md is the reference. Pages, dashboards and charts are not built yet.
 """
@@ -28,7 +30,7 @@ from typing import Any
 _EXPORTS = {
     "Group": "definition", "Measure": "definition", "Report": "definition",
     "Column": "compute", "DrillDown": "compute", "Result": "compute", "Row": "compute", "filter_for": "compute",
-    "run": "compute", "ReportNotFound": "compute",
+    "run": "compute", "ReportNotFound": "compute", "build_report": "built", "check_report": "built",
 }
 __all__ = sorted(_EXPORTS)
 

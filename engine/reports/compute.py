@@ -129,15 +129,16 @@ class DrillDown:
 
 
 # -- running ---------------------------------------------------------------------------------------
-def run(service: Any, report_name: str, context: Context | None = None,
+def run(service: Any, report_name: str | Report, context: Context | None = None,
         period: tuple[date, date] | None = None, extra_filter: Any = None) -> Result:
-    """The report's figures for the context's user. `period`: (first day, last day), both
-    included, applied to the report's `period` field; `extra_filter`: an expression or list
-    filters ((field, operator, value), ...) narrowing it further (a dashboard's filter)."""
+    """The report's figures for the context's user. `report_name`: a report of the model, or
+    a Report built outside the YAML (engine/reports/built.py); `period`: (first day, last
+    day), both included, applied to the report's `period` field; `extra_filter`: an
+    expression or list filters ((field, operator, value), ...) narrowing it further."""
     context = context or Context()
-    report = service.model.reports.get(report_name)
+    report = report_name if isinstance(report_name, Report) else service.model.reports.get(report_name)
     if report is None:
-        raise ReportNotFound(report_name)
+        raise ReportNotFound(str(report_name))
     entity = service.model.entity(report.entity)
     access = _allowed(service, report, entity, context)
     language = context.actor.language

@@ -151,3 +151,59 @@ def test_a_client_layer_relabels_a_report_and_adds_a_measure(make_project, db_ur
             run(world.service, "by_stage", world.people["root"], period=(date(2026, 1, 1), date(2026, 1, 31)))
     finally:
         engine.dispose()
+
+
+# -- reports defined outside the YAML (the report builder to come) ----------------------------------
+def test_a_built_report_is_refused_for_what_the_yaml_checker_refuses(make_project):
+    from engine.reports import check_report
+
+    model = load_model(make_project(BASE), entry_points=False)
+    bad = {
+        "report": "mine", "entity": "opportunity", "roles": ["rep"], "filter": "stage == 'won' and",
+        "group_by": ["notes", {"field": "stage", "bucket": "month"}],
+        "measures": [{"name": "c", "sum": "cost"}, {"name": "r", "ratio": ["c", "nope"]}],
+        "chart": "number",
+    }
+    codes = sorted(p.code for p in check_report(model, bad))
+    assert codes == ["E001", "E002", "E003", "E005", "E006", "E501"]
+    # the same document as YAML gets the same codes
+    root = make_project({**BASE, "reports/mine.yaml": """
+        report: mine
+        entity: opportunity
+        roles: [rep]
+        filter: "stage == 'won' and"
+        group_by: [notes, {field: stage, bucket: month}]
+        measures: [{name: c, sum: cost}, {name: r, ratio: [c, nope]}]
+        chart: number
+        """})
+    with pytest.raises(ProjectError) as info:
+        load_model(root, entry_points=False)
+    assert sorted(p.code for p in info.value.problems) == codes
+    found = check_report(model, {"report": "x", "entity": "opportunity", "colour": 1})
+    assert [(p.code, str(p.position)) for p in found] == [("E201", "<report x>"), ("E203", "<report x>")]
+    assert [p.code for p in check_report(model, ["x"])] == ["E105"]
+    assert check_report(model, {"report": "x", "entity": "nope", "measures": [{"name": "n", "count": True}]})[0].code \
+        == "E306"
+
+
+def test_a_built_report_runs_like_a_yaml_one(report_world):
+    from engine.records import PermissionDenied
+    from engine.reports import build_report
+
+    world = report_world()
+    model = world.service.model
+    report = build_report(model, {"report": "mine", "label": "My won deals", "entity": "opportunity",
+                                  "filter": "owner == user.id", "group_by": ["stage"],
+                                  "measures": [{"name": "deals", "count": True},
+                                               {"name": "won", "count": True, "filter": "stage == 'won'"}]})
+    assert report.label == {"en": "My won deals"} and report.filter is not None
+    for who in ("rita", "ravi"):
+        me = world.people[who].actor.id
+        result = run(world.service, report, world.people[who])
+        expected = dict(world.sql("SELECT stage, COUNT(*) FROM T WHERE owner = :me GROUP BY stage", me=me))
+        assert {r.groups[0]: r.values["deals"] for r in result.rows} == expected
+    with pytest.raises(ProjectError):
+        build_report(model, {"report": "bad", "entity": "opportunity", "measures": [{"name": "n", "sum": "notes"}]})
+    secret = build_report(model, {"report": "s", "entity": "opportunity", "measures": [{"name": "c", "sum": "cost"}]})
+    with pytest.raises(PermissionDenied):  # no roles named: checked again for the viewer when run
+        run(world.service, secret, world.people["rita"])
