@@ -112,12 +112,18 @@ database_option = click.option("--database", "database", metavar="URL", default=
 
 @cli.command()
 @click.argument("project", type=click.Path(file_okay=False))
-def check(project: str) -> None:
+@click.option("--strict", is_flag=True,
+              help="Warnings (W codes: texts a project language lacks) fail the check too (exit 2).")
+def check(project: str, strict: bool) -> None:
     """Validate PROJECT and print a summary, or every problem found. Warnings (W codes) are
-    printed too, but only errors make it fail."""
+    printed too, but only errors make it fail (with --strict, warnings too)."""
     model = _model(project)
     for warning in model.warnings:
         click.echo(str(warning), err=True)
+    if strict and model.warnings:
+        click.echo(f"{len(model.warnings)} warning(s) found in {project} (--strict: they count as problems)",
+                   err=True)
+        sys.exit(EXIT_PROBLEMS)
     entities = len(model.entities)
     fields = sum(len(e.fields) for e in model.entities.values())
     layers = {e.origin.defined_in for e in model.entities.values() if e.origin}

@@ -107,6 +107,7 @@ CODES: dict[str, str] = {
     "W301": "option labels lack a project language",
     "W302": "field label lacks a project language",
     "W303": "entity label lacks a project language",
+    "W304": "a text lacks a project language",
 }
 
 

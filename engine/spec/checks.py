@@ -30,6 +30,7 @@ from ..reports.checks import ReportChecker
 from ..workflows.checks import WorkflowChecker
 from .labels import check_labels
 from .project import ProjectSpec, option_value
+from .texts import check_texts
 from .yamlload import PosDict, PosList
 
 SQL_KEYWORDS = frozenset(SQL_RESERVED) | frozenset(PG_RESERVED) | frozenset(SQLiteIdentifierPreparer.reserved_words)
@@ -127,6 +128,7 @@ class SpecChecker:
                 raise
         if isinstance(languages, list):
             check_labels(self.spec.entities, languages, self.add)
+            check_texts(self.spec, languages, self.add)
 
     def check_entity_refs(self, names: PosList, what: str) -> None:
         for i, ref in enumerate(names):

@@ -324,6 +324,18 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
         fields:
           name: {type: string, label: {en: Name, zh: 名称}}
         """}, ENTITY, 1, 9, "entity 'customer': label has no zh text"),
+    "W304": ({ENTITY: """
+        entity: customer
+        label: {en: Customer, zh: 客户}
+        fields:
+          name: {type: string, label: {en: Name, zh: 名称}}
+          city: {type: string, label: {en: City, zh: 城市}}
+        form:
+          sections:
+            - {section: {en: Main, zh: 主要}, fields: [name]}
+            - {section: {en: More}, fields: [city]}
+        """}, ENTITY, 9, 17,
+             "entity 'customer': form.sections[1].section has no zh text"),
     "E701": ({"tailor.yaml": "name: a\nplugins: [cn_feilds]\n"}, "tailor.yaml", 2, 11, "not found"),
     "E702": ({"tailor.yaml": "name: a\nplugins: [./bad_hook.py]\n",
               "bad_hook.py": "def tailor_field_typez():\n    return []\n"}, "bad_hook.py", 0, None, "tailor_field_typez"),
