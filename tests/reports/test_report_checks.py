@@ -207,3 +207,17 @@ def test_a_built_report_runs_like_a_yaml_one(report_world):
     secret = build_report(model, {"report": "s", "entity": "opportunity", "measures": [{"name": "c", "sum": "cost"}]})
     with pytest.raises(PermissionDenied):  # no roles named: checked again for the viewer when run
         run(world.service, secret, world.people["rita"])
+
+
+def test_report_texts_lacking_a_project_language_are_warned_about(make_project):
+    root = make_project({**BASE, "reports/half.yaml": """
+        report: half
+        label: {en: Half translated}
+        entity: opportunity
+        group_by: [{field: close_date, bucket: month, label: {en: Month, zh: 月份}}]
+        measures: [{name: n, label: {en: Deals}, count: true}]
+        """})
+    warnings = [(w.code, w.position.line, w.message) for w in load_model(root, entry_points=False).warnings
+                if "report 'half'" in w.message]
+    assert warnings == [("W304", 2, "report 'half': label has no zh text"),
+                        ("W304", 5, "report 'half': measures[0].label has no zh text")]
