@@ -26,6 +26,7 @@ from ..fields.base import FieldType, FieldValueError
 from ..fields.special import autonumber_problem
 from ..model.constants import STANDARD_FIELDS, STANDARD_SORTABLE
 from ..permissions.roles import check_roles
+from ..reports.checks import ReportChecker
 from ..workflows.checks import WorkflowChecker
 from .labels import check_labels
 from .project import ProjectSpec, option_value
@@ -117,6 +118,11 @@ class SpecChecker:
                 raise
         try:
             check_roles(self, self.spec.roles, self.actions)
+        except (TypeError, AttributeError, ValueError, KeyError):
+            if not shape_problems:
+                raise
+        try:
+            ReportChecker(self).run(self.spec.reports)
         except (TypeError, AttributeError, ValueError, KeyError):
             if not shape_problems:
                 raise

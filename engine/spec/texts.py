@@ -112,6 +112,9 @@ def check_texts(spec: Any, languages: list[str], report: Report) -> None:
         if isinstance(role, PosDict):
             for path, label in labels_in("roles", role, "role").items():
                 check(role, label, path, f"role '{name}'")
+    for name, report_spec in getattr(spec, "reports", {}).items():
+        for path, label in labels_in("report", report_spec).items():
+            check(report_spec, label, path, f"report '{name}'")
 
 
 def _checked_by_labels(path: tuple) -> bool:
