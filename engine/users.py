@@ -21,6 +21,10 @@ from .storage import users, write_engine
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,79}$")
 MIN_PASSWORD = 8
+# werkzeug's scrypt at its default cost (n=2**15, r=8, p=1: 32 MB and a noticeable fraction of a
+# second a hash). Only the test suite changes it (tests/conftest.py: it creates and signs in
+# thousands of users); tests/test_password_cost.py checks that a fresh process uses this default.
+PASSWORD_HASH_METHOD = "scrypt"
 
 
 class UserError(ValueError):
@@ -29,7 +33,7 @@ class UserError(ValueError):
 
 def hash_password(password: str) -> str:
     """scrypt through werkzeug: salted, memory-hard."""
-    return generate_password_hash(password, method="scrypt")
+    return generate_password_hash(password, method=PASSWORD_HASH_METHOD)
 
 
 @cache

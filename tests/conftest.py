@@ -26,15 +26,39 @@ if not os.environ.get("TAILOR_ENCRYPTION_KEY") and not os.environ.get("TAILOR_EN
     os.environ["TAILOR_ENCRYPTION_KEY"] = base64.b64encode(hashlib.sha256(b"tailor test suite").digest()).decode()
 DATABASES = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
+# Password hashes: scrypt at n=128 (the least werkzeug's memory bound allows) instead of
+# production's n=2**15: a hash or a sign-in took 0.1-1 s on a busy two-core machine, and the suite
+# makes thousands. Same scheme, same salting, the cost written in each hash as always, so checking,
+# the dummy hash for unknown usernames and the "same cost either way" tests are unchanged.
+# Production's cost is checked in a fresh process (tests/test_password_cost.py); processes the
+# tests start (the CLI) keep the real cost.
+import engine.users as _users  # noqa: E402
+
+_users.PASSWORD_HASH_METHOD = "scrypt:128:8:1"
+
+# Each project is compiled once per test process: see modelmemo.py (and test_model_memo.py).
+import modelmemo  # noqa: E402
+
+modelmemo.install()
+
 
 if PG_URL and "options=" in PG_URL:
     raise pytest.UsageError("TAILOR_TEST_DATABASE_URL must be a plain URL: each test adds its own "
                             "options=-csearch_path=... to get a private schema")
 
+# PostgreSQL test sessions commit without waiting for the WAL to reach the disk: a commit took
+# 10-20 ms against about 1 ms, and the suite commits hundreds of thousands of times. What other
+# sessions see, and when, is unchanged (only a crash of the server itself could lose the last
+# commits, which no test does). PGOPTIONS reaches every connection without options of its own
+# (admin engines, template databases, the processes tests start); the per-test schema URLs
+# below carry it in their options.
+SESSION_OPTIONS = "-c synchronous_commit=off"
+os.environ.setdefault("PGOPTIONS", SESSION_OPTIONS)
+
 
 def _pg_schema_url(base: str, schema: str) -> str:
     sep = "&" if "?" in base else "?"
-    return f"{base}{sep}options=-csearch_path%3D{schema}"
+    return f"{base}{sep}options=-csearch_path%3D{schema}%20-csynchronous_commit%3Doff"
 
 
 @pytest.fixture(params=DATABASES)

@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..model.model import Entity, Field
+from ..model.model import text as label_text
 from ..records.context import Context
 from ..records.masking import masked_fields
 from ..storage import users
@@ -175,10 +176,10 @@ class Converter:
         if kind == "user":
             return self._user(value)
         if kind == "choice":
-            return _option(field_, value)
+            return _option(field_, value, self.context.actor.language)
         if kind in ("multichoice", "tags"):
             items = value if isinstance(value, list) else [v.strip() for v in _SEPARATORS.split(_text(value))]
-            return [_option(field_, v) for v in items if v]
+            return [_option(field_, v, self.context.actor.language) for v in items if v]
         if kind == "date":
             return _date(value)
         if kind == "datetime":
@@ -307,9 +308,9 @@ def _number(value: Any) -> Any:
     return _text(value)
 
 
-def _option(field_: Field, value: Any) -> Any:
-    """The option whose value or label (any language) the cell holds; anything else goes
-    on as it is, for the service to refuse with its own message."""
+def _option(field_: Field, value: Any, language: str = "en") -> Any:
+    """The option whose value or label (any language) the cell holds; anything else is a
+    row error naming the options as the importing user reads them."""
     text = _text(value)
     folded = fold(text)
     for option in field_.options:
@@ -318,7 +319,9 @@ def _option(field_: Field, value: Any) -> Any:
     for option in field_.options:
         if folded == fold(option.value) or any(folded == fold(label) for label in (option.label or {}).values()):
             return option.value
-    return text
+    shown = [label_text(option.label, language, option.value) for option in field_.options if not option.hidden]
+    listed = ", ".join(shown[:12]) + (", …" if len(shown) > 12 else "")
+    raise _Refused(Problem(m.NOT_AN_OPTION, {"value": text, "options": listed}))
 
 
 def excel_date(serial: float) -> datetime:

@@ -20,7 +20,7 @@ from engine.imports import runs
 from engine.jobs import now_utc
 from engine.migrate import apply_plan, plan_migration
 from engine.model import load_model
-from engine.permissions.org import import_org
+from engine.permissions.org import import_org, set_roles
 from engine.records import SYSTEM, Context
 from engine.storage import import_mappings, import_runs, import_uploads, make_engine, users, write_engine
 from engine.users import create_user, set_password
@@ -38,9 +38,16 @@ def write_project(root, files: dict[str, str]):
     return root
 
 
+EXPORTER = """
+          exporter:
+            entities:
+              customer: {actions: [read, export], scope: all, fields: {secret: hidden}}
+"""
+
+
 @pytest.fixture
 def app(db_url, tmp_path):
-    root = write_project(tmp_path / "shop", FILES)
+    root = write_project(tmp_path / "shop", {**FILES, "roles.yaml": FILES["roles.yaml"].rstrip() + EXPORTER})
     model = load_model(root, entry_points=False)
     engine = make_engine(db_url)
     apply_plan(engine, plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version))
@@ -50,6 +57,9 @@ def app(db_url, tmp_path):
             user_id = conn.execute(sa.select(users.c.id).where(users.c.username == name)).scalar_one()
             set_password(conn, user_id, PASSWORD)
     create_user(engine, "root", PASSWORD, is_admin=True)
+    exporter = create_user(engine, "exporter", PASSWORD)
+    with write_engine(engine).begin() as conn:
+        set_roles(conn, exporter, ("exporter",), model.roles)
     engine.dispose()
     app = create_app(Settings(project=root, database_url=db_url, secret_key="test-secret", extra={"jobs": "off"}))
     app.config["TESTING"] = True
@@ -252,6 +262,15 @@ def test_xlsx_with_several_sheets_upsert_by_key_and_a_saved_mapping(app):
     rep = signed_in(app, "rep1")
     rep_map = uploaded(rep, data, "book.xlsx")
     assert "ERP export (shared)" in text_of(rep.get(rep_map))
+    # only its author (or an administrator) deletes it
+    delete_url = f"/e/customer/imports/mappings/{saved['id']}/delete"
+    assert delete_url not in text_of(rep.get("/e/customer/imports"))
+    assert rep.post(delete_url, data={"csrf_token": csrf_of(text_of(rep.get(rep_map)))}).status_code == 404
+    start = text_of(client.get("/e/customer/imports"))
+    assert delete_url in start
+    assert client.post(delete_url, data={"csrf_token": csrf_of(start)}).status_code == 303
+    with service.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(import_mappings)).scalar() == 0
 
 
 def test_a_mapping_that_cannot_work_is_said_on_the_page(app):
@@ -487,7 +506,65 @@ def test_list_exports_to_xlsx_with_types_filters_and_languages(app):
     values = list(sheet.iter_rows(values_only=True))
     assert values[0] == ("名称", "等级", "营业额", "营业额 (币种)")
     assert {v[1] for v in values[1:]} == {"高", "低"}
+    # a field hidden from the user is left out of their export; shown to an administrator
+    assert "机密" in [c.value for c in next(load_workbook(io.BytesIO(  # root reads Chinese now
+        client.get("/e/customer/export.xlsx?cols=name,secret").data)).active.iter_rows())]
+    exporter = signed_in(app, "exporter")
+    assert 'href="/e/customer/export.xlsx"' in text_of(exporter.get("/e/customer"))
+    exported = exporter.get("/e/customer/export.xlsx")
+    assert exported.status_code == 200
+    header = [c.value for c in next(load_workbook(io.BytesIO(exported.data)).active.iter_rows())]
+    assert "Name" in header and "Secret" not in header and "机密" not in header
+    asked = exporter.get("/e/customer/export.xlsx?cols=name,secret")  # asking for it by name does not help
+    assert asked.status_code == 400 or "Secret" not in [c.value for c in next(load_workbook(io.BytesIO(asked.data)).active.iter_rows())]
     # a user who may not export gets 403; a bad filter a 400, never a 500
     viewer = signed_in(app, "viewer")
     assert viewer.get("/e/customer/export.xlsx").status_code == 403
     assert client.get("/e/customer/export.xlsx?level=nope").status_code == 400
+
+
+# -- child lines ----------------------------------------------------------------------------------
+@pytest.fixture
+def order_app(db_url, tmp_path):
+    from test_import_lines import PROJECT
+
+    root = write_project(tmp_path / "orders", PROJECT)
+    model = load_model(root, entry_points=False)
+    engine = make_engine(db_url)
+    apply_plan(engine, plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version))
+    create_user(engine, "root", PASSWORD, is_admin=True)
+    engine.dispose()
+    app = create_app(Settings(project=root, database_url=db_url, secret_key="test-secret", extra={"jobs": "off"}))
+    app.config["TESTING"] = True
+    service = app.extensions["tailor"].service
+    for entity, name in (("customer", "Acme"), ("product", "Bolt M6"), ("product", "Washer")):
+        service.create(entity, {"name": name}, Context(actor=SYSTEM))
+    yield app
+    app.extensions["tailor"].engine.dispose()
+
+
+def test_order_lines_are_mapped_and_joined_on_the_page(order_app):
+    from test_import_lines import HEADER as ORDER_HEADER
+
+    root = signed_in(order_app, "root")
+    data = csv_bytes([ORDER_HEADER,
+                      ["A-1", "Acme", "", "Bolt M6", "", "2", "1"],
+                      ["A-1", "Acme", "", "Washer", "", "5", "0.1"],
+                      ["B-1", "Acme", "", "Washer", "", "1", "0.1"]])
+    response = upload(root, data, "orders.csv", entity="sales_order")
+    assert response.status_code == 303, text_of(response)[:2000]
+    map_url = response.headers["Location"]
+    html = text_of(root.get(map_url))
+    assert ">Lines · Product</option>" in html and 'name="group"' in html
+    form = mapping_form(html)
+    assert form[column_index(html, "Lines product")] == "lines.product"
+    form["group"] = "Order ref"
+    checked = root.post(map_url + "/check", data=form)
+    assert checked.status_code == 303, text_of(checked)[:3000]
+    result = text_of(root.get(checked.headers["Location"]))
+    assert 'class="count-created">2<' in result and 'class="count-failed">0<' in result, result[-3000:]
+    upload_row = None
+    with order_app.extensions["tailor"].engine.connect() as conn:
+        upload_row = conn.execute(sa.select(import_uploads.c.mapping, import_uploads.c.checked)).mappings().one()
+    assert upload_row["mapping"]["group"] == "Order ref"
+    assert (upload_row["checked"]["created"], upload_row["checked"]["failed"]) == (2, 0), upload_row["checked"]

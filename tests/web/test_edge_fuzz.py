@@ -1,10 +1,20 @@
 """Every route, fed the values that broke pages before (issue 11, defect 3), answers without a 5xx.
 
 The routes come from `app.url_map`, so a page added later is fuzzed too. Each path
-parameter, each common query parameter and each common form field gets, one at a time,
+parameter, each query parameter and each form field a route reads gets, one at a time,
 ids beyond BIGINT and INTEGER, zero, negatives, non-ASCII digits, Python-only spellings
-(`1_000`, `1e5`) and long text, as a signed-in admin and as a sales rep. Bounded: a few
-hundred requests per user, no randomness, so a failure names its URL and repeats.
+(`1_000`, `1e5`) and long text, as a signed-in admin and as a sales rep. No randomness, so a
+failure names its URL and repeats.
+
+Which query and form keys a route reads is learnt, not guessed (requestreads.py): a benign
+request to the route notes every key its code looks up, and each of those keys is fuzzed; a
+key read while fuzzing joins the list. A route that looks at a whole dict (iterates it, counts
+it, copies it) is fuzzed with every key of the fixed lists below as well. A key the route never
+looks up cannot change what it does, so sending it bad values would only repeat the benign
+request; the one way such a key still reaches the code is the raw query string (the pages'
+`request.full_path`, moved around as opaque text), so a route that reads it is also fuzzed with
+one key of the list it does not read (test_raw_query_string_readers_are_known keeps that
+assumption honest).
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from functools import partial
 from urllib.parse import quote
 
 import pytest
+from requestreads import Reads, track_reads
 from webutil import PASSWORD, csrf_of, make_user, sign_in
 
 from engine.users import create_user
@@ -39,7 +50,8 @@ BAD_VALUES = [
 ]
 FEW_VALUES = [HUGE, str(2**31), "-1", "١٢٣", "²", "1_000", "x" * 3000]
 
-# what pages read from query strings and forms (ids, numbers, names); a value is sent alone
+# what pages read from query strings and forms (ids, numbers, names); a value is sent alone. A
+# route is fuzzed with the keys it reads; these lists stand for "every key" when it reads a whole dict
 QUERY_PARAMS = ["id", "page", "tab", "after", "sort", "q", "next", "view", "customer", "owner", "cols"]
 FORM_PARAMS = ["id", "ids", "user_id", "task", "version", "stage", "parent", "manager_id", "department_id",
                "to", "user", "access", "customer", "amount", "name", "next", "back", "state", "language",
@@ -108,30 +120,136 @@ def test_path_parameters_never_give_a_server_error(crm_app, fuzz_users):
     assert not failures, "\n".join(failures)
 
 
+def _fuzz_keys(reads: Reads, source: str, listed: list[str]) -> set[str]:
+    """The keys of `source` to fuzz after the requests `reads` saw."""
+    keys = reads.of(source, listed)
+    if source == "args" and reads.raw:  # the raw query string: any one key stands for the unread ones
+        keys |= {next((k for k in listed if k not in keys), listed[0])}
+    return keys
+
+
+def _fuzz_route(failures, reads: Reads, send, source: str, listed: list[str], what: str) -> set[str]:
+    """Send a benign request, then every bad value in each key the route reads (one at a time),
+    until no request reveals a key not fuzzed yet. Returns the keys fuzzed."""
+    reads.reset()
+    _check(failures, partial(send, None, None), f"{what} (benign)")
+    todo = _fuzz_keys(reads, source, listed)
+    done: set[str] = set()
+    while todo - done:
+        key = sorted(todo - done)[0]
+        done.add(key)
+        for value in FEW_VALUES:
+            reads.reset()
+            _check(failures, partial(send, key, value), f"{what} {key}={value[:40]}")
+            todo |= _fuzz_keys(reads, source, listed)
+    return done
+
+
 def test_query_parameters_never_give_a_server_error(crm_app, fuzz_users):
+    reads = track_reads(crm_app)
     failures: list[str] = []
+    fuzzed: dict[tuple[str, str], set[str]] = {}
     for username in fuzz_users:
         client, _token = _client(crm_app, username)
         for rule in _rules(crm_app):
             if "GET" not in rule.methods:
                 continue
             url = _path(rule, _defaults(rule))
-            for param in QUERY_PARAMS:
-                for value in FEW_VALUES:
-                    _check(failures, partial(client.get, url, query_string={param: value}), f"{username} GET {url}?{param}={value[:40]}")
+
+            def send(key, value, url=url, client=client):
+                return client.get(url, query_string={} if key is None else {key: value})
+
+            fuzzed[username, rule.endpoint] = _fuzz_route(failures, reads, send, "args", QUERY_PARAMS,
+                                                         f"{username} GET {url}")
     assert not failures, "\n".join(failures)
+    # the learning found what these pages are known to read (it cannot have fuzzed nothing)
+    assert {"page", "tab"} <= fuzzed["rep", "pages.approvals"]
+    assert {"q", "format"} <= fuzzed["rep", "pages.lookup"]
+    assert {"q"} <= fuzzed["rep", "pages.search"]
+    assert set(QUERY_PARAMS) <= fuzzed["rep", "pages.list_page"]  # read_state looks at every key
 
 
 def test_form_fields_never_give_a_server_error(crm_app, fuzz_users):
+    reads = track_reads(crm_app)
     failures: list[str] = []
+    fuzzed: dict[tuple[str, str], set[str]] = {}
     for username in fuzz_users:
         client, token = _client(crm_app, username)
         for rule in _rules(crm_app):
             if "POST" not in rule.methods or rule.endpoint == "auth.sign_out":
                 continue
             url = _path(rule, _defaults(rule))
-            for param in FORM_PARAMS:
-                for value in FEW_VALUES:
-                    data = {"csrf_token": token, **FORM_CONTEXT, param: value}
-                    _check(failures, partial(client.post, url, data=data), f"{username} POST {url} {param}={value[:40]}")
+
+            def send(key, value, url=url, client=client, token=token):
+                data = {"csrf_token": token, **FORM_CONTEXT}
+                if key is not None:
+                    data[key] = value
+                return client.post(url, data=data)
+
+            fuzzed[username, rule.endpoint] = _fuzz_route(failures, reads, send, "form", FORM_PARAMS,
+                                                         f"{username} POST {url}")
     assert not failures, "\n".join(failures)
+    assert {"ids", "back"} <= fuzzed["rep", "pages.list_bulk_delete"]
+    assert {"stage"} <= fuzzed["rep", "pages.change_stage"]
+    assert {"task"} <= fuzzed["rep", "pages.chosen_task_operation"]
+    assert set(FORM_PARAMS) <= fuzzed["rep", "pages.share_record"]  # it refuses unknown keys: reads them all
+    assert {"current", "password", "confirm"} <= fuzzed["rep", "account.change_password"]
+
+
+# -- the key tracking the two tests above rely on -----------------------------------------------
+def test_tracked_dicts_note_each_key_looked_up_and_whole_dict_reads():
+    from requestreads import tracked
+    from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict
+
+    reads = Reads()
+    args = tracked(ImmutableMultiDict([("page", "2"), ("q", "x"), ("q", "y")]), reads, "args")
+    form = tracked(ImmutableMultiDict([("stage", "won")]), reads, "form")
+    assert args["page"] == "2" and args.get("missing") is None and args.getlist("q") == ["x", "y"]
+    assert "tab" not in args and args.get("page", type=int) == 2
+    assert reads.keys == {"args": {"page", "missing", "q", "tab"}, "form": set()}
+    assert reads.everything == set() and reads.of("args", ["id"]) == {"page", "missing", "q", "tab"}
+    assert CombinedMultiDict([args, form]).get("stage") == "won"  # request.values: looks in both
+    assert reads.keys == {"args": {"page", "missing", "q", "stage", "tab"}, "form": {"stage"}}
+    for whole in (list, len, bool, dict, lambda d: d.to_dict(), lambda d: list(d.items(multi=True)),
+                  lambda d: d.copy(), lambda d: {**d}, lambda d: d == {}):
+        reads.reset()
+        whole(form)
+        assert reads.everything == {"form"}, whole
+        assert reads.of("form", ["id", "stage"]) == {"id", "stage"}
+
+
+def test_requests_note_the_keys_their_route_reads(crm_app, fuzz_users):
+    reads = track_reads(crm_app)
+    client, token = _client(crm_app, "rep")
+    reads.reset()
+    assert client.get("/approvals", query_string={"tab": "mine", "zzz": "1"}).status_code == 200
+    assert {"page", "tab"} <= reads.keys["args"] and "zzz" not in reads.keys["args"]
+    assert reads.raw  # base.html's `next` field for the language switch
+    reads.reset()
+    assert client.get("/health").status_code == 200
+    assert reads.keys == {"args": set(), "form": set()} and not reads.everything and not reads.raw
+    reads.reset()
+    client.post("/e/opportunity/bulk-delete", data={"csrf_token": token, "zzz": "1"})
+    assert {"csrf_token", "ids", "back"} <= reads.keys["form"] and "form" not in reads.everything
+    reads.reset()
+    client.post("/e/opportunity/1/share", data={"csrf_token": token, "user_id": "1"})
+    assert "form" in reads.everything  # it refuses keys it does not know: looks at them all
+
+
+def test_raw_query_string_readers_are_known():
+    """The fuzz sends one unread key, not all, to routes that read the raw query string: fine
+    while the raw string is only carried along as text (a `next` address). A new reader of it
+    must be looked at (and, if it parses the string itself, the fuzz must send every key)."""
+    from engine.paths import ROOT
+
+    found = set()
+    for folder in ("engine", "templates", "plugins"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix in {".py", ".html"}:
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    if re.search(r"request\.(full_path|url\b|query_string|environ|base_url|script_root)", line):
+                        found.add(f"{path.relative_to(ROOT)}: {line.strip()}")
+    assert found == {
+        'engine/web/auth.py: return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))',
+        "templates/base.html: <input type=\"hidden\" name=\"next\" value=\"{{ request.full_path.rstrip('?') }}\">",
+    }, found

@@ -36,7 +36,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from ...imports import files, reading, runs
 from ...imports import messages as m
-from ...imports.mapping import MODES, Mapping, targets
+from ...imports.mapping import MODES, Mapping, line_key, targets
 from ...imports.messages import ImportProblem, Problem
 from ...jobs import JobRunner, aware, job_handlers, now_utc
 from ...model import Entity
@@ -103,8 +103,16 @@ def target_choices(entity: Entity) -> list[tuple[str, str]]:
     seen = access(entity)
     found = []
     for key, field_ in targets(entity).items():
+        lines = line_key(key)
         if field_ is None:
             found.append((key, _("ID") if key == "id" else _("Owner")))
+        elif lines is not None:  # a subfield of lines: "Lines · Product", shown when the lines are
+            parent = entity.fields[lines[0]]
+            if seen.visible(parent.name):
+                text = f"{label(parent.label, parent.name)} · {label(field_.label, field_.name)}"
+                if lines[1] != field_.name:
+                    text = f"{text} ({_('currency')})"
+                found.append((key, text))
         elif seen.visible(field_.name):
             text = label(field_.label, field_.name)
             if key != field_.name:
@@ -145,6 +153,11 @@ def saved_mapping(entity: Entity, mapping_id: int, ctx: Context) -> Mapping | No
         return Mapping.from_dict(row.mapping)
     except ImportProblem:
         return None
+
+
+def plain_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A message's parameters as JSON keeps them."""
+    return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in params.items()}
 
 
 def writer_engine():
@@ -336,8 +349,9 @@ def mapping_from_form(entity: Entity, sheet: reading.Sheet) -> Mapping:
     key = request.form.get("key") or None
     if mode == "insert":
         key = None
+    group = request.form.get("group") or None
     return Mapping(entity=entity.name, columns=columns, mode=mode, key=key,
-                   sheet=sheet.name if sheet.sheets else None)
+                   sheet=sheet.name if sheet.sheets else None, group=group if group in sheet.headers else None)
 
 
 @bp.post("/e/<entity>/imports/file/<token>/check")
@@ -393,13 +407,13 @@ def dry_checked(service_: Any, entity_name: str, upload: dict[str, Any], mapping
     try:
         summary = runs.dry_run(service_, entity_name, upload["source"], upload["file_name"], mapping, ctx)
     except ImportProblem as exc:
-        return {"state": "refused", "message": exc.problem.message, "params": runs._plain(exc.problem.params)}
+        return {"state": "refused", "message": exc.problem.message, "params": plain_params(exc.problem.params)}
     except RecordError as exc:
         return {"state": "refused", "text": str(exc), "status": exc.status}
     return {"state": "checked", "total": summary.total, "created": summary.created, "updated": summary.updated,
             "unchanged": summary.unchanged, "failed": summary.failed,
             "errors": [{"row": e.row, "column": e.column, "message": e.problem.message,
-                        "params": runs._plain(e.problem.params)} for e in summary.errors[:KEPT_ERRORS]],
+                        "params": plain_params(e.problem.params)} for e in summary.errors[:KEPT_ERRORS]],
             "more_errors": max(len(summary.errors) - KEPT_ERRORS, 0), "at": now_utc().isoformat()}
 
 
@@ -441,6 +455,21 @@ def save_mapping(conn, entity: Entity, ctx: Context, name: str, shared: bool, ma
         conn.execute(import_mappings.insert().values(user_id=ctx.actor.id, entity=entity.name, name=name, **values))
     else:
         conn.execute(import_mappings.update().where(import_mappings.c.id == found).values(**values))
+
+
+@bp.post("/e/<entity>/imports/mappings/<id(bits=32):mapping_id>/delete")
+def import_mapping_delete(entity: str, mapping_id: int):
+    """Delete a saved mapping: the user's own (a shared one too, by an administrator)."""
+    current = entity_or_404(entity)
+    ctx = importer(current)
+    mine = import_mappings.c.user_id == ctx.actor.id
+    with writer_engine().begin() as conn:
+        deleted = conn.execute(import_mappings.delete().where(
+            import_mappings.c.id == mapping_id, import_mappings.c.entity == current.name,
+            sa.or_(mine, import_mappings.c.shared) if ctx.actor.is_admin else mine)).rowcount
+    if deleted != 1:
+        abort(404)
+    return redirect(url_for("pages.import_start", entity=current.name), 303)
 
 
 @bp.get("/e/<entity>/imports/file/<token>/check")
@@ -550,7 +579,7 @@ def progress_of(run: dict[str, Any]) -> dict[str, Any]:
             "working": run["status"] in ("queued", "running")}
 
 
-@bp.get("/e/<entity>/imports/<int:run_id>")
+@bp.get("/e/<entity>/imports/<id(bits=32):run_id>")
 def import_run(entity: str, run_id: int):
     current = entity_or_404(entity)
     ctx = importer(current)
@@ -568,7 +597,7 @@ def run_page(entity: Entity, ctx: Context, run: dict[str, Any], error: str | Non
                   status_text=status_text, may_revert=run["status"] in ("done", "failed")), status
 
 
-@bp.get("/e/<entity>/imports/<int:run_id>/progress")
+@bp.get("/e/<entity>/imports/<id(bits=32):run_id>/progress")
 def import_progress(entity: str, run_id: int):
     current = entity_or_404(entity)
     ctx = importer(current)
@@ -582,7 +611,7 @@ def import_progress(entity: str, run_id: int):
     return response
 
 
-@bp.get("/e/<entity>/imports/<int:run_id>/failed.<fmt>")
+@bp.get("/e/<entity>/imports/<id(bits=32):run_id>/failed.<fmt>")
 def import_run_failed(entity: str, run_id: int, fmt: str):
     current = entity_or_404(entity)
     ctx = importer(current)
@@ -596,7 +625,7 @@ def import_run_failed(entity: str, run_id: int, fmt: str):
     return failed_file(source, run["file_name"], mapping.sheet, summary.errors, fmt)
 
 
-@bp.route("/e/<entity>/imports/<int:run_id>/revert", methods=["GET", "POST"])
+@bp.route("/e/<entity>/imports/<id(bits=32):run_id>/revert", methods=["GET", "POST"])
 def import_revert(entity: str, run_id: int):
     current = entity_or_404(entity)
     ctx = importer(current)
