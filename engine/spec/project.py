@@ -15,7 +15,8 @@ Merge rules (documented in docs/layers.md):
   options from `options` or `option_set`, whichever a layer stated last;
 * `fields` of a lines field and `payload` of a links field merge like entity fields;
 * `list` merges key by key; `form` is replaced whole; `rules` merge by name; `indexes` add up;
-* `hidden: true` hides an entity or a field without deleting its data.
+* `hidden: true` hides an entity or a field without deleting its data;
+* reports merge by report name, their `measures` by measure name (docs/reports.md).
 """
 
 from __future__ import annotations
