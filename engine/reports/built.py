@@ -17,7 +17,7 @@ from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 from ..errors import Position, Problem, Problems, ProjectError
-from ..expr import ExpressionError, compile_expression
+from ..spec.expressions import ExpressionChecks
 from ..spec.schema import validate_document
 from ..spec.yamlload import PosDict, PosList
 from .checks import ReportChecker
@@ -38,7 +38,7 @@ def positioned(value: Any, where: Position) -> Any:
     return value
 
 
-class _ModelChecker:
+class _ModelChecker(ExpressionChecks):
     """What ReportChecker needs of the project checker, from a compiled model."""
 
     def __init__(self, model: Any, problems: Problems):
@@ -57,27 +57,6 @@ class _ModelChecker:
 
     def add(self, code: str, message: str, where: Position, hint: str | None = None) -> None:
         self.problems.add(code, message, where, hint)
-
-    def compile(self, key: tuple, holder: PosDict, item: str, env: Any, expected: str | None) -> Any:
-        source = holder.get(item)
-        if not isinstance(source, str) or env is None:
-            return None
-        try:
-            expression = compile_expression(source, env, expected=expected)
-        except ExpressionError as exc:
-            for error in exc.errors:
-                self.add(error.code, f"in expression {source!r}: {error.message}",
-                         holder.position_in_value(item, error.column), error.hint)
-            return None
-        self.expressions[key] = expression
-        return expression
-
-    def refuse_encrypted(self, expression: Any, fields: PosDict, where: Position, what: str, hint: str) -> bool:
-        sealed = sorted(n for n in expression.fields if isinstance(fields.get(n), PosDict)
-                        and fields[n].get("encrypted") is True)
-        if sealed:
-            self.add("E412", f"{what} encrypted field '{sealed[0]}'", where, hint)
-        return bool(sealed)
 
 
 def _check(model: Any, document: Mapping) -> tuple[list[Problem], _ModelChecker, PosDict]:

@@ -167,28 +167,29 @@ def read_layers(path: Path, problems: Problems, _stack=None) -> list[Layer]:
         elif len(problems) == before:
             problems.add("E105", "roles.yaml must be a mapping with 'roles:'", Position(display_path(roles_file), 1, 1),
                          "start it with 'roles:' and one entry per role")
-    workflow_dir = path / "workflows"
-    for file in sorted(workflow_dir.glob("*.yaml")) + sorted(workflow_dir.glob("*.yml")):
-        before = len(problems)
-        document = load_yaml_file(file, problems, display_path(file))
-        if isinstance(document, PosDict):
-            validate_document("workflow", document, problems)
-            layer.workflows.append(document)
-        elif len(problems) == before:
-            problems.add("E105", "a workflow file must be a mapping with 'workflow:', 'entity:' and 'field:'",
-                         Position(display_path(file), 1, 1), "see docs/workflows.md")
-    report_dir = path / "reports"
-    for file in sorted(report_dir.glob("*.yaml")) + sorted(report_dir.glob("*.yml")):
-        before = len(problems)
-        document = load_yaml_file(file, problems, display_path(file))
-        if isinstance(document, PosDict):
-            validate_document("report", document, problems)
-            layer.reports.append(document)
-        elif len(problems) == before:
-            problems.add("E105", "a report file must be a mapping with 'report:', 'entity:' and 'measures:'",
-                         Position(display_path(file), 1, 1), "see docs/reports.md")
+    layer.workflows = _documents(path / "workflows", "workflow", problems,
+                                 "a workflow file must be a mapping with 'workflow:', 'entity:' and 'field:'",
+                                 "see docs/workflows.md")
+    layer.reports = _documents(path / "reports", "report", problems,
+                               "a report file must be a mapping with 'report:', 'entity:' and 'measures:'",
+                               "see docs/reports.md")
     layers.append(layer)
     return layers
+
+
+def _documents(folder: Path, kind: str, problems: Problems, not_a_mapping: str, hint: str) -> list[PosDict]:
+    """The `kind` documents of a folder (workflows/, reports/), in name order, each checked
+    against its schema; a file that is no mapping is E105 (unless already explained)."""
+    found = []
+    for file in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
+        before = len(problems)
+        document = load_yaml_file(file, problems, display_path(file))
+        if isinstance(document, PosDict):
+            validate_document(kind, document, problems)
+            found.append(document)
+        elif len(problems) == before:
+            problems.add("E105", not_a_mapping, Position(display_path(file), 1, 1), hint)
+    return found
 
 
 def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
