@@ -847,15 +847,23 @@ def export_command(entity, project, database, fmt, where, sort, output, as_user)
     service = RecordService(model, engine)
     context = _acting(service, as_user)
     order = tuple(s.strip() for s in sort.split(",") if s.strip()) if sort else None
-    out = open(output, "wb") if output else sys.stdout.buffer  # noqa: SIM115 - closed below
+    # a file appears only once the export is complete: a refused or broken one leaves none
+    partial = Path(f"{output}.part") if output else None
+    out = open(partial, "wb") if partial else sys.stdout.buffer  # noqa: SIM115 - closed below
+    done = False
     try:
         count = export(service, entity, fmt, out, context, where=where, sort=order)
+        done = True
     except RecordError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PROBLEMS)
     finally:
-        if output:
+        if partial:
             out.close()
+            if done:
+                os.replace(partial, output)
+            else:
+                partial.unlink(missing_ok=True)
     if output:
         click.echo(f"{count} {entity} record(s) written to {output}", err=True)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..fields.person_name import split_name
 from ..model.model import Entity, Field
 from ..model.model import text as label_text
 from ..records.context import Context
@@ -135,9 +136,9 @@ class Converter:
                 row.fail(header, refused.problem, number)
                 continue
             target = lines.setdefault(split[0], {}) if split else row.data
-            if isinstance(converted, dict) and field_ is not None and field_.type.name == "money" \
+            if isinstance(converted, dict) and field_ is not None and field_.type.name in ("money", "person_name") \
                     and own == field_.name:
-                target.update(converted)  # the amount, and the currency it was written with
+                target.update(converted)  # the amount and its currency; a name's parts
             else:
                 target[own] = converted
         for name, line in lines.items():
@@ -186,6 +187,8 @@ class Converter:
             return _moment(value)
         if kind == "money":
             return _money(field_, value)
+        if kind == "person_name":  # a full name in one cell (as exports write it): split as forms do
+            return {f"{field_.name}_{part}": text for part, text in split_name(_text(value)).items() if text}
         if kind in ("integer", "decimal", "percent", "duration"):
             return _number(value)
         if kind == "boolean":

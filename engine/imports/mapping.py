@@ -122,13 +122,31 @@ class Mapping:
     mode: str = "insert"
     key: str | None = None
     sheet: str | None = None
-    group: str | None = None  # the column whose repeated value joins rows into one record
+    group: str | None = None  # the column whose repeated value joins rows into one record ('': none)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def suggested(cls, entity: Entity, sheet: Sheet, mode: str = "insert", key: str | None = None) -> Mapping:
-        return cls(entity=entity.name, columns=suggest(entity, sheet.headers), mode=mode, key=key,
-                   sheet=sheet.name if sheet.sheets else None)
+        mapping = cls(entity=entity.name, columns=suggest(entity, sheet.headers), mode=mode, key=key,
+                      sheet=sheet.name if sheet.sheets else None)
+        mapping.group = mapping.suggested_group(entity, sheet)
+        return mapping
+
+    def suggested_group(self, entity: Entity, sheet: Sheet) -> str | None:
+        """With lines mapped: the first column no field takes (an old system's order number)
+        or a unique field's, whose value repeats on consecutive rows; else None (blank
+        record cells continue a record)."""
+        if not self.has_lines():
+            return None
+        unique = {f.name for f in entity.fields.values() if f.unique} | {"id"}
+        for i, header in enumerate(sheet.headers):
+            key = self.columns.get(header)
+            if not header or (key is not None and key not in unique):
+                continue
+            values = [row[i] for row in sheet.rows[:500]]
+            if any(_filled(a) and str(a).strip() == str(b).strip() for a, b in zip(values, values[1:], strict=False)):
+                return header
+        return None
 
     def mapped(self) -> dict[str, str]:
         return {c: k for c, k in self.columns.items() if k}
@@ -147,7 +165,7 @@ class Mapping:
             seen[key] = column
         if not seen:
             raise ImportProblem(m.NO_COLUMNS, entity=entity.name)
-        if self.group is not None and self.group not in sheet.headers:
+        if self.group and self.group not in sheet.headers:
             raise ImportProblem(m.NO_GROUP_COLUMN, column=self.group)
         if self.mode != "insert" or self.key:
             key = self.key or "id"
@@ -171,7 +189,7 @@ class Mapping:
         """Whether the row `cells` adds lines to the record of the row `above` it."""
         if not self.has_lines():
             return False
-        if self.group is not None:
+        if self.group:
             index = headers.index(self.group)
             return _filled(cells[index]) and str(cells[index]).strip() == str(above[index]).strip() \
                 if _filled(above[index]) else False
@@ -193,8 +211,8 @@ class Mapping:
             data["key"] = self.key
         if self.sheet:
             data["sheet"] = self.sheet
-        if self.group:
-            data["group"] = self.group
+        if self.group is not None:
+            data["group"] = self.group  # '' says: no column (blank record cells continue a record)
         return data
 
     def to_yaml(self) -> str:
@@ -207,7 +225,7 @@ class Mapping:
         columns = {str(c): (str(k) if k not in (None, "") else None) for c, k in data["columns"].items()}
         return cls(entity=str(data.get("entity") or ""), columns=columns, mode=str(data.get("mode") or "insert"),
                    key=data.get("key") or None, sheet=data.get("sheet") or None,
-                   group=str(data["group"]) if data.get("group") not in (None, "") else None)
+                   group=None if data.get("group") is None else str(data["group"]))
 
     @classmethod
     def from_yaml(cls, text: str) -> Mapping:
@@ -222,7 +240,8 @@ class Mapping:
         headers keep the suggestion."""
         columns = {c: (self.columns[c] if c in self.columns else k) for c, k in suggested.columns.items()}
         return Mapping(entity=suggested.entity, columns=columns, mode=self.mode, key=self.key,
-                       sheet=self.sheet or suggested.sheet, group=self.group)
+                       sheet=self.sheet or suggested.sheet,
+                       group=self.group if self.group is not None else suggested.group)
 
 
 def _filled(value: Any) -> bool:

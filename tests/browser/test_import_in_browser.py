@@ -109,7 +109,7 @@ def test_upload_map_dry_run_fix_run_with_progress_and_revert(page, live_server):
     assert page.locator(".count-created").inner_text() == str(ROWS)
     assert count_imported(live_server) == ROWS
     page.reload()  # the run's page is its own: a reload shows the result again
-    assert page.locator(".import-status").inner_text() == "Done"
+    assert page.locator(".import-status").inner_text() == "Finished"
     screenshot(page, "import-done")
 
     # 3. revert, after a confirmation

@@ -169,6 +169,11 @@ def test_cli_import_dry_run_json_then_run_and_export(shop, tmp_path, db_url):
     assert result.exit_code == 0, result.output
     lines = out.read_text(encoding="utf-8-sig").splitlines()
     assert len(lines) == 2 and ",甲," in lines[1]
+    refused = tmp_path / "refused.xlsx"
+    result = runner.invoke(cli, ["export", "customer", "--project", str(project), "--database", db_url,
+                                 "--format", "xlsx", "-o", str(refused), "--as", "rep1"])
+    assert result.exit_code == 2 and "may not" in result.output, result.output
+    assert not refused.exists() and not list(tmp_path.glob("refused*"))  # no empty or partial file left
 
 
 def test_cli_xlsx_export_refuses_a_terminal(tmp_path):

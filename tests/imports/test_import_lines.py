@@ -186,3 +186,21 @@ def test_upsert_with_lines_twice_changes_nothing_the_second_time(shop):
     assert run(service, start(service, "sales_order", described, "o.csv", mapping, root)).updated == 1
     again = run(service, start(service, "sales_order", changed, "o.csv", mapping, root))
     assert (again.updated, again.unchanged) == (1, 0)
+
+
+def test_a_repeated_order_number_is_suggested_as_the_group(shop):
+    """A file whose old order number repeats on its lines is grouped by it without being
+    told (mapped to a unique field or to no field at all); '' says "no column"."""
+    service, root = shop
+    rows = [["A-9", "Acme", "", "Bolt M6", "", "1", "1"], ["A-9", "Acme", "", "Washer", "", "2", "1"],
+            ["B-9", "Acme", "", "Washer", "", "3", "1"]]
+    summary = dry_run(service, "sales_order", csv_bytes([HEADER, *rows]), "o.csv", None, root)
+    assert (summary.created, summary.failed) == (2, 0), summary.to_dict()
+    old_number = ["原单号", *HEADER[1:]]  # a column no field takes
+    sheet = read_file(csv_bytes([old_number, *rows]), "o.csv")
+    assert Mapping.suggested(service.model.entity("sales_order"), sheet).group == "原单号"
+    summary = dry_run(service, "sales_order", csv_bytes([old_number, *rows]), "o.csv", None, root)
+    assert (summary.created, summary.failed) == (2, 0), summary.to_dict()
+    summary = dry_run(service, "sales_order", csv_bytes([HEADER, *rows]), "o.csv", _mapping(group=""), root)
+    assert summary.created + summary.failed == 3  # told not to group: every row its own order
+    assert Mapping.from_dict(_mapping(group="").to_dict()).group == ""

@@ -140,3 +140,29 @@ def test_a_run_follows_a_model_change_from_its_next_batch(service_for, build_mod
     summary = run(service, start(service, "customer", data, "c.csv", None, root), batch=2, latest=latest_removed)
     assert summary.status == "failed" and summary.created == 2
     assert sorted(r["name"] for r in records(service)) == ["A", "B", "D", "E", "F"]
+
+
+def test_a_full_name_in_one_column_fills_the_parts_of_a_person_name(service_for):
+    """Contacts exported with one 姓名 column come back in: the full name is split as a
+    form splits it (family name first in Chinese characters)."""
+    service = service_for({
+        "tailor.yaml": "name: people\nlanguages: [en, zh]\n",
+        "entities/contact.yaml": """
+            entity: contact
+            title: name
+            fields:
+              name: {type: person_name, required: true, label: {en: Name, zh: 姓名}}
+            """,
+    })
+    with write_engine(service.engine).begin() as conn:
+        create_user(conn, "root", None, is_admin=True)
+    with service.engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.username == "root")).mappings().one()
+        root = Context(actor=load_actor(conn, row))
+    data = csv_bytes([["姓名"], ["王磊"], ["欧阳娜娜"], ["David Q. Wu"], ["Cher"]])
+    summary = run(service, start(service, "contact", data, "c.csv", None, root))
+    assert (summary.created, summary.failed) == (4, 0), summary.to_dict()
+    rows = records(service, "contact")
+    assert [(r["name_last"], r["name_first"]) for r in rows] == [("王", "磊"), ("欧阳", "娜娜"), ("Wu", "David"),
+                                                              ("Cher", None)]
+    assert [r["name"] for r in rows] == ["王磊", "欧阳娜娜", "David Q. Wu", "Cher"]

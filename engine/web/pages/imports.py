@@ -349,9 +349,9 @@ def mapping_from_form(entity: Entity, sheet: reading.Sheet) -> Mapping:
     key = request.form.get("key") or None
     if mode == "insert":
         key = None
-    group = request.form.get("group") or None
-    return Mapping(entity=entity.name, columns=columns, mode=mode, key=key,
-                   sheet=sheet.name if sheet.sheets else None, group=group if group in sheet.headers else None)
+    group = request.form.get("group")  # '' chosen: blank record cells continue a record
+    return Mapping(entity=entity.name, columns=columns, mode=mode, key=key, sheet=sheet.name if sheet.sheets else None,
+                   group=None if group is None else (group if group in sheet.headers else ""))
 
 
 @bp.post("/e/<entity>/imports/file/<token>/check")
@@ -642,5 +642,5 @@ def import_revert(entity: str, run_id: int):
 
 
 def status_text(status: str) -> str:
-    return {"queued": _("Waiting for the worker"), "running": _("Importing"), "done": _("Done"),
+    return {"queued": _("Waiting for the worker"), "running": _("Importing"), "done": _("Finished"),
             "failed": _("Failed"), "reverted": _("Reverted")}.get(status, status)
