@@ -43,15 +43,17 @@ $(KEY_FILE): | $(STAMP)
 	umask 077 && $(BIN)/tailor keys generate > $@
 
 ## make demo: check, migrate and fill the demo CRM (examples/crm/instance/tailor.sqlite), then serve it
+## (on another port when 5000 is taken: make demo PORT=5050)
+PORT ?= 5000
 demo: install $(KEY_FILE)
 	$(BIN)/tailor check examples/trade
 	$(BIN)/tailor check $(DEMO)
 	$(BIN)/tailor migrate $(DEMO)
 	$(BIN)/tailor demo-data $(DEMO)
 	@echo
-	@echo "Sign in at http://127.0.0.1:5000 as admin / demo-admin-1, or with password demo-pass-1 as wang.lei (sales rep), zhao.min (sales manager: approvals waiting), chen.jie (sales director), liu.yang (service), sun.li (finance) or david.wu (marketing): see docs/permissions.md and docs/workflows.md"
+	@echo "Sign in at http://127.0.0.1:$(PORT) as admin / demo-admin-1, or with password demo-pass-1 as wang.lei (sales rep), zhao.min (sales manager: approvals waiting), chen.jie (sales director), liu.yang (service), sun.li (finance) or david.wu (marketing): see docs/permissions.md and docs/workflows.md"
 	@echo "(other demo users: examples/crm/demo/00_users.yaml). Stop with Ctrl-C."
-	$(BIN)/tailor serve $(DEMO)
+	$(BIN)/tailor serve $(DEMO) --port $(PORT)
 
 ## make test: the whole suite (SQLite always; PostgreSQL too when TAILOR_TEST_DATABASE_URL is set)
 test: install browser

@@ -112,12 +112,18 @@ database_option = click.option("--database", "database", metavar="URL", default=
 
 @cli.command()
 @click.argument("project", type=click.Path(file_okay=False))
-def check(project: str) -> None:
+@click.option("--strict", is_flag=True,
+              help="Warnings (W codes: texts a project language lacks) fail the check too (exit 2).")
+def check(project: str, strict: bool) -> None:
     """Validate PROJECT and print a summary, or every problem found. Warnings (W codes) are
-    printed too, but only errors make it fail."""
+    printed too, but only errors make it fail (with --strict, warnings too)."""
     model = _model(project)
     for warning in model.warnings:
         click.echo(str(warning), err=True)
+    if strict and model.warnings:
+        click.echo(f"{len(model.warnings)} warning(s) found in {project} (--strict: they count as problems)",
+                   err=True)
+        sys.exit(EXIT_PROBLEMS)
     entities = len(model.entities)
     fields = sum(len(e.fields) for e in model.entities.values())
     layers = {e.origin.defined_in for e in model.entities.values() if e.origin}
@@ -279,6 +285,19 @@ def _record_version(engine, model) -> None:
         record_version(conn, model)
 
 
+def _port_free(host: str, port: int) -> bool:
+    """Whether the development server can listen there (said plainly, not as a traceback)."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is free
+            probe.bind((host, port))
+    except OSError:
+        return False
+    return True
+
+
 @cli.command()
 @click.argument("project", type=click.Path(file_okay=False))
 @database_option
@@ -294,6 +313,10 @@ def serve(project: str, database: str | None, host: str, port: int) -> None:
     except ProjectError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
+        sys.exit(EXIT_PROBLEMS)
+    if not _port_free(host, port):
+        click.echo(f"error: port {port} on {host} is in use by another program: choose another with --port "
+                   f"(make demo PORT=5050)", err=True)
         sys.exit(EXIT_PROBLEMS)
     click.echo(f"serving {project} at http://{host}:{port}/ (sign in with a user from `tailor user create` "
                "or the demo data)")
@@ -671,7 +694,6 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
     from .imports import runs as import_runs
     from .imports.files import failed_rows
     from .imports.reading import read_file
-    from .jobs import JobRunner, job_handlers, now_utc
     from .migrate import upgrade_system_tables
     from .records import RecordError, RecordService
 
@@ -690,7 +712,9 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
             mapping.mode = mode or mapping.mode
             mapping.key = key or mapping.key
             mapping.sheet = sheet or mapping.sheet
-        _entity, _sheet, used = import_runs.prepare(service, entity, data, Path(file).name, mapping, context)
+        _entity, sheet_read, used = import_runs.prepare(service, entity, data, Path(file).name, mapping, context)
+        # columns no field takes are said, never dropped in silence
+        ignored = [h for h in sheet_read.headers if h and not used.columns.get(h) and h != used.group]
         if save_mapping:
             Path(save_mapping).write_text(used.to_yaml(), encoding="utf-8")
         if dry_run:
@@ -701,7 +725,7 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
                 click.echo(json.dumps({"run": run_id, "status": "queued"}) if as_json else
                            f"import #{run_id} queued: `tailor worker` runs it")
                 return
-            summary = _run_import(service, model, run_id, as_json, JobRunner, job_handlers, now_utc, import_runs)
+            summary = _run_import(service, model, run_id, as_json, Path(project))
     except ImportProblem as exc:
         click.echo(f"error: {exc.text(language)}", err=True)
         sys.exit(EXIT_PROBLEMS)
@@ -712,10 +736,13 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
         table = read_file(data, Path(file).name, used.sheet)
         with open(failed_file, "wb") as out:
             failed_rows(table, summary.errors, "xlsx" if failed_file.lower().endswith(".xlsx") else "csv", out,
-                        language)
+                        language, used)
     if as_json:
-        click.echo(json.dumps(summary.to_dict(language), ensure_ascii=False))
+        click.echo(json.dumps({**summary.to_dict(language), "ignored_columns": ignored}, ensure_ascii=False))
     else:
+        if ignored:
+            click.echo(f"columns not imported (no field matches them; map them with --mapping): "
+                       f"{', '.join(ignored)}", err=True)
         what = "dry run" if summary.dry_run else f"import #{summary.run} {summary.status}"
         click.echo(f"{what}: {summary.total} rows: {summary.created} new, {summary.updated} updated, "
                    f"{summary.unchanged} unchanged, {summary.failed} failed")
@@ -727,10 +754,19 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
     sys.exit(1 if summary.failed else 0)
 
 
-def _run_import(service, model, run_id, quiet, JobRunner, job_handlers, now_utc, import_runs):  # noqa: N803
+def _run_import(service, model, run_id: int, quiet: bool, project: Path):
     """A run in the foreground, through the job runner (its job claimed here, so a worker
-    resumes it if this process dies), with a progress bar on a terminal."""
-    runner = JobRunner(lambda: service, job_handlers(model))
+    resumes it if this process dies; each batch under the database's current model), with
+    a progress bar on a terminal."""
+    import sqlalchemy as sa
+
+    from .design.live import LiveModel
+    from .imports import runs as import_runs
+    from .jobs import JobRunner, job_handlers, now_utc
+    from .storage import jobs
+
+    live = LiveModel(project, service.engine, model, service)
+    runner = JobRunner(lambda: live.current[1], job_handlers(model), refresh=live.refresh)
     bar = None
     if sys.stderr.isatty() and not quiet:
         total = import_runs.summary_of(service, run_id).total
@@ -750,10 +786,7 @@ def _run_import(service, model, run_id, quiet, JobRunner, job_handlers, now_utc,
             bar.__exit__(None, None, None)
     summary = import_runs.summary_of(service, run_id)
     if summary.status not in ("done",):
-        from .storage import jobs
-
         with service.engine.connect() as conn:
-            import sqlalchemy as sa
             error = conn.execute(sa.select(jobs.c.last_error).where(
                 jobs.c.key == import_runs.job_key(run_id))).scalar()
         click.echo(f"error: import #{run_id} stopped: {error or summary.status}", err=True)

@@ -94,10 +94,20 @@ CODES: dict[str, str] = {
     "E908": "transition names an unknown approval flow or a reserved name",
     "E909": "workflow names an unknown role",
     "E910": "node lacks what its type needs",
+    # E0xx: reports (reports/*.yaml); three-digit codes E1xx-E9xx were all taken
+    "E001": "unknown or repeated measure in a report",
+    "E002": "field cannot be grouped",
+    "E003": "bucket on a field that is not a date",
+    "E004": "field cannot be aggregated that way",
+    "E005": "report uses a hidden field",
+    "E006": "chart does not fit the report",
+    "E007": "period field is not a date",
+    "E008": "report names an unknown role",
     # W3xx: warnings about labels (the project loads; `tailor check` prints them)
     "W301": "option labels lack a project language",
     "W302": "field label lacks a project language",
     "W303": "entity label lacks a project language",
+    "W304": "a text lacks a project language",
 }
 
 

@@ -1,5 +1,5 @@
-"""What a browser would send for the record form of a page: shared by the page tests
-(tests/web) and the load test (tests/load), which post real forms."""
+"""What a browser would send for a form of a page: shared by the page tests (tests/web,
+tests/design) and the load test (tests/load), which post real forms."""
 
 from __future__ import annotations
 
@@ -7,20 +7,24 @@ from html.parser import HTMLParser
 
 
 class FormValues(HTMLParser):
-    """What a browser sends for the record form of a page (successful controls only)."""
+    """The successful controls of the first form whose class attribute has `css` (the
+    record form by default): checked boxes, the selected options (else a single select's
+    first), textareas; disabled controls and those of another form (`form=`) are not sent."""
 
-    def __init__(self):
+    def __init__(self, css: str = "record-form"):
         super().__init__(convert_charrefs=True)
+        self.css = css
         self.values: list[tuple[str, str]] = []
-        self.inside = False
+        self.state = "before"
         self.select = None
         self.textarea = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
-        if tag == "form" and "record-form" in (a.get("class") or ""):
-            self.inside = True
-        if not self.inside or "form" in a and tag != "form":
+        if tag == "form" and self.state == "before" and self.css in (a.get("class") or "").split():
+            self.state = "inside"
+            return
+        if self.state != "inside" or "form" in a or "disabled" in a:
             return
         if tag == "input" and "name" in a:
             kind = a.get("type", "text")
@@ -40,8 +44,10 @@ class FormValues(HTMLParser):
             self.textarea = [a["name"], ""]
 
     def handle_endtag(self, tag):
-        if tag == "form" and self.inside:
-            self.inside = False
+        if self.state != "inside":
+            return
+        if tag == "form":
+            self.state = "after"
         elif tag == "select" and self.select is not None:
             chosen = self.select["selected"] or ([] if self.select["multiple"] else [self.select["first"]])
             self.values += [(self.select["name"], v) for v in chosen if v is not None]
@@ -55,8 +61,8 @@ class FormValues(HTMLParser):
             self.textarea[1] += data
 
 
-def form_values(html: str) -> list[tuple[str, str]]:
-    parser = FormValues()
+def form_values(html: str, css: str = "record-form") -> list[tuple[str, str]]:
+    parser = FormValues(css)
     parser.feed(html)
-    assert parser.values, "no record form on the page"
+    assert parser.state != "before", f"no form of class {css!r} on the page"
     return parser.values

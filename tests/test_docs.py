@@ -20,7 +20,8 @@ from engine.fields import BUILTIN_FIELD_TYPES
 from engine.paths import ROOT, SCHEMAS
 
 REFERENCE = ROOT / "docs" / "yaml-reference.md"
-SCHEMA_FILES = ("project.schema.json", "entity.schema.json", "roles.schema.json", "workflow.schema.json")
+SCHEMA_FILES = ("project.schema.json", "entity.schema.json", "roles.schema.json", "workflow.schema.json",
+                "report.schema.json")
 
 
 def property_names(node) -> set[str]:

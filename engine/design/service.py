@@ -252,9 +252,14 @@ def _forms(before: CompiledModel | None, after: CompiledModel) -> dict[str, dict
     found = {}
     for name, spec in after.spec.get("entities", {}).items():
         was = old.get(name) or {}
-        fields_added = set(spec.get("fields") or {}) - set(was.get("fields") or {})
+        fields, fields_before = spec.get("fields") or {}, was.get("fields") or {}
+        fields_added = set(fields) - set(fields_before)
+        renamed = {n: fields[n].get("renamed_from") for n in fields_added if isinstance(fields[n], Mapping)
+                   and fields[n].get("renamed_from") in fields_before and fields[n].get("renamed_from") not in fields}
         if spec.get("form") != was.get("form") or spec.get("list") != was.get("list") or fields_added:
-            found[name] = {"form": spec.get("form"), "list": spec.get("list"), "new_fields": sorted(fields_added)}
+            found[name] = {"form": spec.get("form"), "list": spec.get("list"),
+                           "new_fields": sorted(fields_added - set(renamed)),
+                           "renamed_fields": sorted([old_name, new] for new, old_name in renamed.items())}
     return found
 
 

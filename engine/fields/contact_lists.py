@@ -84,6 +84,9 @@ def kind_label(value: str, given: Any = None) -> Mapping[str, str]:
     return KNOWN_KINDS.get(value) or {"en": readable(value)}
 
 
+_KINDS: dict[int, tuple[Any, tuple[Kind, ...]]] = {}  # id(field) -> (field, its kinds)
+
+
 class ContactListType(FieldType):
     """Several values of one single type (`item_type`), each with a kind, one primary."""
 
@@ -98,7 +101,21 @@ class ContactListType(FieldType):
 
     # -- the field's options -----------------------------------------------------------------
     def kinds(self, field: Any) -> list[Kind]:
-        """The kinds of the field: its `kinds`, else the type's defaults."""
+        """The kinds of the field: its `kinds`, else the type's defaults (worked out once
+        per field of a compiled model: every save of a record derives its items' kinds)."""
+        params = getattr(type(field), "__dataclass_params__", None)
+        if params is None or not params.frozen:  # only a compiled field cannot change
+            return self._kinds(field)
+        known = _KINDS.get(id(field))
+        if known is not None and known[0] is field:
+            return list(known[1])
+        found = self._kinds(field)
+        if len(_KINDS) > 1024:
+            _KINDS.clear()
+        _KINDS[id(field)] = (field, tuple(found))
+        return found
+
+    def _kinds(self, field: Any) -> list[Kind]:
         spec = getattr(field, "spec", None) or {}
         listed = spec.get("kinds")
         if not isinstance(listed, list) or not listed:

@@ -33,6 +33,7 @@ from .base import FieldValueError
 
 DEFAULT_LANGUAGE = "en"
 MAX_DIGITS = 100  # digits before or after the mark: no field stores more (NUMERIC(38) at most)
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 SPACES = frozenset(" \u00a0\u202f\u2009\u2007")  # space, NBSP, narrow NBSP, thin, figure space
 APOSTROPHES = frozenset("'\u2019")
 # invisible marks some locales put around signs (Arabic), and the BOM: not part of the number
@@ -185,6 +186,9 @@ def parse_number(value: Any, *, whole: bool = False, percent: bool = False,
 
 def read_text(text: str, *, percent: bool = False, language: str | None = None) -> Decimal | None:
     """Text as a Decimal, by the rules of `language` (see the module docstring)."""
+    if len(text) <= MAX_DIGITS and _PLAIN_NUMBER.fullmatch(text):  # ASCII digits, maybe a sign and a '.':
+        if "." not in text or "." in symbols(language or input_language()).decimals:  # what the rules
+            return Decimal(text)  # below make of it, without reading it a character at a time
     s = text.translate(INVISIBLE).translate(WIDE).strip()
     if not s:
         return None

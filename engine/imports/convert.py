@@ -22,11 +22,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..model.model import Entity, Field
+from ..model.model import text as label_text
 from ..records.context import Context
 from ..records.masking import masked_fields
 from ..storage import users
 from . import messages as m
-from .mapping import Mapping, fold, targets
+from .mapping import Mapping, fold, line_key, targets
 from .messages import Problem
 
 EXCEL_EPOCH = datetime(1899, 12, 30)  # serial 1 is 1900-01-01 (Excel's 1900 leap-year bug included)
@@ -43,14 +44,31 @@ _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 
 @dataclass
 class Prepared:
-    """A row ready for the service: its number in the file, the input, the value of its
-    key (update, upsert), and the problems found converting it (column, problem)."""
+    """A record ready for the service: the number of its (first) row in the file, the
+    input, the value of its key (update, upsert), and the problems found converting it
+    (column, problem; `error_rows` says each one's row). A record with lines may span
+    rows: `rows` are all of them, `line_rows` the row of each line per lines field."""
 
     number: int
     data: dict[str, Any]
     key: Any = None
     errors: list[tuple[str, Problem]] = field(default_factory=list)
     cells: list[Any] = field(default_factory=list)
+    rows: list[int] = field(default_factory=list)
+    error_rows: list[int] = field(default_factory=list)
+    line_rows: dict[str, list[int]] = field(default_factory=dict)
+
+    def fail(self, column: str, problem: Problem, number: int | None = None) -> None:
+        self.errors.append((column, problem))
+        self.error_rows.append(number if number is not None else self.number)
+
+    def row_of_error(self, index: int) -> int:
+        return self.error_rows[index] if index < len(self.error_rows) else self.number
+
+    def row_of_line(self, lines: str, position: int) -> int:
+        """The file's row of line `position` (1-based, as the service names it) of `lines`."""
+        found = self.line_rows.get(lines) or []
+        return found[position - 1] if 0 < position <= len(found) else self.number
 
 
 class Converter:
@@ -58,46 +76,73 @@ class Converter:
         self.service = service
         self.entity = entity
         self.mapping = mapping
+        self.headers = headers
         self.context = context
         self.keys = targets(entity)
         self.columns = [(i, h, mapping.columns.get(h)) for i, h in enumerate(headers) if mapping.columns.get(h)]
         self._users: dict[str, set[int]] = {}
 
     def convert(self, rows: list[list[Any]], numbers: list[int], seen_keys: dict[Any, int] | None = None) -> list[Prepared]:
+        """The records of `rows` (a record's lines rows joined to it: pass whole records,
+        see `Mapping.record_end`)."""
         links = self._resolve_links(rows)
         self._resolve_users(rows)
-        prepared = []
+        prepared: list[Prepared] = []
+        above: list[Any] | None = None
         for cells, number in zip(rows, numbers, strict=True):
-            row = Prepared(number=number, data={}, cells=cells)
-            for index, header, key in self.columns:
-                value = cells[index]
-                if value is None or value == "":
-                    continue  # an empty cell: the default on insert, the value kept on update
-                field_ = self.keys.get(key)
-                try:
-                    converted = self._value(key, field_, value, links)
-                except _Refused as refused:
-                    row.errors.append((header, refused.problem))
-                    continue
-                if isinstance(converted, dict) and field_ is not None and field_.type.name == "money" \
-                        and key == field_.name:
-                    row.data.update(converted)  # the amount, and the currency it was written with
-                else:
-                    row.data[key] = converted
+            if prepared and above is not None and self.mapping.continues(self.headers, above, cells):
+                self._fill(prepared[-1], cells, number, links, first=False)
+                prepared[-1].rows.append(number)
+                above = cells
+                continue
+            above = cells
+            row = Prepared(number=number, data={}, cells=cells, rows=[number])
+            self._fill(row, cells, number, links, first=True)
             if self.mapping.key:
                 row.key = row.data.get(self.mapping.key)
                 column = self.mapping.column_of(self.mapping.key) or self.mapping.key
                 if row.key is None and self.mapping.mode == "update" and not any(c == column for c, _ in row.errors):
-                    row.errors.append((column, Problem(m.KEY_MISSING, {"key": self.mapping.key})))
+                    row.fail(column, Problem(m.KEY_MISSING, {"key": self.mapping.key}))
                 elif row.key is not None and seen_keys is not None:
                     folded = self._key_cell(cells)
                     if folded in seen_keys:
-                        row.errors.append((column, Problem(m.SAME_KEY, {"row": seen_keys[folded],
-                                                                        "key": self.mapping.key, "value": row.key})))
+                        row.fail(column, Problem(m.SAME_KEY, {"row": seen_keys[folded], "key": self.mapping.key,
+                                                              "value": row.key}))
                     else:
                         seen_keys[folded] = number
             prepared.append(row)
         return prepared
+
+    def _fill(self, row: Prepared, cells: list[Any], number: int, links: dict[str, dict[str, set[int]]],
+              first: bool) -> None:
+        """The values of one row: the record's own (on its first row; later rows may only
+        repeat them) and a line per lines field with a value in this row."""
+        lines: dict[str, dict[str, Any]] = {}
+        for index, header, key in self.columns:
+            value = cells[index]
+            if value is None or value == "":
+                continue  # an empty cell: the default on insert, the value kept on update
+            split = line_key(key)
+            if split is None and not first:
+                if _text(value) != _text(row.cells[index]):
+                    row.fail(header, Problem(m.LINE_DIFFERS, {"row": row.number, "value": _text(value)}), number)
+                continue
+            field_ = self.keys.get(key)
+            own = split[1] if split else key
+            try:
+                converted = self._value(key, own, field_, value, links)
+            except _Refused as refused:
+                row.fail(header, refused.problem, number)
+                continue
+            target = lines.setdefault(split[0], {}) if split else row.data
+            if isinstance(converted, dict) and field_ is not None and field_.type.name == "money" \
+                    and own == field_.name:
+                target.update(converted)  # the amount, and the currency it was written with
+            else:
+                target[own] = converted
+        for name, line in lines.items():
+            row.data.setdefault(name, []).append(line)
+            row.line_rows.setdefault(name, []).append(number)
 
     def _key_cell(self, cells: list[Any]) -> Any:
         index = next((i for i, _h, k in self.columns if k == self.mapping.key), None)
@@ -114,25 +159,27 @@ class Converter:
         return seen
 
     # -- one value ------------------------------------------------------------------------
-    def _value(self, key: str, field_: Field | None, value: Any, links: dict[str, dict[str, set[int]]]) -> Any:
+    def _value(self, key: str, own: str, field_: Field | None, value: Any,
+               links: dict[str, dict[str, set[int]]]) -> Any:
+        """`key` as mapped ('lines.product'), `own` as the field knows it ('product')."""
         if key == "id":
             return _whole(value)
         if key == "owner":
             return self._user(value)
         if field_ is None:
             return value
-        if key != field_.name:  # an extra key (a money field's currency)
+        if own != field_.name:  # an extra key (a money field's currency)
             return _text(value)
         kind = field_.type.name
         if kind == "link":
-            return self._link(field_, value, links)
+            return self._link(key, field_, value, links)
         if kind == "user":
             return self._user(value)
         if kind == "choice":
-            return _option(field_, value)
+            return _option(field_, value, self.context.actor.language)
         if kind in ("multichoice", "tags"):
             items = value if isinstance(value, list) else [v.strip() for v in _SEPARATORS.split(_text(value))]
-            return [_option(field_, v) for v in items if v]
+            return [_option(field_, v, self.context.actor.language) for v in items if v]
         if kind == "date":
             return _date(value)
         if kind == "datetime":
@@ -145,9 +192,9 @@ class Converter:
             return value if isinstance(value, (bool, int)) else _text(value)
         return _text(value)
 
-    def _link(self, field_: Field, value: Any, links: dict[str, dict[str, set[int]]]) -> int:
+    def _link(self, key: str, field_: Field, value: Any, links: dict[str, dict[str, set[int]]]) -> int:
         text = _text(value)
-        ids = links.get(field_.name, {}).get(text, set())
+        ids = links.get(key, {}).get(text, set())
         target = self.service.model.entity(field_.to)
         if not ids:
             raise _Refused(Problem(m.NO_MATCH, {"entity": target.label_text(self.context.actor.language),
@@ -166,12 +213,12 @@ class Converter:
 
     # -- lookups for a batch ----------------------------------------------------------------
     def _resolve_links(self, rows: list[list[Any]]) -> dict[str, dict[str, set[int]]]:
-        """{field: {text: ids}}: targets named by a unique field or their title, among the
-        records the user may read (others do not exist for them)."""
+        """{mapped key: {text: ids}}: targets named by a unique field or their title, among
+        the records the user may read (others do not exist for them)."""
         found: dict[str, dict[str, set[int]]] = {}
         for index, _header, key in self.columns:
             field_ = self.keys.get(key)
-            if field_ is None or field_.type.name != "link" or key != field_.name:
+            if field_ is None or field_.type.name != "link" or _own(key) != field_.name:
                 continue
             wanted = {_text(cells[index]) for cells in rows if cells[index] not in (None, "")}
             if not wanted:
@@ -198,14 +245,14 @@ class Converter:
                         text = row._mapping[name]
                         if text is not None and str(text) in wanted:
                             matches.setdefault(str(text), set()).add(row.id)
-            found[field_.name] = matches
+            found[key] = matches
         return found
 
     def _resolve_users(self, rows: list[list[Any]]) -> None:
         wanted = set()
         for index, _header, key in self.columns:
             field_ = self.keys.get(key)
-            if key == "owner" or (field_ is not None and field_.type.name == "user" and key == field_.name):
+            if key == "owner" or (field_ is not None and field_.type.name == "user" and _own(key) == field_.name):
                 wanted |= {_text(cells[index]).casefold() for cells in rows if cells[index] not in (None, "")}
         wanted -= set(self._users)
         if not wanted:
@@ -226,6 +273,11 @@ class _Refused(Exception):
 
 
 # -- values -----------------------------------------------------------------------------------
+def _own(key: str) -> str:
+    split = line_key(key)
+    return split[1] if split else key
+
+
 def _text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))  # 13800138000 read by Excel as a number
@@ -256,9 +308,9 @@ def _number(value: Any) -> Any:
     return _text(value)
 
 
-def _option(field_: Field, value: Any) -> Any:
-    """The option whose value or label (any language) the cell holds; anything else goes
-    on as it is, for the service to refuse with its own message."""
+def _option(field_: Field, value: Any, language: str = "en") -> Any:
+    """The option whose value or label (any language) the cell holds; anything else is a
+    row error naming the options as the importing user reads them."""
     text = _text(value)
     folded = fold(text)
     for option in field_.options:
@@ -267,7 +319,9 @@ def _option(field_: Field, value: Any) -> Any:
     for option in field_.options:
         if folded == fold(option.value) or any(folded == fold(label) for label in (option.label or {}).values()):
             return option.value
-    return text
+    shown = [label_text(option.label, language, option.value) for option in field_.options if not option.hidden]
+    listed = ", ".join(shown[:12]) + (", …" if len(shown) > 12 else "")
+    raise _Refused(Problem(m.NOT_AN_OPTION, {"value": text, "options": listed}))
 
 
 def excel_date(serial: float) -> datetime:

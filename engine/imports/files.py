@@ -119,19 +119,26 @@ def _xlsx_value(value: Any) -> Any:
 
 
 # -- failed rows ------------------------------------------------------------------------------
-def failed_rows(sheet: Sheet, errors: Iterable[Any], fmt: str, out: IO[bytes], language: str = "en") -> int:
+def failed_rows(sheet: Sheet, errors: Iterable[Any], fmt: str, out: IO[bytes], language: str = "en",
+                mapping: Any = None) -> int:
     """The rows that failed, as they were in the file, with a column saying why; returns
-    how many were written."""
+    how many were written. With the import's `mapping`, a failed record's every row (its
+    lines) is written, so the file imports again as a whole."""
     messages: dict[int, list[str]] = {}
     for error in errors:
         text = error.problem.text(language)
         messages.setdefault(error.row, []).append(f"{error.column}: {text}" if error.column else text)
+    records: list[int] = []  # the index of each row's record
+    for i, cells in enumerate(sheet.rows):
+        joined = i > 0 and mapping is not None and mapping.continues(sheet.headers, sheet.rows[i - 1], cells)
+        records.append(records[-1] if joined else i)
+    failed = {records[i] for i, number in enumerate(sheet.numbers) if number in messages}
     target = writer(fmt, out, "errors")
     target.row([*sheet.headers, say(ERROR_HEADER, language)])
     written = 0
-    for cells, number in zip(sheet.rows, sheet.numbers, strict=True):
-        if number in messages:
-            target.row([*cells, "; ".join(messages[number])])
+    for i, (cells, number) in enumerate(zip(sheet.rows, sheet.numbers, strict=True)):
+        if records[i] in failed:
+            target.row([*cells, "; ".join(messages.get(number, []))])
             written += 1
     target.close()
     return written

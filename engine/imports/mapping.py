@@ -4,6 +4,13 @@ Headers are matched to fields by name and by every label (zh and en), ignoring c
 spaces, underscores and a required marker (`名称*`), so "Short name", "short_name" and
 "简称" all find `short_name`. The result is a `Mapping`: editable, saved and loaded as a
 YAML file for the CLI (or as JSON by the pages), with samples of each column to check it.
+
+Child lines (an order's lines) come from the same sheet: columns mapped to
+`lines.product`, `lines.quantity`, … fill one line per row, and the rows of one record
+follow each other. Which rows belong together: with `group` (a column, such as the
+old system's order number), consecutive rows with the same value in it; without, a row
+whose record columns are all empty continues the record above (as an export with merged
+or blank parent cells looks).
 """
 
 from __future__ import annotations
@@ -31,25 +38,43 @@ def fold(text: str) -> str:
 
 
 def importable(field_: Field) -> bool:
-    """Whether values of a field can come from a file (not computed, rolled up, numbered
-    by the engine, nor child rows, which come from a second sheet in a later version)."""
+    """Whether values of a field can come from a file's cells (not computed, rolled up or
+    numbered by the engine; lines come through their subfields, see `targets`)."""
     return not (field_.is_computed or field_.type.derived or field_.is_autonumber
-                or field_.type.name in ("lines", "rollup"))
+                or field_.type.name in ("lines", "links", "rollup"))
 
 
 def targets(entity: Entity) -> dict[str, Field | None]:
     """Every key a column may be mapped to: fields, their extra keys (a money field's
-    currency), `id` and `owner`."""
+    currency), `id`, `owner`, and the subfields of lines as `lines.product`."""
     found: dict[str, Field | None] = {"id": None, "owner": None}
     for f in entity.fields.values():
-        if not importable(f):
-            continue
-        for key in f.type.input_keys(f):
-            found[key] = f
+        if f.type.name == "lines":
+            for sub in f.subfields.values():
+                if importable(sub):
+                    for key in sub.type.input_keys(sub):
+                        found[f"{f.name}.{key}"] = sub
+        elif importable(f):
+            for key in f.type.input_keys(f):
+                found[key] = f
     return found
 
 
+def line_key(key: str | None) -> tuple[str, str] | None:
+    """('lines', 'quantity') for 'lines.quantity'; None for a key of the record itself."""
+    if not key or "." not in key:
+        return None
+    parent, own = key.split(".", 1)
+    return parent, own
+
+
 def _names(entity: Entity, key: str, field_: Field | None) -> list[str]:
+    lines = line_key(key)
+    if lines is not None:  # 'Lines product', '订单明细.产品', and the subfield's own names
+        parent = entity.fields[lines[0]]
+        own = _names(entity, lines[1], field_)
+        prefixes = [lines[0], *(parent.label.values() if parent.label else [])]
+        return [f"{p}{sep}{n}" for p in prefixes for n in own for sep in (".", " ", "-", "")] + own
     names = [key]
     if field_ is None:
         names += {"id": ["ID", "编号ID", "记录ID"], "owner": ["Owner", "负责人", "所有者"]}[key]
@@ -69,8 +94,10 @@ def suggest(entity: Entity, headers: list[str]) -> dict[str, str | None]:
     """{header: key or None}: each header matched by name or label; a key is given to the
     first header that names it only."""
     index: dict[str, str] = {}
-    for key, field_ in targets(entity).items():
-        for name in _names(entity, key, field_):
+    found = targets(entity)
+    # the record's own fields first: 'Description' is the order's, 'Lines description' a line's
+    for key in sorted(found, key=lambda k: line_key(k) is not None):
+        for name in _names(entity, key, found[key]):
             index.setdefault(fold(name), key)
     result: dict[str, str | None] = {}
     used: set[str] = set()
@@ -95,6 +122,7 @@ class Mapping:
     mode: str = "insert"
     key: str | None = None
     sheet: str | None = None
+    group: str | None = None  # the column whose repeated value joins rows into one record
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -119,6 +147,8 @@ class Mapping:
             seen[key] = column
         if not seen:
             raise ImportProblem(m.NO_COLUMNS, entity=entity.name)
+        if self.group is not None and self.group not in sheet.headers:
+            raise ImportProblem(m.NO_GROUP_COLUMN, column=self.group)
         if self.mode != "insert" or self.key:
             key = self.key or "id"
             unique = [f.name for f in entity.fields.values() if f.unique and f.type.storage == "column"]
@@ -127,9 +157,34 @@ class Mapping:
             if key not in seen:
                 raise ImportProblem(m.NO_KEY_COLUMN, key=key)
             self.key = key
+        if self.group is None and self.key and self.has_lines():
+            self.group = self.column_of(self.key)  # the key repeated on each line of its record
 
     def column_of(self, key: str) -> str | None:
         return next((c for c, k in self.columns.items() if k == key), None)
+
+    # -- rows of one record -------------------------------------------------------------------
+    def has_lines(self) -> bool:
+        return any(line_key(k) for k in self.mapped().values())
+
+    def continues(self, headers: list[str], above: list[Any], cells: list[Any]) -> bool:
+        """Whether the row `cells` adds lines to the record of the row `above` it."""
+        if not self.has_lines():
+            return False
+        if self.group is not None:
+            index = headers.index(self.group)
+            return _filled(cells[index]) and str(cells[index]).strip() == str(above[index]).strip() \
+                if _filled(above[index]) else False
+        own = [i for i, h in enumerate(headers) if self.columns.get(h) and not line_key(self.columns[h])]
+        lines = [i for i, h in enumerate(headers) if line_key(self.columns.get(h))]
+        return not any(_filled(cells[i]) for i in own) and any(_filled(cells[i]) for i in lines)
+
+    def record_end(self, headers: list[str], rows: list[list[Any]], end: int) -> int:
+        """`end` moved on past the rows that continue the record before it (a batch never
+        splits a record's lines)."""
+        while 0 < end < len(rows) and self.continues(headers, rows[end - 1], rows[end]):
+            end += 1
+        return end
 
     # -- saving -----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -138,6 +193,8 @@ class Mapping:
             data["key"] = self.key
         if self.sheet:
             data["sheet"] = self.sheet
+        if self.group:
+            data["group"] = self.group
         return data
 
     def to_yaml(self) -> str:
@@ -149,7 +206,8 @@ class Mapping:
             raise ImportProblem(m.BAD_MAPPING_FILE, reason="expected entity, mode and columns: {header: field}")
         columns = {str(c): (str(k) if k not in (None, "") else None) for c, k in data["columns"].items()}
         return cls(entity=str(data.get("entity") or ""), columns=columns, mode=str(data.get("mode") or "insert"),
-                   key=data.get("key") or None, sheet=data.get("sheet") or None)
+                   key=data.get("key") or None, sheet=data.get("sheet") or None,
+                   group=str(data["group"]) if data.get("group") not in (None, "") else None)
 
     @classmethod
     def from_yaml(cls, text: str) -> Mapping:
@@ -164,4 +222,8 @@ class Mapping:
         headers keep the suggestion."""
         columns = {c: (self.columns[c] if c in self.columns else k) for c, k in suggested.columns.items()}
         return Mapping(entity=suggested.entity, columns=columns, mode=self.mode, key=self.key,
-                       sheet=self.sheet or suggested.sheet)
+                       sheet=self.sheet or suggested.sheet, group=self.group)
+
+
+def _filled(value: Any) -> bool:
+    return value is not None and str(value).strip() != ""

@@ -37,6 +37,7 @@ NO_COLUMNS = N_("no column of the file matches a field of %(entity)s")
 NO_KEY_COLUMN = N_("the key '%(key)s' is not among the mapped columns")
 BAD_KEY = N_("'%(key)s' cannot be the key: use id or a unique field (%(unique)s)")
 BAD_MODE = N_("the mode must be insert, update or upsert")
+NO_GROUP_COLUMN = N_("the column '%(column)s' that joins the rows of one record is not in the file")
 BAD_MAPPING_FILE = N_("the mapping file cannot be read: %(reason)s")
 # -- rows -------------------------------------------------------------------------------------
 NO_MATCH = N_("no %(entity)s matches '%(value)s'")
@@ -48,6 +49,8 @@ NOT_A_MOMENT = N_("'%(value)s' is not a date and time (2026-12-04 09:30)")
 NOT_FOUND_BY_KEY = N_("no record has %(key)s '%(value)s' to update")
 KEY_MISSING = N_("the key column '%(key)s' is empty")
 SAME_KEY = N_("row %(row)s already has %(key)s '%(value)s'")
+LINE_DIFFERS = N_("a line of the record begun in row %(row)s, but '%(value)s' differs from that row's: "
+                  "leave it empty or repeat the same value")
 NOT_ALLOWED = N_("you may not import into %(entity)s")
 # -- runs and revert --------------------------------------------------------------------------
 NO_RUN = N_("import #%(run)s does not exist")

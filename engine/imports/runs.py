@@ -106,13 +106,25 @@ def row_errors(prepared: list[Any], results: list[dict[str, Any]], mapping: Mapp
     for row, result in zip(prepared, results, strict=True):
         if result["action"] != "failed":
             continue
-        for column, problem in row.errors:
-            found.append(RowError(row.number, column, problem))
+        for index, (column, problem) in enumerate(row.errors):
+            found.append(RowError(row.row_of_error(index), column, problem))
         for key, texts in (result["errors"] or {}).items():
-            column = mapping.column_of(key.split(".")[0]) or key if key else ""
+            number, column = _where(row, key, mapping)
             for text in texts:
-                found.append(RowError(row.number, column, Problem(ENGINE_MESSAGE, {"text": text})))
+                found.append(RowError(number, column, Problem(ENGINE_MESSAGE, {"text": text})))
     return found
+
+
+def _where(row: Any, key: str, mapping: Mapping) -> tuple[int, str]:
+    """The file's row and column of the service's error key: 'city', 'amount_currency',
+    or a line's 'lines.2.quantity' (the second line's row, the lines.quantity column)."""
+    if not key:
+        return row.number, ""
+    parts = key.split(".")
+    if len(parts) >= 3 and parts[1].isdigit():
+        column = mapping.column_of(f"{parts[0]}.{parts[2]}") or mapping.column_of(parts[0]) or key
+        return row.row_of_line(parts[0], int(parts[1])), column
+    return row.number, mapping.column_of(key) or mapping.column_of(parts[0]) or key
 
 
 class _DryRun(Exception):
@@ -129,11 +141,14 @@ def dry_run(service: Any, entity_name: str, data: bytes, file_name: str, mapping
     seen: dict[Any, int] = {}
     try:
         with service.transaction():
-            for start in range(0, len(sheet.rows), batch):
-                prepared = converter.convert(sheet.rows[start:start + batch], sheet.numbers[start:start + batch], seen)
+            start = 0
+            while start < len(sheet.rows):
+                end = mapping.record_end(sheet.headers, sheet.rows, min(start + batch, len(sheet.rows)))
+                prepared = converter.convert(sheet.rows[start:end], sheet.numbers[start:end], seen)
                 results = service.import_rows(entity.name, prepared, mode=mapping.mode, key=mapping.key,
                                               context=context)
                 summary.add(results, row_errors(prepared, results, mapping))
+                start = end
             raise _DryRun()
     except _DryRun:
         pass
@@ -164,8 +179,12 @@ def job_id(service: Any, run_id: int) -> int | None:
         return conn.execute(sa.select(jobs.c.id).where(jobs.c.key == job_key(run_id))).scalar()
 
 
-def run(service: Any, run_id: int, job: int | None = None, batch: int = BATCH) -> Summary:
-    """Import the rows of a run not yet done, a batch per transaction."""
+def run(service: Any, run_id: int, job: int | None = None, batch: int = BATCH,
+        latest: Callable[[], Any] | None = None) -> Summary:
+    """Import the rows of a run not yet done, a batch per transaction. With `latest` (the
+    newest records service), each batch runs under the model of its time: a field an
+    administrator adds a rule to, or removes, while the run goes is judged so from the next
+    batch on (a mapping the new model refuses fails the run, its done batches kept)."""
     record = _run_row(service, run_id)
     summary = _summary_of(record)
     if record["status"] not in ("queued", "running"):
@@ -193,7 +212,17 @@ def run(service: Any, run_id: int, job: int | None = None, batch: int = BATCH) -
     done = record["rows_done"]
     total = len(sheet.rows)
     while done < total:
-        end = min(done + batch, total)
+        newest = latest() if latest is not None else service
+        if newest is not service:  # the model changed since the last batch
+            service = newest
+            try:
+                entity = service.model.entity(record["entity"])
+                mapping.check(entity, sheet)
+            except (ImportProblem, KeyError) as exc:
+                _finish(service, run_id, "failed", str(exc))
+                return summary_of(service, run_id)
+            converter = Converter(service, entity, mapping, sheet.headers, context)
+        end = mapping.record_end(sheet.headers, sheet.rows, min(done + batch, total))  # whole records
         batch_context = Context(actor=context.actor, extra={"import_run": run_id})
         with service.transaction() as conn:
             # first: move the run on from where this runner read it (locks the run's row)
@@ -240,7 +269,7 @@ def run_job(job: JobContext) -> None:
     outside the job's transaction, and may run again after a crash: it resumes)."""
     run_id = int(job.payload["run"])
     try:
-        run(job.service, run_id, job=job.job_id)
+        run(job.service, run_id, job=job.job_id, latest=job.latest)
     except RunLost:
         return
     except Exception as exc:  # the runner retries the job; after its last try the run has failed

@@ -73,6 +73,9 @@ class JobContext:
     now: datetime
     job_id: int
     kind: str
+    # the newest records service (the database's model, designer changes included): a long
+    # job working in batches (an import) follows changes made while it runs
+    latest: Callable[[], Any] | None = None
 
     @property
     def flows(self) -> Any:
@@ -112,6 +115,12 @@ class JobRunner:
             self._batch = None
         return done
 
+    def latest(self) -> Any:
+        """The current records service after checking the database's model version."""
+        if self.refresh is not None:
+            self.refresh()
+        return self._service_of()
+
     def service_of(self) -> Any:
         """The records service: the batch's while one runs, else the current one."""
         return self._batch if self._batch is not None else self._service_of()
@@ -138,7 +147,7 @@ class JobRunner:
         try:
             if handler is None:
                 raise LookupError(f"no handler for jobs of kind '{job['kind']}' (a plugin missing?)")
-            context = JobContext(service, job["payload"] or {}, now, job_id, job["kind"])
+            context = JobContext(service, job["payload"] or {}, now, job_id, job["kind"], latest=self.latest)
             if getattr(handler, "outside_transaction", False):
                 handler(context)  # long work that must not hold the write lock (a backup); idempotent
             with service.transaction() as conn:

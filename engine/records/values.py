@@ -7,9 +7,13 @@ every rule is the same whichever entry point calls the service. Database-backed 
 
 from __future__ import annotations
 
+from datetime import date, datetime, time
+from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
-from ..fields.base import FieldValueError
+from ..fields.base import FieldType, FieldValueError
+from ..fields.numbers import _EXACT_DIGITS, _LANGUAGE
 from ..model import derived
 from ..model.model import Entity, Field, computed_order, text
 from .context import Context
@@ -27,9 +31,10 @@ def input_keys(entity: Entity) -> dict[str, Field]:
 
 
 def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, trusted: bool,
-                 errors: dict[str, list[str]]) -> dict[str, Any]:
-    """Coerce the caller's values; unknown and read-only keys are errors, not dropped."""
-    keys = input_keys(entity)
+                 errors: dict[str, list[str]], keys: dict[str, Field] | None = None) -> dict[str, Any]:
+    """Coerce the caller's values; unknown and read-only keys are errors, not dropped.
+    `keys`: the entity's `input_keys`, when the caller keeps them."""
+    keys = keys if keys is not None else input_keys(entity)
     values: dict[str, Any] = {}
     for key in data:
         if key == "owner":
@@ -156,7 +161,8 @@ def readonly_now(entity: Entity, changes: dict[str, Any], old: dict[str, Any], c
 
 def fill_currencies(fields, record: dict[str, Any]) -> None:
     """An amount without a currency gets the field's currency (an existing one is kept)."""
-    for field in fields.values():
+    for field in _per_fields("currencies", fields, lambda: [f for f in fields.values()
+                                                           if f.type.name in ("money", "lines")]):
         if field.type.name == "money" and record.get(field.name) is not None and not field.currency_field:
             key = f"{field.name}_currency"
             if record.get(key) is None:
@@ -170,7 +176,8 @@ def derive_values(fields, record: dict[str, Any], old: dict[str, Any] | None,
                   errors: dict[str, list[str]] | None = None) -> None:
     """The keys fields work out from others (a person's full name from its parts), on the
     complete record: after the new values are merged into the stored ones."""
-    for field in fields.values():
+    for field in _per_fields("derive", fields, lambda: [f for f in fields.values()
+                                                       if type(f.type).derive is not FieldType.derive]):
         try:
             field.type.derive(record, field, old)
         except FieldValueError as exc:
@@ -179,8 +186,8 @@ def derive_values(fields, record: dict[str, Any], old: dict[str, Any] | None,
 
 
 def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:
-    for field in fields.values():
-        if field.name in record or field.is_computed or field.is_autonumber:
+    for field in _defaulted(fields):
+        if field.name in record:
             continue
         if field.default_expr is not None:
             value = field.default_expr.evaluate(record, context.variables, now=context.now)
@@ -189,7 +196,52 @@ def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:
             except FieldValueError:
                 record[field.name] = None
         elif field.default is not None:
-            record.update(field.type.read_input({field.name: field.default}, field))
+            record.update(_default_of(field))
+
+
+_PER_FIELDS: dict[tuple[str, int], tuple[Any, Any]] = {}  # (what, id(fields)) -> (fields, it)
+
+
+def _per_fields(what: str, fields, build) -> Any:
+    """`build()`, worked out once for the fields of a compiled entity or child row (an
+    immutable mapping; others, each time): what every save of a record would else work
+    out again from the same fields (those with a default, those deriving keys, …)."""
+    known = _PER_FIELDS.get((what, id(fields)))
+    if known is not None and known[0] is fields:
+        return known[1]
+    found = build()
+    if isinstance(fields, MappingProxyType):
+        if len(_PER_FIELDS) > 4096:
+            _PER_FIELDS.clear()
+        _PER_FIELDS[(what, id(fields))] = (fields, found)
+    return found
+
+
+def _defaulted(fields) -> list[Field]:
+    """The fields that have a default (neither computed nor autonumbers)."""
+    return _per_fields("defaults", fields, lambda: [
+        f for f in fields.values() if not (f.is_computed or f.is_autonumber)
+        and (f.default_expr is not None or f.default is not None)])
+
+
+_DEFAULTS: dict[tuple, tuple[Field, dict[str, Any]]] = {}  # (id(field), language, digits) -> coerced default
+_SCALARS = (str, int, float, bool, type(None), Decimal, date, datetime, time)
+
+
+def _default_of(field: Field) -> dict[str, Any]:
+    """A field's fixed default, coerced as input (in the input language: a number's text
+    reads by it). Worked out once per compiled field when its values cannot be changed in
+    place (text, numbers, booleans); others (a list of tags) are coerced afresh each time."""
+    key = (id(field), _LANGUAGE.get(), _EXACT_DIGITS.get())
+    known = _DEFAULTS.get(key)
+    if known is not None and known[0] is field:
+        return known[1]
+    values = field.type.read_input({field.name: field.default}, field)
+    if all(isinstance(v, _SCALARS) for v in values.values()):
+        if len(_DEFAULTS) > 4096:
+            _DEFAULTS.clear()
+        _DEFAULTS[key] = (field, values)
+    return values
 
 
 def compute(fields, order, record: dict[str, Any], context: Context,
@@ -251,35 +303,53 @@ def option_problem(field: Field, value: Any, before: Any, trusted: bool) -> str 
 
 def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, context: Context, validators,
                     errors: dict[str, list[str]], prefix: str = "", trusted: bool = False) -> None:
-    for field in fields.values():
-        key = prefix + field.name
-        value = record.get(field.name)
-        if field.type.name == "money":  # the currency: one of the field's set, or the other field's code
+    for field, name, kind, money, may_require, checks_column in _validation_plan(fields):
+        key = prefix + name
+        value = record.get(name)
+        if money:  # the currency: one of the field's set, or the other field's code
             for where, message in field.type.currency_errors(record, old, field).items():
                 errors.setdefault(prefix + where, []).append(message)
-        if field.type.is_empty(value):
-            if is_required(field, record, context) and not field.is_autonumber and not field.is_computed:
+        if value is None or field.type.is_empty(value):  # (every type holds None empty)
+            if may_require and is_required(field, record, context):
                 errors.setdefault(key, []).append("is required")
             continue
-        if field.type.name in ("lines", "links"):
-            before = _rows_by_id((old or {}).get(field.name))
+        if kind == "rows":
+            before = _rows_by_id((old or {}).get(name))
             for i, row in enumerate(value):
                 validate_fields(field.subfields, row, before.get(row.get("id")), context, validators, errors,
                                 f"{key}.{i + 1}.", trusted)
             continue
-        if field.type.name in ("choice", "multichoice"):
-            problem = option_problem(field, value, (old or {}).get(field.name), trusted)
+        if kind == "choice":
+            problem = option_problem(field, value, (old or {}).get(name), trusted)
             if problem:
                 errors.setdefault(key, []).append(problem)
                 continue
-        if field.type.storage == "column" and not field.is_computed:
+        if checks_column:
             for message in field.type.validate(value, field):
                 errors.setdefault(key, []).append(message)
         for suffix, item in field.type.each_value(record, field) if field.validators else ():
-            for name in field.validators:  # each e-mail of an emails field, else the value
-                message = validators[name](item, field)
+            for validator in field.validators:  # each e-mail of an emails field, else the value
+                message = validators[validator](item, field)
                 if message:
                     errors.setdefault(key + suffix, []).append(message)
+
+
+def _validation_plan(fields) -> list[tuple]:
+    """Per field, worked out once for a compiled entity's (or child row's) fields: (field,
+    name, "rows" / "choice" / None, whether it is money, whether it may be required at all
+    (`is_required` is asked only then: autonumbers, computed and hidden fields never are, nor
+    fields neither required nor required_when), whether its type checks the stored value)."""
+    def build() -> list[tuple]:
+        plan = []
+        for field in fields.values():
+            kind = "rows" if field.type.name in ("lines", "links") else \
+                "choice" if field.type.name in ("choice", "multichoice") else None
+            may_require = not (field.is_autonumber or field.is_computed or field.hidden) \
+                and (field.required or field.required_when is not None)
+            plan.append((field, field.name, kind, field.type.name == "money", may_require,
+                         field.type.storage == "column" and not field.is_computed))
+        return plan
+    return _per_fields("validation", fields, build)
 
 
 def validate_record(entity: Entity, record: dict[str, Any], old: dict[str, Any] | None, context: Context,

@@ -21,14 +21,17 @@ from sqlalchemy.dialects.sqlite.base import SQLiteIdentifierPreparer
 from sqlalchemy.sql.compiler import RESERVED_WORDS as SQL_RESERVED
 
 from ..errors import Position, Problems, did_you_mean
-from ..expr import Env, ExpressionError, compile_expression
+from ..expr import Env
 from ..fields.base import FieldType, FieldValueError
 from ..fields.special import autonumber_problem
 from ..model.constants import STANDARD_FIELDS, STANDARD_SORTABLE
 from ..permissions.roles import check_roles
+from ..reports.checks import ReportChecker
 from ..workflows.checks import WorkflowChecker
+from .expressions import ExpressionChecks
 from .labels import check_labels
 from .project import ProjectSpec, option_value
+from .texts import check_texts
 from .yamlload import PosDict, PosList
 
 SQL_KEYWORDS = frozenset(SQL_RESERVED) | frozenset(PG_RESERVED) | frozenset(SQLiteIdentifierPreparer.reserved_words)
@@ -42,7 +45,7 @@ EXPRESSION_KEYS = ("visible_when", "required_when", "readonly_when")
 MAX_IDENTIFIER = 63
 
 
-class SpecChecker:
+class SpecChecker(ExpressionChecks):
     def __init__(self, spec: ProjectSpec, field_types: Mapping[str, FieldType], functions,
                  validators: Mapping[str, Any], problems: Problems):
         self.spec = spec
@@ -119,8 +122,14 @@ class SpecChecker:
         except (TypeError, AttributeError, ValueError, KeyError):
             if not shape_problems:
                 raise
+        try:
+            ReportChecker(self).run(self.spec.reports)
+        except (TypeError, AttributeError, ValueError, KeyError):
+            if not shape_problems:
+                raise
         if isinstance(languages, list):
             check_labels(self.spec.entities, languages, self.add)
+            check_texts(self.spec, languages, self.add)
 
     def check_entity_refs(self, names: PosList, what: str) -> None:
         for i, ref in enumerate(names):
@@ -514,22 +523,6 @@ class SpecChecker:
                     "the database holds only its ciphertext: filter on another field"):
                 self.expressions.pop((entity, fname, "where"), None)
 
-    def compile(self, key: tuple, holder: PosDict, item: str, env: Env, expected: str | None) -> Any:
-        source = holder.get(item)
-        if not isinstance(source, str):
-            return None
-        if expected == "any":
-            expected = None
-        try:
-            expression = compile_expression(source, env, expected=expected)
-        except ExpressionError as exc:
-            for error in exc.errors:
-                self.add(error.code, f"in expression {source!r}: {error.message}",
-                         holder.position_in_value(item, error.column), error.hint)
-            return None
-        self.expressions[key] = expression
-        return expression
-
     def check_expressions(self, entity: str, fields: PosDict, env: Env) -> None:
         for fname, fspec in fields.items():
             if not isinstance(fspec, PosDict) or fspec.get("type") not in self.types:
@@ -592,14 +585,6 @@ class SpecChecker:
                                       f"the default of '{'.'.join(path)}' would copy the clear text of",
                                       "encrypt this field too, or take the default from other fields")
 
-    def refuse_encrypted(self, expression: Any, fields: PosDict, where: Position, what: str, hint: str) -> bool:
-        """E412 when `expression` reads an encrypted field where its clear text would end up
-        stored or compared in the database (whose column holds only ciphertext)."""
-        sealed = sorted(n for n in expression.fields if isinstance(fields.get(n), PosDict)
-                        and fields[n].get("encrypted") is True)
-        if sealed:
-            self.add("E412", f"{what} encrypted field '{sealed[0]}'", where, hint)
-        return bool(sealed)
 
     def check_computed_cycles(self, entity: str, fields: PosDict, prefix: tuple = ()) -> None:
         graph = {}

@@ -1,7 +1,7 @@
 """Reading a project folder and merging its layers.
 
-A project is a folder with `tailor.yaml`, `entities/*.yaml`, `roles.yaml` and
-`workflows/*.yaml`. `extends: ../base` makes it a *layer* over a base project: it states
+A project is a folder with `tailor.yaml`, `entities/*.yaml`, `roles.yaml`,
+`workflows/*.yaml` and `reports/*.yaml`. `extends: ../base` makes it a *layer* over a base project: it states
 only what differs. The merge is deterministic (base first, then each layer in order; within
 a layer, files in name order) and every entity and field remembers which layer defined it
 and which layers changed which of its keys, so `tailor explain` can answer "where does
@@ -15,7 +15,8 @@ Merge rules (documented in docs/layers.md):
   options from `options` or `option_set`, whichever a layer stated last;
 * `fields` of a lines field and `payload` of a links field merge like entity fields;
 * `list` merges key by key; `form` is replaced whole; `rules` merge by name; `indexes` add up;
-* `hidden: true` hides an entity or a field without deleting its data.
+* `hidden: true` hides an entity or a field without deleting its data;
+* reports merge by report name, their `measures` by measure name (docs/reports.md).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Layer:
     documents: list[tuple[str, PosDict]] = field(default_factory=list)  # (kind, document)
     roles: PosDict | None = None  # roles.yaml, validated when read
     workflows: list[PosDict] = field(default_factory=list)  # workflows/*.yaml, validated when read
+    reports: list[PosDict] = field(default_factory=list)  # reports/*.yaml, validated when read
     designer: Any = None  # engine.spec.designer.DesignerLayer for the layer folded from change sets
 
 
@@ -76,6 +78,8 @@ class ProjectSpec:
     # (entity, field, option value) and (entity, rule name; unnamed: rule_N) -> where from
     option_provenance: dict[tuple[str, str, str], Provenance] = field(default_factory=dict)
     rule_provenance: dict[tuple[str, str], Provenance] = field(default_factory=dict)
+    reports: dict[str, PosDict] = field(default_factory=dict)  # merged reports/*.yaml, by name
+    report_provenance: dict[str, Provenance] = field(default_factory=dict)
 
 
 def display_path(path: Path) -> str:
@@ -163,18 +167,29 @@ def read_layers(path: Path, problems: Problems, _stack=None) -> list[Layer]:
         elif len(problems) == before:
             problems.add("E105", "roles.yaml must be a mapping with 'roles:'", Position(display_path(roles_file), 1, 1),
                          "start it with 'roles:' and one entry per role")
-    workflow_dir = path / "workflows"
-    for file in sorted(workflow_dir.glob("*.yaml")) + sorted(workflow_dir.glob("*.yml")):
+    layer.workflows = _documents(path / "workflows", "workflow", problems,
+                                 "a workflow file must be a mapping with 'workflow:', 'entity:' and 'field:'",
+                                 "see docs/workflows.md")
+    layer.reports = _documents(path / "reports", "report", problems,
+                               "a report file must be a mapping with 'report:', 'entity:' and 'measures:'",
+                               "see docs/reports.md")
+    layers.append(layer)
+    return layers
+
+
+def _documents(folder: Path, kind: str, problems: Problems, not_a_mapping: str, hint: str) -> list[PosDict]:
+    """The `kind` documents of a folder (workflows/, reports/), in name order, each checked
+    against its schema; a file that is no mapping is E105 (unless already explained)."""
+    found = []
+    for file in sorted(folder.glob("*.yaml")) + sorted(folder.glob("*.yml")):
         before = len(problems)
         document = load_yaml_file(file, problems, display_path(file))
         if isinstance(document, PosDict):
-            validate_document("workflow", document, problems)
-            layer.workflows.append(document)
+            validate_document(kind, document, problems)
+            found.append(document)
         elif len(problems) == before:
-            problems.add("E105", "a workflow file must be a mapping with 'workflow:', 'entity:' and 'field:'",
-                         Position(display_path(file), 1, 1), "see docs/workflows.md")
-    layers.append(layer)
-    return layers
+            problems.add("E105", not_a_mapping, Position(display_path(file), 1, 1), hint)
+    return found
 
 
 def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
@@ -224,6 +239,7 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
     except (TypeError, AttributeError, ValueError, KeyError):
         if not shape_problems:  # values of the wrong type: already reported
             raise
+    reports, report_provenance = merge_reports(layers, problems)
     return ProjectSpec(
         name=top.name,
         path=top.path,
@@ -234,6 +250,8 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
         entity_files=entity_files,
         roles=merge_roles(layers),
         workflows=merge_workflows(layers, problems),
+        reports=reports,
+        report_provenance=report_provenance,
         option_provenance=origins.options,
         rule_provenance=origins.rules,
     )
@@ -348,6 +366,53 @@ def merge_workflows(layers: list[Layer], problems: Problems) -> dict[str, PosDic
                 else:
                     _set(target, document, key, _copy(value))
     return workflows
+
+
+def merge_reports(layers: list[Layer], problems: Problems) -> tuple[dict[str, PosDict], dict[str, Provenance]]:
+    """Reports merge by name: a layer restating one replaces the keys it states, except
+    that `measures` merge by measure name (a measure of the same name gets the keys stated,
+    a new one is added after the others). Returns the reports and where each comes from."""
+    reports: dict[str, PosDict] = {}
+    provenance: dict[str, Provenance] = {}
+    for layer in layers:
+        seen_here: dict[str, Position] = {}
+        for document in layer.reports:
+            name = document.get("report")
+            if not isinstance(name, str):
+                continue
+            where = document.position_of("report")
+            if not _first_in_layer(seen_here, "report", name, where, layer, problems):
+                continue
+            if name not in reports:
+                reports[name] = document
+                provenance[name] = Provenance(layer.name, where)
+                continue
+            target = reports[name]
+            for key, value in document.items():
+                if key == "measures" and isinstance(value, PosList) and isinstance(target.get(key), PosList):
+                    _merge_measures(target[key], value)
+                elif key != "report":
+                    _set(target, document, key, _copy(value))
+            provenance[name].changes.append(Change(layer.name, where, tuple(k for k in document if k != "report")))
+    return reports, provenance
+
+
+def _merge_measures(measures: PosList, override: PosList) -> None:
+    """Measures by name, key by key: a measure changing its kind (sum to avg) drops the old one."""
+    kinds = ("count", "sum", "avg", "min", "max", "count_distinct", "ratio")
+    index = {m.get("name"): i for i, m in enumerate(measures) if isinstance(m, PosDict) and m.get("name")}
+    for i, item in enumerate(override):
+        name = item.get("name") if isinstance(item, PosDict) else None
+        if name in index and isinstance(measures[index[name]], PosDict):
+            current = measures[index[name]]
+            if any(k in item for k in kinds):
+                for kind in kinds:
+                    current.pop(kind, None)
+            for key, value in item.items():
+                _set(current, item, key, _copy(value))
+        else:
+            measures.append(_copy(item))
+            measures.item_pos.append(override.position_of(i))
 
 
 def _explicit_next(document: PosDict, base: PosDict | None) -> None:

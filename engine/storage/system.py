@@ -455,6 +455,33 @@ import_errors = sa.Table(  # the failed rows of a run: row number, column, the e
     sa.Index("ix_tailor_import_error_run_id", "run_id", "row_number"),
 )
 
+import_uploads = sa.Table(  # a file uploaded on the import pages, kept between its steps (its owner's only)
+    "tailor_import_upload",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token", sa.String(32), nullable=False, unique=True),  # the URL's name: random, never guessed
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("file_name", sa.String(255), nullable=False),
+    sa.Column("source", sa.LargeBinary, nullable=False),
+    sa.Column("mapping", sa.JSON),  # the mapping last chosen (Mapping.to_dict())
+    sa.Column("checked", sa.JSON),  # the last dry run's summary (counts and failed rows)
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+import_mappings = sa.Table(  # mappings saved by name on the import pages, per entity
+    "tailor_import_mapping",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("shared", sa.Boolean, nullable=False, server_default=sa.false()),  # every importer sees it
+    sa.Column("mapping", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.UniqueConstraint("user_id", "entity", "name"),
+)
+
 # Ids are never used twice: SQLite reuses the largest id after a delete unless the table is
 # AUTOINCREMENT, and then a new row would inherit the comments, history or shares of a
 # deleted one. (PostgreSQL sequences never go back.) Revision 0006 rebuilds older tables.

@@ -27,3 +27,8 @@ def init_app(app: Flask) -> None:
                 abort(404)
             return send_from_directory(folder, name, max_age=86400)
         return send_from_directory(OWN, name, max_age=3600)
+
+    @app.get("/favicon.ico")
+    def favicon():
+        """Browsers ask for it on every site whatever the pages link: answer, not a 404."""
+        return send_from_directory(OWN, "favicon.svg", mimetype="image/svg+xml", max_age=86400)

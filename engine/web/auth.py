@@ -43,13 +43,14 @@ from ..records import Actor, Context
 from ..storage import sign_in_failures, users, write_engine
 from ..users import verify_password
 from .i18n import gettext as _
-from .state import WebState
+from .state import FILE_ENDPOINTS, WebState
 
 bp = Blueprint("auth", __name__)
 FREE_FAILURES = 3
 WINDOW = timedelta(minutes=15)
 MAX_WAIT = 300
-OPEN_ENDPOINTS = {"auth.sign_in", "auth.language", "account.set_password_page", "asset", "health", "static"}
+OPEN_ENDPOINTS = {"auth.sign_in", "auth.language", "account.set_password_page", "asset", "health", "static",
+                  "favicon"}
 SESSION_KEY = "sid"  # the cookie's random session id
 
 
@@ -191,6 +192,9 @@ def language():
 
 
 def load_user() -> None:
+    if request.endpoint in FILE_ENDPOINTS:  # files are public and need no session lookup
+        g.user = None
+        return None
     state = WebState.of()  # refreshed and pinned by the app's first before_request
     state.open_reads()
     g.user = None

@@ -23,6 +23,8 @@ from ..model import CompiledModel
 from ..storage import make_engine
 
 log = logging.getLogger(__name__)
+# requests for files: no model, no records, no user; they skip the metadata version check
+FILE_ENDPOINTS = frozenset({"asset", "static", "favicon"})
 
 
 class WebState:
@@ -59,7 +61,10 @@ class WebState:
 
     def refresh(self) -> None:
         """At the start of a request: recompile when the database's metadata version moved,
-        then pin the model and service for the rest of the request."""
+        then pin the model and service for the rest of the request. Files (scripts, styles,
+        the icon) need no model: they cost no query."""
+        if has_request_context() and request.endpoint in FILE_ENDPOINTS:
+            return
         pair = self.live.refresh()
         if has_request_context():
             g._tailor_pinned = pair

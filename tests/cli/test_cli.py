@@ -167,3 +167,44 @@ def test_write_revision_when_up_to_date(tmp_path, make_project):
     result = run("migrate", root, "--database", url, "--write-revision", tmp_path / "rev")
     assert result.exit_code == 0 and "nothing to write" in result.output
     assert not list((tmp_path / "rev").glob("*.py"))
+
+
+def test_serve_says_when_its_port_is_taken(tmp_path):
+    """`make demo` on a machine where port 5000 is in use: a plain message naming the way
+    out (PORT=…), exit 2, not a traceback from the server."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["serve", str(EXAMPLES / "crm"), "--database",
+                                          f"sqlite:///{tmp_path / 'x.sqlite'}", "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert f"port {port} on 127.0.0.1 is in use" in result.output and "PORT=5050" in result.output
+
+
+def test_check_strict_fails_on_a_missing_translation_with_its_position(tmp_path):
+    """The examples pass `tailor check --strict`; a copy with one zh option label removed
+    fails it, naming file, line and column (issue 15)."""
+    import shutil
+
+    env = {"TAILOR_ENCRYPTION_KEY": "A" * 43 + "="}
+    for example in ("crm", "trade"):
+        result = CliRunner().invoke(cli, ["check", "--strict", str(EXAMPLES / example)], env=env)
+        assert result.exit_code == 0, result.output
+    copy = tmp_path / "crm"
+    shutil.copytree(EXAMPLES / "crm", copy, ignore=shutil.ignore_patterns("instance"))
+    entity = copy / "entities" / "ticket.yaml"
+    text = entity.read_text(encoding="utf-8")
+    assert ", zh: 高}" in text
+    entity.write_text(text.replace(", zh: 高}", "}", 1), encoding="utf-8")
+    rows = entity.read_text(encoding="utf-8").splitlines()
+    high = next(i for i, row in enumerate(rows) if "value: high" in row)
+    options = max(i for i in range(high) if rows[i].strip() == "options:") + 1  # W301 points at the options key
+    assert CliRunner().invoke(cli, ["check", str(copy)], env=env).exit_code == 0  # a warning only
+    result = CliRunner().invoke(cli, ["check", "--strict", str(copy)], env=env)
+    assert result.exit_code == 2, result.output
+    warning = next(line for line in result.output.splitlines() if "W301" in line)
+    assert f"ticket.yaml:{options}:" in warning and "no zh label: high" in warning, warning
+    assert "--strict" in result.output

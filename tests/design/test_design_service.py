@@ -51,6 +51,10 @@ def test_add_rename_hide_restore_revert_keep_the_data(shop):
     service = RecordService(live, engine)
     acme = service.create("customer", {"name": "Acme", "wechat_id": "acme88"})["id"]
 
+    rename_ops = [{"path": "entities.customer.fields.wechat_id", "delete": True},
+                  {"path": "entities.customer.fields.wechat", "value": {**WECHAT, "renamed_from": "wechat_id"}}]
+    told = design.preview(root, engine, rename_ops, user=ADMIN, version=live.version).forms.get("customer") or {}
+    assert told.get("new_fields") == [] and told.get("renamed_fields") == [["wechat_id", "wechat"]], told
     renamed = design.apply(root, engine, [
         {"path": "entities.customer.fields.wechat_id", "delete": True},
         {"path": "entities.customer.fields.wechat", "value": {**WECHAT, "renamed_from": "wechat_id"}},
@@ -58,6 +62,9 @@ def test_add_rename_hide_restore_revert_keep_the_data(shop):
     live = design.load_project_model(root, engine)
     assert "wechat" in columns(engine) and "wechat_id" not in columns(engine)
     assert RecordService(live, engine).get("customer", acme)["wechat"] == "acme88"
+    # the history written before the rename names the field as it is called now
+    created = RecordService(live, engine).history("customer", acme)[0]["changes"]
+    assert "wechat" in created and "wechat_id" not in created, created
 
     hidden = design.apply(root, engine, [{"path": "entities.customer.fields.wechat.hidden", "value": True}],
                           user=ADMIN, expected_version=renamed.version)
@@ -93,6 +100,10 @@ def test_a_rename_is_not_reverted_but_renamed_back(shop):
     change = design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
     live = design.load_project_model(root, engine)
     acme = RecordService(live, engine).create("customer", {"name": "Acme", "wechat_id": "acme88"})["id"]
+    rename_ops = [{"path": "entities.customer.fields.wechat_id", "delete": True},
+                  {"path": "entities.customer.fields.wechat", "value": {**WECHAT, "renamed_from": "wechat_id"}}]
+    told = design.preview(root, engine, rename_ops, user=ADMIN, version=live.version).forms.get("customer") or {}
+    assert told.get("new_fields") == [] and told.get("renamed_fields") == [["wechat_id", "wechat"]], told
     renamed = design.apply(root, engine, [
         {"path": "entities.customer.fields.wechat_id", "delete": True},
         {"path": "entities.customer.fields.wechat", "value": {**WECHAT, "renamed_from": "wechat_id"}},

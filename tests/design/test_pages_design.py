@@ -243,6 +243,9 @@ def test_add_a_field_place_it_apply_rename_remove_restore_revert_export(app):
     assert reverted.status_code == 303, reverted.get_data(as_text=True)[-2000:]
     history = page(root, "/design/changes")
     assert "Reverted" in history
+    assert f"Revert of #{first}" in history and f"undoes every change of #{first}" in history
+    root.post("/language", data={"csrf_token": csrf, "language": "zh", "next": "/design/changes"})
+    assert f"撤销 #{first} 的全部更改" in page(root, "/design/changes")
 
 
 def test_a_yaml_field_is_renamed_in_the_yaml(app):

@@ -45,5 +45,10 @@ def test_money_and_options(build_model):
     assert _money(revenue, "1,000") == {"revenue": "1,000"}  # the field's currency, as a form
     assert _money(revenue, 99.5) == {"revenue": "99.5"}
     level = entity.fields["level"]
-    assert [_option(level, v) for v in ("high", "High", " 高 ", "LOW", "huge")] == ["high", "high", "high", "low", "huge"]
+    assert [_option(level, v) for v in ("high", "High", " 高 ", "LOW")] == ["high", "high", "high", "low"]
+    with pytest.raises(convert._Refused) as refused:
+        _option(level, "huge", "zh")
+    said = refused.value.problem.text("zh")
+    assert "huge" in said and "高, 低" in said and "options" not in said  # in Chinese, the options as read
+    assert refused.value.problem.params == {"value": "huge", "options": "高, 低"}
     assert convert.excel_date(61).date() == date(1900, 3, 1)  # Excel's own count (after its 1900-02-29)

@@ -134,20 +134,23 @@ def test_cli_import_dry_run_json_then_run_and_export(shop, tmp_path, db_url):
     project = tmp_path / "project0"  # where service_for wrote the project
     assert (project / "entities" / "customer.yaml").exists()
     source = tmp_path / "客户.csv"
-    source.write_bytes(csv_bytes([["名称", "等级", "员工人数"], ["甲", "高", "3"], ["乙", "x", "1"]], encoding="gbk"))
+    source.write_bytes(csv_bytes([["名称", "等级", "员工人数", "旧备注"], ["甲", "高", "3", "a"], ["乙", "x", "1", "b"]],
+                                 encoding="gbk"))
     runner = CliRunner()
     args = ["import", "customer", str(source), "--project", str(project), "--database", db_url]
     result = runner.invoke(cli, [*args, "--dry-run", "--json"])
     assert result.exit_code == 1, result.output
     summary = json.loads(result.output)
     assert (summary["created"], summary["failed"], summary["dry_run"]) == (1, 1, True)
+    assert summary["ignored_columns"] == ["旧备注"]  # said, not dropped in silence
     assert count(service) == 0
     mapping = tmp_path / "m.yaml"
     failed = tmp_path / "failed.csv"
     result = runner.invoke(cli, [*args, "--save-mapping", str(mapping), "--failed", str(failed)])
     assert result.exit_code == 1 and "1 new" in result.output and "row 3, 等级" in result.output
+    assert "columns not imported (no field matches them; map them with --mapping): 旧备注" in result.output
     assert "名称: name" in mapping.read_text(encoding="utf-8")
-    assert failed.read_text(encoding="utf-8-sig").splitlines()[1].startswith("乙,x,1,")
+    assert failed.read_text(encoding="utf-8-sig").splitlines()[1].startswith("乙,x,1,b,")
     assert [r["name"] for r in records(service)] == ["甲"]
     result = runner.invoke(cli, [*args, "--mapping", str(mapping), "--mode", "upsert", "--key", "name", "--json"])
     upserted = json.loads(result.output)

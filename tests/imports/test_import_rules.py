@@ -95,3 +95,48 @@ def test_a_run_whose_job_keeps_failing_is_marked_failed(desk):
 
         message = conn.execute(sa.select(import_runs.c.message).where(import_runs.c.id == run_id)).scalar_one()
     assert "the plugin broke" in message
+
+
+def test_a_run_follows_a_model_change_from_its_next_batch(service_for, build_model):
+    """A designer change while an import runs: the batches after it are judged by the new
+    model (a rule added), the batches before it stay; a change the mapping cannot survive
+    (its field removed) fails the run and keeps what was done."""
+    from importutil import FILES, world
+
+    from engine.records import RecordService
+
+    service = service_for(FILES)
+    root = world(service)["root"]
+    stricter = dict(FILES)
+    stricter["entities/customer.yaml"] = FILES["entities/customer.yaml"].replace(
+        "employees: {type: integer, label: {en: Employees, zh: 员工人数}, min: 0}",
+        "employees: {type: integer, label: {en: Employees, zh: 员工人数}, min: 0, max: 5}")
+    assert stricter["entities/customer.yaml"] != FILES["entities/customer.yaml"]
+    newer = RecordService(build_model(stricter), service.engine)
+    calls = []
+
+    def latest():  # the model changes once the first batch is done
+        calls.append(1)
+        return service if len(calls) == 1 else newer
+
+    data = csv_bytes([["Name", "Employees"], ["A", "9"], ["B", "9"], ["C", "9"], ["D", "2"]])
+    summary = run(service, start(service, "customer", data, "c.csv", None, root), batch=2, latest=latest)
+    assert (summary.created, summary.failed, summary.status) == (3, 1, "done"), summary.to_dict()
+    assert [e.row for e in summary.errors] == [4]
+    assert sorted(r["name"] for r in records(service)) == ["A", "B", "D"]
+
+    gone = dict(FILES)
+    gone["entities/customer.yaml"] = FILES["entities/customer.yaml"].replace(
+        "          employees: {type: integer, label: {en: Employees, zh: 员工人数}, min: 0}\n", "").replace(
+        '          double: {type: computed, returns: number, expression: "employees * 2", label: {en: Double, zh: 双倍}}\n', "")
+    removed = RecordService(build_model(gone), service.engine)
+    calls.clear()
+
+    def latest_removed():
+        calls.append(1)
+        return service if len(calls) == 1 else removed
+
+    data = csv_bytes([["Name", "Employees"], ["E", "1"], ["F", "1"], ["G", "1"]])
+    summary = run(service, start(service, "customer", data, "c.csv", None, root), batch=2, latest=latest_removed)
+    assert summary.status == "failed" and summary.created == 2
+    assert sorted(r["name"] for r in records(service)) == ["A", "B", "D", "E", "F"]

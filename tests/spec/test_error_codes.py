@@ -21,6 +21,20 @@ def _wf(body: str) -> dict[str, str]:
             WF: "workflow: deal\nentity: deal\nfield: status\n" + body}
 
 
+REP = "reports/deals.yaml"
+
+
+def _rep(body: str, roles: str = "") -> dict[str, str]:
+    """A deal entity and a report on it, with `body` after its first two lines."""
+    files = {"entities/deal.yaml": "entity: deal\nfields:\n  name: {type: string}\n  amount: {type: decimal}\n"
+                                   "  status: {type: choice, options: [draft, done]}\n  due: {type: date}\n"
+                                   "  notes: {type: text}\n",
+             REP: "report: deals\nentity: deal\n" + body}
+    if roles:
+        files["roles.yaml"] = roles
+    return files
+
+
 # code -> (files, expected file suffix, line, column or None, text the message must contain)
 CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
     "E101": ({ENTITY: "entity: customer\nfields: [name\n"}, ENTITY, 3, None, "syntax"),
@@ -274,6 +288,22 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
              "role 'boss_role'"),
     "E910": (_wf("approvals:\n  check:\n    nodes:\n      a: {type: condition, cases: [{when: \"amount > 1\", next: end}]}\n"),
              WF, 7, 17, "needs 'default'"),
+    "E001": (_rep("measures:\n  - {name: won, count: true}\n  - {name: rate, ratio: [won, closed]}\n"), REP, 5, 31,
+             "ratio 'rate' names unknown measure 'closed'"),
+    "E002": (_rep("group_by: [notes]\nmeasures: [{name: n, count: true}]\n"), REP, 3, 12,
+             "cannot group by 'notes': it is a text field"),
+    "E003": (_rep("group_by: [{field: status, bucket: month}]\nmeasures: [{name: n, count: true}]\n"), REP, 3, 36,
+             "puts 'status' in month buckets"),
+    "E004": (_rep("measures: [{name: total, sum: name}]\n"), REP, 3, 31,
+             "cannot take the sum of 'name': it is a string field"),
+    "E005": (_rep("roles: [rep]\nmeasures: [{name: total, sum: amount}]\n",
+                  "roles:\n  rep:\n    entities:\n      deal: {actions: [read], fields: {amount: hidden}}\n"),
+             REP, 4, 31, "hidden fields cannot be grouped, filtered or summed"),
+    "E006": (_rep("group_by: [due]\nmeasures: [{name: n, count: true}]\nchart: funnel\n"), REP, 5, 8,
+             "needs a choice field"),
+    "E007": (_rep("period: status\nmeasures: [{name: n, count: true}]\n"), REP, 3, 9,
+             "takes its period from 'status', a choice field"),
+    "E008": (_rep("roles: [boss]\nmeasures: [{name: n, count: true}]\n"), REP, 3, 9, "unknown role 'boss'"),
     # warnings: the project loads; they are on the model (and printed by `tailor check`)
     "W301": ({ENTITY: """
         entity: customer
@@ -294,6 +324,18 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
         fields:
           name: {type: string, label: {en: Name, zh: 名称}}
         """}, ENTITY, 1, 9, "entity 'customer': label has no zh text"),
+    "W304": ({ENTITY: """
+        entity: customer
+        label: {en: Customer, zh: 客户}
+        fields:
+          name: {type: string, label: {en: Name, zh: 名称}}
+          city: {type: string, label: {en: City, zh: 城市}}
+        form:
+          sections:
+            - {section: {en: Main, zh: 主要}, fields: [name]}
+            - {section: {en: More}, fields: [city]}
+        """}, ENTITY, 9, 17,
+             "entity 'customer': form.sections[1].section has no zh text"),
     "E701": ({"tailor.yaml": "name: a\nplugins: [cn_feilds]\n"}, "tailor.yaml", 2, 11, "not found"),
     "E702": ({"tailor.yaml": "name: a\nplugins: [./bad_hook.py]\n",
               "bad_hook.py": "def tailor_field_typez():\n    return []\n"}, "bad_hook.py", 0, None, "tailor_field_typez"),

@@ -1,10 +1,11 @@
 """The generated pages, one module per kind of page, all on the `pages` blueprint.
 
     home.py     start page and global search
-    lists.py    list pages: filters, sort, paging, saved views, CSV export, bulk delete
+    lists.py    list pages: filters, sort, paging, saved views, CSV/XLSX export, bulk delete
     records.py  record pages, create/edit forms, comments, timeline
     kanban.py   boards for entities with a stage field
     approvals.py  transitions, approval tasks, the inbox, notifications
+    imports.py  import pages: upload, map columns, dry run, run with progress, revert
     design.py   the designer at /design (its own blueprint: 404 for all but designers)
 """
 
@@ -60,11 +61,12 @@ def render(kind: str, entity: Entity | None = None, **context):
 
 def init_app(app: Flask) -> None:
     from ..polymorphic import target_text
-    from . import approvals, design, home, kanban, lists, records  # noqa: F401  (routes register on bp)
+    from . import approvals, design, home, imports, kanban, lists, records  # noqa: F401  (routes register on bp)
     from .display import contact_items, contact_summary, display_text, rollup_text
 
     app.register_blueprint(bp)
     design.init_app(app)
+    imports.init_app(app)
     app.jinja_env.globals["tailor_model"] = model
     app.jinja_env.globals["menu_groups"] = home.menu
     app.jinja_env.globals["can"] = can

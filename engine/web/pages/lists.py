@@ -1,4 +1,4 @@
-"""List pages: filters, sort, keyset paging, saved views, CSV export and bulk delete.
+"""List pages: filters, sort, keyset paging, saved views, CSV and XLSX export and bulk delete.
 
 Everything goes through the records service; the URL only names fields, which are checked
 against the entity's list configuration (`list.columns`, `list.filters`, sortable fields):
@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -41,6 +42,7 @@ from werkzeug.datastructures import MultiDict
 from ...fields.base import FieldValueError
 from ...fields.duration import clock_text
 from ...imports.files import safe_cell  # one rule for every file that leaves Tailor
+from ...imports.files import writer as xlsx_writer
 from ...model import Entity
 from ...model.model import Field
 from ...records import ConflictError, Context, NotFound, PermissionDenied, Query, ValidationError
@@ -617,6 +619,8 @@ def list_page(entity: str):
         board_url=list_url(current, state.query_params(sort=None, columns=False), "pages.board")
         if current.stage else None,
         can_create=access(current).can("create"), can_export=access(current).can("export"),
+        can_import=access(current).can("import"),
+        xlsx_url=list_url(current, state.query_params(), "pages.list_export_xlsx"),
         can_delete=access(current).can("delete"),
         result=result,
     )
@@ -787,9 +791,10 @@ def list_view_delete(entity: str, view_id: int):
     return redirect(back_url(current), 303)
 
 
-# -- CSV export ---------------------------------------------------------------------------------
-def plain(column: Column, row: dict, lookups: Lookups) -> str:
-    """A value for a spreadsheet: ISO dates, plain numbers, labels and titles."""
+# -- CSV and XLSX export -------------------------------------------------------------------------
+def plain(column: Column, row: dict, lookups: Lookups, safe: Callable[[str], str] = safe_cell) -> str:
+    """A value for a spreadsheet: ISO dates, plain numbers, labels and titles (text through
+    `safe`: a CSV's formula-injection guard)."""
     value = row.get(column.name)
     if value is None or value == "" or value == []:
         return ""
@@ -798,24 +803,24 @@ def plain(column: Column, row: dict, lookups: Lookups) -> str:
     if displayed(column.field):
         text = column.field.type.display(row, column.field, lookups.locale.split("_")[0])
         if text is not None:
-            return safe_cell(one_line(text))
+            return safe(one_line(text))
     kind = column.kind
     if kind == "choice":
-        return safe_cell(option_badge(column.field, value)[0])
+        return safe(option_badge(column.field, value)[0])
     if kind == "multi":
-        return safe_cell(", ".join(option_badge(column.field, v)[0] for v in value))
+        return safe(", ".join(option_badge(column.field, v)[0] for v in value))
     if kind == "link":
-        return safe_cell(lookups.titles.get(column.field.to, {}).get(value, f"#{value}"))
+        return safe(lookups.titles.get(column.field.to, {}).get(value, f"#{value}"))
     if kind == "polymorphic":
         entity_name = row.get(f"{column.name}_entity")
         if not entity_name:
             return f"#{value}"
         title = lookups.titles.get(entity_name, {}).get(value)
-        return safe_cell(target_text(entity_name, value, title, lookups.locale.split("_")[0]))
+        return safe(target_text(entity_name, value, title, lookups.locale.split("_")[0]))
     if column.field is not None and column.field.rollup is not None:
         return rollup_plain(column.field, value)
     if kind == "user":
-        return safe_cell(lookups.users.get(value, f"#{value}"))
+        return safe(lookups.users.get(value, f"#{value}"))
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
     if isinstance(value, datetime):
@@ -824,11 +829,31 @@ def plain(column: Column, row: dict, lookups: Lookups) -> str:
         return value.isoformat()
     if isinstance(value, (int, Decimal, float)):
         return str(value)
-    return safe_cell(str(value))
+    return safe(str(value))
 
 
-@bp.get("/e/<entity>/export.csv")
-def list_export(entity: str):
+def typed(column: Column, row: dict, lookups: Lookups) -> Any:
+    """A value for an Excel cell: numbers and money as numbers, dates and datetimes as
+    dates (UTC, which the header says), everything else as the CSV's text. Text stays a
+    text cell (files.py's writer never makes it a formula), so it needs no apostrophe."""
+    value = row.get(column.name)
+    if value is None or value == "" or value == []:
+        return None
+    kind = column.kind
+    shown = displayed(column.field) and column.field.type.display(row, column.field,
+                                                                  lookups.locale.split("_")[0]) is not None
+    if not shown and not isinstance(value, bool):
+        if kind in NUMBER_KINDS and isinstance(value, (int, float, Decimal)):
+            return value
+        if column.name == "id" or (kind == "number" and isinstance(value, (int, float, Decimal))):
+            return value
+        if kind in ("date", "datetime") and isinstance(value, (date, datetime)):
+            return value  # files.py writes an aware datetime in UTC
+    return plain(column, row, lookups, safe=str) or None
+
+
+def export_setup(entity: str):
+    """The list's columns, query, first page and header for an export, or a 400 page."""
     current = entity_or_404(entity)
     ctx = context()
     service().authorize(current.name, "export", ctx)
@@ -842,50 +867,113 @@ def list_export(entity: str):
         truncated = len(first) == EXPORT_BATCH and service().count(
             current.name, query, ctx, limit=EXPORT_CAP + 1, action="export") > EXPORT_CAP
     except (BadParameter, ValidationError) as exc:
-        return bad_request(str(exc))
-    header = []
-    for column in columns:
-        header.append(column.label)
-        if column.kind == "money":
-            header.append(f"{column.label} ({_('currency')})")
-        elif item_list(column.field):
-            header.append(f"{column.label} ({_('others')})")
+        return None, bad_request(str(exc))
+    return ExportPlan(current, ctx, columns, query, keys, first, truncated), None
 
-    def lines(rows: list[dict]) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        lookups = Lookups(current, columns, rows, ctx)
+
+@dataclass
+class ExportPlan:
+    entity: Entity
+    ctx: Context
+    columns: list[Column]
+    query: Query
+    keys: list[tuple[str, bool]]
+    first: list[dict]
+    truncated: bool
+
+    def header(self, utc: bool = False) -> list[str]:
+        header = []
+        for column in self.columns:
+            text = column.label
+            if utc and column.kind == "datetime":
+                text += " (UTC)"
+            header.append(text)
+            if column.kind == "money":
+                header.append(f"{column.label} ({_('currency')})")
+            elif item_list(column.field):
+                header.append(f"{column.label} ({_('others')})")
+        return header
+
+    def pages(self) -> Iterable[list[dict]]:
+        """The rows a page at a time, at most EXPORT_CAP in all."""
+        rows, sent = self.first, 0
+        while rows:
+            rows = rows[:EXPORT_CAP - sent]
+            yield rows
+            sent += len(rows)
+            if len(rows) < EXPORT_BATCH or sent >= EXPORT_CAP:
+                return
+            after = tuple(rows[-1][name] for name, _desc in self.keys)
+            rows = service().list(self.entity.name, replace(self.query, limit=EXPORT_BATCH, after=after), self.ctx,
+                                  action="export")
+
+    def values(self, rows: list[dict], cell: Callable[[Column, dict, Lookups], Any],
+               safe: Callable[[str], str]) -> Iterable[list[Any]]:
+        lookups = Lookups(self.entity, self.columns, rows, self.ctx)
         for row in rows:
             values = []
-            for column in columns:
-                values.append(plain(column, row, lookups))
+            for column in self.columns:
+                values.append(cell(column, row, lookups))
                 if column.kind == "money":
-                    values.append(safe_cell(column.field.type.currency_of(row, column.field) or ""))
+                    values.append(safe(column.field.type.currency_of(row, column.field) or "") or None)
                 elif item_list(column.field):
-                    values.append(safe_cell(others_text(column.field, row)))
-            writer.writerow(values)
-        return buffer.getvalue()
+                    values.append(safe(others_text(column.field, row)) or None)
+            yield values
+
+    def respond(self, response: Response, suffix: str) -> Response:
+        response.headers["Content-Disposition"] = f'attachment; filename="{self.entity.name}.{suffix}"'
+        response.headers["Cache-Control"] = "no-store"
+        if self.truncated:
+            response.headers["X-Tailor-Truncated"] = str(EXPORT_CAP)
+        return response
+
+
+@bp.get("/e/<entity>/export.csv")
+def list_export(entity: str):
+    plan, refused = export_setup(entity)
+    if plan is None:
+        return refused
+    header = plan.header()
 
     def generate():
         buffer = io.StringIO()
         csv.writer(buffer).writerow([safe_cell(h) for h in header])
         yield "\ufeff" + buffer.getvalue()  # the BOM: Excel then reads UTF-8 (Chinese) right
-        rows, sent = first, 0
-        while rows:
-            rows = rows[:EXPORT_CAP - sent]
-            yield lines(rows)
-            sent += len(rows)
-            if len(rows) < EXPORT_BATCH or sent >= EXPORT_CAP:
-                return
-            after = tuple(rows[-1][name] for name, _desc in keys)
-            rows = service().list(current.name, replace(query, limit=EXPORT_BATCH, after=after), ctx, action="export")
+        for rows in plan.pages():
+            buffer = io.StringIO()
+            csv.writer(buffer).writerows(plan.values(rows, plain, safe_cell))
+            yield buffer.getvalue()
 
-    response = Response(stream_with_context(generate()), content_type="text/csv; charset=utf-8")
-    response.headers["Content-Disposition"] = f'attachment; filename="{current.name}.csv"'
-    response.headers["Cache-Control"] = "no-store"
-    if truncated:
-        response.headers["X-Tailor-Truncated"] = str(EXPORT_CAP)
-    return response
+    return plan.respond(Response(stream_with_context(generate()), content_type="text/csv; charset=utf-8"), "csv")
+
+
+@bp.get("/e/<entity>/export.xlsx")
+def list_export_xlsx(entity: str):
+    """The list as an Excel workbook: openpyxl's write-only mode streams the rows to a
+    temporary file (flat memory however many rows), which is then sent in chunks."""
+    plan, refused = export_setup(entity)
+    if plan is None:
+        return refused
+    out = tempfile.TemporaryFile()
+    try:
+        target = xlsx_writer("xlsx", out, label(plan.entity.plural, plan.entity.name))
+        target.row([safe_cell(h) for h in plan.header(utc=True)])
+        for rows in plan.pages():
+            for values in plan.values(rows, typed, str):
+                target.row(values)
+        target.close()
+        out.seek(0)
+    except BaseException:
+        out.close()
+        raise
+
+    def chunks():
+        with out:
+            while chunk := out.read(64 * 1024):
+                yield chunk
+
+    response = Response(chunks(), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    return plan.respond(response, "xlsx")
 
 
 def count_text(total: int, capped: bool) -> str:

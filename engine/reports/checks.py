@@ -1,0 +1,307 @@
+"""Start-up checks of reports/*.yaml: everything JSON Schema cannot say, reported with file,
+line, column and a stable code like every other YAML problem (E0xx, plus E306/E307 for
+unknown entities and fields, E203 for keys a merged report needs and E5xx for expressions).
+
+What a report may do with a field is decided here once, for the YAML; the run checks the
+viewer's own rights again (engine/reports/compute.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import Position, did_you_mean
+from ..spec.yamlload import PosDict, PosList
+
+KINDS = ("count", "sum", "avg", "min", "max", "count_distinct", "ratio")
+BUCKETS = ("day", "week", "month", "quarter", "year")
+DATE_TYPES = ("date", "datetime", "date_or_datetime")
+# what can be summed or averaged (a computed or rollup field too when it is a stored number)
+NUMBER_TYPES = ("integer", "decimal", "money", "percent", "duration")
+GROUP_TYPES = ("string", "choice", "boolean", "email", "phone", "url", "link", "user", "integer", "autonumber",
+               *DATE_TYPES)
+OWNER = "owner"
+DEPARTMENT = "owner.department"
+# the standard columns a report may use, as the field types they behave like
+STANDARD = {"owner": "user", "created_by": "user", "created_at": "datetime", "updated_at": "datetime"}
+CHARTS_ONE_GROUP = ("pie", "donut", "funnel")
+
+
+def group_field(item: Any) -> str | None:
+    """The field a group_by item names (a name, or {field, bucket})."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, Mapping) and isinstance(item.get("field"), str):
+        return item["field"]
+    return None
+
+
+def measure_kind(measure: Mapping) -> str | None:
+    found = [k for k in KINDS if k in measure]
+    return found[0] if len(found) == 1 else None
+
+
+class ReportChecker:
+    """Checks every merged report; problems go to the project's checker."""
+
+    def __init__(self, checker: Any):
+        self.checker = checker
+        self.spec = checker.spec
+        self.types = checker.types
+
+    def add(self, code: str, message: str, where: Position, hint: str | None = None) -> None:
+        self.checker.add(code, message, where, hint)
+
+    def run(self, reports: Mapping[str, PosDict]) -> None:
+        for name, report in reports.items():
+            self.report(name, report)
+
+    # -- one report ------------------------------------------------------------------------------
+    def report(self, name: str, report: PosDict) -> None:
+        where = f"report '{name}'"
+        for key in ("entity", "measures"):
+            if key not in report:
+                self.add("E203", f"{where} needs the key '{key}'", report.position_of("report"))
+        entity = report.get("entity")
+        if not isinstance(entity, str):
+            return
+        spec = self.spec.entities.get(entity)
+        if not isinstance(spec, PosDict):
+            self.add("E306", f"{where} names unknown entity '{entity}'", report.position_of("entity"),
+                     did_you_mean(entity, self.spec.entities))
+            return
+        fields = spec.get("fields") if isinstance(spec.get("fields"), PosDict) else PosDict()
+        self.name, self.entity, self.fields, self.where = name, entity, fields, where
+        self.hidden = self.hidden_fields(report, fields)
+        roles = report.get("roles")
+        for i, role in enumerate(roles if isinstance(roles, PosList) else ()):
+            if role not in self.spec.roles:
+                self.add("E008", f"{where} names unknown role '{role}'", roles.position_of(i),
+                         did_you_mean(str(role), self.spec.roles) or "roles are defined in roles.yaml")
+        groups = self.groups(report)
+        measures = self.measures(report)
+        env = self.checker.envs.get(entity)
+        if env is not None and isinstance(report.get("filter"), str):
+            self.expression(("report", name, "filter"), report, "filter", env, "filters on")
+        period = report.get("period")
+        if isinstance(period, str):
+            self.period(report, period)
+        self.chart(report, groups)
+        sort = report.get("sort")
+        if isinstance(sort, str):
+            key = sort.lstrip("-")
+            if key not in measures and key not in groups:
+                self.add("E001", f"{where} is sorted by '{key}', which is neither a measure nor a group",
+                         report.position_of("sort"), did_you_mean(key, [*measures, *groups]) or
+                         f"sort by one of: {', '.join([*measures, *groups])}")
+
+    def hidden_fields(self, report: PosDict, fields: PosDict) -> dict[str, str]:
+        """{field: why} of the fields the report may not use: hidden in the entity, or hidden,
+        denied or masked (without `reveal`) for a role the report is for."""
+        found: dict[str, str] = {}
+        for fname, fspec in fields.items():
+            if isinstance(fspec, PosDict) and fspec.get("hidden") is True:
+                found[fname] = "it is hidden (hidden: true)"
+        roles = report.get("roles")
+        for role in roles if isinstance(roles, PosList) else ():
+            role_spec = self.spec.roles.get(role)
+            rules = role_spec.get("entities") if isinstance(role_spec, PosDict) else None
+            rule = rules.get(self.entity) if isinstance(rules, PosDict) else None
+            if not isinstance(rule, PosDict):
+                continue
+            rule_fields = rule.get("fields")
+            for fname, how in rule_fields.items() if isinstance(rule_fields, PosDict) else ():
+                if how in ("hidden", "deny"):
+                    found.setdefault(fname, f"role '{role}' may not see it ({how})")
+            actions = rule.get("actions")
+            if not (isinstance(actions, list) and "reveal" in actions):
+                for fname, fspec in fields.items():
+                    if isinstance(fspec, PosDict) and isinstance(fspec.get("mask"), str):
+                        found.setdefault(fname, f"it is masked for role '{role}'")
+        return found
+
+    def use(self, fname: str, where: Position, what: str) -> bool:
+        """E005 when the field is hidden from someone the report is for."""
+        base = fname.split(".")[0]
+        if base in self.hidden:
+            self.add("E005", f"{self.where} {what} '{fname}', but {self.hidden[base]}: hidden fields cannot be "
+                     "grouped, filtered or summed", where, "leave the field out, or list only roles that see it")
+            return False
+        return True
+
+    def field_spec(self, fname: str, where: Position, what: str) -> PosDict | None:
+        if fname in STANDARD and fname not in self.fields:
+            return PosDict({"type": STANDARD[fname]})
+        fspec = self.fields.get(fname)
+        if not isinstance(fspec, PosDict):
+            self.add("E307", f"{self.where} {what} unknown field '{fname}' of '{self.entity}'", where,
+                     did_you_mean(fname, [*self.fields, *STANDARD]))
+            return None
+        return fspec
+
+    def type_of(self, fspec: Mapping) -> str:
+        """The field's type as a report sees it: a stored computed or rollup field by what it holds."""
+        kind = fspec.get("type")
+        if kind == "computed":
+            if fspec.get("stored", True) is False:
+                return "computed"
+            returns = fspec.get("returns") or "decimal"
+            return {"number": "decimal"}.get(returns, returns)
+        if kind == "rollup":
+            return {"count": "integer"}.get(fspec.get("aggregate"), "decimal")
+        return str(kind)
+
+    def groups(self, report: PosDict) -> list[str]:
+        items = report.get("group_by")
+        names: list[str] = []
+        for i, item in enumerate(items if isinstance(items, PosList) else ()):
+            fname = group_field(item)
+            if fname is None:
+                continue
+            where = item.position_of("field") if isinstance(item, PosDict) else items.position_of(i)
+            names.append(fname)
+            bucket = item.get("bucket") if isinstance(item, PosDict) else None
+            if fname == DEPARTMENT or (fname in STANDARD and STANDARD[fname] == "user"):
+                if bucket is not None:
+                    self.add("E003", f"{self.where} puts '{fname}' in {bucket} buckets, but it is not a date",
+                             item.position_of("bucket"), "buckets are for date and date-time fields")
+                continue
+            if "." in fname:
+                self.add("E307", f"{self.where} groups by unknown field '{fname}'", where,
+                         f"only '{DEPARTMENT}' (the department of the record's owner) has a dot")
+                continue
+            fspec = self.field_spec(fname, where, "groups by")
+            if fspec is None or not self.use(fname, where, "groups by"):
+                continue
+            kind = self.type_of(fspec)
+            if kind not in GROUP_TYPES or fspec.get("encrypted") is True:
+                why = "it is encrypted" if fspec.get("encrypted") is True else f"it is a {fspec.get('type')} field"
+                self.add("E002", f"{self.where} cannot group by '{fname}': {why}", where,
+                         "group by a choice, link, user, text, yes/no or date field, or owner")
+                continue
+            if bucket is not None and kind not in DATE_TYPES:
+                self.add("E003", f"{self.where} puts '{fname}' in {bucket} buckets, but it is a {fspec.get('type')} "
+                         "field", item.position_of("bucket"), "buckets are for date and date-time fields")
+        return names
+
+    def measures(self, report: PosDict) -> list[str]:
+        items = report.get("measures")
+        names: dict[str, Position] = {}
+        ratios: list[tuple[PosList, str]] = []
+        env = self.checker.envs.get(self.entity)
+        for i, measure in enumerate(items if isinstance(items, PosList) else ()):
+            if not isinstance(measure, PosDict) or not isinstance(measure.get("name"), str):
+                continue
+            mname = measure["name"]
+            if mname in names:
+                self.add("E001", f"{self.where} has two measures named '{mname}'", measure.position_of("name"),
+                         f"first at line {names[mname].line}")
+                continue
+            names[mname] = measure.position_of("name")
+            stated = [k for k in KINDS if k in measure]
+            if len(stated) != 1:
+                self.add("E203" if not stated else "E204",
+                         f"{self.where}, measure '{mname}' needs exactly one of: {', '.join(KINDS)}"
+                         + (f" (it has {', '.join(stated)})" if stated else ""),
+                         items.position_of(i))
+                continue
+            kind = stated[0]
+            if kind == "ratio":
+                parts = measure.get("ratio")
+                if isinstance(parts, PosList):
+                    ratios.append((parts, mname))
+                if "filter" in measure:
+                    self.add("E204", f"{self.where}, ratio '{mname}' cannot have a filter",
+                             measure.position_of("filter"), "put the filters on the two measures it divides")
+                continue
+            if env is not None and isinstance(measure.get("filter"), str):
+                self.expression(("report", self.name, "measure", mname, "filter"), measure, "filter", env,
+                                f"measure '{mname}' filters on")
+            if kind == "count":
+                continue
+            fname = measure.get(kind)
+            if not isinstance(fname, str):
+                continue
+            where = measure.position_of(kind)
+            fspec = self.field_spec(fname, where, f"measure '{mname}' aggregates")
+            if fspec is None or not self.use(fname, where, f"measure '{mname}' aggregates"):
+                continue
+            self.aggregate(kind, mname, fname, fspec, where)
+        for parts, mname in ratios:
+            for j, part in enumerate(parts):
+                if part not in names:
+                    self.add("E001", f"{self.where}, ratio '{mname}' names unknown measure '{part}'",
+                             parts.position_of(j), did_you_mean(str(part), names) or
+                             f"measures: {', '.join(names)}")
+                elif part == mname:
+                    self.add("E001", f"{self.where}, ratio '{mname}' divides itself", parts.position_of(j))
+        return list(names)
+
+    def aggregate(self, kind: str, mname: str, fname: str, fspec: PosDict, where: Position) -> None:
+        ftype = self.type_of(fspec)
+        if fspec.get("encrypted") is True:
+            ok = False
+        elif kind in ("sum", "avg"):
+            ok = ftype in NUMBER_TYPES
+        elif kind in ("min", "max"):
+            ok = ftype in NUMBER_TYPES or ftype in DATE_TYPES
+        else:  # count_distinct
+            ok = ftype in GROUP_TYPES or ftype in NUMBER_TYPES
+        if not ok:
+            allowed = {"sum": "number, money, percent or duration", "avg": "number, money, percent or duration",
+                       "min": "number, money, duration or date", "max": "number, money, duration or date",
+                       "count_distinct": "stored single-value"}[kind]
+            what = "an encrypted" if fspec.get("encrypted") is True else f"a {fspec.get('type')}"
+            self.add("E004", f"{self.where}, measure '{mname}' cannot take the {kind} of '{fname}': it is {what} "
+                     "field", where, f"{kind} works on {allowed} fields")
+
+    def expression(self, key: tuple, holder: PosDict, item: str, env: Any, what: str) -> None:
+        expression = self.checker.compile(key, holder, item, env, "boolean")
+        if expression is None:
+            return
+        where = holder.position_of(item)
+        for fname in sorted(expression.fields):
+            if not self.use(fname, where, what):
+                return
+        if self.checker.refuse_encrypted(expression, self.fields, where, f"{self.where} would compare",
+                                         "filter on another field: the database holds only its ciphertext"):
+            return
+        unstored = sorted(n for n in expression.fields if isinstance(self.fields.get(n), PosDict)
+                          and (self.fields[n].get("type") in ("lines", "links")
+                               or (self.fields[n].get("type") == "computed" and self.fields[n].get("stored") is False)))
+        if unstored or not expression.sql_supported:
+            why = f"'{unstored[0]}' is not stored in the table" if unstored else "it uses a function SQL cannot run"
+            self.add("E506", f"{self.where}: {item} cannot be computed in SQL: {why}", where,
+                     "reports compute in the database: use stored fields and SQL-able functions")
+
+    def period(self, report: PosDict, fname: str) -> None:
+        where = report.position_of("period")
+        fspec = self.field_spec(fname, where, "takes its period from")
+        if fspec is None or not self.use(fname, where, "takes its period from"):
+            return
+        if self.type_of(fspec) not in DATE_TYPES:
+            self.add("E007", f"{self.where} takes its period from '{fname}', a {fspec.get('type')} field", where,
+                     "the period applies to a date or date-time field")
+
+    def chart(self, report: PosDict, groups: list[str]) -> None:
+        chart = report.get("chart")
+        if not isinstance(chart, str):
+            return
+        where = report.position_of("chart")
+        if chart == "number" and groups:
+            self.add("E006", f"{self.where} is a number card but groups by {', '.join(groups)}", where,
+                     "a number card shows one figure: remove group_by, or choose another chart")
+        elif chart in CHARTS_ONE_GROUP and len(groups) != 1:
+            self.add("E006", f"{self.where} is a {chart} chart, which needs exactly one group (it has {len(groups)})",
+                     where, "add one group_by item")
+        elif chart in ("stacked_bar", "pivot") and len(groups) != 2:
+            self.add("E006", f"{self.where} is a {chart}, which needs two groups (it has {len(groups)})", where,
+                     "group_by: [first, second]")
+        elif chart in ("bar", "line", "area") and not groups:
+            self.add("E006", f"{self.where} is a {chart} chart, which needs a group", where,
+                     "add a group_by item, or choose the number card")
+        if chart == "funnel" and len(groups) == 1:
+            fspec = self.fields.get(groups[0])
+            if not (isinstance(fspec, PosDict) and fspec.get("type") == "choice"):
+                self.add("E006", f"{self.where} is a funnel, which needs a choice field (its stages) as its group",
+                         where, "group by a stage field such as 'stage'")

@@ -1,0 +1,125 @@
+"""Importing customers in a real browser: from the list's Import button, upload a CSV with
+some bad rows, map the columns, dry run (the failures listed with their row numbers), fix
+the file and upload it again, run it with the progress bar moving (the web worker's job
+runner imports it in batches while the page polls), then revert the import."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+
+import sqlalchemy as sa
+from browserutil import screenshot, sign_in
+
+from engine.records import SYSTEM, Context, Query
+
+ROWS = 3000
+SLOW = 120_000  # ms: a dry run of the whole file is one request, on a shared 2-core machine
+BAD = {17: ["", "High", "12"], 801: ["坏客户甲", "Huge", "3"], 2950: ["坏客户乙", "Low", "-5"]}  # file rows 19, 803, 2952
+
+
+def customers_file(fixed: bool) -> bytes:
+    buffer = io.StringIO(newline="")
+    out = csv.writer(buffer)
+    out.writerow(["Name", "Level", "Employees"])
+    for i in range(ROWS):
+        row = [f"浏览器导入客户{i:05d}", "Medium", str(i % 500)]
+        if i in BAD and not fixed:
+            row = BAD[i]
+        elif i in BAD:
+            row = [f"浏览器导入客户{i:05d}", "High", "5"]
+        out.writerow(row)
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def count_imported(server) -> int:
+    service = server.app.extensions["tailor"].service
+    table = service.model.entity("customer").table
+    with service.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)
+                            .where(table.c.name.like("浏览器导入客户%"))).scalar_one()
+
+
+def upload(page, data: bytes, name: str) -> None:
+    page.set_input_files("input[name=file]", files=[{"name": name, "mimeType": "text/csv", "buffer": data}])
+    page.click("form.import-upload button.primary")
+    page.wait_for_selector("table.import-columns")
+
+
+def test_upload_map_dry_run_fix_run_with_progress_and_revert(page, live_server):
+    before = len(live_server.app.extensions["tailor"].service.list("customer", Query(limit=1000), Context(actor=SYSTEM)))
+    sign_in(page, live_server)
+    page.goto(live_server.url + "/e/customer")
+    page.click("a[href='/e/customer/imports']")
+    page.wait_for_url("**/e/customer/imports")
+
+    # 1. the file with three bad rows: mapped by the headers, checked, nothing written
+    upload(page, customers_file(fixed=False), "customers.csv")
+    for header, key in (("Name", "name"), ("Level", "level"), ("Employees", "employees")):
+        assert page.locator(f"select[data-header='{header}']").input_value() == key
+    assert "浏览器导入客户00000" in page.locator("table.import-columns").inner_text()
+    page.select_option("select[data-header='Employees']", "")  # ignore a column, then take it back
+    page.select_option("select[data-header='Employees']", "employees")
+    started = time.monotonic()
+    page.click("form.import-mapping button.primary", timeout=SLOW)
+    page.wait_for_selector("section.import-checked", timeout=SLOW)
+    print(f"dry run of {ROWS} rows: {time.monotonic() - started:.1f} s")
+    assert page.locator(".count-created").inner_text() == str(ROWS - 3)
+    assert page.locator(".count-failed").inner_text() == "3"
+    failures = page.locator("table.import-failures tbody tr")
+    assert failures.count() == 3
+    rows_shown = [failures.nth(i).locator("td").first.inner_text() for i in range(3)]
+    assert rows_shown == [str(i + 2) for i in sorted(BAD)]  # the header is row 1
+    text = page.locator("table.import-failures").inner_text()
+    assert "Huge" in text and "Name" in text
+    assert page.locator("a[href$='/failed.xlsx']").count() == 1
+    screenshot(page, "import-dry-run")
+    assert count_imported(live_server) == 0
+
+    # 2. the fixed file: no failures; import it and watch the bar
+    page.click("text=Upload another file")
+    upload(page, customers_file(fixed=True), "customers-fixed.csv")
+    started = time.monotonic()
+    page.click("form.import-mapping button.primary", timeout=SLOW)
+    page.wait_for_selector("section.import-checked", timeout=SLOW)
+    print(f"dry run of {ROWS} rows: {time.monotonic() - started:.1f} s")
+    assert page.locator(".count-failed").inner_text() == "0"
+    page.click("button.import-go")
+    page.wait_for_selector("#import-progress")
+    run_url = page.url
+    seen: list[int] = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        box = page.locator("#import-progress")
+        if box.count():
+            try:
+                seen.append(int(box.get_attribute("data-done", timeout=2000)))
+                if box.get_attribute("data-status", timeout=2000) in ("done", "failed"):
+                    break
+            except Exception:  # swapped or reloaded while read: read again
+                pass
+        time.sleep(0.15)
+    page.wait_for_selector(".count-created")  # finished: the page reloaded into the result
+    assert page.url == run_url
+    distinct = sorted(set(seen))
+    print(f"progress values seen: {distinct}")
+    assert distinct[-1] == ROWS and len(distinct) >= 2, distinct  # it moved, and reached 100 %
+    assert page.locator("progress.import-bar").get_attribute("value") == str(ROWS)
+    assert page.locator(".count-created").inner_text() == str(ROWS)
+    assert count_imported(live_server) == ROWS
+    page.reload()  # the run's page is its own: a reload shows the result again
+    assert page.locator(".import-status").inner_text() == "Done"
+    screenshot(page, "import-done")
+
+    # 3. revert, after a confirmation
+    page.click("a.import-revert")
+    page.wait_for_selector("form.import-revert-confirm")
+    page.click("form.import-revert-confirm button.danger", timeout=SLOW)  # 3,000 deletes through the service
+    page.wait_for_selector(".import-reverted", timeout=SLOW)
+    assert f"{ROWS} records deleted" in page.locator(".import-reverted").inner_text()
+    assert count_imported(live_server) == 0
+    after = live_server.app.extensions["tailor"].service.list("customer", Query(limit=1000), Context(actor=SYSTEM))
+    assert len(after) == before
+    page.goto(live_server.url + "/e/customer/imports")
+    assert "Reverted" in page.locator("table.import-runs").inner_text()
