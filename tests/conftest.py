@@ -126,9 +126,35 @@ def build_model(make_project):
     return build
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory):
+    """{key: path of a SQLite file just migrated to that model}: see service_for."""
+    return {"folder": tmp_path_factory.mktemp("migrated-sqlite"), "files": {}}
+
+
+def _migration_key(model) -> tuple:
+    """Everything a first migration of an empty database depends on: the model's tables (as
+    SQLite DDL), its version and project, and the TAILOR_* environment (the encryption key)."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    dialect = sqlite.dialect()
+    ddl = [str(CreateTable(t).compile(dialect=dialect)) for t in model.metadata.sorted_tables]
+    ddl += sorted(str(CreateIndex(i).compile(dialect=dialect)) for t in model.metadata.sorted_tables
+                  for i in t.indexes)
+    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("TAILOR_")))
+    return (model.version, model.project, tuple(ddl), environment)
+
+
 @pytest.fixture
-def service_for(build_model, db_url):
-    """`service_for({...yaml files...})` -> RecordService on a migrated database (SQLite and PostgreSQL)."""
+def service_for(build_model, db_url, migrated_sqlite):
+    """`service_for({...yaml files...})` -> RecordService on a migrated database (SQLite and PostgreSQL).
+
+    On SQLite, the first migration of an empty database to a model is done once per test
+    process: later tests that want the same model on an empty database get a copy of the
+    file (their migration history rows carry the first migration's time)."""
+    import shutil
+
     from engine.migrate import apply_plan, plan_migration
     from engine.records import RecordService
     from engine.storage import make_engine
@@ -137,10 +163,23 @@ def service_for(build_model, db_url):
 
     def make(files: dict[str, str]):
         model = build_model(files)
+        path = Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
+        key = _migration_key(model) if path is not None and not path.exists() else None
+        if key is not None and key in migrated_sqlite["files"]:
+            shutil.copyfile(migrated_sqlite["files"][key], path)
+            engine = make_engine(db_url)
+            engines.append(engine)
+            return RecordService(model, engine)
         engine = make_engine(db_url)
         engines.append(engine)
         plan = plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version)
         apply_plan(engine, plan)
+        if key is not None:
+            engine.dispose()  # the last connection out checkpoints the WAL into the file
+            if not any(Path(f"{path}{end}").exists() for end in ("-wal", "-journal")):
+                template = migrated_sqlite["folder"] / f"{len(migrated_sqlite['files'])}.sqlite"
+                shutil.copyfile(path, template)
+                migrated_sqlite["files"][key] = template
         return RecordService(model, engine)
 
     yield make
