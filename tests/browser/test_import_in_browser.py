@@ -59,6 +59,11 @@ def test_upload_map_dry_run_fix_run_with_progress_and_revert(page, live_server):
     for header, key in (("Name", "name"), ("Level", "level"), ("Employees", "employees")):
         assert page.locator(f"select[data-header='{header}']").input_value() == key
     assert "浏览器导入客户00000" in page.locator("table.import-columns").inner_text()
+    # on a phone each column is a card whose field choice can be read (it shrank to an arrow)
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.locator("select[data-header='Name']").bounding_box()["width"] > 250
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+    page.set_viewport_size({"width": 1280, "height": 800})
     page.select_option("select[data-header='Employees']", "")  # ignore a column, then take it back
     page.select_option("select[data-header='Employees']", "employees")
     started = time.monotonic()
