@@ -90,8 +90,9 @@ class Converter:
         self._resolve_users(rows)
         prepared: list[Prepared] = []
         above: list[Any] | None = None
+        lines = self.mapping.has_lines()  # asked once a batch: most imports have no lines
         for cells, number in zip(rows, numbers, strict=True):
-            if prepared and above is not None and self.mapping.continues(self.headers, above, cells):
+            if lines and above is not None and self.mapping.continues(self.headers, above, cells):
                 self._fill(prepared[-1], cells, number, links, first=False)
                 prepared[-1].rows.append(number)
                 above = cells

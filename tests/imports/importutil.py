@@ -93,6 +93,15 @@ def world(service) -> dict[str, Context]:
     return people
 
 
+def administrator(service) -> Context:
+    """A new administrator `root` (the is_admin flag) and their Context."""
+    with write_engine(service.engine).begin() as conn:
+        create_user(conn, "root", None, is_admin=True)
+    with service.engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.username == "root")).mappings().one()
+        return Context(actor=load_actor(conn, row))
+
+
 def csv_bytes(rows: Sequence[Sequence[Any]], encoding: str = "utf-8", delimiter: str = ",") -> bytes:
     buffer = io.StringIO(newline="")
     csv.writer(buffer, delimiter=delimiter).writerows(rows)

@@ -9,15 +9,11 @@ import io
 
 import pytest
 import sqlalchemy as sa
-from importutil import csv_bytes
+from importutil import administrator, csv_bytes
 
 from engine.imports import Mapping, dry_run, run, start
 from engine.imports.files import failed_rows
 from engine.imports.reading import read_file
-from engine.permissions.org import load_actor
-from engine.records import Context
-from engine.storage import users, write_engine
-from engine.users import create_user
 
 PROJECT = {
     "tailor.yaml": "name: orders\nlanguages: [en, zh]\n",
@@ -59,11 +55,7 @@ HEADER = ["Order ref", "Customer", "Description", "Lines product", "Lines descri
 @pytest.fixture
 def shop(service_for):
     service = service_for(PROJECT)
-    with write_engine(service.engine).begin() as conn:
-        create_user(conn, "root", None, is_admin=True)
-    with service.engine.connect() as conn:
-        row = conn.execute(sa.select(users).where(users.c.username == "root")).mappings().one()
-        root = Context(actor=load_actor(conn, row))
+    root = administrator(service)
     for name in ("Acme", "Bolt"):
         service.create("customer", {"name": name}, root)
     for name in ("Bolt M6", "Nut M6", "Washer"):

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from importutil import csv_bytes, records
+from importutil import administrator, csv_bytes, records
 
 from engine.imports import dry_run, run, start
-from engine.permissions.org import load_actor
-from engine.records import Context
-from engine.storage import audit_log, users, write_engine
-from engine.users import create_user
+from engine.storage import audit_log
 
 PLUGIN = '''
 CALLS = []
@@ -52,11 +49,7 @@ PROJECT = {
 @pytest.fixture
 def desk(service_for):
     service = service_for(PROJECT)
-    with write_engine(service.engine).begin() as conn:
-        create_user(conn, "root", None, is_admin=True)
-    with service.engine.connect() as conn:
-        row = conn.execute(sa.select(users).where(users.c.username == "root")).mappings().one()
-        root = Context(actor=load_actor(conn, row))
+    root = administrator(service)
     return service, root
 
 
@@ -154,11 +147,7 @@ def test_a_full_name_in_one_column_fills_the_parts_of_a_person_name(service_for)
               name: {type: person_name, required: true, label: {en: Name, zh: 姓名}}
             """,
     })
-    with write_engine(service.engine).begin() as conn:
-        create_user(conn, "root", None, is_admin=True)
-    with service.engine.connect() as conn:
-        row = conn.execute(sa.select(users).where(users.c.username == "root")).mappings().one()
-        root = Context(actor=load_actor(conn, row))
+    root = administrator(service)
     data = csv_bytes([["姓名"], ["王磊"], ["欧阳娜娜"], ["David Q. Wu"], ["Cher"]])
     summary = run(service, start(service, "contact", data, "c.csv", None, root))
     assert (summary.created, summary.failed) == (4, 0), summary.to_dict()
