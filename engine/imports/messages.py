@@ -57,6 +57,9 @@ NO_RUN = N_("import #%(run)s does not exist")
 NOT_FINISHED = N_("import #%(run)s has not finished: it can be reverted once it has")
 ALREADY_REVERTED = N_("import #%(run)s was already reverted")
 CHANGED_SINCE = N_("import #%(run)s cannot be reverted: %(count)s of its records were changed since (%(records)s)")
+REVERTING = N_("import #%(run)s is being reverted: wait for the revert to finish")
+REVERT_STOPPED = N_("the revert of import #%(run)s did not finish: %(reason)s")
+LEFT_AS_THEY_ARE = N_("%(count)s records were left as they are (changed while the revert ran, or refused): %(records)s")
 
 
 @dataclass

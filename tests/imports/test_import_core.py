@@ -147,7 +147,7 @@ def test_revert_deletes_created_and_restores_updated_unless_changed_since(shop):
         marked = conn.execute(sa.select(audit_log.c.action).where(audit_log.c.import_run == run_id)).scalars().all()
     assert sorted(marked) == ["create", "update"]  # the audit names the import
     counts = revert(service, run_id, root)
-    assert counts == {"deleted": 1, "restored": 1}
+    assert counts == {"deleted": 1, "restored": 1, "skipped": 0}
     rows = records(service)
     assert [r["name"] for r in rows] == ["Old"] and rows[0]["employees"] == 1
     assert summary_of(service, run_id).status == "reverted"
@@ -161,6 +161,8 @@ def test_revert_deletes_created_and_restores_updated_unless_changed_since(shop):
     with pytest.raises(ImportProblem) as refused:
         revert(service, second, root)
     assert "changed since" in str(refused.value)
+    assert "Old (#" in str(refused.value)  # named by its title, not only its number
+    assert "此后已被修改" in refused.value.text("zh") and "Old (#" in refused.value.text("zh")
     assert count(service) == 2
 
 

@@ -17,12 +17,12 @@ from importutil import FILES, STAFF, count, csv_bytes, records, xlsx_bytes
 
 from engine.config import Settings
 from engine.imports import runs
-from engine.jobs import now_utc
+from engine.jobs import JobRunner, job_handlers, now_utc
 from engine.migrate import apply_plan, plan_migration
 from engine.model import load_model
 from engine.permissions.org import import_org, set_roles
 from engine.records import SYSTEM, Context
-from engine.storage import import_mappings, import_runs, import_uploads, make_engine, users, write_engine
+from engine.storage import import_mappings, import_runs, import_uploads, jobs, make_engine, users, write_engine
 from engine.users import create_user, set_password
 from engine.web import create_app
 
@@ -212,14 +212,29 @@ def test_upload_map_dry_run_run_and_revert(app):
     service.update("customer", first["id"], {"employees": 99}, version=first["version"], context=Context(actor=SYSTEM))
     refused = client.post(run_url + "/revert", data={"csrf_token": csrf_of(text_of(confirm))})
     assert refused.status_code == 409 and "changed since" in text_of(refused) and count(service) == 4
+    assert f"客户0 (#{first['id']})" in text_of(refused)  # named by its title
     with write_engine(service.engine).begin() as conn:  # put the record back as the run left it
         conn.execute(service.model.entity("customer").table.update()
                      .where(service.model.entity("customer").table.c.id == first["id"])
                      .values(version=first["version"], employees=5))
-    reverted = client.post(run_url + "/revert", data={"csrf_token": csrf_of(text_of(confirm))})
-    assert reverted.status_code == 200 and "4 records deleted" in text_of(reverted)
+    # the revert is a job: the page shows its progress (jobs are off here: the runner runs it below)
+    queued = client.post(run_url + "/revert", data={"csrf_token": csrf_of(text_of(confirm))})
+    assert queued.status_code == 303 and queued.headers["Location"].endswith(run_url)
+    page = text_of(client.get(run_url))
+    assert "Reverting" in page and "0 of 4 records" in page and 'hx-trigger="every 1s"' in page
+    assert "Revert this import" not in page
+    assert client.get(run_url + "/revert").status_code == 303  # no second revert while one waits
+    again = client.post(run_url + "/revert", data={"csrf_token": csrf_of(text_of(confirm))})
+    assert again.status_code == 409 and "being reverted" in text_of(again)
+    progress = client.get(run_url + "/progress", headers={"Accept": "application/json"}).get_json()
+    assert progress["status"] == "reverting" and progress["done"] == 0 and progress["total"] == 4
+    assert JobRunner(lambda: service, job_handlers(service.model)).run_due() >= 1  # (the import's job too)
+    finished = client.get(run_url + "/progress", headers={"HX-Request": "true"})
+    assert finished.headers.get("HX-Refresh") == "true"
+    page = text_of(client.get(run_url))
+    assert "Reverted: 4 records deleted, 0 restored." in page and "Reverted" in page
     assert count(service) == 0
-    assert "Revert this import" not in text_of(client.get(run_url))
+    assert "Revert this import" not in page
 
 
 def test_xlsx_with_several_sheets_upsert_by_key_and_a_saved_mapping(app):
@@ -290,33 +305,61 @@ def test_a_mapping_that_cannot_work_is_said_on_the_page(app):
     assert response.status_code == 422 and "not a field you may import into" in text_of(response)
 
 
-def test_a_large_file_is_checked_in_the_background_while_its_page_polls(app, monkeypatch):
+def test_a_large_file_is_checked_by_the_job_runner_while_its_page_polls_its_progress(app, monkeypatch):
+    from engine.imports import checks
     from engine.web.pages import imports as pages
 
-    monkeypatch.setattr(pages, "SYNC_ROWS", 3)  # more rows than this: checked in a thread
+    monkeypatch.setattr(pages, "SYNC_ROWS", 3)  # more rows than this: checked by a job
     service = app.extensions["tailor"].service
     client = signed_in(app, "root")
     map_url = uploaded(client, csv_bytes([HEADER, *good_rows(5), ["", "E9", "高", "1", "", "", ""]]))
     response, _ = check(client, map_url)
     assert response.status_code == 303
     check_url = response.headers["Location"]
-    deadline = time.monotonic() + 60
-    while (polled := client.get(check_url + "?poll=1")).status_code == 204 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # jobs are off in this app: the check waits for the runner, and its page says so and polls
+    page = text_of(client.get(check_url))
+    assert "Checking 6 rows" in page and 'hx-trigger="every 1s"' in page
+    polled = client.get(check_url + "?poll=1")
+    assert polled.status_code == 200 and "HX-Refresh" not in polled.headers and "Checking 6 rows" in text_of(polled)
+    assert 'id="import-checking"' in text_of(polled)  # the section the poll swaps
+    with service.engine.connect() as conn:
+        queued = conn.execute(sa.select(jobs.c.kind, jobs.c.status)).all()
+    assert ("import.check", "pending") in queued
+    # the runner checks it two rows a batch; the page's bar follows (rows done, of 6)
+    real = runs.dry_run
+    seen: list[tuple[int, int | None, int]] = []
+
+    def in_batches_of_two(*args, progress=None, **kwargs):
+        def watched(done, total):
+            progress(done, total)
+            with service.engine.connect() as conn:
+                marker = conn.execute(sa.select(import_uploads.c.checked)).scalar_one()
+            seen.append((done, pages.check_progress(marker)["done"], marker.get("done")))
+        return real(*args, batch=2, progress=watched, **kwargs)
+
+    monkeypatch.setattr(checks.runs, "dry_run", in_batches_of_two)
+    assert JobRunner(lambda: service, job_handlers(service.model)).run_due() == 1
+    # PostgreSQL: committed to the upload from a second connection (any web worker sees it);
+    # SQLite (one writer, the dry run): kept in the memory of the process that runs the job
+    stored = service.engine.dialect.name == "postgresql"
+    assert seen == [(n, n, n if stored else 0) for n in (2, 4, 6)]
+    polled = client.get(check_url + "?poll=1")
     assert polled.status_code == 200 and polled.headers["HX-Refresh"] == "true"
     page = text_of(client.get(check_url))
     assert re.search(r'class="count-created">5<', page) and re.search(r'class="count-failed">1<', page)
     assert count(service) == 0
+    with service.engine.connect() as conn:
+        assert conn.execute(sa.select(jobs.c.status).where(jobs.c.kind == "import.check")).scalar_one() == "done"
 
     # while a check runs, its page says so and polls; no run may start; a lost one may be redone
     upload_id = None
     with write_engine(service.engine).begin() as conn:
         upload_id = conn.execute(sa.select(import_uploads.c.id)).scalar_one()
-        marker = {"state": "checking", "id": "x", "total": 6, "started": now_utc().isoformat()}
+        marker = {"state": "checking", "id": "x", "total": 6, "started": now_utc().isoformat(), "done": 4}
         conn.execute(import_uploads.update().values(checked=marker))
     page = text_of(client.get(check_url))
-    assert "Checking 6 rows" in page and 'hx-trigger="every 1s"' in page
-    assert client.get(check_url + "?poll=1").status_code == 204
+    assert "Checking 6 rows" in page and 'hx-trigger="every 1s"' in page and "4 of 6 rows" in page
+    assert "HX-Refresh" not in client.get(check_url + "?poll=1").headers
     started = client.post(map_url + "/run", data={"csrf_token": csrf_of(page)})
     assert started.status_code == 303 and started.headers["Location"].endswith(map_url.rsplit("/", 1)[1])
     with write_engine(service.engine).begin() as conn:
