@@ -181,8 +181,9 @@ revert_job.outside_transaction = True  # type: ignore[attr-defined]
 JOB_HANDLERS = {KIND: revert_job}
 
 
-def work(service: Any, job_id: int, payload: dict[str, Any], batch: int = BATCH) -> dict[str, Any]:
+def work(service: Any, job_id: int, payload: dict[str, Any], batch: int | None = None) -> dict[str, Any]:
     """Revert the run of the job from where its last committed batch stopped."""
+    batch = batch or BATCH
     run_id = int(payload["run"])
     with service.engine.connect() as conn:
         holder = conn.execute(sa.select(jobs.c.locked_by).where(jobs.c.id == job_id)).scalar()

@@ -22,7 +22,15 @@ from engine.migrate import apply_plan, plan_migration
 from engine.model import load_model
 from engine.permissions.org import import_org, set_roles
 from engine.records import SYSTEM, Context
-from engine.storage import import_mappings, import_runs, import_uploads, jobs, make_engine, users, write_engine
+from engine.storage import (
+    import_mappings,
+    import_runs,
+    import_uploads,
+    jobs,
+    make_engine,
+    users,
+    write_engine,
+)
 from engine.users import create_user, set_password
 from engine.web import create_app
 
