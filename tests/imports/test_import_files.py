@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -125,6 +125,50 @@ def test_export_xlsx_has_real_types_and_follows_permissions(shop):
     csv_out = io.BytesIO()
     export(service, "customer", "csv", csv_out, root)
     assert "'=HYPERLINK" in csv_out.getvalue().decode("utf-8-sig")
+
+
+DEAL = """
+    entity: deal
+    label: {en: Deal, zh: 商机}
+    title: name
+    fields:
+      name: {type: string, label: {en: Name, zh: 名称}, required: true, unique: true}
+      amount: {type: money, label: {en: Amount, zh: 金额}, currencies: [CNY, USD]}
+      chance: {type: percent, label: {en: Chance, zh: 赢率}}
+      effort: {type: duration, label: {en: Effort, zh: 工时}}
+      won: {type: boolean, label: {en: Won, zh: 赢单}}
+    """
+
+
+def test_export_xlsx_number_formats_and_types_import_again_as_they_were(service_for):
+    """Money has two decimals (not "General"), a percent shows as one, a duration is an
+    Excel duration, a yes/no is Excel's TRUE/FALSE; and the file imports back unchanged."""
+    service = service_for({**FILES, "entities/deal.yaml": DEAL})
+    people = world(service)
+    root = people["root"]
+    service.create("deal", {"name": "Big", "amount": "1234.5", "chance": "12.5", "effort": "1:30", "won": True}, root)
+    service.create("deal", {"name": "Small", "amount": "7", "chance": "80", "effort": "45 min", "won": False}, root)
+    out = io.BytesIO()
+    export(service, "deal", "xlsx", out, root)
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(out.getvalue())).active
+    header = [c.value for c in sheet[1]]
+    cell = {name: sheet.cell(2, header.index(name) + 1) for name in ("Amount", "Chance", "Effort", "Won")}
+    assert cell["Amount"].number_format == "#,##0.00" and Decimal(str(cell["Amount"].value)) == Decimal("1234.5")
+    assert "%" in cell["Chance"].number_format and Decimal(str(cell["Chance"].value)) == Decimal("12.5")
+    assert cell["Effort"].number_format == "[h]:mm:ss" and cell["Effort"].value == timedelta(hours=1, minutes=30)
+    assert cell["Won"].data_type == "b" and cell["Won"].value is True
+    assert sheet.cell(3, header.index("Won") + 1).value is False
+    # the export imports again as it was: an upsert by name changes nothing
+    mapping = Mapping(entity="deal", columns={}, mode="upsert", key="name")
+    again = dry_run(service, "deal", out.getvalue(), "deals.xlsx", mapping, root)
+    assert (again.unchanged, again.failed, again.updated) == (2, 0, 0), [e.to_dict() for e in again.errors]
+    csv_out = io.BytesIO()
+    export(service, "deal", "csv", csv_out, root)
+    lines = csv_out.getvalue().decode("utf-8-sig").splitlines()
+    assert lines[1].endswith(",Yes") and lines[2].endswith(",No"), lines
+    assert ",1 h 30 min," in lines[1], lines
 
 
 def test_cli_import_dry_run_json_then_run_and_export(shop, tmp_path, db_url):

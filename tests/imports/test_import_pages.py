@@ -529,24 +529,27 @@ def test_list_exports_to_xlsx_with_types_filters_and_languages(app):
     system = Context(actor=SYSTEM)
     service.create("customer", {"name": "=HYPERLINK(\"http://x\")", "level": "high", "revenue": Decimal("1200.50"),
                                 "revenue_currency": "CNY",
-                                "since": "2026-12-04", "employees": 7}, system)
+                                "since": "2026-12-04", "employees": 7, "approved": True}, system)
     service.create("customer", {"name": "Low one", "level": "low", "revenue": Decimal(5), "revenue_currency": "USD", "employees": 1}, system)
     client = signed_in(app, "root")
     html = text_of(client.get("/e/customer"))
     assert 'href="/e/customer/export.xlsx"' in html
-    response = client.get("/e/customer/export.xlsx?level=high&cols=name,level,revenue,since,employees,created_at")
+    response = client.get("/e/customer/export.xlsx?level=high&cols=name,level,revenue,since,employees,created_at,"
+                          "approved")
     assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
     sheet = load_workbook(io.BytesIO(response.data)).active
     rows = list(sheet.iter_rows())
     header = [c.value for c in rows[0]]
     assert header == ["Name", "Level", "Revenue", "Revenue (currency)", "Customer since", "Employees",
-                      "Created (UTC)"]
+                      "Created (UTC)", "Approved"]
     assert len(rows) == 2  # the filter holds: the low one is left out
     cells = {h: c for h, c in zip(header, rows[1], strict=True)}
     assert cells["Name"].value == "=HYPERLINK(\"http://x\")" and cells["Name"].data_type == "s"  # text, not a formula
     assert cells["Level"].value == "High"
     assert cells["Revenue"].value == Decimal("1200.5") or cells["Revenue"].value == 1200.5
     assert cells["Revenue"].data_type == "n" and cells["Revenue (currency)"].value == "CNY"
+    assert cells["Revenue"].number_format == "#,##0.00"  # money with two decimals, not "General"
+    assert cells["Approved"].data_type == "b" and cells["Approved"].value is True  # Excel's TRUE
     assert isinstance(cells["Customer since"].value, datetime) and cells["Customer since"].is_date
     assert cells["Customer since"].value.date() == date(2026, 12, 4)
     assert cells["Employees"].value == 7 and cells["Created (UTC)"].is_date
