@@ -744,7 +744,7 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
             click.echo(f"columns not imported (no field matches them; map them with --mapping): "
                        f"{', '.join(ignored)}", err=True)
         what = "dry run" if summary.dry_run else f"import #{summary.run} {summary.status}"
-        click.echo(f"{what}: {summary.total} rows: {summary.created} new, {summary.updated} updated, "
+        click.echo(f"{what}: {summary.counted()}: {summary.created} new, {summary.updated} updated, "
                    f"{summary.unchanged} unchanged, {summary.failed} failed")
         for error in summary.errors[:50]:
             line = error.to_dict(language)

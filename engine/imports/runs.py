@@ -70,12 +70,23 @@ class Summary:
             setattr(self, action, getattr(self, action) + 1)
         self.errors.extend(errors)
 
+    @property
+    def records(self) -> int:
+        """Records the rows made (an order and its lines are one record; `total` counts rows)."""
+        return self.created + self.updated + self.unchanged + self.failed
+
+    def counted(self) -> str:
+        """"3 records (10 rows)" when records have several rows (child lines), else "10 rows"."""
+        if self.records == self.total:
+            return f"{self.total} row{'s' if self.total != 1 else ''}"
+        return f"{self.records} record{'s' if self.records != 1 else ''} ({self.total} rows)"
+
     def failed_rows(self) -> list[int]:
         return sorted({e.row for e in self.errors})
 
     def to_dict(self, language: str = "en") -> dict[str, Any]:
         return {"entity": self.entity, "run": self.run, "dry_run": self.dry_run, "status": self.status,
-                "total": self.total, "created": self.created, "updated": self.updated,
+                "total": self.total, "records": self.records, "created": self.created, "updated": self.updated,
                 "unchanged": self.unchanged, "failed": self.failed,
                 "errors": [e.to_dict(language) for e in self.errors]}
 

@@ -622,3 +622,8 @@ def test_order_lines_are_mapped_and_joined_on_the_page(order_app):
         upload_row = conn.execute(sa.select(import_uploads.c.mapping, import_uploads.c.checked)).mappings().one()
     assert upload_row["mapping"]["group"] == "Order ref"
     assert (upload_row["checked"]["created"], upload_row["checked"]["failed"]) == (2, 0), upload_row["checked"]
+    # the counts say records and rows apart: 2 orders from 3 rows (in Chinese too)
+    assert 'class="count-records">2<' in result and "(3 rows)" in result
+    root.post("/language", data={"language": "zh", "next": "/home", "csrf_token": csrf_of(result)})
+    result = text_of(root.get(checked.headers["Location"]))
+    assert "记录数" in result and "（3 行）" in result and 'class="count-records">2<' in result
