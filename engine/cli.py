@@ -693,6 +693,7 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
     from .imports import ImportProblem, Mapping
     from .imports import runs as import_runs
     from .imports.files import failed_rows
+    from .imports.messages import KEY_NEEDED
     from .imports.reading import read_file
     from .migrate import upgrade_system_tables
     from .records import RecordError, RecordService
@@ -726,8 +727,11 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
                            f"import #{run_id} queued: `tailor worker` runs it")
                 return
             summary = _run_import(service, model, run_id, as_json, Path(project))
-    except ImportProblem as exc:
-        click.echo(f"error: {exc.text(language)}", err=True)
+    except ImportProblem as exc:  # a mapping's problems are all said at once, a line each
+        for problem in getattr(exc, "problems", None) or [exc]:
+            click.echo(f"error: {problem.text(language)}", err=True)
+            if problem.problem.message == KEY_NEEDED:
+                click.echo("hint: name the key with --key FIELD (or map a column to it in --mapping)", err=True)
         sys.exit(EXIT_PROBLEMS)
     except RecordError as exc:
         click.echo(f"error: {exc}", err=True)

@@ -173,11 +173,17 @@ def test_revert_deletes_created_and_restores_updated_unless_changed_since(shop):
     (b"name,Name\nA,B\n", "dup.csv", "names a column twice"),
     (b"PK\x03\x04garbage", "broken.xlsx", "not a spreadsheet"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "old.xls", "old Excel file"),
+    # a PDF whose first kilobytes read as text, named .csv: said as what it is
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n" + b"2 0 obj\n" * 500,
+     "report.csv", "report.csv is a PDF file, not a spreadsheet"),
+    (b"<!DOCTYPE html>\n<html><body>name,level</body></html>\n", "page.csv", "is a HTML file, not a spreadsheet"),
+    # NUL bytes far past the first 64 KB: not read as a CSV either
+    (b"name,level\n" + b"Acme,high\n" * 20000 + b"x\x00y,low\n", "nul.csv", "is not a spreadsheet"),
 ])
 def test_bad_files_are_refused_with_a_clear_message(shop, data, name, expected):
     service, people = shop
     with pytest.raises(ImportProblem) as refused:
         dry_run(service, "customer", data, name, context=people["root"])
     assert expected in str(refused.value)
-    assert refused.value.text("zh") != str(refused.value) or True
+    assert refused.value.text("zh") != str(refused.value) and name in refused.value.text("zh")
     assert count(service) == 0

@@ -242,3 +242,31 @@ def test_cli_xlsx_export_refuses_a_terminal(tmp_path):
         pass
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 2 and b"needs a file: add -o" in out, out[:300]
+
+
+def test_cli_says_every_mapping_problem_at_once_and_which_keys_an_upsert_may_use(shop, tmp_path, db_url):
+    from engine.cli import cli
+
+    service, _people = shop
+    project = tmp_path / "project0"
+    source = tmp_path / "c.csv"
+    source.write_bytes(csv_bytes([["名称", "Name2", "Oops", "员工人数"], ["甲", "x", "y", "3"]]))
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("entity: customer\nmode: insert\ncolumns:\n  名称: name\n  Name2: name\n  Oops: nothing_here\n"
+                       "  员工人数: employees\n", encoding="utf-8")
+    runner = CliRunner()
+    where = ["--project", str(project), "--database", db_url]
+    result = runner.invoke(cli, ["import", "customer", str(source), *where, "--mapping", str(mapping)])
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2, result.output  # both problems, a line each
+    assert "'name' is mapped from two columns" in result.output and "'nothing_here'" in result.output
+    # an upsert needs a key: the message says which keys are possible, and how to name one
+    result = runner.invoke(cli, ["import", "customer", str(source), *where, "--mode", "upsert"])
+    assert result.exit_code == 2
+    assert "the upsert mode matches rows to records by a key: choose one of id, name, erp_code" in result.output
+    assert "(mapped from this file: name)" in result.output and "--key" in result.output
+    assert count(service) == 0
+    result = runner.invoke(cli, ["import", "customer", str(source), *where, "--mode", "upsert", "--key", "name"])
+    assert result.exit_code == 0, result.output
+    assert "1 row: 1 new" in result.output

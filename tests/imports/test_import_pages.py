@@ -405,7 +405,7 @@ def test_a_run_starts_at_once_when_the_web_worker_runs_jobs(app, db_url):
 
 # -- bad files ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("data, name, expected", [
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "photo.csv", "is not a spreadsheet"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "photo.csv", "is a PNG file, not a spreadsheet"),
     (b"", "empty.csv", "is empty"),
     ("名称,ERP编码\n".encode(), "header.csv", "has a header row but no data rows"),
     ("名称,名称\nA,B\n".encode(), "twice.csv", "names a column twice"),
