@@ -68,6 +68,7 @@ class RevertState:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     skipped_count: int = 0
     error: str | None = None
+    since: int = 0  # records done before `started` (a revert resumed after its job failed)
 
     @property
     def working(self) -> bool:
@@ -75,10 +76,10 @@ class RevertState:
 
     @property
     def rate(self) -> int | None:
-        if self.started is None or not self.done:
+        if self.started is None or self.done <= self.since:
             return None
         seconds = ((self.finished_at or now_utc()) - self.started).total_seconds()
-        return round(self.done / seconds) if seconds > 0 else None
+        return round((self.done - self.since) / seconds) if seconds > 0 else None
 
 
 def latest(service: Any, run_id: int) -> RevertState | None:
@@ -94,7 +95,7 @@ def latest(service: Any, run_id: int) -> RevertState | None:
     return RevertState(job=row.id, status=row.status, total=p.get("total", 0), done=p.get("done", 0),
                        deleted=p.get("deleted", 0), restored=p.get("restored", 0), started=started,
                        finished_at=aware(row.finished_at), refused=p.get("refused"), skipped=p.get("skipped") or [],
-                       skipped_count=p.get("skipped_count", 0),
+                       skipped_count=p.get("skipped_count", 0), since=p.get("since", 0),
                        error=p.get("error") or (row.last_error if row.status in ("failed", "pending") else None))
 
 
@@ -151,20 +152,27 @@ def queue(service: Any, run_id: int, context: Context | None = None) -> int:
     current = latest(service, run_id)
     if current is not None and current.working:
         raise ImportProblem(m.REVERTING, run=run_id)
+    # a revert that stopped for good part way (its job failed 5 times) goes on where it stopped
+    resumed = current if current is not None and current.status == "failed" and not current.refused \
+        and 0 < current.done < current.total else None
     with service.engine.connect() as conn:
         items = _items(conn, run_id)
-        changed = _changed(items, _versions(conn, entity, sorted({i["record_id"] for i in items})))
+        left = items[resumed.done:] if resumed is not None else items
+        changed = _changed(left, _versions(conn, entity, sorted({i["record_id"] for i in left})))
     if changed:
         raise refusal(service, entity, run_id, changed, context)
+    payload: dict[str, Any] = {
+        "run": run_id, "user": context.actor.id, "total": len(items), "done": 0, "deleted": 0, "restored": 0,
+        "started": None, "finished": False, "refused": None, "skipped": [], "skipped_count": 0}
+    if resumed is not None:
+        payload.update(done=resumed.done, since=resumed.done, deleted=resumed.deleted, restored=resumed.restored,
+                       started=now_utc().isoformat(), skipped=resumed.skipped, skipped_count=resumed.skipped_count)
     with service.writer.begin() as conn:
         # the n-th revert of the run: two clicks at once make the same key, so one job
         tries = conn.execute(sa.select(sa.func.count()).select_from(jobs).where(
             jobs.c.kind == KIND, jobs.c.key.like(key_prefix(run_id) + "%"))).scalar_one()
         key = f"{key_prefix(run_id)}{tries + 1}"
-        schedule(conn, KIND, key, now_utc(), {
-            "run": run_id, "user": context.actor.id, "total": len(items), "done": 0, "deleted": 0,
-            "restored": 0, "started": None, "finished": False, "refused": None, "skipped": [],
-            "skipped_count": 0})
+        schedule(conn, KIND, key, now_utc(), payload)
         return int(conn.execute(sa.select(jobs.c.id).where(jobs.c.key == key)).scalar_one())
 
 

@@ -171,3 +171,35 @@ def test_cli_revert_reports_and_refuses_by_title(shop, tmp_path, db_url):
     assert result.exit_code == 2 and "being reverted" in result.output
     runner(service).run_one(reverts.latest(service, second).job, now_utc())
     assert count(service) == 2 and summary_of(service, second).status == "reverted"
+
+
+def test_a_revert_whose_job_failed_for_good_goes_on_where_it_stopped(shop, monkeypatch):
+    from engine.jobs import MAX_ATTEMPTS
+    from engine.storage import jobs, write_engine
+
+    service, people = shop
+    root = people["root"]
+    run_id = imported(service, root, [f"C{i}" for i in range(5)])
+    monkeypatch.setattr(reverts, "BATCH", 2)
+    job = reverts.queue(service, run_id, root)
+    real_delete = service.delete
+    calls = {"n": 0}
+
+    def failing_after_two(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise RuntimeError("database gone")
+        return real_delete(*args, **kwargs)
+
+    monkeypatch.setattr(service, "delete", failing_after_two)
+    with write_engine(service.engine).begin() as conn:  # its last try
+        conn.execute(jobs.update().where(jobs.c.id == job).values(attempts=MAX_ATTEMPTS - 1))
+    assert not runner(service).run_one(job, now_utc())
+    state = reverts.latest(service, run_id)
+    assert (state.status, state.done, state.working) == ("failed", 2, False) and count(service) == 3
+    with pytest.raises(ImportProblem, match="did not finish"):
+        reverts.outcome(service, run_id, root)
+    # asked again: the records it already reverted are not "changed since"; it goes on
+    monkeypatch.setattr(service, "delete", real_delete)
+    assert reverts.revert(service, run_id, root) == {"deleted": 5, "restored": 0, "skipped": 0}
+    assert count(service) == 0 and summary_of(service, run_id).status == "reverted"
