@@ -519,6 +519,26 @@ def test_the_pages_in_chinese(app):
     page = text_of(client.get(response.headers["Location"]))
     assert "试运行" in page and "失败的行" in page
     assert "没有与“Nowhere”匹配的" in page and "matches" not in page  # the engine's message in Chinese
+    # the run and its revert in Chinese: refused naming the record by title, then the revert's bar
+    service = app.extensions["tailor"].service
+    run_url = client.post(map_url + "/run", data={"csrf_token": csrf_of(page)}).headers["Location"]
+    runs.run(service, int(run_url.rsplit("/", 1)[1]))
+    first = records(service)[0]
+    service.update("customer", first["id"], {"employees": 42}, version=first["version"], context=Context(actor=SYSTEM))
+    confirm = text_of(client.get(run_url + "/revert"))
+    refused = client.post(run_url + "/revert", data={"csrf_token": csrf_of(confirm)})
+    assert refused.status_code == 409 and "无法撤销导入" in text_of(refused)
+    assert f"客户0 (#{first['id']})" in text_of(refused) and "changed since" not in text_of(refused)
+    with write_engine(service.engine).begin() as conn:
+        conn.execute(import_runs.update().values(status="done"))  # (as it was) and put the record back
+        table = service.model.entity("customer").table
+        conn.execute(table.update().where(table.c.id == first["id"]).values(version=first["version"]))
+    assert client.post(run_url + "/revert", data={"csrf_token": csrf_of(confirm)}).status_code == 303
+    page = text_of(client.get(run_url))
+    assert "正在撤销" in page and "0 / 1 条记录" in page and "您可以离开此页面" in page
+    JobRunner(lambda: service, job_handlers(service.model)).run_due()
+    page = text_of(client.get(run_url))
+    assert "已撤销：删除 1 条记录" in page and count(service) == 0
 
 
 # -- list export to Excel -------------------------------------------------------------------------
