@@ -5,14 +5,18 @@
                                                   the engine's message) and kept server-side
     GET  /e/<entity>/imports/file/<token>         map columns (suggested, editable, samples),
                                                   mode and key, sheet, saved mappings
-    POST /e/<entity>/imports/file/<token>/check   dry run (every rule, nothing written)
-    GET  /e/<entity>/imports/file/<token>/check   its counts and failed rows
+    POST /e/<entity>/imports/file/<token>/check   dry run (every rule, nothing written): a large
+                                                  file's is a job (engine.imports.checks)
+    GET  /e/<entity>/imports/file/<token>/check   its progress while it runs, then its counts and
+                                                  failed rows
     GET  /e/<entity>/imports/file/<token>/failed.csv|xlsx   the failed rows with an error column
     POST /e/<entity>/imports/file/<token>/run     queue the run (engine.imports.runs.start)
-    GET  /e/<entity>/imports/<run>                the run: progress bar (htmx), then its result
+    GET  /e/<entity>/imports/<run>                the run: progress bar (htmx), then its result;
+                                                  while a revert of it runs, the revert's bar
     GET  /e/<entity>/imports/<run>/progress       the bar alone (polled)
     GET  /e/<entity>/imports/<run>/failed.csv|xlsx
-    GET/POST /e/<entity>/imports/<run>/revert     confirm, then revert (engine.imports.runs.revert)
+    GET/POST /e/<entity>/imports/<run>/revert     confirm, then queue the revert job
+                                                  (engine.imports.reverts) and back to the run
 
 Everything goes through engine.imports and the records service; the pages only carry the
 file and the choices between steps. The file never round-trips through the browser: an
