@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from ..jobs import LEASE, JobContext, JobRunner, aware, now_utc, schedule
 from ..model.model import Entity
 from ..records.context import Context
-from ..records.errors import RecordError
+from ..records.errors import NotFound, RecordError
 from ..records.titles import read_titles
 from ..records.values import input_keys, write_refusal
 from ..storage import audit_log, import_items, import_runs, jobs
@@ -240,6 +240,9 @@ def work(service: Any, job_id: int, payload: dict[str, Any], batch: int | None =
                         if data:
                             service.update(entity.name, record_id, data, version=item["version"], context=context)
                         payload["restored"] += 1
+                except NotFound as exc:  # gone with another record of the run (a cascade), or out of reach
+                    if _versions(conn, entity, [record_id]):
+                        _skip(payload, record_id, str(exc))
                 except RecordError as exc:  # refused by a rule: only this record's change was undone
                     _skip(payload, record_id, str(exc))
             payload["done"] = done = end
