@@ -49,7 +49,7 @@ from ..forms import (
     title_of,
     user_names,
 )
-from ..i18n import fmt, language, ngettext
+from ..i18n import fmt, language, ngettext, pgettext
 from ..i18n import gettext as _
 from ..ids import id_or_none
 from ..polymorphic import entity_key, target_of, target_text
@@ -294,7 +294,8 @@ def timeline_entry(entity: Entity, entry: dict[str, Any], titles, names) -> dict
             label, _field = _label_of_key(entity, key)
             if label is not None:
                 changes.append((label, None, None))
-    labels = {"create": _("Created"), "update": _("Changed"), "delete": _("Deleted"), "reveal": _("Revealed")}
+    labels = {"create": pgettext("history", "Created"), "update": pgettext("history", "Changed"),
+              "delete": pgettext("history", "Deleted"), "reveal": pgettext("history", "Revealed")}
     return {"at": at, "user": names.get(entry.get("user_id")) if entry.get("user_id") else _("System"),
             "action": entry.get("action"), "action_label": labels.get(entry.get("action"), entry.get("action")),
             "changes": changes}
