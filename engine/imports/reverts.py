@@ -99,6 +99,15 @@ def latest(service: Any, run_id: int) -> RevertState | None:
                        error=p.get("error") or (row.last_error if row.status in ("failed", "pending") else None))
 
 
+def reverting(service: Any) -> set[int]:
+    """The runs a revert job is under way for (queued or running): the list of past imports
+    says so."""
+    with service.engine.connect() as conn:
+        keys = conn.execute(sa.select(jobs.c.key).where(jobs.c.kind == KIND,
+                                                        jobs.c.status.in_(("pending", "running")))).scalars()
+        return {int(k.split(":")[1]) for k in keys if k.count(":") == 2 and k.split(":")[1].isdigit()}
+
+
 def _items(conn: Any, run_id: int) -> list[dict[str, Any]]:
     """The records a run wrote, newest first (lines and later rows before earlier ones)."""
     return [dict(r) for r in conn.execute(sa.select(import_items.c.record_id, import_items.c.action,
@@ -330,4 +339,4 @@ def outcome(service: Any, run_id: int, context: Context) -> dict[str, int]:
 
 
 __all__ = ["BATCH", "JOB_HANDLERS", "KIND", "RevertState", "latest", "named", "outcome", "queue", "refusal",
-           "revert", "revert_job", "work"]
+           "revert", "revert_job", "reverting", "work"]

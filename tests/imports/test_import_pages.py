@@ -236,6 +236,7 @@ def test_upload_map_dry_run_run_and_revert(app):
     assert again.status_code == 409 and "being reverted" in text_of(again)
     progress = client.get(run_url + "/progress", headers={"Accept": "application/json"}).get_json()
     assert progress["status"] == "reverting" and progress["done"] == 0 and progress["total"] == 4
+    assert "<td>Reverting</td>" in text_of(client.get("/e/customer/imports"))  # the past imports say so
     assert JobRunner(lambda: service, job_handlers(service.model)).run_due() >= 1  # (the import's job too)
     finished = client.get(run_url + "/progress", headers={"HX-Request": "true"})
     assert finished.headers.get("HX-Refresh") == "true"

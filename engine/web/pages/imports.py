@@ -221,6 +221,10 @@ def start_page(entity: Entity, ctx: Context, error: str | None = None, status: i
         query = query.where(import_runs.c.user_id == ctx.actor.id)
     with service().engine.connect() as conn:
         past = [dict(r) for r in conn.execute(query).mappings()]
+    under_way = reverts.reverting(service()) if past else set()
+    for run in past:
+        if run["id"] in under_way:
+            run["status"] = "reverting"
     return render("imports/start", entity, past=past, error=error, status_text=status_text,
                   saved=mappings_of(entity, ctx),
                   limit_mb=f"{reading.max_bytes() / reading.MB:g}"), status
