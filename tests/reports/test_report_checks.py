@@ -221,3 +221,51 @@ def test_report_texts_lacking_a_project_language_are_warned_about(make_project):
                 if "report 'half'" in w.message]
     assert warnings == [("W304", 2, "report 'half': label has no zh text"),
                         ("W304", 5, "report 'half': measures[0].label has no zh text")]
+
+
+def test_related_measures_durations_currencies_and_having_are_checked_at_their_positions(make_project):
+    found = problems(make_project, """
+        report: bad
+        entity: customer
+        group_by: [name]
+        measures:
+          - {name: deals, count: true, from: opportunity.name}
+          - {name: hours, sum: hours, from: opportunity.customer, filter: "stage == 'won' and nope"}
+          - {name: amounts, sum: amount, from: opportunity.customer}
+          - {name: spread, count_distinct: stage, from: opportunity.customer}
+          - {name: ghosts, count: true, from: ghost.customer}
+          - {name: n, count: true, since: name}
+        having: "deals > 0 and ratio_of_nothing > 1"
+        """)
+    codes = [(code, line, column) for code, line, column, _message in found]
+    assert codes == [
+        ("E009", 5, 38),  # opportunity.name is not a link to customer
+        ("E502", 6, 87),  # the related filter is checked against the related entity
+        ("E009", 7, 26),  # money of related records needs one currency
+        ("E009", 8, 36),  # count_distinct cannot be added up over related records
+        ("E306", 9, 39),  # unknown entity
+        ("E009", 10, 35),  # since on a count
+        ("E502", 11, 24),  # having names the measures only
+    ], [(c, line, col) for c, line, col, _m in found]
+
+
+def test_duration_and_currency_measures_are_checked(make_project):
+    found = problems(make_project, """
+        report: bad
+        entity: opportunity
+        measures:
+          - {name: waited, avg: closed_at, since: close_date}
+          - {name: cost, sum: cost, currency: CNY}
+        """)
+    assert [(c, line) for c, line, _col, _m in found] == [("E009", 4), ("E009", 5)], found
+
+
+def test_a_related_measure_may_not_sum_a_field_hidden_from_the_reports_roles(make_project):
+    found = problems(make_project, """
+        report: bad
+        entity: customer
+        roles: [rep]
+        measures:
+          - {name: cost, sum: cost, from: opportunity.customer}
+        """)
+    assert [c for c, *_ in found] == ["E005"], found
