@@ -36,6 +36,29 @@ def group_field(item: Any) -> str | None:
     return None
 
 
+def indexed_columns(reports: Mapping[str, Any], entity: str) -> set[str]:
+    """The columns of `entity` its reports group by, take their period from, or link related
+    records by (`from:`): the model indexes them (engine/model/compiler.py), so a report's
+    GROUP BY reads an index and its period a range of one. Only plain columns: a bucket
+    groups by an expression of the column, which its index still serves for the period."""
+    found: set[str] = set()
+    for report in reports.values():
+        if not isinstance(report, Mapping):
+            continue
+        if report.get("entity") == entity:
+            if isinstance(report.get("period"), str):
+                found.add(report["period"])
+            for item in report.get("group_by") or ():
+                name = group_field(item)
+                if name and "." not in name:
+                    found.add(name)
+        for measure in report.get("measures") or ():
+            source = measure.get("from") if isinstance(measure, Mapping) else None
+            if isinstance(source, str) and source.startswith(f"{entity}."):
+                found.add(source.split(".", 1)[1])
+    return found
+
+
 def measure_kind(measure: Mapping) -> str | None:
     found = [k for k in KINDS if k in measure]
     return found[0] if len(found) == 1 else None

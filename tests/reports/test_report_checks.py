@@ -269,3 +269,16 @@ def test_a_related_measure_may_not_sum_a_field_hidden_from_the_reports_roles(mak
           - {name: cost, sum: cost, from: opportunity.customer}
         """)
     assert [c for c, *_ in found] == ["E005"], found
+
+
+def test_the_columns_reports_group_and_take_periods_by_are_indexed(make_project):
+    report = ("report: by_hours\nentity: opportunity\nperiod: closed_at\ngroup_by: [hours]\n"
+              "measures: [{name: n, count: true}]\n")
+
+    def indexed(files):
+        table = load_model(make_project(files), entry_points=False).entity("opportunity").table
+        return {tuple(c.name for c in index.columns) for index in table.indexes}
+
+    before, after = indexed(BASE), indexed({**BASE, "reports/by_hours.yaml": report})
+    assert ("hours",) not in before and ("closed_at",) in before  # closed_at: a list filter already
+    assert after - before == {("hours",)}
