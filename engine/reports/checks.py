@@ -54,7 +54,7 @@ def indexed_columns(reports: Mapping[str, Any], entity: str) -> set[str]:
                     found.add(name)
         for measure in report.get("measures") or ():
             source = measure.get("from") if isinstance(measure, Mapping) else None
-            if isinstance(source, str) and source.startswith(f"{entity}."):
+            if isinstance(source, str) and source.startswith(f"{entity}.") and source.count(".") == 1:
                 found.add(source.split(".", 1)[1])
     return found
 
@@ -313,16 +313,31 @@ class ReportChecker:
         source = measure.get("from")
         if not isinstance(source, str) or "." not in source:
             return  # the schema says
-        other, link = source.split(".", 1)
+        other, *path = source.split(".")
         ospec = self.spec.entities.get(other)
         if not isinstance(ospec, PosDict):
             self.add("E306", f"{self.where}, measure '{mname}' counts unknown entity '{other}'", where,
                      did_you_mean(other, self.spec.entities))
             return
         ofields = ospec.get("fields") if isinstance(ospec.get("fields"), PosDict) else PosDict()
+        lines = None
+        if len(path) == 2:  # ENTITY.LINES.LINK: the child rows of a lines field, by a link of theirs
+            lines, link = path
+            lines_spec = ofields.get(lines)
+            if not (isinstance(lines_spec, PosDict) and lines_spec.get("type") == "lines"):
+                self.add("E009", f"{self.where}, measure '{mname}' counts the rows of '{other}.{lines}', which is not "
+                         "a lines field", where, did_you_mean(lines, [n for n, f in ofields.items() if isinstance(
+                             f, PosDict) and f.get("type") == "lines"]) or "ENTITY.LINES_FIELD.LINK_FIELD")
+                return
+            parent_fields = ofields
+            ofields = lines_spec.get("fields") if isinstance(lines_spec.get("fields"), PosDict) else PosDict()
+            other_name = f"{other}.{lines}"
+        else:
+            link = path[0]
+            parent_fields, other_name = ofields, other
         lspec = ofields.get(link)
         if not (isinstance(lspec, PosDict) and lspec.get("type") == "link" and lspec.get("to") == self.entity):
-            self.add("E009", f"{self.where}, measure '{mname}' counts '{other}' by '{link}', which is not a link "
+            self.add("E009", f"{self.where}, measure '{mname}' counts '{other_name}' by '{link}', which is not a link "
                      f"to '{self.entity}'", where, did_you_mean(link, [n for n, f in ofields.items() if isinstance(
                          f, PosDict) and f.get("type") == "link" and f.get("to") == self.entity]) or
                      f"name a link field of '{other}' to '{self.entity}'")
@@ -334,10 +349,10 @@ class ReportChecker:
                      "related records are counted, summed, averaged, or their min or max taken")
             return
         saved = self.entity, self.fields, self.hidden
-        self.entity, self.fields = other, ofields
-        self.hidden = self.hidden_fields(self.report_spec, ofields)
+        self.entity, self.fields = other, parent_fields
+        self.hidden = self.hidden_fields(self.report_spec, parent_fields)
         try:
-            if not self.use(link, where, f"measure '{mname}' counts by"):
+            if not self.use(lines or link, where, f"measure '{mname}' counts by"):
                 return
             env = self.checker.envs.get(other)
             if env is not None and isinstance(measure.get("filter"), str):
@@ -350,6 +365,7 @@ class ReportChecker:
             if not isinstance(fname, str):
                 return
             fwhere = measure.position_of(kind)
+            self.fields = ofields  # the field aggregated is one of the rows' (with lines)
             fspec = self.field_spec(fname, fwhere, f"measure '{mname}' aggregates")
             if fspec is None or not self.use(fname, fwhere, f"measure '{mname}' aggregates"):
                 return
@@ -381,9 +397,12 @@ class ReportChecker:
                 continue
             owner = self.fields
             if isinstance(m.get("from"), str) and "." in m["from"]:
-                ospec = self.spec.entities.get(m["from"].split(".")[0])
+                parts = m["from"].split(".")
+                ospec = self.spec.entities.get(parts[0])
                 owner = ospec.get("fields") if isinstance(ospec, PosDict) and isinstance(ospec.get("fields"),
                                                                                          PosDict) else PosDict()
+                if len(parts) == 3 and isinstance(owner.get(parts[1]), PosDict):
+                    owner = owner[parts[1]].get("fields") or PosDict()
             fspec = owner.get(m.get(kind)) if isinstance(m.get(kind), str) else None
             ftype = self.type_of(fspec) if isinstance(fspec, PosDict) else "decimal"
             fields[m["name"]] = {"date": "date", "datetime": "datetime", "date_or_datetime": "datetime",

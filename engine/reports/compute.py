@@ -302,11 +302,13 @@ def _related(service: Any, report: Report, measure: Measure, context: Context, n
     v: count, sum, min or max; s, n: sum and count for an average), within the viewer's
     row scope of that entity and refused when a field it reads is hidden from them."""
     other = service.model.entity(measure.related[0])
-    link = other.table.c[measure.related[1]]
+    rows = other.child_tables[measure.related[1]] if len(measure.related) == 3 else None
+    source = rows if rows is not None else other.table  # an order's lines, or the records themselves
+    link = source.c[measure.related[-1]]
     access = service.authorize(other.name, "read", context)
     masked = set() if access.bypass else set(masked_fields(other))
     unseen = set(access.hidden_fields()) | set(access.scoped_fields()) | masked
-    reads = {measure.related[1], *([measure.field] if measure.field else []),
+    reads = {measure.related[1], *([measure.field] if measure.field and rows is None else []),
              *(measure.filter.fields if measure.filter is not None else ())}
     used = sorted(reads & unseen)
     if used:
@@ -317,12 +319,15 @@ def _related(service: Any, report: Report, measure: Measure, context: Context, n
     with numbers_in(context.actor.language):
         base = build_select(other, query, context, columns=[other.table.c.id], restrict=restrict,
                             hidden=access.hidden_fields() | access.scoped_fields())
+    if rows is not None:
+        base = base.select_from(other.table.join(rows, rows.c.parent_id == other.table.c.id))
     if measure.currency is not None:
-        base = base.where(_currency_sql(other.fields[measure.field], other.table) == _const(measure.currency))
+        fields = other.fields[measure.related[1]].subfields if rows is not None else other.fields
+        base = base.where(_currency_sql(fields[measure.field], source) == _const(measure.currency))
     if measure.kind == "count":
         values = [sa.func.count().label("v")]
     else:
-        column = other.table.c[measure.field]
+        column = source.c[measure.field]
         if measure.kind == "avg":
             values = [sa.func.sum(column, type_=sa.Float()).label("s"), sa.func.count(column).label("n")]
         else:

@@ -38,7 +38,9 @@ class Measure:
     filter: Any = None  # engine.expr.Expression (a conditional aggregate)
     filter_source: str | None = None
     since: str | None = None  # a duration: `field` minus this date or date-time field, per record
-    related: tuple[str, str] | None = None  # (entity, link field): aggregates the records linking here
+    # (entity, link field) or (entity, lines field, link field of its rows): aggregates the
+    # records (or order lines) linking to each record of the report
+    related: tuple[str, ...] | None = None
     currency: str | None = None  # a money field: only amounts in this currency (no currency column)
 
     @property
@@ -108,7 +110,7 @@ def compile_reports(reports: Mapping[str, Any], expressions: Mapping[tuple, Any]
                 field=m.get(kind) if kind not in ("count", "ratio") else None, ratio=ratio,
                 filter=expressions.get(("report", name, "measure", m["name"], "filter")),
                 filter_source=m.get("filter"), since=m.get("since"),
-                related=tuple(m["from"].split(".", 1)) if isinstance(m.get("from"), str) else None,
+                related=tuple(m["from"].split(".")) if isinstance(m.get("from"), str) else None,
                 currency=m.get("currency")))
         compiled[name] = Report(
             name=name, entity=spec["entity"], label=label_of(spec.get("label") or name.replace("_", " ").capitalize()),

@@ -282,3 +282,31 @@ def test_the_columns_reports_group_and_take_periods_by_are_indexed(make_project)
     before, after = indexed(BASE), indexed({**BASE, "reports/by_hours.yaml": report})
     assert ("hours",) not in before and ("closed_at",) in before  # closed_at: a list filter already
     assert after - before == {("hours",)}
+
+
+def test_a_measure_over_order_lines_names_a_lines_field_and_a_link_of_its_rows(make_project):
+    lines = {"entities/purchase.yaml": """
+entity: purchase
+fields:
+  customer: {type: link, to: customer}
+  status: {type: choice, options: [open, done]}
+  lines:
+    type: lines
+    fields:
+      customer: {type: link, to: customer}
+      qty: {type: decimal}
+"""}
+    root = make_project({**BASE, **lines, "reports/bad.yaml": """
+report: bad
+entity: customer
+measures:
+  - {name: a, sum: qty, from: purchase.customer.qty}
+  - {name: b, sum: qty, from: purchase.lines.qty, filter: "status == 'done'"}
+  - {name: c, sum: qty, from: purchase.lines.customer, filter: "qty > 1"}
+  - {name: d, sum: qty, from: purchase.lines.customer, filter: "status == 'done'"}
+"""})
+    with pytest.raises(ProjectError) as info:
+        load_model(root, entry_points=False)
+    found = [(p.code, p.position.line) for p in info.value.problems]
+    # not a lines field; a row field that is not a link here; the filter is on the order
+    assert found == [("E009", 4), ("E009", 5), ("E502", 6)], info.value.problems

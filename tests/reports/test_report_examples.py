@@ -51,7 +51,8 @@ def sql(service, statement: str, **params) -> list[tuple]:
 def test_the_example_reports_compile(crm_model):
     assert set(crm_model.reports) == {"pipeline_funnel", "revenue_by_owner", "win_rate", "pipeline_by_month",
                                       "tickets_by_status", "revenue_by_region", "sales_trend", "top_customers",
-                                      "resolution_time", "overdue_tickets", "campaign_roi", "churn_risk"}
+                                      "resolution_time", "overdue_tickets", "campaign_roi", "churn_risk",
+                                      "revenue_by_product_line"}
     assert crm_model.reports["win_rate"].label["zh"] == "赢单率"
 
 
@@ -253,6 +254,22 @@ def test_churn_risk_from_activities_and_orders(crm):
     assert {r.groups[0]: (r.values["recent_orders"], r.values["earlier_orders"]) for r in result.rows} == expected
     trends = [r.values["trend"] for r in result.rows]
     assert trends == sorted(trends)
+
+
+def test_revenue_by_product_line_from_order_lines(crm):
+    service, people = crm
+    lines = service.model.entity("sales_order").child_tables["lines"].name
+    for who in ("admin", "wang.lei", "emily.chen"):
+        ctx = people[who]
+        scope = "" if who == "admin" else f" AND o.owner = {ctx.actor.id}"
+        expected = {category: (money(total), n) for category, total, n in sql(
+            service, f"SELECT p.category, SUM(l.amount), COUNT(*) FROM {lines} l JOIN {{sales_order}} o "
+            "ON o.id = l.parent_id JOIN {product} p ON p.id = l.product WHERE o.currency = 'CNY' AND "
+            f"o.status IN ('approved', 'shipped', 'paid'){scope} GROUP BY p.category")}
+        result = run(service, "revenue_by_product_line", ctx)
+        assert expected, who
+        assert {r.groups[0]: (r.values["revenue"], r.values["lines"]) for r in result.rows} == expected, who
+        assert [r.values["revenue"] for r in result.rows] == sorted(v for v, _n in expected.values())[::-1]
 
 
 TRADE = ROOT / "examples" / "trade"
