@@ -149,10 +149,11 @@ def run(service: Any, report_name: str | Report, context: Context | None = None,
         if not (isinstance(period, tuple) and len(period) == 2 and all(isinstance(d, date) for d in period)
                 and period[0] <= period[1]):
             raise ValidationError({"period": ["a period is (first day, last day), the first not after the last"]})
-    rows, currency_fields = _query(service, report, entity, access, context, period, extra_filter)
-    result = Result(report, _columns(report, entity, currency_fields, language), rows, period,
-                    currency_fields=currency_fields, extra_filter=extra_filter)
-    _label(service, report, entity, result.rows, context)
+    with service.reading():  # one connection for the figures and their labels
+        rows, currency_fields = _query(service, report, entity, access, context, period, extra_filter)
+        result = Result(report, _columns(report, entity, currency_fields, language), rows, period,
+                        currency_fields=currency_fields, extra_filter=extra_filter)
+        _label(service, report, entity, result.rows, context)
     if report.chart == "funnel" and len(report.groups) == 1 and not currency_fields:
         result.rows = _funnel(report, entity, result.rows, language)
     if period is not None and report.chart == "number":
