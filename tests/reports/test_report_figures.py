@@ -383,3 +383,21 @@ def test_related_measures_count_within_each_viewers_scope(report_world):
     with pytest.raises(PermissionDenied):
         run(world.service, "customer_costs", world.people["rita"])
     assert run(world.service, "customer_costs", world.people["dora"]).rows[0].values["cost"] is not None
+
+
+def test_a_built_report_with_related_measures_and_having_runs_like_the_yaml_one(report_world):
+    from engine.reports import build_report, check_report
+
+    world = report_world(RELATED)
+    document = {"report": "built", "entity": "customer", "group_by": ["name"],
+                "measures": [{"name": "deals", "count": True, "from": "opportunity.customer"},
+                             {"name": "hours", "sum": "hours", "from": "opportunity.customer",
+                              "filter": "stage != 'lost'"}],
+                "having": "deals > 2"}
+    assert check_report(world.service.model, document) == []
+    built = run(world.service, build_report(world.service.model, document), world.people["root"])
+    yaml = run(world.service, "per_customer", world.people["root"])
+    assert [(r.groups, r.values["deals"], r.values["hours"]) for r in built.rows] == \
+        [(r.groups, r.values["deals"], r.values["hours"]) for r in yaml.rows]
+    bad = {**document, "measures": [{"name": "cost", "sum": "cost", "from": "opportunity.name"}], "having": "x > 1"}
+    assert sorted(p.code for p in check_report(world.service.model, bad)) == ["E009", "E502"]
