@@ -3,9 +3,10 @@ layered with `extends:` (merged by report name, measures by measure name)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
+import sqlalchemy as sa
 from reportutil import CUSTOMER, OPPORTUNITY, ROLES, seed
 
 from engine.errors import ProjectError
@@ -310,3 +311,30 @@ measures:
     found = [(p.code, p.position.line) for p in info.value.problems]
     # not a lines field; a row field that is not a link here; the filter is on the order
     assert found == [("E009", 4), ("E009", 5), ("E502", 6)], info.value.problems
+
+
+def test_a_new_reports_index_is_a_safe_migration_of_a_table_with_rows(make_project, db_url):
+    from engine.migrate import apply_plan, plan_migration
+    from engine.storage import make_engine
+
+    report = "report: by_hours\nentity: opportunity\ngroup_by: [hours]\nmeasures: [{name: n, count: true}]\n"
+    before = load_model(make_project(BASE), entry_points=False)
+    after = load_model(make_project({**BASE, "reports/by_hours.yaml": report}), entry_points=False)
+    engine = make_engine(db_url)
+    try:
+        apply_plan(engine, plan_migration(engine, before.metadata, project="p", metadata_version=before.version))
+        table = before.entity("opportunity").table
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"name": f"d{i}", "hours": i % 5, "version": 1,
+                                           "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+                                           "updated_at": datetime(2026, 1, 1, tzinfo=UTC)} for i in range(50)])
+        plan = plan_migration(engine, after.metadata, project="p", metadata_version=after.version)
+        assert [op.kind for op in plan.applying_operations] == ["add_index"], plan.render()
+        assert not plan.destructive_operations and not plan.blocked_operations
+        apply_plan(engine, plan)
+        names = {i["name"] for i in sa.inspect(engine).get_indexes(table.name)}
+        assert any("hours" in name for name in names), names
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 50
+    finally:
+        engine.dispose()
