@@ -50,7 +50,7 @@ def sql(service, statement: str, **params) -> list[tuple]:
 
 def test_the_example_reports_compile(crm_model):
     assert set(crm_model.reports) == {"pipeline_funnel", "revenue_by_owner", "win_rate", "pipeline_by_month",
-                                      "tickets_by_status", "revenue_by_region", "sales_trend", "top_customers",
+                                      "tickets_by_status", "revenue_by_region", "revenue_by_team", "sales_trend", "top_customers",
                                       "resolution_time", "overdue_tickets", "campaign_roi", "churn_risk",
                                       "revenue_by_product_line"}
     assert crm_model.reports["win_rate"].label["zh"] == "赢单率"
@@ -149,7 +149,7 @@ def test_revenue_by_region_trend_and_top_customers(crm):
     for who in ("admin", "wang.lei", "emily.chen"):
         ctx = people[who]
         scope = "" if who == "admin" else f" AND o.owner = {ctx.actor.id}"
-        region = run(service, "revenue_by_region", ctx)
+        region = run(service, "revenue_by_team", ctx)
         expected = {(d, c): (money(s), n) for d, c, s, n in sql(
             service, "SELECT u.department_id, COALESCE(o.amount_currency, 'CNY'), SUM(o.amount), COUNT(*) "
             f"FROM {{opportunity}} o LEFT JOIN {users.name} u ON u.id = o.owner WHERE o.stage = 'won'{scope} "
@@ -256,6 +256,29 @@ def test_churn_risk_from_activities_and_orders(crm):
     assert trends == sorted(trends)
 
 
+def test_revenue_by_customer_region_from_won_opportunities(crm):
+    service, people = crm
+    for who in ("admin", "wang.lei", "zhao.min"):
+        ctx = people[who]
+        actor = ctx.actor
+        if who == "admin":
+            mine, theirs = "", ""
+        else:  # a rep reads their own customers and opportunities, a manager their department's
+            members = [actor.id] if who == "wang.lei" else sorted(actor.department_members) or [-1]
+            owners = ",".join(str(i) for i in members)
+            mine, theirs = f" AND c.owner IN ({owners})", f" AND o.owner IN ({owners})"
+        customers = dict(sql(service, f"SELECT c.province, COUNT(*) FROM {{customer}} c WHERE 1 = 1{mine} "
+                             "GROUP BY c.province"))
+        won = sql(service, "SELECT c.province, SUM(CASE WHEN COALESCE(o.amount_currency, 'CNY') = 'CNY' THEN o.amount "
+                  "END), COUNT(*) FROM {customer} c JOIN {opportunity} o ON o.customer = c.id WHERE o.stage = 'won'"
+                  f"{mine}{theirs} GROUP BY c.province")
+        expected = {p: (money(total or 0), n, customers[p]) for p, total, n in won}
+        result = run(service, "revenue_by_region", ctx)
+        assert expected, who
+        assert {r.groups[0]: (r.values["revenue"], r.values["deals"], r.values["customers"])
+                for r in result.rows} == expected, who
+
+
 def test_revenue_by_product_line_from_order_lines(crm):
     service, people = crm
     lines = service.model.entity("sales_order").child_tables["lines"].name
@@ -299,5 +322,11 @@ def test_trade_revenue_by_market_and_incoterm(db_url):
             service, f"SELECT o.incoterm, SUM(o.total), COUNT(*) FROM {{sales_order}} o WHERE {shipped} "
             "GROUP BY o.incoterm")}
         assert expected and {r.groups[0]: (r.values["revenue"], r.values["orders"]) for r in incoterm.rows} == expected
+        # the base's region report, layered: by the buyer's country, in US dollars
+        region = run(service, "revenue_by_region", Context())
+        expected = {country: money(total or 0) for country, total in sql(
+            service, "SELECT c.country, SUM(CASE WHEN o.amount_currency = 'USD' THEN o.amount END) FROM {customer} c "
+            "JOIN {opportunity} o ON o.customer = c.id WHERE o.stage = 'won' GROUP BY c.country")}
+        assert expected and {r.groups[0]: r.values["revenue"] for r in region.rows} == expected
     finally:
         engine.dispose()
