@@ -6,8 +6,8 @@ same GROUP BY written by hand with SQLAlchemy Core, in the same run on the same 
 Printed: each widget's median (ms) both ways and the ratio Core / Tailor (the goal: at
 least 0.8, i.e. the engine no more than 25 % slower than hand-written SQL).
 
-SQLite always; PostgreSQL too when TAILOR_BENCH_DATABASE_URL (or TAILOR_TEST_DATABASE_URL)
-is set: its `public` schema is dropped and recreated, as bench/imports.py does. The rows are
+SQLite always; PostgreSQL too when TAILOR_BENCH_DATABASE_URL is set: its `public` schema
+is dropped and recreated, as bench/imports.py does (so give it a database of its own). The rows are
 made by the database itself (INSERT … SELECT over a counter), so a million take seconds.
 """
 
@@ -165,7 +165,7 @@ def main() -> None:
     print(f"reports: medians of {REPEAT} runs after a warm-up; today {date.today().isoformat()}")
     with tempfile.TemporaryDirectory() as folder:
         bench("SQLite", f"sqlite:///{Path(folder) / 'reports.sqlite'}")
-    url = os.environ.get("TAILOR_BENCH_DATABASE_URL") or os.environ.get("TAILOR_TEST_DATABASE_URL")
+    url = os.environ.get("TAILOR_BENCH_DATABASE_URL")  # never the tests' database: its public schema is dropped
     if url:
         bench("PostgreSQL", url)
     else:
