@@ -263,3 +263,16 @@ def test_chinese_texts(app):
     assert "分组" in page and "保存" in page
     response = client.post("/reports/builder/preview", data=form(client, g1="notes"))
     assert "此字段不能用于分组" in text_of(response)
+
+
+def test_each_problem_is_shown_next_to_its_input(app):
+    client = signed_in(app, "dora")
+    cases = [({"g1": "notes"}, "groups"), ({"m1_kind": "sum", "m1_field": "cost", "roles": "rep"}, "m1"),
+             ({"filter": "cost > 5", "roles": "rep"}, "filter"), ({"g1": "cost", "roles": "rep"}, "groups"),
+             ({"chart": "funnel", "g1": ""}, "chart"), ({"period": "stage"}, "period"), ({"sort": "-nope"}, "sort"),
+             ({"roles": "nobody"}, "roles"), ({"limit": "5000"}, "limit"), ({"lf.stage": "nope"}, "list")]
+    for values, key in cases:
+        page = text_of(client.post("/reports/builder/preview", data=form(client, **values)))
+        slots = dict(re.findall(r'<div id="problems-([a-z0-9]+)"[^>]*>(.*?)</div>', page, re.S))
+        assert "builder-problem" in slots[key], (values, key, {k: v for k, v in slots.items() if v.strip()})
+        assert all("builder-problem" not in v for k, v in slots.items() if k != key), (values, key)

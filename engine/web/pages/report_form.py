@@ -370,10 +370,10 @@ def input_of(message: str, code: str) -> str:
         return found.group(1)
     if found:
         return "measures"
-    lowered = message.lower()
-    for key, words in (("groups", ("group", "bucket")), ("chart", ("chart", "number card", "funnel", "pivot")),
-                       ("period", ("period",)), ("sort", ("sort",)), ("limit", ("limit",)),
-                       ("roles", ("role '", "roles")), ("filter", ("filter",)), ("entity", ("entity",)),
+    lowered = message.split(", but ")[0].lower()  # what it does, not why it may not (E005 says "grouped")
+    for key, words in (("sort", ("sorted by", "sort")), ("period", ("period",)), ("roles", ("role '", "roles")),
+                       ("entity", ("entity",)), ("chart", ("chart", "number card", "funnel", "pivot")),
+                       ("groups", ("group", "bucket")), ("limit", ("limit",)), ("filter", ("filter",)),
                        ("title", ("label",))):
         if any(w in lowered for w in words):
             return key
