@@ -83,11 +83,12 @@ def builder_context() -> Context:
 class Checked:
     """A posted form: its document, the problems per input, and the Report when it has none."""
 
-    def __init__(self, form: BuilderForm, ctx: Context, name: str = "saved_new", owner: Context | None = None):
+    def __init__(self, form: BuilderForm, ctx: Context, name: str = "saved_new", owner: Context | None = None,
+                 preview: bool = False):
         self.form = form
         self.entity = entity_of(form.entity)
         filters = filters_of(self.entity) if self.entity is not None else []
-        built = build_document(form, self.entity, filters, language(), name)
+        built = build_document(form, self.entity, filters, language(), name, need_title=not preview)
         self.document = built.document
         self.problems: dict[str, list[dict[str, str]]] = {}
         for key, messages in built.errors.items():
@@ -175,7 +176,7 @@ def report_builder_preview():
             owner = owner_context(current, ctx)
         except RecordError:
             owner = None
-    checked = Checked(form, ctx, owner=owner)
+    checked = Checked(form, ctx, owner=owner, preview=True)
     result, error = None, None
     if checked.ok:
         result, error = preview(checked, ctx)

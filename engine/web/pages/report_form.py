@@ -253,11 +253,12 @@ def _condition(entity: Entity, spec: Any, key: str, given: list[str]) -> str | N
 
 
 def build_document(form: BuilderForm, entity: Entity | None, filters: list[Any], language: str,
-                   name: str = "saved_new") -> Built:
-    """The report document the form states (unchecked) and the form's own input errors."""
+                   name: str = "saved_new", need_title: bool = True) -> Built:
+    """The report document the form states (unchecked) and the form's own input errors
+    (a preview needs no title yet)."""
     errors: dict[str, list[str]] = {}
     doc: dict[str, Any] = {"report": name}
-    if not form.title:
+    if not form.title and need_title:
         errors.setdefault("title", []).append(_("Give the report a title."))
     elif len(form.title) > TITLE_MAX:
         errors.setdefault("title", []).append(_("At most %(n)s characters.", n=TITLE_MAX))
