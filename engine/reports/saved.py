@@ -164,7 +164,8 @@ def problems_of(service: Any, document: Mapping[str, Any], owner: Context) -> li
     """What check_report finds in the document, hidden fields checked for the roles it is
     shared with and the owner's own (an administrator sees every field: theirs add nothing)."""
     actor = owner.actor
-    roles = () if (actor.system or actor.is_admin) else actor.roles
+    # a role the owner still holds but the model no longer defines cannot hide anything
+    roles = () if (actor.system or actor.is_admin) else tuple(r for r in actor.roles if r in service.model.roles)
     return check_report(service.model, checked_document(document, roles))
 
 

@@ -221,7 +221,9 @@ def test_share_edit_delete_and_other_users(app):
     with app.extensions["tailor"].engine.connect() as conn:
         actions = [a for (a,) in conn.execute(sa.select(admin_audit.c.action).order_by(admin_audit.c.id))]
     assert actions == ["report_save", "report_save", "report_delete"]
-    assert saved_id > 0
+    audit_page = text_of(root.get("/admin/audit"))
+    assert "Saved report saved" in audit_page and "Saved report deleted" in audit_page
+    assert f"report: {saved_id}" in audit_page
 
 
 def test_csrf_and_bad_input_are_never_a_500(app):
@@ -243,6 +245,8 @@ def test_csrf_and_bad_input_are_never_a_500(app):
     response = client.post("/reports/builder", data=form(client, title=""))
     assert response.status_code == 422 and 'class="builder-problem"' in text_of(response)
     assert client.get("/reports/builder?entity=nope").status_code == 404
+    assert app.test_client().get("/reports/builder").status_code in (302, 303)  # signed out: to the sign-in page
+    assert app.test_client().post("/reports/builder/preview", data=form(client)).status_code in (302, 303, 400)
     assert client.get("/reports/saved/99999").status_code == 404
     assert client.get("/reports/saved/99999999999999").status_code == 404
     assert client.get("/reports/saved/abc").status_code == 404

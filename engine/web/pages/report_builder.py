@@ -19,6 +19,7 @@ Who sees and edits a saved report is decided in engine/reports/saved.py, not her
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -188,8 +189,6 @@ def owner_context(current: Any, ctx: Context) -> Context | None:
     """An administrator editing another user's report: it is checked for its owner."""
     if current.owner_id == ctx.actor.id:
         return None
-    from dataclasses import replace
-
     with service().engine.connect() as conn:
         roles = saved_reports.owner_roles(conn, current.owner_id)
         admin = saved_reports.is_admin(conn, current.owner_id)
@@ -201,8 +200,6 @@ def preview(checked: Checked, ctx: Context) -> tuple[Any, str | None]:
         report = build_report(model(), saved_reports.checked_document(checked.document, ()))
     except ProjectError as exc:
         return None, "; ".join(p.message for p in exc.problems)
-    from dataclasses import replace
-
     try:
         return run(service(), replace(report, roles=frozenset()), ctx), None
     except PermissionDenied as exc:

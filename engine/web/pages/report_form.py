@@ -90,12 +90,11 @@ class BuilderForm:
 
     def measure_rows(self) -> list[dict[str, str]]:
         """The measure inputs shown: the filled ones, then empty ones up to MAX_MEASURES."""
-        rows = [dict(m) for m in self.measures][:MAX_MEASURES]
-        used = {m.get("slot") for m in rows}
-        free = [f"m{i}" for i in range(1, MAX_MEASURES + 1) if f"m{i}" not in used]
-        rows += [{"slot": slot, "kind": "", "field": "", "label": "", "filter": "", "a": "", "b": ""}
-                 for slot in free[:MAX_MEASURES - len(rows)]]
-        return rows
+        slots = [f"m{i}" for i in range(1, MAX_MEASURES + 1)]
+        given = {m.get("slot"): dict(m) for m in self.measures if m.get("slot") in slots}
+        filled = [given[s] for s in slots if s in given]
+        return filled + [{"slot": s, "kind": "", "field": "", "label": "", "filter": "", "a": "", "b": ""}
+                         for s in slots if s not in given]
 
     def list_value(self, param: str) -> str:
         return next((v for k, v in self.list_params if k == param), "")
