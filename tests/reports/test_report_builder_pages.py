@@ -285,3 +285,32 @@ def test_each_problem_is_shown_next_to_its_input(app):
         slots = dict(re.findall(r'<div id="problems-([a-z0-9]+)"[^>]*>(.*?)</div>', page, re.S))
         assert 'class="builder-problem"' in slots[key], (values, key, {k: v for k, v in slots.items() if v.strip()})
         assert all('class="builder-problem"' not in v for k, v in slots.items() if k != key), (values, key)
+
+
+def test_every_field_in_every_role_of_the_form_is_judged_as_the_checker_judges_it(app):
+    """Each field of the entity (and the standard columns) as group 1, in month buckets,
+    and under each measure kind, posted by a director and by a rep (from whom `cost` is
+    hidden and `phone` masked): the page's problems are exactly check_report's for the
+    same document checked for the saver's roles."""
+    model = app.extensions["tailor"].service.model
+    names = [*model.entity("opportunity").fields, "owner", "owner.department", "created_by", "created_at",
+             "updated_at"]
+    for username, roles in (("dora", ("director",)), ("rita", ("rep",))):
+        client = signed_in(app, username)
+        cases = []
+        for name in names:
+            cases.append(({"g1": name}, {"group_by": [name]}))
+            cases.append(({"g1": name, "g1_bucket": "month"}, {"group_by": [{"field": name, "bucket": "month"}]}))
+            for kind in ("sum", "avg", "min", "max", "count_distinct"):
+                cases.append(({"m1_kind": kind, "m1_field": name}, {"measures": [{"name": "m1", kind: name}]}))
+        refused = 0
+        for values, override in cases:
+            expected = expected_problems(app, document_for(values, override), roles=roles)
+            page = text_of(client.post("/reports/builder/preview", data=form(client, **values)))
+            assert shown_problems(page) == expected, (username, values)
+            if expected:
+                assert "<table" not in page, (username, values)
+            else:  # run for the user: a table, or (masked values, to all but administrators) the run's refusal
+                assert "<table" in page or ("hidden from you" in page and "phone" in str(values)), (username, values)
+            refused += bool(expected)
+        assert 0 < refused < len(cases)  # both kinds of case were met
