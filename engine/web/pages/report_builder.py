@@ -35,6 +35,7 @@ from ...reports.checks import BUCKETS
 from ..auth import context
 from ..i18n import fmt, label, language
 from ..i18n import gettext as _
+from ..ids import id_or_none
 from . import access, bp, model, service
 from .lists import ListState, filter_widgets, filters_of
 from .report_form import (
@@ -170,10 +171,10 @@ def report_builder_preview():
     ctx = builder_context()
     form = read_form(request.form)
     owner = None
-    saved_id = request.form.get("saved_id", "")
-    if saved_id.isdigit() and len(saved_id) < 10:  # editing: checked for the report's owner, as a save would be
+    saved_id = id_or_none(request.form.get("saved_id", ""), bits=32)  # ASCII digits only ('²' is a digit)
+    if saved_id is not None:  # editing: checked for the report's owner, as a save would be
         try:
-            current = saved_reports.get_saved(service(), int(saved_id), ctx)
+            current = saved_reports.get_saved(service(), saved_id, ctx)
             owner = owner_context(current, ctx)
         except RecordError:
             owner = None
