@@ -221,8 +221,10 @@ def number_card(report: Report, result: Result, link: str | None) -> dict[str, A
     main = ratios[0] if ratios else report.measures[0].name
     row = result.rows[0] if result.rows else None
     value = row.values.get(main) if row is not None else None
-    card = {"label": text(report.measure(main).label, language(), main), "value": figure_text(report, main, value),
-            "link": link, "others": [], "change": None}
+    measure = report.measure(main)
+    exact = measure.kind == "count" and measure.filter is None  # the drill-down's records are this figure
+    card = {"label": text(measure.label, language(), main), "value": figure_text(report, main, value),
+            "link": link if exact else None, "others": [], "change": None}
     for m in report.measures:
         if m.name != main and row is not None:
             card["others"].append((text(m.label, language(), m.name), figure_text(report, m.name, row.values.get(m.name))))
