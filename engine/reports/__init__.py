@@ -17,7 +17,8 @@ The pipeline, as for workflows:
 * `built.py` checks and compiles a report defined outside the YAML (a future report
   builder) with the very same checks (`check_report`, `build_report`).
 
-docs/reports.md is the reference. Pages, dashboards and charts are not built yet.
+docs/reports.md is the reference. Dashboards (dashboards/*.yaml) are `dashboards.py`; the pages
+are engine/web/pages/reports.py and dashboards.py.
 """
 
 from __future__ import annotations

@@ -235,7 +235,8 @@ def number_card(report: Report, result: Result, link: str | None) -> dict[str, A
         if now is not None and then is not None:
             if _percent(report, main):
                 delta = (now - then) * 100
-                card["change"] = (f"{delta:+.1f} pt", "up" if delta > 0 else "down" if delta < 0 else "same")
+                card["change"] = (_("%(delta)s pt", delta=f"{delta:+.1f}"),
+                                  "up" if delta > 0 else "down" if delta < 0 else "same")
             elif then:
                 delta = (now - then) / abs(then) * 100
                 card["change"] = (f"{delta:+.1f}%", "up" if delta > 0 else "down" if delta < 0 else "same")
