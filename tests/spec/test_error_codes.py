@@ -317,7 +317,7 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
     "E021": (_dash("roles: [boss]\nwidgets: [{report: deals}]\n"), DASH, 2, 9, "unknown role 'boss'"),
     "E022": (_dash("widgets:\n  - {report: deals, chart: number}\n"), DASH, 3, 28,
              "draws report 'deals' as a number"),
-    "E023": (_dash("widgets: []\n"), DASH, 2, 10, "has no widget"),
+    "E023": (_dash("label: {en: Main, zh: 主页}\n"), DASH, 1, 12, "has no widget"),
     # warnings: the project loads; they are on the model (and printed by `tailor check`)
     "W301": ({ENTITY: """
         entity: customer
