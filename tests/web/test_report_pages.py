@@ -51,7 +51,7 @@ def page_of(client, url: str, status: int = 200) -> str:
 
 
 def chart_of(html: str, report: str) -> dict:
-    block = re.search(rf'data-report="{report}".*?<script type="application/json" class="chart-data">(.*?)</script>',
+    block = re.search(rf'data-report="{report}".*?<script type="application/json" class="chart-data"[^>]*>(.*?)</script>',
                       html, re.S)
     assert block, f"no chart for {report}"
     return json.loads(block.group(1))
