@@ -184,6 +184,7 @@ def test_home_shows_the_dashboard_for_the_role_and_bare_counts_without_one(crm_a
     nobody = client_for(crm_app, "nobody", "test-pass-1")
     home = page_of(nobody, "/home")
     assert "data-dashboard" not in home and "echarts" not in home
+    assert "your roles let you see no records" in home
     assert "No report is available to you." in page_of(nobody, "/reports")
 
 

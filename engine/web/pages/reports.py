@@ -47,6 +47,14 @@ PERIODS = ("this_month", "this_quarter", "this_year", "last_month", "last_quarte
 AXIS_CHARTS = ("bar", "stacked_bar", "line", "area")
 DRAWN = (*AXIS_CHARTS, "pie", "donut", "funnel")
 MAX_SERIES = 12  # a second group with more values than this is drawn as its first 12
+# an option's colour name (the badges' names, tailor.css) as a chart draws it: the badge's
+# text colour, lightened a little, so a funnel of stages reads like their badges
+CHART_COLORS = {"red": "#e03131", "orange": "#f08c00", "gold": "#f2c200", "green": "#2f9e44", "teal": "#12b886",
+                "blue": "#4c6ef5", "purple": "#7950f2", "gray": "#868e96", "grey": "#868e96"}
+
+
+def chart_color(name: str | None) -> str | None:
+    return CHART_COLORS.get(name, name) if name else None
 
 
 def period_names() -> dict[str, str]:
@@ -261,7 +269,7 @@ def chart_json(report: Report, result: Result, chart: str, links: list[str | Non
         for row, link in zip(result.rows, links, strict=True):
             item: dict[str, Any] = {"name": category(row), "value": chart_number(row.values.get(first)), "link": link}
             if row.colors and row.colors[0]:
-                item["itemStyle"] = {"color": row.colors[0]}
+                item["itemStyle"] = {"color": chart_color(row.colors[0])}
             if row.conversion is not None:
                 item["conversion"] = f"{row.conversion * 100:.1f}%"
             data.append(item)
@@ -291,8 +299,8 @@ def _two_groups(report: Report, result: Result, spec: dict, measure: str, links:
         second = row.labels[1]
         if second not in stacks and len(stacks) >= MAX_SERIES:
             continue
-        stack = stacks.setdefault(second, {"name": second, "values": {}, "color": row.colors[1] if len(row.colors) > 1
-                                           else None})
+        stack = stacks.setdefault(second, {"name": second, "values": {},
+                                           "color": chart_color(row.colors[1]) if len(row.colors) > 1 else None})
         stack["values"][first] = {"value": chart_number(row.values.get(measure)), "link": link}
     spec["categories"] = categories
     spec["series"] = [{"name": s["name"], "color": s["color"],
