@@ -129,6 +129,13 @@ def test_a_user_who_may_not_read_the_entity_gets_no_report(crm_app):
     ("/reports/win_rate/export.csv?_from=2026-05-01&_to=x", "needs a first and a last day"),
     ("/reports/pipeline_funnel/drill?_row=%7Bnot-json", "damaged"),
     ("/reports/pipeline_funnel/drill?_row=%7B%22g%22%3A%5B%5B1%5D%5D%7D", "damaged"),
+    ("/reports/revenue_by_owner/drill?_row=%7B%22g%22%3A%5B1180591620717411303424%5D%2C%22c%22%3A%5B%22CNY%22%5D%7D",
+     "damaged"),  # beyond the database's integers
+    ("/e/opportunity?_report=revenue_by_owner&_row=%7B%22g%22%3A%5B%22abc%22%5D%2C%22c%22%3A%5B%22CNY%22%5D%7D",
+     "damaged"),  # a user is a number
+    ("/reports/revenue_by_owner/drill?_row=%7B%22g%22%3A%5B1%5D%2C%22c%22%3A%5B%22X%27%20or%20true%22%5D%7D",
+     "damaged"),  # a currency is a code, nothing else
+    ("/reports/pipeline_by_month/drill?_row=%7B%22g%22%3A%5Btrue%5D%2C%22c%22%3A%5B%22CNY%22%5D%7D", "damaged"),
     ("/reports/pipeline_funnel/drill?_row=%7B%22g%22%3A%5B%22won%22%5D%7D&_from=2026-01-01&_to=2026-02-01",
      "has no period"),
     ("/e/opportunity?_row=%7B%22g%22%3A%5B%5D%7D", "_report: name the report"),

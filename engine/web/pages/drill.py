@@ -16,18 +16,20 @@ Imported by lists.py and reports.py; imports neither.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from ...reports.checks import DATE_TYPES, STANDARD
+from ...reports.checks import DATE_TYPES, DEPARTMENT, STANDARD
 from ...reports.compute import DrillDown, Report, Row, filter_for
 from ...reports.compute import _allowed as _allowed  # the viewer's refusals, as run() makes them
 from ..i18n import gettext as _
 from . import model
 
 PARAMS = ("_report", "_row", "_from", "_to")
+CURRENCY = re.compile(r"[A-Z]{3}")  # ISO 4217 codes: nothing else reaches the drill-down's condition
 
 
 class BadDrill(ValueError):
@@ -79,13 +81,20 @@ def decode_row(report: Report, key: str) -> tuple[list[Any], list[str | None]]:
         raise BadDrill(_("This link to a report's records is damaged.")) from None
     scalar = (str, int, bool, type(None))
     if len(groups) != len(report.groups) or not all(isinstance(v, scalar) for v in groups) \
-            or not all(isinstance(c, (str, type(None))) for c in currencies):
+            or not all(c is None or (isinstance(c, str) and CURRENCY.fullmatch(c)) for c in currencies):
         raise BadDrill(_("This link to a report's records is damaged."))
     entity = model().entity(report.entity)
     values = []
     for group, value in zip(report.groups, groups, strict=True):
         field_ = entity.fields.get(group.field)
         kind = field_.type.name if field_ is not None else STANDARD.get(group.field)
+        if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+            raise BadDrill(_("This link to a report's records is damaged."))  # beyond the database's integers
+        if (kind in ("user", "link") or group.field == DEPARTMENT) and value is not None \
+                and (not isinstance(value, int) or isinstance(value, bool)):
+            raise BadDrill(_("This link to a report's records is damaged."))  # records are numbered
+        if kind in DATE_TYPES and value is not None and not isinstance(value, str):
+            raise BadDrill(_("This link to a report's records is damaged."))
         if isinstance(value, str) and kind in DATE_TYPES:
             try:
                 value = date.fromisoformat(value)
