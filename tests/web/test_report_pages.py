@@ -203,3 +203,22 @@ def test_a_rep_sees_the_sales_dashboard_with_their_own_figures(crm_app):
     total = service_of(crm_app).count("opportunity", Query(), ctx)
     assert sum(d["value"] for d in spec["series"][0]["data"]) == total
     assert total < service_of(crm_app).count("opportunity", Query(), context_of(crm_app, "chen.jie"))
+
+
+@pytest.mark.parametrize("today, key, span", [
+    (date(2026, 1, 15), "this_month", (date(2026, 1, 1), date(2026, 1, 31))),
+    (date(2026, 1, 15), "last_month", (date(2025, 12, 1), date(2025, 12, 31))),
+    (date(2024, 3, 31), "last_month", (date(2024, 2, 1), date(2024, 2, 29))),
+    (date(2026, 12, 6), "this_month", (date(2026, 12, 1), date(2026, 12, 31))),
+    (date(2026, 2, 10), "this_quarter", (date(2026, 1, 1), date(2026, 3, 31))),
+    (date(2026, 2, 10), "last_quarter", (date(2025, 10, 1), date(2025, 12, 31))),
+    (date(2026, 11, 30), "this_quarter", (date(2026, 10, 1), date(2026, 12, 31))),
+    (date(2026, 8, 1), "last_quarter", (date(2026, 4, 1), date(2026, 6, 30))),
+    (date(2026, 8, 1), "this_year", (date(2026, 1, 1), date(2026, 12, 31))),
+    (date(2026, 8, 1), "last_year", (date(2025, 1, 1), date(2025, 12, 31))),
+    (date(2026, 8, 1), "all", None),
+])
+def test_named_periods_span_whole_months_quarters_and_years(today, key, span):
+    from engine.web.pages.reports import span_of
+
+    assert span_of(key, today) == span
