@@ -313,6 +313,7 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
     "E007": (_rep("period: status\nmeasures: [{name: n, count: true}]\n"), REP, 3, 9,
              "takes its period from 'status', a choice field"),
     "E008": (_rep("roles: [boss]\nmeasures: [{name: n, count: true}]\n"), REP, 3, 9, "unknown role 'boss'"),
+    "E009": (_rep("measures: [{name: n, sum: amount, since: due}]\n"), REP, 3, 42, "both must be dates"),
     "E020": (_dash("widgets:\n  - {report: deal}\n"), DASH, 3, 14, "shows unknown report 'deal'"),
     "E021": (_dash("roles: [boss]\nwidgets: [{report: deals}]\n"), DASH, 2, 9, "unknown role 'boss'"),
     "E022": (_dash("widgets:\n  - {report: deals, chart: number}\n"), DASH, 3, 28,

@@ -8,6 +8,7 @@
     reports.py  report pages: chart and table, period picker, CSV/XLSX export, drill-down
     dashboards.py  dashboards (dashboards/*.yaml) and the home page's dashboard
     imports.py  import pages: upload, map columns, dry run, run with progress, revert
+    report_builder.py  the report builder: build, preview, save and share reports
     design.py   the designer at /design (its own blueprint: 404 for all but designers)
 """
 
@@ -63,7 +64,9 @@ def render(kind: str, entity: Entity | None = None, **context):
 
 def init_app(app: Flask) -> None:
     from ..polymorphic import target_text
-    from . import approvals, dashboards, design, home, imports, kanban, lists, records, reports  # noqa: F401  (routes)
+    from . import (  # noqa: F401  (routes register on bp)
+        approvals, dashboards, design, home, imports, kanban, lists, records, report_builder, reports,
+    )
     from .display import contact_items, contact_summary, display_text, rollup_text
 
     app.register_blueprint(bp)
