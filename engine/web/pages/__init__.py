@@ -65,7 +65,16 @@ def render(kind: str, entity: Entity | None = None, **context):
 def init_app(app: Flask) -> None:
     from ..polymorphic import target_text
     from . import (  # noqa: F401  (routes register on bp)
-        approvals, dashboards, design, home, imports, kanban, lists, records, report_builder, reports,
+        approvals,
+        dashboards,
+        design,
+        home,
+        imports,
+        kanban,
+        lists,
+        records,
+        report_builder,
+        reports,
     )
     from .display import contact_items, contact_summary, display_text, rollup_text
 

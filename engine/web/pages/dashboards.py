@@ -18,7 +18,7 @@ from flask import abort, render_template, request
 
 from ...records import PermissionDenied, ValidationError
 from ...reports.compute import Report, Result
-from ...reports.dashboards import Dashboard, Widget, dashboard_for
+from ...reports.dashboards import Dashboard, Widget
 from ..auth import context
 from ..errors import page
 from ..i18n import gettext as _
@@ -52,12 +52,20 @@ def widgets_for(dashboard: Dashboard, ctx: Any, period: Period) -> list[Shown]:
 def dashboard_context(dashboard: Dashboard, ctx: Any, action: str) -> dict[str, Any]:
     """What templates/dashboards/_grid.html needs; BadDrill for a bad period."""
     period = read_period(request.args, dashboard.period)
+    others = [d for d in model().dashboards.values() if d is not dashboard and d.for_actor(ctx.actor)]
     return {"dashboard": dashboard, "shown": widgets_for(dashboard, ctx, period), "period": period,
-            "periods": period_names(), "action": action}
+            "periods": period_names(), "action": action, "others": others}
 
 
 def users_dashboard(ctx: Any) -> Dashboard | None:
-    return dashboard_for(model(), ctx.actor)
+    """The home page's dashboard: the first for the user's roles that has a widget they may
+    see (a dashboard of reports on records their roles do not reach would show nothing)."""
+    for dashboard in model().dashboards.values():
+        if dashboard.for_actor(ctx.actor) and any(
+                (report := model().reports.get(w.report)) is not None and may_see(report, ctx)
+                for w in dashboard.widgets):
+            return dashboard
+    return None
 
 
 @bp.get("/dashboards/<name>")

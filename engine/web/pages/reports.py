@@ -124,6 +124,15 @@ def may_see(report: Report, ctx: Any) -> bool:
     field it uses hidden from them (run() refuses the same)."""
     try:
         _allowed(service(), report, model().entity(report.entity), ctx)
+        for measure in report.measures:  # `from:` measures read another entity's records (compute._related)
+            related = getattr(measure, "related", None)
+            if related:
+                access = service().authorize(related[0], "read", ctx)
+                reads = {related[1], *(measure.filter.fields if measure.filter is not None else ())}
+                if len(related) != 3 and measure.field:
+                    reads.add(measure.field)
+                if reads & (set(access.hidden_fields()) | set(access.scoped_fields())):
+                    return False
     except PermissionDenied:
         return False
     return True
