@@ -26,6 +26,7 @@
       var one = { name: s.name, type: AXIS[spec.type], data: s.data, emphasis: { focus: "series" } };
       if (stacked) { one.stack = "all"; }
       if (spec.type === "area") { one.areaStyle = {}; }
+      if (AXIS[spec.type] === "line") { one.connectNulls = true; }
       if (s.color) { one.itemStyle = { color: s.color }; }
       if (s.axis) { one.yAxisIndex = 1; }
       return one;
