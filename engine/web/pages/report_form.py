@@ -42,7 +42,7 @@ def N_(message: str) -> str:
 KIND_LABELS = {"count": N_("Count"), "sum": N_("Sum"), "avg": N_("Average"), "min": N_("Minimum"),
                "max": N_("Maximum"), "count_distinct": N_("Distinct count"), "ratio": N_("Ratio")}
 BUCKET_LABELS = {"day": N_("Day"), "week": N_("Week"), "month": N_("Month"), "quarter": N_("Quarter"),
-                 "year": N_("Year")}
+                 "year": N_("Year"), "month_of_year": N_("Month of the year (every year together)")}
 CHART_LABELS = {"table": N_("Table"), "bar": N_("Bar"), "stacked_bar": N_("Stacked bar"), "line": N_("Line"),
                 "area": N_("Area"), "pie": N_("Pie"), "donut": N_("Donut"), "funnel": N_("Funnel"),
                 "number": N_("Number card"), "pivot": N_("Pivot table")}
