@@ -20,7 +20,8 @@ The pipeline, as for workflows:
   (`tailor_saved_report`): who sees and edits them, checked when saved and again when run
   (`report_for(service, saved_id, context)` gives the Report `run` takes).
 
-docs/reports.md is the reference.
+docs/reports.md is the reference. Dashboards (dashboards/*.yaml) are `dashboards.py`; the pages
+are engine/web/pages/reports.py and dashboards.py.
 """
 
 from __future__ import annotations
