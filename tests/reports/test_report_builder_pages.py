@@ -149,7 +149,7 @@ def test_what_the_checker_accepts_the_page_previews_and_saves(app):
         saved = client.post("/reports/builder", data=form(client, **values))
         assert saved.status_code == 303, (values, text_of(saved)[:3000])
         shown = client.get(saved.headers["Location"])
-        assert shown.status_code == 200 and "<table" in text_of(shown)
+        assert shown.status_code == 200 and ("<table" in text_of(shown) or 'class="number-card"' in text_of(shown))
         saved_id = int(saved.headers["Location"].rsplit("/", 1)[1])
         with app.extensions["tailor"].engine.connect() as conn:
             document = conn.execute(sa.select(saved_reports.c.document).where(saved_reports.c.id == saved_id)).scalar()
@@ -178,7 +178,7 @@ def test_list_filters_become_the_report_filter(app):
     expected = world.sql("SELECT COUNT(*) FROM T WHERE stage = 'won' AND customer = :c AND close_date >= '2025-03-01' "
                          "AND close_date <= '2025-12-31' AND priority = :yes AND owner = :me", c=customer, yes=True,
                          me=world.people["dora"].actor.id)[0][0]
-    assert re.findall(r'<td class="num">([^<]*)</td>', page) == [str(expected)]
+    assert re.findall(r'class="number-value"[^>]*>([^<]*)</', page) == [str(expected)]  # the saved report's card
     # a bad list value is the form's own message, not a 500; an unknown filter too
     for bad in ({"lf.close_date.from": "someday"}, {"lf.stage": "nope"}, {"lf.bogus": "1"}, {"lf.customer": "x1"}):
         response = client.post("/reports/builder/preview", data=form(client, **bad))
@@ -314,3 +314,20 @@ def test_every_field_in_every_role_of_the_form_is_judged_as_the_checker_judges_i
                 assert "<table" in page or ("hidden from you" in page and "phone" in str(values)), (username, values)
             refused += bool(expected)
         assert 0 < refused < len(cases)  # both kinds of case were met
+
+
+def test_a_saved_report_has_the_report_pages_chart_drill_down_and_exports(app):
+    """A saved report is shown like a YAML one (chart, table, drill-down, CSV/XLSX) at
+    /reports/saved_<id>, to those who may see it only."""
+    rita, ravi = signed_in(app, "rita"), signed_in(app, "ravi")
+    response = rita.post("/reports/builder", data=form(rita, title="Mine by stage", chart="bar"))
+    saved_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    page = text_of(rita.get(f"/reports/saved/{saved_id}"))
+    assert 'class="report-result"' in page and f"/reports/saved_{saved_id}/export.csv" in page
+    assert rita.get(f"/reports/saved_{saved_id}").status_code == 200
+    assert rita.get(f"/reports/saved_{saved_id}/export.csv").status_code == 200
+    drill = re.findall(r'href="(/reports/saved_\d+/drill[^"]*)"', page)
+    assert drill and rita.get(html.unescape(drill[0])).status_code == 303
+    for path in (f"/reports/saved_{saved_id}", f"/reports/saved_{saved_id}/export.csv", "/reports/saved_99999",
+                 "/reports/saved_²", "/reports/saved_" + "9" * 40):
+        assert ravi.get(path).status_code == 404, path

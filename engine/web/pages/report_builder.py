@@ -237,7 +237,7 @@ def saved_report_list():
 def saved_report(saved_id: int):
     ctx = builder_context()
     current = saved_reports.get_saved(service(), saved_id, ctx)
-    result, error, outdated = None, None, []
+    report, result, error, outdated = None, None, None, []
     try:
         report = saved_reports.report_for(service(), saved_id, ctx)
         result = run(service(), report, ctx)
@@ -247,7 +247,7 @@ def saved_report(saved_id: int):
         error = _("You may not see this: %(reason)s", reason=str(exc))
     except RecordError as exc:
         error = str(exc)
-    return render_template("reports/builder_report.html", saved=current, result=result, error=error,
+    return render_template("reports/builder_report.html", saved=current, report=report, result=result, error=error,
                            outdated=[{"text": summary(p.code), "code": p.code, "detail": p.message} for p in outdated],
                            table=table_of(result) if result is not None else None,
                            editable=current.editable_by(ctx))

@@ -33,6 +33,7 @@ from ...imports.files import safe_cell
 from ...imports.files import writer as xlsx_writer
 from ...model.model import text
 from ...records import PermissionDenied, ValidationError
+from ...reports import saved as saved_reports
 from ...reports.compute import Report, ReportNotFound, Result, Row, run
 from ...reports.compute import _allowed as _allowed  # the viewer's refusals, as run() makes them
 from ..auth import context
@@ -207,7 +208,8 @@ def measures_drawn(report: Report) -> list[str]:
 
 def report_view(report: Report, result: Result, chart: str | None = None, dom_id: str = "") -> ResultView:
     chart = chart or report.chart
-    linked = model().reports.get(report.name) is report
+    # links (drill-down, exports) for the reports the routes find again: the YAML's, and saved ones
+    linked = model().reports.get(report.name) is report or saved_id(report.name) is not None
     view = ResultView(report, result, chart, linked, dom_id=dom_id or f"report-{report.name}")
     links = [drill_url(report, result, row) if linked else None for row in result.rows]
     view.header = [c.label for c in result.columns]
@@ -319,10 +321,23 @@ def _two_groups(report: Report, result: Result, spec: dict, measure: str, links:
 
 # -- the pages ----------------------------------------------------------------------------------
 def report_or_404(name: str) -> Report:
+    """A report of the YAML, or a saved one (`saved_<id>`, engine/reports/saved.py) the user
+    may see: its page, drill-down and exports are the same routes."""
     report = model().reports.get(name)
+    if report is None and saved_id(name) is not None:
+        try:
+            report = saved_reports.report_for(service(), saved_id(name), context())
+        except (saved_reports.SavedReportNotFound, saved_reports.SavedReportOutdated):
+            report = None
     if report is None:
         raise ReportNotFound(name)
     return report
+
+
+def saved_id(name: str) -> int | None:
+    """The id in a saved report's name (`saved_12`), or None (a YAML report, the builder's preview)."""
+    rest = name.removeprefix(saved_reports.NAME_PREFIX)
+    return int(rest) if rest != name and rest.isascii() and rest.isdigit() and len(rest) < 10 else None
 
 
 def not_found():
