@@ -37,6 +37,7 @@ from ..permissions.policy import Access, Policy
 from ..storage import audit_log, comments, notifications, sequence, shares, write_engine
 from ..workflows import guard
 from .context import SYSTEM, Context
+from .echo import echo_plan, echo_rows
 from .errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from .masking import mask_changes, mask_record, mask_records, masked_fields, unmask
 from .query import Query, build_select, virtual_of
@@ -534,7 +535,7 @@ class RecordService:
         if entity.child_tables:
             for i, record_id in zip(accepted, ids, strict=True):
                 self._write_children(conn, entity, record_id, records[i], None)
-        saved = self._load_many(conn, entity, ids)
+        saved = self._saved_many(conn, entity, rows, ids)
         entries = [self._audit_entry(conn, entity, record["id"], "create", None, record, context) for record in saved]
         conn.execute(_AUDIT_INSERT, entries)
         flowing = entity.name in self._workflow_entities
@@ -705,6 +706,21 @@ class RecordService:
                                    {"name": table.name}).scalar()
             self._statements[key] = bool(created) and "AUTOINCREMENT" in created.upper()
         return self._statements[key]
+
+    def _saved_many(self, conn: Connection, entity: Entity, rows: list[dict[str, Any]],
+                    ids: list[int]) -> list[dict[str, Any]]:
+        """The records just inserted from `rows` (with these ids), as `_load` would read them:
+        built from the inserted values when the database is known to give each of them back
+        unchanged or changed in a way mirrored here (engine/records/echo.py), else read back."""
+        if not entity.child_tables:
+            key = ("echo", entity.name, conn.dialect.name)
+            plan = self._statements.get(key)
+            if plan is None:
+                plan = self._statements[key] = echo_plan(conn, entity.table)
+            echoed = echo_rows(conn, plan, rows, ids)
+            if echoed is not None:
+                return [self._from_row(entity, row) for row in echoed]
+        return self._load_many(conn, entity, ids)
 
     def _load_many(self, conn: Connection, entity: Entity, ids: list[int]) -> list[dict[str, Any]]:
         """The records of these ids, in that order, as `_load` reads one."""
@@ -1542,15 +1558,21 @@ class RecordService:
         encrypted = self._encrypted.get(entity.name)
         if encrypted is None:
             encrypted = self._encrypted[entity.name] = frozenset(n for n, f in entity.fields.items() if f.encrypted)
-        for key in sorted(set(old) | set(new) if old else new):
-            if key in _AUDIT_SKIP:
-                continue
-            before = jsonable(old.get(key)) if old else None
-            after = jsonable(new.get(key))
-            if before != after:
-                changes[key] = [before, after]
-                if key in encrypted:  # the trail holds no clear text either
-                    changes[key] = [v if v is None else keyring().seal(str(v)) for v in changes[key]]
+        if old:
+            for key in sorted(set(old) | set(new)):
+                if key in _AUDIT_SKIP:
+                    continue
+                before = jsonable(old.get(key))
+                after = jsonable(new.get(key))
+                if before != after:
+                    changes[key] = [before, after]
+        else:  # a new record: every value it has (nothing before)
+            for key in sorted(new):
+                after = new[key]
+                if after is not None and key not in _AUDIT_SKIP:
+                    changes[key] = [None, after if type(after) in _PLAIN else jsonable(after)]
+        for key in encrypted.intersection(changes) if encrypted else ():  # the trail holds no clear text either
+            changes[key] = [v if v is None else keyring().seal(str(v)) for v in changes[key]]
         if action == "update" and not changes:
             return None
         # as JSON stores it (tuples as lists, keys as text); plain values already are
