@@ -95,7 +95,11 @@ def echo_rows(conn: Connection, plan: list[tuple[str, int, Any, bool]], rows: li
                     out[name] = None
                     continue
                 value = row[name]
-                out[name] = None if value is None else _echo(value, kind, argument, sqlite, zone)
+                if value is None or (kind == _SAME_STR and type(value) is str) \
+                        or (kind == _SAME_INT and type(value) is int):
+                    out[name] = value  # (most values: given back as they are)
+                else:
+                    out[name] = _echo(value, kind, argument, sqlite, zone)
             echoed.append(out)
     except Unsure:
         return None

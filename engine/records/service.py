@@ -273,8 +273,12 @@ class RecordService:
         """The table row of a new record: its autonumbers (taken from `numbers`, a block
         allocated for a batch, or one at a time), owner and standard columns."""
         row = self._row_values(entity, record)
-        for field in entity.fields.values():
-            if field.is_autonumber and record.get(field.name) is None:
+        numbered = self._statements.get(("autonumbers", entity.name))
+        if numbered is None:
+            numbered = self._statements[("autonumbers", entity.name)] = [
+                f for f in entity.fields.values() if f.is_autonumber]
+        for field in numbered:
+            if record.get(field.name) is None:
                 number = next(numbers[field.name]) if numbers is not None else \
                     self._next_number(conn, entity, field, context)
                 record[field.name] = row[field.name] = number
@@ -1554,6 +1558,7 @@ class RecordService:
                      bypass: bool = False) -> dict[str, Any] | None:
         """The audit row of a write (None: an update that changed nothing)."""
         changes = {}
+        plain = True  # every value as JSON gives it back (else a trip through JSON below)
         old, new = old or {}, new or {}
         encrypted = self._encrypted.get(entity.name)
         if encrypted is None:
@@ -1566,17 +1571,20 @@ class RecordService:
                 after = jsonable(new.get(key))
                 if before != after:
                     changes[key] = [before, after]
+                    plain = plain and type(before) in _PLAIN and type(after) in _PLAIN
         else:  # a new record: every value it has (nothing before)
             for key in sorted(new):
                 after = new[key]
                 if after is not None and key not in _AUDIT_SKIP:
-                    changes[key] = [None, after if type(after) in _PLAIN else jsonable(after)]
+                    if type(after) not in _PLAIN:
+                        after = jsonable(after)
+                        plain = plain and type(after) in _PLAIN
+                    changes[key] = [None, after]
         for key in encrypted.intersection(changes) if encrypted else ():  # the trail holds no clear text either
             changes[key] = [v if v is None else keyring().seal(str(v)) for v in changes[key]]
         if action == "update" and not changes:
             return None
-        # as JSON stores it (tuples as lists, keys as text); plain values already are
-        if not all(type(b) in _PLAIN and type(a) in _PLAIN for b, a in changes.values()):
+        if not plain:  # as JSON stores it (tuples as lists, keys as text); plain values already are
             changes = json.loads(json.dumps(changes))
         return dict(
             entity=entity.name, record_id=record_id, action=action, changes=changes,

@@ -47,7 +47,7 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
         if field is None:
             errors.setdefault(key, []).append(f"unknown field of {entity.name}")
             continue
-        refusal = write_refusal(field, trusted)
+        refusal = _refusal_of(field, trusted)
         if refusal:
             errors.setdefault(key, []).append(refusal)
     seen: set[str] = set()
@@ -80,6 +80,21 @@ def add_error(errors: dict[str, list[str]], key: str, exc: FieldValueError) -> N
         errors.setdefault(f"{key}.{number}", []).extend(messages)
     if str(exc) or not getattr(exc, "items", None):
         errors.setdefault(key, []).append(str(exc))
+
+
+_REFUSALS: dict[tuple[int, bool], tuple[Field, str | None]] = {}  # (id(field), trusted) -> its write_refusal
+
+
+def _refusal_of(field: Field, trusted: bool) -> str | None:
+    """`write_refusal`, worked out once per compiled field (its spec does not change)."""
+    known = _REFUSALS.get((id(field), trusted))
+    if known is not None and known[0] is field:
+        return known[1]
+    refusal = write_refusal(field, trusted)
+    if len(_REFUSALS) > 8192:
+        _REFUSALS.clear()
+    _REFUSALS[(id(field), trusted)] = (field, refusal)
+    return refusal
 
 
 def write_refusal(field: Field, trusted: bool) -> str | None:
@@ -286,6 +301,8 @@ def option_problem(field: Field, value: Any, before: Any, trusted: bool) -> str 
     """Why a choice value may not be stored, or None. A value the record already holds is
     kept (a hidden option, or a value from before the options changed); a new value must be
     an option, and one that is not hidden (imports, `trusted`, may set hidden ones)."""
+    if type(value) is str and (value == before or value in field.active_option_values):
+        return None  # one option, offered (or kept): most values
     chosen = value if isinstance(value, list) else [value]
     had = before if isinstance(before, list) else [before]
     new = [v for v in chosen if v not in had]
@@ -303,16 +320,19 @@ def option_problem(field: Field, value: Any, before: Any, trusted: bool) -> str 
 
 def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, context: Context, validators,
                     errors: dict[str, list[str]], prefix: str = "", trusted: bool = False) -> None:
-    for field, name, kind, money, may_require, checks_column in _validation_plan(fields):
-        key = prefix + name
-        value = record.get(name)
+    get = record.get
+    for field, name, kind, money, may_require, checks, is_empty in _validation_plan(fields):
+        value = get(name)
         if money:  # the currency: one of the field's set, or the other field's code
             for where, message in field.type.currency_errors(record, old, field).items():
                 errors.setdefault(prefix + where, []).append(message)
-        if value is None or field.type.is_empty(value):  # (every type holds None empty)
+        if value is None or is_empty(value):  # (every type holds None empty)
             if may_require and is_required(field, record, context):
-                errors.setdefault(key, []).append("is required")
+                errors.setdefault(prefix + name, []).append("is required")
             continue
+        if kind is None and checks is None and not field.validators:
+            continue  # nothing more to check of this value
+        key = prefix + name
         if kind == "rows":
             before = _rows_by_id((old or {}).get(name))
             for i, row in enumerate(value):
@@ -324,8 +344,8 @@ def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, 
             if problem:
                 errors.setdefault(key, []).append(problem)
                 continue
-        if checks_column:
-            for message in field.type.validate(value, field):
+        if checks is not None:
+            for message in checks(value, field):
                 errors.setdefault(key, []).append(message)
         for suffix, item in field.type.each_value(record, field) if field.validators else ():
             for validator in field.validators:  # each e-mail of an emails field, else the value
@@ -338,7 +358,8 @@ def _validation_plan(fields) -> list[tuple]:
     """Per field, worked out once for a compiled entity's (or child row's) fields: (field,
     name, "rows" / "choice" / None, whether it is money, whether it may be required at all
     (`is_required` is asked only then: autonumbers, computed and hidden fields never are, nor
-    fields neither required nor required_when), whether its type checks the stored value)."""
+    fields neither required nor required_when), its type's check of a stored value (None:
+    not stored, or a type that checks nothing more than coercion did), its type's `is_empty`)."""
     def build() -> list[tuple]:
         plan = []
         for field in fields.values():
@@ -346,8 +367,10 @@ def _validation_plan(fields) -> list[tuple]:
                 "choice" if field.type.name in ("choice", "multichoice") else None
             may_require = not (field.is_autonumber or field.is_computed or field.hidden) \
                 and (field.required or field.required_when is not None)
-            plan.append((field, field.name, kind, field.type.name == "money", may_require,
-                         field.type.storage == "column" and not field.is_computed))
+            checks = field.type.validate if field.type.storage == "column" and not field.is_computed \
+                and type(field.type).validate is not FieldType.validate else None
+            plan.append((field, field.name, kind, field.type.name == "money", may_require, checks,
+                         field.type.is_empty))
         return plan
     return _per_fields("validation", fields, build)
 
