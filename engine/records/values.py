@@ -279,7 +279,36 @@ def prepare_lines(entity: Entity, record: dict[str, Any], context: Context,
 
 
 def condition(expression, record: dict[str, Any], context: Context) -> bool:
-    return bool(expression.evaluate(record, context.variables, now=context.now)) if expression is not None else False
+    return bool(evaluated(expression, record, context)) if expression is not None else False
+
+
+_MEMO_TYPES = frozenset({str, int, bool, type(None)})  # values whose equal ones an expression cannot tell apart
+
+
+def evaluated(expression, record: dict[str, Any], context: Context) -> Any:
+    """`expression.evaluate` on the record. An expression calling no function is a pure
+    function of the fields it reads, the user and the time, which a context holds fixed:
+    its value is remembered per context for the values it read (of plain types), so the
+    rows of an import batch that share them (a classification, a level) evaluate it once."""
+    if expression.functions:
+        return expression.evaluate(record, context.variables, now=context.now)
+    key: list[Any] = [expression]
+    for name in expression.fields:
+        value = record.get(name)
+        if type(value) not in _MEMO_TYPES:
+            return expression.evaluate(record, context.variables, now=context.now)
+        key.append(type(value))
+        key.append(value)
+    memo = context.__dict__.get("_evaluated")
+    if memo is None or memo[0] is not context.actor or memo[1] != context.now or len(memo[2]) > 4096:
+        memo = context.__dict__["_evaluated"] = (context.actor, context.now, {})
+    found = memo[2].get(tuple(key), _NOTHING)
+    if found is _NOTHING:
+        found = memo[2][tuple(key)] = expression.evaluate(record, context.variables, now=context.now)
+    return found
+
+
+_NOTHING = object()
 
 
 def is_visible(field: Field, record: dict[str, Any], context: Context) -> bool:
@@ -382,7 +411,7 @@ def validate_record(entity: Entity, record: dict[str, Any], old: dict[str, Any] 
     for rule in entity.rules:
         if rule.when is not None and not condition(rule.when, record, context):
             continue
-        if not rule.check.evaluate(record, context.variables, now=context.now):
+        if not evaluated(rule.check, record, context):
             language = context.actor.language
             errors.setdefault(rule.field or "", []).append(text(rule.message, language, rule.name))
     return errors
