@@ -26,7 +26,7 @@ from engine.records import RecordService
 from engine.storage import import_items, import_runs, make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
-ROWS = 20_000
+ROWS = int(os.environ.get("TAILOR_IMPORT_KILL_ROWS", 20_000))  # the 200,000 on demand
 
 
 def test_kill_9_mid_import_then_resume_imports_every_row_once(make_project, db_url, tmp_path):
