@@ -1,9 +1,9 @@
 """`kill -9` of the worker in the middle of an import, then a restart: every row exactly
 once (SQLite and PostgreSQL). The issue asks for 200,000 rows: TAILOR_IMPORT_KILL_ROWS=200000
-runs it so (measured on the shared 2-core development machine at a load average of about
-11 to 14: 290 s on SQLite, 466 s on PostgreSQL). 20,000 rows by default keep the suite's time modest (16 s on SQLite,
-28 s on PostgreSQL, measured earlier) and still leave the worker killed with most batches
-to go."""
+runs it so (measured on the shared 2-core development machine at a load average of 11 to
+14: 290 s on SQLite, 466 s on PostgreSQL). 20,000 rows by default keep the suite's time
+modest (16 s on SQLite, 28 s on PostgreSQL, measured earlier) and still leave the worker
+killed with most batches to go."""
 
 from __future__ import annotations
 
