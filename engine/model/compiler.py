@@ -19,6 +19,7 @@ from ..fields.base import FieldType
 from ..fields.relation import ID_TYPE, ON_DELETE
 from ..labels import DEFAULT_LANGUAGE, english_plural, readable
 from ..permissions.roles import ACTIONS, compile_roles
+from ..reports.checks import indexed_columns
 from ..reports.definition import compile_reports
 from ..spec.checks import STANDARD_FIELDS, SpecChecker
 from ..spec.project import ProjectSpec, Provenance, option_value
@@ -482,6 +483,7 @@ class Compiler:
             columns.append(sa.Column(SEARCH_COLUMN, sa.Text(), nullable=True, info={"renamed_from": None}))
         sorted_on = {s.lstrip("-") for s in listing.sort}
         indexed = set(filters) | {f.name for f in fields.values() if f.index}
+        indexed |= indexed_columns(self.spec.reports, name)  # what reports group, link and take periods by
         if title:
             indexed.add(title)
         if spec.get("stage"):

@@ -304,6 +304,7 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
     "E007": (_rep("period: status\nmeasures: [{name: n, count: true}]\n"), REP, 3, 9,
              "takes its period from 'status', a choice field"),
     "E008": (_rep("roles: [boss]\nmeasures: [{name: n, count: true}]\n"), REP, 3, 9, "unknown role 'boss'"),
+    "E009": (_rep("measures: [{name: n, sum: amount, since: due}]\n"), REP, 3, 42, "both must be dates"),
     # warnings: the project loads; they are on the model (and printed by `tailor check`)
     "W301": ({ENTITY: """
         entity: customer

@@ -6,6 +6,7 @@
     kanban.py   boards for entities with a stage field
     approvals.py  transitions, approval tasks, the inbox, notifications
     imports.py  import pages: upload, map columns, dry run, run with progress, revert
+    report_builder.py  the report builder: build, preview, save and share reports
     design.py   the designer at /design (its own blueprint: 404 for all but designers)
 """
 
@@ -61,7 +62,7 @@ def render(kind: str, entity: Entity | None = None, **context):
 
 def init_app(app: Flask) -> None:
     from ..polymorphic import target_text
-    from . import approvals, design, home, imports, kanban, lists, records  # noqa: F401  (routes register on bp)
+    from . import approvals, design, home, imports, kanban, lists, records, report_builder  # noqa: F401  (routes register on bp)
     from .display import contact_items, contact_summary, display_text, rollup_text
 
     app.register_blueprint(bp)

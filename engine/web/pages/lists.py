@@ -41,7 +41,7 @@ from werkzeug.datastructures import MultiDict
 
 from ...fields.base import FieldValueError
 from ...fields.duration import clock_text
-from ...imports.files import safe_cell  # one rule for every file that leaves Tailor
+from ...imports.files import NUMBER_FORMATS, safe_cell  # one rule for every file that leaves Tailor
 from ...imports.files import writer as xlsx_writer
 from ...model import Entity
 from ...model.model import Field
@@ -889,6 +889,8 @@ def typed(column: Column, row: dict, lookups: Lookups) -> Any:
     value = row.get(column.name)
     if value is None or value == "" or value == []:
         return None
+    if isinstance(value, (bool, timedelta)):  # Excel's TRUE/FALSE and durations: they import again as they were
+        return value
     kind = column.kind
     shown = displayed(column.field) and column.field.type.display(row, column.field,
                                                                   lookups.locale.split("_")[0]) is not None
@@ -943,6 +945,17 @@ class ExportPlan:
             elif item_list(column.field):
                 header.append(f"{column.label} ({_('others')})")
         return header
+
+    def formats(self) -> list[str | None]:
+        """Excel number formats, a cell per header's column: money with two decimals,
+        percent, durations (files.NUMBER_FORMATS); None for Excel's own."""
+        found: list[str | None] = []
+        for column in self.columns:
+            kind = column.field.type.name if column.field is not None else column.kind
+            found.append(NUMBER_FORMATS.get(kind))
+            if column.kind == "money" or item_list(column.field):
+                found.append(None)
+        return found
 
     def pages(self) -> Iterable[list[dict]]:
         """The rows a page at a time, at most EXPORT_CAP in all."""
@@ -1008,9 +1021,10 @@ def list_export_xlsx(entity: str):
     try:
         target = xlsx_writer("xlsx", out, label(plan.entity.plural, plan.entity.name))
         target.row([safe_cell(h) for h in plan.header(utc=True)])
+        formats = plan.formats()
         for rows in plan.pages():
             for values in plan.values(rows, typed, str):
-                target.row(values)
+                target.row(values, formats)
         target.close()
         out.seek(0)
     except BaseException:
