@@ -82,6 +82,7 @@ class Converter:
         self.keys = targets(entity)
         self.columns = [(i, h, mapping.columns.get(h)) for i, h in enumerate(headers) if mapping.columns.get(h)]
         self._users: dict[str, set[int]] = {}
+        self._options: dict[tuple[int, str], Any] = {}  # (id of the field, cell text) -> the option it names
 
     def convert(self, rows: list[list[Any]], numbers: list[int], seen_keys: dict[Any, int] | None = None) -> list[Prepared]:
         """The records of `rows` (a record's lines rows joined to it: pass whole records,
@@ -178,10 +179,10 @@ class Converter:
         if kind == "user":
             return self._user(value)
         if kind == "choice":
-            return _option(field_, value, self.context.actor.language)
+            return self._option(field_, value)
         if kind in ("multichoice", "tags"):
             items = value if isinstance(value, list) else [v.strip() for v in _SEPARATORS.split(_text(value))]
-            return [_option(field_, v, self.context.actor.language) for v in items if v]
+            return [self._option(field_, v) for v in items if v]
         if kind == "date":
             return _date(value)
         if kind == "datetime":
@@ -195,6 +196,16 @@ class Converter:
         if kind == "boolean":
             return value if isinstance(value, (bool, int)) else _text(value)
         return _text(value)
+
+    def _option(self, field_: Field, value: Any) -> Any:
+        """`_option`, remembered per field for a text cell: a file repeats a few options
+        (or their labels) on every row."""
+        if type(value) is not str:
+            return _option(field_, value, self.context.actor.language)
+        found = self._options.get((id(field_), value))
+        if found is None:
+            found = self._options[(id(field_), value)] = _option(field_, value, self.context.actor.language)
+        return found
 
     def _link(self, key: str, field_: Field, value: Any, links: dict[str, dict[str, set[int]]]) -> int:
         text = _text(value)

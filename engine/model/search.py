@@ -64,6 +64,8 @@ _ACCENTED, _PLAIN = _latin_table()
 def fold(text: str) -> str:
     """Text as searched: compatibility forms unified (full-width letters and digits become
     ASCII), accents removed, case folded, runs of spaces made one."""
+    if text.isascii():  # nothing to decompose, strip or translate, and casefold is lower: most names and codes
+        return _SPACE.sub(" ", text.lower()).strip()
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     plain = stripped.translate(_EXTRA).casefold()

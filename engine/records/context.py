@@ -57,4 +57,9 @@ class Context:
 
     @property
     def variables(self) -> dict[str, Any]:
-        return {"user": self.actor.variables()}
+        """What expressions see; worked out once per actor (a batch of an import evaluates
+        conditions for every row). Expressions only read it."""
+        known = self.__dict__.get("_variables")
+        if known is None or known[0] is not self.actor:
+            known = self.__dict__["_variables"] = (self.actor, {"user": self.actor.variables()})
+        return known[1]

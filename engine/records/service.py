@@ -37,6 +37,7 @@ from ..permissions.policy import Access, Policy
 from ..storage import audit_log, comments, notifications, sequence, shares, write_engine
 from ..workflows import guard
 from .context import SYSTEM, Context
+from .echo import echo_plan, echo_rows
 from .errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from .masking import mask_changes, mask_record, mask_records, masked_fields, unmask
 from .mentions import mentioned
@@ -273,8 +274,12 @@ class RecordService:
         """The table row of a new record: its autonumbers (taken from `numbers`, a block
         allocated for a batch, or one at a time), owner and standard columns."""
         row = self._row_values(entity, record)
-        for field in entity.fields.values():
-            if field.is_autonumber and record.get(field.name) is None:
+        numbered = self._statements.get(("autonumbers", entity.name))
+        if numbered is None:
+            numbered = self._statements[("autonumbers", entity.name)] = [
+                f for f in entity.fields.values() if f.is_autonumber]
+        for field in numbered:
+            if record.get(field.name) is None:
                 number = next(numbers[field.name]) if numbers is not None else \
                     self._next_number(conn, entity, field, context)
                 record[field.name] = row[field.name] = number
@@ -535,7 +540,7 @@ class RecordService:
         if entity.child_tables:
             for i, record_id in zip(accepted, ids, strict=True):
                 self._write_children(conn, entity, record_id, records[i], None)
-        saved = self._load_many(conn, entity, ids)
+        saved = self._saved_many(conn, entity, rows, ids)
         entries = [self._audit_entry(conn, entity, record["id"], "create", None, record, context) for record in saved]
         conn.execute(_AUDIT_INSERT, entries)
         flowing = entity.name in self._workflow_entities
@@ -681,6 +686,20 @@ class RecordService:
                     raise _BatchRefused()
                 ids.extend(range(before + 1, after + 1))
             return ids
+        if conn.dialect.name == "postgresql":
+            # the ids taken from the table's sequence in one query, then a plain executemany
+            # (psycopg sends it as one pipeline): INSERT … RETURNING of many rows is one huge
+            # statement psycopg parses anew each time, slower than the rows' own checks
+            sequence_of = self._id_sequence(conn, table)
+            if sequence_of is not None:
+                taken = sorted(conn.execute(sa.text("SELECT nextval(CAST(:sequence AS regclass)) "
+                                                    "FROM generate_series(1, :wanted)"),
+                                            {"sequence": sequence_of, "wanted": len(rows)}).scalars())
+                ids = [int(i) for i in taken]
+                at = iter(ids)
+                for run in runs:
+                    conn.execute(self._plain_insert(entity), [{**row, "id": next(at)} for row in run])
+                return ids
         statement = self._statements.get(("insert many", entity.name))
         if statement is None:
             statement = self._statements[("insert many", entity.name)] = table.insert().returning(
@@ -690,6 +709,14 @@ class RecordService:
         if len(ids) != len(rows):
             raise _BatchRefused()
         return ids
+
+    def _id_sequence(self, conn: Connection, table: sa.Table) -> str | None:
+        """The sequence numbering a PostgreSQL table's ids (asked once per table)."""
+        key = ("id sequence", table.name)
+        if key not in self._statements:
+            self._statements[key] = conn.execute(sa.text("SELECT pg_get_serial_sequence(:table, 'id')"),
+                                                 {"table": conn.dialect.identifier_preparer.quote(table.name)}).scalar()
+        return self._statements[key]
 
     def _plain_insert(self, entity: Entity) -> Any:
         statement = self._statements.get(("insert", entity.name))
@@ -706,6 +733,21 @@ class RecordService:
                                    {"name": table.name}).scalar()
             self._statements[key] = bool(created) and "AUTOINCREMENT" in created.upper()
         return self._statements[key]
+
+    def _saved_many(self, conn: Connection, entity: Entity, rows: list[dict[str, Any]],
+                    ids: list[int]) -> list[dict[str, Any]]:
+        """The records just inserted from `rows` (with these ids), as `_load` would read them:
+        built from the inserted values when the database is known to give each of them back
+        unchanged or changed in a way mirrored here (engine/records/echo.py), else read back."""
+        if not entity.child_tables:
+            key = ("echo", entity.name, conn.dialect.name)
+            plan = self._statements.get(key)
+            if plan is None:
+                plan = self._statements[key] = echo_plan(conn, entity.table)
+            echoed = echo_rows(conn, plan, rows, ids)
+            if echoed is not None:
+                return [self._from_row(entity, row) for row in echoed]
+        return self._load_many(conn, entity, ids)
 
     def _load_many(self, conn: Connection, entity: Entity, ids: list[int]) -> list[dict[str, Any]]:
         """The records of these ids, in that order, as `_load` reads one."""
@@ -1560,23 +1602,33 @@ class RecordService:
                      bypass: bool = False) -> dict[str, Any] | None:
         """The audit row of a write (None: an update that changed nothing)."""
         changes = {}
+        plain = True  # every value as JSON gives it back (else a trip through JSON below)
         old, new = old or {}, new or {}
         encrypted = self._encrypted.get(entity.name)
         if encrypted is None:
             encrypted = self._encrypted[entity.name] = frozenset(n for n, f in entity.fields.items() if f.encrypted)
-        for key in sorted(set(old) | set(new) if old else new):
-            if key in _AUDIT_SKIP:
-                continue
-            before = jsonable(old.get(key)) if old else None
-            after = jsonable(new.get(key))
-            if before != after:
-                changes[key] = [before, after]
-                if key in encrypted:  # the trail holds no clear text either
-                    changes[key] = [v if v is None else keyring().seal(str(v)) for v in changes[key]]
+        if old:
+            for key in sorted(set(old) | set(new)):
+                if key in _AUDIT_SKIP:
+                    continue
+                before = jsonable(old.get(key))
+                after = jsonable(new.get(key))
+                if before != after:
+                    changes[key] = [before, after]
+                    plain = plain and type(before) in _PLAIN and type(after) in _PLAIN
+        else:  # a new record: every value it has (nothing before)
+            for key in sorted(new):
+                after = new[key]
+                if after is not None and key not in _AUDIT_SKIP:
+                    if type(after) not in _PLAIN:
+                        after = jsonable(after)
+                        plain = plain and type(after) in _PLAIN
+                    changes[key] = [None, after]
+        for key in encrypted.intersection(changes) if encrypted else ():  # the trail holds no clear text either
+            changes[key] = [v if v is None else keyring().seal(str(v)) for v in changes[key]]
         if action == "update" and not changes:
             return None
-        # as JSON stores it (tuples as lists, keys as text); plain values already are
-        if not all(type(b) in _PLAIN and type(a) in _PLAIN for b, a in changes.values()):
+        if not plain:  # as JSON stores it (tuples as lists, keys as text); plain values already are
             changes = json.loads(json.dumps(changes))
         return dict(
             entity=entity.name, record_id=record_id, action=action, changes=changes,

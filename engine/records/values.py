@@ -47,7 +47,7 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
         if field is None:
             errors.setdefault(key, []).append(f"unknown field of {entity.name}")
             continue
-        refusal = write_refusal(field, trusted)
+        refusal = _refusal_of(field, trusted)
         if refusal:
             errors.setdefault(key, []).append(refusal)
     seen: set[str] = set()
@@ -80,6 +80,21 @@ def add_error(errors: dict[str, list[str]], key: str, exc: FieldValueError) -> N
         errors.setdefault(f"{key}.{number}", []).extend(messages)
     if str(exc) or not getattr(exc, "items", None):
         errors.setdefault(key, []).append(str(exc))
+
+
+_REFUSALS: dict[tuple[int, bool], tuple[Field, str | None]] = {}  # (id(field), trusted) -> its write_refusal
+
+
+def _refusal_of(field: Field, trusted: bool) -> str | None:
+    """`write_refusal`, worked out once per compiled field (its spec does not change)."""
+    known = _REFUSALS.get((id(field), trusted))
+    if known is not None and known[0] is field:
+        return known[1]
+    refusal = write_refusal(field, trusted)
+    if len(_REFUSALS) > 8192:
+        _REFUSALS.clear()
+    _REFUSALS[(id(field), trusted)] = (field, refusal)
+    return refusal
 
 
 def write_refusal(field: Field, trusted: bool) -> str | None:
@@ -264,7 +279,36 @@ def prepare_lines(entity: Entity, record: dict[str, Any], context: Context,
 
 
 def condition(expression, record: dict[str, Any], context: Context) -> bool:
-    return bool(expression.evaluate(record, context.variables, now=context.now)) if expression is not None else False
+    return bool(evaluated(expression, record, context)) if expression is not None else False
+
+
+_MEMO_TYPES = frozenset({str, int, bool, type(None)})  # values whose equal ones an expression cannot tell apart
+
+
+def evaluated(expression, record: dict[str, Any], context: Context) -> Any:
+    """`expression.evaluate` on the record. An expression calling no function is a pure
+    function of the fields it reads, the user and the time, which a context holds fixed:
+    its value is remembered per context for the values it read (of plain types), so the
+    rows of an import batch that share them (a classification, a level) evaluate it once."""
+    if expression.functions:
+        return expression.evaluate(record, context.variables, now=context.now)
+    key: list[Any] = [expression]
+    for name in expression.fields:
+        value = record.get(name)
+        if type(value) not in _MEMO_TYPES:
+            return expression.evaluate(record, context.variables, now=context.now)
+        key.append(type(value))
+        key.append(value)
+    memo = context.__dict__.get("_evaluated")
+    if memo is None or memo[0] is not context.actor or memo[1] != context.now or len(memo[2]) > 4096:
+        memo = context.__dict__["_evaluated"] = (context.actor, context.now, {})
+    found = memo[2].get(tuple(key), _NOTHING)
+    if found is _NOTHING:
+        found = memo[2][tuple(key)] = expression.evaluate(record, context.variables, now=context.now)
+    return found
+
+
+_NOTHING = object()
 
 
 def is_visible(field: Field, record: dict[str, Any], context: Context) -> bool:
@@ -286,6 +330,8 @@ def option_problem(field: Field, value: Any, before: Any, trusted: bool) -> str 
     """Why a choice value may not be stored, or None. A value the record already holds is
     kept (a hidden option, or a value from before the options changed); a new value must be
     an option, and one that is not hidden (imports, `trusted`, may set hidden ones)."""
+    if type(value) is str and (value == before or value in field.active_option_values):
+        return None  # one option, offered (or kept): most values
     chosen = value if isinstance(value, list) else [value]
     had = before if isinstance(before, list) else [before]
     new = [v for v in chosen if v not in had]
@@ -303,16 +349,19 @@ def option_problem(field: Field, value: Any, before: Any, trusted: bool) -> str 
 
 def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, context: Context, validators,
                     errors: dict[str, list[str]], prefix: str = "", trusted: bool = False) -> None:
-    for field, name, kind, money, may_require, checks_column in _validation_plan(fields):
-        key = prefix + name
-        value = record.get(name)
+    get = record.get
+    for field, name, kind, money, may_require, checks, is_empty in _validation_plan(fields):
+        value = get(name)
         if money:  # the currency: one of the field's set, or the other field's code
             for where, message in field.type.currency_errors(record, old, field).items():
                 errors.setdefault(prefix + where, []).append(message)
-        if value is None or field.type.is_empty(value):  # (every type holds None empty)
+        if value is None or is_empty(value):  # (every type holds None empty)
             if may_require and is_required(field, record, context):
-                errors.setdefault(key, []).append("is required")
+                errors.setdefault(prefix + name, []).append("is required")
             continue
+        if kind is None and checks is None and not field.validators:
+            continue  # nothing more to check of this value
+        key = prefix + name
         if kind == "rows":
             before = _rows_by_id((old or {}).get(name))
             for i, row in enumerate(value):
@@ -324,8 +373,8 @@ def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, 
             if problem:
                 errors.setdefault(key, []).append(problem)
                 continue
-        if checks_column:
-            for message in field.type.validate(value, field):
+        if checks is not None:
+            for message in checks(value, field):
                 errors.setdefault(key, []).append(message)
         for suffix, item in field.type.each_value(record, field) if field.validators else ():
             for validator in field.validators:  # each e-mail of an emails field, else the value
@@ -338,7 +387,8 @@ def _validation_plan(fields) -> list[tuple]:
     """Per field, worked out once for a compiled entity's (or child row's) fields: (field,
     name, "rows" / "choice" / None, whether it is money, whether it may be required at all
     (`is_required` is asked only then: autonumbers, computed and hidden fields never are, nor
-    fields neither required nor required_when), whether its type checks the stored value)."""
+    fields neither required nor required_when), its type's check of a stored value (None:
+    not stored, or a type that checks nothing more than coercion did), its type's `is_empty`)."""
     def build() -> list[tuple]:
         plan = []
         for field in fields.values():
@@ -346,8 +396,10 @@ def _validation_plan(fields) -> list[tuple]:
                 "choice" if field.type.name in ("choice", "multichoice") else None
             may_require = not (field.is_autonumber or field.is_computed or field.hidden) \
                 and (field.required or field.required_when is not None)
-            plan.append((field, field.name, kind, field.type.name == "money", may_require,
-                         field.type.storage == "column" and not field.is_computed))
+            checks = field.type.validate if field.type.storage == "column" and not field.is_computed \
+                and type(field.type).validate is not FieldType.validate else None
+            plan.append((field, field.name, kind, field.type.name == "money", may_require, checks,
+                         field.type.is_empty))
         return plan
     return _per_fields("validation", fields, build)
 
@@ -359,7 +411,7 @@ def validate_record(entity: Entity, record: dict[str, Any], old: dict[str, Any] 
     for rule in entity.rules:
         if rule.when is not None and not condition(rule.when, record, context):
             continue
-        if not rule.check.evaluate(record, context.variables, now=context.now):
+        if not evaluated(rule.check, record, context):
             language = context.actor.language
             errors.setdefault(rule.field or "", []).append(text(rule.message, language, rule.name))
     return errors
