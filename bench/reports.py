@@ -4,7 +4,11 @@ scope, the report's filter, one GROUP BY, then the labels of owners and customer
 same GROUP BY written by hand with SQLAlchemy Core, in the same run on the same table.
 
 Printed: each widget's median (ms) both ways and the ratio Core / Tailor (the goal: at
-least 0.8, i.e. the engine no more than 25 % slower than hand-written SQL).
+least 0.8, i.e. the engine no more than 25 % slower than hand-written SQL); then the home
+page of an administrator, which is the sales dashboard (every widget of
+examples/crm/dashboards/sales.yaml over all the rows), requested BENCH_DASHBOARD_REQUESTS
+times (default 20) in the process through Flask's test client: its p50 and p99 (with 20
+requests the p99 is the slowest).
 
 SQLite always; PostgreSQL too when TAILOR_BENCH_DATABASE_URL is set: its `public` schema
 is dropped and recreated, as bench/imports.py does (so give it a database of its own). The rows are
@@ -26,14 +30,20 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine.config import Settings  # noqa: E402
 from engine.migrate import apply_plan, plan_migration, upgrade_system_tables  # noqa: E402
 from engine.model import load_model  # noqa: E402
+from engine.permissions.org import set_roles  # noqa: E402
 from engine.records import Context, RecordService  # noqa: E402
 from engine.reports import run  # noqa: E402
 from engine.storage import make_engine, users, write_engine  # noqa: E402
+from engine.users import create_user  # noqa: E402
+from engine.web import create_app  # noqa: E402
 
 ROWS = int(os.environ.get("BENCH_REPORT_ROWS", 1_000_000))
 REPEAT = int(os.environ.get("BENCH_REPORT_REPEAT", 7))
+REQUESTS = int(os.environ.get("BENCH_DASHBOARD_REQUESTS", 20))
+PASSWORD = "bench-pass-1"
 PROJECT = ROOT / "examples" / "crm"
 CUSTOMERS, OWNERS = 1000, 20
 STAGES = ("prospecting", "qualification", "proposal", "negotiation", "won", "lost")
@@ -158,7 +168,31 @@ def bench(kind: str, url: str) -> None:
         print(f"  {name:<18} Tailor {tailor_ms:8.1f} ms   Core {core_ms:8.1f} ms   Core/Tailor {core_ms / tailor_ms:.2f}")
     print(f"  dashboard (six widgets): geometric mean Core/Tailor {statistics.geometric_mean(ratios):.2f}, "
           f"lowest {min(ratios):.2f} (goal: at least 0.8)")
+    dashboard_page(model, engine, url)
     engine.dispose()
+
+
+def dashboard_page(model, engine, url: str) -> None:
+    """The home page (the sales dashboard) of an administrator, timed request by request."""
+    with write_engine(engine).begin() as conn:
+        set_roles(conn, create_user(conn, "bench.admin", PASSWORD), ["admin"], model.roles)
+    app = create_app(Settings(project=PROJECT, database_url=url, secret_key="bench", extra={"jobs": "off"}))
+    client = app.test_client()
+    page = client.get("/sign-in").get_data(as_text=True)
+    token = page.split('name="csrf_token"', 1)[1].split('value="', 1)[1].split('"', 1)[0]
+    assert client.post("/sign-in", data={"username": "bench.admin", "password": PASSWORD,
+                                         "csrf_token": token}).status_code == 302
+    first = client.get("/home")
+    assert first.status_code == 200 and "data-dashboard" in first.get_data(as_text=True), "no dashboard on the home page"
+    spent = []
+    for _ in range(REQUESTS):
+        began = time.perf_counter()
+        assert client.get("/home").status_code == 200
+        spent.append((time.perf_counter() - began) * 1000)
+    spent.sort()
+    p99 = spent[min(len(spent) - 1, int(len(spent) * 0.99))]
+    print(f"  dashboard page (/home: the sales dashboard, {len(model.dashboards['sales'].widgets)} widgets, "
+          f"{REQUESTS} requests): p50 {statistics.median(spent):.0f} ms, p99 {p99:.0f} ms")
 
 
 def main() -> None:
