@@ -118,6 +118,7 @@ audit_log = sa.Table(
     sa.Column("import_run", sa.Integer),
     sa.Index("ix_tailor_audit_entity_record", "entity", "record_id", "id"),
     sa.Index("ix_tailor_audit_import_run", "import_run"),
+    sa.Index("ix_tailor_audit_user", "user_id", "id"),  # the home page: what a user changed last
 )
 
 schema_history = sa.Table(

@@ -1,5 +1,5 @@
-"""The start page (the user's dashboard, then entities by menu group with record counts)
-and the global search."""
+"""The start page (the user's work — approvals waiting, records changed last — and their
+dashboard, then entities by menu group with record counts) and the global search."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ..forms import title_columns, title_of
 from ..i18n import gettext as _
 from . import bp, can, model, render, service
 from .lists import default_sort
+from .my_work import my_work
 
 SEARCH_LIMIT = 8
 
@@ -57,7 +58,7 @@ def home():
     for _label, entities in menu():
         for entity in entities:
             counts[entity.name] = service().count(entity.name, limit=1000, context=context())
-    return render("home", groups=menu(), counts=counts, board=board,
+    return render("home", groups=menu(), counts=counts, board=board, work=my_work(ctx),
                   reports=any(True for _r in model().reports.values()))
 
 
