@@ -90,7 +90,7 @@ from .i18n import fmt, language
 from .i18n import gettext as _
 from .state import WebState
 
-CONTROL_KEYS = frozenset({"csrf_token", "version", "_action", "_present", "form_token"})
+CONTROL_KEYS = frozenset({"csrf_token", "version", "_action", "_present", "form_token", "_then"})  # _then: "save and new"
 MAX_ROWS = 500
 ROWS = ("lines", "links")
 FALSE_TEXT = ("", "0", "false", "off", "no", "n", "f")

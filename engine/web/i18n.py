@@ -51,6 +51,13 @@ def gettext(string: str, **variables: Any) -> str:
     return translated % variables if variables else translated
 
 
+def pgettext(context: str, string: str, **variables: Any) -> str:
+    """`gettext` for a text that reads differently in another place: English "Created" is
+    创建时间 as a column and 创建 as what happened in a record's history."""
+    translated = _translations().upgettext(context, string)
+    return translated % variables if variables else translated
+
+
 def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
     variables.setdefault("num", num)
     return _translations().ungettext(singular, plural, num) % variables

@@ -33,3 +33,13 @@ def test_chinese_pages(client):
     listing = client.get("/e/customer").get_data(as_text=True)
     assert "导出 CSV" in listing and "客户" in listing
     assert "退出" in client.get("/home").get_data(as_text=True)
+
+
+def test_a_word_that_reads_differently_in_another_place(client):
+    """"Created" is 创建时间 as a column, 创建 as what happened in a record's history."""
+    page = client.get("/home").get_data(as_text=True)
+    client.post("/language", data={"language": "zh", "next": "/home", "csrf_token": csrf_of(page)})
+    record = client.get("/e/customer/1").get_data(as_text=True)
+    history = record.split('class="entry-create"', 1)[1].split("</li>", 1)[0]
+    assert "<strong>创建</strong>" in history and "创建时间" not in history
+    assert "创建时间" in client.get("/e/customer?cols=name,created_at").get_data(as_text=True)

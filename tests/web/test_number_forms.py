@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from listutil import plain_cells
 from test_forms import field_html, form_values, setting
 from webutil import sign_in
 from werkzeug.datastructures import MultiDict
@@ -197,7 +198,7 @@ def test_an_amount_in_the_currency_of_another_field(shop):
     assert (saved["amount"], saved["currency"]) == (Decimal("1200.50"), "EUR") and "amount_currency" not in saved
     assert "1,200.50 EUR" in client.get(f"/e/deal/{record_id}").get_data(as_text=True)
     listing = client.get("/e/deal").get_data(as_text=True)
-    assert '<td class="num">1,200.50 EUR</td>' in listing
+    assert '<td class="num">1,200.50 EUR</td>' in plain_cells(listing)
     assert "Currency" not in listing.split("<thead>", 1)[1].split("</thead>", 1)[0]  # not a column of its own
     assert "1,200.50 EUR" in client.get("/e/deal?amount.min=1000").get_data(as_text=True)
     rows = list(csv.reader(io.StringIO(client.get("/e/deal/export.csv").get_data(as_text=True).lstrip("\ufeff"))))

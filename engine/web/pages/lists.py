@@ -47,6 +47,7 @@ from ...model import Entity
 from ...model.model import Field
 from ...records import ConflictError, Context, NotFound, PermissionDenied, Query, ValidationError
 from ...records.query import cursor, order_keys
+from ...records.totals import summable, totals
 from ...storage import saved_views, write_engine
 from ..auth import context
 from ..errors import page
@@ -565,14 +566,38 @@ def present(entity: Entity, columns: list[Column], rows: list[dict], ctx: Contex
         return [Markup("") for _row in rows]
     url = record_urls(entity.name)
     first, rest = renderer(columns[0], lookups, link=False), renderers(columns[1:], lookups)
-    opening = ['<td class="num">' if c.num else "<td>" for c in columns]
+    keys = card_columns(entity, columns)
+    opening = [_opening(c, i in keys) for i, c in enumerate(columns)]
+    long_texts = [i for i, c in enumerate(columns) if c.kind == "text"]
     result = []
     for row in rows:
         shown = first(row) or escape(title_of(entity, row))  # an empty first column: what names the row
-        parts = [f'{opening[0]}<a href="{url(row["id"])}">{shown}</a></td>']
-        parts += [f"{opening[i]}{show(row)}</td>" for i, show in enumerate(rest, 1)]
+        parts = [f'{opening[0]}><a href="{url(row["id"])}">{shown}</a></td>']
+        parts += [f"{opening[i]}>{show(row)}</td>" for i, show in enumerate(rest, 1)]
+        for i in long_texts:  # cut short on the page: the whole text on hover
+            value = row.get(columns[i].name)
+            if isinstance(value, str) and len(value) > LONG_TEXT:
+                parts[i] = parts[i].replace(">", f' title="{escape(value)}">', 1)  # the <td>'s own ">"
         result.append(Markup("".join(parts)))
     return result
+
+
+LONG_TEXT = 16  # a longer text may be cut short ("…") in its cell: the whole text shows on hover
+
+
+def card_columns(entity: Entity, columns: list[Column]) -> set[int]:
+    """The columns a phone shows in a record's card: the first (what names the record), the
+    next three, and the stage, wherever it is."""
+    stage = {i for i, c in enumerate(columns) if entity.stage and c.name == entity.stage}
+    others = [i for i in range(1, len(columns)) if i not in stage][:3]
+    return {0, *others, *stage} if columns else set()
+
+
+def _opening(column: Column, key: bool) -> str:
+    """A cell's opening tag, without its ">": a phone's card names the key fields' values."""
+    if not key:
+        return '<td class="num"' if column.num else "<td"
+    return f'<td class="{"num key" if column.num else "key"}" data-label="{escape(column.label)}"'
 
 
 # -- the page -----------------------------------------------------------------------------------
@@ -595,6 +620,7 @@ def list_page(entity: str):
         return bad_request(str(exc))
     more = len(rows) > size
     rows = rows[:size]
+    footer = totals_row(current, columns, query, ctx) if len(rows) > 1 or more else None
     next_url = list_url(current, state.query_params(after=cursor(current, query, rows[-1]))) if more else None
     first_url = list_url(current, state.query_params()) if state.after else None
     headers = []
@@ -622,8 +648,32 @@ def list_page(entity: str):
         can_import=access(current).can("import"),
         xlsx_url=list_url(current, state.query_params(), "pages.list_export_xlsx"),
         can_delete=access(current).can("delete"),
-        result=result,
+        result=result, footer=footer,
     )
+
+
+def totals_row(entity: Entity, columns: list[Column], query: Query, ctx: Context) -> list[str] | None:
+    """The texts of the totals row under a list (one per column, "" where there is none):
+    sums of the number and money columns over every row the filters match, money per
+    currency. None when no shown column has a total."""
+    names = [c.name for c in columns if summable(entity, c.name) is not None]
+    if not names:
+        return None
+    found = totals(service(), entity.name, query, ctx, names)
+    if not found:
+        return None
+    locale = locale_name()
+    cells = []
+    for column in columns:
+        entries = found.get(column.name)
+        if entries is None:
+            cells.append("")
+        elif column.kind == "money":
+            cells.append("\n".join(f"{fmt(v, 'money', locale)} {code or ''}".strip() for code, v in entries) or
+                         fmt(0, "money", locale))
+        else:
+            cells.append(fmt(entries[0][1], "decimal" if isinstance(entries[0][1], Decimal) else "", locale))
+    return cells
 
 
 def filter_widgets(entity: Entity, state: ListState, ctx: Context) -> list[dict[str, Any]]:

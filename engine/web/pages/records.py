@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import abort, jsonify, redirect, render_template, request, url_for
+from flask import abort, jsonify, redirect, render_template, request, session, url_for
 from flask_babel import lazy_gettext
 from wtforms import Form, TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -49,7 +49,7 @@ from ..forms import (
     title_of,
     user_names,
 )
-from ..i18n import fmt, language, ngettext
+from ..i18n import fmt, language, ngettext, pgettext
 from ..i18n import gettext as _
 from ..ids import id_or_none
 from ..polymorphic import entity_key, target_of, target_text
@@ -294,7 +294,8 @@ def timeline_entry(entity: Entity, entry: dict[str, Any], titles, names) -> dict
             label, _field = _label_of_key(entity, key)
             if label is not None:
                 changes.append((label, None, None))
-    labels = {"create": _("Created"), "update": _("Changed"), "delete": _("Deleted"), "reveal": _("Revealed")}
+    labels = {"create": pgettext("history", "Created"), "update": pgettext("history", "Changed"),
+              "delete": pgettext("history", "Deleted"), "reveal": pgettext("history", "Revealed")}
     return {"at": at, "user": names.get(entry.get("user_id")) if entry.get("user_id") else _("System"),
             "action": entry.get("action"), "action_label": labels.get(entry.get("action"), entry.get("action")),
             "changes": changes}
@@ -403,7 +404,7 @@ def _version() -> str:
 
 def _form_page(view: RecordForm, *, record: dict[str, Any] | None, version: int | None = None,
                conflict: list | None = None, status: int = 200, form_token: str | None = None,
-               problem: str | None = None):
+               problem: str | None = None, saved: dict[str, Any] | None = None):
     entity = view.entity
     if record is None:
         action = url_for("pages.new_record", entity=entity.name)
@@ -413,7 +414,7 @@ def _form_page(view: RecordForm, *, record: dict[str, Any] | None, version: int 
         fields_url = url_for("pages.form_fields", entity=entity.name, record=record["id"])
     return render("form", entity, view=view, record=record, version=version, action=action, fields_url=fields_url,
                   conflict=conflict, status_code=status, titles=view.titles(), users=view.user_names(),
-                  form_token=form_token, problem=problem), status
+                  form_token=form_token, problem=problem, saved=saved), status
 
 
 def _bad(exc: BadInput):
@@ -429,7 +430,9 @@ def new_record(entity: str):
     try:
         if request.method == "GET":
             view = RecordForm(current, ctx, version=_version(), prefill=request.args)
-            return _form_page(view, record=None, form_token=form_tokens.issue(me, current.name))
+            saved = session.pop(SAVED_KEY, None)  # "save and new": what the last form saved
+            saved = saved if isinstance(saved, dict) and saved.get("entity") == current.name else None
+            return _form_page(view, record=None, form_token=form_tokens.issue(me, current.name), saved=saved)
         view = RecordForm(current, ctx, version=_version(), formdata=request.form)
     except BadInput as exc:
         _bad(exc)
@@ -457,7 +460,13 @@ def new_record(entity: str):
         return _form_page(view, record=None, status=422, form_token=token)
     except form_tokens.AlreadyUsed as exc:
         return _sent_again(current, view, exc.record_id)
+    if request.form.get("_then") == "new":  # "save and new": an empty form, saying what was saved
+        session[SAVED_KEY] = {"entity": current.name, "id": saved["id"], "title": title_of(current, saved)}
+        return redirect(url_for("pages.new_record", entity=current.name), code=303)
     return redirect(url_for("pages.record_page", entity=current.name, record_id=saved["id"]), code=303)
+
+
+SAVED_KEY = "tailor_form_saved"
 
 
 def _sent_again(entity: Entity, view: RecordForm, record_id: int | None):
