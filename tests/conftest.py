@@ -1,8 +1,9 @@
 """Shared fixtures.
 
 `db_url` runs a test on SQLite always and on PostgreSQL too when
-TAILOR_TEST_DATABASE_URL is set (CI sets it). Each PostgreSQL test gets its own schema,
-selected through `search_path`, and the schema is dropped afterwards.
+TAILOR_TEST_DATABASE_URL is set (CI sets it). Each PostgreSQL test gets a database of its
+own, dropped afterwards; one the test asks to have migrated while still untouched becomes a
+copy of a database migrated once per process (see dbcopies.py).
 """
 
 from __future__ import annotations
@@ -10,10 +11,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import uuid
 
 import pytest
-import sqlalchemy as sa
 
 from engine.storage import make_engine
 
@@ -43,20 +42,22 @@ modelmemo.install()
 
 
 if PG_URL and "options=" in PG_URL:
-    raise pytest.UsageError("TAILOR_TEST_DATABASE_URL must be a plain URL: each test adds its own "
-                            "options=-csearch_path=... to get a private schema")
+    raise pytest.UsageError("TAILOR_TEST_DATABASE_URL must be a plain URL: each test gets a "
+                            "database of its own on that server")
 
 # PostgreSQL test sessions commit without waiting for the WAL to reach the disk: a commit took
 # 10-20 ms against about 1 ms, and the suite commits hundreds of thousands of times. What other
 # sessions see, and when, is unchanged (only a crash of the server itself could lose the last
 # commits, which no test does). PGOPTIONS reaches every connection without options of its own
-# (admin engines, template databases, the processes tests start); the per-test schema URLs
-# below carry it in their options.
+# (the per-test databases, templates, the processes tests start).
 SESSION_OPTIONS = "-c synchronous_commit=off"
 os.environ.setdefault("PGOPTIONS", SESSION_OPTIONS)
 
+import dbcopies  # noqa: E402
+
 
 def _pg_schema_url(base: str, schema: str) -> str:
+    """A URL whose connections work in `schema` (for tests that make schemas of their own)."""
     sep = "&" if "?" in base else "?"
     return f"{base}{sep}options=-csearch_path%3D{schema}%20-csynchronous_commit%3Doff"
 
@@ -66,16 +67,11 @@ def db_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'test.sqlite'}"
         return
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    name = dbcopies.pg_databases.fresh()
     try:
-        yield _pg_schema_url(PG_URL, schema)
+        yield dbcopies.database_url(name)
     finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        admin.dispose()
+        dbcopies.pg_databases.drop(name)
 
 
 @pytest.fixture
@@ -128,58 +124,32 @@ def build_model(make_project):
 
 @pytest.fixture(scope="session")
 def migrated_sqlite(tmp_path_factory):
-    """{key: path of a SQLite file just migrated to that model}: see service_for."""
+    """Kept for fixtures that name it: the migrated SQLite files now live in
+    dbcopies.sqlite_copies (one cache for service_for and the web fixtures)."""
     return {"folder": tmp_path_factory.mktemp("migrated-sqlite"), "files": {}}
 
 
 def _migration_key(model) -> tuple:
-    """Everything a first migration of an empty database depends on: the model's tables (as
-    SQLite DDL), its version and project, and the TAILOR_* environment (the encryption key)."""
-    from sqlalchemy.dialects import sqlite
-    from sqlalchemy.schema import CreateIndex, CreateTable
-
-    dialect = sqlite.dialect()
-    ddl = [str(CreateTable(t).compile(dialect=dialect)) for t in model.metadata.sorted_tables]
-    ddl += sorted(str(CreateIndex(i).compile(dialect=dialect)) for t in model.metadata.sorted_tables
-                  for i in t.indexes)
-    environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("TAILOR_")))
-    return (model.version, model.project, tuple(ddl), environment)
+    """See dbcopies.migration_key (kept for callers of the old name)."""
+    return dbcopies.migration_key(model)
 
 
 @pytest.fixture
 def service_for(build_model, db_url, migrated_sqlite):
     """`service_for({...yaml files...})` -> RecordService on a migrated database (SQLite and PostgreSQL).
 
-    On SQLite, the first migration of an empty database to a model is done once per test
-    process: later tests that want the same model on an empty database get a copy of the
-    file (their migration history rows carry the first migration's time)."""
-    import shutil
-
-    from engine.migrate import apply_plan, plan_migration
+    The first migration of an empty database to a model is done once per test process: later
+    tests that want the same model on their still empty database get a copy (a file copy on
+    SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL; see dbcopies.py). A second call in
+    one test migrates the database it already has, for real."""
     from engine.records import RecordService
-    from engine.storage import make_engine
 
     engines = []
 
     def make(files: dict[str, str]):
         model = build_model(files)
-        path = Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
-        key = _migration_key(model) if path is not None and not path.exists() else None
-        if key is not None and key in migrated_sqlite["files"]:
-            shutil.copyfile(migrated_sqlite["files"][key], path)
-            engine = make_engine(db_url)
-            engines.append(engine)
-            return RecordService(model, engine)
-        engine = make_engine(db_url)
+        engine = dbcopies.migrated_engine(model, db_url)
         engines.append(engine)
-        plan = plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version)
-        apply_plan(engine, plan)
-        if key is not None:
-            engine.dispose()  # the last connection out checkpoints the WAL into the file
-            if not any(Path(f"{path}{end}").exists() for end in ("-wal", "-journal")):
-                template = migrated_sqlite["folder"] / f"{len(migrated_sqlite['files'])}.sqlite"
-                shutil.copyfile(path, template)
-                migrated_sqlite["files"][key] = template
         return RecordService(model, engine)
 
     yield make

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import re
 from functools import partial
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from requestreads import Reads, track_reads
 from webutil import PASSWORD, csrf_of, make_user, sign_in
 
+from engine import sessions
+from engine.storage import user_sessions, users, write_engine
 from engine.users import create_user
 from engine.web.state import WebState
 
@@ -72,8 +74,10 @@ def _path(rule, values: dict[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: quote(values[m.group(1)], safe=""), rule.rule)
 
 
-def _defaults(rule) -> dict[str, str]:
-    return {name: PATH_DEFAULTS.get(name, "1") for name in rule.arguments}
+def _defaults(rule, own: dict[str, str] | None = None) -> dict[str, str]:
+    """Path values for a benign request; `own` overrides PATH_DEFAULTS for one user."""
+    defaults = {**PATH_DEFAULTS, **(own or {})}
+    return {name: defaults.get(name, "1") for name in rule.arguments}
 
 
 @pytest.fixture
@@ -94,6 +98,24 @@ def _client(app, username):
     assert response.status_code == 302, username
     token = csrf_of(client.get("/e/customer/new").get_data(as_text=True))
     return client, token
+
+
+def _spare_session(app, username: str) -> int:
+    """The id of a second session of `username`'s (started here, not by signing in again:
+    repeated sign-ins are throttled). The form fuzz ends this one at /sessions/<id>/end; the
+    default id 1 would be the first fuzzing user's own session, and ending it would send the
+    rest of that user's fuzz to the sign-in page."""
+    state = WebState.of(app)
+    with write_engine(state.engine).begin() as conn:
+        user_id = conn.execute(users.select().with_only_columns(users.c.id)
+                               .where(users.c.username == username)).scalar_one()
+        token = sessions.create_session(conn, user_id, "127.0.0.9", "spare session for the fuzz")
+        return conn.execute(user_sessions.select().with_only_columns(user_sessions.c.id)
+                            .where(user_sessions.c.token_hash == sessions.token_hash(token))).scalar_one()
+
+
+def _to_sign_in(response) -> bool:
+    return response.status_code in (301, 302, 303, 307, 308) and urlsplit(response.location).path == "/sign-in"
 
 
 def _check(failures: list[str], send, what: str) -> None:
@@ -177,22 +199,34 @@ def test_form_fields_never_give_a_server_error(crm_app, fuzz_users):
     reads = track_reads(crm_app)
     failures: list[str] = []
     fuzzed: dict[tuple[str, str], set[str]] = {}
+    signed_out: dict[str, list[str]] = {}  # endpoint -> requests answered by the sign-in page
     for username in fuzz_users:
         client, token = _client(crm_app, username)
+        own = {"session_id": str(_spare_session(crm_app, username))}
         for rule in _rules(crm_app):
             if "POST" not in rule.methods or rule.endpoint == "auth.sign_out":
                 continue
-            url = _path(rule, _defaults(rule))
+            url = _path(rule, _defaults(rule, own))
 
-            def send(key, value, url=url, client=client, token=token):
+            def send(key, value, url=url, client=client, token=token, endpoint=rule.endpoint, username=username):
                 data = {"csrf_token": token, **FORM_CONTEXT}
                 if key is not None:
                     data[key] = value
-                return client.post(url, data=data)
+                response = client.post(url, data=data)
+                if _to_sign_in(response):
+                    signed_out.setdefault(endpoint, []).append(f"{username} POST {url} {key}")
+                return response
 
             fuzzed[username, rule.endpoint] = _fuzz_route(failures, reads, send, "form", FORM_PARAMS,
                                                          f"{username} POST {url}")
+        # still signed in after every route: the fuzz reached them all as this user
+        assert client.get("/sessions").status_code == 200, username
     assert not failures, "\n".join(failures)
+    # the designer's forms (the administrator's, fuzzed after /sessions/<id>/end) were reached
+    # signed in, and so was every other route
+    designer = {e for user, e in fuzzed if user == "root" and e.startswith("design.")}
+    assert designer, "no designer route fuzzed"
+    assert not signed_out, signed_out
     assert {"ids", "back"} <= fuzzed["rep", "pages.list_bulk_delete"]
     assert {"stage"} <= fuzzed["rep", "pages.change_stage"]
     assert {"task"} <= fuzzed["rep", "pages.chosen_task_operation"]

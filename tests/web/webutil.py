@@ -7,16 +7,16 @@ import re
 import shutil
 import uuid
 
+import dbcopies
 import pytest
 import sqlalchemy as sa
 
 from engine.config import Settings
 from engine.demo import load_demo
-from engine.migrate import apply_plan, plan_migration
 from engine.model import load_model
 from engine.paths import EXAMPLES
 from engine.permissions.org import set_roles
-from engine.storage import make_engine, write_engine
+from engine.storage import write_engine
 from engine.users import create_user
 from engine.web import create_app
 
@@ -36,10 +36,10 @@ def make_user(engine, model, name: str, roles: tuple[str, ...] | None = None) ->
 
 
 def migrated(root, url):
+    """(model, engine on `url` migrated to the project at `root`). A test's own database that
+    is still empty becomes a copy of one migrated once per process (see dbcopies.py)."""
     model = load_model(root, entry_points=False)
-    engine = make_engine(url)
-    apply_plan(engine, plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version))
-    return model, engine
+    return model, dbcopies.migrated_engine(model, url)
 
 
 class Templates:
@@ -65,7 +65,10 @@ class Templates:
             self.built["sqlite"] = str(path)
         shutil.copyfile(self.built["sqlite"], target)
 
-    def postgresql(self, root) -> str:
+    def postgresql(self, root, target: str | None = None) -> str:
+        """URL of a copy of the demo database: `target` (a test's database, see
+        dbcopies.PgDatabases) itself when it is still untouched, else a new database
+        (dropped by `drop`)."""
         admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
         try:
             if "postgresql" not in self.built:
@@ -75,6 +78,9 @@ class Templates:
                 self.pg_databases.append(name)
                 self.prepare(root, _database_url(name))
                 self.built["postgresql"] = name
+            if target is not None and dbcopies.pg_databases.untouched(target):
+                dbcopies.pg_databases.replace(target, self.built["postgresql"])
+                return _database_url(target)
             name = f"tailor_t_{uuid.uuid4().hex[:8]}"
             with admin.connect() as conn:
                 conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{self.built["postgresql"]}"')
@@ -117,8 +123,9 @@ def make_app(db_url, tmp_path, templates):
             if db_url.startswith("sqlite"):
                 templates.sqlite(root, db_url.removeprefix("sqlite:///"))
             else:
-                url = templates.postgresql(root)
-                databases.append(url.rsplit("/", 1)[1])
+                url = templates.postgresql(root, sa.engine.make_url(db_url).database)
+                if url != db_url:
+                    databases.append(url.rsplit("/", 1)[1])
         else:
             model, engine = migrated(root, url)
             engines.append(engine)
