@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..messages import N_
+from ..messages import message as _message
+
+MAY_NOT = N_("you may not %(action)s %(entity)s records")
+
 
 class RecordError(Exception):
     status = 400
@@ -56,4 +61,6 @@ class PermissionDenied(RecordError):
 
     def __init__(self, entity: str, action: str, message: str | None = None):
         self.entity, self.action = entity, action
-        super().__init__(message or f"you may not {action} {entity} records")
+        # (a Message: engine/messages.py; pages show it translated, `str(exc)` is English)
+        self.message = message or _message(MAY_NOT, action=action, entity=entity)
+        super().__init__(self.message)

@@ -52,7 +52,7 @@ from ...storage import saved_views, write_engine
 from ..auth import context
 from ..errors import page
 from ..forms import active_users, read_titles, title_of, user_names
-from ..i18n import fmt, label, locale_name, ngettext
+from ..i18n import fmt, label, locale_name, ngettext, say, say_error
 from ..i18n import gettext as _
 from ..ids import id_or_none
 from ..polymorphic import kind_choices, target_text
@@ -757,14 +757,14 @@ def error_text(entity: Entity, exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         parts = []
         for key, messages in exc.errors.items():
-            text = "; ".join(messages)
+            text = "; ".join(say(m) for m in messages)
             field_ = entity.fields.get(key)
             parts.append(f"{label(field_.label, key)}: {text}" if field_ is not None else
                          (f"{key}: {text}" if key else text))
         return "; ".join(parts)
     if isinstance(exc, ConflictError):
         return _("Someone else changed this record in the meantime; nothing was saved.")
-    return str(exc)
+    return say_error(exc)
 
 
 def back_url(entity: Entity) -> str:
