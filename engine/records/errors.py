@@ -8,6 +8,8 @@ from ..messages import N_
 from ..messages import message as _message
 
 MAY_NOT = N_("you may not %(action)s %(entity)s records")
+# the actions a refusal names (translated inside MAY_NOT)
+ACTIONS = (N_("read"), N_("create"), N_("update"), N_("delete"), N_("export"), N_("import"), N_("share"))
 
 
 class RecordError(Exception):
@@ -62,5 +64,5 @@ class PermissionDenied(RecordError):
     def __init__(self, entity: str, action: str, message: str | None = None):
         self.entity, self.action = entity, action
         # (a Message: engine/messages.py; pages show it translated, `str(exc)` is English)
-        self.message = message or _message(MAY_NOT, action=action, entity=entity)
+        self.message = message or _message(MAY_NOT, action=_message(action), entity=entity)
         super().__init__(self.message)
