@@ -7,6 +7,8 @@ from typing import Any
 from ..messages import N_
 from ..messages import message as _message
 
+CHANGED = N_("%(entity)s %(id)s was changed by someone else (you edited version %(yours)s, it is now version "
+             "%(now)s); nothing was saved")
 MAY_NOT = N_("you may not %(action)s %(entity)s records")
 # the actions a refusal names (translated inside MAY_NOT)
 ACTIONS = (N_("read"), N_("create"), N_("update"), N_("delete"), N_("export"), N_("import"), N_("share"))
@@ -49,10 +51,8 @@ class ConflictError(RecordError):
         self.record_id = record_id
         self.your_version = your_version
         self.current = current
-        super().__init__(
-            f"{entity} {record_id} was changed by someone else (you edited version {your_version}, "
-            f"it is now version {current.get('version')}); nothing was saved"
-        )
+        super().__init__(_message(CHANGED, entity=entity, id=record_id, yours=your_version,
+                                  now=current.get("version")))
 
 
 class PermissionDenied(RecordError):

@@ -83,7 +83,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ConflictError)
     def conflict(exc):
-        return page(409, _("Changed by someone else"), str(exc))
+        return page(409, _("Changed by someone else"), say_error(exc))
 
     @app.errorhandler(ValidationError)
     def invalid(exc):

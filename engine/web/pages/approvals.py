@@ -213,7 +213,7 @@ def run_transition(entity: str, record_id: int, name: str):
                                            comment=request.form.get("comment", ""), picked=picked)
             return redirect(url_for("pages.record_page", entity=current.name, record_id=record_id), code=303)
         except ConflictError as exc:
-            problem, status = str(exc), 409
+            problem, status = say_error(exc), 409
         except ValidationError as exc:
             errors, status = {k: [say(m) for m in v] for k, v in exc.errors.items()}, 422
             problem = "; ".join(errors.get("", [])) or _("Please correct the marked fields.")

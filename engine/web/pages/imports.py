@@ -44,7 +44,7 @@ from ...records import Context, RecordError
 from ...storage import import_mappings, import_runs, import_uploads, users, write_engine
 from ..auth import context
 from ..i18n import gettext as _
-from ..i18n import label, language
+from ..i18n import label, language, say_error
 from ..state import WebState
 from . import access, bp, entity_or_404, render, service
 
@@ -409,7 +409,7 @@ def dry_checked(service_: Any, entity_name: str, upload: dict[str, Any], mapping
     except ImportProblem as exc:
         return {"state": "refused", "message": exc.problem.message, "params": plain_params(exc.problem.params)}
     except RecordError as exc:
-        return {"state": "refused", "text": str(exc), "status": exc.status}
+        return {"state": "refused", "text": say_error(exc), "status": exc.status}
     return {"state": "checked", "total": summary.total, "created": summary.created, "updated": summary.updated,
             "unchanged": summary.unchanged, "failed": summary.failed,
             "errors": [{"row": e.row, "column": e.column, "message": e.problem.message,
@@ -637,7 +637,7 @@ def import_revert(entity: str, run_id: int):
     except ImportProblem as exc:
         return run_page(current, ctx, run, say(exc), 409)
     except RecordError as exc:  # a record the service refuses to delete or restore: nothing changed
-        return run_page(current, ctx, run, str(exc), exc.status)
+        return run_page(current, ctx, run, say_error(exc), exc.status)
     return run_page(current, ctx, run_of(current, run_id, ctx), reverted=counts)
 
 

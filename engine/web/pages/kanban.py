@@ -108,7 +108,7 @@ def board(entity: str):
                           "all_url": list_url(current, [*state.query_params(sort=None, columns=False),
                                                         (current.stage, option.value)])})
     except (BadParameter, ValidationError) as exc:
-        return bad_request(str(exc))
+        return bad_request(say_error(exc))
     by_id = {c["id"]: c for c in cards(current, stage, rows, ctx)}
     for lane in lanes:
         lane["cards"] = [by_id[r["id"]] for r in lane.pop("rows")]

@@ -617,7 +617,7 @@ def list_page(entity: str):
         rows = service().list(current.name, replace(query, limit=size + 1, after=state.after), ctx)
         total = service().count(current.name, query, ctx, limit=COUNT_CAP + 1)
     except (BadParameter, ValidationError) as exc:
-        return bad_request(str(exc))
+        return bad_request(say_error(exc))
     more = len(rows) > size
     rows = rows[:size]
     footer = totals_row(current, columns, query, ctx) if len(rows) > 1 or more else None
@@ -917,7 +917,7 @@ def export_setup(entity: str):
         truncated = len(first) == EXPORT_BATCH and service().count(
             current.name, query, ctx, limit=EXPORT_CAP + 1, action="export") > EXPORT_CAP
     except (BadParameter, ValidationError) as exc:
-        return None, bad_request(str(exc))
+        return None, bad_request(say_error(exc))
     return ExportPlan(current, ctx, columns, query, keys, first, truncated), None
 
 
