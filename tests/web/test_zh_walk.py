@@ -149,6 +149,10 @@ def test_every_role_reads_the_engine_in_chinese(crm_app, recorded):
         values.setlist("annual_revenue", ["很多"])
         page = _post(client, "/e/customer/new", values, walk, f"{where}: a revenue that is no number", 422)
         assert "“很多”不是数字" in page
+        values.setlist("annual_revenue", [""])
+        values.setlist("credit_code", ["12345"])  # a plugin's validator (plugins/cn_fields.py)
+        page = _post(client, "/e/customer/new", values, walk, f"{where}: a credit code too short", 422)
+        assert "统一社会信用代码为 18 位" in page
 
     _approvals(crm_app, engine, walk)
     assert walk.pages > 100 and walk.errors_shown >= 10
