@@ -68,6 +68,7 @@ bench: install $(KEY_FILE)
 	$(BIN)/python bench/flows.py
 	$(BIN)/python bench/design.py
 	$(BIN)/python bench/imports.py
+	$(BIN)/python bench/reports.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tests plugins bench

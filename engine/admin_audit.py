@@ -41,9 +41,13 @@ DESIGN_APPLY = "design_apply"  # a change set applied (details: change id, comme
 DESIGN_REVERT = "design_revert"
 DESIGN_DROP_COLUMN = "design_drop_column"  # a hidden field's column dropped (details: values destroyed)
 DESIGN_CLEAR = "design_clear"  # the designer layer emptied after its export became the project's YAML
+# the report builder (engine/reports/saved.py): a report shared with roles saved or deleted (it
+# changes what others see), or an administrator's change to another user's report
+REPORT_SAVE = "report_save"  # details: report id, title, entity, roles, owner
+REPORT_DELETE = "report_delete"
 ACTIONS = (CREATE, INVITE, RESEND_INVITE, RESET_PASSWORD, SET_PASSWORD, UPDATE, DEACTIVATE, ACTIVATE, UNLOCK,
            SIGN_OUT, RESET_TWO_FACTOR, IMPORT_CREATE, IMPORT_UPDATE, DESIGN_APPLY, DESIGN_REVERT, DESIGN_DROP_COLUMN,
-           DESIGN_CLEAR)
+           DESIGN_CLEAR, REPORT_SAVE, REPORT_DELETE)
 PAGE = 50
 
 

@@ -693,6 +693,7 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
     from .imports import ImportProblem, Mapping
     from .imports import runs as import_runs
     from .imports.files import failed_rows
+    from .imports.messages import KEY_NEEDED
     from .imports.reading import read_file
     from .migrate import upgrade_system_tables
     from .records import RecordError, RecordService
@@ -726,8 +727,11 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
                            f"import #{run_id} queued: `tailor worker` runs it")
                 return
             summary = _run_import(service, model, run_id, as_json, Path(project))
-    except ImportProblem as exc:
-        click.echo(f"error: {exc.text(language)}", err=True)
+    except ImportProblem as exc:  # a mapping's problems are all said at once, a line each
+        for problem in getattr(exc, "problems", None) or [exc]:
+            click.echo(f"error: {problem.text(language)}", err=True)
+            if problem.problem.message == KEY_NEEDED:
+                click.echo("hint: name the key with --key FIELD (or map a column to it in --mapping)", err=True)
         sys.exit(EXIT_PROBLEMS)
     except RecordError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -744,7 +748,7 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
             click.echo(f"columns not imported (no field matches them; map them with --mapping): "
                        f"{', '.join(ignored)}", err=True)
         what = "dry run" if summary.dry_run else f"import #{summary.run} {summary.status}"
-        click.echo(f"{what}: {summary.total} rows: {summary.created} new, {summary.updated} updated, "
+        click.echo(f"{what}: {summary.counted()}: {summary.created} new, {summary.updated} updated, "
                    f"{summary.unchanged} unchanged, {summary.failed} failed")
         for error in summary.errors[:50]:
             line = error.to_dict(language)
@@ -799,10 +803,15 @@ def _run_import(service, model, run_id: int, quiet: bool, project: Path):
 @click.option("--project", type=click.Path(file_okay=False), default=".", help="Project folder.")
 @database_option
 @click.option("--as", "as_user", default=None, help="Revert as this user (their permissions apply).")
-def import_revert(run_id, project, database, as_user) -> None:
+@click.option("--background", is_flag=True, help="Queue the revert for `tailor worker` and print its job.")
+def import_revert(run_id, project, database, as_user, background) -> None:
     """Undo import #RUN_ID: its new records deleted, its updated ones restored from the audit
-    trail; refused, changing nothing, when any of them changed since."""
-    from .imports import ImportProblem, revert
+    trail; refused, changing nothing, when any of them changed since. It runs through the
+    job runner in batches (a progress bar on a terminal); if this process dies, a worker resumes it."""
+    from .design.live import LiveModel
+    from .imports import ImportProblem, reverts
+    from .imports import runs as import_runs
+    from .jobs import JobRunner, job_handlers, now_utc
     from .migrate import upgrade_system_tables
     from .records import RecordError, RecordService
 
@@ -811,15 +820,52 @@ def import_revert(run_id, project, database, as_user) -> None:
     model = _model(project, engine)  # with the designer layer
     service = RecordService(model, engine)
     context = _acting(service, as_user)
+    language = context.actor.language
     try:
-        counts = revert(service, run_id, context)
+        job = reverts.queue(service, run_id, context)
     except ImportProblem as exc:
-        click.echo(f"error: {exc.text(context.actor.language)}", err=True)
+        click.echo(f"error: {exc.text(language)}", err=True)
         sys.exit(EXIT_PROBLEMS)
     except RecordError as exc:
         click.echo(f"error: import #{run_id} was not reverted: {exc}", err=True)
         sys.exit(EXIT_PROBLEMS)
+    if background:
+        click.echo(f"revert of import #{run_id} queued (job {job}): `tailor worker` runs it")
+        return
+    live = LiveModel(Path(project), service.engine, model, service)
+    runner = JobRunner(lambda: live.current[1], job_handlers(model), refresh=live.refresh)
+    bar = None
+    if sys.stderr.isatty():
+        state = reverts.latest(service, run_id)
+        bar = click.progressbar(length=state.total if state else 0, label=f"revert of import #{run_id}",
+                                file=sys.stderr)
+        bar.__enter__()
+        seen = {"done": 0}
+
+        def progress(done: int, _total: int) -> None:
+            bar.update(done - seen["done"])
+            seen["done"] = done
+        token = import_runs.PROGRESS.set(progress)
+    try:
+        runner.run_one(job, now_utc())
+    finally:
+        if bar is not None:
+            import_runs.PROGRESS.reset(token)
+            bar.__exit__(None, None, None)
+    try:
+        counts = reverts.outcome(service, run_id, context)
+    except ImportProblem as exc:
+        click.echo(f"error: {exc.text(language)}", err=True)
+        sys.exit(EXIT_PROBLEMS)
     click.echo(f"import #{run_id} reverted: {counts['deleted']} record(s) deleted, {counts['restored']} restored")
+    state = reverts.latest(service, run_id)
+    if state is not None and state.skipped_count:
+        entity = model.entity(import_runs.summary_of(service, run_id).entity)
+        click.echo(f"{state.skipped_count} record(s) left as they are (changed while the revert ran, or refused): "
+                   f"{reverts.named(service, entity, [s['id'] for s in state.skipped], context, language)}", err=True)
+        for skipped in state.skipped[:reverts.NAMED]:
+            if skipped.get("text"):
+                click.echo(f"  #{skipped['id']}: {skipped['text']}", err=True)
 
 
 @cli.command("export")

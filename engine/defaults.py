@@ -36,8 +36,10 @@ def tailor_workflow_actions():
 @hookimpl
 def tailor_job_handlers():
     from .backup.schedule import KIND, run_scheduled
+    from .imports.checks import JOB_HANDLERS as CHECK_JOBS
+    from .imports.reverts import JOB_HANDLERS as REVERT_JOBS
     from .imports.runs import JOB_HANDLERS as IMPORT_JOBS
     from .invitations import JOB_HANDLERS as INVITATION_JOBS
     from .workflows.jobs import JOB_HANDLERS
 
-    return {**JOB_HANDLERS, **INVITATION_JOBS, **IMPORT_JOBS, KIND: run_scheduled}
+    return {**JOB_HANDLERS, **INVITATION_JOBS, **IMPORT_JOBS, **REVERT_JOBS, **CHECK_JOBS, KIND: run_scheduled}

@@ -103,6 +103,11 @@ CODES: dict[str, str] = {
     "E006": "chart does not fit the report",
     "E007": "period field is not a date",
     "E008": "report names an unknown role",
+    "E009": "a measure's from, since or currency does not fit",
+    "E020": "dashboard shows an unknown report",
+    "E021": "dashboard names an unknown role",
+    "E022": "widget's chart does not fit its report",
+    "E023": "dashboard has no widget",
     # W3xx: warnings about labels (the project loads; `tailor check` prints them)
     "W301": "option labels lack a project language",
     "W302": "field label lacks a project language",

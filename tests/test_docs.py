@@ -21,7 +21,7 @@ from engine.paths import ROOT, SCHEMAS
 
 REFERENCE = ROOT / "docs" / "yaml-reference.md"
 SCHEMA_FILES = ("project.schema.json", "entity.schema.json", "roles.schema.json", "workflow.schema.json",
-                "report.schema.json")
+                "report.schema.json", "dashboard.schema.json")
 
 
 def property_names(node) -> set[str]:

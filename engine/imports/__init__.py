@@ -10,14 +10,17 @@ never a side door that writes tables directly. What this package adds is around 
     convert.py   cells to service input: links by title or unique field, choices by
                  label, dates in the common formats and Excel serials, money with currency
     runs.py      dry run (rolled back), runs in committed batches through the job runner
-                 (resumable after kill -9, never twice), revert
+                 (resumable after kill -9, never twice)
+    reverts.py   revert of a run, a job in committed batches with progress (resumable)
+    checks.py    the import pages' dry run of a large file, a job with progress
     files.py     failed rows with an error column, exports (CSV/XLSX, streamed, formula-safe)
 """
 
 from .mapping import Mapping, suggest
 from .messages import ImportProblem, Problem
 from .reading import Sheet, read_file
-from .runs import JOB_HANDLERS, Summary, dry_run, revert, run, start, summary_of
+from .reverts import revert
+from .runs import JOB_HANDLERS, Summary, dry_run, run, start, summary_of
 
 __all__ = ["JOB_HANDLERS", "ImportProblem", "Mapping", "Problem", "Sheet", "Summary", "dry_run", "read_file", "revert",
            "run", "start", "suggest", "summary_of"]

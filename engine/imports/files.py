@@ -32,6 +32,9 @@ _PLAIN_NUMBER = re.compile(r"^[+-]?(\d[\d,]*)?(\.\d+)?%?$")
 EXPORT_BATCH = 1000  # the most rows a list reads at once
 ERROR_HEADER = N_("Import errors")
 YES, NO = N_("Yes"), N_("No")
+# Excel number formats of exported columns by field type. A percent field holds 12.5 for
+# 12.5 %: the cell keeps 12.5 (so the file imports again as it was) and shows "12.50%".
+NUMBER_FORMATS = {"money": "#,##0.00", "percent": '0.00"%"', "duration": "[h]:mm:ss"}
 CURRENCY = N_("currency")
 
 
@@ -53,7 +56,7 @@ class _CsvWriter:
         self.out = out
         self.out.write("\ufeff".encode())
 
-    def row(self, values: list[Any]) -> None:
+    def row(self, values: list[Any], formats: list[str | None] | None = None) -> None:
         buffer = io.StringIO()
         csv.writer(buffer).writerow([_csv_text(v) for v in values])
         self.out.write(buffer.getvalue().encode("utf-8"))
@@ -70,15 +73,20 @@ class _XlsxWriter:
         self.workbook = Workbook(write_only=True)
         self.sheet = self.workbook.create_sheet(title=title[:31] or "Sheet1")
 
-    def row(self, values: list[Any]) -> None:
+    def row(self, values: list[Any], formats: list[str | None] | None = None) -> None:
         from openpyxl.cell import WriteOnlyCell
 
         cells: list[Any] = []
-        for value in values:
+        for index, value in enumerate(values):
             value = _xlsx_value(value)
+            number_format = formats[index] if formats is not None and index < len(formats) else None
             if isinstance(value, str) and value.startswith("="):
                 cell = WriteOnlyCell(self.sheet, value=value)
                 cell.data_type = "s"  # text, never a formula (openpyxl makes '=…' one)
+                cells.append(cell)
+            elif number_format and isinstance(value, (int, float, Decimal, timedelta)) and not isinstance(value, bool):
+                cell = WriteOnlyCell(self.sheet, value=value)
+                cell.number_format = number_format  # money with 2 decimals, percent, [h]:mm
                 cells.append(cell)
             else:  # numbers stay numbers; dates get openpyxl's date formats
                 cells.append(value)
@@ -172,6 +180,12 @@ def export(service: Any, entity_name: str, fmt: str, out: IO[bytes], context: Co
             header.append(f"{label} ({say(CURRENCY, language)})")
     target = writer(fmt, out, entity.plural_text(language))
     target.row([safe_cell(h) for h in header])
+    formats: list[str | None] = [None]  # per column, as the header: the ID, then each field
+    for f in fields:
+        formats.append(_number_format(f))
+        if f.type.name == "money" and not f.currency_field:
+            formats.append(None)
+    typed = fmt == "xlsx"
     query = Query(where=where, sort=sort or ("id",), limit=EXPORT_BATCH)
     written = 0
     for rows in _pages(service, entity, query, context):
@@ -179,10 +193,10 @@ def export(service: Any, entity_name: str, fmt: str, out: IO[bytes], context: Co
         for row in rows:
             values: list[Any] = [row.get("id")]
             for f in fields:
-                values.append(_cell(f, row, names, language))
+                values.append(_cell(f, row, names, language, typed))
                 if f.type.name == "money" and not f.currency_field:
                     values.append(f.type.currency_of(row, f) if row.get(f.name) is not None else None)
-            target.row(values)
+            target.row(values, formats)
         written += len(rows)
         if progress is not None:
             progress(written)
@@ -221,10 +235,24 @@ def _names(service: Any, entity: Entity, fields: list[Field], rows: list[dict[st
     return found
 
 
-def _cell(f: Field, row: dict[str, Any], names: dict[str, dict[Any, str]], language: str) -> Any:
+def _number_format(f: Field) -> str | None:
+    """The Excel number format of a field's column (money with two decimals, percent,
+    durations in hours and minutes), or None for Excel's own (dates get openpyxl's)."""
+    return NUMBER_FORMATS.get(f.type.name)
+
+
+def _cell(f: Field, row: dict[str, Any], names: dict[str, dict[Any, str]], language: str,
+          typed: bool = False) -> Any:
+    """A field's value in an exported cell. `typed` (XLSX): booleans are Excel's TRUE and
+    FALSE and durations are Excel durations (both import again as they were); CSV has
+    Yes/No (in the reader's language) and durations as people write them."""
     value = row.get(f.name)
     if value is None or value == "" or value == []:
         return None
+    if typed and isinstance(value, bool):
+        return value
+    if typed and isinstance(value, timedelta):
+        return value
     text = f.type.display(row, f, language)
     if text is not None:
         return " ".join(str(text).split())

@@ -113,6 +113,26 @@ def suggest(entity: Entity, headers: list[str]) -> dict[str, str | None]:
     return result
 
 
+def unique_keys(entity: Entity) -> list[str]:
+    """The fields an update or upsert may match records on, besides id."""
+    return [f.name for f in entity.fields.values() if f.unique and f.type.storage == "column"]
+
+
+class MappingProblems(ImportProblem):
+    """A mapping refused for one or more problems, all said at once."""
+
+    def __init__(self, problems: list[ImportProblem]):
+        self.problems = problems
+        first = problems[0].problem
+        super().__init__(first.message, **first.params)
+
+    def text(self, language: str = "en") -> str:
+        return "; ".join(p.text(language) for p in self.problems)
+
+    def __str__(self) -> str:
+        return self.text("en")
+
+
 @dataclass
 class Mapping:
     """An import's settings: columns to keys, the mode and the key it matches records on."""
@@ -152,31 +172,45 @@ class Mapping:
         return {c: k for c, k in self.columns.items() if k}
 
     def check(self, entity: Entity, sheet: Sheet) -> None:
-        """Refuse a mapping that cannot work, before any row is read."""
+        """Refuse a mapping that cannot work, before any row is read: every problem at once
+        (MappingProblems), so a mapping file is fixed in one go."""
+        found = self.problems(entity, sheet)
+        if found:
+            raise MappingProblems(found)
+        if self.mode != "insert" or self.key:
+            self.key = self.key or "id"
+        if self.group is None and self.key and self.has_lines():
+            self.group = self.column_of(self.key)  # the key repeated on each line of its record
+
+    def problems(self, entity: Entity, sheet: Sheet) -> list[ImportProblem]:
+        """Everything wrong with the mapping for this entity and file (empty: it works)."""
+        found: list[ImportProblem] = []
         if self.mode not in MODES:
-            raise ImportProblem(m.BAD_MODE)
+            found.append(ImportProblem(m.BAD_MODE))
         allowed = targets(entity)
         seen: dict[str, str] = {}
         for column, key in self.mapped().items():
             if key not in allowed:
-                raise ImportProblem(m.UNKNOWN_COLUMN_FIELD, column=column, field=key)
-            if key in seen:
-                raise ImportProblem(m.MAPPED_TWICE, field=key, columns=f"'{seen[key]}', '{column}'")
-            seen[key] = column
-        if not seen:
-            raise ImportProblem(m.NO_COLUMNS, entity=entity.name)
+                found.append(ImportProblem(m.UNKNOWN_COLUMN_FIELD, column=column, field=key))
+            elif key in seen:
+                found.append(ImportProblem(m.MAPPED_TWICE, field=key, columns=f"'{seen[key]}', '{column}'"))
+            else:
+                seen[key] = column
+        if not seen and not found:
+            found.append(ImportProblem(m.NO_COLUMNS, entity=entity.name))
         if self.group and self.group not in sheet.headers:
-            raise ImportProblem(m.NO_GROUP_COLUMN, column=self.group)
-        if self.mode != "insert" or self.key:
-            key = self.key or "id"
-            unique = [f.name for f in entity.fields.values() if f.unique and f.type.storage == "column"]
-            if key != "id" and key not in unique:
-                raise ImportProblem(m.BAD_KEY, key=key, unique=", ".join(unique) or "-")
-            if key not in seen:
-                raise ImportProblem(m.NO_KEY_COLUMN, key=key)
-            self.key = key
-        if self.group is None and self.key and self.has_lines():
-            self.group = self.column_of(self.key)  # the key repeated on each line of its record
+            found.append(ImportProblem(m.NO_GROUP_COLUMN, column=self.group))
+        if self.mode in MODES and (self.mode != "insert" or self.key):
+            unique = unique_keys(entity)
+            if self.key is None and "id" not in seen:  # update/upsert with no key named
+                mapped = [k for k in ["id", *unique] if k in seen]
+                found.append(ImportProblem(m.KEY_NEEDED, mode=self.mode, keys=", ".join(["id", *unique]),
+                                           mapped=", ".join(mapped) or "-"))
+            elif self.key is not None and self.key != "id" and self.key not in unique:
+                found.append(ImportProblem(m.BAD_KEY, key=self.key, unique=", ".join(unique) or "-"))
+            elif (self.key or "id") not in seen:
+                found.append(ImportProblem(m.NO_KEY_COLUMN, key=self.key or "id"))
+        return found
 
     def column_of(self, key: str) -> str | None:
         return next((c for c, k in self.columns.items() if k == key), None)

@@ -15,6 +15,7 @@ from ..messages import N_, Message, render, translated, translations
 
 # -- bad files --------------------------------------------------------------------------------
 NOT_A_SPREADSHEET = N_("%(name)s is not a spreadsheet: upload a CSV file or an Excel workbook (.xlsx)")
+OTHER_KIND = N_("%(name)s is a %(kind)s file, not a spreadsheet: upload a CSV file or an Excel workbook (.xlsx)")
 OLD_EXCEL = N_("%(name)s is an old Excel file (.xls): save it as an Excel workbook (.xlsx) or CSV and upload that")
 TOO_LARGE = N_("%(name)s is too large: %(size)s MB, at most %(limit)s MB")
 ZIP_BOMB = N_("%(name)s unpacks to far more than a spreadsheet of its size holds: refused")
@@ -31,6 +32,8 @@ MAPPED_TWICE = N_("field '%(field)s' is mapped from two columns: %(columns)s")
 NO_COLUMNS = N_("no column of the file matches a field of %(entity)s")
 NO_KEY_COLUMN = N_("the key '%(key)s' is not among the mapped columns")
 BAD_KEY = N_("'%(key)s' cannot be the key: use id or a unique field (%(unique)s)")
+KEY_NEEDED = N_("the %(mode)s mode matches rows to records by a key: choose one of %(keys)s "
+                "(mapped from this file: %(mapped)s)")
 BAD_MODE = N_("the mode must be insert, update or upsert")
 NO_GROUP_COLUMN = N_("the column '%(column)s' that joins the rows of one record is not in the file")
 BAD_MAPPING_FILE = N_("the mapping file cannot be read: %(reason)s")
@@ -52,6 +55,9 @@ NO_RUN = N_("import #%(run)s does not exist")
 NOT_FINISHED = N_("import #%(run)s has not finished: it can be reverted once it has")
 ALREADY_REVERTED = N_("import #%(run)s was already reverted")
 CHANGED_SINCE = N_("import #%(run)s cannot be reverted: %(count)s of its records were changed since (%(records)s)")
+REVERTING = N_("import #%(run)s is being reverted: wait for the revert to finish")
+REVERT_STOPPED = N_("the revert of import #%(run)s did not finish: %(reason)s")
+LEFT_AS_THEY_ARE = N_("%(count)s records were left as they are (changed while the revert ran, or refused): %(records)s")
 
 
 @dataclass

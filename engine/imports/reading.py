@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -75,7 +76,34 @@ def read_file(data: bytes, name: str, sheet: str | None = None) -> Sheet:
         return _read_xlsx(data, name, sheet, limit)
     if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
         raise ImportProblem(m.OLD_EXCEL, name=name)
+    kind = file_kind(data)
+    if kind is not None:  # a PDF, a picture, a web page... named .csv: said as what it is
+        raise ImportProblem(m.OTHER_KIND, name=name, kind=kind)
+    if b"\x00" in data:  # UTF-16 text or a binary file, wherever the NUL is: not a CSV we read
+        raise ImportProblem(m.NOT_A_SPREADSHEET, name=name)
     return _read_csv(data, name)
+
+
+# the first bytes of files people upload by mistake, and what to call them
+SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"%PDF", "PDF"), (b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
+    (b"{\\rtf", "RTF"), (b"\x1f\x8b", "gzip"), (b"Rar!", "RAR"), (b"7z\xbc\xaf", "7-Zip"),
+    (b"BM", "BMP"), (b"RIFF", "RIFF (WebP, WAV or AVI)"), (b"\x7fELF", "ELF"), (b"MZ", "Windows program"),
+)
+_HTML = re.compile(rb"^\s*(<!doctype html|<html|<\?xml[^>]*>\s*<html)", re.IGNORECASE)
+
+
+def file_kind(data: bytes) -> str | None:
+    """What a file that is not a spreadsheet is, from its first bytes (None: maybe text)."""
+    head = data[:512].lstrip(b"\xef\xbb\xbf")
+    for signature, kind in SIGNATURES:
+        if head.startswith(signature):
+            if signature in (b"BM", b"MZ") and b"\x00" not in data[:64]:
+                continue  # two letters a CSV may begin with: only a binary file has NULs so soon
+            return kind
+    if _HTML.match(head):
+        return "HTML"
+    return None
 
 
 # -- CSV --------------------------------------------------------------------------------------

@@ -9,9 +9,7 @@
   `kill -9` loses at most the batch in flight, and a restart resumes at `rows_done`, so
   every row is imported exactly once. A batch first moves `rows_done` on from the value it
   read: of two runners on one run, the second finds it moved and undoes its batch.
-* `revert` deletes the records a run created and restores those it updated from the audit
-  trail, through the service (the reverting user's permissions, hooks, audit), and only
-  while none of them changed since: otherwise it refuses and changes nothing.
+* reverting a run is a job of its own: engine/imports/reverts.py.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,8 +25,7 @@ from ..jobs import LEASE, MAX_ATTEMPTS, JobContext, now_utc, schedule
 from ..model.model import Entity
 from ..records.context import SYSTEM, Actor, Context
 from ..records.errors import RecordError, ValidationError
-from ..records.values import input_keys, write_refusal
-from ..storage import audit_log, import_errors, import_items, import_runs, jobs
+from ..storage import import_errors, import_items, import_runs, jobs
 from . import messages as m
 from .convert import Converter
 from .mapping import Mapping
@@ -74,12 +70,23 @@ class Summary:
             setattr(self, action, getattr(self, action) + 1)
         self.errors.extend(errors)
 
+    @property
+    def records(self) -> int:
+        """Records the rows made (an order and its lines are one record; `total` counts rows)."""
+        return self.created + self.updated + self.unchanged + self.failed
+
+    def counted(self) -> str:
+        """"3 records (10 rows)" when records have several rows (child lines), else "10 rows"."""
+        if self.records == self.total:
+            return f"{self.total} row{'s' if self.total != 1 else ''}"
+        return f"{self.records} record{'s' if self.records != 1 else ''} ({self.total} rows)"
+
     def failed_rows(self) -> list[int]:
         return sorted({e.row for e in self.errors})
 
     def to_dict(self, language: str = "en") -> dict[str, Any]:
         return {"entity": self.entity, "run": self.run, "dry_run": self.dry_run, "status": self.status,
-                "total": self.total, "created": self.created, "updated": self.updated,
+                "total": self.total, "records": self.records, "created": self.created, "updated": self.updated,
                 "unchanged": self.unchanged, "failed": self.failed,
                 "errors": [e.to_dict(language) for e in self.errors]}
 
@@ -132,8 +139,10 @@ class _DryRun(Exception):
 
 
 def dry_run(service: Any, entity_name: str, data: bytes, file_name: str, mapping: Mapping | None = None,
-            context: Context | None = None, batch: int = BATCH) -> Summary:
-    """Every row through the full rules, nothing written (one transaction, rolled back)."""
+            context: Context | None = None, batch: int = BATCH,
+            progress: Callable[[int, int], None] | None = None) -> Summary:
+    """Every row through the full rules, nothing written (one transaction, rolled back);
+    `progress(rows done, total)` after each batch."""
     context = context or Context()
     entity, sheet, mapping = prepare(service, entity_name, data, file_name, mapping, context)
     summary = Summary(entity=entity.name, total=len(sheet.rows), dry_run=True, status="dry_run")
@@ -149,6 +158,8 @@ def dry_run(service: Any, entity_name: str, data: bytes, file_name: str, mapping
                                               context=context)
                 summary.add(results, row_errors(prepared, results, mapping))
                 start = end
+                if progress is not None:
+                    progress(end, len(sheet.rows))
             raise _DryRun()
     except _DryRun:
         pass
@@ -337,79 +348,9 @@ def _plain(params: dict[str, Any]) -> dict[str, Any]:
     return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in params.items()}
 
 
-# -- revert -----------------------------------------------------------------------------------
-def revert(service: Any, run_id: int, context: Context | None = None) -> dict[str, int]:
-    """Undo a finished run: its created records deleted, its updated ones given back the
-    values they had, all in one transaction, or nothing when any of them changed since."""
-    context = context or Context()
-    record = _run_row(service, run_id)
-    if record["status"] == "reverted":
-        raise ImportProblem(m.ALREADY_REVERTED, run=run_id)
-    if record["status"] not in ("done", "failed"):
-        raise ImportProblem(m.NOT_FINISHED, run=run_id)
-    entity = service.model.entity(record["entity"])
-    service.authorize(entity.name, "import", context)
-    table = entity.table
-    counts = {"deleted": 0, "restored": 0}
-    with service.transaction() as conn:
-        items = [dict(r) for r in conn.execute(sa.select(import_items).where(import_items.c.run_id == run_id)
-                                               .order_by(import_items.c.id.desc())).mappings()]
-        versions: dict[int, int] = {}
-        ids = sorted({i["record_id"] for i in items})
-        for start in range(0, len(ids), 500):
-            versions.update(conn.execute(sa.select(table.c.id, table.c.version)
-                                         .where(table.c.id.in_(ids[start:start + 500]))).all())
-        # a created record deleted since is gone already; any other difference is a change
-        changed = [i["record_id"] for i in items if versions.get(i["record_id"]) != i["version"]
-                   and not (i["action"] == "created" and i["record_id"] not in versions)]
-        if changed:
-            shown = ", ".join(f"#{n}" for n in changed[:10]) + (" …" if len(changed) > 10 else "")
-            raise ImportProblem(m.CHANGED_SINCE, run=run_id, count=len(changed), records=shown)
-        befores = _values_before(conn, entity, run_id)
-        for item in items:
-            if item["action"] == "created":
-                if item["record_id"] not in versions:
-                    continue
-                service.delete(entity.name, item["record_id"], version=item["version"], context=context)
-                counts["deleted"] += 1
-            else:
-                data = befores.get(item["record_id"], {})
-                if data:
-                    service.update(entity.name, item["record_id"], data, version=item["version"], context=context)
-                counts["restored"] += 1
-        done = conn.execute(import_runs.update().where(import_runs.c.id == run_id, import_runs.c.status == record["status"])
-                            .values(status="reverted", reverted_at=datetime.now(UTC))).rowcount
-        if done != 1:
-            raise ImportProblem(m.ALREADY_REVERTED, run=run_id)
-    return counts
-
-
-def _values_before(conn: Any, entity: Entity, run_id: int) -> dict[int, dict[str, Any]]:
-    """{record id: input giving back the values a run's update replaced}, from the audit
-    entries the run wrote (the first per record: a record is updated once per run)."""
-    from ..fields.encryption import is_sealed, keyring
-
-    keys = input_keys(entity)
-    found: dict[int, dict[str, Any]] = {}
-    for r in conn.execute(sa.select(audit_log.c.record_id, audit_log.c.changes)
-                          .where(audit_log.c.import_run == run_id, audit_log.c.entity == entity.name,
-                                 audit_log.c.action == "update").order_by(audit_log.c.id)):
-        if r.record_id in found:
-            continue
-        data: dict[str, Any] = {}
-        for key, (before, _after) in (r.changes or {}).items():
-            owner = keys.get(key)
-            if key == "owner":
-                data[key] = before
-            elif owner is not None and write_refusal(owner, trusted=False) is None:
-                data[key] = keyring().open(before) if owner.encrypted and is_sealed(before) else before
-        found[r.record_id] = data
-    return found
-
-
 def actor_label(actor: Actor) -> str:
     return actor.username
 
 
 __all__ = ["BATCH", "JOB_HANDLERS", "PROGRESS", "RecordError", "RowError", "RunLost", "Summary", "ValidationError",
-           "dry_run", "job_id", "prepare", "revert", "run", "run_job", "start", "summary_of"]
+           "dry_run", "job_id", "prepare", "run", "run_job", "start", "summary_of"]

@@ -19,6 +19,8 @@ from ..fields.base import FieldType
 from ..fields.relation import ID_TYPE, ON_DELETE
 from ..labels import DEFAULT_LANGUAGE, english_plural, readable
 from ..permissions.roles import ACTIONS, compile_roles
+from ..reports.checks import indexed_columns
+from ..reports.dashboards import compile_dashboards
 from ..reports.definition import compile_reports
 from ..spec.checks import STANDARD_FIELDS, SpecChecker
 from ..spec.project import ProjectSpec, Provenance, option_value
@@ -124,7 +126,8 @@ def default_label(name: str) -> Mapping[str, str]:
 
 
 def spec_version(settings: dict, entities: dict, plugin_names: list[str], roles: dict | None = None,
-                 workflows: dict | None = None, reports: dict | None = None) -> str:
+                 workflows: dict | None = None, reports: dict | None = None,
+                 dashboards: dict | None = None) -> str:
     """A short hash of the merged spec (plain data), the engine version and the plugins."""
     payload = {"engine": __version__, "settings": settings, "entities": entities, "plugins": sorted(plugin_names)}
     if roles:
@@ -133,6 +136,8 @@ def spec_version(settings: dict, entities: dict, plugin_names: list[str], roles:
         payload["workflows"] = workflows
     if reports:
         payload["reports"] = reports
+    if dashboards:
+        payload["dashboards"] = dashboards
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str, ensure_ascii=False).encode())
     return digest.hexdigest()[:16]
 
@@ -186,10 +191,12 @@ class Compiler:
         plain_reports = {n: plain(r) for n, r in sorted(self.spec.reports.items())}
         reports = compile_reports(plain_reports, self.checker.expressions, lambda v: label_of(v, self.language),
                                   {n: _origin(p) for n, p in self.spec.report_provenance.items()})
+        plain_dashboards = {n: plain(d) for n, d in sorted(self.spec.dashboards.items())}
+        dashboards = compile_dashboards(plain_dashboards, lambda v: label_of(v, self.language))
         return CompiledModel(
             project=self.spec.name,
             version=spec_version(settings, plain_entities, plugin_names, plain_roles, plain_workflows,
-                                 plain_reports),
+                                 plain_reports, plain_dashboards),
             label=label_of(self.spec.settings.get("label") or self.spec.name, self.language),
             languages=self.languages,
             default_language=self.language,
@@ -205,6 +212,7 @@ class Compiler:
             actions=(*ACTIONS, *self.checker.actions),
             workflows=workflows,
             reports=reports,
+            dashboards=dashboards,
             resolvers=MappingProxyType(dict(self.checker.resolvers)),
             workflow_actions=MappingProxyType(dict(self.checker.workflow_actions)),
             designer_changes=MappingProxyType({str(i): a or "" for layer in self.spec.layers if layer.designer
@@ -482,6 +490,7 @@ class Compiler:
             columns.append(sa.Column(SEARCH_COLUMN, sa.Text(), nullable=True, info={"renamed_from": None}))
         sorted_on = {s.lstrip("-") for s in listing.sort}
         indexed = set(filters) | {f.name for f in fields.values() if f.index}
+        indexed |= indexed_columns(self.spec.reports, name)  # what reports group, link and take periods by
         if title:
             indexed.add(title)
         if spec.get("stage"):

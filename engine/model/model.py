@@ -272,6 +272,8 @@ class CompiledModel:
     actions: tuple[str, ...] = ()  # every action roles may name
     workflows: Mapping[str, Any] = field(default_factory=_empty)  # engine.workflows.Workflow by name
     reports: Mapping[str, Any] = field(default_factory=_empty)  # engine.reports.Report by name (reports/*.yaml)
+    # engine.reports.dashboards.Dashboard by name (dashboards/*.yaml), in home-page order
+    dashboards: Mapping[str, Any] = field(default_factory=_empty)
     resolvers: Mapping[str, Any] = field(default_factory=_empty)  # approver resolvers by name
     workflow_actions: Mapping[str, Any] = field(default_factory=_empty)  # workflow actions by name
     warnings: tuple[Any, ...] = ()  # engine.errors.Problem with W codes: the project loads, `tailor check` shows them

@@ -35,6 +35,7 @@ TITLES = {
     "returned": N_("%(what)s was sent back to you by %(who)s"),
     "withdrawn": N_("%(who)s withdrew %(what)s"),
     "message": N_("%(what)s: %(message)s"),
+    "mention": N_("%(who)s mentioned you on %(what)s: %(message)s"),
 }
 
 

@@ -40,6 +40,7 @@ from ..workflows import guard
 from .context import SYSTEM, Context
 from .errors import ConflictError, NotFound, PermissionDenied, ValidationError
 from .masking import mask_changes, mask_record, mask_records, masked_fields, unmask
+from .mentions import mentioned
 from .query import Query, build_select, virtual_of
 from .values import (
     apply_defaults,
@@ -1008,7 +1009,28 @@ class RecordService:
             result = conn.execute(comments.insert().values(
                 entity=entity.name, record_id=record["id"], user_id=context.actor.id, body=body, at=context.now)
                 .returning(comments.c.id))
-            return int(result.scalar_one())
+            comment_id = int(result.scalar_one())
+            self._notify_mentioned(conn, entity, record, body, context)
+            return comment_id
+
+    def _notify_mentioned(self, conn: Connection, entity: Entity, record: Mapping[str, Any], body: str,
+                          context: Context) -> None:
+        """Notify the active users a comment @mentions who may read the record (not the author)."""
+        from ..storage import users
+
+        names = mentioned(body)
+        if not names:
+            return
+        found = conn.execute(sa.select(users).where(users.c.username.in_(names), users.c.is_active.is_(True),
+                                                    users.c.id != context.actor.id)).mappings().all()
+        readers = []
+        for row in found:
+            access = self.access(entity, Context(actor=org.load_actor(conn, row)))
+            if access.bypass or self._reaches(conn, access, record, "read", context):
+                readers.append(row["id"])
+        if readers:
+            self.flows.notify(readers, "mention", entity.name, record, who=context.actor.id, conn=conn,
+                              now=context.now, message=body[:300])
 
     def share(self, entity_name: str, record_id: Any, *, access: str, context: Context | None = None,
               user_id: int | None = None, team_id: int | None = None) -> None:

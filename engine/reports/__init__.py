@@ -14,10 +14,14 @@ The pipeline, as for workflows:
   GROUP BY query through the records service's row scope, refused when the viewer may not
   read the entity or a field it uses is hidden or masked for them; and gives the list
   filter of one row for drill-down (`filter_for`);
-* `built.py` checks and compiles a report defined outside the YAML (a future report
-  builder) with the very same checks (`check_report`, `build_report`).
+* `built.py` checks and compiles a report defined outside the YAML (the report builder)
+  with the very same checks (`check_report`, `build_report`);
+* `saved.py` keeps the reports users build and save on the builder's page
+  (`tailor_saved_report`): who sees and edits them, checked when saved and again when run
+  (`report_for(service, saved_id, context)` gives the Report `run` takes).
 
-docs/reports.md is the reference. Pages, dashboards and charts are not built yet.
+docs/reports.md is the reference. Dashboards (dashboards/*.yaml) are `dashboards.py`; the pages
+are engine/web/pages/reports.py and dashboards.py.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from ..errors import Position, did_you_mean
 from ..spec.yamlload import PosDict, PosList
 
 KINDS = ("count", "sum", "avg", "min", "max", "count_distinct", "ratio")
-BUCKETS = ("day", "week", "month", "quarter", "year")
+BUCKETS = ("day", "week", "month", "quarter", "year", "month_of_year")  # month_of_year: 1-12, years together
 DATE_TYPES = ("date", "datetime", "date_or_datetime")
 # what can be summed or averaged (a computed or rollup field too when it is a stored number)
 NUMBER_TYPES = ("integer", "decimal", "money", "percent", "duration")
@@ -34,6 +34,29 @@ def group_field(item: Any) -> str | None:
     if isinstance(item, Mapping) and isinstance(item.get("field"), str):
         return item["field"]
     return None
+
+
+def indexed_columns(reports: Mapping[str, Any], entity: str) -> set[str]:
+    """The columns of `entity` its reports group by, take their period from, or link related
+    records by (`from:`): the model indexes them (engine/model/compiler.py), so a report's
+    GROUP BY reads an index and its period a range of one. Only plain columns: a bucket
+    groups by an expression of the column, which its index still serves for the period."""
+    found: set[str] = set()
+    for report in reports.values():
+        if not isinstance(report, Mapping):
+            continue
+        if report.get("entity") == entity:
+            if isinstance(report.get("period"), str):
+                found.add(report["period"])
+            for item in report.get("group_by") or ():
+                name = group_field(item)
+                if name and "." not in name:
+                    found.add(name)
+        for measure in report.get("measures") or ():
+            source = measure.get("from") if isinstance(measure, Mapping) else None
+            if isinstance(source, str) and source.startswith(f"{entity}.") and source.count(".") == 1:
+                found.add(source.split(".", 1)[1])
+    return found
 
 
 def measure_kind(measure: Mapping) -> str | None:
@@ -72,6 +95,7 @@ class ReportChecker:
             return
         fields = spec.get("fields") if isinstance(spec.get("fields"), PosDict) else PosDict()
         self.name, self.entity, self.fields, self.where = name, entity, fields, where
+        self.report_spec = report
         self.hidden = self.hidden_fields(report, fields)
         roles = report.get("roles")
         for i, role in enumerate(roles if isinstance(roles, PosList) else ()):
@@ -83,6 +107,8 @@ class ReportChecker:
         env = self.checker.envs.get(entity)
         if env is not None and isinstance(report.get("filter"), str):
             self.expression(("report", name, "filter"), report, "filter", env, "filters on")
+        if isinstance(report.get("having"), str):
+            self.having(report)
         period = report.get("period")
         if isinstance(period, str):
             self.period(report, period)
@@ -185,6 +211,7 @@ class ReportChecker:
         return names
 
     def measures(self, report: PosDict) -> list[str]:
+        self.measure_kinds: dict[str, str] = {}
         items = report.get("measures")
         names: dict[str, Position] = {}
         ratios: list[tuple[PosList, str]] = []
@@ -214,10 +241,15 @@ class ReportChecker:
                     self.add("E204", f"{self.where}, ratio '{mname}' cannot have a filter",
                              measure.position_of("filter"), "put the filters on the two measures it divides")
                 continue
+            self.measure_kinds[mname] = kind
+            if "from" in measure:
+                self.related(measure, mname, kind)
+                continue
             if env is not None and isinstance(measure.get("filter"), str):
                 self.expression(("report", self.name, "measure", mname, "filter"), measure, "filter", env,
                                 f"measure '{mname}' filters on")
             if kind == "count":
+                self.no_options(measure, mname, kind)
                 continue
             fname = measure.get(kind)
             if not isinstance(fname, str):
@@ -226,7 +258,11 @@ class ReportChecker:
             fspec = self.field_spec(fname, where, f"measure '{mname}' aggregates")
             if fspec is None or not self.use(fname, where, f"measure '{mname}' aggregates"):
                 continue
+            if "since" in measure:
+                self.since(measure, mname, kind, fname, fspec)
+                continue
             self.aggregate(kind, mname, fname, fspec, where)
+            self.currency(measure, mname, fspec)
         for parts, mname in ratios:
             for j, part in enumerate(parts):
                 if part not in names:
@@ -236,6 +272,145 @@ class ReportChecker:
                 elif part == mname:
                     self.add("E001", f"{self.where}, ratio '{mname}' divides itself", parts.position_of(j))
         return list(names)
+
+    # -- measure options: since (a duration), currency (one currency), from (related records) --
+    def no_options(self, measure: PosDict, mname: str, kind: str) -> None:
+        for key in ("since", "currency"):
+            if key in measure:
+                self.add("E009", f"{self.where}, measure '{mname}' ({kind}) cannot have '{key}'",
+                         measure.position_of(key), "since is for sum, avg, min and max of a date or date-time field; "
+                         "currency for a money field")
+
+    def since(self, measure: PosDict, mname: str, kind: str, fname: str, fspec: PosDict) -> None:
+        """`avg: resolved_at, since: created_at`: the aggregate of resolved_at - created_at."""
+        where = measure.position_of("since")
+        start = measure.get("since")
+        if kind not in ("sum", "avg", "min", "max"):
+            self.add("E009", f"{self.where}, measure '{mname}' ({kind}) cannot have 'since'", where,
+                     "since makes a duration to sum, average, or take the min or max of")
+            return
+        if "currency" in measure:
+            self.add("E009", f"{self.where}, measure '{mname}' is a duration and cannot have 'currency'",
+                     measure.position_of("currency"))
+        start_spec = self.field_spec(str(start), where, f"measure '{mname}' measures since")
+        if start_spec is None or not self.use(str(start), where, f"measure '{mname}' measures since"):
+            return
+        kinds = {self.type_of(fspec), self.type_of(start_spec)}
+        if not kinds <= set(DATE_TYPES) or ("date" in kinds and len(kinds) > 1):
+            self.add("E009", f"{self.where}, measure '{mname}' measures from '{start}' to '{fname}': both must be "
+                     "dates or both date-times", where, "since and the measured field are two date or two "
+                     "date-time fields")
+
+    def currency(self, measure: PosDict, mname: str, fspec: PosDict) -> None:
+        if "currency" in measure and fspec.get("type") != "money":
+            self.add("E009", f"{self.where}, measure '{mname}' has a currency, but it is a {fspec.get('type')} field",
+                     measure.position_of("currency"), "currency: is for money fields")
+
+    def related(self, measure: PosDict, mname: str, kind: str) -> None:
+        """`from: sales_order.customer`: the measure aggregates the records of another entity
+        whose link field points at each record of the report's entity."""
+        where = measure.position_of("from")
+        source = measure.get("from")
+        if not isinstance(source, str) or "." not in source:
+            return  # the schema says
+        other, *path = source.split(".")
+        ospec = self.spec.entities.get(other)
+        if not isinstance(ospec, PosDict):
+            self.add("E306", f"{self.where}, measure '{mname}' counts unknown entity '{other}'", where,
+                     did_you_mean(other, self.spec.entities))
+            return
+        ofields = ospec.get("fields") if isinstance(ospec.get("fields"), PosDict) else PosDict()
+        lines = None
+        if len(path) == 2:  # ENTITY.LINES.LINK: the child rows of a lines field, by a link of theirs
+            lines, link = path
+            lines_spec = ofields.get(lines)
+            if not (isinstance(lines_spec, PosDict) and lines_spec.get("type") == "lines"):
+                self.add("E009", f"{self.where}, measure '{mname}' counts the rows of '{other}.{lines}', which is not "
+                         "a lines field", where, did_you_mean(lines, [n for n, f in ofields.items() if isinstance(
+                             f, PosDict) and f.get("type") == "lines"]) or "ENTITY.LINES_FIELD.LINK_FIELD")
+                return
+            parent_fields = ofields
+            ofields = lines_spec.get("fields") if isinstance(lines_spec.get("fields"), PosDict) else PosDict()
+            other_name = f"{other}.{lines}"
+        else:
+            link = path[0]
+            parent_fields, other_name = ofields, other
+        lspec = ofields.get(link)
+        if not (isinstance(lspec, PosDict) and lspec.get("type") == "link" and lspec.get("to") == self.entity):
+            self.add("E009", f"{self.where}, measure '{mname}' counts '{other_name}' by '{link}', which is not a link "
+                     f"to '{self.entity}'", where, did_you_mean(link, [n for n, f in ofields.items() if isinstance(
+                         f, PosDict) and f.get("type") == "link" and f.get("to") == self.entity]) or
+                     f"name a link field of '{other}' to '{self.entity}'")
+            return
+        if kind == "count_distinct" or "since" in measure:
+            what = "count_distinct" if kind == "count_distinct" else "since"
+            self.add("E009", f"{self.where}, measure '{mname}' counts related records and cannot use {what}",
+                     measure.position_of("since" if what == "since" else "count_distinct"),
+                     "related records are counted, summed, averaged, or their min or max taken")
+            return
+        saved = self.entity, self.fields, self.hidden
+        self.entity, self.fields = other, parent_fields
+        self.hidden = self.hidden_fields(self.report_spec, parent_fields)
+        try:
+            if not self.use(lines or link, where, f"measure '{mname}' counts by"):
+                return
+            env = self.checker.envs.get(other)
+            if env is not None and isinstance(measure.get("filter"), str):
+                self.expression(("report", self.name, "measure", mname, "filter"), measure, "filter", env,
+                                f"measure '{mname}' filters on")
+            if kind == "count":
+                self.no_options(measure, mname, kind)
+                return
+            fname = measure.get(kind)
+            if not isinstance(fname, str):
+                return
+            fwhere = measure.position_of(kind)
+            self.fields = ofields  # the field aggregated is one of the rows' (with lines)
+            fspec = self.field_spec(fname, fwhere, f"measure '{mname}' aggregates")
+            if fspec is None or not self.use(fname, fwhere, f"measure '{mname}' aggregates"):
+                return
+            self.aggregate(kind, mname, fname, fspec, fwhere)
+            self.currency(measure, mname, fspec)
+            if fspec.get("type") == "money" and "currency" not in measure:
+                self.add("E009", f"{self.where}, measure '{mname}' adds up '{other}.{fname}', a money field, "
+                         "without a currency", fwhere, "add `currency: CNY` (only amounts in that currency count): "
+                         "money is never added across currencies")
+        finally:
+            self.entity, self.fields, self.hidden = saved
+
+    def having(self, report: PosDict) -> None:
+        """`having:` a condition on the measures (not ratios), checked as an expression whose
+        names are the measures."""
+        from ..expr.env import Env
+
+        types = {"count": "number", "count_distinct": "number"}
+        fields = {}
+        measures = report.get("measures") if isinstance(report.get("measures"), PosList) else ()
+        for m in measures:
+            if not isinstance(m, PosDict) or m.get("name") not in self.measure_kinds:
+                continue
+            kind = self.measure_kinds[m["name"]]
+            if kind == "ratio":
+                continue
+            if kind in types or "since" in m:
+                fields[m["name"]] = types.get(kind, "duration")
+                continue
+            owner = self.fields
+            if isinstance(m.get("from"), str) and "." in m["from"]:
+                parts = m["from"].split(".")
+                ospec = self.spec.entities.get(parts[0])
+                owner = ospec.get("fields") if isinstance(ospec, PosDict) and isinstance(ospec.get("fields"),
+                                                                                         PosDict) else PosDict()
+                if len(parts) == 3 and isinstance(owner.get(parts[1]), PosDict):
+                    owner = owner[parts[1]].get("fields") or PosDict()
+            fspec = owner.get(m.get(kind)) if isinstance(m.get(kind), str) else None
+            ftype = self.type_of(fspec) if isinstance(fspec, PosDict) else "decimal"
+            fields[m["name"]] = {"date": "date", "datetime": "datetime", "date_or_datetime": "datetime",
+                                 "duration": "duration"}.get(ftype, "number")
+        expression = self.checker.compile(("report", self.name, "having"), report, "having", Env(fields), "boolean")
+        if expression is not None and not expression.sql_supported:
+            self.add("E506", f"{self.where}: having cannot be computed in SQL: it uses a function SQL cannot run",
+                     report.position_of("having"), "reports compute in the database: use SQL-able functions")
 
     def aggregate(self, kind: str, mname: str, fname: str, fspec: PosDict, where: Position) -> None:
         ftype = self.type_of(fspec)

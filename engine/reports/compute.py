@@ -37,6 +37,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..expr.sqlconstructs import DateDiff, DatetimeDiff
 from ..fields.numbers import numbers_in
 from ..model.model import Entity, text
 from ..records.context import Context
@@ -148,10 +149,11 @@ def run(service: Any, report_name: str | Report, context: Context | None = None,
         if not (isinstance(period, tuple) and len(period) == 2 and all(isinstance(d, date) for d in period)
                 and period[0] <= period[1]):
             raise ValidationError({"period": ["a period is (first day, last day), the first not after the last"]})
-    rows, currency_fields = _query(service, report, entity, access, context, period, extra_filter)
-    result = Result(report, _columns(report, entity, currency_fields, language), rows, period,
-                    currency_fields=currency_fields, extra_filter=extra_filter)
-    _label(service, report, entity, result.rows, context)
+    with service.reading():  # one connection for the figures and their labels
+        rows, currency_fields = _query(service, report, entity, access, context, period, extra_filter)
+        result = Result(report, _columns(report, entity, currency_fields, language), rows, period,
+                        currency_fields=currency_fields, extra_filter=extra_filter)
+        _label(service, report, entity, result.rows, context)
     if report.chart == "funnel" and len(report.groups) == 1 and not currency_fields:
         result.rows = _funnel(report, entity, result.rows, language)
     if period is not None and report.chart == "number":
@@ -221,7 +223,13 @@ def _const(value: str) -> Any:
 
 
 def bucket_sql(column: Any, bucket: str, dialect: str, is_date: bool) -> Any:
-    """The first day of the bucket holding `column`, as 'YYYY-MM-DD' text, in UTC."""
+    """The first day of the bucket holding `column`, as 'YYYY-MM-DD' text, in UTC
+    (`month_of_year`: the month, 1 to 12, as a number: every year's March together)."""
+    if bucket == "month_of_year":
+        if dialect == "postgresql":
+            moment = column if is_date else column.op("AT TIME ZONE")(_const("UTC"))
+            return sa.cast(sa.extract("month", moment), sa.Integer)
+        return sa.cast(sa.func.strftime(_const("%m"), column), sa.Integer)
     if dialect == "postgresql":
         moment = sa.cast(column, sa.DateTime()) if is_date else column.op("AT TIME ZONE")(_const("UTC"))
         start = sa.func.date_trunc(_const(bucket), moment)
@@ -260,26 +268,82 @@ def _currency_sql(field_: Any, table: sa.Table) -> Any:
     return sa.func.coalesce(column, _const(field_.currency)) if field_.currency else column
 
 
-def _measure_sql(measure: Measure, entity: Entity, context: Context) -> Any:
+def _measure_sql(measure: Measure, entity: Entity, context: Context, related: Any = None) -> Any:
+    """The aggregate of one measure. `related`: the measure's subquery (a `from:` measure),
+    whose per-record partial aggregates are added up here."""
+    if related is not None:
+        if measure.kind == "avg":
+            return sa.func.sum(related.c.s, type_=sa.Float()) / sa.func.nullif(sa.func.sum(related.c.n), 0)
+        if measure.kind in ("count", "sum"):
+            return sa.func.coalesce(sa.func.sum(related.c.v), 0)
+        return getattr(sa.func, measure.kind)(related.c.v, type_=related.c.v.type)
     table = entity.table
     condition = None
     if measure.filter is not None:
         condition = measure.filter.to_sql(dict(table.c), context.variables, now=context.now)
+    if measure.currency is not None:
+        in_currency = _currency_sql(entity.fields[measure.field], table) == _const(measure.currency)
+        condition = in_currency if condition is None else sa.and_(condition, in_currency)
     if measure.kind == "count":
         return sa.func.count(sa.case((condition, 1))) if condition is not None else sa.func.count()
     column = table.c[measure.field]
+    if measure.since is not None:
+        diff = DateDiff if _kind(entity, measure.field) == "date" else DatetimeDiff
+        column = diff(column, table.c[measure.since])
     value = sa.case((condition, column)) if condition is not None else column
     if measure.kind == "count_distinct":
         return sa.func.count(sa.distinct(value))
-    if measure.kind == "avg":
-        return sa.func.avg(value, type_=sa.Float())
+    if measure.kind == "avg" or measure.since is not None:
+        return getattr(sa.func, measure.kind)(value, type_=sa.Float())
     return getattr(sa.func, measure.kind)(value, type_=column.type)
 
 
+def _related(service: Any, report: Report, measure: Measure, context: Context, name: str) -> Any:
+    """A `from:` measure's records, aggregated per record they link to: (k: the linked id,
+    v: count, sum, min or max; s, n: sum and count for an average), within the viewer's
+    row scope of that entity and refused when a field it reads is hidden from them."""
+    other = service.model.entity(measure.related[0])
+    rows = other.child_tables[measure.related[1]] if len(measure.related) == 3 else None
+    source = rows if rows is not None else other.table  # an order's lines, or the records themselves
+    link = source.c[measure.related[-1]]
+    access = service.authorize(other.name, "read", context)
+    masked = set() if access.bypass else set(masked_fields(other))
+    unseen = set(access.hidden_fields()) | set(access.scoped_fields()) | masked
+    reads = {measure.related[1], *([measure.field] if measure.field and rows is None else []),
+             *(measure.filter.fields if measure.filter is not None else ())}
+    used = sorted(reads & unseen)
+    if used:
+        raise PermissionDenied(other.name, "report", f"report '{report.name}' uses '{other.name}.{used[0]}', which "
+                               "is hidden from you: hidden fields cannot be grouped, filtered or summed")
+    restrict = service._restriction(access, "read", context)
+    query = Query(where=measure.filter_source, limit=None, sort=())
+    with numbers_in(context.actor.language):
+        base = build_select(other, query, context, columns=[other.table.c.id], restrict=restrict,
+                            hidden=access.hidden_fields() | access.scoped_fields())
+    if rows is not None:
+        base = base.select_from(other.table.join(rows, rows.c.parent_id == other.table.c.id))
+    if measure.currency is not None:
+        fields = other.fields[measure.related[1]].subfields if rows is not None else other.fields
+        base = base.where(_currency_sql(fields[measure.field], source) == _const(measure.currency))
+    if measure.kind == "count":
+        values = [sa.func.count().label("v")]
+    else:
+        column = source.c[measure.field]
+        if measure.kind == "avg":
+            values = [sa.func.sum(column, type_=sa.Float()).label("s"), sa.func.count(column).label("n")]
+        else:
+            values = [getattr(sa.func, measure.kind)(column, type_=column.type).label("v")]
+    statement = base.with_only_columns(link.label("k"), *values, maintain_column_froms=True)
+    return statement.where(link.is_not(None)).group_by(link).subquery(name)
+
+
 def _money_fields(report: Report, entity: Entity) -> tuple[str, ...]:
-    """The money fields summed (averaged…) by the report: each adds its currency to the grouping."""
+    """The money fields summed (averaged…) by the report: each adds its currency to the grouping
+    (not a measure in one currency, nor one of related records)."""
     found: dict[str, str] = {}  # currency key -> the first money field with it
     for m in report.measures:
+        if m.related or m.currency or m.since:
+            continue
         if m.kind in ("sum", "avg", "min", "max") and _kind(entity, m.field) == "money":
             found.setdefault(entity.fields[m.field].currency_field or f"{m.field}_currency", m.field)
     return tuple(found.values())
@@ -294,24 +358,34 @@ def _query(service: Any, report: Report, entity: Entity, access: Any, context: C
     groups = [_group_sql(report, g, entity, dialect, owners).label(f"g{i}") for i, g in enumerate(report.groups)]
     money = _money_fields(report, entity)
     currencies = [_currency_sql(entity.fields[f], table).label(f"c{i}") for i, f in enumerate(money)]
-    aggregates = [_measure_sql(m, entity, context).label(f"m{i}")
-                  for i, m in enumerate(report.measures) if m.kind != "ratio"]
+    plain = [m for m in report.measures if m.kind != "ratio"]
+    subqueries = {m.name: _related(service, report, m, context, f"r{i}") for i, m in enumerate(plain) if m.related}
+    aggregates = [_measure_sql(m, entity, context, subqueries.get(m.name)).label(f"m{i}")
+                  for i, m in enumerate(plain)]
     statement = base.with_only_columns(*groups, *currencies, *aggregates, maintain_column_froms=True)
+    source = table
     if any(g.field == DEPARTMENT for g in report.groups):
-        statement = statement.select_from(table.outerjoin(owners, owners.c.id == table.c.owner))
+        source = source.outerjoin(owners, owners.c.id == table.c.owner)
+    for sub in subqueries.values():
+        source = source.outerjoin(sub, sub.c.k == table.c.id)
+    if source is not table:
+        statement = statement.select_from(source)
     keys = [*groups, *currencies]
     if keys:
         statement = statement.group_by(*(k.element for k in keys))
+    if report.having is not None:
+        by_name = {m.name: a.element for m, a in zip(plain, aggregates, strict=True)}
+        statement = statement.having(report.having.to_sql(by_name, context.variables, now=context.now))
     statement = statement.order_by(*_order(report, entity, groups, currencies, aggregates))
     by_ratio = _sorted_by_ratio(report)
     if report.limit and not by_ratio:
         statement = statement.limit(report.limit)
     with service.reading() as conn:
         found = conn.execute(statement).all()
-    plain = [m for m in report.measures if m.kind != "ratio"]
     rows = []
+    measured = [service.model.entity(m.related[0]) if m.related else entity for m in plain]
     for record in found:
-        values = {m.name: _value(m, entity, record[len(keys) + i]) for i, m in enumerate(plain)}
+        values = {m.name: _value(m, measured[i], record[len(keys) + i]) for i, m in enumerate(plain)}
         groups_found = tuple(_group_value(g, entity, record[i]) for i, g in enumerate(report.groups))
         rows.append(Row(groups_found, (), values, tuple(record[len(groups) + i] for i in range(len(currencies)))))
     for row in rows:
@@ -364,6 +438,8 @@ def _natural(group: Group, entity: Entity, element: Any) -> list:
 
 
 def _group_value(group: Group, entity: Entity, value: Any) -> Any:
+    if group.bucket == "month_of_year":
+        return None if value is None else int(value)
     kind = _kind(entity, group.field)
     if isinstance(value, str) and kind in DATE_TYPES and (group.bucket or kind != "date"):
         return date.fromisoformat(value[:10])
@@ -378,7 +454,7 @@ def _value(measure: Measure, entity: Entity, value: Any) -> Any:
     kind = _kind(entity, measure.field)
     if value is None:
         return None
-    if kind == "duration":
+    if kind == "duration" or measure.since is not None:
         return timedelta(microseconds=round(value))
     if measure.kind == "avg":
         return Decimal(repr(float(value))).quantize(Decimal("0.0001"))
@@ -432,8 +508,14 @@ def _columns(report: Report, entity: Entity, money: tuple[str, ...], language: s
     return columns
 
 
-def bucket_text(day: date, bucket: str, language: str) -> str:
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def bucket_text(day: date | int, bucket: str, language: str) -> str:
     zh = language.startswith("zh")
+    if bucket == "month_of_year":  # a month number, 1 to 12
+        month = day if isinstance(day, int) else day.month
+        return f"{month}月" if zh else MONTHS[month - 1]
     if bucket == "year":
         return f"{day.year}年" if zh else str(day.year)
     if bucket == "quarter":
@@ -488,7 +570,8 @@ def _labels_of(service: Any, group: Group, entity: Entity, values: set, context:
         return {v: yes if v else no for v in values}
     if kind in DATE_TYPES:
         bucket = group.bucket or "day"
-        return {v: bucket_text(v, bucket, language) if isinstance(v, date) else str(v) for v in values}
+        return {v: bucket_text(v, bucket, language) if isinstance(v, date) or bucket == "month_of_year" else str(v)
+                for v in values}
     return {v: str(v) for v in values}
 
 
@@ -554,6 +637,9 @@ def filter_for(service: Any, report: Report | str, groups: Sequence[Any], contex
             exact = False
         elif value is None:
             filters.append((group.field, "empty", None))
+            exact = False
+        elif group.bucket == "month_of_year":
+            wheres.append(f"month({group.field}) == {int(value)}")
             exact = False
         elif kind in DATE_TYPES and (group.bucket or kind != "date"):
             start, end = _bucket_span(value, group.bucket or "day")

@@ -37,6 +37,22 @@ class Measure:
     ratio: tuple[str, str] | None = None
     filter: Any = None  # engine.expr.Expression (a conditional aggregate)
     filter_source: str | None = None
+    since: str | None = None  # a duration: `field` minus this date or date-time field, per record
+    # (entity, link field) or (entity, lines field, link field of its rows): aggregates the
+    # records (or order lines) linking to each record of the report
+    related: tuple[str, ...] | None = None
+    currency: str | None = None  # a money field: only amounts in this currency (no currency column)
+
+    @property
+    def reads(self) -> frozenset[str]:
+        """The fields of the report's entity it reads (none for a related measure: those are
+        the related entity's)."""
+        if self.related is not None:
+            return frozenset()
+        names = {n for n in (self.field, self.since) if n}
+        if self.filter is not None:
+            names |= set(self.filter.fields)
+        return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,8 @@ class Report:
     sort: str | None = None
     limit: int | None = None
     description: Mapping[str, str] = field(default_factory=_empty)
+    having: Any = None  # engine.expr.Expression over the measures: which rows are kept
+    having_source: str | None = None
     origin: Any = field(default=None, compare=False)  # engine.model.model.Origin: layers that define it
 
     def measure(self, name: str) -> Measure:
@@ -62,10 +80,11 @@ class Report:
     @property
     def fields(self) -> frozenset[str]:
         """Every field of the entity the report reads: grouped, aggregated, filtered, its period."""
-        names = {g.reads for g in self.groups} | {m.field for m in self.measures if m.field}
-        for expression in (self.filter, *(m.filter for m in self.measures)):
-            if expression is not None:
-                names |= set(expression.fields)
+        names = {g.reads for g in self.groups}
+        for m in self.measures:
+            names |= m.reads
+        if self.filter is not None:
+            names |= set(self.filter.fields)
         if self.period:
             names.add(self.period)
         return frozenset(names)
@@ -90,7 +109,9 @@ def compile_reports(reports: Mapping[str, Any], expressions: Mapping[tuple, Any]
                 name=m["name"], kind=kind, label=label_of(m.get("label") or m["name"].replace("_", " ").capitalize()),
                 field=m.get(kind) if kind not in ("count", "ratio") else None, ratio=ratio,
                 filter=expressions.get(("report", name, "measure", m["name"], "filter")),
-                filter_source=m.get("filter")))
+                filter_source=m.get("filter"), since=m.get("since"),
+                related=tuple(m["from"].split(".")) if isinstance(m.get("from"), str) else None,
+                currency=m.get("currency")))
         compiled[name] = Report(
             name=name, entity=spec["entity"], label=label_of(spec.get("label") or name.replace("_", " ").capitalize()),
             measures=tuple(measures), groups=tuple(groups),
@@ -98,5 +119,6 @@ def compile_reports(reports: Mapping[str, Any], expressions: Mapping[tuple, Any]
             period=spec.get("period"), chart=spec.get("chart") or "table", roles=frozenset(spec.get("roles") or ()),
             sort=spec.get("sort"), limit=spec.get("limit"),
             description=label_of(spec["description"]) if spec.get("description") else _empty(),
+            having=expressions.get(("report", name, "having")), having_source=spec.get("having"),
             origin=(origins or {}).get(name))
     return MappingProxyType(compiled)

@@ -27,6 +27,7 @@ from ..fields.special import autonumber_problem
 from ..model.constants import STANDARD_FIELDS, STANDARD_SORTABLE
 from ..permissions.roles import check_roles
 from ..reports.checks import ReportChecker
+from ..reports.dashboards import DashboardChecker
 from ..workflows.checks import WorkflowChecker
 from .expressions import ExpressionChecks
 from .labels import check_labels
@@ -124,6 +125,11 @@ class SpecChecker(ExpressionChecks):
                 raise
         try:
             ReportChecker(self).run(self.spec.reports)
+        except (TypeError, AttributeError, ValueError, KeyError):
+            if not shape_problems:
+                raise
+        try:
+            DashboardChecker(self).run(self.spec.dashboards)
         except (TypeError, AttributeError, ValueError, KeyError):
             if not shape_problems:
                 raise

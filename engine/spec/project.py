@@ -43,6 +43,7 @@ class Layer:
     roles: PosDict | None = None  # roles.yaml, validated when read
     workflows: list[PosDict] = field(default_factory=list)  # workflows/*.yaml, validated when read
     reports: list[PosDict] = field(default_factory=list)  # reports/*.yaml, validated when read
+    dashboards: list[PosDict] = field(default_factory=list)  # dashboards/*.yaml, validated when read
     designer: Any = None  # engine.spec.designer.DesignerLayer for the layer folded from change sets
 
 
@@ -80,6 +81,7 @@ class ProjectSpec:
     rule_provenance: dict[tuple[str, str], Provenance] = field(default_factory=dict)
     reports: dict[str, PosDict] = field(default_factory=dict)  # merged reports/*.yaml, by name
     report_provenance: dict[str, Provenance] = field(default_factory=dict)
+    dashboards: dict[str, PosDict] = field(default_factory=dict)  # merged dashboards/*.yaml, by name
 
 
 def display_path(path: Path) -> str:
@@ -173,6 +175,9 @@ def read_layers(path: Path, problems: Problems, _stack=None) -> list[Layer]:
     layer.reports = _documents(path / "reports", "report", problems,
                                "a report file must be a mapping with 'report:', 'entity:' and 'measures:'",
                                "see docs/reports.md")
+    layer.dashboards = _documents(path / "dashboards", "dashboard", problems,
+                                  "a dashboard file must be a mapping with 'dashboard:' and 'widgets:'",
+                                  "see docs/reports.md")
     layers.append(layer)
     return layers
 
@@ -252,6 +257,7 @@ def merge_layers(layers: list[Layer], problems: Problems) -> ProjectSpec | None:
         workflows=merge_workflows(layers, problems),
         reports=reports,
         report_provenance=report_provenance,
+        dashboards=merge_dashboards(layers, problems),
         option_provenance=origins.options,
         rule_provenance=origins.rules,
     )
@@ -395,6 +401,67 @@ def merge_reports(layers: list[Layer], problems: Problems) -> tuple[dict[str, Po
                     _set(target, document, key, _copy(value))
             provenance[name].changes.append(Change(layer.name, where, tuple(k for k in document if k != "report")))
     return reports, provenance
+
+
+def merge_dashboards(layers: list[Layer], problems: Problems) -> dict[str, PosDict]:
+    """Dashboards merge by name like reports: a layer restating one replaces the keys it
+    states, except that `widgets` merge by widget name (its `name`, else its report): a
+    widget of the same name gets the keys stated (`remove: true` drops it), a new one is
+    added after the others."""
+    dashboards: dict[str, PosDict] = {}
+    for layer in layers:
+        seen_here: dict[str, Position] = {}
+        for document in layer.dashboards:
+            name = document.get("dashboard")
+            if not isinstance(name, str):
+                continue
+            where = document.position_of("dashboard")
+            if not _first_in_layer(seen_here, "dashboard", name, where, layer, problems):
+                continue
+            if name not in dashboards:
+                dashboards[name] = _copy(document)
+                _drop_removed(dashboards[name].get("widgets"))
+                continue
+            target = dashboards[name]
+            for key, value in document.items():
+                if key == "widgets" and isinstance(value, PosList) and isinstance(target.get(key), PosList):
+                    _merge_widgets(target[key], value)
+                elif key != "dashboard":
+                    _set(target, document, key, _copy(value))
+    return dashboards
+
+
+def widget_name(widget: Any) -> str | None:
+    """A dashboard widget's name: its `name`, else the report it shows."""
+    if not isinstance(widget, PosDict):
+        return None
+    name = widget.get("name", widget.get("report"))
+    return name if isinstance(name, str) else None
+
+
+def _drop_removed(widgets: Any) -> None:
+    if not isinstance(widgets, PosList):
+        return
+    kept = [(w, widgets.position_of(i)) for i, w in enumerate(widgets)
+            if not (isinstance(w, PosDict) and w.get("remove") is True)]
+    widgets[:] = [w for w, _ in kept]
+    widgets.item_pos[:] = [p for _, p in kept]
+
+
+def _merge_widgets(widgets: PosList, override: PosList) -> None:
+    index = {widget_name(w): i for i, w in enumerate(widgets) if widget_name(w)}
+    for i, item in enumerate(override):
+        name = widget_name(item)
+        if name in index:
+            current = widgets[index[name]]
+            for key, value in item.items():
+                _set(current, item, key, _copy(value))
+        else:
+            widgets.append(_copy(item))
+            widgets.item_pos.append(override.position_of(i))
+            if name:
+                index[name] = len(widgets) - 1
+    _drop_removed(widgets)
 
 
 def _merge_measures(measures: PosList, override: PosList) -> None:

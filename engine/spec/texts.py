@@ -115,6 +115,9 @@ def check_texts(spec: Any, languages: list[str], report: Report) -> None:
     for name, report_spec in getattr(spec, "reports", {}).items():
         for path, label in labels_in("report", report_spec).items():
             check(report_spec, label, path, f"report '{name}'")
+    for name, dashboard in getattr(spec, "dashboards", {}).items():
+        for path, label in labels_in("dashboard", dashboard).items():
+            check(dashboard, label, path, f"dashboard '{name}'")
 
 
 def _checked_by_labels(path: tuple) -> bool:

@@ -482,6 +482,21 @@ import_mappings = sa.Table(  # mappings saved by name on the import pages, per e
     sa.UniqueConstraint("user_id", "entity", "name"),
 )
 
+saved_reports = sa.Table(  # reports built and saved on the report builder's page (engine/reports/saved.py)
+    "tailor_saved_report",
+    SYSTEM_METADATA,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("tailor_user.id", ondelete="CASCADE"), nullable=False),  # owner
+    sa.Column("entity", sa.String(64), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("roles", sa.JSON, nullable=False),  # the roles it is shared with ([]: its owner's only)
+    sa.Column("document", sa.JSON, nullable=False),  # the report, as reports/*.yaml says it (checked)
+    sa.Column("form", sa.JSON, nullable=False),  # the builder's inputs it came from, to edit it again
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_tailor_saved_report_user_id", "user_id"),
+)
+
 # Ids are never used twice: SQLite reuses the largest id after a delete unless the table is
 # AUTOINCREMENT, and then a new row would inherit the comments, history or shares of a
 # deleted one. (PostgreSQL sequences never go back.) Revision 0006 rebuilds older tables.

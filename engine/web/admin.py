@@ -199,6 +199,8 @@ def action_names() -> dict[str, str]:
         admin_audit.DESIGN_REVERT: _("Designer change reverted"),
         admin_audit.DESIGN_DROP_COLUMN: _("Hidden field's column dropped"),
         admin_audit.DESIGN_CLEAR: _("Designer layer cleared"),
+        admin_audit.REPORT_SAVE: _("Saved report saved"),
+        admin_audit.REPORT_DELETE: _("Saved report deleted"),
     }
 
 

@@ -15,6 +15,7 @@ OWN = Path(__file__).parent / "static"
 VENDOR = {
     "htmx.min.js": NODE_MODULES / "htmx.org" / "dist",
     "Sortable.min.js": NODE_MODULES / "sortablejs",
+    "echarts.min.js": NODE_MODULES / "echarts" / "dist",  # report and dashboard charts (static/charts.js)
 }
 
 

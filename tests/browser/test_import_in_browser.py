@@ -1,7 +1,8 @@
 """Importing customers in a real browser: from the list's Import button, upload a CSV with
 some bad rows, map the columns, dry run (the failures listed with their row numbers), fix
 the file and upload it again, run it with the progress bar moving (the web worker's job
-runner imports it in batches while the page polls), then revert the import."""
+runner imports it in batches while the page polls), then revert the import (a job too, its
+bar moving on the run's page, which finds it again after a reload)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from browserutil import screenshot, sign_in
 
 from engine.records import SYSTEM, Context, Query
+from engine.storage import jobs
 
 ROWS = 3000
 SLOW = 120_000  # ms: a dry run of the whole file is one request, on a shared 2-core machine
@@ -117,12 +119,51 @@ def test_upload_map_dry_run_fix_run_with_progress_and_revert(page, live_server):
     assert page.locator(".import-status").inner_text() == "Finished"
     screenshot(page, "import-done")
 
-    # 3. revert, after a confirmation
+    # 3. revert, after a confirmation: a job of the job runner, its progress on the run's page
     page.click("a.import-revert")
     page.wait_for_selector("form.import-revert-confirm")
-    page.click("form.import-revert-confirm button.danger", timeout=SLOW)  # 3,000 deletes through the service
-    page.wait_for_selector(".import-reverted", timeout=SLOW)
+    page.click("form.import-revert-confirm button.danger")
+    page.wait_for_url(run_url)  # back on the run's page at once, which shows the revert's bar
+    page.wait_for_selector("#import-progress")
+    seen = []
+    reloaded = False
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        box = page.locator("#import-progress")
+        if page.locator(".import-reverted").count():
+            break
+        if box.count():
+            try:
+                status = box.get_attribute("data-status", timeout=2000)
+                done = int(box.get_attribute("data-done", timeout=2000))
+                if status == "reverting":
+                    seen.append(done)
+                    assert box.get_attribute("data-total", timeout=2000) == str(ROWS)
+                    if done > 0 and not reloaded:  # a reload while it runs: the page finds it again
+                        reloaded = True
+                        page.reload()
+                        page.wait_for_selector("#import-progress, .import-reverted")
+                        after = page.locator("#import-progress")
+                        if after.count() and after.get_attribute("data-status") == "reverting":
+                            assert int(after.get_attribute("data-done")) >= done
+                            assert "records" in after.inner_text()
+                        screenshot(page, "import-reverting")
+            except AssertionError:
+                raise
+            except Exception:  # swapped or reloaded while read: read again
+                pass
+        time.sleep(0.15)
+    page.wait_for_selector(".import-reverted")  # finished: the page reloaded into the result
+    distinct = sorted(set(seen))
+    print(f"revert progress values seen: {distinct}")
+    assert len(distinct) >= 2 and distinct[0] < ROWS, distinct  # the bar moved while the revert ran
     assert f"{ROWS} records deleted" in page.locator(".import-reverted").inner_text()
+    assert page.locator(".import-status").inner_text() == "Reverted"
+    assert page.locator("a.import-revert").count() == 0
+    with live_server.app.extensions["tailor"].service.engine.connect() as conn:  # both big dry runs were jobs too
+        kinds = conn.execute(sa.select(jobs.c.kind, sa.func.count()).where(jobs.c.status == "done")
+                             .group_by(jobs.c.kind)).all()
+    assert dict(kinds).get("import.check") == 2 and dict(kinds).get("import.revert") == 1, kinds
     assert count_imported(live_server) == 0
     after = live_server.app.extensions["tailor"].service.list("customer", Query(limit=1000), Context(actor=SYSTEM))
     assert len(after) == before

@@ -147,7 +147,7 @@ def test_revert_deletes_created_and_restores_updated_unless_changed_since(shop):
         marked = conn.execute(sa.select(audit_log.c.action).where(audit_log.c.import_run == run_id)).scalars().all()
     assert sorted(marked) == ["create", "update"]  # the audit names the import
     counts = revert(service, run_id, root)
-    assert counts == {"deleted": 1, "restored": 1}
+    assert counts == {"deleted": 1, "restored": 1, "skipped": 0}
     rows = records(service)
     assert [r["name"] for r in rows] == ["Old"] and rows[0]["employees"] == 1
     assert summary_of(service, run_id).status == "reverted"
@@ -161,6 +161,8 @@ def test_revert_deletes_created_and_restores_updated_unless_changed_since(shop):
     with pytest.raises(ImportProblem) as refused:
         revert(service, second, root)
     assert "changed since" in str(refused.value)
+    assert "Old (#" in str(refused.value)  # named by its title, not only its number
+    assert "此后已被修改" in refused.value.text("zh") and "Old (#" in refused.value.text("zh")
     assert count(service) == 2
 
 
@@ -171,11 +173,17 @@ def test_revert_deletes_created_and_restores_updated_unless_changed_since(shop):
     (b"name,Name\nA,B\n", "dup.csv", "names a column twice"),
     (b"PK\x03\x04garbage", "broken.xlsx", "not a spreadsheet"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "old.xls", "old Excel file"),
+    # a PDF whose first kilobytes read as text, named .csv: said as what it is
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n" + b"2 0 obj\n" * 500,
+     "report.csv", "report.csv is a PDF file, not a spreadsheet"),
+    (b"<!DOCTYPE html>\n<html><body>name,level</body></html>\n", "page.csv", "is a HTML file, not a spreadsheet"),
+    # NUL bytes far past the first 64 KB: not read as a CSV either
+    (b"name,level\n" + b"Acme,high\n" * 20000 + b"x\x00y,low\n", "nul.csv", "is not a spreadsheet"),
 ])
 def test_bad_files_are_refused_with_a_clear_message(shop, data, name, expected):
     service, people = shop
     with pytest.raises(ImportProblem) as refused:
         dry_run(service, "customer", data, name, context=people["root"])
     assert expected in str(refused.value)
-    assert refused.value.text("zh") != str(refused.value) or True
+    assert refused.value.text("zh") != str(refused.value) and name in refused.value.text("zh")
     assert count(service) == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -127,6 +127,50 @@ def test_export_xlsx_has_real_types_and_follows_permissions(shop):
     assert "'=HYPERLINK" in csv_out.getvalue().decode("utf-8-sig")
 
 
+DEAL = """
+    entity: deal
+    label: {en: Deal, zh: 商机}
+    title: name
+    fields:
+      name: {type: string, label: {en: Name, zh: 名称}, required: true, unique: true}
+      amount: {type: money, label: {en: Amount, zh: 金额}, currencies: [CNY, USD]}
+      chance: {type: percent, label: {en: Chance, zh: 赢率}}
+      effort: {type: duration, label: {en: Effort, zh: 工时}}
+      won: {type: boolean, label: {en: Won, zh: 赢单}}
+    """
+
+
+def test_export_xlsx_number_formats_and_types_import_again_as_they_were(service_for):
+    """Money has two decimals (not "General"), a percent shows as one, a duration is an
+    Excel duration, a yes/no is Excel's TRUE/FALSE; and the file imports back unchanged."""
+    service = service_for({**FILES, "entities/deal.yaml": DEAL})
+    people = world(service)
+    root = people["root"]
+    service.create("deal", {"name": "Big", "amount": "1234.5", "chance": "12.5", "effort": "1:30", "won": True}, root)
+    service.create("deal", {"name": "Small", "amount": "7", "chance": "80", "effort": "45 min", "won": False}, root)
+    out = io.BytesIO()
+    export(service, "deal", "xlsx", out, root)
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(io.BytesIO(out.getvalue())).active
+    header = [c.value for c in sheet[1]]
+    cell = {name: sheet.cell(2, header.index(name) + 1) for name in ("Amount", "Chance", "Effort", "Won")}
+    assert cell["Amount"].number_format == "#,##0.00" and Decimal(str(cell["Amount"].value)) == Decimal("1234.5")
+    assert "%" in cell["Chance"].number_format and Decimal(str(cell["Chance"].value)) == Decimal("12.5")
+    assert cell["Effort"].number_format == "[h]:mm:ss" and cell["Effort"].value == timedelta(hours=1, minutes=30)
+    assert cell["Won"].data_type == "b" and cell["Won"].value is True
+    assert sheet.cell(3, header.index("Won") + 1).value is False
+    # the export imports again as it was: an upsert by name changes nothing
+    mapping = Mapping(entity="deal", columns={}, mode="upsert", key="name")
+    again = dry_run(service, "deal", out.getvalue(), "deals.xlsx", mapping, root)
+    assert (again.unchanged, again.failed, again.updated) == (2, 0, 0), [e.to_dict() for e in again.errors]
+    csv_out = io.BytesIO()
+    export(service, "deal", "csv", csv_out, root)
+    lines = csv_out.getvalue().decode("utf-8-sig").splitlines()
+    assert lines[1].endswith(",Yes") and lines[2].endswith(",No"), lines
+    assert ",1 h 30 min," in lines[1], lines
+
+
 def test_cli_import_dry_run_json_then_run_and_export(shop, tmp_path, db_url):
     from engine.cli import cli
 
@@ -198,3 +242,31 @@ def test_cli_xlsx_export_refuses_a_terminal(tmp_path):
         pass
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 2 and b"needs a file: add -o" in out, out[:300]
+
+
+def test_cli_says_every_mapping_problem_at_once_and_which_keys_an_upsert_may_use(shop, tmp_path, db_url):
+    from engine.cli import cli
+
+    service, _people = shop
+    project = tmp_path / "project0"
+    source = tmp_path / "c.csv"
+    source.write_bytes(csv_bytes([["名称", "Name2", "Oops", "员工人数"], ["甲", "x", "y", "3"]]))
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("entity: customer\nmode: insert\ncolumns:\n  名称: name\n  Name2: name\n  Oops: nothing_here\n"
+                       "  员工人数: employees\n", encoding="utf-8")
+    runner = CliRunner()
+    where = ["--project", str(project), "--database", db_url]
+    result = runner.invoke(cli, ["import", "customer", str(source), *where, "--mapping", str(mapping)])
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2, result.output  # both problems, a line each
+    assert "'name' is mapped from two columns" in result.output and "'nothing_here'" in result.output
+    # an upsert needs a key: the message says which keys are possible, and how to name one
+    result = runner.invoke(cli, ["import", "customer", str(source), *where, "--mode", "upsert"])
+    assert result.exit_code == 2
+    assert "the upsert mode matches rows to records by a key: choose one of id, name, erp_code" in result.output
+    assert "(mapped from this file: name)" in result.output and "--key" in result.output
+    assert count(service) == 0
+    result = runner.invoke(cli, ["import", "customer", str(source), *where, "--mode", "upsert", "--key", "name"])
+    assert result.exit_code == 0, result.output
+    assert "1 row: 1 new" in result.output

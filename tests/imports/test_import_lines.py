@@ -106,6 +106,9 @@ def test_rows_with_the_same_group_value_make_one_order(shop):
     summary = dry_run(service, "sales_order", data, "o.csv", mapping, root)
     assert (summary.created, summary.failed, summary.errors) == (2, 0, [])
     assert _orders(service) == {}
+    # counted as what they are: 2 records from 4 rows (the CLI and --json say so)
+    assert (summary.records, summary.total, summary.counted()) == (2, 4, "2 records (4 rows)")
+    assert summary.to_dict()["records"] == 2
     # batches of two rows: the first record's three rows still go together
     run_id = start(service, "sales_order", data, "o.csv", mapping, root)
     done = run(service, run_id, batch=2)

@@ -17,12 +17,20 @@ from importutil import FILES, STAFF, count, csv_bytes, records, xlsx_bytes
 
 from engine.config import Settings
 from engine.imports import runs
-from engine.jobs import now_utc
+from engine.jobs import JobRunner, job_handlers, now_utc
 from engine.migrate import apply_plan, plan_migration
 from engine.model import load_model
 from engine.permissions.org import import_org, set_roles
 from engine.records import SYSTEM, Context
-from engine.storage import import_mappings, import_runs, import_uploads, make_engine, users, write_engine
+from engine.storage import (
+    import_mappings,
+    import_runs,
+    import_uploads,
+    jobs,
+    make_engine,
+    users,
+    write_engine,
+)
 from engine.users import create_user, set_password
 from engine.web import create_app
 
@@ -212,14 +220,30 @@ def test_upload_map_dry_run_run_and_revert(app):
     service.update("customer", first["id"], {"employees": 99}, version=first["version"], context=Context(actor=SYSTEM))
     refused = client.post(run_url + "/revert", data={"csrf_token": csrf_of(text_of(confirm))})
     assert refused.status_code == 409 and "changed since" in text_of(refused) and count(service) == 4
+    assert f"客户0 (#{first['id']})" in text_of(refused)  # named by its title
     with write_engine(service.engine).begin() as conn:  # put the record back as the run left it
         conn.execute(service.model.entity("customer").table.update()
                      .where(service.model.entity("customer").table.c.id == first["id"])
                      .values(version=first["version"], employees=5))
-    reverted = client.post(run_url + "/revert", data={"csrf_token": csrf_of(text_of(confirm))})
-    assert reverted.status_code == 200 and "4 records deleted" in text_of(reverted)
+    # the revert is a job: the page shows its progress (jobs are off here: the runner runs it below)
+    queued = client.post(run_url + "/revert", data={"csrf_token": csrf_of(text_of(confirm))})
+    assert queued.status_code == 303 and queued.headers["Location"].endswith(run_url)
+    page = text_of(client.get(run_url))
+    assert "Reverting" in page and "0 of 4 records" in page and 'hx-trigger="every 1s"' in page
+    assert "Revert this import" not in page
+    assert client.get(run_url + "/revert").status_code == 303  # no second revert while one waits
+    again = client.post(run_url + "/revert", data={"csrf_token": csrf_of(text_of(confirm))})
+    assert again.status_code == 409 and "being reverted" in text_of(again)
+    progress = client.get(run_url + "/progress", headers={"Accept": "application/json"}).get_json()
+    assert progress["status"] == "reverting" and progress["done"] == 0 and progress["total"] == 4
+    assert "<td>Reverting</td>" in text_of(client.get("/e/customer/imports"))  # the past imports say so
+    assert JobRunner(lambda: service, job_handlers(service.model)).run_due() >= 1  # (the import's job too)
+    finished = client.get(run_url + "/progress", headers={"HX-Request": "true"})
+    assert finished.headers.get("HX-Refresh") == "true"
+    page = text_of(client.get(run_url))
+    assert "Reverted: 4 records deleted, 0 restored." in page and "Reverted" in page
     assert count(service) == 0
-    assert "Revert this import" not in text_of(client.get(run_url))
+    assert "Revert this import" not in page
 
 
 def test_xlsx_with_several_sheets_upsert_by_key_and_a_saved_mapping(app):
@@ -290,33 +314,61 @@ def test_a_mapping_that_cannot_work_is_said_on_the_page(app):
     assert response.status_code == 422 and "not a field you may import into" in text_of(response)
 
 
-def test_a_large_file_is_checked_in_the_background_while_its_page_polls(app, monkeypatch):
+def test_a_large_file_is_checked_by_the_job_runner_while_its_page_polls_its_progress(app, monkeypatch):
+    from engine.imports import checks
     from engine.web.pages import imports as pages
 
-    monkeypatch.setattr(pages, "SYNC_ROWS", 3)  # more rows than this: checked in a thread
+    monkeypatch.setattr(pages, "SYNC_ROWS", 3)  # more rows than this: checked by a job
     service = app.extensions["tailor"].service
     client = signed_in(app, "root")
     map_url = uploaded(client, csv_bytes([HEADER, *good_rows(5), ["", "E9", "高", "1", "", "", ""]]))
     response, _ = check(client, map_url)
     assert response.status_code == 303
     check_url = response.headers["Location"]
-    deadline = time.monotonic() + 60
-    while (polled := client.get(check_url + "?poll=1")).status_code == 204 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    # jobs are off in this app: the check waits for the runner, and its page says so and polls
+    page = text_of(client.get(check_url))
+    assert "Checking 6 rows" in page and 'hx-trigger="every 1s"' in page
+    polled = client.get(check_url + "?poll=1")
+    assert polled.status_code == 200 and "HX-Refresh" not in polled.headers and "Checking 6 rows" in text_of(polled)
+    assert 'id="import-checking"' in text_of(polled)  # the section the poll swaps
+    with service.engine.connect() as conn:
+        queued = conn.execute(sa.select(jobs.c.kind, jobs.c.status)).all()
+    assert ("import.check", "pending") in queued
+    # the runner checks it two rows a batch; the page's bar follows (rows done, of 6)
+    real = runs.dry_run
+    seen: list[tuple[int, int | None, int]] = []
+
+    def in_batches_of_two(*args, progress=None, **kwargs):
+        def watched(done, total):
+            progress(done, total)
+            with service.engine.connect() as conn:
+                marker = conn.execute(sa.select(import_uploads.c.checked)).scalar_one()
+            seen.append((done, pages.check_progress(marker)["done"], marker.get("done")))
+        return real(*args, batch=2, progress=watched, **kwargs)
+
+    monkeypatch.setattr(checks.runs, "dry_run", in_batches_of_two)
+    assert JobRunner(lambda: service, job_handlers(service.model)).run_due() == 1
+    # PostgreSQL: committed to the upload from a second connection (any web worker sees it);
+    # SQLite (one writer, the dry run): kept in the memory of the process that runs the job
+    stored = service.engine.dialect.name == "postgresql"
+    assert seen == [(n, n, n if stored else 0) for n in (2, 4, 6)]
+    polled = client.get(check_url + "?poll=1")
     assert polled.status_code == 200 and polled.headers["HX-Refresh"] == "true"
     page = text_of(client.get(check_url))
     assert re.search(r'class="count-created">5<', page) and re.search(r'class="count-failed">1<', page)
     assert count(service) == 0
+    with service.engine.connect() as conn:
+        assert conn.execute(sa.select(jobs.c.status).where(jobs.c.kind == "import.check")).scalar_one() == "done"
 
     # while a check runs, its page says so and polls; no run may start; a lost one may be redone
     upload_id = None
     with write_engine(service.engine).begin() as conn:
         upload_id = conn.execute(sa.select(import_uploads.c.id)).scalar_one()
-        marker = {"state": "checking", "id": "x", "total": 6, "started": now_utc().isoformat()}
+        marker = {"state": "checking", "id": "x", "total": 6, "started": now_utc().isoformat(), "done": 4}
         conn.execute(import_uploads.update().values(checked=marker))
     page = text_of(client.get(check_url))
-    assert "Checking 6 rows" in page and 'hx-trigger="every 1s"' in page
-    assert client.get(check_url + "?poll=1").status_code == 204
+    assert "Checking 6 rows" in page and 'hx-trigger="every 1s"' in page and "4 of 6 rows" in page
+    assert "HX-Refresh" not in client.get(check_url + "?poll=1").headers
     started = client.post(map_url + "/run", data={"csrf_token": csrf_of(page)})
     assert started.status_code == 303 and started.headers["Location"].endswith(map_url.rsplit("/", 1)[1])
     with write_engine(service.engine).begin() as conn:
@@ -354,7 +406,7 @@ def test_a_run_starts_at_once_when_the_web_worker_runs_jobs(app, db_url):
 
 # -- bad files ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("data, name, expected", [
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "photo.csv", "is not a spreadsheet"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4, "photo.csv", "is a PNG file, not a spreadsheet"),
     (b"", "empty.csv", "is empty"),
     ("名称,ERP编码\n".encode(), "header.csv", "has a header row but no data rows"),
     ("名称,名称\nA,B\n".encode(), "twice.csv", "names a column twice"),
@@ -468,6 +520,26 @@ def test_the_pages_in_chinese(app):
     page = text_of(client.get(response.headers["Location"]))
     assert "试运行" in page and "失败的行" in page
     assert "没有与“Nowhere”匹配的" in page and "matches" not in page  # the engine's message in Chinese
+    # the run and its revert in Chinese: refused naming the record by title, then the revert's bar
+    service = app.extensions["tailor"].service
+    run_url = client.post(map_url + "/run", data={"csrf_token": csrf_of(page)}).headers["Location"]
+    runs.run(service, int(run_url.rsplit("/", 1)[1]))
+    first = records(service)[0]
+    service.update("customer", first["id"], {"employees": 42}, version=first["version"], context=Context(actor=SYSTEM))
+    confirm = text_of(client.get(run_url + "/revert"))
+    refused = client.post(run_url + "/revert", data={"csrf_token": csrf_of(confirm)})
+    assert refused.status_code == 409 and "无法撤销导入" in text_of(refused)
+    assert f"客户0 (#{first['id']})" in text_of(refused) and "changed since" not in text_of(refused)
+    with write_engine(service.engine).begin() as conn:
+        conn.execute(import_runs.update().values(status="done"))  # (as it was) and put the record back
+        table = service.model.entity("customer").table
+        conn.execute(table.update().where(table.c.id == first["id"]).values(version=first["version"]))
+    assert client.post(run_url + "/revert", data={"csrf_token": csrf_of(confirm)}).status_code == 303
+    page = text_of(client.get(run_url))
+    assert "正在撤销" in page and "0 / 1 条记录" in page and "您可以离开此页面" in page
+    JobRunner(lambda: service, job_handlers(service.model)).run_due()
+    page = text_of(client.get(run_url))
+    assert "已撤销：删除 1 条记录" in page and count(service) == 0
 
 
 # -- list export to Excel -------------------------------------------------------------------------
@@ -478,24 +550,27 @@ def test_list_exports_to_xlsx_with_types_filters_and_languages(app):
     system = Context(actor=SYSTEM)
     service.create("customer", {"name": "=HYPERLINK(\"http://x\")", "level": "high", "revenue": Decimal("1200.50"),
                                 "revenue_currency": "CNY",
-                                "since": "2026-12-04", "employees": 7}, system)
+                                "since": "2026-12-04", "employees": 7, "approved": True}, system)
     service.create("customer", {"name": "Low one", "level": "low", "revenue": Decimal(5), "revenue_currency": "USD", "employees": 1}, system)
     client = signed_in(app, "root")
     html = text_of(client.get("/e/customer"))
     assert 'href="/e/customer/export.xlsx"' in html
-    response = client.get("/e/customer/export.xlsx?level=high&cols=name,level,revenue,since,employees,created_at")
+    response = client.get("/e/customer/export.xlsx?level=high&cols=name,level,revenue,since,employees,created_at,"
+                          "approved")
     assert response.status_code == 200 and response.mimetype.endswith("spreadsheetml.sheet")
     sheet = load_workbook(io.BytesIO(response.data)).active
     rows = list(sheet.iter_rows())
     header = [c.value for c in rows[0]]
     assert header == ["Name", "Level", "Revenue", "Revenue (currency)", "Customer since", "Employees",
-                      "Created (UTC)"]
+                      "Created (UTC)", "Approved"]
     assert len(rows) == 2  # the filter holds: the low one is left out
     cells = {h: c for h, c in zip(header, rows[1], strict=True)}
     assert cells["Name"].value == "=HYPERLINK(\"http://x\")" and cells["Name"].data_type == "s"  # text, not a formula
     assert cells["Level"].value == "High"
     assert cells["Revenue"].value == Decimal("1200.5") or cells["Revenue"].value == 1200.5
     assert cells["Revenue"].data_type == "n" and cells["Revenue (currency)"].value == "CNY"
+    assert cells["Revenue"].number_format == "#,##0.00"  # money with two decimals, not "General"
+    assert cells["Approved"].data_type == "b" and cells["Approved"].value is True  # Excel's TRUE
     assert isinstance(cells["Customer since"].value, datetime) and cells["Customer since"].is_date
     assert cells["Customer since"].value.date() == date(2026, 12, 4)
     assert cells["Employees"].value == 7 and cells["Created (UTC)"].is_date
@@ -568,3 +643,8 @@ def test_order_lines_are_mapped_and_joined_on_the_page(order_app):
         upload_row = conn.execute(sa.select(import_uploads.c.mapping, import_uploads.c.checked)).mappings().one()
     assert upload_row["mapping"]["group"] == "Order ref"
     assert (upload_row["checked"]["created"], upload_row["checked"]["failed"]) == (2, 0), upload_row["checked"]
+    # the counts say records and rows apart: 2 orders from 3 rows (in Chinese too)
+    assert 'class="count-records">2<' in result and "(3 rows)" in result
+    root.post("/language", data={"language": "zh", "next": "/home", "csrf_token": csrf_of(result)})
+    result = text_of(root.get(checked.headers["Location"]))
+    assert "记录数" in result and "（3 行）" in result and 'class="count-records">2<' in result

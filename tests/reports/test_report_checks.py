@@ -3,9 +3,10 @@ layered with `extends:` (merged by report name, measures by measure name)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
+import sqlalchemy as sa
 from reportutil import CUSTOMER, OPPORTUNITY, ROLES, seed
 
 from engine.errors import ProjectError
@@ -221,3 +222,119 @@ def test_report_texts_lacking_a_project_language_are_warned_about(make_project):
                 if "report 'half'" in w.message]
     assert warnings == [("W304", 2, "report 'half': label has no zh text"),
                         ("W304", 5, "report 'half': measures[0].label has no zh text")]
+
+
+def test_related_measures_durations_currencies_and_having_are_checked_at_their_positions(make_project):
+    found = problems(make_project, """
+        report: bad
+        entity: customer
+        group_by: [name]
+        measures:
+          - {name: deals, count: true, from: opportunity.name}
+          - {name: hours, sum: hours, from: opportunity.customer, filter: "stage == 'won' and nope"}
+          - {name: amounts, sum: amount, from: opportunity.customer}
+          - {name: spread, count_distinct: stage, from: opportunity.customer}
+          - {name: ghosts, count: true, from: ghost.customer}
+          - {name: n, count: true, since: name}
+        having: "deals > 0 and ratio_of_nothing > 1"
+        """)
+    codes = [(code, line, column) for code, line, column, _message in found]
+    assert codes == [
+        ("E009", 5, 38),  # opportunity.name is not a link to customer
+        ("E502", 6, 87),  # the related filter is checked against the related entity
+        ("E009", 7, 26),  # money of related records needs one currency
+        ("E009", 8, 36),  # count_distinct cannot be added up over related records
+        ("E306", 9, 39),  # unknown entity
+        ("E009", 10, 35),  # since on a count
+        ("E502", 11, 24),  # having names the measures only
+    ], [(c, line, col) for c, line, col, _m in found]
+
+
+def test_duration_and_currency_measures_are_checked(make_project):
+    found = problems(make_project, """
+        report: bad
+        entity: opportunity
+        measures:
+          - {name: waited, avg: closed_at, since: close_date}
+          - {name: cost, sum: cost, currency: CNY}
+        """)
+    assert [(c, line) for c, line, _col, _m in found] == [("E009", 4), ("E009", 5)], found
+
+
+def test_a_related_measure_may_not_sum_a_field_hidden_from_the_reports_roles(make_project):
+    found = problems(make_project, """
+        report: bad
+        entity: customer
+        roles: [rep]
+        measures:
+          - {name: cost, sum: cost, from: opportunity.customer}
+        """)
+    assert [c for c, *_ in found] == ["E005"], found
+
+
+def test_the_columns_reports_group_and_take_periods_by_are_indexed(make_project):
+    report = ("report: by_hours\nentity: opportunity\nperiod: closed_at\ngroup_by: [hours]\n"
+              "measures: [{name: n, count: true}]\n")
+
+    def indexed(files):
+        table = load_model(make_project(files), entry_points=False).entity("opportunity").table
+        return {tuple(c.name for c in index.columns) for index in table.indexes}
+
+    before, after = indexed(BASE), indexed({**BASE, "reports/by_hours.yaml": report})
+    assert ("hours",) not in before and ("closed_at",) in before  # closed_at: a list filter already
+    assert after - before == {("hours",)}
+
+
+def test_a_measure_over_order_lines_names_a_lines_field_and_a_link_of_its_rows(make_project):
+    lines = {"entities/purchase.yaml": """
+entity: purchase
+fields:
+  customer: {type: link, to: customer}
+  status: {type: choice, options: [open, done]}
+  lines:
+    type: lines
+    fields:
+      customer: {type: link, to: customer}
+      qty: {type: decimal}
+"""}
+    root = make_project({**BASE, **lines, "reports/bad.yaml": """
+report: bad
+entity: customer
+measures:
+  - {name: a, sum: qty, from: purchase.customer.qty}
+  - {name: b, sum: qty, from: purchase.lines.qty, filter: "status == 'done'"}
+  - {name: c, sum: qty, from: purchase.lines.customer, filter: "qty > 1"}
+  - {name: d, sum: qty, from: purchase.lines.customer, filter: "status == 'done'"}
+"""})
+    with pytest.raises(ProjectError) as info:
+        load_model(root, entry_points=False)
+    found = [(p.code, p.position.line) for p in info.value.problems]
+    # not a lines field; a row field that is not a link here; the filter is on the order
+    assert found == [("E009", 4), ("E009", 5), ("E502", 6)], info.value.problems
+
+
+def test_a_new_reports_index_is_a_safe_migration_of_a_table_with_rows(make_project, db_url):
+    from engine.migrate import apply_plan, plan_migration
+    from engine.storage import make_engine
+
+    report = "report: by_hours\nentity: opportunity\ngroup_by: [hours]\nmeasures: [{name: n, count: true}]\n"
+    before = load_model(make_project(BASE), entry_points=False)
+    after = load_model(make_project({**BASE, "reports/by_hours.yaml": report}), entry_points=False)
+    engine = make_engine(db_url)
+    try:
+        apply_plan(engine, plan_migration(engine, before.metadata, project="p", metadata_version=before.version))
+        table = before.entity("opportunity").table
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"name": f"d{i}", "hours": i % 5, "version": 1,
+                                           "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+                                           "updated_at": datetime(2026, 1, 1, tzinfo=UTC)} for i in range(50)])
+        plan = plan_migration(engine, after.metadata, project="p", metadata_version=after.version)
+        assert [op.kind for op in plan.applying_operations] == ["add_index"], plan.render()
+        assert not plan.destructive_operations and not plan.blocked_operations
+        apply_plan(engine, plan)
+        names = {i["name"] for i in sa.inspect(engine).get_indexes(table.name)}
+        assert any("hours" in name for name in names), names
+        with engine.connect() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one() == 50
+    finally:
+        engine.dispose()

@@ -3,6 +3,7 @@ for an administrator, a sales manager and a sales rep (SQLite and PostgreSQL).""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -49,7 +50,9 @@ def sql(service, statement: str, **params) -> list[tuple]:
 
 def test_the_example_reports_compile(crm_model):
     assert set(crm_model.reports) == {"pipeline_funnel", "revenue_by_owner", "win_rate", "pipeline_by_month",
-                                      "tickets_by_status"}
+                                      "tickets_by_status", "revenue_by_region", "revenue_by_team", "sales_trend", "top_customers",
+                                      "resolution_time", "overdue_tickets", "campaign_roi", "churn_risk",
+                                      "revenue_by_product_line"}
     assert crm_model.reports["win_rate"].label["zh"] == "赢单率"
 
 
@@ -121,3 +124,209 @@ def test_tickets_by_status_and_priority(crm):
     assert {r.groups: r.values["tickets"] for r in result.rows} == expected
     status = [o.value for o in service.model.entity("ticket").fields["status"].options]
     assert [status.index(r.groups[0]) for r in result.rows] == sorted(status.index(r.groups[0]) for r in result.rows)
+
+
+# -- the dashboards' reports (sales, service, marketing, churn risk), each against plain SQL --------
+def money(value) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+def moment(value) -> datetime:
+    """A datetime read by plain SQL (text on SQLite), in UTC."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def day(value) -> date:
+    return date.fromisoformat(value[:10]) if isinstance(value, str) else value
+
+
+def test_revenue_by_region_trend_and_top_customers(crm):
+    service, people = crm
+    from engine.storage import users
+
+    for who in ("admin", "wang.lei", "emily.chen"):
+        ctx = people[who]
+        scope = "" if who == "admin" else f" AND o.owner = {ctx.actor.id}"
+        region = run(service, "revenue_by_team", ctx)
+        expected = {(d, c): (money(s), n) for d, c, s, n in sql(
+            service, "SELECT u.department_id, COALESCE(o.amount_currency, 'CNY'), SUM(o.amount), COUNT(*) "
+            f"FROM {{opportunity}} o LEFT JOIN {users.name} u ON u.id = o.owner WHERE o.stage = 'won'{scope} "
+            "GROUP BY u.department_id, COALESCE(o.amount_currency, 'CNY')")}
+        assert {(r.groups[0], r.currency): (r.values["revenue"], r.values["deals"]) for r in region.rows} == expected
+        assert expected, who
+
+        this_year = datetime.now(UTC).year
+        trend = run(service, "sales_trend", ctx)
+        months: dict = {}
+        for close, amount, currency in sql(service, "SELECT o.close_date, o.amount, o.amount_currency FROM "
+                                           f"{{opportunity}} o WHERE o.stage = 'won'{scope}"):
+            close = day(close)
+            if close is None or close.year < this_year - 1:
+                continue
+            sums = months.setdefault(close.month, {"this_year": None, "last_year": None})
+            key = "this_year" if close.year == this_year else "last_year"
+            if (currency or "CNY") == "CNY" and amount is not None:
+                sums[key] = (sums[key] or 0) + Decimal(str(amount))
+        assert {r.groups[0]: r.values for r in trend.rows} == {
+            m: {k: money(v) for k, v in sums.items()} for m, sums in months.items()}
+        assert [r.groups[0] for r in trend.rows] == sorted(months)
+
+        top = run(service, "top_customers", ctx)
+        ranked = sql(service, "SELECT o.customer, SUM(CASE WHEN COALESCE(o.amount_currency, 'CNY') = 'CNY' "
+                     f"THEN o.amount END), COUNT(*) FROM {{opportunity}} o WHERE o.stage = 'won'{scope} "
+                     "GROUP BY o.customer")
+        ranked.sort(key=lambda r: (r[1] is None, -(r[1] or 0)))
+        assert [(r.groups[0], r.values["revenue"], r.values["deals"]) for r in top.rows] == \
+            [(c, money(s), n) for c, s, n in ranked[:10]]
+    # two reps, two different totals of the same report
+    totals = {who: sum(r.values["revenue"] for r in run(service, "top_customers", people[who]).rows)
+              for who in ("wang.lei", "emily.chen", "admin")}
+    assert totals["wang.lei"] != totals["emily.chen"]
+    assert totals["wang.lei"] + totals["emily.chen"] == totals["admin"]
+
+
+def test_resolution_time_and_overdue_tickets(crm):
+    service, people = crm
+    ctx = people["admin"]
+    durations: dict = {}
+    for priority, reported, resolved in sql(service, "SELECT priority, reported_at, resolved_at FROM {ticket} "
+                                            "WHERE resolved_at IS NOT NULL AND reported_at IS NOT NULL"):
+        durations.setdefault(priority, []).append(moment(resolved) - moment(reported))
+    result = run(service, "resolution_time", ctx)
+    assert durations and {r.groups[0] for r in result.rows} == set(durations)
+    for row in result.rows:
+        spans = durations[row.groups[0]]
+        assert abs(row.values["average"] - sum(spans, timedelta()) / len(spans)) <= timedelta(microseconds=1)
+        assert row.values["longest"] == max(spans)
+        assert row.values["tickets"] == len(spans)
+
+    now = datetime.now(UTC)
+    overdue: dict = {}
+    for priority, due, status in sql(service, "SELECT priority, due_at, status FROM {ticket} WHERE due_at IS NOT NULL"):
+        if moment(due) < now and status not in ("resolved", "closed"):
+            overdue[priority] = overdue.get(priority, 0) + 1
+    assert {r.groups[0]: r.values["tickets"] for r in run(service, "overdue_tickets", ctx).rows} == overdue
+
+
+def test_campaign_return_from_budget_leads_and_won_deals(crm):
+    service, people = crm
+    for who in ("admin", "chen.jie"):
+        result = run(service, "campaign_roi", people[who])
+        campaigns = sql(service, "SELECT id, name, budget, COALESCE(budget_currency, 'CNY') FROM {campaign}")
+        leads = dict(sql(service, "SELECT campaign, COUNT(*) FROM {lead} WHERE campaign IS NOT NULL GROUP BY campaign"))
+        won = dict(sql(service, "SELECT campaign, SUM(amount) FROM {opportunity} WHERE stage = 'won' AND "
+                       "COALESCE(amount_currency, 'CNY') = 'CNY' AND campaign IS NOT NULL GROUP BY campaign"))
+        expected = {}
+        for cid, name, budget, currency in campaigns:
+            spent = money(budget) if currency == "CNY" else None
+            revenue = money(won.get(cid, 0))
+            n = leads.get(cid, 0)
+            expected[name] = {"budget": spent, "leads": n, "won_revenue": revenue,
+                              "cost_per_lead": (spent / n).quantize(Decimal("0.0001")) if spent is not None and n else None,
+                              "roi": (revenue / spent).quantize(Decimal("0.0001")) if spent else None}
+        assert {r.groups[0]: r.values for r in result.rows} == expected
+        assert any(v["won_revenue"] for v in expected.values())
+
+
+def test_churn_risk_from_activities_and_orders(crm):
+    service, people = crm
+    today = datetime.now(UTC).date()
+    quiet_since = datetime.now(UTC) - timedelta(days=90)
+    orders: dict = {}
+    for customer, ordered, total in sql(service, "SELECT customer, order_date, total FROM {sales_order} "
+                                        "WHERE currency = 'CNY'"):
+        ordered = day(ordered)
+        sums = orders.setdefault(customer, [Decimal(0), Decimal(0)])
+        if ordered >= today - timedelta(days=180):
+            sums[0] += Decimal(str(total or 0))
+        elif ordered >= today - timedelta(days=360):
+            sums[1] += Decimal(str(total or 0))
+    expected = {}
+    for _cid, name, last in sql(service, "SELECT id, name, last_activity FROM {customer}"):
+        if last is not None and moment(last) >= quiet_since:
+            continue
+        recent, earlier = orders.get(_cid, [Decimal(0), Decimal(0)])
+        if recent < earlier:
+            expected[name] = (money(recent), money(earlier))
+    result = run(service, "churn_risk", people["admin"])
+    assert {r.groups[0]: (r.values["recent_orders"], r.values["earlier_orders"]) for r in result.rows} == expected
+    trends = [r.values["trend"] for r in result.rows]
+    assert trends == sorted(trends)
+
+
+def test_revenue_by_customer_region_from_won_opportunities(crm):
+    service, people = crm
+    for who in ("admin", "wang.lei", "zhao.min"):
+        ctx = people[who]
+        actor = ctx.actor
+        if who == "admin":
+            mine, theirs = "", ""
+        else:  # a rep reads their own customers and opportunities, a manager their department's
+            members = [actor.id] if who == "wang.lei" else sorted(actor.department_members) or [-1]
+            owners = ",".join(str(i) for i in members)
+            mine, theirs = f" AND c.owner IN ({owners})", f" AND o.owner IN ({owners})"
+        customers = dict(sql(service, f"SELECT c.province, COUNT(*) FROM {{customer}} c WHERE 1 = 1{mine} "
+                             "GROUP BY c.province"))
+        won = sql(service, "SELECT c.province, SUM(CASE WHEN COALESCE(o.amount_currency, 'CNY') = 'CNY' THEN o.amount "
+                  "END), COUNT(*) FROM {customer} c JOIN {opportunity} o ON o.customer = c.id WHERE o.stage = 'won'"
+                  f"{mine}{theirs} GROUP BY c.province")
+        expected = {p: (money(total or 0), n, customers[p]) for p, total, n in won}
+        result = run(service, "revenue_by_region", ctx)
+        assert expected, who
+        assert {r.groups[0]: (r.values["revenue"], r.values["deals"], r.values["customers"])
+                for r in result.rows} == expected, who
+
+
+def test_revenue_by_product_line_from_order_lines(crm):
+    service, people = crm
+    lines = service.model.entity("sales_order").child_tables["lines"].name
+    for who in ("admin", "wang.lei", "emily.chen"):
+        ctx = people[who]
+        scope = "" if who == "admin" else f" AND o.owner = {ctx.actor.id}"
+        expected = {category: (money(total), n) for category, total, n in sql(
+            service, f"SELECT p.category, SUM(l.amount), COUNT(*) FROM {lines} l JOIN {{sales_order}} o "
+            "ON o.id = l.parent_id JOIN {product} p ON p.id = l.product WHERE o.currency = 'CNY' AND "
+            f"o.status IN ('approved', 'shipped', 'paid'){scope} GROUP BY p.category")}
+        result = run(service, "revenue_by_product_line", ctx)
+        assert expected, who
+        assert {r.groups[0]: (r.values["revenue"], r.values["lines"]) for r in result.rows} == expected, who
+        assert [r.values["revenue"] for r in result.rows] == sorted(v for v, _n in expected.values())[::-1]
+
+
+TRADE = ROOT / "examples" / "trade"
+
+
+def test_trade_revenue_by_market_and_incoterm(db_url):
+    from engine.demo import load_demo
+    from engine.migrate import apply_plan, plan_migration
+    from engine.model import load_model
+    from engine.records import Context, RecordService
+    from engine.storage import make_engine
+
+    model = load_model(TRADE)
+    engine = make_engine(db_url)
+    apply_plan(engine, plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version))
+    load_demo(model, engine, TRADE)
+    service = RecordService(model, engine)
+    try:
+        shipped = "o.currency = 'USD' AND o.status IN ('approved', 'shipped', 'paid')"
+        market = run(service, "revenue_by_market", Context())
+        expected = {country: (money(total), n) for country, total, n in sql(
+            service, "SELECT c.country, SUM(o.total), COUNT(o.id) FROM {customer} c JOIN {sales_order} o "
+            f"ON o.customer = c.id WHERE {shipped} GROUP BY c.country")}
+        assert expected and {r.groups[0]: (r.values["revenue"], r.values["orders"]) for r in market.rows} == expected
+        incoterm = run(service, "revenue_by_incoterm", Context())
+        expected = {term: (money(total), n) for term, total, n in sql(
+            service, f"SELECT o.incoterm, SUM(o.total), COUNT(*) FROM {{sales_order}} o WHERE {shipped} "
+            "GROUP BY o.incoterm")}
+        assert expected and {r.groups[0]: (r.values["revenue"], r.values["orders"]) for r in incoterm.rows} == expected
+        # the base's region report, layered: by the buyer's country, in US dollars
+        region = run(service, "revenue_by_region", Context())
+        expected = {country: money(total or 0) for country, total in sql(
+            service, "SELECT c.country, SUM(CASE WHEN o.amount_currency = 'USD' THEN o.amount END) FROM {customer} c "
+            "JOIN {opportunity} o ON o.customer = c.id WHERE o.stage = 'won' GROUP BY c.country")}
+        assert expected and {r.groups[0]: r.values["revenue"] for r in region.rows} == expected
+    finally:
+        engine.dispose()

@@ -335,3 +335,69 @@ def test_drill_down_gives_list_page_parameters_when_they_can_say_it(world):
     assert filter_for(world.service, "funnel", ("won",)).params is None  # the report's filter: not a list filter
     by_stage = run(world.service, "by_stage", ctx)
     assert by_stage.drill(world.service, by_stage.rows[0], ctx).params is None  # a currency: neither
+
+
+RELATED = {"reports/per_customer.yaml": """
+report: per_customer
+entity: customer
+group_by: [name]
+measures:
+  - {name: deals, count: true, from: opportunity.customer}
+  - {name: hours, sum: hours, from: opportunity.customer, filter: "stage != 'lost'"}
+  - {name: avg_hours, avg: hours, from: opportunity.customer}
+  - {name: revenue, sum: amount, currency: CNY, from: opportunity.customer}
+having: "deals > 2"
+""", "reports/customer_costs.yaml": """
+report: customer_costs
+entity: customer
+measures: [{name: cost, sum: cost, from: opportunity.customer}]
+"""}
+
+
+def test_related_measures_count_within_each_viewers_scope(report_world):
+    world = report_world(RELATED)
+    names = {v: k for k, v in world.customers.items()}
+    totals = {}
+    for who in ("root", "rita", "ravi", "mia"):
+        ctx = world.people[who]
+        actor = ctx.actor
+        if who == "root":
+            scope = ""
+        elif who == "mia":
+            scope = " AND owner IN (" + ",".join(str(i) for i in sorted(actor.department_members) or [-1]) + ")"
+        else:
+            scope = f" AND owner = {actor.id}"
+        found = world.sql("SELECT customer, COUNT(*), SUM(CASE WHEN stage != 'lost' THEN hours END), "
+                          "AVG(hours * 1.0), SUM(CASE WHEN amount_currency = 'CNY' THEN amount END) FROM T "
+                          f"WHERE customer IS NOT NULL{scope} GROUP BY customer")
+        expected = {names[c]: (n, h or 0, None if a is None else Decimal(repr(float(a))).quantize(Decimal("0.0001")),
+                               Decimal(str(r or 0)).quantize(Decimal("0.01")))
+                    for c, n, h, a, r in found if n > 2}
+        result = run(world.service, "per_customer", ctx)
+        got = {r.groups[0]: (r.values["deals"], r.values["hours"], r.values["avg_hours"], r.values["revenue"])
+               for r in result.rows}
+        assert got == expected, who
+        totals[who] = sum(r.values["deals"] for r in result.rows)
+    assert totals["rita"] != totals["ravi"]
+    # a hidden field of the related records is not summed for a rep (cost is hidden from reps)
+    with pytest.raises(PermissionDenied):
+        run(world.service, "customer_costs", world.people["rita"])
+    assert run(world.service, "customer_costs", world.people["dora"]).rows[0].values["cost"] is not None
+
+
+def test_a_built_report_with_related_measures_and_having_runs_like_the_yaml_one(report_world):
+    from engine.reports import build_report, check_report
+
+    world = report_world(RELATED)
+    document = {"report": "built", "entity": "customer", "group_by": ["name"],
+                "measures": [{"name": "deals", "count": True, "from": "opportunity.customer"},
+                             {"name": "hours", "sum": "hours", "from": "opportunity.customer",
+                              "filter": "stage != 'lost'"}],
+                "having": "deals > 2"}
+    assert check_report(world.service.model, document) == []
+    built = run(world.service, build_report(world.service.model, document), world.people["root"])
+    yaml = run(world.service, "per_customer", world.people["root"])
+    assert [(r.groups, r.values["deals"], r.values["hours"]) for r in built.rows] == \
+        [(r.groups, r.values["deals"], r.values["hours"]) for r in yaml.rows]
+    bad = {**document, "measures": [{"name": "cost", "sum": "cost", "from": "opportunity.name"}], "having": "x > 1"}
+    assert sorted(p.code for p in check_report(world.service.model, bad)) == ["E009", "E502"]

@@ -35,6 +35,15 @@ def _rep(body: str, roles: str = "") -> dict[str, str]:
     return files
 
 
+DASH = "dashboards/main.yaml"
+
+
+def _dash(body: str) -> dict[str, str]:
+    """The deal report of _rep (grouped by status) and a dashboard, `body` after its first line."""
+    return {**_rep("group_by: [status]\nmeasures: [{name: n, count: true}]\nchart: bar\n"),
+            DASH: "dashboard: main\n" + body}
+
+
 # code -> (files, expected file suffix, line, column or None, text the message must contain)
 CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
     "E101": ({ENTITY: "entity: customer\nfields: [name\n"}, ENTITY, 3, None, "syntax"),
@@ -304,6 +313,12 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
     "E007": (_rep("period: status\nmeasures: [{name: n, count: true}]\n"), REP, 3, 9,
              "takes its period from 'status', a choice field"),
     "E008": (_rep("roles: [boss]\nmeasures: [{name: n, count: true}]\n"), REP, 3, 9, "unknown role 'boss'"),
+    "E009": (_rep("measures: [{name: n, sum: amount, since: due}]\n"), REP, 3, 42, "both must be dates"),
+    "E020": (_dash("widgets:\n  - {report: deal}\n"), DASH, 3, 14, "shows unknown report 'deal'"),
+    "E021": (_dash("roles: [boss]\nwidgets: [{report: deals}]\n"), DASH, 2, 9, "unknown role 'boss'"),
+    "E022": (_dash("widgets:\n  - {report: deals, chart: number}\n"), DASH, 3, 28,
+             "draws report 'deals' as a number"),
+    "E023": (_dash("label: {en: Main, zh: 主页}\n"), DASH, 1, 12, "has no widget"),
     # warnings: the project loads; they are on the model (and printed by `tailor check`)
     "W301": ({ENTITY: """
         entity: customer

@@ -14,7 +14,8 @@ from engine.config import Settings
 from engine.web import create_app
 
 PAGES = ["/home", "/e/customer", "/e/customer/1", "/e/customer/1/edit", "/e/customer/new",
-         "/e/opportunity/board", "/approvals", "/notifications", "/search?q=a", "/users", "/e/nowhere"]
+         "/e/opportunity/board", "/approvals", "/notifications", "/search?q=a", "/users", "/e/nowhere",
+         "/reports/pipeline_funnel"]
 
 
 def policy(response) -> dict[str, list[str]]:

@@ -108,7 +108,7 @@ def test_comments(client, crm_app):
     token = csrf_of(html)
     response = client.post("/e/customer/1/comments", data={"csrf_token": token, "body": "<script>alert(1)</script>\nok"})
     assert response.status_code == 303 and response.headers["Location"] == "/e/customer/1#comments"
-    page = section(client.get("/e/customer/1").get_data(as_text=True), "comments")
+    page = section(client.get("/e/customer/1").get_data(as_text=True), "timeline")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
     assert "Alice" in page
     with crm_app.extensions["tailor"].engine.connect() as conn:

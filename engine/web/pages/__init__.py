@@ -5,7 +5,10 @@
     records.py  record pages, create/edit forms, comments, timeline
     kanban.py   boards for entities with a stage field
     approvals.py  transitions, approval tasks, the inbox, notifications
+    reports.py  report pages: chart and table, period picker, CSV/XLSX export, drill-down
+    dashboards.py  dashboards (dashboards/*.yaml) and the home page's dashboard
     imports.py  import pages: upload, map columns, dry run, run with progress, revert
+    report_builder.py  the report builder: build, preview, save and share reports
     design.py   the designer at /design (its own blueprint: 404 for all but designers)
 """
 
@@ -61,12 +64,24 @@ def render(kind: str, entity: Entity | None = None, **context):
 
 def init_app(app: Flask) -> None:
     from ..polymorphic import target_text
-    from . import approvals, design, home, imports, kanban, lists, records  # noqa: F401  (routes register on bp)
+    from . import (  # noqa: F401  (routes register on bp)
+        approvals,
+        dashboards,
+        design,
+        home,
+        imports,
+        kanban,
+        lists,
+        records,
+        report_builder,
+        reports,
+    )
     from .display import contact_items, contact_summary, display_text, rollup_text
 
     app.register_blueprint(bp)
     design.init_app(app)
     imports.init_app(app)
+    reports.init_app(app)
     app.jinja_env.globals["tailor_model"] = model
     app.jinja_env.globals["menu_groups"] = home.menu
     app.jinja_env.globals["can"] = can

@@ -1,4 +1,5 @@
-"""The start page (entities by menu group, with record counts) and the global search."""
+"""The start page (the user's dashboard, then entities by menu group with record counts)
+and the global search."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from flask import request
 
 from ...records import Query, ValidationError
 from ..auth import context
+from ..errors import page
 from ..forms import title_columns, title_of
+from ..i18n import gettext as _
 from . import bp, can, model, render, service
 from .lists import default_sort
 
@@ -36,11 +39,26 @@ def menu() -> list[tuple[dict, list]]:
 
 @bp.get("/home")
 def home():
+    from .dashboards import (  # dashboards imports reports, which imports lists
+        dashboard_context,
+        users_dashboard,
+    )
+    from .drill import BadDrill
+
+    ctx = context()
+    dashboard = users_dashboard(ctx)
+    board = None
+    if dashboard is not None:
+        try:
+            board = dashboard_context(dashboard, ctx, request.path)
+        except BadDrill as exc:
+            return page(400, _("Bad request"), str(exc))
     counts = {}
     for _label, entities in menu():
         for entity in entities:
             counts[entity.name] = service().count(entity.name, limit=1000, context=context())
-    return render("home", groups=menu(), counts=counts)
+    return render("home", groups=menu(), counts=counts, board=board,
+                  reports=any(True for _r in model().reports.values()))
 
 
 @bp.get("/search")

@@ -5,14 +5,18 @@
                                                   the engine's message) and kept server-side
     GET  /e/<entity>/imports/file/<token>         map columns (suggested, editable, samples),
                                                   mode and key, sheet, saved mappings
-    POST /e/<entity>/imports/file/<token>/check   dry run (every rule, nothing written)
-    GET  /e/<entity>/imports/file/<token>/check   its counts and failed rows
+    POST /e/<entity>/imports/file/<token>/check   dry run (every rule, nothing written): a large
+                                                  file's is a job (engine.imports.checks)
+    GET  /e/<entity>/imports/file/<token>/check   its progress while it runs, then its counts and
+                                                  failed rows
     GET  /e/<entity>/imports/file/<token>/failed.csv|xlsx   the failed rows with an error column
     POST /e/<entity>/imports/file/<token>/run     queue the run (engine.imports.runs.start)
-    GET  /e/<entity>/imports/<run>                the run: progress bar (htmx), then its result
+    GET  /e/<entity>/imports/<run>                the run: progress bar (htmx), then its result;
+                                                  while a revert of it runs, the revert's bar
     GET  /e/<entity>/imports/<run>/progress       the bar alone (polled)
     GET  /e/<entity>/imports/<run>/failed.csv|xlsx
-    GET/POST /e/<entity>/imports/<run>/revert     confirm, then revert (engine.imports.runs.revert)
+    GET/POST /e/<entity>/imports/<run>/revert     confirm, then queue the revert job
+                                                  (engine.imports.reverts) and back to the run
 
 Everything goes through engine.imports and the records service; the pages only carry the
 file and the choices between steps. The file never round-trips through the browser: an
@@ -34,7 +38,7 @@ import sqlalchemy as sa
 from flask import Response, abort, current_app, redirect, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from ...imports import files, reading, runs
+from ...imports import checks, files, reading, reverts, runs
 from ...imports import messages as m
 from ...imports.mapping import MODES, Mapping, line_key, targets
 from ...imports.messages import ImportProblem, Problem
@@ -50,11 +54,10 @@ from . import access, bp, entity_or_404, render, service
 
 log = logging.getLogger(__name__)
 SHOWN_ERRORS = 200  # failed rows listed on a page; the download has them all
-KEPT_ERRORS = 50_000  # failed rows of a dry run kept for its download
 RUNS_SHOWN = 50
 SAMPLES = 3
-SYNC_ROWS = 2000  # a dry run of more rows runs in a thread while its page polls
-CHECK_LOST = timedelta(hours=2)  # a background dry run older than this died with its worker
+SYNC_ROWS = 2000  # a dry run of more rows is a job of the job runner while its page polls
+CHECK_LOST = checks.LOST  # a background dry run older than this died with its runner
 UPLOAD_KEPT = timedelta(days=1)  # an upload not run by then is removed (at the next upload)
 UPLOAD_SLACK = 256 * 1024  # the form's other fields and multipart framing around the file
 FORMATS = {"csv": "text/csv; charset=utf-8",
@@ -155,11 +158,6 @@ def saved_mapping(entity: Entity, mapping_id: int, ctx: Context) -> Mapping | No
         return None
 
 
-def plain_params(params: dict[str, Any]) -> dict[str, Any]:
-    """A message's parameters as JSON keeps them."""
-    return {k: (v if isinstance(v, (int, float, str, bool)) or v is None else str(v)) for k, v in params.items()}
-
-
 def writer_engine():
     return write_engine(service().engine)
 
@@ -223,6 +221,10 @@ def start_page(entity: Entity, ctx: Context, error: str | None = None, status: i
         query = query.where(import_runs.c.user_id == ctx.actor.id)
     with service().engine.connect() as conn:
         past = [dict(r) for r in conn.execute(query).mappings()]
+    under_way = reverts.reverting(service()) if past else set()
+    for run in past:
+        if run["id"] in under_way:
+            run["status"] = "reverting"
     return render("imports/start", entity, past=past, error=error, status_text=status_text,
                   saved=mappings_of(entity, ctx),
                   limit_mb=f"{reading.max_bytes() / reading.MB:g}"), status
@@ -356,9 +358,9 @@ def mapping_from_form(entity: Entity, sheet: reading.Sheet) -> Mapping:
 
 @bp.post("/e/<entity>/imports/file/<token>/check")
 def import_check(entity: str, token: str):
-    """The dry run: while the page waits for a small file; in a thread of this web worker
-    for a larger one (its page polls until the result is stored), so no request runs for
-    minutes."""
+    """The dry run: while the page waits for a small file; for a larger one a job of the
+    job runner (engine/imports/checks.py) whose page polls its progress until the result
+    is stored, so no request runs for minutes."""
     current = entity_or_404(entity)
     ctx = importer(current)
     upload = upload_of(current, token, ctx)
@@ -379,17 +381,17 @@ def import_check(entity: str, token: str):
         mapping.check(current, sheet)
     except ImportProblem as exc:
         return map_page(current, ctx, upload, sheet_name, mapping, say(exc), 422, save_as, shared)
-    if len(sheet.rows) > SYNC_ROWS:
+    if len(sheet.rows) > SYNC_ROWS:  # a job of the job runner; the page polls its progress
         marker = {"state": "checking", "id": secrets.token_hex(8), "total": len(sheet.rows),
-                  "started": now_utc().isoformat()}
+                  "started": now_utc().isoformat(), "done": 0}
         with writer_engine().begin() as conn:
             conn.execute(import_uploads.update().where(import_uploads.c.id == upload["id"]).values(checked=marker))
             if save_as:
                 save_mapping(conn, current, ctx, save_as, shared, mapping)
-        threading.Thread(target=check_in_background, name=f"tailor-dry-run-{upload['id']}", daemon=True,
-                         args=(service(), current.name, upload, mapping, ctx, marker["id"])).start()
+            job = checks.queue(conn, upload["id"], marker["id"])
+        nudge(job, f"tailor-import-check-{upload['id']}")
         return redirect(url_for("pages.import_checked", entity=current.name, token=token), 303)
-    checked = dry_checked(service(), current.name, upload, mapping, ctx)
+    checked = checks.checked(service(), current.name, upload, mapping, ctx)
     if checked["state"] == "refused":
         return map_page(current, ctx, upload, sheet_name, mapping, refusal_text(checked), checked.get("status", 422),
                         save_as, shared)
@@ -400,36 +402,6 @@ def import_check(entity: str, token: str):
     return redirect(url_for("pages.import_checked", entity=current.name, token=token), 303)
 
 
-def dry_checked(service_: Any, entity_name: str, upload: dict[str, Any], mapping: Mapping,
-                ctx: Context) -> dict[str, Any]:
-    """The dry run's result as kept with the upload: counts and failed rows (as message ids,
-    said in the reader's language when shown), or why it was refused as a whole."""
-    try:
-        summary = runs.dry_run(service_, entity_name, upload["source"], upload["file_name"], mapping, ctx)
-    except ImportProblem as exc:
-        return {"state": "refused", "message": exc.problem.message, "params": plain_params(exc.problem.params)}
-    except RecordError as exc:
-        return {"state": "refused", "text": say_error(exc), "status": exc.status}
-    return {"state": "checked", "total": summary.total, "created": summary.created, "updated": summary.updated,
-            "unchanged": summary.unchanged, "failed": summary.failed,
-            "errors": [{"row": e.row, "column": e.column, "message": e.problem.message,
-                        "params": plain_params(e.problem.params)} for e in summary.errors[:KEPT_ERRORS]],
-            "more_errors": max(len(summary.errors) - KEPT_ERRORS, 0), "at": now_utc().isoformat()}
-
-
-def check_in_background(service_: Any, entity_name: str, upload: dict[str, Any], mapping: Mapping, ctx: Context,
-                        marker: str) -> None:
-    try:
-        checked = dry_checked(service_, entity_name, upload, mapping, ctx)
-    except Exception as exc:  # a fault, not the file: said on the page, the user may check again
-        log.exception("dry run of upload %s failed", upload["id"])
-        checked = {"state": "error", "text": f"{type(exc).__name__}: {exc}"[:500]}
-    with write_engine(service_.engine).begin() as conn:
-        current = conn.execute(sa.select(import_uploads.c.checked).where(import_uploads.c.id == upload["id"])).scalar()
-        if isinstance(current, dict) and current.get("id") == marker:  # still the check this thread was started for
-            conn.execute(import_uploads.update().where(import_uploads.c.id == upload["id"]).values(checked=checked))
-
-
 def checking(checked: Any) -> bool:
     """A dry run still running in the background (one that has run for too long was lost
     with its web worker: it may be started again)."""
@@ -437,6 +409,15 @@ def checking(checked: Any) -> bool:
         return False
     started = datetime.fromisoformat(checked["started"])
     return now_utc() - started < CHECK_LOST
+
+
+def check_progress(checked: dict[str, Any]) -> dict[str, Any]:
+    """A running check's bar: rows done and rows/s when known (see engine/imports/checks.py)."""
+    total = checked.get("total") or 0
+    done = checks.done_of(checked)
+    seconds = (now_utc() - datetime.fromisoformat(checked["started"])).total_seconds()
+    return {"total": total, "done": done, "percent": int((done or 0) * 100 / total) if total else 0,
+            "rate": round(done / seconds) if done and seconds > 0 else None}
 
 
 def refusal_text(checked: dict[str, Any]) -> str:
@@ -482,10 +463,13 @@ def import_checked(entity: str, token: str):
         return redirect(url_for("pages.import_map", entity=current.name, token=token), 303)
     mapping = Mapping.from_dict(upload["mapping"])
     state = checked.get("state", "checked")
-    if request.args.get("poll"):  # htmx: nothing to swap until it is done
-        return ("", 204) if checking(checked) else Response("", headers={"HX-Refresh": "true"})
+    if request.args.get("poll"):  # htmx: the progress while it runs, then the page again
+        if checking(checked):
+            return render("imports/_checking", current, upload=upload, checked=checked,
+                          progress=check_progress(checked))
+        return Response("", headers={"HX-Refresh": "true"})
     if state == "checking" and checking(checked):
-        return render("imports/checking", current, upload=upload, checked=checked)
+        return render("imports/checking", current, upload=upload, checked=checked, progress=check_progress(checked))
     if state != "checked":
         text = refusal_text(checked) if state == "refused" else _(
             "The check did not finish (%(reason)s): check the file again.",
@@ -546,29 +530,33 @@ def import_run_start(entity: str, token: str):
         return map_page(current, ctx, upload, mapping.sheet, mapping, say(exc), 422)
     with writer_engine().begin() as conn:  # the run keeps the file now
         conn.execute(import_uploads.delete().where(import_uploads.c.id == upload["id"]))
-    nudge(run_id)
+    job = runs.job_id(service(), run_id)
+    if job is not None:
+        nudge(job, f"tailor-import-{run_id}")
     return redirect(url_for("pages.import_run", entity=current.name, run_id=run_id), 303)
 
 
-def nudge(run_id: int) -> None:
-    """Start the run's job now in a thread of this web worker when it runs jobs in-process
-    (the default, and `make demo`), instead of at the runner's next tick (every
-    TAILOR_JOBS_INTERVAL seconds): the claim is the job runner's own, so a `tailor worker` or
-    the in-process loop taking the job first simply wins. With TAILOR_JOBS=off nothing
-    happens here: `tailor worker` runs it."""
+def nudge(job: int, name: str) -> None:
+    """Start a job (an import, its revert, a large dry run) now in a thread of this web
+    worker when it runs jobs in-process (the default, and `make demo`), instead of at the
+    runner's next tick (every TAILOR_JOBS_INTERVAL seconds): the claim is the job runner's
+    own, so a `tailor worker` or the in-process loop taking the job first simply wins. With
+    TAILOR_JOBS=off nothing happens here: `tailor worker` runs it."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if "tailor_jobs" not in app.extensions:
         return
-    job = runs.job_id(service(), run_id)
-    if job is None:
-        return
     state = WebState.of(app)
     runner = JobRunner(lambda: state.live.current[1], job_handlers(state.model))
-    threading.Thread(target=runner.run_one, args=(job, now_utc()), name=f"tailor-import-{run_id}",
-                     daemon=True).start()
+    threading.Thread(target=runner.run_one, args=(job, now_utc()), name=name, daemon=True).start()
 
 
-def progress_of(run: dict[str, Any]) -> dict[str, Any]:
+def progress_of(run: dict[str, Any], revert: reverts.RevertState | None = None) -> dict[str, Any]:
+    """The bar of a run: its rows while it imports; its records while a revert of it runs."""
+    if revert is not None and revert.working:
+        total = revert.total
+        done = min(revert.done, total)
+        return {"total": total, "done": done, "percent": int(done * 100 / total) if total else 100,
+                "rate": revert.rate, "failed": revert.skipped_count, "working": True, "reverting": True}
     total = run["total_rows"] or 0
     done = min(run["rows_done"] or 0, total)
     started = aware(run["started_at"])
@@ -586,15 +574,41 @@ def import_run(entity: str, run_id: int):
     return run_page(current, ctx, run_of(current, run_id, ctx))
 
 
-def run_page(entity: Entity, ctx: Context, run: dict[str, Any], error: str | None = None, status: int = 200,
-             reverted: dict[str, int] | None = None):
+def run_page(entity: Entity, ctx: Context, run: dict[str, Any], error: str | None = None, status: int = 200):
     errors: list[dict[str, Any]] = []
     if run["status"] not in ("queued", "running") and run["failed"]:
         summary = runs.summary_of(service(), run["id"])
         errors = [{"row": e.row, "column": e.column, "message": say(e.problem)} for e in summary.errors[:SHOWN_ERRORS]]
-    return render("imports/run", entity, run=run, progress=progress_of(run), errors=errors,
-                  more=max(run["failed"] - len(errors), 0), error=error, reverted=reverted,
-                  status_text=status_text, may_revert=run["status"] in ("done", "failed")), status
+    revert = reverts.latest(service(), run["id"])
+    progress = progress_of(run, revert)
+    said = revert_said(entity, ctx, run, revert)
+    return render("imports/run", entity, run=run, progress=progress, errors=errors,
+                  more=max(run["failed"] - len(errors), 0), error=error or said.get("error"),
+                  reverted=said.get("reverted"), left=said.get("left"), status_text=status_text,
+                  may_revert=run["status"] in ("done", "failed") and not progress.get("reverting")), status
+
+
+def revert_said(entity: Entity, ctx: Context, run: dict[str, Any],
+                revert: reverts.RevertState | None) -> dict[str, Any]:
+    """What the newest revert of a run says on its page, in the reader's language: refused
+    (naming the records changed since by title), stopped, or done (and the records it left
+    as they were)."""
+    if revert is None or revert.working:
+        return {}
+    if revert.refused:
+        return {"error": say(reverts.refusal(service(), entity, run["id"], revert.refused, ctx, language()))}
+    if run["status"] != "reverted":
+        if revert.done < revert.total or revert.status != "done":
+            return {"error": say(ImportProblem(m.REVERT_STOPPED, run=run["id"], reason=revert.error or revert.status))}
+        return {}
+    found: dict[str, Any] = {"reverted": {"deleted": revert.deleted, "restored": revert.restored}}
+    if revert.skipped_count:
+        ids = [s["id"] for s in revert.skipped]
+        reasons = {s["id"]: s["text"] for s in revert.skipped if s.get("text")}
+        names = reverts.named(service(), entity, ids, ctx, language())
+        found["left"] = {"text": say(ImportProblem(m.LEFT_AS_THEY_ARE, count=revert.skipped_count, records=names)),
+                         "reasons": list(reasons.values())[:reverts.NAMED]}
+    return found
 
 
 @bp.get("/e/<entity>/imports/<id(bits=32):run_id>/progress")
@@ -602,7 +616,9 @@ def import_progress(entity: str, run_id: int):
     current = entity_or_404(entity)
     ctx = importer(current)
     run = run_of(current, run_id, ctx)
-    progress = progress_of(run)
+    progress = progress_of(run, reverts.latest(service(), run["id"]))
+    if progress.get("reverting"):
+        run = {**run, "status": "reverting"}
     if request.accept_mimetypes.best == "application/json":
         return {"status": run["status"], **progress}
     response = Response(render("imports/_progress", current, run=run, progress=progress, status_text=status_text))
@@ -631,16 +647,20 @@ def import_revert(entity: str, run_id: int):
     ctx = importer(current)
     run = run_of(current, run_id, ctx)
     if request.method == "GET":
+        revert = reverts.latest(service(), run["id"])
+        if run["status"] not in ("done", "failed") or (revert is not None and revert.working):
+            return redirect(url_for("pages.import_run", entity=current.name, run_id=run_id), 303)
         return render("imports/revert", current, run=run)
-    try:
-        counts = runs.revert(service(), run["id"], ctx)
+    try:  # checked now (refused at once, naming the records changed since); reverted by a job
+        job = reverts.queue(service(), run["id"], ctx)
     except ImportProblem as exc:
         return run_page(current, ctx, run, say(exc), 409)
-    except RecordError as exc:  # a record the service refuses to delete or restore: nothing changed
+    except RecordError as exc:  # the user may not import here (any more): nothing changed
         return run_page(current, ctx, run, say_error(exc), exc.status)
-    return run_page(current, ctx, run_of(current, run_id, ctx), reverted=counts)
+    nudge(job, f"tailor-import-revert-{run_id}")
+    return redirect(url_for("pages.import_run", entity=current.name, run_id=run_id), 303)
 
 
 def status_text(status: str) -> str:
     return {"queued": _("Waiting for the worker"), "running": _("Importing"), "done": _("Finished"),
-            "failed": _("Failed"), "reverted": _("Reverted")}.get(status, status)
+            "failed": _("Failed"), "reverted": _("Reverted"), "reverting": _("Reverting")}.get(status, status)

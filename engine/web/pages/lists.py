@@ -41,7 +41,7 @@ from werkzeug.datastructures import MultiDict
 
 from ...fields.base import FieldValueError
 from ...fields.duration import clock_text
-from ...imports.files import safe_cell  # one rule for every file that leaves Tailor
+from ...imports.files import NUMBER_FORMATS, safe_cell  # one rule for every file that leaves Tailor
 from ...imports.files import writer as xlsx_writer
 from ...model import Entity
 from ...model.model import Field
@@ -59,6 +59,7 @@ from ..polymorphic import kind_choices, target_text
 from ..state import WebState
 from . import access, bp, entity_or_404, model, render, service
 from .display import contact_summary, displayed, item_list, one_line, others_text, rollup_plain, rollup_text
+from .drill import BadDrill, read_drill
 
 COUNT_CAP = 1000  # "1000+" beyond this
 EXPORT_CAP = 50_000
@@ -71,6 +72,7 @@ STANDARD_KINDS = {"id": "number", "owner": "user", "created_by": "user", "create
 NUMBER_KINDS = ("number", "money", "percent")
 COLOR = re.compile(r"^(#[0-9a-fA-F]{3,8}|[a-z]+)$")
 RESERVED = ("q", "sort", "cols", "after")
+DRILL = ("_report", "_row", "_from", "_to")  # a report's figure drilled into (drill.py)
 
 
 class BadParameter(ValueError):
@@ -207,11 +209,14 @@ class ListState:
     sort: str | None = None
     columns: tuple[str, ...] | None = None  # None: the configured columns
     after: str | None = None
+    drill: Any = None  # drill.Drill: the records behind one figure of a report
 
     def query_params(self, *, after: str | None = None, sort: str | None | bool = False,
                      columns: bool = True, paging: bool = False) -> list[tuple[str, str]]:
         """The URL parameters of this state (sort=False keeps the current sort)."""
         items = list(self.params)
+        if self.drill is not None:
+            items += list(self.drill.params)
         if self.search:
             items.append(("q", self.search))
         chosen = self.sort if sort is False else sort
@@ -263,6 +268,15 @@ def read_state(entity: Entity, args, actor_id: int | None, *, board: bool = Fals
             filters[name] = Filter(name, kind_of(entity, name), f)
     state = ListState()
     for key in args:
+        if key in DRILL:
+            if len(args.getlist(key)) > 1:
+                raise BadParameter(_("%(name)s: give it once", name=key))
+            if key == "_report":
+                try:
+                    state.drill = read_drill(entity.name, args, service(), context())
+                except BadDrill as exc:
+                    raise BadParameter(str(exc)) from None
+            continue
         values = [_text(v, key) for v in args.getlist(key)]
         values = [v for v in values if v != ""]
         if key in RESERVED:
@@ -288,6 +302,8 @@ def read_state(entity: Entity, args, actor_id: int | None, *, board: bool = Fals
             raise BadParameter(_("%(name)s: give it once", name=key))
         state.params += [(key, v) for v in values]
         state.filters.append(_condition(spec, key, values, actor_id))
+    if state.drill is None and any(args.get(k) for k in DRILL):
+        raise BadParameter(_("_report: name the report whose records to show."))
     if state.columns is not None:
         allowed = {c.name for c in available_columns(entity)}
         unknown = [n for n in state.columns if n not in allowed]
@@ -394,6 +410,11 @@ def selected(entity: Entity, columns: Iterable[Column]) -> tuple[str, ...]:
 
 
 def to_query(entity: Entity, state: ListState, columns: list[Column]) -> Query:
+    if state.drill is not None:  # the records of a report's figure, and the list's own filters
+        drill = state.drill.drill
+        return Query(where=drill.where, filters=(*drill.filters, *state.filters), search=state.search or None,
+                     sort=(state.sort,) if state.sort else default_sort(entity), columns=selected(entity, columns),
+                     limit=entity.list.page_size)
     return Query(filters=tuple(state.filters), search=state.search or None,
                  sort=(state.sort,) if state.sort else default_sort(entity), columns=selected(entity, columns),
                  limit=entity.list.page_size)
@@ -889,6 +910,8 @@ def typed(column: Column, row: dict, lookups: Lookups) -> Any:
     value = row.get(column.name)
     if value is None or value == "" or value == []:
         return None
+    if isinstance(value, (bool, timedelta)):  # Excel's TRUE/FALSE and durations: they import again as they were
+        return value
     kind = column.kind
     shown = displayed(column.field) and column.field.type.display(row, column.field,
                                                                   lookups.locale.split("_")[0]) is not None
@@ -943,6 +966,17 @@ class ExportPlan:
             elif item_list(column.field):
                 header.append(f"{column.label} ({_('others')})")
         return header
+
+    def formats(self) -> list[str | None]:
+        """Excel number formats, a cell per header's column: money with two decimals,
+        percent, durations (files.NUMBER_FORMATS); None for Excel's own."""
+        found: list[str | None] = []
+        for column in self.columns:
+            kind = column.field.type.name if column.field is not None else column.kind
+            found.append(NUMBER_FORMATS.get(kind))
+            if column.kind == "money" or item_list(column.field):
+                found.append(None)
+        return found
 
     def pages(self) -> Iterable[list[dict]]:
         """The rows a page at a time, at most EXPORT_CAP in all."""
@@ -1008,9 +1042,10 @@ def list_export_xlsx(entity: str):
     try:
         target = xlsx_writer("xlsx", out, label(plan.entity.plural, plan.entity.name))
         target.row([safe_cell(h) for h in plan.header(utc=True)])
+        formats = plan.formats()
         for rows in plan.pages():
             for values in plan.values(rows, typed, str):
-                target.row(values)
+                target.row(values, formats)
         target.close()
         out.seek(0)
     except BaseException:

@@ -54,7 +54,7 @@ from ..i18n import gettext as _
 from ..ids import id_or_none
 from ..polymorphic import entity_key, target_of, target_text
 from ..state import WebState
-from . import access, bp, entity_or_404, model, render, service
+from . import access, bp, entity_or_404, model, render, service, timeline
 from .approvals import status_labels, workflow_panel
 from .display import contact_items, display_text, displayed, item_list, kind_text, rollup_text
 from .lists import default_sort
@@ -128,12 +128,16 @@ def record_view(entity: Entity, record: dict[str, Any], *, status: int = 200, co
     people.update(n["user_id"] for n in notes if isinstance(n["user_id"], int))
     titles = link_titles(wanted, ctx)
     names = user_names(people)
-    timeline = [timeline_entry(entity, entry, titles, names) for entry in reversed(history)]
+    changes = [timeline_entry(entity, entry, titles, names) for entry in reversed(history)]
+    wf = workflow_panel(entity, record)
+    show = timeline.chosen(request.args.get("show"))
+    items = timeline.merged(changes, notes, names, wf, entity.name, record["id"], show)
     return render("record", entity, record=record, tabs=tabs, tab=tab, titles=titles, users=names,
-                  related=related, timeline=timeline, comments=notes, comment_form=comment_form or CommentForm(),
+                  related=related, timeline=items, timeline_show=show, timeline_kinds=timeline.kind_labels(),
+                  comments=notes, comment_form=comment_form or CommentForm(),
                   problem=problem, model=model(), can_edit=service().may(entity.name, record, "update", ctx),
                   can_delete=service().may(entity.name, record, "delete", ctx),
-                  sharing=sharing_of(entity, record, ctx), wf=workflow_panel(entity, record),
+                  sharing=sharing_of(entity, record, ctx), wf=wf,
                   statuses=status_labels(), revealed=revealed,
                   can_reveal=not revealed and bool(masked_fields(entity)) and not access(entity).bypass
                   and access(entity).can("reveal")), status

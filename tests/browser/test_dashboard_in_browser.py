@@ -1,0 +1,111 @@
+"""The sales director's dashboard in a real browser: every chart of the home page is drawn
+by ECharts (a canvas with pixels painted), the number card shows the win rate, a click on
+a funnel step opens the opportunity list filtered to exactly that stage's records (the
+list's count is the step's figure, and the records service's own count), and on a phone's
+width the charts shrink to the screen."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from browserutil import screenshot
+
+from engine.records import Query
+from engine.reports import run
+from engine.storage import users
+
+PAINTED = """
+(canvas) => {
+  const ctx = canvas.getContext('2d');
+  const data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < data.length; i += 4) { if (data[i] > 0) painted++; }
+  return painted;
+}
+"""
+
+# the centre of funnel step `index`, in CSS pixels within the chart's box (ECharts' own layout)
+STEP_CENTRE = """
+(box, index) => {
+  const chart = echarts.getInstanceByDom(box.querySelector('.chart-canvas'));
+  const points = chart.getModel().getSeriesByIndex(0).getData().getItemLayout(index).points;
+  const x = points.reduce((s, p) => s + p[0], 0) / points.length;
+  const y = points.reduce((s, p) => s + p[1], 0) / points.length;
+  return [x, y];
+}
+"""
+
+
+def sign_in_as(page, server, username: str) -> None:
+    page.goto(server.url + "/sign-in")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "demo-pass-1")
+    page.click("button.primary")
+    page.wait_for_url("**/home")
+
+
+def director_context(server):
+    import sqlalchemy as sa
+
+    from engine.permissions.org import load_actor
+    from engine.records import Context
+
+    service = server.app.extensions["tailor"].service
+    with service.engine.connect() as conn:
+        row = conn.execute(sa.select(users).where(users.c.username == "chen.jie")).mappings().one()
+        return service, Context(actor=load_actor(conn, row))
+
+
+def test_director_dashboard_draws_its_charts_and_a_funnel_step_opens_its_records(page, live_server):
+    service, director = director_context(live_server)
+    dashboard = live_server.app.extensions["tailor"].model.dashboards["sales"]
+    sign_in_as(page, live_server, "chen.jie")
+    page.wait_for_function("document.querySelectorAll('.report-chart[data-drawn]').length > 0")
+
+    # every widget of the dashboard is there, each chart drawn on a canvas with pixels painted
+    widgets = page.locator(".dashboard-grid .widget")
+    assert widgets.count() == len(dashboard.widgets)
+    charts = page.locator(".report-chart")
+    drawn = charts.count()  # the widgets drawn as charts that have figures this year
+    assert drawn >= 3
+    page.wait_for_function(f"document.querySelectorAll('.report-chart[data-drawn]').length == {drawn}")
+    for i in range(charts.count()):
+        canvas = charts.nth(i).locator("canvas").first
+        assert canvas.evaluate(PAINTED) > 500, f"chart {i} is blank"
+    # the number card: the director's win rate as the engine computes it
+    card = page.locator("[data-widget=win_rate] .number-value")
+    assert re.fullmatch(r"\d+\.\d%|–", card.inner_text().strip())
+    assert page.locator(".chart-png").first.is_visible()
+    screenshot(page, "dashboard-director")
+
+    # a funnel step: its figure on the page is the report's, for the director
+    funnel = page.locator("[data-widget=pipeline_funnel] .report-chart")
+    spec = json.loads(funnel.locator("script.chart-data").text_content())
+    steps = spec["series"][0]["data"]
+    expected = run(service, "pipeline_funnel", director)
+    assert [s["value"] for s in steps] == [float(r.values["deals"]) for r in expected.rows]
+    index = max(range(len(steps)), key=lambda i: steps[i]["value"])
+    figure = int(steps[index]["value"])
+    assert figure > 0
+    x, y = funnel.evaluate(STEP_CENTRE, index)
+    box = funnel.locator(".chart-canvas").bounding_box()
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_url("**/e/opportunity?**")
+    count = page.locator(".toolbar .muted").first.inner_text()  # "12 records", "12 条记录"
+    assert int(re.match(r"\d+", count).group(0)) == figure, count
+    stage = expected.rows[index].groups[0]
+    assert f"stage={stage}" in page.url
+    listed = service.count("opportunity", Query(filters=(("stage", "eq", stage),)), director)
+    assert listed == figure
+    page_size = live_server.app.extensions["tailor"].model.entity("opportunity").list.page_size
+    assert page.locator("table.grid tbody tr").count() == min(figure, page_size)
+
+    # on a phone's width the dashboard is one column and each chart fits the screen
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(live_server.url + "/home")
+    page.wait_for_function(f"document.querySelectorAll('.report-chart[data-drawn]').length == {drawn}")
+    for i in range(charts.count()):
+        width = charts.nth(i).locator("canvas").first.bounding_box()["width"]
+        assert 0 < width <= 390
+    screenshot(page, "dashboard-director-phone")
