@@ -11,6 +11,7 @@ import re
 from engine.fields.base import FieldValueError
 from engine.fields.phone import parse_phone
 from engine.hookspecs import hookimpl
+from engine.messages import N_, message
 
 USCC_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = (1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28)
@@ -25,9 +26,10 @@ def uscc_check_char(first17: str) -> str:
 def validate_uscc(value, field) -> str | None:
     code = str(value).strip().upper()
     if len(code) != 18 or any(c not in USCC_CHARS for c in code):
-        return "a unified social credit code has 18 characters (digits and capital letters except I, O, S, V, Z)"
+        return message(N_("a unified social credit code has 18 characters (digits and capital letters except I, O, S, "
+                          "V, Z)"))
     if uscc_check_char(code[:17]) != code[17]:
-        return "the check character of this unified social credit code is wrong"
+        return message(N_("the check character of this unified social credit code is wrong"))
     return None
 
 
@@ -37,7 +39,7 @@ def validate_cn_mobile(value, field) -> str | None:
     try:
         phone = parse_phone(str(value))
     except FieldValueError as exc:
-        return str(exc)
+        return exc.message
     digits = phone.digits
     if phone.international:
         if not digits.startswith("86"):
@@ -48,7 +50,7 @@ def validate_cn_mobile(value, field) -> str | None:
     elif not digits.startswith(("86", "1")):
         return None
     if phone.extension or not MOBILE_RE.match(digits):
-        return "not a mainland China mobile number (11 digits starting with 13-19)"
+        return message(N_("not a mainland China mobile number (11 digits starting with 13-19)"))
     return None
 
 

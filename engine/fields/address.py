@@ -19,7 +19,7 @@ import re
 import unicodedata
 
 from .base import FieldValueError, check_mask
-from .composite import N_, CompositeType, cjk_join, is_cjk
+from .composite import N_, CompositeType, cjk_join, is_cjk, message
 
 CHINA = frozenset({"cn", "chn", "china", "prc", "p.r.c.", "p.r. china", "p. r. china", "people's republic of china",
                    "中国", "中國", "中华人民共和国", "中華人民共和國"})
@@ -69,11 +69,11 @@ class AddressType(CompositeType):
             value = unicodedata.normalize("NFKC", value)  # full-width digits
         text = super().coerce_part(suffix, value)
         if text is not None and suffix == "street" and text.count("\n") >= 4:
-            raise FieldValueError("street: at most 4 lines")
+            raise FieldValueError(message(N_("street: at most 4 lines")))
         if text is not None and suffix == "postal_code":
             if not POSTAL_CODE.fullmatch(text):
-                raise FieldValueError(f"postal code: '{text}' has characters other than letters, digits, "
-                                      "spaces and '-'")
+                raise FieldValueError(message(N_("postal code: '%(value)s' has characters other than letters, "
+                                                 "digits, spaces and '-'"), value=text))
             text = text.upper()
         return text
 

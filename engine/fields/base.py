@@ -36,6 +36,7 @@ class FieldValueError(ValueError):
 
     def __init__(self, message: str = "", items: Mapping[int, list[str]] | None = None):
         super().__init__(message)
+        self.message = message  # (a Message keeps its id: engine/messages.py; str(exc) would not)
         self.items = dict(items or {})
 
 

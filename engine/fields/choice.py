@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from ..messages import N_, message
 from .base import FieldType, FieldValueError
 
 JSON_LIST = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
@@ -31,7 +32,7 @@ class ChoiceType(FieldType):
         if value is None or value == "":
             return None
         if isinstance(value, (dict, list)):
-            raise FieldValueError("expected one of the options")
+            raise FieldValueError(message(N_("expected one of the options")))
         return str(value).strip() or None
 
 
@@ -54,7 +55,7 @@ class MultiChoiceType(FieldType):
             return [v for v in (s.strip() for s in value.split(",")) if v]
         if isinstance(value, (list, tuple)):
             return [str(v).strip() for v in value if str(v).strip()]
-        raise FieldValueError("expected a list of values")
+        raise FieldValueError(message(N_("expected a list of values")))
 
     def coerce(self, value, field):
         return list(dict.fromkeys(self._items(value))) or None
@@ -70,5 +71,5 @@ class TagsType(MultiChoiceType):
         items = list(dict.fromkeys(self._items(value)))
         too_long = [v for v in items if len(v) > 64]
         if too_long:
-            raise FieldValueError("a tag has at most 64 characters")
+            raise FieldValueError(message(N_("a tag has at most 64 characters")))
         return items or None

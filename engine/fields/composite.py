@@ -20,17 +20,33 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
+from ..messages import N_, Message, message
 from .base import FieldType, FieldValueError
+
+# The words users meet, translated where shown (engine/messages.py).
+EXPECTED_TEXT = N_("expected text")
+TOO_LONG = N_("at most %(limit)s characters (got %(length)s)")
+PART_EXPECTED_TEXT = N_("%(part)s: expected text")
+PART_UNSTORABLE = N_("%(part)s: contains characters that cannot be stored")
+PART_ONE_LINE = N_("%(part)s: one line only")
+PART_TOO_LONG = N_("%(part)s: at most %(limit)s characters (got %(length)s)")
+UNKNOWN_PARTS = N_("unknown part(s): %(unknown)s (parts: %(parts)s)")
+FROM_PARTS = N_("is worked out from its parts: write %(keys)s (or %(example)s)")
+
+
+class PartLabel(Message):
+    """A part's label inside a message: lower case in English ("street: one line only"),
+    the catalogue's label elsewhere (街道)."""
+
+    def __new__(cls, label: str) -> PartLabel:
+        self = str.__new__(cls, label.lower())
+        self.msgid, self.params = label, {}
+        return self
 
 # Han, kana, Hangul (and the CJK extension planes): names and addresses in these scripts
 # are written largest unit first, without spaces.
 CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af\U00020000-\U0003134f]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-
-def N_(message: str) -> str:
-    """Marks a part label for the page catalogue (pages translate it where they show it)."""
-    return message
 
 
 def is_cjk(text: str | None) -> bool:
@@ -90,33 +106,33 @@ class CompositeType(FieldType):
         if value is None:
             return None
         if isinstance(value, (dict, list)):
-            raise FieldValueError("expected text")
+            raise FieldValueError(message(EXPECTED_TEXT))
         return str(value).strip() or None
 
     def validate(self, value, field):
         if isinstance(value, str) and len(value) > self.name_length:
-            return [f"at most {self.name_length} characters (got {len(value)})"]
+            return [message(TOO_LONG, limit=self.name_length, length=len(value))]
         return []
 
     def coerce_part(self, suffix: str, value: Any) -> str | None:
-        label = self.part_label(suffix).lower()
+        label = PartLabel(self.part_label(suffix))
         if value is None:
             return None
         if isinstance(value, (dict, list, bool)):
-            raise FieldValueError(f"{label}: expected text")
+            raise FieldValueError(message(PART_EXPECTED_TEXT, part=label))
         text = unicodedata.normalize("NFC", str(value)).replace("\r\n", "\n").replace("\r", "\n")
         if _CONTROL.search(text):
-            raise FieldValueError(f"{label}: contains characters that cannot be stored")
+            raise FieldValueError(message(PART_UNSTORABLE, part=label))
         if suffix in self.multiline_parts:
             lines = [" ".join(line.split()) for line in text.split("\n")]
             text = "\n".join(line for line in lines if line)
         else:
             if "\n" in text.strip():
-                raise FieldValueError(f"{label}: one line only")
+                raise FieldValueError(message(PART_ONE_LINE, part=label))
             text = " ".join(text.split())
         limit = self.part_lengths[suffix]
         if len(text) > limit:
-            raise FieldValueError(f"{label}: at most {limit} characters (got {len(text)})")
+            raise FieldValueError(message(PART_TOO_LONG, part=label, limit=limit, length=len(text)))
         return text or None
 
     def read_input(self, data, field):
@@ -127,15 +143,15 @@ class CompositeType(FieldType):
             if isinstance(given, Mapping):
                 unknown = sorted(str(k) for k in given if k not in keys)
                 if unknown:
-                    raise FieldValueError(f"unknown part(s): {', '.join(unknown)} (parts: {', '.join(keys)})")
+                    raise FieldValueError(message(UNKNOWN_PARTS, unknown=", ".join(unknown), parts=", ".join(keys)))
                 for suffix, key in keys.items():
                     if suffix in given:
                         result[key] = self.coerce_part(suffix, given[suffix])
             elif given is None or given == "":
                 result.update({key: None for key in keys.values()})
             else:
-                raise FieldValueError(f"is worked out from its parts: write {', '.join(keys.values())} "
-                                      f"(or {field.name}: {{{', '.join(f'{s}: …' for s in list(keys)[:2])}}})")
+                example = f"{field.name}: {{{', '.join(f'{s}: …' for s in list(keys)[:2])}}}"
+                raise FieldValueError(message(FROM_PARTS, keys=", ".join(keys.values()), example=example))
         for suffix, key in keys.items():
             if key in data:
                 result[key] = self.coerce_part(suffix, data[key])

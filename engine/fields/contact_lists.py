@@ -38,9 +38,18 @@ import sqlalchemy as sa
 from ..labels import readable
 from .base import FieldType, FieldValueError, check_mask
 from .choice import JSON_LIST
-from .composite import N_
+from .composite import N_, message
 from .phone import PhoneType, parse_phone, phone_search_texts
 from .scalar import BooleanType, EmailType, StringType
+
+# The words users meet, translated where shown (engine/messages.py).
+SAME_ITEM = N_("'%(value)s' is the same %(what)s as item %(item)s")
+ONE_PRIMARY = N_("only one item can be the primary")
+NOT_A_KIND = N_("'%(kind)s' is not a kind of this field (%(kinds)s)")
+KIND_GONE = N_("the kind '%(kind)s' is no longer offered")
+TOO_MANY = N_("at most %(limit)s %(what)s (got %(count)s)")
+PRIMARY_PROBLEM = N_("primary: %(problem)s")
+PLURALS = (N_("e-mail addresses"), N_("phone numbers"))  # (`plural` of each `what`)
 
 MAX_ITEMS = 10  # the default of `max_items`
 KIND_CODE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -194,7 +203,7 @@ class ContactListType(FieldType):
         if text is not None:
             problems = self.item_type.validate(text, field)
             if problems:
-                raise FieldValueError("; ".join(problems))
+                raise FieldValueError(problems[0] if len(problems) == 1 else "; ".join(problems))
         return text
 
     # -- input ---------------------------------------------------------------------------------
@@ -250,12 +259,12 @@ class ContactListType(FieldType):
             try:
                 value = self.item(raw, field)
             except FieldValueError as exc:
-                problems.setdefault(number, []).append(str(exc))
+                problems.setdefault(number, []).append(exc.message)
                 continue
             try:
                 flag = BooleanType().coerce(marked, field) if marked not in (None, "") else None
             except FieldValueError as exc:
-                problems.setdefault(number, []).append(f"primary: {exc}")
+                problems.setdefault(number, []).append(message(PRIMARY_PROBLEM, problem=exc.message))
                 continue
             if value is None:
                 if flag:
@@ -264,18 +273,19 @@ class ContactListType(FieldType):
             if kind in (None, ""):
                 kind = None
             elif not isinstance(kind, str) or not KIND_CODE.match(kind.strip()):
-                problems.setdefault(number, []).append(f"'{kind}' is not a kind of this field "
-                                                       f"({', '.join(self.offered(field))})")
+                problems.setdefault(number, []).append(message(NOT_A_KIND, kind=kind,
+                                                               kinds=", ".join(self.offered(field))))
                 continue
             else:
                 kind = kind.strip()  # one of the field's kinds: judged on the whole record (`derive`)
             same = seen.get(self.key(value))
             if same is not None:
-                problems.setdefault(number, []).append(f"'{value}' is the same {self.what} as item {same}")
+                problems.setdefault(number, []).append(message(SAME_ITEM, value=value, what=message(self.what),
+                                                               item=same))
                 continue
             if flag:
                 if primary is not None:
-                    problems.setdefault(number, []).append("only one item can be the primary")
+                    problems.setdefault(number, []).append(message(ONE_PRIMARY))
                     continue
                 primary = len(values)
             seen[self.key(value)] = number
@@ -284,7 +294,7 @@ class ContactListType(FieldType):
         if problems:
             raise FieldValueError("", items=problems)
         if len(values) > limit:
-            raise FieldValueError(f"at most {limit} {self.plural} (got {len(values)})")
+            raise FieldValueError(message(TOO_MANY, limit=limit, what=message(self.plural), count=len(values)))
         if primary_value not in (None, ""):
             wanted = self.item(primary_value, field)
             index = next((i for i, v in enumerate(values) if self.key(v) == self.key(wanted)), None)
@@ -350,13 +360,14 @@ class ContactListType(FieldType):
             if kind in offered or kind in had:
                 continue
             if kind in self.kind_values(field):
-                problems[number] = [f"the kind '{kind}' is no longer offered"]
+                problems[number] = [message(KIND_GONE, kind=kind)]
             else:
-                problems[number] = [f"'{kind}' is not a kind of this field ({', '.join(offered)})"]
+                problems[number] = [message(NOT_A_KIND, kind=kind, kinds=", ".join(offered))]
         if problems:
             raise FieldValueError("", items=problems)
         if len(values) > max(self.max_items(field), count):
-            raise FieldValueError(f"at most {self.max_items(field)} {self.plural} (got {len(values)})")
+            raise FieldValueError(message(TOO_MANY, limit=self.max_items(field), what=message(self.plural),
+                                          count=len(values)))
         record[name] = primary if values else None
         record[items_key] = values or None
         record[kinds_key] = kinds or None
@@ -406,7 +417,7 @@ class EmailsType(ContactListType):
     name = "emails"
     item_type = EmailType()
     default_kinds = ("work", "personal", "other")
-    what = "e-mail address"
+    what = N_("e-mail address")
     add_label = N_("Add e-mail address")
     description = "Several e-mail addresses with kinds, one primary (NAME, NAME_items, NAME_kinds)."
 
@@ -418,7 +429,7 @@ class PhonesType(ContactListType):
     name = "phones"
     item_type = PhoneType()
     default_kinds = ("work", "mobile", "home", "other")
-    what = "phone number"
+    what = N_("phone number")
     add_label = N_("Add phone number")
     description = "Several phone numbers with kinds, one primary (NAME, NAME_items, NAME_kinds)."
 

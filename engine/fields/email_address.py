@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 
+from ..messages import N_, message
 from .base import FieldValueError
 
 MAX_LENGTH = 254  # the longest address SMTP carries (RFC 5321, 4.5.3.1.3)
@@ -22,10 +23,10 @@ def checked_email(value: str) -> str:
     text = value.strip()
     shown = text if len(text) <= 60 else text[:57] + "…"
     if len(text) > MAX_LENGTH:  # the length is the problem to name, not the syntax
-        raise FieldValueError(f"'{shown}' is not an e-mail address: at most {MAX_LENGTH} characters "
-                              f"(got {len(text)})")
+        raise FieldValueError(message(N_("'%(value)s' is not an e-mail address: at most %(limit)s characters "
+                                         "(got %(length)s)"), value=shown, limit=MAX_LENGTH, length=len(text)))
     try:
         result = validate_email(text, check_deliverability=False, allow_display_name=False)
     except EmailNotValidError:
-        raise FieldValueError(f"'{shown}' is not an e-mail address") from None
+        raise FieldValueError(message(N_("'%(value)s' is not an e-mail address"), value=shown)) from None
     return result.normalized.lower()

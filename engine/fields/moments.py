@@ -24,11 +24,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..messages import N_, message
 from .base import FieldValueError
-from .scalar import BooleanType, RangedType
+from .scalar import AT_LEAST, AT_MOST, BooleanType, RangedType
 
 _DAY_ONLY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 EXAMPLES = "2026-12-04, or 2026-12-04 14:30"
+EXPECTED_MOMENT = N_("expected a date, or a date and time (%(examples)s)")
+NOT_A_MOMENT = N_("'%(value)s' is not a date, or a date and time (%(examples)s)")
+OUT_OF_RANGE = N_("'%(value)s' is out of range")
 
 
 def as_moment(value: date | datetime) -> datetime:
@@ -74,7 +78,7 @@ class DateOrDateTimeType(RangedType):
         elif isinstance(value, date):
             return value
         elif isinstance(value, (dict, list, bool, int, float)):
-            raise FieldValueError(f"expected a date, or a date and time ({EXAMPLES})")
+            raise FieldValueError(message(EXPECTED_MOMENT, examples=EXAMPLES))
         else:
             text = str(value).strip()
             try:
@@ -84,11 +88,11 @@ class DateOrDateTimeType(RangedType):
                     raise ValueError(text)
                 moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             except ValueError:
-                raise FieldValueError(f"'{text[:40]}' is not a date, or a date and time ({EXAMPLES})") from None
+                raise FieldValueError(message(NOT_A_MOMENT, value=text[:40], examples=EXAMPLES)) from None
         try:
             return (moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)).astimezone(UTC)
         except OverflowError:
-            raise FieldValueError(f"'{value}' is out of range") from None
+            raise FieldValueError(message(OUT_OF_RANGE, value=value)) from None
 
     def read_input(self, data, field):
         key = self.time_key(field)
@@ -123,9 +127,9 @@ class DateOrDateTimeType(RangedType):
         """A bound that is a day covers that whole (UTC) day."""
         errors = []
         moment = as_moment(value)
-        for bound, outside, word in ((field.min, lambda a, b: a < b, "least"), (field.max, lambda a, b: a > b, "most")):
+        for bound, outside, words in ((field.min, lambda a, b: a < b, AT_LEAST), (field.max, lambda a, b: a > b, AT_MOST)):
             if bound is None:
                 continue
             if outside(moment, bound) if isinstance(bound, datetime) else outside(moment.date(), bound):
-                errors.append(f"must be at {word} {bound.isoformat()}")
+                errors.append(message(words, bound=bound.isoformat()))
         return errors

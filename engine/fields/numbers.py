@@ -29,6 +29,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 from babel import numbers as babel_numbers
 
+from ..messages import N_, message
 from .base import FieldValueError
 
 DEFAULT_LANGUAGE = "en"
@@ -158,29 +159,29 @@ def parse_number(value: Any, *, whole: bool = False, percent: bool = False,
     if value is None:
         return None
     if isinstance(value, bool):
-        raise FieldValueError("expected a whole number" if whole else "expected a number")
+        raise FieldValueError(message(EXPECTED_WHOLE) if whole else message(EXPECTED_NUMBER))
     if isinstance(value, int):
         return value if whole else Decimal(value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            raise FieldValueError("expected a finite number")
+            raise FieldValueError(message(EXPECTED_FINITE))
         number = Decimal(repr(value))
     elif isinstance(value, Decimal):
         if not value.is_finite():
-            raise FieldValueError("expected a finite number")
+            raise FieldValueError(message(EXPECTED_FINITE))
         number = value
     elif isinstance(value, str):
         number = read_text(value, percent=percent, language=language)
         if number is None:
             return None
     else:
-        raise FieldValueError("expected a whole number" if whole else "expected a number")
+        raise FieldValueError(message(EXPECTED_WHOLE) if whole else message(EXPECTED_NUMBER))
     if not whole:
         return number
     if number.adjusted() >= MAX_DIGITS:  # int() of 1E+999999999 would not end
-        raise FieldValueError("number too large")
+        raise FieldValueError(message(TOO_LARGE))
     if number != number.to_integral_value():
-        raise FieldValueError(f"'{_short(value)}' is not a whole number")
+        raise FieldValueError(message(NOT_WHOLE, value=_short(value)))
     return int(number)
 
 
@@ -194,21 +195,20 @@ def read_text(text: str, *, percent: bool = False, language: str | None = None) 
         return None
     shown = _short(text.strip())
     if len(s) > 10 * MAX_DIGITS:  # the checks below are linear, but no number is this long
-        raise FieldValueError("number too large" if s.lstrip("+-").isdecimal() else
-                              f"'{shown}' is too long for a number")
+        raise FieldValueError(message(TOO_LARGE) if s.lstrip("+-").isdecimal() else
+                              message(TOO_LONG_NUMBER, value=shown))
     if percent and s.endswith("%"):
         s = s[:-1].rstrip()
     sign = ""
     if s[:1] in ("+", "-"):
         sign, s = ("-" if s[0] == "-" else ""), s[1:].lstrip()
     if not s:
-        raise FieldValueError(f"'{shown}' is not a number")
+        raise FieldValueError(message(NOT_A_NUMBER, value=shown))
     if s.lower() in NOT_FINITE:
-        raise FieldValueError(f"'{shown}' is not a number")
+        raise FieldValueError(message(NOT_A_NUMBER, value=shown))
     digits_only = "".join(str(unicodedata.decimal(c)) if c.isdecimal() else c for c in s)
     if SCIENTIFIC.match(digits_only):
-        raise FieldValueError(f"'{shown}': write the number in full (scientific notation such as 1e5 "
-                              "is not accepted)")
+        raise FieldValueError(message(SCIENTIFIC_NOTATION, value=shown))
     sym = symbols(language or input_language())
     _one_script(s, shown)
     whole_part: list[str] = []  # groups of digits before the mark
@@ -234,18 +234,18 @@ def read_text(text: str, *, percent: bool = False, language: str | None = None) 
         fraction_digits = "".join(current)
     integer_digits = "".join(whole_part)
     if not integer_digits and not fraction_digits:
-        raise FieldValueError(f"'{shown}' is not a number")
+        raise FieldValueError(message(NOT_A_NUMBER, value=shown))
     if len(whole_part) > 1 and not _grouped_well(whole_part, sym):
         raise FieldValueError(_ambiguous(shown, whole_part, fraction_digits, separators, sym))
     if len(integer_digits.lstrip("0")) > MAX_DIGITS:
-        raise FieldValueError("number too large")
+        raise FieldValueError(message(TOO_LARGE))
     if len(fraction_digits) > MAX_DIGITS:
-        raise FieldValueError(f"'{shown}' has too many digits after the decimal mark")
+        raise FieldValueError(message(TOO_MANY_PLACES, value=shown))
     try:
         return Decimal(f"{sign}{integer_digits or '0'}.{fraction_digits}" if fraction_digits
                        else f"{sign}{integer_digits}")
     except InvalidOperation:  # pragma: no cover - the text is digits by now
-        raise FieldValueError(f"'{shown}' is not a number") from None
+        raise FieldValueError(message(NOT_A_NUMBER, value=shown)) from None
 
 
 def _one_script(s: str, shown: str) -> None:
@@ -256,10 +256,10 @@ def _one_script(s: str, shown: str) -> None:
         if ch.isdecimal():
             zero = ord(ch) - unicodedata.decimal(ch)
             if zero in MATH_ZEROS:
-                raise FieldValueError(f"'{shown}' is not a number: '{ch}' is not a digit")
+                raise FieldValueError(message(NOT_A_DIGIT, value=shown, char=ch))
             zeros.add(0x30 if zero in LATIN_ZEROS else zero)
     if len(zeros) > 1:
-        raise FieldValueError(f"'{shown}' is not a number: it mixes digits of different scripts")
+        raise FieldValueError(message(MIXED_SCRIPTS, value=shown))
 
 
 def _grouped_well(groups: list[str], sym: Symbols) -> bool:
@@ -271,23 +271,40 @@ def _grouped_well(groups: list[str], sym: Symbols) -> bool:
     return all(len(g) == sym.secondary for g in middle)
 
 
+# The words users meet, translated where shown (engine/messages.py).
+EXPECTED_WHOLE = N_("expected a whole number")
+EXPECTED_NUMBER = N_("expected a number")
+EXPECTED_FINITE = N_("expected a finite number")
+TOO_LARGE = N_("number too large")
+NOT_WHOLE = N_("'%(value)s' is not a whole number")
+TOO_LONG_NUMBER = N_("'%(value)s' is too long for a number")
+NOT_A_NUMBER = N_("'%(value)s' is not a number")
+SCIENTIFIC_NOTATION = N_("'%(value)s': write the number in full (scientific notation such as 1e5 is not accepted)")
+TOO_MANY_PLACES = N_("'%(value)s' has too many digits after the decimal mark")
+NOT_A_DIGIT = N_("'%(value)s' is not a number: '%(char)s' is not a digit")
+MIXED_SCRIPTS = N_("'%(value)s' is not a number: it mixes digits of different scripts")
+AMBIGUOUS = N_("ambiguous: in this language '%(mark)s' separates thousands; write %(as_decimal)s or %(as_whole)s")
+MARKS = N_("'%(value)s' is not a number: in this language '%(decimal)s' is the decimal mark and %(group)s "
+           "separates thousands (%(example)s)")
+A_SPACE = N_("a space")
+
+
 def _ambiguous(shown: str, groups: list[str], fraction: str, separators: list[str], sym: Symbols) -> str:
     mark = separators[0]
     if len(groups) == 2 and not fraction and mark in ".,":
         as_decimal = f"{groups[0] or '0'}{sym.decimal}{groups[1]}"
         as_whole = "".join(groups).lstrip("0") or "0"
-        return f"ambiguous: in this language '{mark}' separates thousands; write {as_decimal} or {as_whole}"
+        return message(AMBIGUOUS, mark=mark, as_decimal=as_decimal, as_whole=as_whole)
     return _not_a_number(shown, mark, sym)
 
 
 def _not_a_number(shown: str, ch: str, sym: Symbols) -> str:
     if ch in ".," or ch in sym.groups:
-        group = "a space" if sym.group in SPACES else f"'{sym.group}'"
-        return (f"'{shown}' is not a number: in this language '{sym.decimal}' is the decimal mark and {group} "
-                f"separates thousands ({_example(sym)})")
+        group = message(A_SPACE) if sym.group in SPACES else f"'{sym.group}'"
+        return message(MARKS, value=shown, decimal=sym.decimal, group=group, example=_example(sym))
     if unicodedata.numeric(ch, None) is not None:
-        return f"'{shown}' is not a number: '{ch}' is not a digit"
-    return f"'{shown}' is not a number"
+        return message(NOT_A_DIGIT, value=shown, char=ch)
+    return message(NOT_A_NUMBER, value=shown)
 
 
 def _example(sym: Symbols) -> str:

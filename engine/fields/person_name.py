@@ -15,6 +15,7 @@ first or a last name (one of the two is enough: people known by one name exist).
 
 from __future__ import annotations
 
+from ..messages import message
 from .base import FieldValueError, check_mask
 from .composite import N_, CompositeType, is_cjk
 
@@ -68,7 +69,7 @@ class PersonNameType(CompositeType):
 
     def check_parts(self, parts) -> None:
         if any(parts.values()) and not (parts.get("first") or parts.get("last")):
-            raise FieldValueError("give a first or a last name")
+            raise FieldValueError(message(N_("give a first or a last name")))
 
     def whole(self, parts) -> str:
         return full_name(parts)

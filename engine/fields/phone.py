@@ -24,8 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import phonenumbers
 
+from ..messages import N_, message
 from .base import FieldValueError
 from .scalar import StringType
+
+NOT_A_PHONE = N_("'%(value)s' is not a phone number")
+EXPECTED_TEXT = N_("expected text")
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model.model import Field
@@ -74,35 +78,40 @@ def parse_phone(value: str) -> Phone:
     """A tidied phone number taken apart; FieldValueError says what is wrong with it."""
     text = tidy(value)
     if not text:
-        raise FieldValueError("is not a phone number")
+        raise FieldValueError(message(N_("is not a phone number")))
     main, extension = text, ""
     match = EXTENSION.match(text)
     if match:
         main, extension = match.group("main"), match.group("ext")
     if not main:
-        raise FieldValueError(f"'{text}' is not a phone number")
+        raise FieldValueError(message(NOT_A_PHONE, value=text))
     international = main.startswith("+")
     body = main[1:] if international else main
     for ch in body:
         if ch == "+":
-            raise FieldValueError(f"'{text}': a + may only stand at the start of a phone number")
+            raise FieldValueError(message(N_("'%(value)s': a + may only stand at the start of a phone number"),
+                                              value=text))
         if ch.isalpha():
-            raise FieldValueError(f"'{text}' is not a phone number: letters are only allowed to mark an "
-                                  "extension (ext. 12, x12, 转 12)")
+            raise FieldValueError(message(N_("'%(value)s' is not a phone number: letters are only allowed to mark "
+                                             "an extension (ext. 12, x12, 转 12)"), value=text))
         if ch not in ASCII_DIGITS and ch not in PUNCTUATION:
-            raise FieldValueError(f"'{text}' is not a phone number: '{ch}' does not belong in one")
+            raise FieldValueError(message(N_("'%(value)s' is not a phone number: '%(char)s' does not belong in one"),
+                                              value=text, char=ch))
     if not _balanced(body):
-        raise FieldValueError(f"'{text}' is not a phone number: a parenthesis is not closed")
+        raise FieldValueError(message(N_("'%(value)s' is not a phone number: a parenthesis is not closed"),
+                                      value=text))
     digits = "".join(ch for ch in body if ch in ASCII_DIGITS)
     if not digits:
-        raise FieldValueError(f"'{text}' is not a phone number")
+        raise FieldValueError(message(NOT_A_PHONE, value=text))
     if len(digits) < MIN_DIGITS:
-        raise FieldValueError(f"'{text}' is too short for a phone number (at least {MIN_DIGITS} digits)")
+        raise FieldValueError(message(N_("'%(value)s' is too short for a phone number (at least %(digits)s digits)"),
+                                      value=text, digits=MIN_DIGITS))
     if len(digits) > MAX_DIGITS:
-        raise FieldValueError(f"'{text}' has too many digits for a phone number (at most {MAX_DIGITS} before "
-                              "the extension)")
+        raise FieldValueError(message(N_("'%(value)s' has too many digits for a phone number (at most %(digits)s "
+                                         "before the extension)"), value=text, digits=MAX_DIGITS))
     if len(extension) > MAX_EXTENSION:
-        raise FieldValueError(f"'{text}': an extension has at most {MAX_EXTENSION} digits")
+        raise FieldValueError(message(N_("'%(value)s': an extension has at most %(digits)s digits"),
+                                      value=text, digits=MAX_EXTENSION))
     phone = Phone(text, digits, international, extension)
     return _with_country(phone, main) if international else phone
 
@@ -172,11 +181,11 @@ class PhoneType(StringType):
 
     def coerce(self, value, field):
         if isinstance(value, (dict, list)):
-            raise FieldValueError("expected text")
+            raise FieldValueError(message(EXPECTED_TEXT))
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise FieldValueError("expected a phone number as text")
+            raise FieldValueError(message(N_("expected a phone number as text")))
         return parse_phone(str(value)).text
 
     def search_texts(self, record: Mapping[str, Any], field: Field) -> list[str]:

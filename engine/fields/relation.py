@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..ids import id_or_none
+from ..messages import N_, message
 from .base import FieldType, FieldValueError
 
 ON_DELETE = {"restrict": "RESTRICT", "set_null": "SET NULL", "cascade": "CASCADE"}
@@ -31,13 +32,13 @@ def coerce_id(value, bits: int = 64) -> int | None:
     if isinstance(value, dict) and "id" in value:
         value = value["id"]
     if isinstance(value, bool):
-        raise FieldValueError("expected a record id")
+        raise FieldValueError(message(N_("expected a record id")))
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
         value = int(value)  # an id computed by an expression
     number = id_or_none(value if isinstance(value, int) else str(value).strip(), bits)
     if number is None:  # ids are positive and fit their column: anything else names no record
         shown = str(value) if len(str(value)) <= 40 else str(value)[:37] + "…"
-        raise FieldValueError(f"'{shown}' is not a record id")
+        raise FieldValueError(message(N_("'%(value)s' is not a record id"), value=shown))
     return number
 
 
@@ -97,7 +98,8 @@ class PolymorphicLinkType(FieldType):
         if entity is not None:
             entity = str(entity).strip() or None
             if entity is not None and entity not in field.targets:
-                raise FieldValueError(f"'{entity}' is not one of {', '.join(field.targets)}")
+                raise FieldValueError(message(N_("'%(entity)s' is not one of %(targets)s"), entity=entity,
+                                              targets=", ".join(field.targets)))
         return entity, coerce_id(value)
 
     def read_input(self, data, field):
@@ -112,7 +114,8 @@ class PolymorphicLinkType(FieldType):
         if record_id is None:
             return {field.name: None, key: None}  # a kind of record chosen, but no record: empty
         if entity is None:
-            raise FieldValueError(f"say which kind of record {record_id} is: one of {', '.join(field.targets)}")
+            raise FieldValueError(message(N_("say which kind of record %(id)s is: one of %(targets)s"),
+                                          id=record_id, targets=", ".join(field.targets)))
         return {field.name: record_id, key: entity}
 
     def coerce(self, value, field):
@@ -194,7 +197,7 @@ class LinesType(FieldType):
         if value is None or value == "":
             return []
         if not isinstance(value, (list, tuple)) or not all(isinstance(v, dict) for v in value):
-            raise FieldValueError("expected a list of rows")
+            raise FieldValueError(message(N_("expected a list of rows")))
         return [dict(v) for v in value]
 
     def is_empty(self, value):

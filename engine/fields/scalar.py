@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..messages import N_, message
 from . import encryption
 from .base import FieldType, FieldValueError, check_mask
 from .email_address import checked_email
@@ -17,6 +18,22 @@ from .numbers import exact_digits, parse_number
 
 WIDE = DecimalContext(prec=120)
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+# The words users meet, translated where shown (engine/messages.py).
+EXPECTED_TEXT = N_("expected text")
+TOO_LONG = N_("at most %(limit)s characters (got %(length)s)")
+TOO_SHORT = N_("at least %(limit)s characters")
+BAD_FORMAT = N_("does not have the expected format")
+NOT_A_URL = N_("'%(value)s' is not a web address (http:// or https://)")
+AT_LEAST = N_("must be at least %(bound)s")
+AT_MOST = N_("must be at most %(bound)s")
+TOO_LARGE = N_("number too large")
+TOO_MANY_WHOLE_DIGITS = N_("number too large (at most %(digits)s digits before the point)")
+TOO_MANY_PLACES = N_("'%(value)s' has too many digits after the decimal mark (at most %(scale)s)")
+WHOLE_HERE = N_("'%(value)s' must be a whole number here")
+INEXACT = N_("too many digits to store exactly: at most %(limit)s significant digits in this database")
+NOT_YES_NO = N_("'%(value)s' is not yes or no")
+NOT_A_DATE = N_("'%(value)s' is not a date (YYYY-MM-DD)")
+NOT_A_MOMENT = N_("'%(value)s' is not a date and time (YYYY-MM-DD HH:MM)")
 
 
 def is_encrypted(field) -> bool:
@@ -101,7 +118,7 @@ class StringType(FieldType):
         if value is None:
             return None
         if isinstance(value, (dict, list)):
-            raise FieldValueError("expected text")
+            raise FieldValueError(message(EXPECTED_TEXT))
         text = str(value).strip()
         return text or None
 
@@ -109,11 +126,11 @@ class StringType(FieldType):
         errors = []
         limit = field.max_length or (self.default_length if self.storage == "column" and self.default_length else None)
         if limit and len(value) > limit:
-            errors.append(f"at most {limit} characters (got {len(value)})")
+            errors.append(message(TOO_LONG, limit=limit, length=len(value)))
         if field.min_length and len(value) < field.min_length:
-            errors.append(f"at least {field.min_length} characters")
+            errors.append(message(TOO_SHORT, limit=field.min_length))
         if field.pattern and not field.pattern.fullmatch(value):
-            errors.append("does not have the expected format")
+            errors.append(message(BAD_FORMAT))
         return errors
 
 
@@ -131,7 +148,7 @@ class TextType(StringType):
         if value is None:
             return None
         if isinstance(value, (dict, list)):
-            raise FieldValueError("expected text")
+            raise FieldValueError(message(EXPECTED_TEXT))
         text = str(value).replace("\r\n", "\n").strip()
         return text or None
 
@@ -161,7 +178,7 @@ class UrlType(StringType):
         if value is None:
             return None
         if not URL_RE.match(value):
-            raise FieldValueError(f"'{value}' is not a web address (http:// or https://)")
+            raise FieldValueError(message(NOT_A_URL, value=value))
         return value
 
 
@@ -169,9 +186,9 @@ def range_errors(value, field, shown=str) -> list[str]:
     """`min` and `max` of an ordered value, each bound written by `shown` in the message."""
     errors = []
     if field.min is not None and value < field.min:
-        errors.append(f"must be at least {shown(field.min)}")
+        errors.append(message(AT_LEAST, bound=shown(field.min)))
     if field.max is not None and value > field.max:
-        errors.append(f"must be at most {shown(field.max)}")
+        errors.append(message(AT_MOST, bound=shown(field.max)))
     return errors
 
 
@@ -195,7 +212,7 @@ class IntegerType(RangedType):
     def coerce(self, value, field):
         number = parse_number(value, whole=True)
         if number is not None and abs(number) >= 2**63:
-            raise FieldValueError("number too large")
+            raise FieldValueError(message(TOO_LARGE))
         return number
 
 
@@ -223,21 +240,19 @@ class DecimalType(RangedType):
         scale = self.scale(field)
         whole_digits = self.precision(field) - scale
         if number and number.adjusted() >= whole_digits:
-            raise FieldValueError(f"number too large (at most {whole_digits} digits before the point)")
+            raise FieldValueError(message(TOO_MANY_WHOLE_DIGITS, digits=whole_digits))
         try:  # with room for every digit NUMERIC(38) holds (the default context keeps 28)
             rounded = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP, context=WIDE)
         except DecimalException:
-            raise FieldValueError("number too large") from None
+            raise FieldValueError(message(TOO_LARGE)) from None
         if isinstance(value, str) and rounded != number:
             # typed by a person (a form, an import): a digit we would drop is a mistake to show;
             # numbers from code (expressions, rollups, floats) are rounded half-up to the scale
-            raise FieldValueError(f"'{value.strip()[:40]}' has too many digits after the decimal mark "
-                                  f"(at most {scale})" if scale else
-                                  f"'{value.strip()[:40]}' must be a whole number here")
+            raise FieldValueError(message(TOO_MANY_PLACES, value=value.strip()[:40], scale=scale) if scale else
+                                  message(WHOLE_HERE, value=value.strip()[:40]))
         limit = exact_digits()
         if limit is not None and rounded and len(rounded.normalize(WIDE).as_tuple().digits) > limit:
-            raise FieldValueError(f"too many digits to store exactly: at most {limit} significant digits "
-                                  "in this database")
+            raise FieldValueError(message(INEXACT, limit=limit))
         return rounded
 
 
@@ -272,7 +287,7 @@ class BooleanType(FieldType):
             return True
         if text in self.FALSE:
             return False
-        raise FieldValueError(f"'{value}' is not yes or no")
+        raise FieldValueError(message(NOT_YES_NO, value=value))
 
     def is_empty(self, value):
         return value is None
@@ -296,7 +311,7 @@ class DateType(RangedType):
         try:
             return date.fromisoformat(str(value).strip())
         except ValueError:
-            raise FieldValueError(f"'{value}' is not a date (YYYY-MM-DD)") from None
+            raise FieldValueError(message(NOT_A_DATE, value=value)) from None
 
 
 class DateTimeType(RangedType):
@@ -318,7 +333,7 @@ class DateTimeType(RangedType):
             try:
                 moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
             except ValueError:
-                raise FieldValueError(f"'{value}' is not a date and time (YYYY-MM-DD HH:MM)") from None
+                raise FieldValueError(message(NOT_A_MOMENT, value=value)) from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         return moment.astimezone(UTC)

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..messages import N_, message
 from .base import FieldType, FieldValueError
 from .scalar import BooleanType, DateTimeType, DateType, DecimalType, IntegerType, StringType
 
@@ -64,8 +65,8 @@ class MoneyType(DecimalType):
         currency = None if field.currency_field else data.get(self.currency_key(field))
         if isinstance(raw, dict):
             if field.currency_field and raw.get("currency") not in (None, ""):
-                raise FieldValueError(f"the currency of this amount is the value of '{field.currency_field}': "
-                                      "set it there")
+                raise FieldValueError(message(N_("the currency of this amount is the value of '%(field)s': set it "
+                                                 "there"), field=field.currency_field))
             currency = raw.get("currency", currency)
             raw = raw.get("amount")
         if field.name in data:
@@ -73,7 +74,7 @@ class MoneyType(DecimalType):
         if currency not in (None, ""):
             code = str(currency).strip().upper()
             if not CURRENCY_RE.match(code):
-                raise FieldValueError(f"'{currency}' is not a currency code (e.g. CNY, USD)")
+                raise FieldValueError(message(N_("'%(value)s' is not a currency code (e.g. CNY, USD)"), value=currency))
             result[self.currency_key(field)] = code
         return result  # a missing currency is filled by the service (kept on update)
 
@@ -87,16 +88,18 @@ class MoneyType(DecimalType):
         kept = old is not None and old.get(key) == code
         if not field.currency_field:
             if code is not None and field.currencies and code not in field.currencies and not kept:
-                return {field.name: f"currency must be one of {', '.join(field.currencies)} (got {code})"}
+                return {field.name: message(N_("currency must be one of %(currencies)s (got %(code)s)"),
+                                            currencies=", ".join(field.currencies), code=code)}
             return {}
         amount = record.get(field.name)
         unchanged = kept and old.get(field.name) == amount
         if amount is None or unchanged:
             return {}
         if code in (None, ""):
-            return {key: f"is needed: it is the currency of '{field.name}'"}
+            return {key: message(N_("is needed: it is the currency of '%(field)s'"), field=field.name)}
         if not isinstance(code, str) or not CURRENCY_RE.match(code):
-            return {key: f"'{code}' is not a currency code (e.g. CNY, USD), which '{field.name}' needs"}
+            return {key: message(N_("'%(value)s' is not a currency code (e.g. CNY, USD), which '%(field)s' needs"),
+                             value=code, field=field.name)}
         return {}
 
     def to_row(self, value, field):

@@ -27,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..jobs import LEASE, JobContext, now_utc, schedule
+from ..messages import Message, error_message
 from ..records import Context, RecordError
 from ..storage import import_uploads, jobs
 from . import runs
@@ -54,7 +55,11 @@ def checked(service: Any, entity_name: str, upload: dict[str, Any], mapping: Map
                                progress=progress)
     except ImportProblem as exc:
         return {"state": "refused", "message": exc.problem.message, "params": plain_params(exc.problem.params)}
-    except RecordError as exc:
+    except RecordError as exc:  # an engine message keeps its id, said in the reader's language
+        said = error_message(exc)
+        if isinstance(said, Message):
+            return {"state": "refused", "message": said.msgid, "params": plain_params(said.params),
+                    "status": exc.status}
         return {"state": "refused", "text": str(exc), "status": exc.status}
     return {"state": "checked", "total": summary.total, "created": summary.created, "updated": summary.updated,
             "unchanged": summary.unchanged, "failed": summary.failed,

@@ -11,12 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..notify import translations
-
-
-def N_(text: str) -> str:  # noqa: N802 - the name message extraction looks for
-    return text
-
+from ..messages import N_, Message, render, translated, translations
 
 # -- bad files --------------------------------------------------------------------------------
 NOT_A_SPREADSHEET = N_("%(name)s is not a spreadsheet: upload a CSV file or an Excel workbook (.xlsx)")
@@ -73,8 +68,18 @@ class Problem:
     params: dict[str, Any] = field(default_factory=dict)
 
     def text(self, language: str = "en") -> str:
-        template = translations(language).ugettext(self.message) if language != "en" else self.message
-        return template % self.params
+        if language == "en":
+            return self.message % self.params
+        gettext = translations(language).ugettext
+        return render(self.message, {k: translated(v, gettext, language) for k, v in self.params.items()}, gettext)
+
+    @classmethod
+    def of(cls, text: str) -> Problem:
+        """An engine message (engine/messages.py) as a problem: its id and parameters when it
+        has them, so it is shown translated; plain text as it was said."""
+        if isinstance(text, Message):
+            return cls(text.msgid, dict(text.params))
+        return cls("%(text)s", {"text": text})
 
     def __str__(self) -> str:
         return self.text("en")

@@ -118,7 +118,7 @@ def row_errors(prepared: list[Any], results: list[dict[str, Any]], mapping: Mapp
         for key, texts in (result["errors"] or {}).items():
             number, column = _where(row, key, mapping)
             for text in texts:
-                found.append(RowError(number, column, Problem(ENGINE_MESSAGE, {"text": text})))
+                found.append(RowError(number, column, Problem.of(text)))
     return found
 
 

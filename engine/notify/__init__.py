@@ -12,22 +12,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
-from babel.support import Translations
 from sqlalchemy.engine import Connection
 
 from ..jobs import schedule
+from ..messages import N_, TRANSLATIONS, translations  # noqa: F401 - one catalogue, shared
 from ..storage import notifications, users
-
-TRANSLATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "web", "translations")
-
-
-def N_(text: str) -> str:  # noqa: N802 - the name message extraction looks for
-    return text
-
 
 # kind -> title, with %(who)s (the person acting), %(what)s (entity and record), %(node)s
 TITLES = {
@@ -45,11 +37,6 @@ TITLES = {
     "message": N_("%(what)s: %(message)s"),
     "mention": N_("%(who)s mentioned you on %(what)s: %(message)s"),
 }
-
-
-@lru_cache(maxsize=8)
-def translations(language: str) -> Translations:
-    return Translations.load(TRANSLATIONS, [language])
 
 
 def title(kind: str, language: str, **params: Any) -> str:

@@ -4,6 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..messages import N_
+from ..messages import message as _message
+
+CHANGED = N_("%(entity)s %(id)s was changed by someone else (you edited version %(yours)s, it is now version "
+             "%(now)s); nothing was saved")
+MAY_NOT = N_("you may not %(action)s %(entity)s records")
+# the actions a refusal names (translated inside MAY_NOT)
+ACTIONS = (N_("read"), N_("create"), N_("update"), N_("delete"), N_("export"), N_("import"), N_("share"))
+
 
 class RecordError(Exception):
     status = 400
@@ -42,10 +51,8 @@ class ConflictError(RecordError):
         self.record_id = record_id
         self.your_version = your_version
         self.current = current
-        super().__init__(
-            f"{entity} {record_id} was changed by someone else (you edited version {your_version}, "
-            f"it is now version {current.get('version')}); nothing was saved"
-        )
+        super().__init__(_message(CHANGED, entity=entity, id=record_id, yours=your_version,
+                                  now=current.get("version")))
 
 
 class PermissionDenied(RecordError):
@@ -56,4 +63,6 @@ class PermissionDenied(RecordError):
 
     def __init__(self, entity: str, action: str, message: str | None = None):
         self.entity, self.action = entity, action
-        super().__init__(message or f"you may not {action} {entity} records")
+        # (a Message: engine/messages.py; pages show it translated, `str(exc)` is English)
+        self.message = message or _message(MAY_NOT, action=_message(action), entity=entity)
+        super().__init__(self.message)

@@ -29,6 +29,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from ..fields.base import FieldType, FieldValueError
 from ..fields.encryption import is_sealed, keyring
 from ..fields.numbers import SQLITE_EXACT_DIGITS, digits_kept, numbers_in
+from ..messages import N_, message
 from ..model.model import CompiledModel, Entity, Field, computed_order
 from ..model.rollups import values_together
 from ..model.search import SEARCH_COLUMN, search_key
@@ -56,7 +57,32 @@ from .values import (
 )
 
 _AUDIT_INSERT = audit_log.insert()  # built once: its values are parameters
-_TAKEN = "'%s' is already used by another record"
+# The words users meet, translated where shown (engine/messages.py).
+TAKEN = N_("'%(value)s' is already used by another record")
+NO_RECORD = N_("%(entity)s %(id)s does not exist")
+NO_USER = N_("user %(id)s does not exist")
+STILL_USED = N_("cannot delete: still used by %(records)s")
+USED_BY = N_("%(count)s %(entity)s record(s) (%(field)s)")
+CASCADE_REFUSED = N_("cannot delete: linked %(entity)s records would change that your roles do not let you change")
+COMMENT_LENGTH = N_("a comment is 1 to 5,000 characters of text")
+OWNER_SHARES = N_("only the owner of a record can share it")
+NO_SHARE_TARGET = N_("no such user or team")
+GIVE_A_LIMIT = N_("a list is read a page at a time: give a limit")
+VERSION_REQUIRED = N_("the version you edited is required")
+WHOLE_NUMBER = N_("must be a whole number")
+BAD_MODE = N_("must be insert, update or upsert")
+DATABASE_REFUSED = N_("the database refused the change: %(reason)s")
+
+
+class _Taken:
+    """`_TAKEN % (value,)`: the uniqueness message as a Message (the batch code's call sites
+    stay as they are)."""
+
+    def __mod__(self, args: tuple[Any, ...]) -> str:
+        return message(TAKEN, value=args[0])
+
+
+_TAKEN = _Taken()
 _NEXT_NUMBER: dict[str, Any] = {}  # the autonumber counter's upsert, per dialect
 _NEXT_NUMBERS: dict[str, Any] = {}  # the same, moving the counter on by a block of numbers
 _OUTER: ContextVar[tuple[RecordService, Connection] | None] = ContextVar("tailor_outer_transaction", default=None)
@@ -177,7 +203,7 @@ class RecordService:
         entity = self._entity(entity_name)
         query = query or Query(**kwargs)
         if query.limit is None:
-            raise ValidationError({"limit": ["a list is read a page at a time: give a limit"]})
+            raise ValidationError({"limit": [message(GIVE_A_LIMIT)]})
         access = self._readable(entity, context)
         if action != "read":
             self.authorize(entity.name, action, context)
@@ -296,7 +322,7 @@ class RecordService:
         try:
             version = int(version)
         except (TypeError, ValueError):
-            raise ValidationError({"version": ["the version you edited is required"]}) from None
+            raise ValidationError({"version": [message(VERSION_REQUIRED)]}) from None
         errors: dict[str, list[str]] = {}
         # the flow engine's own changes (state moves, actions) are not the user's to permit
         access = self.access(entity, Context(actor=SYSTEM) if context.workflow else context)
@@ -359,7 +385,7 @@ class RecordService:
             try:
                 version = int(version)
             except (TypeError, ValueError):
-                raise ValidationError({"version": ["must be a whole number"]}) from None
+                raise ValidationError({"version": [message(WHOLE_NUMBER)]}) from None
         access = self.access(entity, context)
         with self._write() as conn:
             old = self._load(conn, entity, record_id)
@@ -389,7 +415,7 @@ class RecordService:
         self._hook("tailor_before_delete", entity=entity, record=old, context=context)
         referencing = self._references(conn, entity, record_id)
         if referencing:
-            raise ValidationError({"": [f"cannot delete: still used by {', '.join(referencing)}"]})
+            raise ValidationError({"": [message(STILL_USED, records=", ".join(referencing))]})
         for other, field in self._linking_fields(entity):
             ids = list(conn.execute(sa.select(other.table.c.id).where(
                 points_at(other, field, entity.name, record_id))).scalars())
@@ -432,7 +458,7 @@ class RecordService:
         entity = self._entity(entity_name)
         access = self.authorize(entity.name, "import", context)
         if mode not in ("insert", "update", "upsert"):
-            raise ValidationError({"mode": ["must be insert, update or upsert"]})
+            raise ValidationError({"mode": [message(BAD_MODE)]})
         key = key or (None if mode == "insert" else "id")
         rows = list(rows)
         existing = self._import_matches(entity, key, rows, context) if key else {}
@@ -460,7 +486,7 @@ class RecordService:
                     self._create_many(entity, creating, context)
                     creating = []
                 if mode == "insert":
-                    raise ValidationError({key: [f"'{row.key}' is already used by another record"]})
+                    raise ValidationError({key: [_TAKEN % (row.key,)]})
                 data = {k: v for k, v in row.data.items() if k != "id"}
                 if self._import_unchanged(entity, access, data, old, context):
                     result.update(action="unchanged", id=old["id"], version=old["version"])
@@ -593,7 +619,7 @@ class RecordService:
                 for i, value in present:
                     if value not in exist or not isinstance(value, int) or isinstance(value, bool):
                         name = field.to if kind == "link" else "user"
-                        found[i].setdefault(field.name, []).append(f"{name} {value} does not exist")
+                        found[i].setdefault(field.name, []).append(message(NO_RECORD, entity=name, id=value))
             else:
                 for i, value in present:
                     self._check_target(conn, entity, field, records[i], value, found[i], context, None)
@@ -615,7 +641,7 @@ class RecordService:
                     errors[field.name] = list(messages)
             owner = record.get("owner")
             if owner is not None and owner not in known:
-                errors.setdefault("owner", []).append(f"user {owner} does not exist")
+                errors.setdefault("owner", []).append(message(NO_USER, id=owner))
             if not errors:
                 for field in unique:
                     value = record.get(field.name)
@@ -1020,7 +1046,7 @@ class RecordService:
         record = self.get(entity.name, record_id, context)
         body = (body or "").strip()
         if not body or len(body) > 5000 or "\x00" in body:
-            raise ValidationError({"body": ["a comment is 1 to 5,000 characters of text"]})
+            raise ValidationError({"body": [message(COMMENT_LENGTH)]})
         with self._write() as conn:
             result = conn.execute(comments.insert().values(
                 entity=entity.name, record_id=record["id"], user_id=context.actor.id, body=body, at=context.now)
@@ -1057,7 +1083,7 @@ class RecordService:
         record = self.get(entity.name, record_id, context)
         actor = context.actor
         if not (actor.system or actor.is_admin or (actor.id is not None and record.get("owner") == actor.id)):
-            raise PermissionDenied(entity.name, "share", "only the owner of a record can share it")
+            raise PermissionDenied(entity.name, "share", message(OWNER_SHARES))
         try:
             with self._write() as conn:
                 org.share(conn, entity.name, record["id"], access=access, by=actor.id, user_id=user_id,
@@ -1065,7 +1091,7 @@ class RecordService:
         except org.OrgError as exc:
             raise ValidationError({"share": [str(exc)]}) from None
         except IntegrityError:
-            raise ValidationError({"share": ["no such user or team"]}) from None
+            raise ValidationError({"share": [message(NO_SHARE_TARGET)]}) from None
 
     def history(self, entity_name: str, record_id: Any, context: Context | None = None) -> list[dict[str, Any]]:
         """The audit trail of one record, oldest first (the record must be readable; changes
@@ -1188,8 +1214,7 @@ class RecordService:
         may change too: otherwise the delete is refused, and nothing changes."""
         access = self.access(entity, context)
         if not access.bypass and not self._reaches(conn, access, record, action, context):
-            raise ValidationError({"": [f"cannot delete: linked {entity.name} records would change that your "
-                                        "roles do not let you change"]})
+            raise ValidationError({"": [message(CASCADE_REFUSED, entity=entity.name)]})
 
     def _refuse_fields(self, access: Access, data: Mapping[str, Any], old: Mapping[str, Any] | None, action: str,
                        errors: dict[str, list[str]]) -> None:
@@ -1489,7 +1514,7 @@ class RecordService:
             from ..storage import users
 
             if conn.execute(sa.select(users.c.id).where(users.c.id == owner)).first() is None:
-                errors.setdefault("owner", []).append(f"user {owner} does not exist")
+                errors.setdefault("owner", []).append(message(NO_USER, id=owner))
 
     def _taken(self, conn: Connection, entity: Entity, field: Field, value: Any, record_id: int | None) -> bool:
         """Whether another record holds this value of a unique field."""
@@ -1509,7 +1534,7 @@ class RecordService:
             else:
                 statement, params = self._exists(field.to), {"record_id": value}
             if conn.execute(statement, params).first() is None:
-                errors.setdefault(field.name, []).append(f"{field.to} {value} does not exist")
+                errors.setdefault(field.name, []).append(message(NO_RECORD, entity=field.to, id=value))
         elif field.type.name == "polymorphic_link":
             kind = record.get(f"{field.name}_entity")
             if old is not None and (old.get(field.name), old.get(f"{field.name}_entity")) == (value, kind):
@@ -1523,12 +1548,12 @@ class RecordService:
                     statement = statement.where(scope)
                 found = conn.execute(statement).first()
             if found is None:
-                errors.setdefault(field.name, []).append(f"{kind} {value} does not exist")
+                errors.setdefault(field.name, []).append(message(NO_RECORD, entity=kind, id=value))
         elif field.type.name == "user":
             from ..storage import users
 
             if conn.execute(sa.select(users.c.id).where(users.c.id == value)).first() is None:
-                errors.setdefault(field.name, []).append(f"user {value} does not exist")
+                errors.setdefault(field.name, []).append(message(NO_USER, id=value))
         elif field.type.name == "links" and value:
             target = self.model.entity(field.to).table
             wanted = {link["id"] for link in value}
@@ -1543,7 +1568,7 @@ class RecordService:
             missing = sorted(wanted - found)
             if missing:
                 errors.setdefault(field.name, []).append(
-                    f"{field.to} {', '.join(map(str, missing))} does not exist")
+                    message(NO_RECORD, entity=field.to, id=", ".join(map(str, missing))))
 
     def _unique_check(self, entity: Entity, name: str, updating: bool) -> Any:
         """SELECT a record holding this value of a unique field (another one, updating):
@@ -1576,7 +1601,7 @@ class RecordService:
                 n = conn.execute(sa.select(sa.func.count()).select_from(other.table)
                                  .where(points_at(other, field, entity.name, record_id))).scalar_one()
                 if n:
-                    found.append(f"{n} {other.name} record(s) ({field.name})")
+                    found.append(message(USED_BY, count=n, entity=other.name, field=field.name))
         return found
 
     def _next_number(self, conn: Connection, entity: Entity, field: Field, context: Context) -> str:
@@ -1715,7 +1740,7 @@ class _Savepoint:
 
 def _refused(exc: BaseException | None) -> None:
     if isinstance(exc, (IntegrityError, DataError)):
-        raise ValidationError({"": [f"the database refused the change: {_integrity_message(exc)}"]}) from exc
+        raise ValidationError({"": [message(DATABASE_REFUSED, reason=_integrity_message(exc))]}) from exc
 
 
 def points_at(entity: Entity, field: Field, target: str, record_id: int) -> Any:

@@ -14,11 +14,29 @@ from typing import Any
 
 from ..fields.base import FieldType, FieldValueError
 from ..fields.numbers import _EXACT_DIGITS, _LANGUAGE
+from ..messages import N_
+from ..messages import message as _message
 from ..model import derived
 from ..model.model import Entity, Field, computed_order, text
 from .context import Context
 
 STANDARD_READONLY = {"id", "created_at", "updated_at", "created_by", "version"}
+# The words users meet, translated where shown (engine/messages.py).
+REQUIRED = N_("is required")
+SET_BY_ENGINE = N_("is set by the engine and cannot be written")
+UNKNOWN_FIELD_OF = N_("unknown field of %(entity)s")
+UNKNOWN_FIELD = N_("unknown field")
+COMPUTED = N_("is computed and cannot be written")
+DERIVED = N_("is worked out from other records and cannot be written")
+AUTONUMBER = N_("is assigned by the engine and cannot be written")
+HIDDEN = N_("is hidden and cannot be written")
+READ_ONLY = N_("is read-only")
+READ_ONLY_NOW = N_("is read-only now and cannot be changed")
+NOT_A_ROW_ID = N_("is not a row id")
+NOT_A_ROW = N_("row %(row)s is not a row of this record")
+NOT_OPTIONS = N_("not among the options: %(values)s")
+NOT_AN_OPTION = N_("'%(value)s' is not one of the options (%(options)s)")
+NO_LONGER_OFFERED = N_("no longer offered: %(values)s")
 
 
 def input_keys(entity: Entity) -> dict[str, Field]:
@@ -41,11 +59,11 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
             continue
         if key in STANDARD_READONLY:
             if key != "version" and key != "id":
-                errors.setdefault(key, []).append("is set by the engine and cannot be written")
+                errors.setdefault(key, []).append(_message(SET_BY_ENGINE))
             continue
         field = keys.get(key)
         if field is None:
-            errors.setdefault(key, []).append(f"unknown field of {entity.name}")
+            errors.setdefault(key, []).append(_message(UNKNOWN_FIELD_OF, entity=entity.name))
             continue
         refusal = _refusal_of(field, trusted)
         if refusal:
@@ -69,7 +87,7 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
 
             values["owner"] = coerce_id(data["owner"], bits=32)  # a user
         except FieldValueError as exc:
-            errors.setdefault("owner", []).append(str(exc))
+            errors.setdefault("owner", []).append(exc.message)
     return values
 
 
@@ -79,7 +97,7 @@ def add_error(errors: dict[str, list[str]], key: str, exc: FieldValueError) -> N
     for number, messages in getattr(exc, "items", {}).items():
         errors.setdefault(f"{key}.{number}", []).extend(messages)
     if str(exc) or not getattr(exc, "items", None):
-        errors.setdefault(key, []).append(str(exc))
+        errors.setdefault(key, []).append(getattr(exc, "message", None) or str(exc))
 
 
 _REFUSALS: dict[tuple[int, bool], tuple[Field, str | None]] = {}  # (id(field), trusted) -> its write_refusal
@@ -101,17 +119,17 @@ def write_refusal(field: Field, trusted: bool) -> str | None:
     """Why a caller may not write this field, or None. Trusted callers (demo data, plugins'
     own writes) may set hidden and read-only fields; nobody sets computed values or autonumbers."""
     if field.is_computed:
-        return "is computed and cannot be written"
+        return _message(COMPUTED)
     if field.type.derived:
-        return "is worked out from other records and cannot be written"
+        return _message(DERIVED)
     if field.is_autonumber:
-        return "is assigned by the engine and cannot be written"
+        return _message(AUTONUMBER)
     if trusted:
         return None
     if field.hidden:
-        return "is hidden and cannot be written"
+        return _message(HIDDEN)
     if field.readonly:
-        return "is read-only"
+        return _message(READ_ONLY)
     return None
 
 
@@ -124,13 +142,13 @@ def coerce_lines(field: Field, rows: Any, trusted: bool, errors: dict[str, list[
             try:
                 clean["id"] = int(row["id"])
             except (TypeError, ValueError):
-                errors.setdefault(f"{where}.id", []).append("is not a row id")
+                errors.setdefault(f"{where}.id", []).append(_message(NOT_A_ROW_ID))
         keys = {k: sub for sub in field.subfields.values() for k in sub.type.input_keys(sub)}
         for key in row:
             if key == "id":
                 continue
             sub = keys.get(key)
-            refusal = "unknown field" if sub is None else write_refusal(sub, trusted)
+            refusal = _message(UNKNOWN_FIELD) if sub is None else write_refusal(sub, trusted)
             if refusal:
                 errors.setdefault(f"{where}.{key}", []).append(refusal)
         for name, sub in field.subfields.items():
@@ -157,7 +175,7 @@ def merge_changed_rows(entity: Entity, changes: dict[str, Any], old: dict[str, A
             if row_id is None:
                 continue
             if row_id not in before:
-                errors.setdefault(f"{field.name}.{i + 1}.id", []).append(f"row {row_id} is not a row of this record")
+                errors.setdefault(f"{field.name}.{i + 1}.id", []).append(_message(NOT_A_ROW, row=row_id))
                 continue
             changes[field.name][i] = {**before[row_id], **row}
 
@@ -171,7 +189,7 @@ def readonly_now(entity: Entity, changes: dict[str, Any], old: dict[str, Any], c
             continue
         changed = [k for k in field.type.input_keys(field) if k in changes and changes[k] != old.get(k)]
         if changed and condition(field.readonly_when, old, context):
-            errors.setdefault(field.name, []).append("is read-only now and cannot be changed")
+            errors.setdefault(field.name, []).append(_message(READ_ONLY_NOW))
 
 
 def fill_currencies(fields, record: dict[str, Any]) -> None:
@@ -339,11 +357,11 @@ def option_problem(field: Field, value: Any, before: Any, trusted: bool) -> str 
     if unknown:
         listed = ", ".join(field.active_option_values)
         if isinstance(value, list):
-            return f"not among the options: {', '.join(map(str, unknown))}"
-        return f"'{unknown[0]}' is not one of the options ({listed})"
+            return _message(NOT_OPTIONS, values=", ".join(map(str, unknown)))
+        return _message(NOT_AN_OPTION, value=unknown[0], options=listed)
     gone = [v for v in new if v not in field.active_option_values]
     if gone and not trusted:
-        return f"no longer offered: {', '.join(map(str, gone))}"
+        return _message(NO_LONGER_OFFERED, values=", ".join(map(str, gone)))
     return None
 
 
@@ -357,7 +375,7 @@ def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, 
                 errors.setdefault(prefix + where, []).append(message)
         if value is None or is_empty(value):  # (every type holds None empty)
             if may_require and is_required(field, record, context):
-                errors.setdefault(prefix + name, []).append("is required")
+                errors.setdefault(prefix + name, []).append(_message(REQUIRED))
             continue
         if kind is None and checks is None and not field.validators:
             continue  # nothing more to check of this value

@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from ..fields.encryption import EncryptionKeyError
 from ..records import ConflictError, NotFound, PermissionDenied, RecordError, ValidationError
 from .i18n import gettext as _
+from .i18n import say_error
 from .state import WebState
 
 log = logging.getLogger(__name__)
@@ -82,11 +83,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ConflictError)
     def conflict(exc):
-        return page(409, _("Changed by someone else"), str(exc))
+        return page(409, _("Changed by someone else"), say_error(exc))
 
     @app.errorhandler(ValidationError)
     def invalid(exc):
-        return page(422, _("Not saved"), str(exc))
+        return page(422, _("Not saved"), say_error(exc))
 
     @app.errorhandler(PermissionDenied)
     def denied(exc):
@@ -94,7 +95,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RecordError)
     def record_error(exc):
-        return page(exc.status, _("Not saved"), str(exc))
+        return page(exc.status, _("Not saved"), say_error(exc))
 
     @app.errorhandler(EncryptionKeyError)
     def key_error(exc):  # the operator's to fix: the details go to the log, not to the page

@@ -86,7 +86,7 @@ from ..storage import users
 from ..workflows import guard
 from . import contact_forms, polymorphic
 from .auth import context
-from .i18n import fmt, language
+from .i18n import fmt, language, say
 from .i18n import gettext as _
 from .state import WebState
 
@@ -967,7 +967,7 @@ class RecordForm:
     def set_errors(self, errors: Mapping[str, list[str]]) -> None:
         """The service's errors next to their fields; the rest above the form."""
         for key, messages in errors.items():
-            messages = [str(m) for m in messages]
+            messages = [say(m) for m in messages]  # (engine messages in the reader's language)
             target, prefix = self._error_target(key)
             if target is not None:
                 target.errors = [*target.errors, *(prefix + m for m in messages)]

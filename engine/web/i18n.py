@@ -14,6 +14,7 @@ from flask_babel import Babel, format_decimal, get_locale, get_timezone, get_tra
 from markupsafe import Markup
 
 from ..fields.numbers import edit_text
+from ..messages import error_message, translated
 from ..model.model import text
 
 TRANSLATIONS = __file__.rsplit("/", 1)[0] + "/translations"
@@ -56,6 +57,23 @@ def pgettext(context: str, string: str, **variables: Any) -> str:
     创建时间 as a column and 创建 as what happened in a record's history."""
     translated = _translations().upgettext(context, string)
     return translated % variables if variables else translated
+
+
+def say(value: Any) -> Any:
+    """An engine message (engine/messages.py) in the reader's language: gettext of its id,
+    then its parameters; a plain str (a rule's own message, already in the user's language)
+    as it is."""
+    return translated(value, _translations().ugettext, language())
+
+
+def say_error(exc: BaseException) -> str:
+    """What a refused operation says, in the reader's language (a ValidationError: its
+    messages, each translated)."""
+    errors = getattr(exc, "errors", None)
+    if isinstance(errors, dict):
+        return "; ".join(f"{k}: {'; '.join(say(m) for m in v)}" if k else "; ".join(say(m) for m in v)
+                         for k, v in errors.items())
+    return say(error_message(exc))
 
 
 def ngettext(singular: str, plural: str, num: int, **variables: Any) -> str:
@@ -135,6 +153,7 @@ def init_app(app: Flask) -> None:
                                             newstyle=True)
     app.jinja_env.filters["label"] = label
     app.jinja_env.filters["fmt"] = fmt
+    app.jinja_env.filters["say"] = say
     app.jinja_env.filters["edit_number"] = edit_number
     app.jinja_env.globals["language"] = language
     app.jinja_env.globals["Markup"] = Markup

@@ -13,12 +13,18 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .. import jobs as job_queue
+from ..messages import N_, message
 from ..permissions import org
 from ..records.context import SYSTEM, Context
 from ..records.errors import NotFound, PermissionDenied, ValidationError
 from ..storage import flow_history, flow_steps, flow_tasks, flows, users
 from . import duties
 from .walk import ACTIVE, FlowConflict, Run
+
+# The words users meet, translated where shown (engine/messages.py).
+COMMENT_REQUIRED = N_("a comment is required")
+COMMENT_TOO_LONG = N_("a comment is at most 5,000 characters")
+ONLY_SUBMITTER = N_("only the submitter may do this")
 
 DECISIONS = ("approve", "reject", "send_back", "transfer", "add_before", "add_after")  # a person acted
 URGE_EVERY = timedelta(hours=1)
@@ -52,7 +58,7 @@ class Decisions:
         if task["user_id"] != actor.id and not (actor.is_admin or actor.system):
             raise NotFound("task", task_id)  # someone else's task: as if it did not exist
         if task["kind"] != "approval" or run.row["status"] != "running" or task["status"] != "open":
-            raise FlowConflict("this approval was already decided (or is not yours to decide now)")
+            raise FlowConflict(message(N_("this approval was already decided (or is not yours to decide now)")))
         step = dict(conn.execute(sa.select(flow_steps).where(flow_steps.c.id == task["step_id"])).mappings().one())
         duties.check_decider(self.service, conn, run.entity, run.flow.definition, run.flow.nodes[step["node"]],
                              run.row["submitter_id"], task["user_id"], actor, operation)
@@ -62,9 +68,9 @@ class Decisions:
         comment = (comment or "").strip()
         rule = node.get("comment", "on_reject")
         if not comment and (rule == "required" or (rule == "on_reject" and deciding != "approve")):
-            raise ValidationError({"comment": ["a comment is required"]})
+            raise ValidationError({"comment": [message(COMMENT_REQUIRED)]})
         if len(comment) > 5000:
-            raise ValidationError({"comment": ["a comment is at most 5,000 characters"]})
+            raise ValidationError({"comment": [message(COMMENT_TOO_LONG)]})
         return comment or None
 
     def _decide(self, run: Run, task: Mapping[str, Any], status: str, comment: str | None) -> None:
@@ -72,7 +78,7 @@ class Decisions:
                                                              flow_tasks.c.status == "open")
                                    .values(status=status, decided_at=run.context.now, comment=comment)).rowcount
         if changed != 1:
-            raise FlowConflict("this approval was already decided")
+            raise FlowConflict(message(N_("this approval was already decided")))
 
     def _acting(self, run: Run, task: Mapping[str, Any]) -> dict[str, Any]:
         """History details when an admin acts on someone else's task (audited)."""
@@ -94,7 +100,7 @@ class Decisions:
 
     def _edit_as_approver(self, run: Run, node: Mapping[str, Any], data: Mapping[str, Any]) -> None:
         rules = node.get("fields") or {}
-        refused = {k: ["this approval step does not let you change this field"]
+        refused = {k: [message(N_("this approval step does not let you change this field"))]
                    for k in data if rules.get(k) != "edit"}
         if refused:
             raise ValidationError(refused)
@@ -154,7 +160,7 @@ class Decisions:
             comment = self._comment(run.flow.nodes[step["node"]], comment, "send_back")
             targets = self.send_back_targets(conn, run.id, step)
             if to != "submitter" and to not in targets:
-                raise ValidationError({"to": ["send it back to the submitter or to a step it has passed"]})
+                raise ValidationError({"to": [message(N_("send it back to the submitter or to a step it has passed"))]})
             self._decide(run, task, "returned", comment)
             self._history(run, "send_back", context.actor.id, comment, step=step, task_id=task["id"], to=to,
                           **self._acting(run, task))
@@ -197,7 +203,7 @@ class Decisions:
         """Add an approver before oneself (they decide first, then it is one's turn again)
         or after (one approves now; the node also waits for them) (加签)."""
         if position not in ("before", "after"):
-            raise ValidationError({"position": ["before or after"]})
+            raise ValidationError({"position": [message(N_("before or after"))]})
         with self.service.transaction() as conn:
             run, task, step = self._open_task(conn, task_id, context, f"add_{position}")
             target = self._someone_else(run, task, step, user, "user")
@@ -236,7 +242,7 @@ class Decisions:
         conn = run.conn
         target = self._user(conn, value, key)
         if target == task["user_id"] or self._has_task(conn, step["id"], target):
-            raise ValidationError({key: ["this person already has this approval"]})
+            raise ValidationError({key: [message(N_("this person already has this approval"))]})
         duties.check_target(self.service, conn, run.entity, run.flow.definition, run.flow.nodes[step["node"]],
                             run.row["submitter_id"], target, key)
         return target
@@ -249,7 +255,7 @@ class Decisions:
         found = conn.execute(sa.select(users.c.id).where(users.c.id == user_id,
                                                          users.c.is_active.is_(True))).scalar() if user_id else None
         if found is None:
-            raise ValidationError({key: ["no such active user"]})
+            raise ValidationError({key: [message(N_("no such active user"))]})
         return found
 
     def _has_task(self, conn: Connection, step_id: int, user_id: int) -> bool:
@@ -267,7 +273,7 @@ class Decisions:
         if run.row["submitter_id"] != actor.id and not (actor.is_admin or actor.system):
             if not self._may_see(conn, run, context):  # as records do: its existence is not revealed
                 raise NotFound("approval", flow_id)
-            raise PermissionDenied("approval", "withdraw", "only the submitter may do this")
+            raise PermissionDenied("approval", "withdraw", message(ONLY_SUBMITTER))
         return run
 
     def _may_see(self, conn: Connection, run: Run, context: Context) -> bool:
@@ -281,14 +287,14 @@ class Decisions:
         with self.service.transaction() as conn:
             run = self._flow_for_submitter(conn, flow_id, context)
             if run.row["status"] not in ("running", "returned"):
-                raise FlowConflict("this approval has already ended")
+                raise FlowConflict(message(N_("this approval has already ended")))
             since = conn.execute(sa.select(sa.func.max(flow_history.c.id)).where(
                 flow_history.c.flow_id == run.id, flow_history.c.action == "resubmit")).scalar() or 0
             acted = conn.execute(sa.select(sa.func.count()).where(  # in this round (since a resubmit)
                 flow_history.c.flow_id == run.id, flow_history.c.action.in_(DECISIONS),
                 flow_history.c.id > since)).scalar_one()
             if acted and run.row["status"] == "running" and not context.actor.is_admin:
-                raise FlowConflict("an approver has already acted: ask them to send it back")
+                raise FlowConflict(message(N_("an approver has already acted: ask them to send it back")))
             people = list(conn.execute(sa.select(flow_tasks.c.user_id).where(
                 flow_tasks.c.flow_id == run.id, flow_tasks.c.status == "open")).scalars())
             self._history(run, "withdraw", context.actor.id, (comment or "").strip() or None)
@@ -300,10 +306,10 @@ class Decisions:
         with self.service.transaction() as conn:
             run = self._flow_for_submitter(conn, flow_id, context)
             if run.row["status"] != "running":
-                raise FlowConflict("this approval is not waiting for anyone")
+                raise FlowConflict(message(N_("this approval is not waiting for anyone")))
             last = job_queue.aware(run.row.get("urged_at"))
             if last is not None and context.now - last < URGE_EVERY:
-                raise FlowConflict("the approvers were reminded less than an hour ago")
+                raise FlowConflict(message(N_("the approvers were reminded less than an hour ago")))
             people = list(conn.execute(sa.select(flow_tasks.c.user_id).where(
                 flow_tasks.c.flow_id == run.id, flow_tasks.c.status == "open")).scalars())
             conn.execute(flows.update().where(flows.c.id == run.id).values(urged_at=context.now))
@@ -317,7 +323,7 @@ class Decisions:
         with self.service.transaction() as conn:
             run = self._flow_for_submitter(conn, flow_id, context)
             if run.row["status"] != "returned":
-                raise FlowConflict("only an approval sent back to you can be resubmitted")
+                raise FlowConflict(message(N_("only an approval sent back to you can be resubmitted")))
             transition = self.starting(run.row)
             if transition is not None:  # what the record must meet to be submitted, it meets again
                 self.check_rules(transition, self._record(run.entity, run.row["record_id"]), context)

@@ -31,22 +31,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..messages import N_, message
 from ..permissions.org import load_actor
 from ..records.context import Actor, Context
 from ..records.errors import PermissionDenied, ValidationError
 from ..storage import users
 
-
-def N_(text: str) -> str:  # noqa: N802 - the name message extraction looks for
-    return text
-
-
-SELF_DECISION = N_("The submitter may not decide their own request.")
-SELF_TARGET = N_("The submitter may not approve their own request: choose someone else.")
-NOT_A_READER = N_("This person may not read this record, so they cannot approve it: choose someone else.")
-NOBODY_ELSE = N_("Nobody but the submitter could approve this step: an administrator must name another approver.")
-NOT_A_READER_TASK = N_("The approver of this task may not read this record, so it cannot be decided: "
-                       "pass it on to someone who can.")
+SELF_DECISION = message(N_("The submitter may not decide their own request."))
+SELF_TARGET = message(N_("The submitter may not approve their own request: choose someone else."))
+NOT_A_READER = message(N_("This person may not read this record, so they cannot approve it: choose someone else."))
+NOBODY_ELSE = message(N_("Nobody but the submitter could approve this step: an administrator must name another "
+                         "approver."))
+NOT_A_READER_TASK = message(N_("The approver of this task may not read this record, so it cannot be decided: "
+                               "pass it on to someone who can."))
 
 
 def self_approval_allowed(flow_definition: Mapping[str, Any], node: Mapping[str, Any]) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..messages import N_, message
 from ..records.context import Context
 from ..records.errors import PermissionDenied, ValidationError
 from ..records.values import input_keys
@@ -73,13 +74,13 @@ def check_update(service: Any, conn: Connection, entity: Any, old: Mapping[str, 
         editable = _lock_allows(conn, flow, running, old, actor)
         if editable is False:
             if not actor.is_admin:
-                raise PermissionDenied(entity.name, "update", "the record is under approval and locked")
+                raise PermissionDenied(entity.name, "update", message(N_("the record is under approval and locked")))
             bypass = True
         elif editable is not True:
             for key in changed:
                 if key not in editable and key != workflow.field:
-                    errors.setdefault(key, []).append("locked during approval: your approval step does not let "
-                                                      "you change this field")
+                    errors.setdefault(key, []).append(message(N_("locked during approval: your approval step does "
+                                                                 "not let you change this field")))
         return bypass
     rule = workflow.state_rule(old.get(workflow.field))
     for key in changed:
@@ -87,8 +88,8 @@ def check_update(service: Any, conn: Connection, entity: Any, old: Mapping[str, 
             if actor.is_admin:
                 bypass = True
             else:
-                errors.setdefault(key, []).append(f"cannot be changed while the record is "
-                                                  f"'{old.get(workflow.field)}'")
+                errors.setdefault(key, []).append(message(N_("cannot be changed while the record is '%(state)s'"),
+                                                          state=old.get(workflow.field)))
     return bypass
 
 
@@ -140,7 +141,8 @@ def check_delete(conn: Connection, entity: Any, record_id: int, context: Context
     if context.actor.system or context.workflow:
         return
     if running_flow(conn, entity.name, record_id) is not None:
-        raise ValidationError({"": ["the record is under approval: withdraw the approval before deleting it"]})
+        raise ValidationError({"": [message(N_("the record is under approval: withdraw the approval before "
+                                                 "deleting it"))]})
 
 
 def end_with_record(conn: Connection, entity: Any, record_id: int, context: Context) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from .. import notify as notifications
 from ..expr import compile_expression
+from ..messages import N_, Localized, message
 from ..model.model import Entity, text
 from ..records.context import SYSTEM, Context
 from ..records.errors import NotFound, PermissionDenied, ValidationError
@@ -136,7 +137,7 @@ class Flows(Decisions, FlowWalk):
             for name, args in item.items():
                 action = self.model.workflow_actions.get(name)
                 if action is None:  # a pinned flow naming an action a plugin no longer provides
-                    raise ValidationError({"": [f"workflow action '{name}' is not available"]})
+                    raise ValidationError({"": [message(N_("workflow action '%(name)s' is not available"), name=name)]})
                 action.run(ActionRun(self, entity, record, context, submitter, flow_id), args)
 
     # -- transitions --------------------------------------------------------------------------
@@ -192,30 +193,32 @@ class Flows(Decisions, FlowWalk):
                 try:
                     version = int(version)
                 except (TypeError, ValueError):
-                    raise ValidationError({"version": ["the version you saw is required"]}) from None
+                    raise ValidationError({"version": [message(N_("the version you saw is required"))]}) from None
                 if version != full["version"]:
                     from ..records.errors import ConflictError
 
                     raise ConflictError(entity.name, full["id"], version, record)
             if self._running_row(conn, entity.name, full["id"]) is not None:
-                raise FlowConflict(f"{entity.label_text()} {full['id']} is under approval: wait for it to finish")
+                raise FlowConflict(message(N_("%(entity)s %(id)s is under approval: wait for it to finish"),
+                                           entity=self._label(entity), id=full["id"]))
             if not transition.starts_from(full.get(workflow.field)):
-                raise FlowConflict(f"'{transition.label_text('en')}' is not possible from state "
-                                   f"'{full.get(workflow.field)}'")
+                raise FlowConflict(message(N_("'%(transition)s' is not possible from state '%(state)s'"),
+                                           transition=self._label(transition), state=full.get(workflow.field)))
             if not self._may_run(transition, entity.name, full, context):
-                raise PermissionDenied(entity.name, name, f"you may not {transition.label_text('en').lower()} this "
-                                                          f"{entity.label_text().lower()}")
+                raise PermissionDenied(entity.name, name, message(N_("you may not %(transition)s this %(entity)s"),
+                                                                  transition=self._label(transition, lower=True),
+                                                                  entity=self._label(entity, lower=True)))
             errors: dict[str, list[str]] = {}
             if transition.comment == "required" and not comment:
-                errors["comment"] = ["a comment is required"]
+                errors["comment"] = [message(N_("a comment is required"))]
             if len(comment) > 5000:
-                errors["comment"] = ["a comment is at most 5,000 characters"]
+                errors["comment"] = [message(N_("a comment is at most 5,000 characters"))]
             changes = {k: v for k, v in (data or {}).items() if k in transition.requires}
             if changes:  # the fields the transition asks for, within the user's field rights
                 access = self.service.access(entity, context)
                 for key in changes:
                     if not access.editable(key, "update") and not context.actor.is_admin:
-                        errors.setdefault(key, []).append("you may not change this field")
+                        errors.setdefault(key, []).append(message(N_("you may not change this field")))
                 if not errors:
                     full = self.service.update(entity.name, full["id"], changes, version=full["version"],
                                                context=self._system(context))
@@ -229,6 +232,13 @@ class Flows(Decisions, FlowWalk):
                 self._start(conn, flow, entity, full, context, before, transition.target, picked or {}, comment)
         return self.service.get(entity.name, full["id"], context)
 
+    def _label(self, item: Any, lower: bool = False) -> Localized:
+        """A transition's or an entity's label inside a message, in each project language
+        (English lower case in a sentence: "you may not submit this sales order")."""
+        english = item.label_text("en")
+        return Localized({lang: item.label_text(lang) for lang in self.model.languages},
+                         english.lower() if lower else english)
+
     def check_rules(self, transition: Transition, record: Mapping[str, Any], context: Context,
                     errors: dict[str, list[str]] | None = None) -> None:
         """The fields a transition requires and its condition (also checked again when a
@@ -236,11 +246,13 @@ class Flows(Decisions, FlowWalk):
         errors = errors if errors is not None else {}
         for key in transition.requires:
             if record.get(key) in (None, "", []) and key not in errors:
-                errors.setdefault(key, []).append("required to " + transition.label_text("en").lower())
+                errors.setdefault(key, []).append(message(N_("required to %(transition)s"),
+                                                          transition=self._label(transition, lower=True)))
         if transition.condition is not None and not transition.condition.evaluate(record, context.variables,
                                                                                 context.now):
             errors.setdefault("", []).append(text(transition.message, context.actor.language, "")
-                                             or f"the condition of '{transition.name}' is not met")
+                                             or message(N_("the condition of '%(name)s' is not met"),
+                                                        name=transition.name))
         if errors:
             raise ValidationError(errors)
 
@@ -304,7 +316,8 @@ class Flows(Decisions, FlowWalk):
                 limit = item.get("max")
                 if wrong or not chosen or (limit and len(chosen) > int(limit)):
                     raise ValidationError({f"picked.{name}": [
-                        f"pick {'at most ' + str(limit) + ' ' if limit else ''}approvers from those offered"]})
+                        message(N_("pick at most %(limit)s approvers from those offered"), limit=limit) if limit
+                        else message(N_("pick approvers from those offered"))]})
                 if submitter in chosen and not duties.self_approval_allowed(flow.definition, node):
                     raise ValidationError({f"picked.{name}": [duties.SELF_TARGET]})
                 found[name] = chosen

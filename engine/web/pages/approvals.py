@@ -34,7 +34,7 @@ from ...workflows.resolvers import picking_range
 from ..auth import context
 from ..forms import active_users, read_titles, user_names
 from ..i18n import gettext as _
-from ..i18n import language
+from ..i18n import language, say, say_error
 from ..ids import id_or_none, parse_id
 from . import bp, entity_or_404, model, render, service
 
@@ -213,14 +213,14 @@ def run_transition(entity: str, record_id: int, name: str):
                                            comment=request.form.get("comment", ""), picked=picked)
             return redirect(url_for("pages.record_page", entity=current.name, record_id=record_id), code=303)
         except ConflictError as exc:
-            problem, status = str(exc), 409
+            problem, status = say_error(exc), 409
         except ValidationError as exc:
-            errors, status = {k: [_(m) for m in v] for k, v in exc.errors.items()}, 422
+            errors, status = {k: [say(m) for m in v] for k, v in exc.errors.items()}, 422
             problem = "; ".join(errors.get("", [])) or _("Please correct the marked fields.")
         except RecordError as exc:
             if exc.status == 404:
                 raise
-            problem, status = str(exc), exc.status
+            problem, status = say_error(exc), exc.status
         record = service().get(current.name, record_id, ctx)
     return render("transition", current, record=record, transition=transition, fields=fields, picks=picks,
                   problem=problem, errors=errors, form=request.form, people=active_users()), status
@@ -295,8 +295,7 @@ def flow_operation(flow_id: int, op: str):
 def _refused(exc: RecordError):
     """Show why an operation was refused, on the page it came from, in the user's language
     (the engine's messages are marked for translation where it has them)."""
-    message = "; ".join(f"{k}: {'; '.join(_(m) for m in v)}" if k else "; ".join(_(m) for m in v)
-                        for k, v in exc.errors.items()) if isinstance(exc, ValidationError) else _(str(exc))
+    message = say_error(exc)
     target = _back("")
     parts = target.strip("/").split("/")
     if len(parts) == 3 and parts[0] == "e" and id_or_none(parts[2]) is not None and parts[1] in model().entities:

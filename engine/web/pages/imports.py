@@ -48,7 +48,7 @@ from ...records import Context, RecordError
 from ...storage import import_mappings, import_runs, import_uploads, users, write_engine
 from ..auth import context
 from ..i18n import gettext as _
-from ..i18n import label, language
+from ..i18n import label, language, say_error
 from ..state import WebState
 from . import access, bp, entity_or_404, render, service
 
@@ -656,7 +656,7 @@ def import_revert(entity: str, run_id: int):
     except ImportProblem as exc:
         return run_page(current, ctx, run, say(exc), 409)
     except RecordError as exc:  # the user may not import here (any more): nothing changed
-        return run_page(current, ctx, run, str(exc), exc.status)
+        return run_page(current, ctx, run, say_error(exc), exc.status)
     nudge(job, f"tailor-import-revert-{run_id}")
     return redirect(url_for("pages.import_run", entity=current.name, run_id=run_id), 303)
 

@@ -24,7 +24,7 @@ from ..auth import context
 from ..errors import page
 from ..forms import title_columns, title_of
 from ..i18n import gettext as _
-from ..i18n import label
+from ..i18n import label, say_error
 from . import access, bp, entity_or_404, model, render, service
 from .lists import (
     COUNT_CAP,
@@ -108,7 +108,7 @@ def board(entity: str):
                           "all_url": list_url(current, [*state.query_params(sort=None, columns=False),
                                                         (current.stage, option.value)])})
     except (BadParameter, ValidationError) as exc:
-        return bad_request(str(exc))
+        return bad_request(say_error(exc))
     by_id = {c["id"]: c for c in cards(current, stage, rows, ctx)}
     for lane in lanes:
         lane["cards"] = [by_id[r["id"]] for r in lane.pop("rows")]
@@ -131,7 +131,7 @@ def change_stage(entity: str, record_id: int):
     except ValidationError as exc:
         return refused(current, 422, _("Not moved"), error_text(current, exc), partial)
     except (FlowConflict, PermissionDenied) as exc:
-        return refused(current, exc.status, _("Not moved"), str(exc), partial)
+        return refused(current, exc.status, _("Not moved"), say_error(exc), partial)
     except ConflictError:
         return refused(current, 409, _("Changed by someone else"),
                        _("Someone else changed this record after you opened the board. "

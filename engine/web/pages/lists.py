@@ -52,7 +52,7 @@ from ...storage import saved_views, write_engine
 from ..auth import context
 from ..errors import page
 from ..forms import active_users, read_titles, title_of, user_names
-from ..i18n import fmt, label, locale_name, ngettext
+from ..i18n import fmt, label, locale_name, ngettext, say, say_error
 from ..i18n import gettext as _
 from ..ids import id_or_none
 from ..polymorphic import kind_choices, target_text
@@ -638,7 +638,7 @@ def list_page(entity: str):
         rows = service().list(current.name, replace(query, limit=size + 1, after=state.after), ctx)
         total = service().count(current.name, query, ctx, limit=COUNT_CAP + 1)
     except (BadParameter, ValidationError) as exc:
-        return bad_request(str(exc))
+        return bad_request(say_error(exc))
     more = len(rows) > size
     rows = rows[:size]
     footer = totals_row(current, columns, query, ctx) if len(rows) > 1 or more else None
@@ -778,14 +778,14 @@ def error_text(entity: Entity, exc: Exception) -> str:
     if isinstance(exc, ValidationError):
         parts = []
         for key, messages in exc.errors.items():
-            text = "; ".join(messages)
+            text = "; ".join(say(m) for m in messages)
             field_ = entity.fields.get(key)
             parts.append(f"{label(field_.label, key)}: {text}" if field_ is not None else
                          (f"{key}: {text}" if key else text))
         return "; ".join(parts)
     if isinstance(exc, ConflictError):
         return _("Someone else changed this record in the meantime; nothing was saved.")
-    return str(exc)
+    return say_error(exc)
 
 
 def back_url(entity: Entity) -> str:
@@ -940,7 +940,7 @@ def export_setup(entity: str):
         truncated = len(first) == EXPORT_BATCH and service().count(
             current.name, query, ctx, limit=EXPORT_CAP + 1, action="export") > EXPORT_CAP
     except (BadParameter, ValidationError) as exc:
-        return None, bad_request(str(exc))
+        return None, bad_request(say_error(exc))
     return ExportPlan(current, ctx, columns, query, keys, first, truncated), None
 
 

@@ -49,7 +49,7 @@ from ..forms import (
     title_of,
     user_names,
 )
-from ..i18n import fmt, language, ngettext, pgettext
+from ..i18n import fmt, language, ngettext, pgettext, say_error
 from ..i18n import gettext as _
 from ..ids import id_or_none
 from ..polymorphic import entity_key, target_of, target_text
@@ -654,6 +654,6 @@ def delete_record(entity: str, record_id: int):
                                      "Check the changes below and delete again if you still want to."))
     except ValidationError as exc:
         record = service().get(current.name, record_id, ctx)
-        return record_view(current, record, status=exc.status, problem=str(exc))
+        return record_view(current, record, status=exc.status, problem=say_error(exc))
     return redirect(url_for("pages.list_page", entity=current.name), code=303)
 
