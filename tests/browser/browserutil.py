@@ -140,12 +140,26 @@ def page(browser, csp_violations):
     context.close()
 
 
-def sign_in(page, server: LiveServer, username: str = "alice") -> None:
+def sign_in(page, server: LiveServer, username: str = "alice", language: str = "en") -> None:
+    """Sign in and make sure the pages speak `language`: the choice is stored on the user,
+    so a test that switched alice to Chinese would otherwise change the next test's pages."""
     page.goto(server.url + "/sign-in")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", PASSWORD)
     page.click("button.primary")
     page.wait_for_url("**/home")
+    use_language(page, server, language)
+
+
+def use_language(page, server: LiveServer, language: str) -> None:
+    """Switch the signed-in user's pages to `language` (the header offers only the other one)."""
+    if page.locator("html").get_attribute("lang") != language:
+        page.goto(server.url + "/home")
+        switch = page.locator(f"button[name=language][value={language}]")
+        if switch.count():
+            with page.expect_navigation():
+                switch.click()
+    assert page.locator("html").get_attribute("lang") == language
 
 
 def screenshot(page, name: str) -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from browserutil import sign_in
+from browserutil import sign_in, use_language
 
 from engine.paths import ROOT
 
@@ -25,24 +25,14 @@ def violations(page) -> list[dict]:
     return page.evaluate(RUN)
 
 
-def choose(page, server, language: str) -> None:
-    page.goto(server.url + "/home")
-    switch = page.locator(f"button[name=language][value={language}]")
-    if switch.count():  # only the other language is offered
-        switch.click()
-        page.wait_for_load_state()
-    assert page.locator("html").get_attribute("lang") == language
-
-
 def test_main_pages_have_no_serious_accessibility_violations_in_both_languages(page, live_server):
     sign_in(page, live_server)
     found = {}
     for language in ("en", "zh"):
-        choose(page, live_server, language)
+        use_language(page, live_server, language)
         for path in PAGES:
             page.goto(live_server.url + path)
             problems = violations(page)
             if problems:
                 found[f"{language} {path}"] = problems
-    choose(page, live_server, "en")  # leave alice in English for other tests
     assert not found, json.dumps(found, ensure_ascii=False, indent=1)

@@ -10,9 +10,7 @@ from browserutil import screenshot, sign_in
 def test_a_wide_list_on_a_laptop_and_as_cards_on_a_phone(browser, live_server):
     laptop = browser.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
     page = laptop.new_page()
-    sign_in(page, live_server)
-    page.click("button[name=language][value=zh]")
-    page.wait_for_load_state()
+    sign_in(page, live_server, language="zh")
     page.goto(live_server.url + "/e/opportunity")
     wrap = page.locator(".table-wrap")
     first = page.locator("table.list tbody tr:first-child td:nth-child(2)")
