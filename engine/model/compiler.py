@@ -30,6 +30,7 @@ from ..workflows.definition import compile_workflows
 from .cycles import mark_reference_cycles
 from .derived import attach_derived, fingerprint_all
 from .model import (
+    Agenda,
     CompiledModel,
     Entity,
     Field,
@@ -422,12 +423,20 @@ class Compiler:
             child_tables=MappingProxyType(children),
             hidden=bool(spec.get("hidden")),
             stage=spec.get("stage"),
+            agenda=self.agenda(name, spec),
             menu=spec.get("menu"),
             icon=spec.get("icon"),
             renamed_from=spec.get("renamed_from"),
             origin=_origin(self.spec.provenance.get((name, None))),
             env=self.checker.envs.get(name) or self.checker.env_for(spec.get("fields") or PosDict()),
         )
+
+    def agenda(self, name: str, spec: Mapping[str, Any]) -> Agenda | None:
+        agenda = spec.get("agenda")
+        if not isinstance(agenda, Mapping) or not isinstance(agenda.get("due"), str):
+            return None
+        has_open = isinstance(agenda.get("open"), str) and (name, "agenda", "open") in self.checker.expressions
+        return Agenda(due=agenda["due"], open=agenda["open"] if has_open else None)
 
     def plural(self, label: Mapping[str, str], given: Any) -> Mapping[str, str]:
         """`plural:` as written, and for each language of the label it lacks: the English
@@ -520,6 +529,10 @@ class Compiler:
                     wanted[(stage, column_name, "id")] = False
         if self.owner_scoped(name) and stage:
             wanted[("owner", stage)] = False  # a rep's board lanes and stage filters, counted
+        agenda = spec.get("agenda")
+        due = agenda.get("due") if isinstance(agenda, Mapping) else None
+        if isinstance(due, str) and due in table.c:  # a user's things due, found from their home page
+            wanted[("owner", due)] = False
         for field in fields.values():  # records pointing at one record, found from it (related lists, deletes)
             if field.type.name == "polymorphic_link":
                 wanted[(f"{field.name}_entity", field.name)] = False

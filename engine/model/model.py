@@ -168,6 +168,15 @@ class ListConfig:
 
 
 @dataclass(frozen=True)
+class Agenda:
+    """`agenda:` — records that are things to do by a date (activities, follow-ups, tickets):
+    the owner's home lists those `open` and due today or overdue. `open` is expression text
+    run in SQL by the records service (checked at start-up); None: every dated record."""
+    due: str
+    open: str | None = None
+
+
+@dataclass(frozen=True)
 class Title:
     """What names a record: `parts` (fields joined by a space: one field, or
     first_name and last_name) or `expression` (a compiled string expression), then
@@ -213,6 +222,7 @@ class Entity:
     title: Title = field(default_factory=Title)  # what names a record (engine/model/titles.py)
     menu_order: int | None = None
     in_menu: bool = True  # false: left out of the navigation, pages and links kept
+    agenda: Agenda | None = None  # things to do by a date: listed on their owner's home
 
     def label_text(self, language: str = "en") -> str:
         return text(self.label, language, self.name.replace("_", " ").capitalize())

@@ -91,6 +91,10 @@ class SpecChecker(ExpressionChecks):
         if default_language and isinstance(languages, list) and default_language not in languages:
             self.add("E204", f"default_language '{default_language}' is not among languages {languages}",
                      settings.position_of("default_language"))
+        zone = settings.get("timezone")
+        if isinstance(zone, str) and not known_zone(zone):
+            self.add("E204", f"timezone '{zone}' is not a time zone name", settings.position_of("timezone"),
+                     "an IANA name such as Asia/Shanghai, Europe/Berlin or UTC")
         menu = settings.get("menu")
         if isinstance(menu, PosList):
             for group in menu:
@@ -641,6 +645,36 @@ class SpecChecker(ExpressionChecks):
                      spec.position_of("title"), "use a stored computed field, e.g. total: sum(lines.amount)")
             self.expressions.pop((entity, "title"), None)
 
+    def check_agenda(self, entity: str, spec: PosDict, fields: PosDict) -> None:
+        """`agenda:` (the owner's home lists what is due): `due` a date or datetime field;
+        `open` a condition the home page runs in SQL, so on stored fields only."""
+        agenda = spec.get("agenda")
+        if not isinstance(agenda, PosDict):
+            return
+        due = agenda.get("due")
+        if isinstance(due, str) and due not in fields:
+            self.add("E307", f"agenda due names unknown field '{due}'", agenda.position_of("due"),
+                     did_you_mean(due, fields))
+        elif isinstance(due, str) and isinstance(fields[due], PosDict) and fields[due].get("type") not in (
+                "date", "datetime"):
+            self.add("E407", f"agenda due field '{due}' must be a date or datetime field",
+                     agenda.position_of("due"), "name the field holding when the record is due")
+        expression = self.compile((entity, "agenda", "open"), agenda, "open", self.env_for(fields, with_user=False),
+                                  "boolean")
+        if expression is None:
+            return
+        unstored = sorted(n for n in expression.fields if isinstance(fields.get(n), PosDict)
+                          and (fields[n].get("type") in ("lines", "links")
+                               or (fields[n].get("type") == "computed" and fields[n].get("stored") is False)))
+        if unstored or not expression.sql_supported:
+            why = f"'{unstored[0]}' is not stored in the table" if unstored else "it uses a function SQL cannot run"
+            self.add("E506", f"agenda open cannot be computed in SQL: {why}", agenda.position_of("open"),
+                     "the home page finds what is due in the database: use stored fields")
+            self.expressions.pop((entity, "agenda", "open"), None)
+        elif self.refuse_encrypted(expression, fields, agenda.position_of("open"), "agenda open would compare",
+                                   "the database holds only its ciphertext: use another field"):
+            self.expressions.pop((entity, "agenda", "open"), None)
+
     def check_layout(self, entity: str, spec: PosDict, fields: PosDict) -> None:
         known = set(fields) | set(STANDARD_FIELDS)
         self.check_title(entity, spec, fields)
@@ -651,6 +685,7 @@ class SpecChecker(ExpressionChecks):
         stage = spec.get("stage")
         if stage in fields and isinstance(fields[stage], PosDict) and fields[stage].get("type") != "choice":
             self.add("E407", f"stage field '{stage}' must be a choice field", spec.position_of("stage"))
+        self.check_agenda(entity, spec, fields)
         listing = spec.get("list")
         if isinstance(listing, PosDict):
             for key in ("columns", "filters", "search", "sort"):
@@ -752,3 +787,14 @@ class _Probe:
         self.currency_field = fspec.get("currency_field")
         self.subfields = {}
         self.renamed_from = None
+
+
+def known_zone(name: str) -> bool:
+    """An IANA time zone name this machine's zone database knows."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        return False
+    return True

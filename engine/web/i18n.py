@@ -36,6 +36,26 @@ def select_locale() -> str:
     return request.accept_languages.best_match(languages()) or languages()[0]
 
 
+def select_timezone() -> str:
+    """The project's `timezone:` (tailor.yaml): dates and times on the pages, what a person
+    types into a date-time input, and "today" on the home page are in it. Stored values stay UTC."""
+    from .state import WebState
+
+    return project_zone((WebState.of().model.spec.get("settings") or {}).get("timezone"))
+
+
+@lru_cache(maxsize=16)
+def project_zone(name: Any) -> str:
+    """`name` when it is a time zone this machine knows, else UTC (`tailor check` reports it)."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (TypeError, ValueError, KeyError, OSError):
+        return "UTC"
+    return name
+
+
 # -- per-request caches ---------------------------------------------------------------------
 # Flask-Babel looks the locale and the catalogue up again on every call; a list page makes
 # hundreds of calls, so the request keeps them on `g` once chosen.
@@ -147,7 +167,7 @@ def _medium_date(value: date, locale: str) -> str:
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", TRANSLATIONS)
-    babel.init_app(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.install_gettext_callables(gettext=lambda s: _translations().ugettext(s),
                                             ngettext=lambda s, p, n: _translations().ungettext(s, p, n),
                                             newstyle=True)
