@@ -140,12 +140,15 @@ def page(browser, csp_violations):
     context.close()
 
 
-def sign_in(page, server: LiveServer, username: str = "alice", language: str = "en") -> None:
+DEMO_PASSWORD = "demo-pass-1"  # the demo users' (examples/crm/demo/00_users.yaml)
+
+
+def sign_in(page, server: LiveServer, username: str = "alice", language: str = "en", password: str = PASSWORD) -> None:
     """Sign in and make sure the pages speak `language`: the choice is stored on the user,
     so a test that switched alice to Chinese would otherwise change the next test's pages."""
     page.goto(server.url + "/sign-in")
     page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
+    page.fill("input[name=password]", password)
     page.click("button.primary")
     page.wait_for_url("**/home")
     use_language(page, server, language)

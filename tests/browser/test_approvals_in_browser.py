@@ -5,18 +5,10 @@ a comment on the record page; the history and the diagram show it."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from browserutil import screenshot
+from browserutil import DEMO_PASSWORD, screenshot, sign_in
 
 from engine.records import SYSTEM, Context, Query
 from engine.storage import users
-
-
-def sign_in_as(page, server, username: str) -> None:
-    page.goto(server.url + "/sign-in")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "demo-pass-1")
-    page.click("button.primary")
-    page.wait_for_url("**/home")
 
 
 def new_order(server) -> dict:
@@ -34,7 +26,7 @@ def new_order(server) -> dict:
 def test_submit_then_approve_with_a_comment_from_the_inbox(browser, live_server):
     order = new_order(live_server)
     rep = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    sign_in_as(rep, live_server, "wang.lei")
+    sign_in(rep, live_server, "wang.lei", language="zh", password=DEMO_PASSWORD)
     rep.goto(f"{live_server.url}/e/sales_order/{order['id']}")
     rep.click(f"a[href$='/e/sales_order/{order['id']}/do/submit']")
     rep.fill("textarea[name=comment]", "客户要求月底前发货，请尽快审批")
@@ -44,7 +36,7 @@ def test_submit_then_approve_with_a_comment_from_the_inbox(browser, live_server)
     rep.context.close()
 
     manager = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
-    sign_in_as(manager, live_server, "zhao.min")
+    sign_in(manager, live_server, "zhao.min", language="zh", password=DEMO_PASSWORD)
     badge = manager.locator("a.nav-approvals .badge")
     assert int(badge.inner_text()) >= 1
     manager.click("a.nav-approvals")

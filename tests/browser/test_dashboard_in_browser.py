@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 
-from browserutil import screenshot
+from browserutil import DEMO_PASSWORD, screenshot, sign_in
 
 from engine.records import Query
 from engine.reports import run
@@ -37,14 +37,6 @@ STEP_CENTRE = """
 """
 
 
-def sign_in_as(page, server, username: str) -> None:
-    page.goto(server.url + "/sign-in")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "demo-pass-1")
-    page.click("button.primary")
-    page.wait_for_url("**/home")
-
-
 def director_context(server):
     import sqlalchemy as sa
 
@@ -60,7 +52,7 @@ def director_context(server):
 def test_director_dashboard_draws_its_charts_and_a_funnel_step_opens_its_records(page, live_server):
     service, director = director_context(live_server)
     dashboard = live_server.app.extensions["tailor"].model.dashboards["sales"]
-    sign_in_as(page, live_server, "chen.jie")
+    sign_in(page, live_server, "chen.jie", language="zh", password=DEMO_PASSWORD)
     page.wait_for_function("document.querySelectorAll('.report-chart[data-drawn]').length > 0")
 
     # every widget of the dashboard is there, each chart drawn on a canvas with pixels painted

@@ -85,10 +85,11 @@ def agenda(ctx: Any) -> dict[str, Any]:
 
 
 def _when(value: Any, kind: str) -> str:
-    """Today's date-times by their time (the heading says the day), the rest in full."""
+    """Today's date-times by their time and today's dates not at all (the heading says the
+    day); the overdue in full."""
     if kind == "today" and isinstance(value, datetime):
         return format_time(value if value.tzinfo else value.replace(tzinfo=UTC), "short")
-    return fmt(value)
+    return "" if kind == "today" else fmt(value)
 
 
 def _moment(value: Any) -> datetime:
