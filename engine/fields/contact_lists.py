@@ -42,6 +42,10 @@ from .composite import N_, message
 from .phone import PhoneType, parse_phone, phone_search_texts
 from .scalar import BooleanType, EmailType, StringType
 
+EXPECTED_ONE = N_("expected one %(what)s")
+PRIMARY_NOT_AN_ITEM = N_("'%(value)s' is not among the items: the primary is one of them")
+TWO_PRIMARIES = N_("two different items are marked as the primary")
+
 # The words users meet, translated where shown (engine/messages.py).
 SAME_ITEM = N_("'%(value)s' is the same %(what)s as item %(item)s")
 ONE_PRIMARY = N_("only one item can be the primary")
@@ -185,7 +189,7 @@ class ContactListType(FieldType):
         """One value (the primary written alone, a filter value, a default), read as the
         single type reads it."""
         if isinstance(value, (list, tuple, dict)):
-            raise FieldValueError(f"expected one {self.what}")
+            raise FieldValueError(message(EXPECTED_ONE, what=message(self.what)))
         return self.item_type.coerce(value, field)
 
     def validate(self, value, field):
@@ -198,7 +202,7 @@ class ContactListType(FieldType):
     def item(self, value: Any, field: Any) -> str | None:
         """One item's value, coerced and checked (FieldValueError says what is wrong)."""
         if isinstance(value, bool):
-            raise FieldValueError(f"expected {_article(self.what)}")
+            raise FieldValueError(message(EXPECTED_ONE, what=message(self.what)))
         text = self.coerce(value, field)
         if text is not None:
             problems = self.item_type.validate(text, field)
@@ -299,9 +303,9 @@ class ContactListType(FieldType):
             wanted = self.item(primary_value, field)
             index = next((i for i, v in enumerate(values) if self.key(v) == self.key(wanted)), None)
             if index is None:
-                raise FieldValueError(f"'{wanted}' is not among the items: the primary is one of them")
+                raise FieldValueError(message(PRIMARY_NOT_AN_ITEM, value=wanted))
             if primary is not None and primary != index:
-                raise FieldValueError("two different items are marked as the primary")
+                raise FieldValueError(message(TWO_PRIMARIES))
             primary = index
         if not values:
             return {name: None, items_key: None, kinds_key: None}

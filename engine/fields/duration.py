@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..messages import N_, message
 from .base import FieldValueError
 from .scalar import RangedType, range_errors
 
@@ -52,6 +53,15 @@ _PART = re.compile(rf"({_NUMBER})\s*([a-z\u4e00-\u9fff]*)\s*(?:,|and)?\s*", re.A
 _ISO = re.compile(rf"p(?:({_NUMBER})w)?(?:({_NUMBER})d)?(?:t(?:({_NUMBER})h)?(?:({_NUMBER})m)?(?:({_NUMBER})s)?)?",
                   re.ASCII)
 EXAMPLES = "1:30, 90 min, 1h 30m, 1.5 h, 2 d, 1小时30分"
+NOT_A_DURATION = N_("'%(value)s' is not a duration (e.g. %(examples)s)")
+NEGATIVE = N_("a duration cannot be negative")
+TOO_LONG = N_("a duration is at most %(days)s days")
+EXPECTED = N_("expected a duration (e.g. %(examples)s)")
+NOT_YES_NO = N_("expected a duration, not yes or no")
+
+
+def _not_a_duration(value: Any) -> FieldValueError:
+    return FieldValueError(message(NOT_A_DURATION, value=value, examples=EXAMPLES))
 
 
 def _unit_seconds(field: Any) -> int:
@@ -62,11 +72,11 @@ def _unit_seconds(field: Any) -> int:
 def _checked(seconds: Decimal, raw: Any) -> timedelta:
     """Whole seconds (half up), within 0 .. MAX_DAYS days."""
     if not seconds.is_finite():
-        raise FieldValueError(f"'{raw}' is not a duration (e.g. {EXAMPLES})")
+        raise _not_a_duration(raw)
     if seconds < 0:
-        raise FieldValueError("a duration cannot be negative")
+        raise FieldValueError(message(NEGATIVE))
     if seconds > MAX_SECONDS:
-        raise FieldValueError(f"a duration is at most {MAX_DAYS:,} days")
+        raise FieldValueError(message(TOO_LONG, days=f"{MAX_DAYS:,}"))
     whole = int(seconds.quantize(Decimal(1), rounding=ROUND_HALF_UP))
     return timedelta(seconds=whole)
 
@@ -76,7 +86,7 @@ def parse_duration(value: Any, unit_seconds: int = MINUTE) -> timedelta | None:
     if value is None:
         return None
     if isinstance(value, bool):
-        raise FieldValueError("expected a duration, not yes or no")
+        raise FieldValueError(message(NOT_YES_NO))
     if isinstance(value, timedelta):
         micros = value // timedelta(microseconds=1)
         return _checked(Decimal(micros) / MICROS, value)
@@ -84,24 +94,24 @@ def parse_duration(value: Any, unit_seconds: int = MINUTE) -> timedelta | None:
         try:
             seconds = Decimal(str(value)) * unit_seconds
         except (DecimalException, ValueError):
-            raise FieldValueError(f"'{value}' is not a duration (e.g. {EXAMPLES})") from None
+            raise _not_a_duration(value) from None
         return _checked(seconds, value)
     if isinstance(value, (dict, list)):
-        raise FieldValueError(f"expected a duration (e.g. {EXAMPLES})")
+        raise FieldValueError(message(EXPECTED, examples=EXAMPLES))
     raw = str(value)
     text = unicodedata.normalize("NFKC", raw).strip().lower()
     if not text:
         return None
     if len(text) > 60:
-        raise FieldValueError(f"'{raw[:60]}…' is not a duration (e.g. {EXAMPLES})")
+        raise _not_a_duration(f"{raw[:60]}…")
     if text.startswith("-"):
-        raise FieldValueError("a duration cannot be negative")
+        raise FieldValueError(message(NEGATIVE))
     try:
         seconds = _seconds_of(text, unit_seconds)
     except (DecimalException, InvalidOperation):
         seconds = None
     if seconds is None:
-        raise FieldValueError(f"'{raw}' is not a duration (e.g. {EXAMPLES})")
+        raise _not_a_duration(raw)
     return _checked(seconds, raw)
 
 

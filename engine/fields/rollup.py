@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from ..messages import N_, message
 from .base import FieldType, FieldValueError
 from .scalar import DateTimeType, DateType, DecimalType, IntegerType
 
@@ -55,4 +56,4 @@ class RollupType(FieldType):
         except FieldValueError:
             raise
         except (TypeError, ValueError):
-            raise FieldValueError(f"'{value}' does not fit this rollup") from None
+            raise FieldValueError(message(N_("'%(value)s' does not fit this rollup"), value=value)) from None

@@ -33,6 +33,8 @@ from ..expr.builtins import is_empty_sql
 from ..expr.sqlconstructs import JsonContains
 from ..fields.base import FieldValueError
 from ..fields.encryption import keyring
+from ..fields.numbers import NOT_A_NUMBER
+from ..messages import message
 from ..model.constants import STANDARD_SORTABLE
 from ..model.model import Entity
 from ..model.search import FoldedContains, search_condition
@@ -560,7 +562,7 @@ def _as_int(value: Any) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise FieldValueError(f"'{value}' is not a number") from None
+        raise FieldValueError(message(NOT_A_NUMBER, value=value)) from None
 
 
 def entity_env(entity: Entity):

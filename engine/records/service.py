@@ -67,6 +67,10 @@ CASCADE_REFUSED = N_("cannot delete: linked %(entity)s records would change that
 COMMENT_LENGTH = N_("a comment is 1 to 5,000 characters of text")
 OWNER_SHARES = N_("only the owner of a record can share it")
 NO_SHARE_TARGET = N_("no such user or team")
+NOT_TO_THAT_USER = N_("you may not give this record to that user")
+UNKNOWN_FIELD = N_("unknown field")
+NOT_YOURS_TO_CHANGE = N_("you may not change this field")
+MASKED = N_("is masked for you and cannot be changed")
 GIVE_A_LIMIT = N_("a list is read a page at a time: give a limit")
 VERSION_REQUIRED = N_("the version you edited is required")
 WHOLE_NUMBER = N_("must be a whole number")
@@ -1227,14 +1231,14 @@ class RecordService:
             name = owners[key].name if key in owners else key
             if key == "owner":
                 if not access.may_assign(value, old.get("owner") if old is not None else access.actor.id):
-                    errors.setdefault(key, []).append("you may not give this record to that user")
+                    errors.setdefault(key, []).append(message(NOT_TO_THAT_USER))
                 continue
             if name not in access.entity.fields or access.editable(name, action):
                 continue
             if not access.visible(name):  # before the "same value" shortcut: no guessing hidden values
-                errors.setdefault(key, []).append("unknown field")
+                errors.setdefault(key, []).append(message(UNKNOWN_FIELD))
             elif old is None or jsonable(old.get(key)) != jsonable(value):
-                errors.setdefault(key, []).append("you may not change this field")
+                errors.setdefault(key, []).append(message(NOT_YOURS_TO_CHANGE))
 
     def _keep_masked(self, entity: Entity, access: Access, context: Context, data: dict[str, Any],
                      old: Mapping[str, Any], errors: dict[str, list[str]]) -> None:
@@ -1258,7 +1262,7 @@ class RecordService:
                 else:
                     data[key], changed = unmask(kind, data[key], stored)
                 if changed and not access.can("reveal"):
-                    errors.setdefault(name, []).append("is masked for you and cannot be changed")
+                    errors.setdefault(name, []).append(message(MASKED))
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:

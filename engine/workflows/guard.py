@@ -26,6 +26,9 @@ from ..records.errors import PermissionDenied, ValidationError
 from ..records.values import input_keys
 from ..storage import flow_history, flow_steps, flow_tasks, flows, jobs
 
+STARTS_AS = N_("a new record starts as '%(state)s': the state then changes through its actions")
+ONLY_BY_ACTIONS = N_("the state changes only through the record's actions (transitions), not by editing it")
+
 
 def _same(a: Any, b: Any) -> bool:
     from ..records.service import jsonable
@@ -40,8 +43,7 @@ def check_create(model: Any, entity: Any, record: Mapping[str, Any], context: Co
         return
     start = entity.fields[workflow.field].default
     if start is not None and record.get(workflow.field) not in (None, start):
-        errors.setdefault(workflow.field, []).append(f"a new record starts as '{start}': the state then changes "
-                                                     "through its actions")
+        errors.setdefault(workflow.field, []).append(message(STARTS_AS, state=start))
 
 
 def running_flow(conn: Connection, entity: str, record_id: int) -> dict[str, Any] | None:
@@ -65,8 +67,7 @@ def check_update(service: Any, conn: Connection, entity: Any, old: Mapping[str, 
     if not changed:
         return False
     if workflow.field in changed:
-        errors.setdefault(workflow.field, []).append("the state changes only through the record's actions "
-                                                     "(transitions), not by editing it")
+        errors.setdefault(workflow.field, []).append(message(ONLY_BY_ACTIONS))
     bypass = False
     running = running_flow(conn, entity.name, old["id"])
     if running is not None and running["status"] == "running":

@@ -79,7 +79,7 @@ def test_several_items_with_kinds_and_one_primary(service):
     ({"emails": [{"value": "a@b.com", "rank": 1}]}, {"emails.1": "unknown key(s): rank"}),
     ({"emails": [{"value": "a@b.com", "primary": "maybe"}]}, {"emails.1": "primary: 'maybe' is not yes or no"}),
     ({"emails": [["a@b.com"]]}, {"emails.1": "expected one e-mail address"}),
-    ({"emails": [True]}, {"emails.1": "expected an e-mail address"}),
+    ({"emails": [True]}, {"emails.1": "expected one e-mail address"}),
     ({"emails": ["a@b.com", "c@d.com", "e@f.com", "g@h.com"]}, {"emails": "at most 3 e-mail addresses (got 4)"}),
     ({"emails": {"value": "a@b.com"}}, {"emails": "expected an e-mail address, or a list of items"}),
     ({"emails_items": "a@b.com"}, {"emails": "expected a list of e-mail addresses"}),
