@@ -27,6 +27,14 @@ def test_build_preview_and_save_a_report_on_a_phone(browser, live_server):
         page.select_option("select[name=g1]", "stage")
         page.wait_for_selector("#builder-preview tbody tr:nth-child(2)")  # a row per stage
         rows = page.locator("#builder-preview tbody tr").count()
+        # the chart chosen is drawn in the preview, as the saved report will show it
+        page.select_option("select[name=chart]", "bar")
+        page.wait_for_selector("#builder-preview .report-chart[data-drawn] canvas")
+        painted = page.locator("#builder-preview .report-chart canvas").first.evaluate(
+            "c => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;"
+            " for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) n++; } return n; }")
+        assert painted > 500, "the preview's chart is blank"
+        assert page.locator("#builder-preview tbody tr").count() == rows  # the table under it
         # a problem: a bucket on a choice field, said next to the groups, the preview withheld
         page.select_option("select[name=g1_bucket]", "month")
         page.wait_for_selector("#problems-groups .builder-problem[data-code=E003]")
@@ -40,6 +48,7 @@ def test_build_preview_and_save_a_report_on_a_phone(browser, live_server):
         page.wait_for_url("**/reports/saved/*")
         assert page.locator("h1").inner_text() == "Deals by stage"
         assert page.locator("table tbody tr").count() == rows
+        assert page.locator(".report-chart[data-drawn]").count() == 1
         assert overflow(page) <= 0
     finally:
         context.close()

@@ -2,7 +2,7 @@
 
     GET  /reports/builder                 the form (an entity picker first: ?entity=NAME)
     POST /reports/builder                 save a new report (or the form again with its problems)
-    POST /reports/builder/preview         htmx: the result as a table, or the problems, each
+    POST /reports/builder/preview         htmx: the result (chart and table), or the problems, each
                                           next to its input (out-of-band swaps)
     GET  /reports/saved                   the saved reports the user may see
     GET  /reports/saved/<id>              one, run for the viewer (a table)
@@ -167,7 +167,7 @@ def report_builder_save():
 
 @bp.post("/reports/builder/preview")
 def report_builder_preview():
-    """The live preview (htmx): the result as a table for the user, or the problems."""
+    """The live preview (htmx): the result as its chart and table for the user, or the problems."""
     ctx = builder_context()
     form = read_form(request.form)
     owner = None
@@ -179,11 +179,11 @@ def report_builder_preview():
         except RecordError:
             owner = None
     checked = Checked(form, ctx, owner=owner, preview=True)
-    result, error = None, None
+    report, result, error = None, None, None
     if checked.ok:
-        result, error = preview(checked, ctx)
+        report, result, error = preview(checked, ctx)
     return render_template("reports/_builder_preview.html", problems=checked.problems, inputs=INPUTS,
-                           result=result, error=error, table=table_of(result) if result is not None else None)
+                           report=report, result=result, error=error)
 
 
 def owner_context(current: Any, ctx: Context) -> Context | None:
@@ -196,17 +196,21 @@ def owner_context(current: Any, ctx: Context) -> Context | None:
     return Context(actor=replace(ctx.actor, id=current.owner_id, roles=roles, is_admin=admin))
 
 
-def preview(checked: Checked, ctx: Context) -> tuple[Any, str | None]:
+def preview(checked: Checked, ctx: Context) -> tuple[Any, Any, str | None]:
+    """(report, result, None), or (None, None, why it cannot run): the preview draws the
+    chart chosen and the table, as the saved report's page will."""
     try:
         report = build_report(model(), saved_reports.checked_document(checked.document, ()))
+        # a preview reads the first PREVIEW_ROWS groups (a report grouped by customer may have a million)
+        report = replace(report, roles=frozenset(), limit=min(report.limit or PREVIEW_ROWS, PREVIEW_ROWS))
     except ProjectError as exc:
-        return None, "; ".join(p.message for p in exc.problems)
+        return None, None, "; ".join(p.message for p in exc.problems)
     try:
-        return run(service(), replace(report, roles=frozenset()), ctx), None
+        return report, run(service(), report, ctx), None
     except PermissionDenied as exc:
-        return None, _("You may not see this: %(reason)s", reason=str(exc))
+        return None, None, _("You may not see this: %(reason)s", reason=str(exc))
     except RecordError as exc:
-        return None, str(exc)
+        return None, None, str(exc)
 
 
 def cell(value: Any) -> str:
