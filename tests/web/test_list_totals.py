@@ -106,7 +106,7 @@ def test_totals_are_of_every_matching_record_per_currency_within_the_users_rows(
 
 
 def _footer(html: str) -> str:
-    return html.split("<tfoot>", 1)[1].split("</tfoot>", 1)[0]
+    return html.split('<tfoot id="list-totals">', 1)[1].split("</tfoot>", 1)[0]
 
 
 def test_the_list_page_shows_the_totals_under_the_table_in_both_languages(world):
@@ -139,8 +139,33 @@ def test_one_record_or_none_gets_no_totals_row(world):
     app, state, people = world
     client = app.test_client()
     assert sign_in(client, "boss").status_code == 302
-    assert "<tfoot>" not in client.get("/e/deal?units.min=24").get_data(as_text=True)  # one record: it is its own total
-    assert "<tfoot>" not in client.get("/e/deal?units.min=1000").get_data(as_text=True)
+    assert "<tfoot" not in client.get("/e/deal?units.min=24").get_data(as_text=True)  # one record: it is its own total
+    assert "<tfoot" not in client.get("/e/deal?units.min=1000").get_data(as_text=True)
+
+
+def test_a_list_of_more_records_than_counted_gives_its_totals_when_asked(world, monkeypatch):
+    """Beyond COUNT_CAP records ("1000+"), the page does not sum them all: a button fetches
+    the same totals (the list's filters and columns) into the table's footer."""
+    from engine.web.pages import lists
+
+    monkeypatch.setattr(lists, "COUNT_CAP", 20)
+    app, state, people = world
+    client = app.test_client()
+    assert sign_in(client, "boss").status_code == 302
+    html = client.get("/e/deal?units.min=1").get_data(as_text=True)
+    footer = _footer(html)
+    assert "Show totals" in footer and "Total<" not in footer
+    url = re.search(r'hx-get="([^"]+)"', footer).group(1).replace("&amp;", "&")
+    assert url.startswith("/e/deal/totals?") and "units.min=1" in url
+    fetched = client.get(url).get_data(as_text=True)
+    table = state.model.entities["deal"].table
+    with state.engine.connect() as conn:
+        units = conn.execute(sa.select(sa.func.sum(table.c.units)).where(table.c.units >= 1)).scalar_one()
+    assert fetched.startswith('<tfoot id="list-totals">') and f"{units:,}" in _footer(fetched)
+    assert "Show totals" not in fetched
+    # 20 records or fewer: the totals come with the page
+    assert "Show totals" not in client.get("/e/deal?units.min=6").get_data(as_text=True)
+    assert client.get("/e/deal/totals?units.min=x").status_code == 400
 
 
 def test_long_texts_keep_their_whole_value_on_hover_and_phones_get_key_fields(world):

@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import sqlalchemy as sa
-from flask import Response, g, redirect, request, session, stream_with_context, url_for
+from flask import Response, g, redirect, render_template, request, session, stream_with_context, url_for
 from markupsafe import Markup, escape
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
@@ -641,7 +641,15 @@ def list_page(entity: str):
         return bad_request(say_error(exc))
     more = len(rows) > size
     rows = rows[:size]
-    footer = totals_row(current, columns, query, ctx) if len(rows) > 1 or more else None
+    # totals of up to COUNT_CAP records come with the page; of more, when the user asks (a
+    # list of a million rows opens without summing them all)
+    totals_url = None
+    footer = None
+    if len(rows) > 1 or more:
+        if total <= COUNT_CAP:
+            footer = totals_row(current, columns, query, ctx)
+        elif any(summable(current, c.name) is not None for c in columns):
+            totals_url = list_url(current, state.query_params(), "pages.list_totals")
     next_url = list_url(current, state.query_params(after=cursor(current, query, rows[-1]))) if more else None
     first_url = list_url(current, state.query_params()) if state.after else None
     headers = []
@@ -669,8 +677,22 @@ def list_page(entity: str):
         can_import=access(current).can("import"),
         xlsx_url=list_url(current, state.query_params(), "pages.list_export_xlsx"),
         can_delete=access(current).can("delete"),
-        result=result, footer=footer,
+        result=result, footer=footer, totals_url=totals_url,
     )
+
+
+@bp.get("/e/<entity>/totals")
+def list_totals(entity: str):
+    """The totals row of a list with more than COUNT_CAP records (htmx: the list's tfoot)."""
+    current = entity_or_404(entity)
+    ctx = context()
+    try:
+        state = read_state(current, request.args, ctx.actor.id)
+        columns = shown_columns(current, state)
+        footer = totals_row(current, columns, to_query(current, state, columns), ctx)
+    except (BadParameter, ValidationError) as exc:
+        return bad_request(say_error(exc))
+    return render_template("_list_totals.html", footer=footer, headers=[{"column": c} for c in columns])
 
 
 def totals_row(entity: Entity, columns: list[Column], query: Query, ctx: Context) -> list[str] | None:
