@@ -72,6 +72,9 @@ class LiveServer:
 
     def stop(self) -> None:
         self.server.shutdown()
+        jobs = self.app.extensions.get("tailor_jobs")
+        if jobs is not None:  # the in-process job runner: it would outlive the database it polls
+            jobs.set()
         self.app.extensions["tailor"].engine.dispose()
 
 
