@@ -67,6 +67,15 @@ def given_keys(entity: Entity, values: Mapping[str, Any]) -> dict[str, Any]:
     return given
 
 
+def field_at(entity: Entity, path: str) -> tuple[Field | None, dict[str, Field]]:
+    """The field named by `NAME` or `LINES.NAME`, and the fields beside it."""
+    head, _, rest = path.partition(".")
+    field = entity.fields.get(head)
+    if field is not None and rest and field.type.name == "lines":
+        return field.subfields.get(rest), dict(field.subfields)
+    return (None, {}) if rest else (field, dict(entity.fields))
+
+
 class LinkRules:
     """The service's link rules, with what they need of each entity worked out once."""
 
@@ -93,13 +102,9 @@ class LinkRules:
                 copying(entity.fields), {n: copying(f.subfields) for n, f in rows.items() if copying(f.subfields)})
         return found
 
-    def field_at(self, entity: Entity, path: str) -> tuple[Field | None, dict[str, Field]]:
-        """The field named by `NAME` or `LINES.NAME`, and the fields beside it."""
-        head, _, rest = path.partition(".")
-        field = entity.fields.get(head)
-        if field is not None and rest and field.type.name == "lines":
-            return field.subfields.get(rest), dict(field.subfields)
-        return (None, {}) if rest else (field, dict(entity.fields))
+    @staticmethod
+    def field_at(entity: Entity, path: str) -> tuple[Field | None, dict[str, Field]]:
+        return field_at(entity, path)
 
     # -- filter -----------------------------------------------------------------------------
     def check(self, conn: Connection, entity: Entity, record: Mapping[str, Any], old: Mapping[str, Any] | None,
