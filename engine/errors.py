@@ -60,6 +60,8 @@ CODES: dict[str, str] = {
     "E410": "rollup does not fit the records it aggregates",
     "E411": "encrypted fields without a usable encryption key",
     "E412": "expression would store or compare an encrypted field's clear text",
+    "E413": "link filter does not fit",
+    "E414": "copy_from does not fit the linked field",
     # E5xx: expressions
     "E501": "expression syntax error",
     "E502": "unknown name in expression",

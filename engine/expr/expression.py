@@ -66,6 +66,13 @@ class Expression:
     def __hash__(self) -> int:
         return hash((self.source, self.type))
 
+    def attributes(self, variable: str) -> frozenset[str]:
+        """The attributes of a context variable the expression reads (`record.customer`
+        gives {"customer"} for "record"): what a caller must supply, and what, changing,
+        changes the result."""
+        return frozenset(node.attr for node in self._root.walk()
+                         if isinstance(node, n.Variable) and node.name == variable)
+
     def evaluate(
         self,
         record: Mapping[str, Any],

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 COMMON_OPTIONS = frozenset({
     "type", "label", "help", "required", "unique", "default", "index", "readonly", "hidden",
     "visible_when", "required_when", "readonly_when", "renamed_from", "validators", "placeholder",
+    "copy_from",  # checked per type by engine/spec/link_rules.py (not on computed, rows, links…)
 })
 
 

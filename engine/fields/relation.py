@@ -45,7 +45,7 @@ def coerce_id(value, bits: int = 64) -> int | None:
 class LinkType(FieldType):
     name = "link"
     value_type = "number"
-    options = frozenset({"to", "on_delete"})
+    options = frozenset({"to", "on_delete", "filter"})
     required_options = ("to",)
     description = "A reference to one record of another entity (foreign key)."
 

@@ -348,6 +348,8 @@ class Compiler:
             currencies=self.currencies_of(ftype, spec),
             currency_field=spec.get("currency_field"),
             validators=tuple(spec.get("validators") or ()),
+            link_filter=expr((entity, *key_prefix, name, "filter")),
+            copy_from=_pair(spec.get("copy_from")),
             spec=MappingProxyType(plain_spec),
             origin=_origin(self.spec.provenance.get((entity, name))) if not key_prefix else None,
         )
@@ -594,3 +596,11 @@ class Compiler:
 
 
 __all__ = ["Compiler", "STANDARD_FIELDS", "ON_DELETE", "label_of", "spec_version"]
+
+
+def _pair(copy_from: Any) -> tuple[str, str] | None:
+    """`copy_from: product.list_price` as ("product", "list_price")."""
+    if not isinstance(copy_from, str) or "." not in copy_from:
+        return None
+    link, _, target = copy_from.partition(".")
+    return link, target

@@ -93,6 +93,10 @@ class Field:
     currencies: tuple[str, ...] = ()
     currency_field: str | None = None  # money: the field of the record (row) holding the currency
     validators: tuple[str, ...] = ()
+    # a link's `filter`: engine.expr.Expression on the target's fields (`record.…` the
+    # record or row being edited); the records it allows are those its lookup offers
+    link_filter: Any = None
+    copy_from: tuple[str, str] | None = None  # (link field beside this one, field of its target)
     spec: Mapping[str, Any] = field(default_factory=_empty)
     origin: Origin | None = None
 

@@ -40,6 +40,7 @@ from ..workflows import guard
 from .context import SYSTEM, Context
 from .echo import echo_plan, echo_rows
 from .errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from .linked import LinkRules, filter_clause, given_keys
 from .masking import mask_changes, mask_record, mask_records, masked_fields, unmask
 from .mentions import mentioned
 from .query import Query, build_select, virtual_of
@@ -144,6 +145,7 @@ class RecordService:
         self._encrypted: dict[str, frozenset[str]] = {}  # per entity, its encrypted fields
         self._columns: dict[str, list[tuple[Field, list[str], bool]]] = {}  # per entity, what a row holds
         self._keys: dict[str, dict[str, Field]] = {}  # per entity, input keys and their fields
+        self.links = LinkRules(self)  # links' filters and fields copied from linked records
 
     @property
     def flows(self):
@@ -203,9 +205,24 @@ class RecordService:
         """Rows of an entity. `query` (or keyword arguments for it) filters, sorts, pages.
         Only whitelisted fields can be filtered or sorted on; others are a ValidationError.
         `action`: the rows the user reaches for it (an export reads the rows it may export)."""
+        return self._list(self._entity(entity_name), query or Query(**kwargs), context or Context(), action)
+
+    def link_choices(self, entity_name: str, path: str, values: Mapping[str, Any], query: Query,
+                     context: Context | None = None) -> list[dict[str, Any]]:
+        """The records the link at `path` (NAME, or LINES.NAME for a row's) of `entity_name`
+        may name, for its lookup: the rows of `query` the user may read that the link's
+        `filter` allows, `values` being the record (row) as it is being edited."""
         context = context or Context()
-        entity = self._entity(entity_name)
-        query = query or Query(**kwargs)
+        link, _beside = self.links.field_at(self._entity(entity_name), path)
+        if link is None or link.type.name != "link":
+            raise ValidationError({"for": [f"{entity_name} has no link {path}"]})
+        target = self._entity(link.to)
+        within = filter_clause(link, target, values, context) if link.link_filter is not None else None
+        return self._list(target, query, context, "read", within)
+
+    def _list(self, entity: Entity, query: Query, context: Context, action: str,
+              within: Any = None) -> list[dict[str, Any]]:
+        """`list`, `within` an SQL condition of the engine's own (a link's filter)."""
         if query.limit is None:
             raise ValidationError({"limit": [message(GIVE_A_LIMIT)]})
         access = self._readable(entity, context)
@@ -214,6 +231,8 @@ class RecordService:
         hidden = access.hidden_fields()
         scoped = access.scoped_fields()
         restrict = self._restriction(access, action, context)
+        if within is not None:
+            restrict = within if restrict is None else sa.and_(restrict, within)
         # rollups worked out for this user are not read from the row (nor ordered or filtered
         # by): chosen columns naming them are read without them, and they are added below
         reading = query if query.columns is None or not scoped else \
@@ -276,6 +295,10 @@ class RecordService:
         with numbers_in(context.actor.language), digits_kept(self._exact_digits):  # the user's language
             record = coerce_input(entity, data, creating=True, trusted=trusted, errors=errors,
                                   keys=self._input_keys(entity))
+        plan = self.links.plan(entity)
+        if plan[2] or plan[3]:  # fields copied from the records the new one links to, before defaults
+            with self._read() as conn:
+                self.links.copy(conn, entity, record, None, given_keys(entity, record), context, trusted)
         apply_defaults(entity.fields, record, context)
         if entity.name in self._workflow_entities:
             guard.check_create(self.model, entity, record, context, errors)
@@ -343,6 +366,7 @@ class RecordService:
                 changes = coerce_input(entity, data, creating=False, trusted=trusted, errors=errors)
             if old["version"] != version:
                 raise ConflictError(entity_name, record_id, version, self._shown(entity, old, access, context))
+            given = given_keys(entity, changes)  # before the rows' stored values are merged in
             merge_changed_rows(entity, changes, old, errors)
             if not trusted:
                 readonly_now(entity, changes, old, context, errors)
@@ -351,6 +375,7 @@ class RecordService:
             record = {k: v for k, v in old.items() if k not in ("id", "version", "created_at", "updated_at",
                                                                "created_by")}
             record.update(changes)
+            self.links.copy(conn, entity, record, old, given, context, trusted)
             if not errors:
                 self._hook("tailor_before_save", entity=entity, record=record, old=old, context=context)
             self._complete(entity, record, old, context, errors, trusted)
@@ -646,6 +671,7 @@ class RecordService:
             owner = record.get("owner")
             if owner is not None and owner not in known:
                 errors.setdefault("owner", []).append(message(NO_USER, id=owner))
+            self.links.check(conn, entity, record, None, errors, context)
             if not errors:
                 for field in unique:
                     value = record.get(field.name)
@@ -1513,6 +1539,7 @@ class RecordService:
             if field.unique and field.type.storage == "column" and self._taken(conn, entity, field, value, record_id):
                 errors.setdefault(field.name, []).append(_TAKEN % (value,))
             self._check_target(conn, entity, field, record, value, errors, context, old)
+        self.links.check(conn, entity, record, old, errors, context)
         owner = record.get("owner")
         if owner is not None and "owner" not in errors:
             from ..storage import users

@@ -29,8 +29,9 @@ from ..permissions.roles import check_roles
 from ..reports.checks import ReportChecker
 from ..reports.dashboards import DashboardChecker
 from ..workflows.checks import WorkflowChecker
-from .expressions import ExpressionChecks
+from .expressions import USER_VARIABLES, ExpressionChecks
 from .labels import check_labels
+from .link_rules import LinkRuleChecks
 from .project import ProjectSpec, option_value
 from .texts import check_texts
 from .yamlload import PosDict, PosList
@@ -39,9 +40,6 @@ SQL_KEYWORDS = frozenset(SQL_RESERVED) | frozenset(PG_RESERVED) | frozenset(SQLi
 RESERVED_NAMES = frozenset(STANDARD_FIELDS) | {"user", "record", "parent_id", "position", "source_id",
                                                "target_id", "true", "false", "null", "none"}
 NAME_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-USER_VARIABLES = {"id": "number", "username": "string", "roles": "list", "department": "number",
-                  "departments": "list", "teams": "list", "team_members": "list", "language": "string",
-                  "is_admin": "boolean"}
 EXPRESSION_KEYS = ("visible_when", "required_when", "readonly_when")
 MAX_IDENTIFIER = 63
 
@@ -119,6 +117,11 @@ class SpecChecker(ExpressionChecks):
         try:  # transitions are actions roles may grant: check workflows first
             transitions = WorkflowChecker(self, self.resolvers, self.workflow_actions).run(self.spec.workflows)
             self.actions = tuple(dict.fromkeys((*self.actions, *transitions)))
+        except (TypeError, AttributeError, ValueError, KeyError):
+            if not shape_problems:
+                raise
+        try:
+            LinkRuleChecks(self).run()
         except (TypeError, AttributeError, ValueError, KeyError):
             if not shape_problems:
                 raise
@@ -409,6 +412,11 @@ class SpecChecker(ExpressionChecks):
 
     # -- expressions -----------------------------------------------------------------------
     def env_for(self, fields: PosDict, with_user: bool = True) -> Env:
+        return Env(fields=self.env_types(fields), variables={"user": USER_VARIABLES} if with_user else {},
+                   functions=self.functions)
+
+    def env_types(self, fields: PosDict) -> dict[str, Any]:
+        """The names expressions on these fields see, with their types (as Env takes them)."""
         types: dict[str, Any] = dict(STANDARD_FIELDS)
         for fname, fspec in fields.items():
             if not isinstance(fspec, PosDict):
@@ -428,7 +436,7 @@ class SpecChecker(ExpressionChecks):
                     types[fname] = vt
                 for suffix, part_type in ftype.part_types(fspec).items():
                     types[f"{fname}_{suffix}"] = part_type
-        return Env(fields=types, variables={"user": USER_VARIABLES} if with_user else {}, functions=self.functions)
+        return types
 
     def value_type(self, fspec: Mapping) -> str | None:
         ftype = self.types.get(fspec.get("type"))

@@ -11,6 +11,11 @@ from ..errors import Position
 from ..expr import Env, ExpressionError, compile_expression
 from .yamlload import PosDict
 
+# what `user.…` names in expressions (Context.variables supplies the values)
+USER_VARIABLES = {"id": "number", "username": "string", "roles": "list", "department": "number",
+                  "departments": "list", "teams": "list", "team_members": "list", "language": "string",
+                  "is_admin": "boolean"}
+
 
 class ExpressionChecks:
     """Compiling a document's expressions with their errors at their characters, for the

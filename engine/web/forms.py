@@ -84,13 +84,14 @@ from ..records.values import (
 )
 from ..storage import users
 from ..workflows import guard
-from . import contact_forms, polymorphic
+from . import contact_forms, link_forms, polymorphic
 from .auth import context
 from .i18n import fmt, language, say
 from .i18n import gettext as _
 from .state import WebState
 
-CONTROL_KEYS = frozenset({"csrf_token", "version", "_action", "_present", "form_token", "_then"})  # _then: "save and new"
+# _then: "save and new"; _changed: the input whose change posted the form (engine/web/link_forms.py)
+CONTROL_KEYS = frozenset({"csrf_token", "version", "_action", "_present", "form_token", "_then", "_changed"})
 MAX_ROWS = 500
 ROWS = ("lines", "links")
 FALSE_TEXT = ("", "0", "false", "off", "no", "n", "f")
@@ -449,6 +450,7 @@ class RecordForm:
         self.data: dict[str, Any] = {}
         self.passed: dict[str, Any] = {}
         self.item_positions: dict[str, list[int]] = {}  # the row of each item sent (errors go there)
+        self.copied: list[tuple[str | None, int | None, dict[str, Any]]] = []  # read-only copies (link_forms)
         if formdata is None:
             self.posted = False
             self.present: set[str] = set()
@@ -463,6 +465,8 @@ class RecordForm:
             self.form = self.cls(formdata=formdata)
             self._collect(formdata)
             self._apply_action(formdata, indices)
+            if formdata.get("_changed"):  # a link just picked: the fields copying from it follow
+                link_forms.copy_linked(self, formdata["_changed"], service())
             self.draft = self._make_draft()
         self._titles: dict[tuple[str, int], str] | None = None
         self._choices()
@@ -704,8 +708,10 @@ class RecordForm:
             record = copy.deepcopy(self.old)
             merge_changed_rows(self.entity, changes, record, ignored)
             record.update(changes)
+            link_forms.merge_copied(self, record)
         else:
             record = changes
+            link_forms.merge_copied(self, record)
             apply_defaults(self.entity.fields, record, self.context)
         fill_currencies(self.entity.fields, record)
         derive_values(self.entity.fields, record, self.old)
@@ -869,6 +875,10 @@ class RecordForm:
         record_id, kind = polymorphic.posted(self.form[name].data or "", kind)
         return {"kind": kind, "title": self.link_title(kind, record_id) if record_id else "",
                 "lookup": kind in polymorphic.readable_kinds(field)}
+
+    def lookup_params(self, field: Field, form_field: Any) -> dict[str, str]:
+        """The query a link's lookup adds for its filter (engine/web/link_forms.py)."""
+        return link_forms.lookup_params(self, field, form_field)
 
     def user_names(self) -> dict[int, str]:
         ids: set[int] = {i for i in (self.draft.get("owner"),) if isinstance(i, int)}

@@ -211,6 +211,19 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
           phone: {type: phone, encrypted: true}
           digits: {type: computed, expression: "phone", returns: string}
         """}, ENTITY, 4, None, "would store the clear text of encrypted field 'phone'"),
+    "E413": ({ENTITY: """
+        entity: customer
+        fields:
+          short: {type: computed, returns: string, stored: false, expression: "'x'"}
+          parent: {type: link, to: customer, filter: "short == 'x'"}
+        """}, ENTITY, 4, 46, "a link's filter must translate to SQL"),
+    "E414": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string}
+          parent: {type: link, to: customer}
+          since: {type: date, copy_from: parent.name}
+        """}, ENTITY, 5, 34, "parent.name is a string field; 'since' is a date field"),
     "E501": ({ENTITY: """
         entity: customer
         fields:

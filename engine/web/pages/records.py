@@ -30,11 +30,12 @@ from wtforms.validators import DataRequired, Length
 from ...fields.numbers import numbers_in
 from ...model.model import Entity, Field, text
 from ...records import ConflictError, PermissionDenied, Query, RecordError, ValidationError
+from ...records.linked import field_at
 from ...records.masking import masked_fields
 from ...records.service import jsonable
 from ...records.values import input_keys, is_visible
 from ...storage import shares, teams
-from .. import form_tokens
+from .. import form_tokens, link_forms
 from ..auth import context
 from ..forms import (
     BadInput,
@@ -603,15 +604,34 @@ def lookup(entity: str):
     """Records whose search fields contain `q`, for link inputs (HTML list, or JSON)."""
     current = entity_or_404(entity)
     term = request.args.get("q", "").replace("\x00", "").strip()[:100]
+    query = Query(search=term or None, limit=LOOKUP_ROWS, sort=default_sort(current), columns=title_columns(current))
+    source, path = _lookup_for(current)
     try:
-        rows = service().list(current.name, Query(search=term or None, limit=LOOKUP_ROWS, sort=default_sort(current),
-                                                  columns=title_columns(current)), context())
+        if source is not None:  # a filtered link's lookup: only the records its filter allows
+            rows = service().link_choices(source.name, path, link_forms.lookup_values(source, path, request.args),
+                                          query, context())
+        else:
+            rows = service().list(current.name, query, context())
     except ValidationError:
         rows = []
     results = [{"id": row["id"], "title": title_of(current, row)} for row in rows]
     if request.args.get("format") == "json" or request.accept_mimetypes.best == "application/json":
         return jsonify(results=results)
     return render_template("_form_lookup.html", entity=current, results=results, term=term)
+
+
+def _lookup_for(target: Entity) -> tuple[Entity | None, str]:
+    """`?for=ENTITY.LINK` (or ENTITY.LINES.LINK): the link whose lookup this is, when it is a
+    link to `target`; a name that is not one is a 400."""
+    wanted = request.args.get("for")
+    if not wanted:
+        return None, ""
+    name, _dot, path = wanted.partition(".")
+    source = model().entities.get(name)
+    link = field_at(source, path)[0] if source is not None else None
+    if link is None or link.type.name != "link" or link.to != target.name:
+        abort(400, description=_("Unknown fields: %(names)s", names=wanted[:100]))
+    return source, path
 
 
 # -- comments and delete ----------------------------------------------------------------------
