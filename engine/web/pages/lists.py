@@ -654,9 +654,10 @@ def list_page(entity: str):
     first_url = list_url(current, state.query_params()) if state.after else None
     headers = []
     effective = state.sort or next(iter(list_sort(current)), None)
+    sortable = sortable_keys(current, state)
     for column in columns:
         href = None
-        if column.sortable and column.name in sortable_keys(current, state):
+        if column.sortable and column.name in sortable:
             target = f"-{column.name}" if effective == column.name else column.name
             href = list_url(current, state.query_params(sort=target))
         direction = "asc" if effective == column.name else "desc" if effective == f"-{column.name}" else None
