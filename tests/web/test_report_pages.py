@@ -105,6 +105,24 @@ def test_funnel_steps_open_the_list_filtered_by_stage(crm_app):
         assert listed_count(client, step["link"]) == row.values["deals"]
 
 
+def test_a_month_of_the_year_on_year_trend_opens_that_months_records(crm_app):
+    """sales_trend groups by month of the year (every year's March together): a point opens
+    the won deals of that month, this year's and last year's, as many as the report read."""
+    client = client_for(crm_app, "chen.jie")
+    html = page_of(client, "/reports/sales_trend")
+    table = crm_app.extensions["tailor"].model.entity("opportunity").table
+    today = date.today()
+    with service_of(crm_app).engine.connect() as conn:
+        closes = conn.execute(sa.select(table.c.close_date).where(table.c.stage == "won")).scalars().all()
+    points = [p for series in chart_of(html, "sales_trend")["series"] for p in series["data"] if p.get("link")]
+    assert points, "the demo has won deals this year or last"
+    for point in points:
+        month = json.loads(dict(parse_qsl(urlsplit(client.get(point["link"]).headers["Location"]).query))["_row"])["g"][0]
+        want = sum(1 for d in closes if d is not None and d.year >= today.year - 1 and d.month == month)
+        assert listed_count(client, point["link"]) == want, month
+    page_of(client, "/e/opportunity?_report=sales_trend&_row=%7B%22g%22%3A%5B13%5D%7D", 400)  # no 13th month
+
+
 def test_a_user_who_may_not_read_the_entity_gets_no_report(crm_app):
     client = client_for(crm_app, "liu.yang")  # service agent: tickets, no opportunities
     listing = page_of(client, "/reports")

@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from ...reports import saved as saved_reports
 from ...reports.checks import DATE_TYPES, DEPARTMENT, STANDARD
 from ...reports.compute import DrillDown, Report, Row, filter_for
 from ...reports.compute import _allowed as _allowed  # the viewer's refusals, as run() makes them
 from ..i18n import gettext as _
 from . import model
+
+SAVED = re.compile(r"saved_[1-9][0-9]{0,9}")  # a saved report's name (engine/reports/saved.py)
 
 PARAMS = ("_report", "_row", "_from", "_to")
 CURRENCY = re.compile(r"[A-Z]{3}")  # ISO 4217 codes: nothing else reaches the drill-down's condition
@@ -93,6 +96,11 @@ def decode_row(report: Report, key: str) -> tuple[list[Any], list[str | None]]:
         if (kind in ("user", "link") or group.field == DEPARTMENT) and value is not None \
                 and (not isinstance(value, int) or isinstance(value, bool)):
             raise BadDrill(_("This link to a report's records is damaged."))  # records are numbered
+        if group.bucket == "month_of_year":  # a month number, every year's together
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 12):
+                raise BadDrill(_("This link to a report's records is damaged."))
+            values.append(value)
+            continue
         if kind in DATE_TYPES and value is not None and not isinstance(value, str):
             raise BadDrill(_("This link to a report's records is damaged."))
         if isinstance(value, str) and kind in DATE_TYPES:
@@ -117,6 +125,11 @@ def read_drill(entity_name: str, args: Mapping[str, Any], service: Any, context:
             raise BadDrill(_("_report: name the report whose records to show."))
         return None
     report = model().reports.get(name)
+    if report is None and SAVED.fullmatch(name) and int(name.removeprefix("saved_")) < 2**31:  # a report built on the builder page, as its owner shares it
+        try:
+            report = saved_reports.report_for(service, int(name.removeprefix("saved_")), context)
+        except (saved_reports.SavedReportNotFound, saved_reports.SavedReportOutdated):
+            report = None
     if report is None or report.entity != entity_name:
         raise BadDrill(_("There is no report '%(name)s' on these records.", name=name))
     _allowed(service, report, model().entity(report.entity), context)  # the report's own refusals (403)
