@@ -81,6 +81,10 @@ def init_app(app: Flask) -> None:
             return page(404, _("Not found"), _("This approval does not exist or you cannot see it."))
         return page(404, _("Not found"), _("This record does not exist or you cannot see it."))
 
+    @app.errorhandler(404)
+    def no_such_page(exc):  # an unknown address, entity or dashboard: said in the reader's language
+        return page(404, _("Not found"), _("This page does not exist or you cannot see it."))
+
     @app.errorhandler(ConflictError)
     def conflict(exc):
         return page(409, _("Changed by someone else"), say_error(exc))

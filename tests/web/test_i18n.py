@@ -43,3 +43,11 @@ def test_a_word_that_reads_differently_in_another_place(client):
     history = record.split('entry-create"', 1)[1].split("</li>", 1)[0]
     assert "<strong>创建</strong>" in history and "创建时间" not in history
     assert "创建时间" in client.get("/e/customer?cols=name,created_at").get_data(as_text=True)
+
+
+def test_an_unknown_page_is_said_in_the_readers_language(client):
+    page = client.get("/home").get_data(as_text=True)
+    client.post("/language", data={"language": "zh", "next": "/home", "csrf_token": csrf_of(page)})
+    for path in ("/dashboards/nope", "/e/nope", "/no/such/page"):
+        response = client.get(path)
+        assert response.status_code == 404 and "此页面不存在" in response.get_data(as_text=True), path

@@ -21,12 +21,13 @@ import csv
 import io
 import tempfile
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Response, redirect, render_template, request, url_for
+from flask_babel import get_timezone
 
 from ...fields.duration import clock_text
 from ...imports.files import safe_cell
@@ -116,7 +117,7 @@ def read_period(args: Any, default: str) -> Period:
         return Period(key, span)
     if args.get("from") or args.get("to"):
         raise BadDrill(_("from and to go with period=custom."))
-    return Period(key, span_of(key, date.today()))
+    return Period(key, span_of(key, datetime.now(get_timezone()).date()))  # the project's day (tailor.yaml timezone)
 
 
 # -- what a user may see --------------------------------------------------------------------------
