@@ -2,12 +2,13 @@
 by ECharts (a canvas with pixels painted), the number card shows the win rate, a click on
 a funnel step opens the opportunity list filtered to exactly that stage's records (the
 list's count is the step's figure, and the records service's own count), and on a phone's
-width the charts shrink to the screen."""
+width the charts shrink to the screen. "Download PNG" saves a chart as an image file."""
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from browserutil import DEMO_PASSWORD, screenshot, sign_in
 
@@ -68,8 +69,20 @@ def test_director_dashboard_draws_its_charts_and_a_funnel_step_opens_its_records
     # the number card: the director's win rate as the engine computes it
     card = page.locator("[data-widget=win_rate] .number-value")
     assert re.fullmatch(r"\d+\.\d%|–", card.inner_text().strip())
-    assert page.locator(".chart-png").first.is_visible()
     screenshot(page, "dashboard-director")
+
+    # Download PNG: the button beside a drawn chart saves that chart as REPORT.png (a real
+    # image of it, not an empty file); a number card has no chart, so no button
+    assert page.locator("[data-widget=win_rate] .chart-png").count() == 0
+    button = page.locator("[data-widget=pipeline_funnel] .chart-png")
+    assert button.is_visible()
+    with page.expect_download() as download_info:
+        button.click()
+    download = download_info.value
+    assert download.suggested_filename == "pipeline_funnel.png"
+    data = Path(download.path()).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:16]
+    assert len(data) > 5000, len(data)  # a drawn funnel at twice the pixels, not a blank canvas
 
     # a funnel step: its figure on the page is the report's, for the director
     funnel = page.locator("[data-widget=pipeline_funnel] .report-chart")
