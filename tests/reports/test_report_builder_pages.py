@@ -441,3 +441,19 @@ def test_a_pivot_crosses_two_groups_with_totals_kept_per_currency(app):
     client.post("/language", data={"csrf_token": client.token, "language": "zh", "next": "/"})
     header = pivots_of(text_of(client.get(saved.headers["Location"])))[0][0]
     assert header[1][0] == "币种" and header[-1][0] == "合计"
+
+
+def test_an_empty_result_says_whether_a_period_applied(app):
+    """"No records in this period." only when a period was applied; a report without one
+    says "No records." and that its figures are of all time."""
+    client = signed_in(app, "root")
+    undated = text_of(client.post("/reports/builder/preview", data=form(client, filter="name == 'no such deal'")))
+    assert "No records." in undated and "in this period" not in undated
+    assert re.search(r'class="muted report-period"[^>]*>All time<', undated)
+    saved = client.post("/reports/builder", data=form(client, title="Dated", period="close_date"))
+    assert saved.status_code == 303, text_of(saved)[:3000]
+    name = "saved_" + saved.headers["Location"].rsplit("/", 1)[1]
+    empty = text_of(client.get(f"/reports/{name}?period=custom&from=1990-01-01&to=1990-01-31"))
+    assert "No records in this period." in empty
+    note = re.search(r'class="muted report-period"[^>]*>([^<]*)<', empty).group(1)
+    assert "1990" in note and "All time" not in note, note

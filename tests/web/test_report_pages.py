@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import sqlalchemy as sa
-from webutil import make_user, sign_in
+from webutil import csrf_of, make_user, sign_in
 
 from engine.permissions.org import load_actor
 from engine.records import Context, Query
@@ -232,3 +232,32 @@ def test_named_periods_span_whole_months_quarters_and_years(today, key, span):
     from engine.web.pages.reports import span_of
 
     assert span_of(key, today) == span
+
+
+def widget_sections(html: str) -> dict[str, str]:
+    """Each dashboard widget's HTML, by widget name."""
+    parts = re.split(r'(?=<section class="card widget")', html)
+    return {m.group(1): part for part in parts if (m := re.search(r'data-widget="([a-z_0-9]+)"', part))}
+
+
+def test_a_dashboard_says_which_widgets_its_period_does_not_apply_to(crm_app):
+    """The dashboard's period applies to the widgets whose report has a period field; the
+    others show all-time figures, and say so ("All time", 全部时间) instead of the period."""
+    from engine.web.pages.reports import span_of
+
+    client = client_for(crm_app, "chen.jie")
+    model = crm_app.extensions["tailor"].model
+    for language, all_time in (("en", "All time"), ("zh", "全部时间")):
+        client.post("/language", data={"csrf_token": csrf_of(page_of(client, "/home")), "language": language,
+                                       "next": "/"})
+        sections = widget_sections(page_of(client, "/dashboards/sales?period=this_month"))
+        assert sections
+        first, _last = span_of("this_month", date.today())
+        undated = [name for name in sections if model.reports[name].period is None]
+        assert "pipeline_funnel" in undated and "revenue_by_region" in undated
+        for name, section in sections.items():
+            note = re.search(r'<p class="muted report-period"[^>]*>([^<]*)</p>', section).group(1)
+            if name in undated:
+                assert note == all_time, (name, note)
+            else:
+                assert note != all_time and str(first.year) in note, (name, note)

@@ -223,6 +223,10 @@ def report_view(report: Report, result: Result, chart: str | None = None, dom_id
         })
     if result.period:
         view.period_text = f"{fmt(result.period[0])} – {fmt(result.period[1])}"
+    else:
+        # no period applied: the report has no period field (a dashboard's period passes it
+        # by) or "all" was picked; said plainly, so all-time figures are not read as this month's
+        view.period_text = _("All time")
     if linked:
         query = urlencode(span_params(result.period))
         view.csv_url = url_for("pages.report_export", name=report.name, suffix="csv") + (f"?{query}" if query else "")
