@@ -301,7 +301,7 @@ def test_revenue_by_product_line_from_order_lines(crm):
 TRADE = ROOT / "examples" / "trade"
 
 
-def test_trade_revenue_by_market_and_incoterm(db_url):
+def test_trade_revenue_by_market_and_incoterm_and_its_dashboard(db_url):
     from engine.demo import load_demo
     from engine.migrate import apply_plan, plan_migration
     from engine.model import load_model
@@ -331,5 +331,15 @@ def test_trade_revenue_by_market_and_incoterm(db_url):
             service, "SELECT c.country, SUM(CASE WHEN o.amount_currency = 'USD' THEN o.amount END) FROM {customer} c "
             "JOIN {opportunity} o ON o.customer = c.id WHERE o.stage = 'won' GROUP BY c.country")}
         assert expected and {r.groups[0]: r.values["revenue"] for r in region.rows} == expected
+        # its sales dashboard, layered over the base's: markets and Incoterms in, no widget
+        # counting renminbi only (empty or beside the point for a USD company), none empty
+        dashboard = model.dashboards["sales"]
+        names = [w.name for w in dashboard.widgets]
+        assert {"revenue_by_market", "revenue_by_incoterm", "pipeline_funnel", "revenue_by_region"} <= set(names)
+        assert not {"revenue_by_product_line", "sales_trend", "top_customers"} & set(names)
+        for widget in dashboard.widgets:
+            report = model.reports[widget.report]
+            assert all(m.currency in (None, "USD") for m in report.measures), widget.name
+            assert run(service, report, Context()).rows, f"{widget.name} is empty on the trade demo"
     finally:
         engine.dispose()
