@@ -480,3 +480,25 @@ class ReportChecker:
             if not (isinstance(fspec, PosDict) and fspec.get("type") == "choice"):
                 self.add("E006", f"{self.where} is a funnel, which needs a choice field (its stages) as its group",
                          where, "group by a stage field such as 'stage'")
+            else:
+                self.steps(report, groups[0], fspec)
+        elif "steps" in report:
+            self.add("E006", f"{self.where} has steps, which only a funnel has", report.position_of("steps"),
+                     "steps are a funnel's stages in order: use chart: funnel, or remove steps")
+
+    def steps(self, report: PosDict, fname: str, fspec: PosDict) -> None:
+        """A funnel's `steps`: options of its stage field (each counted as "reached at least")."""
+        steps = report.get("steps")
+        if not isinstance(steps, PosList):
+            return
+        options = fspec.get("options")
+        if isinstance(fspec.get("option_set"), str):  # shared options of tailor.yaml
+            options = (self.spec.settings.get("option_sets") or {}).get(fspec["option_set"])
+        if not isinstance(options, list):
+            return  # the field's own checks say what is wrong with its options
+        options = [o.get("value") if isinstance(o, Mapping) else o for o in options]
+        values = [str(o) for o in options if o is not None]
+        for i, step in enumerate(steps):
+            if isinstance(step, str) and step not in values:
+                self.add("E006", f"{self.where} has the step '{step}', which is not an option of '{fname}'",
+                         steps.position_of(i), did_you_mean(step, values) or f"the options: {', '.join(values)}")

@@ -17,9 +17,13 @@ How each figure is made:
   amounts of different currencies are never added together;
 * ratios are computed from the aggregated measures (None when the divisor is 0 or empty);
 * titles of linked records, users and departments are read afterwards, one query each;
-* a funnel lists every stage in option order (stages without records count 0), each
-  with its conversion from the stage before; a number card with a period gets the figures
-  of the period of the same length just before.
+* a funnel's steps are its `steps` (default: every option of its stage field, in option
+  order); each step counts the records that reached at least it, those at it or at a later
+  step (the records are joined to the steps they passed, so any measure is computed by the
+  database as for other groups), so the figures never grow and each step's conversion from
+  the one before is at most 100 %; records at a stage that is not a step (a terminal
+  "lost") do not count, and a step's drill-down is `stage in [that step, later steps]`;
+* a number card with a period gets the figures of the period of the same length just before.
 
 Refused (PermissionDenied): a viewer who may not read the entity, who holds none of the
 report's `roles`, or from whom a field the report uses is hidden or scoped; masked fields
@@ -79,7 +83,7 @@ class Row:
     labels: tuple[str, ...]  # the same, as the viewer reads them
     values: dict[str, Any]  # by measure name
     currencies: tuple[str | None, ...] = ()  # one per currency column
-    conversion: Decimal | None = None  # funnel: the first measure against the stage before
+    conversion: Decimal | None = None  # funnel: the first measure against the step before
     colors: tuple[str | None, ...] = ()  # per group: a choice option's colour (for charts)
 
     @property
@@ -154,7 +158,7 @@ def run(service: Any, report_name: str | Report, context: Context | None = None,
         result = Result(report, _columns(report, entity, currency_fields, language), rows, period,
                         currency_fields=currency_fields, extra_filter=extra_filter)
         _label(service, report, entity, result.rows, context)
-    if report.chart == "funnel" and len(report.groups) == 1 and not currency_fields:
+    if funnel_steps(report, entity) is not None and not currency_fields:
         result.rows = _funnel(report, entity, result.rows, language)
     if period is not None and report.chart == "number":
         start, end = period
@@ -261,6 +265,29 @@ def _group_sql(report: Report, group: Group, entity: Entity, dialect: str, owner
     return column
 
 
+def funnel_steps(report: Report, entity: Entity) -> tuple[str, ...] | None:
+    """A funnel's steps in order: its `steps`, else every option of its stage field that is
+    not hidden (None: not a funnel). Each step counts the records that reached at least it."""
+    if report.chart != "funnel" or len(report.groups) != 1:
+        return None
+    field_ = entity.fields.get(report.groups[0].field)
+    if field_ is None or field_.type.name != "choice" or not field_.options:
+        return None
+    return report.steps or field_.active_option_values
+
+
+def _steps_sql(column: Any, steps: tuple[str, ...]) -> tuple[Any, Any]:
+    """The funnel's steps as a derived table (rank, step) and the join condition putting each
+    record on every step up to its own stage: a record at `proposal` counts at prospecting,
+    qualification and proposal ("reached at least"). A stage that is not a step has no rank
+    and joins nothing. Constants, not parameters: the same statement on SQLite and PostgreSQL."""
+    selects = [sa.select(sa.literal_column(str(i), sa.Integer).label("rank"), _const(step).label("step"))
+               for i, step in enumerate(steps)]
+    table = (sa.union_all(*selects) if len(selects) > 1 else selects[0]).subquery("funnel_steps")
+    rank = sa.case(*((column == _const(step), i) for i, step in enumerate(steps)), else_=sa.null())
+    return table, rank >= table.c.rank
+
+
 def _currency_sql(field_: Any, table: sa.Table) -> Any:
     if field_.currency_field:
         return table.c[field_.currency_field]
@@ -356,6 +383,10 @@ def _query(service: Any, report: Report, entity: Entity, access: Any, context: C
     table = entity.table
     owners = users.alias("report_owner")
     groups = [_group_sql(report, g, entity, dialect, owners).label(f"g{i}") for i, g in enumerate(report.groups)]
+    steps = funnel_steps(report, entity)
+    if steps is not None:  # each record on every step it reached (_steps_sql)
+        step_table, reached = _steps_sql(table.c[report.groups[0].field], steps)
+        groups[0] = step_table.c.step.label("g0")
     money = _money_fields(report, entity)
     currencies = [_currency_sql(entity.fields[f], table).label(f"c{i}") for i, f in enumerate(money)]
     plain = [m for m in report.measures if m.kind != "ratio"]
@@ -368,6 +399,8 @@ def _query(service: Any, report: Report, entity: Entity, access: Any, context: C
         source = source.outerjoin(owners, owners.c.id == table.c.owner)
     for sub in subqueries.values():
         source = source.outerjoin(sub, sub.c.k == table.c.id)
+    if steps is not None:
+        source = source.join(step_table, reached)
     if source is not table:
         statement = statement.select_from(source)
     keys = [*groups, *currencies]
@@ -376,7 +409,7 @@ def _query(service: Any, report: Report, entity: Entity, access: Any, context: C
     if report.having is not None:
         by_name = {m.name: a.element for m, a in zip(plain, aggregates, strict=True)}
         statement = statement.having(report.having.to_sql(by_name, context.variables, now=context.now))
-    statement = statement.order_by(*_order(report, entity, groups, currencies, aggregates))
+    statement = statement.order_by(*_order(report, entity, groups, currencies, aggregates, steps))
     by_ratio = _sorted_by_ratio(report)
     if report.limit and not by_ratio:
         statement = statement.limit(report.limit)
@@ -403,11 +436,15 @@ def _sorted_by_ratio(report: Report) -> bool:
     return any(m.name == name and m.kind == "ratio" for m in report.measures)
 
 
-def _order(report: Report, entity: Entity, groups: list, currencies: list, aggregates: list) -> list:
-    """Default: groups in their natural order (choices in option order, empty last), then
-    currencies; `sort` puts a measure or a group first."""
+def _order(report: Report, entity: Entity, groups: list, currencies: list, aggregates: list,
+           steps: tuple[str, ...] | None = None) -> list:
+    """Default: groups in their natural order (choices in option order, empty last; a
+    funnel's steps in their order), then currencies; `sort` puts a measure or a group first."""
     natural = []
     for group, column in zip(report.groups, groups, strict=True):
+        if steps is not None:
+            natural.append(sa.case(*((column.element == _const(s), i) for i, s in enumerate(steps))))
+            continue
         natural += _natural(group, entity, column.element)
     for column in currencies:
         natural += [column.element.is_(None), column.element]
@@ -585,12 +622,11 @@ def _names(service: Any, table: sa.Table, name: Any, ids: Iterable[Any]) -> dict
 
 
 def _funnel(report: Report, entity: Entity, rows: list[Row], language: str) -> list[Row]:
-    """Every stage in option order (hidden options only when records hold them), stages
-    without records at 0, and each stage's conversion from the one before."""
+    """Every step in order, steps no record reached at 0, and each step's conversion from the
+    one before: reached(this) / reached(before), never above 100 % (the counts never grow)."""
     field_ = entity.fields[report.groups[0].field]
     by_value = {row.groups[0]: row for row in rows}
-    stages = [o.value for o in field_.options if not o.hidden or o.value in by_value]
-    stages += [v for v in by_value if v not in stages]
+    stages = list(funnel_steps(report, entity) or ())
     result = []
     for value in stages:
         row = by_value.get(value)
@@ -624,9 +660,13 @@ def filter_for(service: Any, report: Report | str, groups: Sequence[Any], contex
     elif extra_filter:
         filters += [tuple(f) for f in extra_filter]
     exact = not wheres
+    steps = funnel_steps(report, entity)
     for group, value in zip(report.groups, groups, strict=False):
         kind = _kind(entity, group.field)
-        if group.field == DEPARTMENT:
+        if steps is not None and value in steps:  # a funnel's step: the records that reached it
+            reached = list(steps[steps.index(value):])
+            filters.append((group.field, "in", reached) if len(reached) > 1 else (group.field, "eq", value))
+        elif group.field == DEPARTMENT:
             with service.reading() as conn:
                 members = sorted(conn.execute(sa.select(users.c.id).where(
                     users.c.department_id.is_(None) if value is None else users.c.department_id == value)).scalars())
@@ -700,6 +740,8 @@ def _params(entity: Entity, filters: list[tuple[str, str, Any]]) -> tuple[tuple[
                 span[1] = last if span[1] is None else min(span[1], last)
         elif op == "eq" and kind in ("choice", "link", "user", "boolean"):
             params.append((name, ("1" if value else "0") if kind == "boolean" else str(value)))
+        elif op == "in" and kind == "choice":  # the list page takes a choice filter's options repeated
+            params += [(name, str(v)) for v in value]
         else:
             return None  # text is searched (contains) by the list page, not matched
     for name, (first, last) in ranges.items():
@@ -710,4 +752,5 @@ def _params(entity: Entity, filters: list[tuple[str, str, Any]]) -> tuple[tuple[
     return tuple(params)
 
 
-__all__ = ["Column", "DrillDown", "ReportNotFound", "Result", "Row", "bucket_sql", "filter_for", "run"]
+__all__ = ["Column", "DrillDown", "ReportNotFound", "Result", "Row", "bucket_sql", "filter_for", "funnel_steps",
+           "run"]

@@ -72,6 +72,7 @@ class Report:
     description: Mapping[str, str] = field(default_factory=_empty)
     having: Any = None  # engine.expr.Expression over the measures: which rows are kept
     having_source: str | None = None
+    steps: tuple[str, ...] = ()  # a funnel's steps in order (empty: every option of its stage field)
     origin: Any = field(default=None, compare=False)  # engine.model.model.Origin: layers that define it
 
     def measure(self, name: str) -> Measure:
@@ -120,5 +121,5 @@ def compile_reports(reports: Mapping[str, Any], expressions: Mapping[tuple, Any]
             sort=spec.get("sort"), limit=spec.get("limit"),
             description=label_of(spec["description"]) if spec.get("description") else _empty(),
             having=expressions.get(("report", name, "having")), having_source=spec.get("having"),
-            origin=(origins or {}).get(name))
+            steps=tuple(spec.get("steps") or ()), origin=(origins or {}).get(name))
     return MappingProxyType(compiled)

@@ -52,3 +52,44 @@ def test_build_preview_and_save_a_report_on_a_phone(browser, live_server):
         assert overflow(page) <= 0
     finally:
         context.close()
+
+
+def test_a_pivot_on_a_phone_scrolls_sideways_inside_its_box(browser, live_server):
+    """chart: pivot with two groups shows a cross-tab (owners by stage, totals) in the
+    preview and on the saved page; wider than the phone, it scrolls inside its own box
+    while the page itself stays the screen's width."""
+    import sqlalchemy as sa
+
+    from engine.permissions.org import load_actor
+    from engine.records import Context, Query
+    from engine.storage import users
+
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    try:
+        sign_in(page, live_server)
+        page.goto(live_server.url + "/reports/builder?entity=opportunity")
+        page.wait_for_selector("#builder-preview table")
+        page.fill("input[name=title]", "Deals by owner and stage")
+        page.select_option("select[name=g1]", "owner")
+        page.select_option("select[name=g2]", "stage")
+        page.select_option("select[name=chart]", "pivot")
+        page.wait_for_selector("#builder-preview table.pivot tfoot")
+        page.click("button.primary:has-text('Save')")
+        page.wait_for_url("**/reports/saved/*")
+        pivot = page.locator("table.pivot")
+        assert pivot.count() == 1
+        service = live_server.app.extensions["tailor"].service
+        with service.engine.connect() as conn:
+            row = conn.execute(sa.select(users).where(users.c.username == "alice")).mappings().one()
+            alice = Context(actor=load_actor(conn, row))
+        grand = pivot.locator("tfoot td").last.inner_text().replace(",", "")
+        assert int(grand) == service.count("opportunity", Query(), alice)  # every deal she may read, once
+        wrap = page.locator(".report-pivot")
+        widths = wrap.evaluate("w => [w.scrollWidth, w.clientWidth]")
+        assert widths[0] > widths[1], widths  # wider than the phone: scrolls inside its box
+        assert overflow(page) <= 0
+        screenshot(page, "report-pivot-phone")
+    finally:
+        context.close()

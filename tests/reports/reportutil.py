@@ -92,8 +92,11 @@ report: funnel
 entity: opportunity
 filter: "stage != 'proposal'"
 group_by: [stage]
+steps: [lead, qualified, proposal, won]
 measures:
   - {name: deals, count: true}
+  - {name: cost, sum: cost}
+  - {name: avg_hours, avg: hours}
 chart: funnel
 """,
     "reports/total.yaml": """

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import html
 import re
+from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 import sqlalchemy as sa
@@ -348,3 +350,126 @@ def test_a_saved_report_has_the_report_pages_chart_drill_down_and_exports(app):
     for path in (f"/reports/saved_{saved_id}", f"/reports/saved_{saved_id}/export.csv", "/reports/saved_99999",
                  "/reports/saved_²", "/reports/saved_" + "9" * 40):
         assert ravi.get(path).status_code == 404, path
+
+
+class _Tables(HTMLParser):
+    """The rows of each <table class="... pivot">: per row, each cell's text and link."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[list[list[tuple[str, str | None]]]] = []
+        self.depth = 0
+        self.cell: list[str] | None = None
+        self.link: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "table" and "pivot" in (attrs.get("class") or "").split():
+            self.tables.append([])
+            self.depth = 1
+        elif self.depth and tag == "tr":
+            self.tables[-1].append([])
+        elif self.depth and tag in ("td", "th"):
+            self.cell, self.link = [], None
+        elif self.cell is not None and tag == "a":
+            self.link = html.unescape(attrs["href"])
+
+    def handle_endtag(self, tag):
+        if self.depth and tag in ("td", "th") and self.cell is not None:
+            self.tables[-1][-1].append(("".join(self.cell).strip(), self.link))
+            self.cell = None
+        elif tag == "table":
+            self.depth = 0
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def pivots_of(page: str) -> list[list[list[tuple[str, str | None]]]]:
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables
+
+
+def amount(cell: str) -> Decimal | None:
+    return Decimal(cell.replace(",", "")) if cell else None
+
+
+def test_a_pivot_crosses_two_groups_with_totals_kept_per_currency(app):
+    """chart: pivot draws a cross-tab: owners as rows (one per currency), stages as columns,
+    the sum of amounts in the cells, as plain SQL adds them; each currency its own totals
+    row, never a figure adding CNY to USD; each cell links to its records."""
+    from engine.model.model import text as label_text
+
+    world = app.world
+    client = signed_in(app, "root")
+    values = {"title": "Amount by owner and stage", "g1": "owner", "g2": "stage", "m1_kind": "sum",
+              "m1_field": "amount", "chart": "pivot"}
+    preview = text_of(client.post("/reports/builder/preview", data=form(client, **values)))
+    assert len(pivots_of(preview)) == 1, preview[:3000]
+    saved = client.post("/reports/builder", data=form(client, **values))
+    assert saved.status_code == 303, text_of(saved)[:3000]
+    page = text_of(client.get(saved.headers["Location"]))
+    [table] = pivots_of(page)
+
+    stage = world.service.model.entity("opportunity").fields["stage"]
+    stage_label = {o.value: label_text(o.label, "en", o.value) for o in stage.options}
+    with app.extensions["tailor"].engine.connect() as conn:
+        names = {i: d or u for i, u, d in conn.execute(sa.select(users.c.id, users.c.username, users.c.display_name))}
+    cells: dict[tuple[str, str, str], Decimal | None] = {}
+    for owner, stage_value, currency, total in world.sql(
+            "SELECT owner, stage, COALESCE(amount_currency, 'CNY'), SUM(amount) FROM T "
+            "GROUP BY owner, stage, COALESCE(amount_currency, 'CNY')"):
+        key = (names[owner], currency, stage_label[stage_value])
+        cells[key] = Decimal(str(total)).quantize(Decimal("0.01")) if total is not None else None
+
+    header, *rows = table
+    assert header[1][0] == "Currency" and header[-1][0] == "Total"
+    columns = [c for c, _link in header[2:-1]]
+    assert columns == [stage_label[v] for v in ("lead", "qualified", "proposal", "won", "lost")
+                       if any(k[2] == stage_label[v] for k in cells)]  # in option order
+    body = [r for r in rows if r[0][0] != "Total"]
+    totals = [r for r in rows if r[0][0] == "Total"]
+    seen = set()
+    for row in body:
+        owner, currency = row[0][0], row[1][0]
+        for column, (cell, link) in zip(columns, row[2:-1], strict=True):
+            want = cells.get((owner, currency, column))
+            assert amount(cell) == want, (owner, currency, column)
+            if want is not None:
+                seen.add((owner, currency, column))
+                assert link and "/drill?_row=" in link and client.get(link).status_code == 303
+        present = [cells[(owner, currency, c)] for c in columns if cells.get((owner, currency, c)) is not None]
+        assert amount(row[-1][0]) == (sum(present) if present else None), (owner, currency)  # the row's total
+    assert seen == {k for k, v in cells.items() if v is not None}
+    # one totals row per currency: the columns' and the grand totals, each in one currency
+    by_currency = {c: Decimal(str(t)).quantize(Decimal("0.01")) for c, t in world.sql(
+        "SELECT COALESCE(amount_currency, 'CNY'), SUM(amount) FROM T GROUP BY COALESCE(amount_currency, 'CNY')")}
+    assert sorted(r[1][0] for r in totals) == sorted(by_currency) == ["CNY", "USD"]
+    for row in totals:
+        currency = row[1][0]
+        assert amount(row[-1][0]) == by_currency[currency]
+        for column, (cell, _link) in zip(columns, row[2:-1], strict=True):
+            present = [v for (o, c, s), v in cells.items() if c == currency and s == column and v is not None]
+            assert amount(cell) == (sum(present) if present else None), (currency, column)
+    # in Chinese: the same cross-tab, its headers translated
+    client.post("/language", data={"csrf_token": client.token, "language": "zh", "next": "/"})
+    header = pivots_of(text_of(client.get(saved.headers["Location"])))[0][0]
+    assert header[1][0] == "币种" and header[-1][0] == "合计"
+
+
+def test_an_empty_result_says_whether_a_period_applied(app):
+    """"No records in this period." only when a period was applied; a report without one
+    says "No records." and that its figures are of all time."""
+    client = signed_in(app, "root")
+    undated = text_of(client.post("/reports/builder/preview", data=form(client, filter="name == 'no such deal'")))
+    assert "No records." in undated and "in this period" not in undated
+    assert re.search(r'class="muted report-period"[^>]*>All time<', undated)
+    saved = client.post("/reports/builder", data=form(client, title="Dated", period="close_date"))
+    assert saved.status_code == 303, text_of(saved)[:3000]
+    name = "saved_" + saved.headers["Location"].rsplit("/", 1)[1]
+    empty = text_of(client.get(f"/reports/{name}?period=custom&from=1990-01-01&to=1990-01-31"))
+    assert "No records in this period." in empty
+    note = re.search(r'class="muted report-period"[^>]*>([^<]*)<', empty).group(1)
+    assert "1990" in note and "All time" not in note, note

@@ -92,6 +92,16 @@ def test_hidden_fields_cannot_be_grouped_filtered_or_summed(make_project, body, 
     assert needle in found[0].message and "cannot be grouped, filtered or summed" in found[0].message
 
 
+def test_funnel_steps_are_options_of_its_stage_field_and_only_a_funnel_has_steps(make_project):
+    found = problems(make_project, "report: bad\nentity: opportunity\ngroup_by: [stage]\nchart: funnel\n"
+                                   "steps: [lead, qualifed, won]\nmeasures: [{name: n, count: true}]\n")
+    assert [f[:3] for f in found] == [("E006", 5, 15)]
+    assert "'qualifed', which is not an option of 'stage'" in found[0][3]
+    found = problems(make_project, "report: bad\nentity: opportunity\ngroup_by: [stage]\nchart: bar\n"
+                                   "steps: [lead, won]\nmeasures: [{name: n, count: true}]\n")
+    assert [f[:3] for f in found] == [("E006", 5, 8)] and "only a funnel has" in found[0][3]
+
+
 def test_the_director_report_on_cost_passes(make_project):
     root = make_project({**BASE, "reports/ok.yaml": "report: ok\nentity: opportunity\nroles: [director]\n"
                                                     "measures: [{name: c, sum: cost}]\n"})

@@ -78,11 +78,14 @@ def test_example_figures_for_the_admin_a_manager_and_a_rep(crm):
             with service.engine.connect() as conn:
                 return [tuple(r) for r in conn.execute(text, params)]
 
+        # each step: the deals at it or at a later step (reached at least it); lost is no step
         funnel = run(service, "pipeline_funnel", ctx)
         counts = dict(rows("SELECT stage, COUNT(*) FROM {opportunity} WHERE {scope} GROUP BY stage"))
-        stages = [o.value for o in service.model.entity("opportunity").fields["stage"].options]
+        stages = ["prospecting", "qualification", "proposal", "negotiation", "won"]
         assert [r.groups[0] for r in funnel.rows] == stages
-        assert [r.values["deals"] for r in funnel.rows] == [counts.get(s, 0) for s in stages], who
+        assert [r.values["deals"] for r in funnel.rows] == [sum(counts.get(s, 0) for s in stages[i:])
+                                                            for i in range(len(stages))], who
+        assert all(r.conversion is None or 0 <= r.conversion <= 1 for r in funnel.rows), who
 
         revenue = run(service, "revenue_by_owner", ctx)
         expected = {(o, c): (Decimal(str(total)).quantize(Decimal("0.01")), n) for o, c, total, n in rows(
@@ -298,7 +301,7 @@ def test_revenue_by_product_line_from_order_lines(crm):
 TRADE = ROOT / "examples" / "trade"
 
 
-def test_trade_revenue_by_market_and_incoterm(db_url):
+def test_trade_revenue_by_market_and_incoterm_and_its_dashboard(db_url):
     from engine.demo import load_demo
     from engine.migrate import apply_plan, plan_migration
     from engine.model import load_model
@@ -328,5 +331,15 @@ def test_trade_revenue_by_market_and_incoterm(db_url):
             service, "SELECT c.country, SUM(CASE WHEN o.amount_currency = 'USD' THEN o.amount END) FROM {customer} c "
             "JOIN {opportunity} o ON o.customer = c.id WHERE o.stage = 'won' GROUP BY c.country")}
         assert expected and {r.groups[0]: r.values["revenue"] for r in region.rows} == expected
+        # its sales dashboard, layered over the base's: markets and Incoterms in, no widget
+        # counting renminbi only (empty or beside the point for a USD company), none empty
+        dashboard = model.dashboards["sales"]
+        names = [w.name for w in dashboard.widgets]
+        assert {"revenue_by_market", "revenue_by_incoterm", "pipeline_funnel", "revenue_by_region"} <= set(names)
+        assert not {"revenue_by_product_line", "sales_trend", "top_customers"} & set(names)
+        for widget in dashboard.widgets:
+            report = model.reports[widget.report]
+            assert all(m.currency in (None, "USD") for m in report.measures), widget.name
+            assert run(service, report, Context()).rows, f"{widget.name} is empty on the trade demo"
     finally:
         engine.dispose()

@@ -150,16 +150,46 @@ def test_quarter_and_year_buckets_with_max(world):
     assert labelled.labels[0] == f"{labelled.groups[0].year} Q{(labelled.groups[0].month - 1) // 3 + 1}"
 
 
-def test_funnel_in_option_order_with_empty_stages_and_conversion(world):
+def test_funnel_counts_the_records_that_reached_each_step(world):
+    """Each step counts the records at it or at a later step ("reached at least"), so the
+    counts never grow and a conversion is at most 100 %; `lost` is not a step and counts
+    nowhere; every measure (a sum, an average) is of the same records, as plain SQL says."""
     result = run(world.service, "funnel", world.people["root"])
-    counts = dict(world.sql("SELECT stage, COUNT(*) FROM T WHERE stage <> 'proposal' GROUP BY stage"))
-    stages = ["lead", "qualified", "proposal", "won", "lost"]
-    assert [r.groups[0] for r in result.rows] == stages
-    assert [r.values["deals"] for r in result.rows] == [counts.get(s, 0) for s in stages]
+    steps = ["lead", "qualified", "proposal", "won"]
+    assert [r.groups[0] for r in result.rows] == steps
+    for i, row in enumerate(result.rows):
+        reached = "', '".join(steps[i:])
+        deals, cost, hours = world.sql(f"SELECT COUNT(*), SUM(cost), AVG(hours) FROM T "
+                                       f"WHERE stage <> 'proposal' AND stage IN ('{reached}')")[0]
+        assert row.values["deals"] == deals, row
+        assert row.values["cost"] == (Decimal(str(cost)).quantize(Decimal("0.01")) if cost is not None else 0)
+        assert (row.values["avg_hours"] is None) == (hours is None)
+        if hours is not None:
+            assert abs(float(row.values["avg_hours"]) - float(hours)) < 0.0001
+    deals = [r.values["deals"] for r in result.rows]
+    assert deals == sorted(deals, reverse=True) and deals[0] > deals[-1] > 0
+    # proposal is filtered out, yet the won deals reached it: its figure is won's
+    assert deals[2] == deals[3]
     assert result.rows[0].conversion is None
-    assert result.rows[1].conversion == (Decimal(counts["qualified"]) / counts["lead"]).quantize(Decimal("0.0001"))
-    assert result.rows[2].conversion == 0 and result.rows[3].conversion is None  # after an empty stage: none
+    for before, row in zip(result.rows, result.rows[1:], strict=False):
+        assert row.conversion == (Decimal(row.values["deals"]) / before.values["deals"]).quantize(Decimal("0.0001"))
+        assert 0 <= row.conversion <= 1
+    assert result.rows[3].conversion == 1
     assert [r.colors for r in result.rows][1:3] == [(None,), ("blue",)]  # option colours, for charts
+
+
+def test_a_funnel_without_steps_has_every_option_as_a_step(world):
+    from engine.reports import build_report
+
+    report = build_report(world.service.model, {
+        "report": "all_steps", "entity": "opportunity", "group_by": ["stage"], "chart": "funnel",
+        "measures": [{"name": "deals", "count": True}]})
+    result = run(world.service, report, world.people["root"])
+    steps = ["lead", "qualified", "proposal", "won", "lost"]
+    assert [r.groups[0] for r in result.rows] == steps
+    counts = dict(world.sql("SELECT stage, COUNT(*) FROM T GROUP BY stage"))
+    assert [r.values["deals"] for r in result.rows] == [sum(counts.get(s, 0) for s in steps[i:])
+                                                        for i in range(len(steps))]
 
 
 def test_number_card_with_the_previous_period(world):
@@ -333,6 +363,14 @@ def test_drill_down_gives_list_page_parameters_when_they_can_say_it(world):
     end = (row.groups[0].replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
     assert drill.params == (("close_date.from", row.groups[0].isoformat()), ("close_date.to", end.isoformat()))
     assert filter_for(world.service, "funnel", ("won",)).params is None  # the report's filter: not a list filter
+    # a funnel's step: the records that reached it, as the list page's repeated choice filter
+    from engine.reports import build_report
+
+    plain = build_report(world.service.model, {
+        "report": "plain_funnel", "entity": "opportunity", "group_by": ["stage"], "chart": "funnel",
+        "steps": ["lead", "qualified", "won"], "measures": [{"name": "deals", "count": True}]})
+    assert filter_for(world.service, plain, ("qualified",)).params == (("stage", "qualified"), ("stage", "won"))
+    assert filter_for(world.service, plain, ("won",)).params == (("stage", "won"),)
     by_stage = run(world.service, "by_stage", ctx)
     assert by_stage.drill(world.service, by_stage.rows[0], ctx).params is None  # a currency: neither
 

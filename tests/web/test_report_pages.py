@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import sqlalchemy as sa
-from webutil import make_user, sign_in
+from webutil import csrf_of, make_user, sign_in
 
 from engine.permissions.org import load_actor
 from engine.records import Context, Query
@@ -92,16 +92,20 @@ def test_a_rep_sees_their_own_figures_and_each_bar_opens_exactly_its_records(crm
 
 
 def test_funnel_steps_open_the_list_filtered_by_stage(crm_app):
+    """A step's figure is the deals that reached it (at it or a later step): its link is the
+    list filtered to those stages, whose count is the figure."""
     client = client_for(crm_app, "zhao.min")
     ctx = context_of(crm_app, "zhao.min")
     html = page_of(client, "/reports/pipeline_funnel")
     expected = run(service_of(crm_app), "pipeline_funnel", ctx)
     steps = chart_of(html, "pipeline_funnel")["series"][0]["data"]
     assert [s["value"] for s in steps] == [float(r.values["deals"]) for r in expected.rows]
-    for step, row in zip(steps, expected.rows, strict=True):
+    stages = [r.groups[0] for r in expected.rows]
+    assert "lost" not in stages
+    for i, (step, row) in enumerate(zip(steps, expected.rows, strict=True)):
         response = client.get(step["link"])
         target = urlsplit(response.headers["Location"])
-        assert target.path == "/e/opportunity" and parse_qsl(target.query) == [("stage", row.groups[0])]
+        assert target.path == "/e/opportunity" and parse_qsl(target.query) == [("stage", s) for s in stages[i:]]
         assert listed_count(client, step["link"]) == row.values["deals"]
 
 
@@ -224,8 +228,8 @@ def test_a_rep_sees_the_sales_dashboard_with_their_own_figures(crm_app):
     ctx = context_of(crm_app, "wang.lei")
     html = page_of(client, "/dashboards/sales?period=all")
     spec = chart_of(html, "pipeline_funnel")
-    total = service_of(crm_app).count("opportunity", Query(), ctx)
-    assert sum(d["value"] for d in spec["series"][0]["data"]) == total
+    total = service_of(crm_app).count("opportunity", Query(where="stage != 'lost'"), ctx)
+    assert spec["series"][0]["data"][0]["value"] == total  # the first step: every deal not lost
     assert total < service_of(crm_app).count("opportunity", Query(), context_of(crm_app, "chen.jie"))
 
 
@@ -246,3 +250,32 @@ def test_named_periods_span_whole_months_quarters_and_years(today, key, span):
     from engine.web.pages.reports import span_of
 
     assert span_of(key, today) == span
+
+
+def widget_sections(html: str) -> dict[str, str]:
+    """Each dashboard widget's HTML, by widget name."""
+    parts = re.split(r'(?=<section class="card widget")', html)
+    return {m.group(1): part for part in parts if (m := re.search(r'data-widget="([a-z_0-9]+)"', part))}
+
+
+def test_a_dashboard_says_which_widgets_its_period_does_not_apply_to(crm_app):
+    """The dashboard's period applies to the widgets whose report has a period field; the
+    others show all-time figures, and say so ("All time", 全部时间) instead of the period."""
+    from engine.web.pages.reports import span_of
+
+    client = client_for(crm_app, "chen.jie")
+    model = crm_app.extensions["tailor"].model
+    for language, all_time in (("en", "All time"), ("zh", "全部时间")):
+        client.post("/language", data={"csrf_token": csrf_of(page_of(client, "/home")), "language": language,
+                                       "next": "/"})
+        sections = widget_sections(page_of(client, "/dashboards/sales?period=this_month"))
+        assert sections
+        first, _last = span_of("this_month", date.today())
+        undated = [name for name in sections if model.reports[name].period is None]
+        assert "pipeline_funnel" in undated and "revenue_by_region" in undated
+        for name, section in sections.items():
+            note = re.search(r'<p class="muted report-period"[^>]*>([^<]*)</p>', section).group(1)
+            if name in undated:
+                assert note == all_time, (name, note)
+            else:
+                assert note != all_time and str(first.year) in note, (name, note)

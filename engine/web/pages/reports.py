@@ -189,6 +189,7 @@ class ResultView:
     header: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     card: dict[str, Any] | None = None
+    pivot: dict[str, Any] | None = None  # chart: pivot, two groups: the cross-tab (pivot_view)
     period_text: str = ""
     csv_url: str | None = None
     xlsx_url: str | None = None
@@ -223,15 +224,107 @@ def report_view(report: Report, result: Result, chart: str | None = None, dom_id
         })
     if result.period:
         view.period_text = f"{fmt(result.period[0])} – {fmt(result.period[1])}"
+    else:
+        # no period applied: the report has no period field (a dashboard's period passes it
+        # by) or "all" was picked; said plainly, so all-time figures are not read as this month's
+        view.period_text = _("All time")
     if linked:
         query = urlencode(span_params(result.period))
         view.csv_url = url_for("pages.report_export", name=report.name, suffix="csv") + (f"?{query}" if query else "")
         view.xlsx_url = url_for("pages.report_export", name=report.name, suffix="xlsx") + (f"?{query}" if query else "")
     if chart == "number":
         view.card = number_card(report, result, links[0] if links else None)
+    elif chart == "pivot" and len(report.groups) == 2 and result.rows:
+        view.pivot = pivot_view(report, result, links)
     elif chart in DRAWN and result.rows:
         view.chart_json = chart_json(report, result, chart, links)
     return view
+
+
+# how a pivot's totals combine its cells: only where the cells say the total exactly (an
+# average, a distinct count or a ratio of the whole is not made of its parts' figures)
+TOTALS = {"count": "add", "sum": "add", "min": "min", "max": "max"}
+
+
+def _combine(how: str, values: list[Any]) -> Any:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    if how == "min":
+        return min(present)
+    if how == "max":
+        return max(present)
+    total = present[0]
+    for value in present[1:]:
+        total = total + value
+    return total
+
+
+def _column_order(report: Report, values: list[Any]) -> list[Any]:
+    """The second group's values in their natural order (the rows come sorted by the first
+    group, then the second, so the columns are put in order here): options in option order,
+    else by value; empty last."""
+    field_ = model().entity(report.entity).fields.get(report.groups[1].field)
+    options = list(field_.option_values) if field_ is not None and field_.options else None
+
+    def key(value: Any) -> tuple:
+        if value is None:
+            return (2, 0, "")
+        if options is not None:
+            return (0, options.index(value) if value in options else len(options), str(value))
+        return (1, value, "") if isinstance(value, (int, date)) and not isinstance(value, bool) else (1, 0, str(value))
+
+    try:
+        return sorted(values, key=key)
+    except TypeError:  # values of mixed kinds: as they came
+        return values
+
+
+def pivot_view(report: Report, result: Result, links: list[str | None]) -> dict[str, Any]:
+    """A cross-tab of a report with two groups: the first group's values as rows, the
+    second's as columns, the first measure in the cells (each linked to its records like the
+    table's rows), and row and column totals where the cells make them (counts and sums
+    added, minimums and maximums). Money stays per currency: a row per first-group value and
+    currency, and a totals row per currency, so no figure adds two currencies."""
+    measure = measures_drawn(report)[0]
+    how = TOTALS.get(report.measure(measure).kind)
+    columns: list[Any] = []
+    labels: dict[Any, str] = {}
+    lines: dict[tuple, dict[str, Any]] = {}
+    for row, link in zip(result.rows, links, strict=True):
+        first, second = row.groups[0], row.groups[1]
+        if second not in labels:
+            columns.append(second)
+            labels[second] = row.labels[1]
+        line = lines.setdefault((first, row.currencies), {"label": row.labels[0], "currency": row.currency,
+                                                          "values": {}, "links": {}})
+        line["values"][second] = row.values.get(measure)
+        line["links"][second] = link
+    columns = _column_order(report, columns)
+    currencies = list(dict.fromkeys(key[1] for key in lines))
+    multi = bool(result.currency_fields)
+
+    def text_of(value: Any) -> str:
+        return figure_text(report, measure, value) if value is not None else ""
+
+    body = []
+    for line in lines.values():
+        cells = [{"text": text_of(line["values"].get(c)), "link": line["links"].get(c) if c in line["values"] else None}
+                 for c in columns]
+        total = _combine(how, list(line["values"].values())) if how else None
+        body.append({"label": line["label"], "currency": line["currency"] or "", "cells": cells,
+                     "total": text_of(total) if how else None})
+    totals = []
+    if how:
+        for code in currencies:
+            same = [line for key, line in lines.items() if key[1] == code]
+            per_column = [_combine(how, [line["values"].get(c) for line in same]) for c in columns]
+            everything = _combine(how, [v for line in same for v in line["values"].values()])
+            totals.append({"currency": (code[0] or "") if code else "", "cells": [text_of(v) for v in per_column],
+                           "total": text_of(everything)})
+    return {"first": result.columns[0].label, "second": result.columns[1].label,
+            "measure": text(report.measure(measure).label, language(), measure),
+            "columns": [labels[c] for c in columns], "currency": multi, "rows": body, "totals": totals}
 
 
 def number_card(report: Report, result: Result, link: str | None) -> dict[str, Any]:

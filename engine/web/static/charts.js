@@ -4,8 +4,9 @@
  *
  * Kinds: bar, stacked_bar, line, area, pie, donut, funnel (number cards and tables are
  * HTML). Clicking a bar, a point, a slice or a funnel step opens the URL the page gave that
- * figure (the list page filtered to exactly its records). A "PNG" button saves the chart
- * (ECharts' getDataURL). Charts follow their box's width (a ResizeObserver), so a phone
+ * figure (the list page filtered to exactly its records). The "Download PNG" button of the
+ * same result (.report-actions, outside the chart's box) saves the chart as REPORT.png
+ * (ECharts' getDataURL); it stays hidden until the chart is drawn. Charts follow their box's width (a ResizeObserver), so a phone
  * gets a chart as wide as the screen; the language is the page's (`<html lang>`).
  * No eval, no inline handlers: the Content-Security-Policy allows neither. */
 (function () {
@@ -99,8 +100,12 @@
     } else {
       window.addEventListener("resize", function () { chart.resize(); });
     }
-    var png = box.querySelector(".chart-png");
-    if (png) {
+    // the button sits with the exports, beside the chart's box: found through the result
+    // both belong to, and shown only now that there is a drawn chart to save
+    var result = box.closest(".report-result");
+    var png = result && result.querySelector(".chart-png");
+    if (png && !png.dataset.bound) {
+      png.dataset.bound = "1";
       png.hidden = false;
       png.addEventListener("click", function () {
         var a = document.createElement("a");
