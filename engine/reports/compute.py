@@ -384,7 +384,10 @@ def _query(service: Any, report: Report, entity: Entity, access: Any, context: C
     owners = users.alias("report_owner")
     groups = [_group_sql(report, g, entity, dialect, owners).label(f"g{i}") for i, g in enumerate(report.groups)]
     steps = funnel_steps(report, entity)
-    if steps is not None:  # each record on every step it reached (_steps_sql)
+    stacked = steps is not None and _stackable(report)
+    if stacked:  # one GROUP BY stage; each step then adds up the steps after it (_stack)
+        base = base.where(table.c[report.groups[0].field].in_([_const(s) for s in steps]))
+    elif steps is not None:  # each record on every step it reached (_steps_sql)
         step_table, reached = _steps_sql(table.c[report.groups[0].field], steps)
         groups[0] = step_table.c.step.label("g0")
     money = _money_fields(report, entity)
@@ -399,7 +402,7 @@ def _query(service: Any, report: Report, entity: Entity, access: Any, context: C
         source = source.outerjoin(owners, owners.c.id == table.c.owner)
     for sub in subqueries.values():
         source = source.outerjoin(sub, sub.c.k == table.c.id)
-    if steps is not None:
+    if steps is not None and not stacked:
         source = source.join(step_table, reached)
     if source is not table:
         statement = statement.select_from(source)
@@ -421,6 +424,8 @@ def _query(service: Any, report: Report, entity: Entity, access: Any, context: C
         values = {m.name: _value(m, measured[i], record[len(keys) + i]) for i, m in enumerate(plain)}
         groups_found = tuple(_group_value(g, entity, record[i]) for i, g in enumerate(report.groups))
         rows.append(Row(groups_found, (), values, tuple(record[len(groups) + i] for i in range(len(currencies)))))
+    if stacked:
+        rows = _stack(report, plain, rows, steps)
     for row in rows:
         _ratios(report, row)
     if by_ratio:  # a ratio is worked out from the aggregates: sorted here (empty last), then cut
@@ -429,6 +434,46 @@ def _query(service: Any, report: Report, entity: Entity, access: Any, context: C
                         reverse=report.sort.startswith("-"))
         rows = (filled + [r for r in rows if r.values[name] is None])[:report.limit or None]
     return rows, money
+
+
+def _stackable(report: Report) -> bool:
+    """Whether a funnel's figures can be added up from one GROUP BY stage: counts and sums
+    add, minimums and maximums combine; an average, a distinct count, `having`, a `limit`
+    or a sort by a measure need each record on every step it reached (_steps_sql), which
+    reads every record once per step (a million records: a second)."""
+    plain = [m for m in report.measures if m.kind != "ratio"]
+    return not report.having and not report.limit and all(m.kind in ("count", "sum", "min", "max") for m in plain) \
+        and (report.sort is None or report.sort.lstrip("-") == report.groups[0].field)
+
+
+def _stack(report: Report, plain: list[Measure], rows: list[Row], steps: tuple[str, ...]) -> list[Row]:
+    """Each step's figures from the rows of one GROUP BY stage: a step counts its own stage's
+    records and every later step's (the records that reached it), per currency, in step
+    order; a step no record reached has no row (`_funnel` shows it at 0)."""
+    by_key: dict[tuple, dict[str, Row]] = {}
+    for row in rows:
+        by_key.setdefault(row.currencies, {})[row.groups[0]] = row
+    stacked: list[Row] = []
+    for currencies, found in by_key.items():
+        total: dict[str, Any] | None = None
+        for step in reversed(steps):
+            own = found.get(step)
+            if own is not None:
+                total = dict(own.values) if total is None else {
+                    m.name: _combine(m.kind, total[m.name], own.values[m.name]) for m in plain}
+            if total is not None:
+                template = own or next(iter(found.values()))
+                stacked.append(Row((step, *template.groups[1:]), (), dict(total), currencies))
+    stacked.sort(key=lambda r: (steps.index(r.groups[0]), tuple("" if c is None else c for c in r.currencies)))
+    return stacked
+
+
+def _combine(kind: str, a: Any, b: Any) -> Any:
+    if a is None or b is None:
+        return b if a is None else a
+    if kind in ("count", "sum"):
+        return a + b
+    return min(a, b) if kind == "min" else max(a, b)
 
 
 def _sorted_by_ratio(report: Report) -> bool:
