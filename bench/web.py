@@ -119,6 +119,12 @@ def baseline_cookie(port: int) -> str:
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
+def rate_ratio(ours: dict[str, float], theirs: dict[str, float]) -> float:
+    """ours / theirs in requests per second; 0 when theirs answered nothing in the time (a
+    page slower than wrk's timeout: the figures printed beside it say so)."""
+    return ours["rps"] / theirs["rps"] if theirs["rps"] else 0.0
+
+
 def figures(result: dict[str, float]) -> str:
     return (f"{result['rps']:.0f} req/s (p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms, "
             f"failed {result['errors']:.0f})")
@@ -210,7 +216,7 @@ def bench(name: str, url: str) -> None:
         print(f"[{name}] list page, 50 rows, 1 filter, 1 sort, {WORKERS} workers: Tailor {figures(ours)}")
         for label, theirs in (("hand-written, same page (sign-in, count, locale formats, filters, menu)", full),
                               ("hand-written, minimal (rows only, raw values, no sign-in)", minimal)):
-            ratio = ours["rps"] / theirs["rps"]
+            ratio = rate_ratio(ours, theirs)
             verdict = f"target >= 0.7x: {'OK' if ratio >= 0.7 else 'MISSED'}" if theirs is full else "context"
             print(f"[{name}]   vs {label}: {figures(theirs)}; ratio {ratio:.2f}x; {verdict}")
         search_path, base_search_path = f"{LIST_PATH}&{SEARCH}", f"{FULL_BASELINE_PATH}&{SEARCH}"
@@ -218,7 +224,7 @@ def bench(name: str, url: str) -> None:
         assert "Deal 12344<" in _get(8802, base_search_path, base_cookie)
         searched = median_runs(lambda: wrk(f"http://127.0.0.1:8801{search_path}", cookie))
         base_searched = median_runs(lambda: wrk(f"http://127.0.0.1:8802{base_search_path}", base_cookie))
-        ratio = searched["rps"] / base_searched["rps"]
+        ratio = rate_ratio(searched, base_searched)
         print(f"[{name}] list page searched ('deal 12344', case and accents ignored): {figures(searched)}; "
               f"vs the same page by hand (ILIKE on the title) {figures(base_searched)}; ratio {ratio:.2f}x; "
               f"target >= 0.7x: {'OK' if ratio >= 0.7 else 'MISSED'}")
@@ -227,7 +233,7 @@ def bench(name: str, url: str) -> None:
         for label, scoped_cookie in scoped.items():
             assert "Deal " in _get(8801, LIST_PATH, scoped_cookie), f"the {label} page shows no rows"
             result = median_runs(lambda c=scoped_cookie: wrk(f"http://127.0.0.1:8801{LIST_PATH}", c))
-            ratio = result["rps"] / ours["rps"]
+            ratio = rate_ratio(result, ours)
             print(f"[{name}] list page with the {label} scope: {figures(result)}; vs the unscoped page "
                   f"{ratio:.2f}x; target >= 0.8x: {'OK' if ratio >= 0.8 else 'MISSED'}")
         script = Path(tempfile.mkdtemp()) / "post.lua"
