@@ -92,6 +92,7 @@ _READER: ContextVar[tuple[RecordService, Connection, dict] | None] = ContextVar(
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})  # values JSON holds as they are
 _AUDIT_SKIP = frozenset({"id", "version", "created_at", "updated_at", "created_by"})
+_STANDARD_COLUMNS = ("id", "created_at", "updated_at", "created_by", "owner", "version")  # a record's first keys
 
 
 def jsonable(value: Any) -> Any:
@@ -140,6 +141,10 @@ class RecordService:
         self._encrypted: dict[str, frozenset[str]] = {}  # per entity, its encrypted fields
         self._columns: dict[str, list[tuple[Field, list[str], bool]]] = {}  # per entity, what a row holds
         self._keys: dict[str, dict[str, Field]] = {}  # per entity, input keys and their fields
+        # per entity: a whole row's keys in the record's order (as a list and a set), and the
+        # fields whose type converts the stored value (`_from_row`)
+        self._whole_rows: dict[str, tuple[list[str], frozenset[str], list[Field]]] = {}
+        self._audit_orders: dict[tuple[str, ...], list[str]] = {}  # a new record's keys -> its audit's keys
 
     @property
     def flows(self):
@@ -1394,25 +1399,35 @@ class RecordService:
         return int(conn.execute(statement, row).scalar_one())
 
     def _from_row(self, entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
-        record: dict[str, Any] = {k: row[k] for k in ("id", "created_at", "updated_at", "created_by", "owner",
-                                                       "version") if k in row}
         readers = self._row_fields.get(entity.name)
         if readers is None:  # (field, its extra keys, whether its type reads the row its own way)
             readers = self._row_fields[entity.name] = [
-                (f, f.type.input_keys(f)[1:], type(f.type).from_row is not FieldType.from_row)
+                (f, f.type.input_keys(f)[1:], not f.type.reads_as_stored(f))
                 for f in entity.fields.values() if f.type.storage == "column" and not (f.is_computed and not f.stored)]
-        for field, extra, converts in readers:
-            name = field.name
-            if name not in row:
-                continue
-            record[name] = field.type.from_row(row, field) if converts else row[name]
-            for key in extra:
-                record[key] = row.get(key)
+        whole = self._whole_rows.get(entity.name)
+        if whole is None:  # the keys of a row of every column, in the record's order, and who converts
+            keys = [k for k in _STANDARD_COLUMNS if k in entity.table.c]
+            for field, extra, _converts in readers:
+                keys += [field.name, *extra]
+            whole = self._whole_rows[entity.name] = (keys, frozenset(keys), [
+                field for field, _extra, converts in readers if converts])
+        if row.keys() >= whole[1]:  # every column (a record loaded, an import's saved record): most rows
+            record = {k: row[k] for k in whole[0]}
+            for field in whole[2]:
+                record[field.name] = field.type.from_row(row, field)
+        else:
+            record = {k: row[k] for k in _STANDARD_COLUMNS if k in row}
+            for field, extra, converts in readers:
+                name = field.name
+                if name not in row:
+                    continue
+                record[name] = field.type.from_row(row, field) if converts else row[name]
+                for key in extra:
+                    record[key] = row.get(key)
         for key in ("created_at", "updated_at"):
-            if isinstance(record.get(key), datetime) and record[key].tzinfo is None:
-                from datetime import UTC
-
-                record[key] = record[key].replace(tzinfo=UTC)
+            moment = record.get(key)
+            if isinstance(moment, datetime) and moment.tzinfo is None:
+                record[key] = moment.replace(tzinfo=UTC)
         return record
 
     def _load(self, conn: Connection, entity: Entity, record_id: int, for_update: bool = False):
@@ -1641,14 +1656,18 @@ class RecordService:
                 if before != after:
                     changes[key] = [before, after]
                     plain = plain and type(before) in _PLAIN and type(after) in _PLAIN
-        else:  # a new record: every value it has (nothing before)
-            for key in sorted(new):
-                after = new[key]
-                if after is not None and key not in _AUDIT_SKIP:
-                    if type(after) not in _PLAIN:
-                        after = jsonable(after)
-                        plain = plain and type(after) in _PLAIN
-                    changes[key] = [None, after]
+        else:  # a new record: every value it has (nothing before), in the order of its keys
+            keys = tuple(new)
+            order = self._audit_orders.get(keys)
+            if order is None:  # the records of an import share their keys: sorted once
+                if len(self._audit_orders) > 256:
+                    self._audit_orders.clear()
+                order = self._audit_orders[keys] = [k for k in sorted(keys) if k not in _AUDIT_SKIP]
+            changes = {key: [None, after] for key in order if (after := new[key]) is not None}
+            for pair in changes.values():
+                if type(pair[1]) not in _PLAIN:
+                    pair[1] = jsonable(pair[1])
+                    plain = plain and type(pair[1]) in _PLAIN
         for key in encrypted.intersection(changes) if encrypted else ():  # the trail holds no clear text either
             changes[key] = [v if v is None else keyring().seal(str(v)) for v in changes[key]]
         if action == "update" and not changes:
