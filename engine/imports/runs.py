@@ -27,6 +27,7 @@ from ..model.model import Entity
 from ..records.context import SYSTEM, Actor, Context
 from ..records.errors import RecordError, ValidationError
 from ..storage import import_errors, import_items, import_runs, jobs
+from ..storage.bulk import insert_rows
 from . import messages as m
 from .convert import Converter
 from .mapping import Mapping
@@ -263,7 +264,7 @@ def run(service: Any, run_id: int, job: int | None = None, batch: int = BATCH,
             items = [{"run_id": run_id, "row_number": r["number"], "record_id": r["id"], "action": r["action"],
                       "version": r["version"]} for r in results if r["action"] in ("created", "updated")]
             if items:
-                conn.execute(import_items.insert(), items)
+                insert_rows(conn, import_items, items)
             if errors:
                 conn.execute(import_errors.insert(), [
                     {"run_id": run_id, "row_number": e.row, "column_name": e.column[:255],

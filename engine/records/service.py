@@ -36,6 +36,7 @@ from ..model.search import SEARCH_COLUMN, search_key
 from ..permissions import org
 from ..permissions.policy import Access, Policy
 from ..storage import audit_log, comments, notifications, sequence, shares, write_engine
+from ..storage.bulk import insert_rows
 from ..workflows import guard
 from .context import SYSTEM, Context
 from .echo import echo_plan, echo_rows
@@ -573,7 +574,7 @@ class RecordService:
                 self._write_children(conn, entity, record_id, records[i], None)
         saved = self._saved_many(conn, entity, rows, ids)
         entries = [self._audit_entry(conn, entity, record["id"], "create", None, record, context) for record in saved]
-        conn.execute(_AUDIT_INSERT, entries)
+        insert_rows(conn, audit_log, entries)
         flowing = entity.name in self._workflow_entities
         for record in saved:
             self._hook("tailor_after_save", entity=entity, record=record, old=None, context=context)
@@ -711,7 +712,7 @@ class RecordService:
             counter = sa.text("SELECT seq FROM sqlite_sequence WHERE name = :name")
             for run in runs:
                 before = conn.execute(counter, {"name": table.name}).scalar() or 0
-                conn.execute(self._plain_insert(entity), run)
+                insert_rows(conn, table, run)
                 after = conn.execute(counter, {"name": table.name}).scalar() or 0
                 if after - before != len(run):
                     raise _BatchRefused()
@@ -729,7 +730,7 @@ class RecordService:
                 ids = [int(i) for i in taken]
                 at = iter(ids)
                 for run in runs:
-                    conn.execute(self._plain_insert(entity), [{**row, "id": next(at)} for row in run])
+                    insert_rows(conn, table, [{**row, "id": next(at)} for row in run])
                 return ids
         statement = self._statements.get(("insert many", entity.name))
         if statement is None:
@@ -748,12 +749,6 @@ class RecordService:
             self._statements[key] = conn.execute(sa.text("SELECT pg_get_serial_sequence(:table, 'id')"),
                                                  {"table": conn.dialect.identifier_preparer.quote(table.name)}).scalar()
         return self._statements[key]
-
-    def _plain_insert(self, entity: Entity) -> Any:
-        statement = self._statements.get(("insert", entity.name))
-        if statement is None:
-            statement = self._statements[("insert", entity.name)] = entity.table.insert()
-        return statement
 
     def _autoincrement(self, conn: Connection, table: sa.Table) -> bool:
         """Whether an SQLite table was created with AUTOINCREMENT (ids never reused, counted
