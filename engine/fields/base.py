@@ -139,6 +139,12 @@ class FieldType:
         """Column values for a stored value."""
         return {field.name: value}
 
+    def writes_as_is(self, field: Field) -> bool:
+        """Whether `to_row` stores this field's value as it is, in its own column: the
+        records service then copies it without calling `to_row` (every save does, for
+        every field). A type overriding `to_row` answers False unless it says otherwise."""
+        return type(self).to_row is FieldType.to_row
+
     def from_row(self, row: Any, field: Field) -> Any:
         return row.get(field.name)
 

@@ -101,10 +101,14 @@ def echo_rows(conn: Connection, plan: list[tuple[str, int, Any, bool]], rows: li
             kinds = set(map(type, [out[name] for out in echoed]))
             if kinds <= _AS_THEY_ARE.get(kind, _NONE):
                 continue  # (most columns: every value given back as it is)
+            before: Any = None
+            after: Any = None
             for out in echoed:
                 value = out[name]
                 if value is not None:
-                    out[name] = _echo(value, kind, argument, sqlite, zone)
+                    if value is not before:  # the same object as the row before (the batch's clock): as it
+                        before, after = value, _echo(value, kind, argument, sqlite, zone)
+                    out[name] = after
     except Unsure:
         return None
     return echoed

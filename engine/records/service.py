@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
-from ..fields.base import FieldType, FieldValueError
+from ..fields.base import FieldValueError
 from ..fields.encryption import is_sealed, keyring
 from ..fields.numbers import SQLITE_EXACT_DIGITS, digits_kept, numbers_in
 from ..messages import N_, message
@@ -1375,7 +1375,7 @@ class RecordService:
         columns = self._columns.get(entity.name)
         if columns is None:  # worked out once: (field, its keys, whether its type converts the value)
             columns = self._columns[entity.name] = [
-                (f, f.type.input_keys(f), type(f.type).to_row is not FieldType.to_row) for f in entity.fields.values()
+                (f, f.type.input_keys(f), not f.type.writes_as_is(f)) for f in entity.fields.values()
                 if f.type.storage == "column" and not (f.is_computed and not f.stored)]
         for field, keys, converts in columns:
             for key in keys:
