@@ -140,7 +140,8 @@ class RecordService:
         # `create` per row (the reference the batch is tested against)
         self.import_batches = True
         self._encrypted: dict[str, frozenset[str]] = {}  # per entity, its encrypted fields
-        self._columns: dict[str, list[tuple[Field, list[str], bool]]] = {}  # per entity, what a row holds
+        # per entity, what a row holds: the keys of stored fields, and the fields whose type converts
+        self._columns: dict[str, tuple[frozenset[str], list[Field]]] = {}
         self._keys: dict[str, dict[str, Field]] = {}  # per entity, input keys and their fields
         # per entity: a whole row's keys in the record's order (as a list and a set), and the
         # fields whose type converts the stored value (`_from_row`)
@@ -1369,19 +1370,20 @@ class RecordService:
         return keys
 
     def _row_values(self, entity: Entity, record: dict[str, Any]) -> dict[str, Any]:
-        row: dict[str, Any] = {}
-        if SEARCH_COLUMN in entity.table.c:  # the folded text searches look in, kept with every save
-            row[SEARCH_COLUMN] = search_key(entity, record)
+        """The columns of a record: its values of stored fields (and their parts), those
+        of types that convert converted (`to_row`), and the search key."""
         columns = self._columns.get(entity.name)
-        if columns is None:  # worked out once: (field, its keys, whether its type converts the value)
-            columns = self._columns[entity.name] = [
-                (f, f.type.input_keys(f), not f.type.writes_as_is(f)) for f in entity.fields.values()
-                if f.type.storage == "column" and not (f.is_computed and not f.stored)]
-        for field, keys, converts in columns:
-            for key in keys:
-                if key in record:
-                    row[key] = record[key]
-            if converts and field.name in record:
+        if columns is None:  # worked out once: the keys stored as they are, and the fields that convert
+            fields = [f for f in entity.fields.values()
+                      if f.type.storage == "column" and not (f.is_computed and not f.stored)]
+            columns = self._columns[entity.name] = (
+                frozenset(k for f in fields for k in f.type.input_keys(f)),
+                [f for f in fields if not f.type.writes_as_is(f)])
+        keys, converting = columns
+        row = {SEARCH_COLUMN: search_key(entity, record)} if SEARCH_COLUMN in entity.table.c else {}
+        row.update({k: v for k, v in record.items() if k in keys})
+        for field in converting:
+            if field.name in record:
                 row.update(field.type.to_row(record[field.name], field))
         return row
 
