@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from engine.storage import bulk
@@ -74,3 +75,46 @@ def test_insert_rows_falls_back_when_the_statement_holds_more(db_engine, monkeyp
         bulk.insert_rows(conn, plain, rows)  # rows naming other keys (execute leaves out what is no column)
         assert not [statement for statement in sent if statement.startswith("INSERT")]
         assert [r[-1] for r in conn.execute(sa.select(defaulted.c.python_default))] == ["filled"] * 3
+
+
+def test_insert_rows_rounds_and_refuses_as_execute_does(db_engine):
+    """A number with more places than its column is rounded alike; a text too long for its
+    column is refused alike (PostgreSQL: the arrays are cast to base types, never to the
+    column's length or scale, which would cut or round silently)."""
+    metadata = sa.MetaData()
+    by_execute, by_bulk = _table(metadata, "by_execute"), _table(metadata, "by_bulk")
+    metadata.create_all(db_engine)
+    rows = _rows(4)
+    for i, row in enumerate(rows):
+        row["amount"] = Decimal(f"{i}.005") if i % 2 else Decimal("12345.675")
+    with db_engine.begin() as conn:
+        conn.execute(by_execute.insert(), rows)
+        bulk.insert_rows(conn, by_bulk, [dict(r) for r in rows])
+        assert _stored(conn, by_bulk) == _stored(conn, by_execute)
+    if db_engine.dialect.name == "sqlite":
+        return  # SQLite keeps any length
+    too_long = [dict(r, id=r["id"] + 10) for r in _rows(3)]
+    too_long[2]["text"] = "x" * 41
+    refused = []
+    for table in (by_execute, by_bulk):
+        with pytest.raises(sa.exc.DBAPIError) as caught, db_engine.begin() as conn:
+            if table is by_bulk:
+                bulk.insert_rows(conn, table, too_long)
+            else:
+                conn.execute(table.insert(), too_long)
+        refused.append(type(caught.value))
+    assert refused[0] is refused[1]
+
+
+def test_insert_rows_with_times_with_and_without_zone_stores_what_execute_stores(db_engine):
+    """Date-times with and without a zone in one column (the driver would type an array of
+    them by one of them): by executemany, as execute stores them."""
+    metadata = sa.MetaData()
+    by_execute, by_bulk = _table(metadata, "by_execute"), _table(metadata, "by_bulk")
+    metadata.create_all(db_engine)
+    rows = _rows(4)
+    rows[1]["moment"] = datetime(2026, 5, 1, 8, 0)
+    with db_engine.begin() as conn:
+        conn.execute(by_execute.insert(), rows)
+        bulk.insert_rows(conn, by_bulk, [dict(r) for r in rows])
+        assert _stored(conn, by_bulk) == _stored(conn, by_execute)
