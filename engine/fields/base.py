@@ -140,8 +140,21 @@ class FieldType:
         """Column values for a stored value."""
         return {field.name: value}
 
+    def writes_as_is(self, field: Field) -> bool:
+        """Whether `to_row` stores this field's value as it is, in its own column: the
+        records service then copies it without calling `to_row` (every save does, for
+        every field). A type overriding `to_row` answers False unless it says otherwise."""
+        return type(self).to_row is FieldType.to_row
+
     def from_row(self, row: Any, field: Field) -> Any:
         return row.get(field.name)
+
+    def reads_as_stored(self, field: Field) -> bool:
+        """Whether `from_row` gives this field's column value as it is: the records service
+        then copies it without calling `from_row` (a record is read for every row of a list
+        and every saved record of an import). A type overriding `from_row` answers False
+        unless it says otherwise."""
+        return type(self).from_row is FieldType.from_row
 
     def column_names(self, field: Field) -> list[str]:
         return [c.name for c in self.columns(field)]

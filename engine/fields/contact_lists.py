@@ -340,6 +340,9 @@ class ContactListType(FieldType):
         name, items_key, kinds_key = self.keys(field)
         primary = record.get(name)
         values = record.get(items_key)
+        if primary is None and not values:  # nothing given, nothing held: what the steps below give
+            record[name] = record[items_key] = record[kinds_key] = None
+            return
         kinds = record.get(kinds_key)
         values = [v for v in values if isinstance(v, str) and v] if isinstance(values, list) else []
         kinds = list(kinds) if isinstance(kinds, list) and len(kinds) == len(values) else [None] * len(values)

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -60,14 +58,25 @@ def input_language() -> str:
     return _LANGUAGE.get()
 
 
-@contextmanager
-def numbers_in(language: str | None) -> Iterator[None]:
+class _Setting:
+    """`with`: a context variable set for the block, reset after it (a class, not a
+    generator: entered for every record an import saves)."""
+
+    __slots__ = ("value", "variable", "token")
+
+    def __init__(self, variable: ContextVar, value: Any):
+        self.variable, self.value = variable, value
+
+    def __enter__(self) -> None:
+        self.token = self.variable.set(self.value)
+
+    def __exit__(self, *_exc: object) -> None:
+        self.variable.reset(self.token)
+
+
+def numbers_in(language: str | None) -> _Setting:
     """Read (and show for editing) text numbers in `language` inside this block."""
-    token = _LANGUAGE.set(language or DEFAULT_LANGUAGE)
-    try:
-        yield
-    finally:
-        _LANGUAGE.reset(token)
+    return _Setting(_LANGUAGE, language or DEFAULT_LANGUAGE)
 
 
 def exact_digits() -> int | None:
@@ -76,15 +85,10 @@ def exact_digits() -> int | None:
     return _EXACT_DIGITS.get()
 
 
-@contextmanager
-def digits_kept(limit: int | None) -> Iterator[None]:
+def digits_kept(limit: int | None) -> _Setting:
     """Inside this block, decimals with more than `limit` significant digits are refused
     instead of being rounded by the database (the records service, writing to SQLite)."""
-    token = _EXACT_DIGITS.set(limit)
-    try:
-        yield
-    finally:
-        _EXACT_DIGITS.reset(token)
+    return _Setting(_EXACT_DIGITS, limit)
 
 
 def set_input_language(language: str | None):

@@ -48,6 +48,9 @@ class RollupType(FieldType):
     def from_row(self, row, field):
         return self.result_type(field).from_row(row, field)  # a date-time as UTC, as stored
 
+    def reads_as_stored(self, field):
+        return self.result_type(field).reads_as_stored(field)
+
     def coerce(self, value, field):
         if value is None or value == "":
             return None

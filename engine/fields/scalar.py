@@ -90,6 +90,15 @@ class StringType(FieldType):
             return value
         return encryption.keyring().open(value)
 
+    def reads_as_stored(self, field):
+        """Only an encrypted value is opened on the way out (a subclass reading its own way
+        is not read as stored)."""
+        return type(self).from_row is StringType.from_row and not is_encrypted(field)
+
+    def writes_as_is(self, field):
+        """Only an encrypted value is sealed on the way in (with its hash)."""
+        return type(self).to_row is StringType.to_row and not is_encrypted(field)
+
     def search_texts(self, record, field):
         if is_encrypted(field):  # the search key is clear text: an encrypted field is found by its hash
             return []

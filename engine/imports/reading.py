@@ -129,12 +129,11 @@ def _read_csv(data: bytes, name: str) -> Sheet:
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
-    try:
-        lines = [(reader.line_num, row) for row in reader]
+    try:  # every cell is text: cleaned as `_clean` cleans it, without a call per cell
+        lines = [(reader.line_num, [v.strip() or None for v in row]) for row in reader]
     except csv.Error as exc:
         raise ImportProblem(m.NOT_A_SPREADSHEET, name=name) from exc
-    numbered = [(number, row) for number, row in lines]
-    return _table(name, numbered, [], encoding=encoding)
+    return _table(name, lines, [], encoding=encoding, cleaned=True)
 
 
 def _looks_binary(text: str) -> bool:
@@ -206,8 +205,10 @@ def _merged_ranges(worksheet: Any) -> list[tuple[int, int, int, int]]:
 
 # -- the table --------------------------------------------------------------------------------
 def _table(name: str, rows: list[tuple[int, list[Any]]], merges: list[tuple[int, int, int, int]],
-           encoding: str | None = None) -> Sheet:
-    rows = [(number, [_clean(v) for v in values]) for number, values in rows]
+           encoding: str | None = None, cleaned: bool = False) -> Sheet:
+    """The sheet of a file's rows (`cleaned`: their cells are `_clean`ed already)."""
+    if not cleaned:
+        rows = [(number, [_clean(v) for v in values]) for number, values in rows]
     while rows and not any(v not in (None, "") for v in rows[0][1]):
         rows.pop(0)  # blank lines above the header
     if not rows:
@@ -266,10 +267,11 @@ def _table(name: str, rows: list[tuple[int, list[Any]]], merges: list[tuple[int,
     if twice:
         raise ImportProblem(m.DUPLICATE_HEADERS, name=name, headers=", ".join(f"'{h}'" for h in twice))
     data_rows, numbers = [], []
+    wanted = len(headers)
     for number, values in rows[depth:]:
-        cells = list(values[:len(headers)]) + [None] * (len(headers) - len(values))
-        if not any(v not in (None, "") for v in cells):
-            continue  # a blank line
+        cells = values[:wanted] if len(values) >= wanted else values + [None] * (wanted - len(values))
+        if cells.count(None) == wanted:
+            continue  # a blank line (a cleaned cell is never "": empty text is None)
         data_rows.append(cells)
         numbers.append(number)
     if not data_rows:

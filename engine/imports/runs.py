@@ -21,11 +21,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..gcpause import gc_paused
 from ..jobs import LEASE, MAX_ATTEMPTS, JobContext, now_utc, schedule
 from ..model.model import Entity
 from ..records.context import SYSTEM, Actor, Context
 from ..records.errors import RecordError, ValidationError
 from ..storage import import_errors, import_items, import_runs, jobs
+from ..storage.bulk import insert_rows
 from . import messages as m
 from .convert import Converter
 from .mapping import Mapping
@@ -153,9 +155,10 @@ def dry_run(service: Any, entity_name: str, data: bytes, file_name: str, mapping
             start = 0
             while start < len(sheet.rows):
                 end = mapping.record_end(sheet.headers, sheet.rows, min(start + batch, len(sheet.rows)))
-                prepared = converter.convert(sheet.rows[start:end], sheet.numbers[start:end], seen)
-                results = service.import_rows(entity.name, prepared, mode=mapping.mode, key=mapping.key,
-                                              context=context)
+                with gc_paused():  # as a run's batch (see `run`)
+                    prepared = converter.convert(sheet.rows[start:end], sheet.numbers[start:end], seen)
+                    results = service.import_rows(entity.name, prepared, mode=mapping.mode, key=mapping.key,
+                                                  context=context)
                 summary.add(results, row_errors(prepared, results, mapping))
                 start = end
                 if progress is not None:
@@ -235,7 +238,10 @@ def run(service: Any, run_id: int, job: int | None = None, batch: int = BATCH,
             converter = Converter(service, entity, mapping, sheet.headers, context)
         end = mapping.record_end(sheet.headers, sheet.rows, min(done + batch, total))  # whole records
         batch_context = Context(actor=context.actor, extra={"import_run": run_id})
-        with service.transaction() as conn:
+        # a batch allocates tens of thousands of small objects that live until it ends (cells,
+        # inputs, records, audit changes): the cyclic collector would scan them again and
+        # again, a fifth of an import's time; reference counting frees as always
+        with gc_paused(), service.transaction() as conn:
             # first: move the run on from where this runner read it (locks the run's row)
             moved = conn.execute(import_runs.update().where(import_runs.c.id == run_id,
                                                             import_runs.c.rows_done == done,
@@ -258,7 +264,7 @@ def run(service: Any, run_id: int, job: int | None = None, batch: int = BATCH,
             items = [{"run_id": run_id, "row_number": r["number"], "record_id": r["id"], "action": r["action"],
                       "version": r["version"]} for r in results if r["action"] in ("created", "updated")]
             if items:
-                conn.execute(import_items.insert(), items)
+                insert_rows(conn, import_items, items)
             if errors:
                 conn.execute(import_errors.insert(), [
                     {"run_id": run_id, "row_number": e.row, "column_name": e.column[:255],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -100,11 +101,12 @@ class Field:
     spec: Mapping[str, Any] = field(default_factory=_empty)
     origin: Origin | None = None
 
-    @property
+    # worked out once per field (its options never change): every save of a choice asks
+    @cached_property
     def option_values(self) -> tuple[str, ...]:
         return tuple(o.value for o in self.options)
 
-    @property
+    @cached_property
     def active_option_values(self) -> tuple[str, ...]:
         return tuple(o.value for o in self.options if not o.hidden)
 

@@ -55,12 +55,18 @@ class Access:
         return self.bypass or name not in self._hidden
 
     def editable(self, name: str, action: str = "update") -> bool:
-        """A field the user may set when creating or updating."""
+        """A field the user may set when creating or updating (remembered per field and
+        action: an import asks for every value of every row, and the answer never changes)."""
         if self.bypass:
             return True
-        if not self.visible(name):
-            return False
-        return any(r.fields.get(name, "edit") == "edit" for r in self.granting(action))
+        known = self.__dict__.get("_editable")
+        if known is None:
+            known = self.__dict__["_editable"] = {}
+        found = known.get((name, action))
+        if found is None:
+            found = known[(name, action)] = self.visible(name) and any(
+                r.fields.get(name, "edit") == "edit" for r in self.granting(action))
+        return found
 
     def may_assign(self, owner: Any, current: Any) -> bool:
         """Whether the user may make `owner` the owner of a record (keeping the current

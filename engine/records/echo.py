@@ -78,32 +78,46 @@ def session_zone(conn: Connection) -> tzinfo | None:
 def echo_rows(conn: Connection, plan: list[tuple[str, int, Any, bool]], rows: list[dict[str, Any]],
               ids: list[int]) -> list[dict[str, Any]] | None:
     """The rows as a SELECT of every column would give them (with their ids), or None
-    when a value's trip through the database is not one mirrored here."""
+    when a value's trip through the database is not one mirrored here. Worked out a
+    column at a time: most columns hold values given back as they are (their types, asked
+    once for the whole batch, say so), and only the others are converted value by value."""
     sqlite = conn.dialect.name == "sqlite"
     zone = None if sqlite else session_zone(conn)
+    empty = {name: None for name, _kind, _argument, _defaulted in plan}  # a column left out is NULL
     echoed = []
+    for row, record_id in zip(rows, ids, strict=True):
+        out = empty.copy()
+        out.update(row)
+        out["id"] = record_id
+        echoed.append(out)
+    if any(len(out) != len(empty) for out in echoed):
+        return None  # a key that is no column
     try:
-        for row, record_id in zip(rows, ids, strict=True):
-            out: dict[str, Any] = {}
-            for name, kind, argument, defaulted in plan:
-                if name == "id":
-                    out[name] = record_id
-                    continue
-                if name not in row:
-                    if defaulted:
-                        raise Unsure(name)
-                    out[name] = None
-                    continue
-                value = row[name]
-                if value is None or (kind == _SAME_STR and type(value) is str) \
-                        or (kind == _SAME_INT and type(value) is int):
-                    out[name] = value  # (most values: given back as they are)
-                else:
-                    out[name] = _echo(value, kind, argument, sqlite, zone)
-            echoed.append(out)
+        for name, kind, argument, defaulted in plan:
+            if name == "id":
+                continue
+            if defaulted and any(name not in row for row in rows):
+                raise Unsure(name)  # the database fills it: its value is not known here
+            kinds = set(map(type, [out[name] for out in echoed]))
+            if kinds <= _AS_THEY_ARE.get(kind, _NONE):
+                continue  # (most columns: every value given back as it is)
+            before: Any = None
+            after: Any = None
+            for out in echoed:
+                value = out[name]
+                if value is not None:
+                    if value is not before:  # the same object as the row before (the batch's clock): as it
+                        before, after = value, _echo(value, kind, argument, sqlite, zone)
+                    out[name] = after
     except Unsure:
         return None
     return echoed
+
+
+_NONE = frozenset({type(None)})
+# the column kinds whose values of these exact types come back as they are
+_AS_THEY_ARE = {_SAME_STR: frozenset({str, type(None)}), _SAME_INT: frozenset({int, type(None)}),
+                _SAME_BOOL: frozenset({bool, type(None)}), _SAME_DATE: frozenset({date, type(None)})}
 
 
 def _echo(value: Any, kind: int, argument: Any, sqlite: bool, zone: tzinfo | None) -> Any:

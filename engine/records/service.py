@@ -26,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DataError, IntegrityError
 
-from ..fields.base import FieldType, FieldValueError
+from ..fields.base import FieldValueError
 from ..fields.encryption import is_sealed, keyring
 from ..fields.numbers import SQLITE_EXACT_DIGITS, digits_kept, numbers_in
 from ..messages import N_, message
@@ -36,6 +36,7 @@ from ..model.search import SEARCH_COLUMN, search_key
 from ..permissions import org
 from ..permissions.policy import Access, Policy
 from ..storage import audit_log, comments, notifications, sequence, shares, write_engine
+from ..storage.bulk import insert_rows
 from ..workflows import guard
 from .context import SYSTEM, Context
 from .echo import echo_plan, echo_rows
@@ -97,6 +98,7 @@ _READER: ContextVar[tuple[RecordService, Connection, dict] | None] = ContextVar(
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})  # values JSON holds as they are
 _AUDIT_SKIP = frozenset({"id", "version", "created_at", "updated_at", "created_by"})
+_STANDARD_COLUMNS = ("id", "created_at", "updated_at", "created_by", "owner", "version")  # a record's first keys
 
 
 def jsonable(value: Any) -> Any:
@@ -143,9 +145,14 @@ class RecordService:
         # `create` per row (the reference the batch is tested against)
         self.import_batches = True
         self._encrypted: dict[str, frozenset[str]] = {}  # per entity, its encrypted fields
-        self._columns: dict[str, list[tuple[Field, list[str], bool]]] = {}  # per entity, what a row holds
+        # per entity, what a row holds: the keys of stored fields, and the fields whose type converts
+        self._columns: dict[str, tuple[frozenset[str], list[Field]]] = {}
         self._keys: dict[str, dict[str, Field]] = {}  # per entity, input keys and their fields
         self.links = LinkRules(self)  # links' filters and fields copied from linked records
+        # per entity: a whole row's keys in the record's order (as a list and a set), and the
+        # fields whose type converts the stored value (`_from_row`)
+        self._whole_rows: dict[str, tuple[list[str], frozenset[str], list[Field]]] = {}
+        self._audit_orders: dict[tuple[str, ...], list[str]] = {}  # a new record's keys -> its audit's keys
 
     @property
     def flows(self):
@@ -597,7 +604,7 @@ class RecordService:
                 self._write_children(conn, entity, record_id, records[i], None)
         saved = self._saved_many(conn, entity, rows, ids)
         entries = [self._audit_entry(conn, entity, record["id"], "create", None, record, context) for record in saved]
-        conn.execute(_AUDIT_INSERT, entries)
+        insert_rows(conn, audit_log, entries)
         flowing = entity.name in self._workflow_entities
         for record in saved:
             self._hook("tailor_after_save", entity=entity, record=record, old=None, context=context)
@@ -682,9 +689,22 @@ class RecordService:
 
     @staticmethod
     def _in_chunks(conn: Connection, column: Any, where: Any, values: list[Any], scope: Any = None) -> Iterator[Any]:
-        """`SELECT column WHERE where IN values (AND scope)`, 500 values a query."""
-        for start in range(0, len(values), 500):
-            statement = sa.select(column).where(where.in_(values[start:start + 500]))
+        """`SELECT column WHERE where IN values (AND scope)`, 500 values a query. On
+        PostgreSQL, texts and whole numbers go as one array (`= ANY`), of the column's base
+        type (never its length, which a cast would cut): one parameter, one statement the
+        driver prepares once, instead of 500 parameters to render, send and plan each time."""
+        array = None
+        if conn.dialect.name == "postgresql":
+            if isinstance(where.type, sa.String) and all(type(v) is str for v in values):
+                array = postgresql.ARRAY(sa.String())
+            elif isinstance(where.type, sa.Integer) and all(type(v) is int for v in values):
+                array = postgresql.ARRAY(sa.BigInteger())
+        size = 5000 if array is not None else 500
+        for start in range(0, len(values), size):
+            chunk = values[start:start + size]
+            condition = where == sa.any_(sa.bindparam("values", chunk, type_=array)) if array is not None \
+                else where.in_(chunk)
+            statement = sa.select(column).where(condition)
             if scope is not None:
                 statement = statement.where(scope)
             yield from conn.execute(statement).scalars()
@@ -736,7 +756,7 @@ class RecordService:
             counter = sa.text("SELECT seq FROM sqlite_sequence WHERE name = :name")
             for run in runs:
                 before = conn.execute(counter, {"name": table.name}).scalar() or 0
-                conn.execute(self._plain_insert(entity), run)
+                insert_rows(conn, table, run)
                 after = conn.execute(counter, {"name": table.name}).scalar() or 0
                 if after - before != len(run):
                     raise _BatchRefused()
@@ -754,7 +774,7 @@ class RecordService:
                 ids = [int(i) for i in taken]
                 at = iter(ids)
                 for run in runs:
-                    conn.execute(self._plain_insert(entity), [{**row, "id": next(at)} for row in run])
+                    insert_rows(conn, table, [{**row, "id": next(at)} for row in run])
                 return ids
         statement = self._statements.get(("insert many", entity.name))
         if statement is None:
@@ -773,12 +793,6 @@ class RecordService:
             self._statements[key] = conn.execute(sa.text("SELECT pg_get_serial_sequence(:table, 'id')"),
                                                  {"table": conn.dialect.identifier_preparer.quote(table.name)}).scalar()
         return self._statements[key]
-
-    def _plain_insert(self, entity: Entity) -> Any:
-        statement = self._statements.get(("insert", entity.name))
-        if statement is None:
-            statement = self._statements[("insert", entity.name)] = entity.table.insert()
-        return statement
 
     def _autoincrement(self, conn: Connection, table: sa.Table) -> bool:
         """Whether an SQLite table was created with AUTOINCREMENT (ids never reused, counted
@@ -1399,19 +1413,20 @@ class RecordService:
         return keys
 
     def _row_values(self, entity: Entity, record: dict[str, Any]) -> dict[str, Any]:
-        row: dict[str, Any] = {}
-        if SEARCH_COLUMN in entity.table.c:  # the folded text searches look in, kept with every save
-            row[SEARCH_COLUMN] = search_key(entity, record)
+        """The columns of a record: its values of stored fields (and their parts), those
+        of types that convert converted (`to_row`), and the search key."""
         columns = self._columns.get(entity.name)
-        if columns is None:  # worked out once: (field, its keys, whether its type converts the value)
-            columns = self._columns[entity.name] = [
-                (f, f.type.input_keys(f), type(f.type).to_row is not FieldType.to_row) for f in entity.fields.values()
-                if f.type.storage == "column" and not (f.is_computed and not f.stored)]
-        for field, keys, converts in columns:
-            for key in keys:
-                if key in record:
-                    row[key] = record[key]
-            if converts and field.name in record:
+        if columns is None:  # worked out once: the keys stored as they are, and the fields that convert
+            fields = [f for f in entity.fields.values()
+                      if f.type.storage == "column" and not (f.is_computed and not f.stored)]
+            columns = self._columns[entity.name] = (
+                frozenset(k for f in fields for k in f.type.input_keys(f)),
+                [f for f in fields if not f.type.writes_as_is(f)])
+        keys, converting = columns
+        row = {SEARCH_COLUMN: search_key(entity, record)} if SEARCH_COLUMN in entity.table.c else {}
+        row.update({k: v for k, v in record.items() if k in keys})
+        for field in converting:
+            if field.name in record:
                 row.update(field.type.to_row(record[field.name], field))
         return row
 
@@ -1424,25 +1439,35 @@ class RecordService:
         return int(conn.execute(statement, row).scalar_one())
 
     def _from_row(self, entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
-        record: dict[str, Any] = {k: row[k] for k in ("id", "created_at", "updated_at", "created_by", "owner",
-                                                       "version") if k in row}
         readers = self._row_fields.get(entity.name)
         if readers is None:  # (field, its extra keys, whether its type reads the row its own way)
             readers = self._row_fields[entity.name] = [
-                (f, f.type.input_keys(f)[1:], type(f.type).from_row is not FieldType.from_row)
+                (f, f.type.input_keys(f)[1:], not f.type.reads_as_stored(f))
                 for f in entity.fields.values() if f.type.storage == "column" and not (f.is_computed and not f.stored)]
-        for field, extra, converts in readers:
-            name = field.name
-            if name not in row:
-                continue
-            record[name] = field.type.from_row(row, field) if converts else row[name]
-            for key in extra:
-                record[key] = row.get(key)
+        whole = self._whole_rows.get(entity.name)
+        if whole is None:  # the keys of a row of every column, in the record's order, and who converts
+            keys = [k for k in _STANDARD_COLUMNS if k in entity.table.c]
+            for field, extra, _converts in readers:
+                keys += [field.name, *extra]
+            whole = self._whole_rows[entity.name] = (keys, frozenset(keys), [
+                field for field, _extra, converts in readers if converts])
+        if row.keys() >= whole[1]:  # every column (a record loaded, an import's saved record): most rows
+            record = {k: row[k] for k in whole[0]}
+            for field in whole[2]:
+                record[field.name] = field.type.from_row(row, field)
+        else:
+            record = {k: row[k] for k in _STANDARD_COLUMNS if k in row}
+            for field, extra, converts in readers:
+                name = field.name
+                if name not in row:
+                    continue
+                record[name] = field.type.from_row(row, field) if converts else row[name]
+                for key in extra:
+                    record[key] = row.get(key)
         for key in ("created_at", "updated_at"):
-            if isinstance(record.get(key), datetime) and record[key].tzinfo is None:
-                from datetime import UTC
-
-                record[key] = record[key].replace(tzinfo=UTC)
+            moment = record.get(key)
+            if isinstance(moment, datetime) and moment.tzinfo is None:
+                record[key] = moment.replace(tzinfo=UTC)
         return record
 
     def _load(self, conn: Connection, entity: Entity, record_id: int, for_update: bool = False):
@@ -1672,14 +1697,18 @@ class RecordService:
                 if before != after:
                     changes[key] = [before, after]
                     plain = plain and type(before) in _PLAIN and type(after) in _PLAIN
-        else:  # a new record: every value it has (nothing before)
-            for key in sorted(new):
-                after = new[key]
-                if after is not None and key not in _AUDIT_SKIP:
-                    if type(after) not in _PLAIN:
-                        after = jsonable(after)
-                        plain = plain and type(after) in _PLAIN
-                    changes[key] = [None, after]
+        else:  # a new record: every value it has (nothing before), in the order of its keys
+            keys = tuple(new)
+            order = self._audit_orders.get(keys)
+            if order is None:  # the records of an import share their keys: sorted once
+                if len(self._audit_orders) > 256:
+                    self._audit_orders.clear()
+                order = self._audit_orders[keys] = [k for k in sorted(keys) if k not in _AUDIT_SKIP]
+            changes = {key: [None, after] for key in order if (after := new[key]) is not None}
+            for pair in changes.values():
+                if type(pair[1]) not in _PLAIN:
+                    pair[1] = jsonable(pair[1])
+                    plain = plain and type(pair[1]) in _PLAIN
         for key in encrypted.intersection(changes) if encrypted else ():  # the trail holds no clear text either
             changes[key] = [v if v is None else keyring().seal(str(v)) for v in changes[key]]
         if action == "update" and not changes:

@@ -219,6 +219,7 @@ def derive_values(fields, record: dict[str, Any], old: dict[str, Any] | None,
 
 
 def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:
+    reading = None  # (input language, digits kept): asked once, for the fixed defaults
     for field in _defaulted(fields):
         if field.name in record:
             continue
@@ -229,7 +230,9 @@ def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:
             except FieldValueError:
                 record[field.name] = None
         elif field.default is not None:
-            record.update(_default_of(field))
+            if reading is None:
+                reading = (_LANGUAGE.get(), _EXACT_DIGITS.get())
+            record.update(_default_of(field, reading))
 
 
 _PER_FIELDS: dict[tuple[str, int], tuple[Any, Any]] = {}  # (what, id(fields)) -> (fields, it)
@@ -261,11 +264,12 @@ _DEFAULTS: dict[tuple, tuple[Field, dict[str, Any]]] = {}  # (id(field), languag
 _SCALARS = (str, int, float, bool, type(None), Decimal, date, datetime, time)
 
 
-def _default_of(field: Field) -> dict[str, Any]:
+def _default_of(field: Field, reading: tuple[str, int | None]) -> dict[str, Any]:
     """A field's fixed default, coerced as input (in the input language: a number's text
-    reads by it). Worked out once per compiled field when its values cannot be changed in
-    place (text, numbers, booleans); others (a list of tags) are coerced afresh each time."""
-    key = (id(field), _LANGUAGE.get(), _EXACT_DIGITS.get())
+    reads by it; `reading` is that language and the digits kept). Worked out once per
+    compiled field when its values cannot be changed in place (text, numbers, booleans);
+    others (a list of tags) are coerced afresh each time."""
+    key = (id(field), *reading)
     known = _DEFAULTS.get(key)
     if known is not None and known[0] is field:
         return known[1]
@@ -373,7 +377,8 @@ def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, 
         if money:  # the currency: one of the field's set, or the other field's code
             for where, message in field.type.currency_errors(record, old, field).items():
                 errors.setdefault(prefix + where, []).append(message)
-        if value is None or is_empty(value):  # (every type holds None empty)
+        if value is None or (is_empty(value) if is_empty is not None  # (every type holds None empty)
+                             else value == "" or value == [] or value == {}):  # (FieldType.is_empty, inline)
             if may_require and is_required(field, record, context):
                 errors.setdefault(prefix + name, []).append(_message(REQUIRED))
             continue
@@ -406,7 +411,8 @@ def _validation_plan(fields) -> list[tuple]:
     name, "rows" / "choice" / None, whether it is money, whether it may be required at all
     (`is_required` is asked only then: autonumbers, computed and hidden fields never are, nor
     fields neither required nor required_when), its type's check of a stored value (None:
-    not stored, or a type that checks nothing more than coercion did), its type's `is_empty`)."""
+    not stored, or a type that checks nothing more than coercion did), its type's `is_empty`
+    (None: FieldType's, which `validate_fields` asks inline))."""
     def build() -> list[tuple]:
         plan = []
         for field in fields.values():
@@ -417,7 +423,7 @@ def _validation_plan(fields) -> list[tuple]:
             checks = field.type.validate if field.type.storage == "column" and not field.is_computed \
                 and type(field.type).validate is not FieldType.validate else None
             plan.append((field, field.name, kind, field.type.name == "money", may_require, checks,
-                         field.type.is_empty))
+                         None if type(field.type).is_empty is FieldType.is_empty else field.type.is_empty))
         return plan
     return _per_fields("validation", fields, build)
 
