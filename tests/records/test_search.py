@@ -183,3 +183,17 @@ def test_a_search_with_a_nul_character_is_a_clear_error(service_for):
     for query in (Query(search="a\x00b", limit=5), Query(filters=[("city", "contains", "a\x00b")], limit=5)):
         with pytest.raises(ValidationError):
             service.list("person", query)
+
+
+def test_a_new_record_is_found_by_its_autonumber_at_once(service_for):
+    """The number is given when the record is saved: its search key has it from the start,
+    one record at a time and in a batch (an import), not only after the next edit."""
+    service = service_for({"entities/person.yaml": PEOPLE.replace("  note: {type: text}", "  note: {type: text}\n"
+                                                                  "  code: {type: autonumber, format: 'P-{####}'}")
+                           .replace("[name, city]", "[name, city, code]")})
+    one = service.create("person", {"name": "Ana"})
+    batch = [({}, {"name": "Bo"}), ({}, {"name": "Chen"})]  # (result, input), as an import's rows
+    service._create_many(service.model.entity("person"), batch, Context())
+    assert one["code"] == "P-0001" and names(service, "P-0001") == ["Ana"]
+    assert [service.get("person", result["id"])["code"] for result, _data in batch] == ["P-0002", "P-0003"]
+    assert names(service, "p-0003") == ["Chen"]
