@@ -308,15 +308,15 @@ def serve(project: str, database: str | None, host: str, port: int) -> None:
     from .web import create_app
 
     settings = Settings.from_env(project=project, database_url=database)
+    if not _port_free(host, port):  # before the app: it starts the job runner's thread
+        click.echo(f"error: port {port} on {host} is in use by another program: choose another with --port "
+                   f"(make demo PORT=5050)", err=True)
+        sys.exit(EXIT_PROBLEMS)
     try:
         app = create_app(settings)
     except ProjectError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
-        sys.exit(EXIT_PROBLEMS)
-    if not _port_free(host, port):
-        click.echo(f"error: port {port} on {host} is in use by another program: choose another with --port "
-                   f"(make demo PORT=5050)", err=True)
         sys.exit(EXIT_PROBLEMS)
     click.echo(f"serving {project} at http://{host}:{port}/ (sign in with a user from `tailor user create` "
                "or the demo data)")

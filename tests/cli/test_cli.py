@@ -178,10 +178,13 @@ def test_serve_says_when_its_port_is_taken(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        before = runners()
         result = CliRunner().invoke(cli, ["serve", str(EXAMPLES / "crm"), "--database",
                                           f"sqlite:///{tmp_path / 'x.sqlite'}", "--port", str(port)])
     assert result.exit_code == 2, result.output
     assert f"port {port} on 127.0.0.1 is in use" in result.output and "PORT=5050" in result.output
+    # refused before the app was made: no job runner left polling a database nobody migrated
+    assert runners() <= before, "serve started a job runner, then refused to serve"
 
 
 def test_check_strict_fails_on_a_missing_translation_with_its_position(tmp_path):
@@ -208,3 +211,10 @@ def test_check_strict_fails_on_a_missing_translation_with_its_position(tmp_path)
     warning = next(line for line in result.output.splitlines() if "W301" in line)
     assert f"ticket.yaml:{options}:" in warning and "no zh label: high" in warning, warning
     assert "--strict" in result.output
+
+
+def runners() -> set:
+    """The in-process job runners' threads alive now (engine.jobs.start_in_process)."""
+    import threading
+
+    return {t for t in threading.enumerate() if t.name == "tailor-jobs" and t.is_alive()}
