@@ -47,13 +47,9 @@ def select_timezone() -> str:
 @lru_cache(maxsize=16)
 def project_zone(name: Any) -> str:
     """`name` when it is a time zone this machine knows, else UTC (`tailor check` reports it)."""
-    from zoneinfo import ZoneInfo
+    from ..spec.checks import known_zone
 
-    try:
-        ZoneInfo(name)
-    except (TypeError, ValueError, KeyError, OSError):
-        return "UTC"
-    return name
+    return name if isinstance(name, str) and known_zone(name) else "UTC"
 
 
 # -- per-request caches ---------------------------------------------------------------------

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -144,6 +146,27 @@ def page(browser, csp_violations):
 
 
 DEMO_PASSWORD = "demo-pass-1"  # the demo users' (examples/crm/demo/00_users.yaml)
+
+
+PHONE = {"width": 390, "height": 844}
+LAPTOP = {"width": 1366, "height": 900}
+
+
+def overflow(page) -> int:
+    """How far the page is wider than the screen (0 or less: no sideways scrolling)."""
+    return page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
+@contextmanager
+def opened(browser, viewport: dict[str, int], **options) -> Iterator:
+    """A page in a browser context of its own at `viewport` (PHONE, LAPTOP…), closed after."""
+    context = browser.new_context(viewport=viewport, locale="en-US", **options)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        yield page
+    finally:
+        context.close()
 
 
 def sign_in(page, server: LiveServer, username: str = "alice", language: str = "en", password: str = PASSWORD) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from browserutil import sign_in, use_language
+from browserutil import PHONE, opened, sign_in, use_language
 
 from engine.paths import ROOT
 
@@ -41,10 +41,7 @@ def test_main_pages_have_no_serious_accessibility_violations_in_both_languages(p
 def test_the_phone_layout_has_no_serious_accessibility_violations(browser, live_server):
     """At 390 px lists are cards and forms one column: the same rules, the pages a rep opens
     on a phone, in Chinese."""
-    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    try:
+    with opened(browser, PHONE, is_mobile=True, has_touch=True) as page:
         sign_in(page, live_server, language="zh")
         found = {}
         for path in ("/home", "/e/opportunity", "/e/opportunity/1", "/e/activity/new", "/approvals"):
@@ -53,5 +50,3 @@ def test_the_phone_layout_has_no_serious_accessibility_violations(browser, live_
             if problems:
                 found[path] = problems
         assert not found, json.dumps(found, ensure_ascii=False, indent=1)
-    finally:
-        context.close()

@@ -10,18 +10,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from browserutil import DEMO_PASSWORD, screenshot, sign_in
+from browserutil import DEMO_PASSWORD, LAPTOP, PHONE, opened, overflow, screenshot, sign_in
 
 from engine.records import SYSTEM, Context
 from engine.storage import users
 from engine.workflows import inbox
-
-LAPTOP = {"width": 1366, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-def overflow(page) -> int:
-    return page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
 def user_id(server, username: str) -> int:
@@ -38,10 +31,7 @@ def test_a_reps_home_opens_what_is_due_and_the_records_timeline(browser, live_se
                  "next_follow_up": today.isoformat(), "owner": rep}, Context(actor=SYSTEM), trusted=True)
     for viewport, language, due_heading, comment in ((LAPTOP, "zh", "今日到期", "已电话确认，@zhao.min 请跟进报价"),
                                                       (PHONE, "en", "Due today", "Sent the quote, @zhao.min FYI")):
-        context = browser.new_context(viewport=viewport, locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        try:
+        with opened(browser, viewport) as page:
             sign_in(page, live_server, "wang.lei", language=language, password=DEMO_PASSWORD)
             agenda = page.locator("#my-agenda")
             assert due_heading in agenda.locator("h2").first.inner_text()
@@ -66,8 +56,6 @@ def test_a_reps_home_opens_what_is_due_and_the_records_timeline(browser, live_se
             assert kinds and all("kind-changes" in k for k in kinds), kinds
             assert overflow(page) <= 0
             screenshot(page, f"timeline-{language}-{viewport['width']}")
-        finally:
-            context.close()
     with live_server.app.extensions["tailor"].engine.connect() as conn:
         from engine.storage import notifications
 
@@ -86,10 +74,7 @@ def test_a_managers_home_opens_the_approvals_waiting(browser, live_server):
         first = inbox.inbox(conn, manager, "todo", limit=1)[0]
     assert waiting >= 1
     for viewport, language, heading in ((LAPTOP, "en", "Waiting for your approval"), (PHONE, "zh", "待你审批")):
-        context = browser.new_context(viewport=viewport, locale="en-US")
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        try:
+        with opened(browser, viewport) as page:
             sign_in(page, live_server, "zhao.min", language=language, password=DEMO_PASSWORD)
             approvals = page.locator("#my-approvals")
             assert heading in approvals.locator("h2").inner_text()
@@ -100,8 +85,5 @@ def test_a_managers_home_opens_the_approvals_waiting(browser, live_server):
             approvals.locator(f"a[href='/e/{first['entity']}/{first['record_id']}']").click()
             page.wait_for_url(f"**/e/{first['entity']}/{first['record_id']}")
             assert page.locator("#my-task").count() == 1  # his decision is asked for there
-        finally:
-            context.close()
-    sign_back = browser.new_context(viewport=LAPTOP).new_page()
-    sign_in(sign_back, live_server, "zhao.min", language="zh", password=DEMO_PASSWORD)  # his demo language
-    sign_back.context.close()
+    with opened(browser, LAPTOP) as page:
+        sign_in(page, live_server, "zhao.min", language="zh", password=DEMO_PASSWORD)  # his demo language

@@ -5,18 +5,11 @@ than the screen."""
 
 from __future__ import annotations
 
-from browserutil import screenshot, sign_in
-
-
-def overflow(page) -> int:
-    return page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+from browserutil import PHONE, opened, overflow, screenshot, sign_in
 
 
 def test_build_preview_and_save_a_report_on_a_phone(browser, live_server):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    try:
+    with opened(browser, PHONE) as page:
         sign_in(page, live_server)
         page.goto(live_server.url + "/reports/builder")
         page.select_option("select[name=entity]", "opportunity")
@@ -50,8 +43,6 @@ def test_build_preview_and_save_a_report_on_a_phone(browser, live_server):
         assert page.locator("table tbody tr").count() == rows
         assert page.locator(".report-chart[data-drawn]").count() == 1
         assert overflow(page) <= 0
-    finally:
-        context.close()
 
 
 def test_a_pivot_on_a_phone_scrolls_sideways_inside_its_box(browser, live_server):
@@ -64,10 +55,7 @@ def test_a_pivot_on_a_phone_scrolls_sideways_inside_its_box(browser, live_server
     from engine.records import Context, Query
     from engine.storage import users
 
-    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    try:
+    with opened(browser, PHONE) as page:
         sign_in(page, live_server)
         page.goto(live_server.url + "/reports/builder?entity=opportunity")
         page.wait_for_selector("#builder-preview table")
@@ -91,5 +79,3 @@ def test_a_pivot_on_a_phone_scrolls_sideways_inside_its_box(browser, live_server
         assert widths[0] > widths[1], widths  # wider than the phone: scrolls inside its box
         assert overflow(page) <= 0
         screenshot(page, "report-pivot-phone")
-    finally:
-        context.close()

@@ -626,14 +626,20 @@ def bad_request(message: str):
     return page(400, _("Bad request"), message)
 
 
+def asked(current: Entity, ctx: Context) -> tuple[ListState, list[Column], Query]:
+    """What the request's parameters ask of a list (its page, its totals, its export): the
+    state, the columns shown and the query; BadParameter or ValidationError when malformed."""
+    state = read_state(current, request.args, ctx.actor.id)
+    columns = shown_columns(current, state)
+    return state, columns, to_query(current, state, columns)
+
+
 @bp.get("/e/<entity>")
 def list_page(entity: str):
     current = entity_or_404(entity)
     ctx = context()
     try:
-        state = read_state(current, request.args, ctx.actor.id)
-        columns = shown_columns(current, state)
-        query = to_query(current, state, columns)
+        state, columns, query = asked(current, ctx)
         size = current.list.page_size
         rows = service().list(current.name, replace(query, limit=size + 1, after=state.after), ctx)
         total = service().count(current.name, query, ctx, limit=COUNT_CAP + 1)
@@ -688,9 +694,8 @@ def list_totals(entity: str):
     current = entity_or_404(entity)
     ctx = context()
     try:
-        state = read_state(current, request.args, ctx.actor.id)
-        columns = shown_columns(current, state)
-        footer = totals_row(current, columns, to_query(current, state, columns), ctx)
+        _state, columns, query = asked(current, ctx)
+        footer = totals_row(current, columns, query, ctx)
     except (BadParameter, ValidationError) as exc:
         return bad_request(say_error(exc))
     return render_template("_list_totals.html", footer=footer, headers=[{"column": c} for c in columns])
@@ -954,10 +959,7 @@ def export_setup(entity: str):
     ctx = context()
     service().authorize(current.name, "export", ctx)
     try:
-        state = read_state(current, request.args, ctx.actor.id)
-        state.after = None  # every page, from the first
-        columns = shown_columns(current, state)
-        query = to_query(current, state, columns)
+        _state, columns, query = asked(current, ctx)  # every page, from the first (`after` is not in it)
         keys = order_keys(current, query)
         first = service().list(current.name, replace(query, limit=EXPORT_BATCH), ctx, action="export")
         truncated = len(first) == EXPORT_BATCH and service().count(
