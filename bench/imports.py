@@ -39,6 +39,7 @@ from engine.imports import run, start  # noqa: E402
 from engine.migrate import apply_plan, plan_migration, upgrade_system_tables  # noqa: E402
 from engine.model import load_model  # noqa: E402
 from engine.permissions.org import set_roles  # noqa: E402
+from engine.model.search import SEPARATOR  # noqa: E402
 from engine.records import Context, RecordService  # noqa: E402
 from engine.storage import make_engine, write_engine  # noqa: E402
 from engine.users import create_user  # noqa: E402
@@ -94,7 +95,7 @@ def core_rows(rows: int) -> list[dict]:
     return [{"name": f"Customer {i:07d}", "level": LEVELS[i % 3], "city": "Shanghai", "employees": i % 500,
              "annual_revenue": Decimal((i % 1000) * 100) + Decimal("0.50"), "annual_revenue_currency": "CNY",
              "code": f"CUS-{i + 1:05d}", "classification": "prospect", "country": "China",
-             "tailor_search": f"customer {i:07d}", "phones": None, "phones_items": None,
+             "tailor_search": f"customer {i:07d}{SEPARATOR}cus-{i + 1:05d}", "phones": None, "phones_items": None,
              "phones_kinds": None, "open_opportunities": 0, "open_pipeline": zero, "won_revenue": zero,
              "activity_count": 0, "created_by": None, "owner": None, "created_at": now, "updated_at": now,
              "version": 1}

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from xml.etree.ElementTree import iterparse
 
+from ..gcpause import gc_paused
 from . import messages as m
 from .messages import ImportProblem
 
@@ -48,7 +49,7 @@ class Sheet:
 
     name: str
     headers: list[str]
-    rows: list[list[Any]]
+    rows: list[tuple[Any, ...]]
     numbers: list[int]
     sheets: list[str] = field(default_factory=list)  # every sheet of a workbook
     encoding: str | None = None  # a CSV's
@@ -67,6 +68,11 @@ class Sheet:
 
 def read_file(data: bytes, name: str, sheet: str | None = None) -> Sheet:
     """The table in an uploaded file (`name` is shown in messages)."""
+    with gc_paused():  # a row is a few acyclic objects: the cyclic collector has nothing to find
+        return _read(data, name, sheet)
+
+
+def _read(data: bytes, name: str, sheet: str | None) -> Sheet:
     limit = max_bytes()
     if len(data) > limit:
         raise ImportProblem(m.TOO_LARGE, name=name, size=f"{len(data) / MB:.1f}", limit=f"{limit / MB:g}")
@@ -269,7 +275,9 @@ def _table(name: str, rows: list[tuple[int, list[Any]]], merges: list[tuple[int,
     data_rows, numbers = [], []
     wanted = len(headers)
     for number, values in rows[depth:]:
-        cells = values[:wanted] if len(values) >= wanted else values + [None] * (wanted - len(values))
+        # a tuple of texts and numbers: the cyclic collector stops tracking it after one look,
+        # instead of scanning every row of a large file again at each full collection
+        cells = tuple(values[:wanted]) if len(values) >= wanted else (*values, *[None] * (wanted - len(values)))
         if cells.count(None) == wanted:
             continue  # a blank line (a cleaned cell is never "": empty text is None)
         data_rows.append(cells)

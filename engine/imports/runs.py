@@ -3,7 +3,7 @@
 * `dry_run` sends every row through `RecordService.import_rows` inside one transaction and
   rolls it back: the counts and failed rows are exactly what a run would give (the same
   code, the same rules), and nothing is written.
-* `start` keeps the file, its mapping and the user in `tailor_import_run` and queues a job
+* `start` keeps the file (`tailor_import_file`), its mapping and the user (`tailor_import_run`) and queues a job
   (kind "import"); `run` works through it a batch at a time. Each batch commits with the
   run's progress (rows done, counts, failed rows, the records written): a crash or
   `kill -9` loses at most the batch in flight, and a restart resumes at `rows_done`, so
@@ -26,7 +26,7 @@ from ..jobs import LEASE, MAX_ATTEMPTS, JobContext, now_utc, schedule
 from ..model.model import Entity
 from ..records.context import SYSTEM, Actor, Context
 from ..records.errors import RecordError, ValidationError
-from ..storage import import_errors, import_items, import_runs, jobs
+from ..storage import import_errors, import_files, import_items, import_runs, jobs
 from ..storage.bulk import insert_rows
 from . import messages as m
 from .convert import Converter
@@ -34,7 +34,7 @@ from .mapping import Mapping
 from .messages import ImportProblem, Problem
 from .reading import Sheet, read_file
 
-BATCH = 500  # rows per transaction of a run
+BATCH = 1000  # rows per transaction of a run (each commit waits for the disk)
 JOB_KIND = "import"
 ENGINE_MESSAGE = "%(text)s"  # an engine message, kept as it was said
 # a callback for progress (rows done, total) of the runs made in this context (the CLI's bar)
@@ -178,8 +178,9 @@ def start(service: Any, entity_name: str, data: bytes, file_name: str, mapping: 
     with service.transaction() as conn:
         run_id = conn.execute(import_runs.insert().values(
             entity=entity.name, user_id=context.actor.id, status="queued", file_name=file_name[:255],
-            source=data, mapping=mapping.to_dict(), total_rows=len(sheet.rows), created_at=now_utc())
+            mapping=mapping.to_dict(), total_rows=len(sheet.rows), created_at=now_utc())
             .returning(import_runs.c.id)).scalar_one()
+        conn.execute(import_files.insert().values(run_id=run_id, source=data))
         schedule(conn, JOB_KIND, job_key(run_id), now_utc(), {"run": run_id})
     return int(run_id)
 
@@ -211,7 +212,7 @@ def run(service: Any, run_id: int, job: int | None = None, batch: int = BATCH,
     try:
         entity = service.model.entity(record["entity"])
         mapping = Mapping.from_dict(record["mapping"])
-        sheet = read_file(record["source"], record["file_name"], mapping.sheet)
+        sheet = read_file(source_of(service, run_id), record["file_name"], mapping.sheet)
         mapping.check(entity, sheet)
     except (ImportProblem, KeyError) as exc:
         _finish(service, run_id, "failed", str(exc))
@@ -313,6 +314,15 @@ def summary_of(service: Any, run_id: int) -> Summary:
     return summary
 
 
+def source_of(service: Any, run_id: int) -> bytes:
+    """The file a run imports, as uploaded."""
+    with service.engine.connect() as conn:
+        source = conn.execute(sa.select(import_files.c.source).where(import_files.c.run_id == run_id)).scalar()
+    if source is None:
+        raise ImportProblem(m.NO_RUN, run=run_id)
+    return bytes(source)
+
+
 def _summary_of(record: dict[str, Any]) -> Summary:
     return Summary(entity=record["entity"], total=record["total_rows"], created=record["created"],
                    updated=record["updated"], unchanged=record["unchanged"], failed=record["failed"],
@@ -359,4 +369,4 @@ def actor_label(actor: Actor) -> str:
 
 
 __all__ = ["BATCH", "JOB_HANDLERS", "PROGRESS", "RecordError", "RowError", "RunLost", "Summary", "ValidationError",
-           "dry_run", "job_id", "prepare", "run", "run_job", "start", "summary_of"]
+           "dry_run", "job_id", "prepare", "run", "run_job", "source_of", "start", "summary_of"]

@@ -333,20 +333,15 @@ class RecordService:
                  numbers: dict[str, Iterator[str]] | None = None) -> dict[str, Any]:
         """The table row of a new record: its autonumbers (taken from `numbers`, a block
         allocated for a batch, or one at a time), owner and standard columns."""
-        row = self._row_values(entity, record)
         numbered = self._statements.get(("autonumbers", entity.name))
         if numbered is None:
             numbered = self._statements[("autonumbers", entity.name)] = [
                 f for f in entity.fields.values() if f.is_autonumber]
-        assigned = False
-        for field in numbered:
+        for field in numbered:  # first: the row's search key finds the record by its number from the start
             if record.get(field.name) is None:
-                number = next(numbers[field.name]) if numbers is not None else \
+                record[field.name] = next(numbers[field.name]) if numbers is not None else \
                     self._next_number(conn, entity, field, context)
-                record[field.name] = row[field.name] = number
-                assigned = True
-        if assigned and SEARCH_COLUMN in row:  # found by its number from the start
-            row[SEARCH_COLUMN] = search_key(entity, record)
+        row = self._row_values(entity, record)
         owner = record.pop("owner", None) if "owner" in record else context.actor.id
         row.update(created_at=context.now, updated_at=context.now, created_by=context.actor.id,
                    owner=owner, version=1)

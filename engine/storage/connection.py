@@ -12,8 +12,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from .jsontext import dumps
+
 
 def make_engine(url: str, **kwargs) -> Engine:
+    kwargs.setdefault("json_serializer", dumps)  # engine/storage/jsontext.py
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
         engine = sa.create_engine(url, **kwargs)

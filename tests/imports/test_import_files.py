@@ -41,16 +41,16 @@ def test_a_file_over_the_limit_is_refused(monkeypatch):
 
 def test_sheets_delimiters_encodings_and_headers():
     data = xlsx_bytes([["name"], ["first"]], extra_sheets={"客户": [["名称", "等级", None, None], ["A", "高"]]})
-    assert read_file(data, "w.xlsx").rows == [["first"]]
+    assert read_file(data, "w.xlsx").rows == [("first",)]
     second = read_file(data, "w.xlsx", "客户")
-    assert second.headers == ["名称", "等级"] and second.rows == [["A", "高"]] and second.sheets == ["Sheet1", "客户"]
+    assert second.headers == ["名称", "等级"] and second.rows == [("A", "高")] and second.sheets == ["Sheet1", "客户"]
     with pytest.raises(ImportProblem, match="no sheet named 'Other'"):
         read_file(data, "w.xlsx", "Other")
     semicolons = read_file(("\ufeffname;level\nA;high\n").encode(), "s.csv")
-    assert semicolons.headers == ["name", "level"] and semicolons.rows == [["A", "high"]]
+    assert semicolons.headers == ["name", "level"] and semicolons.rows == [("A", "high")]
     assert semicolons.encoding == "utf-8-sig"
     tabs = read_file(csv_bytes([["名称", "备注"], ["甲", "乙"]], encoding="gb18030", delimiter="\t"), "t.csv")
-    assert tabs.encoding == "gb18030" and tabs.rows == [["甲", "乙"]]
+    assert tabs.encoding == "gb18030" and tabs.rows == [("甲", "乙")]
     with pytest.raises(ImportProblem, match="header row but no data rows"):
         read_file(xlsx_bytes([["name", "level"]]), "h.xlsx")
     with pytest.raises(ImportProblem, match="names a column twice"):

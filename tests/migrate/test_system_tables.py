@@ -148,3 +148,27 @@ def test_revision_0007_adds_and_removes_the_session_tables(db_engine):
     assert added <= set(sa.inspect(db_engine).get_table_names())
     assert _differences(db_engine) == []
     assert select(db_engine, "SELECT username FROM tailor_user") == [("old.user",)]
+
+
+def test_revision_0017_moves_a_runs_file_into_a_table_of_its_own(db_engine):
+    """An import run's file, kept in the run's row before 0017, is in tailor_import_file
+    after it (byte for byte, the run's other values kept), and back in the row after its
+    downgrade."""
+    from alembic import command
+
+    upgrade_system_tables(db_engine)
+    with db_engine.begin() as conn:
+        command.downgrade(system_config(connection=conn), "0016")
+    data = b"name,city\n\xe5\xae\xa2\xe6\x88\xb7,Shanghai\n" + bytes(range(256))
+    insert = sa.text("INSERT INTO tailor_import_run (entity, status, file_name, source, mapping, created_at) "
+                     "VALUES ('customer', 'queued', 'a.csv', :source, '{}', CURRENT_TIMESTAMP)")
+    with db_engine.begin() as conn:
+        conn.execute(insert, {"source": data})
+    upgrade_system_tables(db_engine)
+    assert _differences(db_engine) == []
+    assert select(db_engine, "SELECT r.file_name, f.source FROM tailor_import_run r "
+                             "JOIN tailor_import_file f ON f.run_id = r.id") == [("a.csv", data)]
+    with db_engine.begin() as conn:
+        command.downgrade(system_config(connection=conn), "0016")
+    assert "tailor_import_file" not in sa.inspect(db_engine).get_table_names()
+    assert select(db_engine, "SELECT file_name, source FROM tailor_import_run") == [("a.csv", data)]

@@ -634,8 +634,7 @@ def import_run_failed(entity: str, run_id: int, fmt: str):
     run = run_of(current, run_id, ctx)
     if fmt not in FORMATS:
         abort(404)
-    with service().engine.connect() as conn:
-        source = conn.execute(sa.select(import_runs.c.source).where(import_runs.c.id == run["id"])).scalar_one()
+    source = runs.source_of(service(), run["id"])
     summary = runs.summary_of(service(), run["id"])
     mapping = Mapping.from_dict(run["mapping"])
     return failed_file(source, run["file_name"], mapping.sheet, summary.errors, fmt)
