@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 from engine.imports import run, start  # noqa: E402
 from engine.migrate import apply_plan, plan_migration, upgrade_system_tables  # noqa: E402
 from engine.model import load_model  # noqa: E402
-from engine.permissions.org import set_roles  # noqa: E402
 from engine.model.search import SEPARATOR  # noqa: E402
+from engine.permissions.org import set_roles  # noqa: E402
 from engine.records import Context, RecordService  # noqa: E402
 from engine.storage import make_engine, write_engine  # noqa: E402
 from engine.users import create_user  # noqa: E402
