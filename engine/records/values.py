@@ -291,8 +291,9 @@ def compute(fields, order, record: dict[str, Any], context: Context,
 def prepare_lines(entity: Entity, record: dict[str, Any], context: Context,
                   errors: dict[str, list[str]] | None = None) -> None:
     """Defaults and computed values of each child row, before the parent's computed fields."""
-    for field in entity.fields.values():
-        if field.type.name != "lines" or not isinstance(record.get(field.name), list):
+    for field in _per_fields("lines", entity.fields, lambda: [
+            f for f in entity.fields.values() if f.type.name == "lines"]):
+        if not isinstance(record.get(field.name), list):
             continue
         order = computed_order(field.subfields)
         for i, row in enumerate(record[field.name]):
@@ -372,8 +373,11 @@ def option_problem(field: Field, value: Any, before: Any, trusted: bool) -> str 
 def validate_fields(fields, record: dict[str, Any], old: dict[str, Any] | None, context: Context, validators,
                     errors: dict[str, list[str]], prefix: str = "", trusted: bool = False) -> None:
     get = record.get
-    for field, name, kind, money, may_require, checks, is_empty in _validation_plan(fields):
-        value = get(name)
+    for entry in _validation_plan(fields):
+        value = get(entry[1])
+        if value is None and not entry[7]:  # absent, never required and no currency: nothing to check
+            continue
+        field, name, kind, money, may_require, checks, is_empty, _absent_matters = entry
         if money:  # the currency: one of the field's set, or the other field's code
             for where, message in field.type.currency_errors(record, old, field).items():
                 errors.setdefault(prefix + where, []).append(message)
@@ -412,7 +416,8 @@ def _validation_plan(fields) -> list[tuple]:
     (`is_required` is asked only then: autonumbers, computed and hidden fields never are, nor
     fields neither required nor required_when), its type's check of a stored value (None:
     not stored, or a type that checks nothing more than coercion did), its type's `is_empty`
-    (None: FieldType's, which `validate_fields` asks inline))."""
+    (None: FieldType's, which `validate_fields` asks inline), whether it is looked at when
+    the record has no value for it (money, for its currency; fields that may be required))."""
     def build() -> list[tuple]:
         plan = []
         for field in fields.values():
@@ -422,8 +427,10 @@ def _validation_plan(fields) -> list[tuple]:
                 and (field.required or field.required_when is not None)
             checks = field.type.validate if field.type.storage == "column" and not field.is_computed \
                 and type(field.type).validate is not FieldType.validate else None
-            plan.append((field, field.name, kind, field.type.name == "money", may_require, checks,
-                         None if type(field.type).is_empty is FieldType.is_empty else field.type.is_empty))
+            money = field.type.name == "money"
+            plan.append((field, field.name, kind, money, may_require, checks,
+                         None if type(field.type).is_empty is FieldType.is_empty else field.type.is_empty,
+                         money or may_require))
         return plan
     return _per_fields("validation", fields, build)
 
