@@ -485,3 +485,43 @@ def test_junk_gets_an_answer_never_a_500(app):
                                                                    "name": "junk", key: value})
         assert response.status_code < 500, (key, response.status_code)
     assert changes(app) == []
+
+
+def test_a_links_filter_and_a_copy_from_set_in_the_designer(app):
+    """The field form has inputs of their own for a link's `filter` and a field's
+    `copy_from` (with the LINK.FIELD choices offered), checked as the YAML is: set there,
+    the records service enforces the filter and copies the value."""
+    from engine.records import Context, ValidationError
+    from engine.records.context import SYSTEM
+
+    root = signed_in(app, "root")
+    assert 'name="filter"' in page(root, "/design/e/ticket/fields/product")
+    new_field = page(root, "/design/e/ticket/fields/new?type=string")
+    assert 'name="copy_from"' in new_field and '<option value="product.name">' in new_field
+    assert 'name="copy_from"' not in page(root, "/design/e/ticket/fields/new?type=lines")
+    # an unknown name is the checker's E502, and nothing changes
+    status, html = post_form(root, "/design/e/ticket/fields/product", "design-field", filter="activ")
+    assert status == 422 and "E502" in html, (status, alert(html))
+    assert changes(app) == []
+    status, html = post_form(root, "/design/e/ticket/fields/product", "design-field", filter="active")
+    assert status == 200 and "design-apply" in html, (status, alert(html))
+    apply_preview(root, html)
+    status, html = post_form(root, "/design/e/ticket/fields/new?type=string", "design-field", name="product_name",
+                             label_en="Product name", label_zh="产品名称", copy_from="product.name", section="1")
+    assert status == 200 and "design-apply" in html, (status, alert(html))
+    apply_preview(root, html)
+    ticket = model(app).entities["ticket"]
+    assert ticket.fields["product"].link_filter.source == "active"
+    assert ticket.fields["product_name"].copy_from == ("product", "name")
+    service = WebState.of(app).service
+    engine = Context(actor=SYSTEM)
+    customer = service.create("customer", {"name": "Filter Ltd", "level": "high"}, engine)
+    price = {"amount": "10", "currency": "CNY"}
+    sold = service.create("product", {"sku": "ON-1", "name": "On sale", "list_price": price}, engine)
+    retired = service.create("product", {"sku": "OFF-1", "name": "Retired", "list_price": price, "active": False},
+                             engine)
+    made = service.create("ticket", {"subject": "Noise", "customer": customer["id"], "product": sold["id"]}, engine)
+    assert made["product_name"] == "On sale"
+    with pytest.raises(ValidationError) as refused:
+        service.create("ticket", {"subject": "Old", "customer": customer["id"], "product": retired["id"]}, engine)
+    assert "product" in refused.value.errors

@@ -49,6 +49,7 @@ from ...design import DesignDenied
 from ...errors import Position, Problem
 from ...expr import ExpressionError, compile_expression
 from ...model import CompiledModel, Entity, Field
+from ...spec.link_rules import NOT_COPIED_FROM, NOT_COPIED_INTO
 from ..i18n import gettext as _
 from ..state import WebState
 from . import design_ops as ops_
@@ -235,7 +236,22 @@ def field_context(ent: Entity, type_name: str, values: dict[str, Any], field: Fi
             "allowed": kind.allowed_options, "values": values, "options": options,
             "blank_options": range(len(options), len(options) + 3), "colors": ops_.COLORS,
             "entities": sorted(model.entities), "option_sets": option_sets(model),
-            "more": dump_yaml(more) if more else "", "version": current_version()}
+            "more": dump_yaml(more) if more else "", "version": current_version(),
+            "copy_choices": copy_choices(model, ent) if type_name not in NOT_COPIED_INTO else None}
+
+
+def copy_choices(model: CompiledModel, ent: Entity) -> list[str]:
+    """What `copy_from` may name, offered beside its input: LINK.FIELD for each link of the
+    entity and each field of its target that holds one value (the checker says the rest:
+    a field of another kind, hidden or masked)."""
+    choices = []
+    for link in ent.fields.values():
+        if link.type.name != "link" or link.to not in model.entities:
+            continue
+        for name, target in model.entity(link.to).fields.items():
+            if target.type.name not in NOT_COPIED_FROM and not target.hidden:
+                choices.append(f"{link.name}.{name}")
+    return choices
 
 
 def dump_yaml(value: Any) -> str:

@@ -25,7 +25,8 @@ LANGUAGES = ("en", "zh")
 LABEL_KEYS = ("label", "help", "placeholder")
 FLAGS = ("required", "unique", "index", "readonly")
 CONDITIONS = ("visible_when", "required_when", "readonly_when")
-TEXT_OPTIONS = ("pattern", "format", "expression", "currency", "option_set", "to", "on_delete", "returns", "unit")
+TEXT_OPTIONS = ("pattern", "format", "expression", "currency", "option_set", "to", "on_delete", "returns", "unit",
+                "filter", "copy_from")
 NUMBER_OPTIONS = ("max_length", "min_length", "precision", "scale", "max_items")
 BOUND_OPTIONS = ("min", "max")  # numbers, or dates / durations written as text
 # the options the field form has an input of its own for; a type's other options (a
