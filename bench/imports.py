@@ -2,7 +2,7 @@
 
 1. BENCH_IMPORT_ROWS (default 100,000) customers of the demo CRM imported from a CSV file
    through the full records service (`tailor import`'s run: conversion, permissions of a
-   sales rep, validation, autonumbers, audit, batches of 500 committed with their progress) versus
+   sales rep, validation, autonumbers, audit, batches of 1,000 committed with their progress) versus
    SQLAlchemy Core `executemany` of the same rows into the same table (every value the
    service stores: the search key, the rollups' zeros, …; after each round both tables are
    compared as the driver reads them, so the baseline cannot drift), BENCH_IMPORT_ROUNDS
@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.imports import run, start  # noqa: E402
+from engine.imports.runs import BATCH  # noqa: E402
 from engine.migrate import apply_plan, plan_migration, upgrade_system_tables  # noqa: E402
 from engine.model import load_model  # noqa: E402
 from engine.model.search import SEPARATOR  # noqa: E402
@@ -152,8 +153,8 @@ def import_by_core(folder: Path, round_: int) -> tuple[float, str]:
     gc.collect()
     began = time.perf_counter()
     with write_engine(engine).begin() as conn:
-        for i in range(0, len(rows), 500):
-            conn.execute(table.insert(), rows[i:i + 500])
+        for i in range(0, len(rows), BATCH):
+            conn.execute(table.insert(), rows[i:i + BATCH])
     seconds = time.perf_counter() - began
     stored = stored_rows(engine)
     engine.dispose()

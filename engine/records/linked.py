@@ -4,8 +4,9 @@ Both live here, in the records service, so that pages, imports and the API obey 
 (the browser only shows their effect: suggestions, a price filled in).
 
 * `filter` (an expression on the target's fields; `record.NAME` the record or row being
-  saved) limits the records a link may name. It is checked when it is at stake: on create,
-  when the link changes, or when a value of the record it reads changes. A target that later
+  saved, and for a row's link `parent.NAME` the record holding the row) limits the records a
+  link may name. It is checked when it is at stake: on create, when the link changes, or
+  when a value of the record (or parent) it reads changes. A target that later
   stops matching (a product no longer sold) does not block edits of other fields.
 * `copy_from: LINK.FIELD` fills a field from the linked record when the link is chosen: on
   create, and when the link changes on update, unless the caller gives the field a value
@@ -33,23 +34,36 @@ if TYPE_CHECKING:  # pragma: no cover
 NOT_A_CHOICE = N_("%(entity)s %(id)s cannot be chosen for %(field)s: it does not meet the field's condition")
 
 
-def filter_values(field: Field, values: Mapping[str, Any], context: Context) -> dict[str, Any]:
-    """The variables a link's filter is evaluated with: the user, and `record` holding the
-    values of the record (row) it reads (missing ones are null)."""
+def filter_values(field: Field, values: Mapping[str, Any], context: Context,
+                  parent: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The variables a link's filter is evaluated with: the user, `record` holding the
+    values of the record (row) it reads, and for a row's link `parent`, those of the record
+    holding the row (missing ones are null)."""
     wanted = field.link_filter.attributes("record")
-    return {**context.variables, "record": {name: values.get(name) for name in wanted}}
+    variables = {**context.variables, "record": {name: values.get(name) for name in wanted}}
+    above = field.link_filter.attributes("parent")
+    if above:
+        variables["parent"] = {name: (parent or {}).get(name) for name in above}
+    return variables
 
 
-def filter_clause(field: Field, target: Entity, values: Mapping[str, Any], context: Context) -> Any:
+def filter_clause(field: Field, target: Entity, values: Mapping[str, Any], context: Context,
+                  parent: Mapping[str, Any] | None = None) -> Any:
     """The SQL condition of the target records the filter allows, for these record values."""
-    return field.link_filter.to_sql(dict(target.table.c), filter_values(field, values, context), now=context.now)
+    return field.link_filter.to_sql(dict(target.table.c), filter_values(field, values, context, parent),
+                                    now=context.now)
 
 
-def at_stake(field: Field, new: Mapping[str, Any], old: Mapping[str, Any] | None) -> bool:
-    """Whether saving `new` over `old` chooses the link anew (or changes what its filter reads)."""
+def at_stake(field: Field, new: Mapping[str, Any], old: Mapping[str, Any] | None,
+             parent: Mapping[str, Any] | None = None, parent_old: Mapping[str, Any] | None = None) -> bool:
+    """Whether saving `new` over `old` chooses the link anew (or changes what its filter
+    reads: of the record, or of the parent record of a row)."""
     if old is None or new.get(field.name) != old.get(field.name):
         return True
-    return any(new.get(name) != old.get(name) for name in field.link_filter.attributes("record"))
+    if any(new.get(name) != old.get(name) for name in field.link_filter.attributes("record")):
+        return True
+    return parent_old is not None and any((parent or {}).get(name) != parent_old.get(name)
+                                          for name in field.link_filter.attributes("parent"))
 
 
 def label(item: Any, languages: tuple[str, ...]) -> Localized:
@@ -123,16 +137,16 @@ class LinkRules:
                 for field in fields:
                     key = f"{name}.{i + 1}.{field.name}"
                     value = row.get(field.name)
-                    if value is not None and key not in errors and at_stake(field, row, prior):
-                        self._check_one(conn, field, value, row, key, errors, context)
+                    if value is not None and key not in errors and at_stake(field, row, prior, record, old):
+                        self._check_one(conn, field, value, row, key, errors, context, record)
 
     def _check_one(self, conn: Connection, field: Field, value: Any, values: Mapping[str, Any], key: str,
-                   errors: dict[str, list[str]], context: Context) -> None:
+                   errors: dict[str, list[str]], context: Context, parent: Mapping[str, Any] | None = None) -> None:
         target = self.model.entity(field.to)
         if not isinstance(value, int) or isinstance(value, bool):
             return  # not an id: the target check says so
         statement = sa.select(target.table.c.id).where(target.table.c.id == value,
-                                                       filter_clause(field, target, values, context))
+                                                       filter_clause(field, target, values, context, parent))
         if conn.execute(statement).first() is None:
             languages = tuple(self.model.languages)
             errors.setdefault(key, []).append(message(NOT_A_CHOICE, entity=label(target, languages), id=value,

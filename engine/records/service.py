@@ -215,16 +215,17 @@ class RecordService:
         return self._list(self._entity(entity_name), query or Query(**kwargs), context or Context(), action)
 
     def link_choices(self, entity_name: str, path: str, values: Mapping[str, Any], query: Query,
-                     context: Context | None = None) -> list[dict[str, Any]]:
+                     context: Context | None = None, parent: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The records the link at `path` (NAME, or LINES.NAME for a row's) of `entity_name`
         may name, for its lookup: the rows of `query` the user may read that the link's
-        `filter` allows, `values` being the record (row) as it is being edited."""
+        `filter` allows, `values` being the record (row) as it is being edited (`parent`:
+        the record holding the row)."""
         context = context or Context()
         link, _beside = self.links.field_at(self._entity(entity_name), path)
         if link is None or link.type.name != "link":
             raise ValidationError({"for": [f"{entity_name} has no link {path}"]})
         target = self._entity(link.to)
-        within = filter_clause(link, target, values, context) if link.link_filter is not None else None
+        within = filter_clause(link, target, values, context, parent) if link.link_filter is not None else None
         return self._list(target, query, context, "read", within)
 
     def _list(self, entity: Entity, query: Query, context: Context, action: str,

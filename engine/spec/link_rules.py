@@ -3,7 +3,7 @@
 
 * `filter` is a condition on the *target's* fields (`active == true`), in the expression
   language; `record.NAME` is a value of the record being edited (for a field inside
-  `lines`: of the row), `user.…` the user. It becomes the WHERE of the link's suggestions
+  `lines`: of the row, and `parent.NAME` one of the record holding the row), `user.…` the user. It becomes the WHERE of the link's suggestions
   and of the records service's check on save, so it must translate to SQL (E413) and may
   not compare an encrypted column (E412). Unknown names are E502 at their character.
 * `copy_from: LINK.FIELD` names a `link` of the same record (or row) and a field of its
@@ -44,9 +44,9 @@ class LinkRuleChecks:
             for fname, fspec in fields.items():
                 sub = fspec.get("fields") if isinstance(fspec, PosDict) and fspec.get("type") == "lines" else None
                 if isinstance(sub, PosDict):
-                    self.check_fields(entity_name, (fname,), sub)
+                    self.check_fields(entity_name, (fname,), sub, fields)
 
-    def check_fields(self, entity: str, prefix: tuple, fields: PosDict) -> None:
+    def check_fields(self, entity: str, prefix: tuple, fields: PosDict, parent: PosDict | None = None) -> None:
         record_types: dict[str, Any] | None = None
         for fname, fspec in fields.items():
             if not isinstance(fspec, PosDict) or fspec.get("type") not in self.checker.types:
@@ -54,7 +54,8 @@ class LinkRuleChecks:
             if isinstance(fspec.get("filter"), str) and fspec.get("type") == "link":
                 if record_types is None:
                     record_types = self.record_types(fields)
-                self.check_filter(entity, (*prefix, fname), fspec, record_types)
+                self.check_filter(entity, (*prefix, fname), fspec, record_types,
+                                  self.record_types(parent) if parent is not None else None)
             if isinstance(fspec.get("copy_from"), str):
                 self.check_copy(fname, fspec, fields)
 
@@ -63,15 +64,18 @@ class LinkRuleChecks:
         list of them (not child rows)."""
         return {name: kind for name, kind in self.checker.env_types(fields).items() if isinstance(kind, str)}
 
-    def check_filter(self, entity: str, path: tuple, fspec: PosDict, record_types: Mapping[str, str]) -> None:
+    def check_filter(self, entity: str, path: tuple, fspec: PosDict, record_types: Mapping[str, str],
+                     parent_types: Mapping[str, str] | None = None) -> None:
         checker = self.checker
         target = fspec.get("to")
         target_spec = checker.spec.entities.get(target) if isinstance(target, str) else None
         if not isinstance(target_spec, PosDict):
             return  # an unknown target: E306 already
         target_fields = target_spec.get("fields") if isinstance(target_spec.get("fields"), PosDict) else PosDict()
-        env = Env(fields=checker.env_types(target_fields),
-                  variables={"user": USER_VARIABLES, "record": dict(record_types)}, functions=checker.functions)
+        variables = {"user": USER_VARIABLES, "record": dict(record_types)}
+        if parent_types is not None:  # a row's link: the record holding the row too
+            variables["parent"] = dict(parent_types)
+        env = Env(fields=checker.env_types(target_fields), variables=variables, functions=checker.functions)
         key = (entity, *path, "filter")
         expression = checker.compile(key, fspec, "filter", env, "boolean")
         if expression is None:

@@ -2,8 +2,8 @@
 decides both; the form only reflects them while the user types):
 
 * a filtered link's lookup asks for `?for=ENTITY.PATH` and the values of the record (row)
-  its filter reads (`r.customer=5`), taken from the form as it is when the fields part is
-  drawn. The fields part is drawn again on every change, so the lookup always asks with the
+  its filter reads (`r.customer=5`; a row's link also those of the record above it it reads,
+  `p.currency=USD`), taken from the form as it is when the fields part is drawn. The fields part is drawn again on every change, so the lookup always asks with the
   customer just picked. Those values only narrow suggestions: the service checks the
   choice again on save, with the values it saves.
 * picking a link posts the form with `_changed` (the input that changed, set by the form's
@@ -49,6 +49,11 @@ def lookup_params(view: RecordForm, field: Field, form_field: Any) -> dict[str, 
         text = _text(values.get(name))
         if text is not None:
             params[f"r.{name}"] = text
+    if match:  # a row's link: the record's values its filter reads as parent.NAME
+        for name in sorted(field.link_filter.attributes("parent")):
+            text = _text(view.draft.get(name))
+            if text is not None:
+                params[f"p.{name}"] = text
     return params
 
 
@@ -58,9 +63,22 @@ def lookup_values(source: Entity, path: str, args: Any) -> dict[str, Any]:
     link, beside = field_at(source, path)
     if link is None or link.link_filter is None:
         return {}
+    return _sent(link.link_filter.attributes("record"), "r.", beside, args)
+
+
+def lookup_parent(source: Entity, path: str, args: Any) -> dict[str, Any] | None:
+    """For a row's link, the values of the record holding the row it was sent (`p.NAME`),
+    coerced as `lookup_values`; None for a link of the record itself."""
+    link, _beside = field_at(source, path)
+    if link is None or link.link_filter is None or "." not in path:
+        return None
+    return _sent(link.link_filter.attributes("parent"), "p.", source.fields, args)
+
+
+def _sent(names: Any, prefix: str, beside: Any, args: Any) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name in link.link_filter.attributes("record"):
-        raw = args.get(f"r.{name}")
+    for name in names:
+        raw = args.get(f"{prefix}{name}")
         if raw is None or len(raw) > MAX_VALUE:
             continue
         field = beside.get(name)

@@ -57,6 +57,7 @@ FILES = {
               product: {type: link, to: product, filter: "active", label: {en: Product, zh: 产品}}
               unit_price: {type: decimal, scale: 2, required: true, copy_from: product.list_price}
               quantity: {type: integer, default: 1}
+              contact: {type: link, to: contact, filter: "customer == parent.customer"}
         """,
     "roles.yaml": """
         roles:
@@ -220,3 +221,25 @@ def test_an_import_copies_and_filters_like_a_form(shop):
     assert (summary.created, summary.failed) == (2, 1)
     got = {r["title"]: r["price"] for r in service.list("deal", Query(limit=10))}
     assert got == {"one": Decimal("120.50"), "two": Decimal("3.00")}
+
+
+def test_a_rows_link_filter_reads_the_record_above_it(shop):
+    """`parent.customer` in a row's filter is the deal's customer: on create, when the deal's
+    customer changes under a row that keeps its contact, and in the row's lookup."""
+    service, acme, beta, made = shop
+    row = {"product": made["pump"]["id"], "contact": made["bob"]["id"]}
+    assert list(_refused(lambda: service.create("deal", {"customer": acme["id"], "lines": [row]}))) == \
+        ["lines.1.contact"]
+    deal = service.create("deal", {"customer": acme["id"], "lines": [{**row, "contact": made["ann"]["id"]}]})
+    kept = [{"id": deal["lines"][0]["id"]}]
+    errors = _refused(lambda: service.update("deal", deal["id"], {"customer": beta["id"], "lines": kept},
+                                             version=deal["version"]))
+    assert list(errors) == ["lines.1.contact"]
+    moved = service.update("deal", deal["id"], {"customer": beta["id"], "lines": [{**kept[0], "contact": made["bob"]["id"]}]},
+                           version=deal["version"])
+    assert moved["lines"][0]["contact"] == made["bob"]["id"]
+    query = Query(limit=20, columns=("name",))
+    names = lambda rows: sorted(r["name"] for r in rows)  # noqa: E731
+    assert names(service.link_choices("deal", "lines.contact", {}, query, parent={"customer": acme["id"]})) == ["Ann"]
+    assert names(service.link_choices("deal", "lines.contact", {}, query, parent={"customer": beta["id"]})) == ["Bob"]
+    assert names(service.link_choices("deal", "lines.contact", {}, query)) == []  # no customer: no contact

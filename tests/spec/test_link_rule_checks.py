@@ -82,3 +82,25 @@ def test_good_rules_compile_into_the_model(build_model):
     line = order.fields["lines"].subfields
     assert line["item"].link_filter.attributes("record") == {"qty"}
     assert line["unit_price"].copy_from == ("item", "price")
+
+
+def test_a_rows_filter_reads_the_record_above_it_as_parent(build_model):
+    """`parent.NAME` in the filter of a row's link names a field of the record holding the
+    row (E502 at its character when there is none); a link of the record itself has no parent."""
+    order = """
+entity: sales_order
+fields:
+  customer: {type: string}
+  product: {type: link, to: product, filter: "name == parent.customer"}
+  lines:
+    type: lines
+    fields:
+      item: {type: link, to: product, filter: "name == parent.customer and active"}
+      other: {type: link, to: product, filter: "name == parent.custmer"}
+"""
+    found = _problems(build_model, order)
+    assert [(code, line, column) for code, line, column, _m in found] == [("E502", 4, 55), ("E502", 9, 64)], found
+    good = "\n".join(line for line in order.splitlines() if "product: {" not in line and "other:" not in line)
+    model = build_model({"entities/product.yaml": PRODUCT, "entities/sales_order.yaml": good})
+    item = model.entity("sales_order").fields["lines"].subfields["item"]
+    assert item.link_filter.attributes("parent") == {"customer"}

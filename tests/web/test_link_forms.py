@@ -68,3 +68,33 @@ def test_picking_a_product_fills_the_lines_unit_price(client, crm_app):
         assert client.post("/e/sales_order/form-fields", data=values).status_code == 200
 
 
+
+
+def test_a_rows_lookup_asks_with_the_records_values_it_reads_as_parent(make_project, make_app):
+    """A row's link whose filter reads `parent.customer`: the form's lookup URL carries the
+    record's customer (`p.customer`), and the lookup offers that customer's contacts only."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "records"))
+    from test_link_rules import FILES
+    from webutil import make_user, sign_in
+
+    app = make_app(make_project(FILES))
+    make_user(app.extensions["tailor"].engine, app.extensions["tailor"].model, "seller", roles=("rep",))
+    service = _service(app)
+    acme = service.create("customer", {"name": "Acme"})
+    beta = service.create("customer", {"name": "Beta"})
+    ann = service.create("contact", {"name": "Ann", "customer": acme["id"]})
+    service.create("contact", {"name": "Bob", "customer": beta["id"]})
+    deal = service.create("deal", {"customer": acme["id"], "lines": [{"unit_price": 1}]})
+    client = app.test_client()
+    assert sign_in(client, "seller").status_code == 302
+    html = client.get(f"/e/deal/{deal['id']}/edit").get_data(as_text=True)
+    assert f"/e/contact/lookup?for=deal.lines.contact&amp;p.customer={acme['id']}" in html, html[-3000:]
+    page = client.get("/e/contact/lookup", query_string={"for": "deal.lines.contact", "p.customer": acme["id"],
+                                                         "format": "json"})
+    assert [r["id"] for r in page.get_json()["results"]] == [ann["id"]]
+    for value in ({}, {"p.customer": "nope"}, {"r.customer": acme["id"]}):  # the row has no customer of its own
+        page = client.get("/e/contact/lookup", query_string={"for": "deal.lines.contact", "format": "json", **value})
+        assert page.get_json()["results"] == []

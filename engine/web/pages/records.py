@@ -609,7 +609,7 @@ def lookup(entity: str):
     try:
         if source is not None:  # a filtered link's lookup: only the records its filter allows
             rows = service().link_choices(source.name, path, link_forms.lookup_values(source, path, request.args),
-                                          query, context())
+                                          query, context(), link_forms.lookup_parent(source, path, request.args))
         else:
             rows = service().list(current.name, query, context())
     except ValidationError:
