@@ -61,7 +61,10 @@ class Expression:
         return f"Expression({self.source!r}, type={self.type.value})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Expression) and (self.source, self._root) == (other.source, other._root)
+        if self is other:
+            return True
+        # the texts first: two expressions of different text (most) differ without a walk of their trees
+        return isinstance(other, Expression) and self.source == other.source and self._root == other._root
 
     def __hash__(self) -> int:
         return hash((self.source, self.type))
