@@ -115,6 +115,8 @@ CODES: dict[str, str] = {
     "W302": "field label lacks a project language",
     "W303": "entity label lacks a project language",
     "W304": "a text lacks a project language",
+    # W4xx: warnings about what a rule may show a user (the project loads)
+    "W401": "a link's filter reads a field some users may not see",
 }
 
 

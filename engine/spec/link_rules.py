@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -89,6 +90,30 @@ class LinkRuleChecks:
         elif checker.refuse_encrypted(expression, target_fields, where, "a link's filter runs in SQL and cannot compare",
                                       "the database holds only its ciphertext: filter on another field"):
             checker.expressions.pop(key, None)
+        else:
+            self.warn_unseen(target, target_fields, expression, fspec)
+
+    def warn_unseen(self, target: str, target_fields: PosDict, expression: Any, fspec: PosDict) -> None:
+        """W401: the filter reads a target field some users may not see (a role hides it, or
+        it is masked). The lookup then tells them which records pass: `cost > 100` offers
+        exactly the products that cost more, to a user who may not read costs."""
+        for name in sorted(expression.fields & set(target_fields)):
+            spec = target_fields.get(name)
+            why = "masked" if isinstance(spec, PosDict) and spec.get("mask") else None
+            for role_name, role in (self.checker.spec.roles or {}).items():
+                if why:
+                    break
+                rules = role.get("entities") if isinstance(role, PosDict) else None
+                rule = rules.get(target) if isinstance(rules, PosDict) else None
+                fields = rule.get("fields") if isinstance(rule, PosDict) else None
+                if isinstance(fields, PosDict) and fields.get(name) in ("hidden", "deny"):
+                    why = f"hidden from role '{role_name}'"
+            if why:
+                found = re.search(rf"(?<![\w.]){re.escape(name)}\b", expression.source)  # the name's first use
+                where = fspec.position_in_value("filter", found.start()) if found else fspec.position_of("filter")
+                self.checker.add("W401", f"a link's filter reads {target}.{name}, which is {why}: its lookup "
+                                 "tells those users which records pass", where,
+                                 "filter on a field every user of the link may read (or accept what it reveals)")
 
     def check_copy(self, fname: str, fspec: PosDict, fields: PosDict) -> None:
         checker = self.checker

@@ -224,6 +224,14 @@ CASES: dict[str, tuple[dict[str, str], str, int, int | None, str]] = {
           parent: {type: link, to: customer}
           since: {type: date, copy_from: parent.name}
         """}, ENTITY, 5, 34, "parent.name is a string field; 'since' is a date field"),
+    "W401": ({ENTITY: """
+        entity: customer
+        fields:
+          name: {type: string}
+          credit: {type: integer}
+          parent: {type: link, to: customer, filter: "credit > 100"}
+        """, "roles.yaml": "roles:\n  rep:\n    entities:\n      customer: {actions: [read], fields: {credit: hidden}}\n"},
+        ENTITY, 5, 47, "reads customer.credit, which is hidden from role 'rep'"),
     "E501": ({ENTITY: """
         entity: customer
         fields:
