@@ -315,7 +315,10 @@ def evaluated(expression, record: dict[str, Any], context: Context) -> Any:
     rows of an import batch that share them (a classification, a level) evaluate it once."""
     if expression.functions:
         return expression.evaluate(record, context.variables, now=context.now)
-    key: list[Any] = [expression]
+    # keyed by the expression's identity (kept beside the value, so an id is never taken for
+    # another's): two expressions of one text (a rule's `when` and a field's `required_when`)
+    # would else be compared tree by tree on every lookup
+    key: list[Any] = [id(expression)]
     for name in expression.fields:
         value = record.get(name)
         if type(value) not in _MEMO_TYPES:
@@ -325,13 +328,12 @@ def evaluated(expression, record: dict[str, Any], context: Context) -> Any:
     memo = context.__dict__.get("_evaluated")
     if memo is None or memo[0] is not context.actor or memo[1] != context.now or len(memo[2]) > 4096:
         memo = context.__dict__["_evaluated"] = (context.actor, context.now, {})
-    found = memo[2].get(tuple(key), _NOTHING)
-    if found is _NOTHING:
-        found = memo[2][tuple(key)] = expression.evaluate(record, context.variables, now=context.now)
-    return found
+    found = memo[2].get(tuple(key))
+    if found is None or found[0] is not expression:
+        found = memo[2][tuple(key)] = (expression, expression.evaluate(record, context.variables, now=context.now))
+    return found[1]
 
 
-_NOTHING = object()
 
 
 def is_visible(field: Field, record: dict[str, Any], context: Context) -> bool:

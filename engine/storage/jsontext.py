@@ -2,13 +2,14 @@
 
 `json.dumps` is what SQLAlchemy calls by default; for an import it was a twentieth of the
 time (the audit entry of every new record holds all its values: about 10 µs a record).
-orjson writes the same JSON ten times faster. It is used only where it means exactly what
-`json.dumps` would: a value it does not take as json.dumps takes it (a subclass of str or
-int, a date-time, a dataclass, an integer beyond 64 bits, a key that is not text) goes to
-`json.dumps` as before, which also raises where it raised. The text differs only in form:
-no spaces after separators and non-ASCII characters as UTF-8 instead of \\u escapes (both
-databases read it to the same values), and a float NaN or infinity, which json.dumps writes
-as a token no JSON reader takes (PostgreSQL refuses it), is written as null.
+orjson writes the same JSON ten times faster. Values it would write differently go to
+`json.dumps` as before (which raises where it raised): a subclass of str or int, a
+date-time, a dataclass, an integer beyond 64 bits, a key that is not text. It also takes
+a few values json.dumps refused (an Enum, a UUID: written as their value, as text), and
+writes a float NaN or infinity as null (json.dumps wrote a token no JSON reader takes,
+which PostgreSQL refused); records hold neither (numbers refuse them). The text differs
+only in form: no spaces after separators, non-ASCII characters as UTF-8 instead of \\u
+escapes; both databases read it to the same values.
 """
 
 from __future__ import annotations

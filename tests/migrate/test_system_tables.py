@@ -152,23 +152,40 @@ def test_revision_0007_adds_and_removes_the_session_tables(db_engine):
 
 def test_revision_0017_moves_a_runs_file_into_a_table_of_its_own(db_engine):
     """An import run's file, kept in the run's row before 0017, is in tailor_import_file
-    after it (byte for byte, the run's other values kept), and back in the row after its
-    downgrade."""
+    after it (byte for byte), and back in the row after its downgrade. Upgraded inside a
+    transaction of the caller's (on SQLite: foreign keys on), the run's items and errors
+    stay (a rebuild of the run's table would delete them) and its ids are never reused."""
     from alembic import command
 
     upgrade_system_tables(db_engine)
     with db_engine.begin() as conn:
         command.downgrade(system_config(connection=conn), "0016")
     data = b"name,city\n\xe5\xae\xa2\xe6\x88\xb7,Shanghai\n" + bytes(range(256))
-    insert = sa.text("INSERT INTO tailor_import_run (entity, status, file_name, source, mapping, created_at) "
-                     "VALUES ('customer', 'queued', 'a.csv', :source, '{}', CURRENT_TIMESTAMP)")
     with db_engine.begin() as conn:
-        conn.execute(insert, {"source": data})
-    upgrade_system_tables(db_engine)
+        first, second = (conn.execute(sa.text(
+            "INSERT INTO tailor_import_run (entity, status, file_name, source, mapping, created_at) "
+            "VALUES ('customer', 'done', 'a.csv', :source, '{}', CURRENT_TIMESTAMP) RETURNING id"),
+            {"source": data + bytes([run])}).scalar_one() for run in (1, 2))
+        conn.execute(sa.text("INSERT INTO tailor_import_item (run_id, row_number, record_id, action, version) "
+                             "VALUES (:run, 2, 7, 'created', 1)"), {"run": first})
+        conn.execute(sa.text("INSERT INTO tailor_import_error (run_id, row_number, column_name, message) "
+                             "VALUES (:run, 3, 'city', '{}')"), {"run": first})
+    with db_engine.begin() as conn:  # the caller's transaction
+        upgrade_system_tables(conn)
     assert _differences(db_engine) == []
-    assert select(db_engine, "SELECT r.file_name, f.source FROM tailor_import_run r "
-                             "JOIN tailor_import_file f ON f.run_id = r.id") == [("a.csv", data)]
+    assert select(db_engine, "SELECT r.id, f.source FROM tailor_import_run r JOIN tailor_import_file f "
+                             "ON f.run_id = r.id ORDER BY r.id") == [(first, data + b"\x01"), (second, data + b"\x02")]
+    assert select(db_engine, "SELECT run_id FROM tailor_import_item") == [(first,)]
+    assert select(db_engine, "SELECT run_id FROM tailor_import_error") == [(first,)]
+    with db_engine.begin() as conn:  # ids are not used again: a deleted last run's id stays taken
+        conn.execute(sa.text("DELETE FROM tailor_import_run WHERE id = :run"), {"run": second})
+        third = conn.execute(sa.text("INSERT INTO tailor_import_run (entity, status, file_name, mapping, created_at) "
+                                     "VALUES ('customer', 'queued', 'b.csv', '{}', CURRENT_TIMESTAMP) "
+                                     "RETURNING id")).scalar_one()
+    assert third > second
     with db_engine.begin() as conn:
         command.downgrade(system_config(connection=conn), "0016")
     assert "tailor_import_file" not in sa.inspect(db_engine).get_table_names()
-    assert select(db_engine, "SELECT file_name, source FROM tailor_import_run") == [("a.csv", data)]
+    assert select(db_engine, "SELECT id, source FROM tailor_import_run ORDER BY id") == \
+        [(first, data + b"\x01"), (third, b"")]
+    assert select(db_engine, "SELECT run_id FROM tailor_import_item") == [(first,)]

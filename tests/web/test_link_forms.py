@@ -68,8 +68,6 @@ def test_picking_a_product_fills_the_lines_unit_price(client, crm_app):
         assert client.post("/e/sales_order/form-fields", data=values).status_code == 200
 
 
-
-
 def test_a_rows_lookup_asks_with_the_records_values_it_reads_as_parent(make_project, make_app):
     """A row's link whose filter reads `parent.customer`: the form's lookup URL carries the
     record's customer (`p.customer`), and the lookup offers that customer's contacts only."""

@@ -242,14 +242,15 @@ def field_context(ent: Entity, type_name: str, values: dict[str, Any], field: Fi
 
 def copy_choices(model: CompiledModel, ent: Entity) -> list[str]:
     """What `copy_from` may name, offered beside its input: LINK.FIELD for each link of the
-    entity and each field of its target that holds one value (the checker says the rest:
-    a field of another kind, hidden or masked)."""
+    entity and each field of its target holding one value that every reader may see (not
+    hidden, masked or encrypted; the checker says whether its kind fits this field)."""
     choices = []
     for link in ent.fields.values():
         if link.type.name != "link" or link.to not in model.entities:
             continue
         for name, target in model.entity(link.to).fields.items():
-            if target.type.name not in NOT_COPIED_FROM and not target.hidden:
+            if target.type.name not in NOT_COPIED_FROM and not (target.hidden or target.mask or target.encrypted) \
+                    and not (target.is_computed and not target.stored):
                 choices.append(f"{link.name}.{name}")
     return choices
 
