@@ -19,6 +19,7 @@ from contextvars import ContextVar
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -1450,9 +1451,10 @@ class RecordService:
             for field, extra, _converts in readers:
                 keys += [field.name, *extra]
             whole = self._whole_rows[entity.name] = (keys, frozenset(keys), [
-                field for field, _extra, converts in readers if converts])
+                field for field, _extra, converts in readers if converts], itemgetter(*keys))
         if row.keys() >= whole[1]:  # every column (a record loaded, an import's saved record): most rows
-            record = {k: row[k] for k in whole[0]}
+            values = whole[3](row)  # (one C call for every key)
+            record = dict(zip(whole[0], values if len(whole[0]) > 1 else (values,), strict=True))
             for field in whole[2]:
                 record[field.name] = field.type.from_row(row, field)
         else:
