@@ -11,7 +11,7 @@ from webutil import csrf_of, make_user, sign_in
 from engine.model import load_model
 from engine.paths import EXAMPLES
 from engine.permissions.org import set_roles
-from engine.storage import write_engine
+from engine.storage import users, write_engine
 
 
 def sidebar(html: str) -> str:
@@ -68,3 +68,24 @@ def test_the_menu_marks_the_page_and_speaks_the_users_language(two):
     rep.post("/language", data={"language": "zh", "next": "/e/opportunity", "csrf_token": csrf_of(page)})
     chinese = sidebar(rep.get("/e/opportunity").get_data(as_text=True))
     assert "Opportunities" not in chinese and "商机" in chinese
+
+
+def owner_options(html: str) -> list[tuple[str, str, bool]]:
+    """(value, text, selected) of the owner filter's options."""
+    select = html.split('<select name="owner">', 1)[1].split("</select>", 1)[0]
+    return [(value, text, bool(chosen)) for value, chosen, text in
+            re.findall(r'<option value="([^"]*)"( selected)?>([^<]*)</option>', select)]
+
+
+def test_the_filters_options_follow_the_users_and_the_url(two):
+    _app, engine, _model, ids, clients = two
+    rep = clients["rep"]
+    first = owner_options(rep.get("/e/opportunity").get_data(as_text=True))
+    assert (str(ids["agent"]), "Agent", False) in first and not any(chosen for *_, chosen in first[1:])
+    with write_engine(engine).begin() as conn:
+        conn.execute(users.update().where(users.c.id == ids["agent"]).values(display_name="Agent <b>Smith</b>"))
+    renamed = owner_options(rep.get(f"/e/opportunity?owner={ids['agent']}").get_data(as_text=True))
+    assert (str(ids["agent"]), "Agent &lt;b&gt;Smith&lt;/b&gt;", True) in renamed  # escaped, and chosen
+    assert [chosen for *_, chosen in renamed].count(True) == 1
+    again = owner_options(rep.get("/e/opportunity").get_data(as_text=True))
+    assert (str(ids["agent"]), "Agent &lt;b&gt;Smith&lt;/b&gt;", False) in again
