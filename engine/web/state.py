@@ -5,8 +5,9 @@ start-up. A request first reads the database's metadata version (one cheap SELEC
 at most once per TAILOR_MODEL_CHECK_SECONDS, 1 s, by a worker's reads; always by the
 designer's pages and by writes); when a designer apply or a `tailor migrate` recorded a
 newer one, the worker recompiles before handling the request — no restart, on every
-worker and every host sharing the database (engine/design/live.py). The (model, service) pair is pinned on `flask.g` for
-the whole request, so a request never sees a mix of old and new.
+worker and every host sharing the database (engine/design/live.py). The (model, service)
+pair is pinned on `flask.g` for the whole request, so a request never sees a mix of old
+and new.
 """
 
 from __future__ import annotations
