@@ -278,11 +278,12 @@ def migrate(project: str, database: str | None, plan_only: bool, sql_only: bool,
 
 def _record_version(engine, model) -> None:
     """The database is at `model.version` now (a version seen before moves to the top)."""
-    from .design.service import record_version
+    from .design.service import note_recorded, record_version
     from .storage import write_engine
 
     with write_engine(engine).begin() as conn:
         record_version(conn, model)
+    note_recorded()
 
 
 def _port_free(host: str, port: int) -> bool:

@@ -86,18 +86,22 @@ def create_session(conn: Connection, user_id: int, ip: str | None, user_agent: s
     return token
 
 
+# built once (it runs on every request): building and keying it cost more than running it
+FIND_SESSION = (
+    sa.select(user_sessions.c.id.label("tailor_session_id"), user_sessions.c.created_at.label("tailor_created_at"),
+              user_sessions.c.last_seen_at.label("tailor_last_seen_at"),
+              user_sessions.c.revoked_at.label("tailor_revoked_at"), users)
+    .join(users, users.c.id == user_sessions.c.user_id)
+    .where(user_sessions.c.token_hash == sa.bindparam("token_hash", type_=sa.String)))
+
+
 def find_session(conn: Connection, token: str, timeouts: Timeouts, now: datetime | None = None
                  ) -> dict[str, Any] | None:
     """The live session for a cookie's id, with its user row under "user"; None when the
     session is unknown, revoked, idle or too old, or its user is deactivated. One query:
     this runs on every request."""
     now = now or datetime.now(UTC)
-    found = conn.execute(
-        sa.select(user_sessions.c.id.label("tailor_session_id"), user_sessions.c.created_at.label("tailor_created_at"),
-                  user_sessions.c.last_seen_at.label("tailor_last_seen_at"),
-                  user_sessions.c.revoked_at.label("tailor_revoked_at"), users)
-        .join(users, users.c.id == user_sessions.c.user_id)
-        .where(user_sessions.c.token_hash == token_hash(token))).mappings().first()
+    found = conn.execute(FIND_SESSION, {"token_hash": token_hash(token)}).mappings().first()
     if found is None or found["tailor_revoked_at"] is not None or not found["is_active"]:
         return None
     last_seen, created = aware(found["tailor_last_seen_at"]), aware(found["tailor_created_at"])

@@ -1,12 +1,19 @@
-"""Serving the newest model: one cheap SELECT per request (or job batch), a recompile when
-the database's metadata version moved.
+"""Serving the newest model: a cheap SELECT at most once a second per process (or per job
+batch), a recompile when the database's metadata version moved.
 
 An apply in the designer, or `tailor migrate` on any host, records a new metadata version
-in `tailor_metadata`. Every web worker and `tailor worker` reads the newest version once per
-request or job batch; when it differs from the one it last saw, it recompiles the project
-(YAML layers + the designer change sets in the database) and swaps the pair (model, records
-service) in one assignment. A request or a batch takes the pair once and keeps it, so it
-never sees a mix of old and new.
+in `tailor_metadata`. Every web worker and `tailor worker` reads the newest version and,
+when it differs from the one it last saw, recompiles the project (YAML layers + the
+designer change sets in the database) and swaps the pair (model, records service) in one
+assignment. A request or a batch takes the pair once and keeps it, so it never sees a mix
+of old and new.
+
+How often: a job batch always looks. A web worker looks at most once per `interval`
+(TAILOR_MODEL_CHECK_SECONDS, 1 s): a list page is served many times a second, and the
+look cost each request a connection and a query. So a change made on another host (or in
+another worker process) is served within about a second; a change committed in this
+process (`design.service.note_recorded`) is looked for on the next request, and a caller
+may force a look (the designer's pages and every write do: they must act on the newest).
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +29,7 @@ from sqlalchemy.engine import Engine
 
 from ..errors import ProjectError
 from ..model import CompiledModel
-from .service import latest_version, load_project_model
+from .service import latest_version, load_project_model, recorded_here
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +37,36 @@ log = logging.getLogger(__name__)
 class LiveModel:
     """The (model, records service) pair a process serves, kept at the database's version."""
 
-    def __init__(self, project: Path, engine: Engine, model: CompiledModel | None = None, service: Any = None):
+    def __init__(self, project: Path, engine: Engine, model: CompiledModel | None = None, service: Any = None,
+                 interval: float = 0.0):
         from ..records import RecordService
 
         self.project = Path(project)
         self.engine = engine
+        self.interval = interval  # seconds between looks at the database's version (0: every time)
+        self.looked: tuple[float, int] | None = None  # (monotonic time, recorded_here()) of the last look
         model = model if model is not None else load_project_model(self.project, engine)
         self.current: tuple[CompiledModel, Any] = (model, service if service is not None else RecordService(model, engine))
         self.seen = latest_version(engine)  # the database's version last looked at
         self.lock = threading.Lock()
 
-    def refresh(self) -> tuple[CompiledModel, Any]:
+    def refresh(self, force: bool = True) -> tuple[CompiledModel, Any]:
         """Look at the database's metadata version (one SELECT); recompile when it moved.
-        Returns the pair to use for the whole request or batch. A database that cannot be
-        read raises (the request gets the "temporarily unavailable" page); a database
-        without engine tables yet is taken as unchanged."""
+        Without `force`, the look is skipped when the last one was less than `interval` ago
+        and this process recorded no version since. Returns the pair to use for the whole
+        request or batch. A database that cannot be read raises (the request gets the
+        "temporarily unavailable" page); a database without engine tables yet is taken as
+        unchanged."""
+        here = recorded_here()
+        now = monotonic()
+        looked = self.looked
+        if not force and looked is not None and looked[1] == here and 0 <= now - looked[0] < self.interval:
+            return self.current
+        pair = self._look()
+        self.looked = (now, here)  # after the look: one that raised is made again by the next request
+        return pair
+
+    def _look(self) -> tuple[CompiledModel, Any]:
         try:
             latest = latest_version(self.engine, quiet=False)
         except sa.exc.DBAPIError as exc:

@@ -7,6 +7,7 @@ web's user mapping with id, username, is_admin and roles).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -185,10 +186,13 @@ def active_changes(bind: Engine | Connection) -> list[DesignChange]:
         return [c for c in _changes(conn) if c.active]
 
 
+_LATEST = sa.select(metadata_version.c.version).order_by(metadata_version.c.id.desc()).limit(1)
+
+
 def latest_version(bind: Engine | Connection, *, quiet: bool = True) -> str | None:
     """The database's metadata version: the newest row of tailor_metadata (one SELECT).
     None when there is none; also when the database cannot be read, unless not `quiet`."""
-    query = sa.select(metadata_version.c.version).order_by(metadata_version.c.id.desc()).limit(1)
+    query = _LATEST  # built once: every web request used to build and key it again
     if isinstance(bind, Connection):
         return bind.execute(query).scalar()
     try:
@@ -198,6 +202,23 @@ def latest_version(bind: Engine | Connection, *, quiet: bool = True) -> str | No
         if not quiet:
             raise
         return None
+
+
+_RECORDED = itertools.count(1)
+_recorded = 0
+
+
+def recorded_here() -> int:
+    """How many new metadata versions this process has committed (designer apply, revert,
+    drop, clear; `tailor migrate`): a web worker that checks the database's version at most
+    once a second (design/live.py) checks at once after a change made in its own process."""
+    return _recorded
+
+
+def note_recorded() -> None:
+    """Call after the transaction that recorded a version committed (see `recorded_here`)."""
+    global _recorded
+    _recorded = next(_RECORDED)
 
 
 def record_version(conn: Connection, model: CompiledModel) -> None:
@@ -398,6 +419,7 @@ def apply(project: str | Path, engine: Engine, ops: Any, *, user: Any, comment: 
         _audit(conn, admin_audit.DESIGN_APPLY, user, {"change": change.id, "comment": comment or "",
                                                       "paths": [op.get("path") for op in ops][:50],
                                                       "version": [base, model.version]}, ip)
+    note_recorded()
     return change
 
 
@@ -429,6 +451,7 @@ def revert(project: str | Path, engine: Engine, change_id: int, *, user: Any, ex
         record_version(conn, model)
         _audit(conn, admin_audit.DESIGN_REVERT, user, {"change": change.id, "reverts": change_id,
                                                        "version": [base, model.version]}, ip)
+    note_recorded()
     return change
 
 
@@ -570,6 +593,7 @@ def drop_column(project: str | Path, engine: Engine, entity: str, field: str, *,
         _audit(conn, admin_audit.DESIGN_DROP_COLUMN, user, {"change": change.id, "field": f"{entity}.{field}",
                                                             "destroyed": count,
                                                             "version": [base, new_model.version]}, ip)
+    note_recorded()
     return change
 
 
@@ -616,4 +640,5 @@ def clear(project: str | Path, engine: Engine, *, user: Any, ip: str | None = No
         record_version(conn, without)
         _audit(conn, admin_audit.DESIGN_CLEAR, user, {"changes": [c.id for c in changes],
                                                       "version": without.version}, ip)
+    note_recorded()
     return len(changes)

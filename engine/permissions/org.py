@@ -60,17 +60,26 @@ def descendants(tree: Mapping[int, int | None], department: int) -> list[int]:
     return found
 
 
+def _held_query() -> sa.CompoundSelect:
+    """Roles, teams and entities with shares of a user (`user_id`) in one round trip."""
+    me = sa.bindparam("user_id", type_=sa.Integer)
+    my_team_ids = sa.select(team_members.c.team_id).where(team_members.c.user_id == me)
+    return sa.union_all(
+        sa.select(sa.literal("role").label("kind"), user_roles.c.role.label("role"), sa.literal(0).label("team"))
+        .where(user_roles.c.user_id == me),
+        sa.select(sa.literal("team"), sa.literal(""), team_members.c.team_id).where(team_members.c.user_id == me),
+        sa.select(sa.literal("share"), shares.c.entity, sa.literal(0))
+        .where(sa.or_(shares.c.user_id == me, shares.c.team_id.in_(my_team_ids))).distinct(),
+    )
+
+
+HELD = _held_query()  # built once: it runs on every request, and cost more to build than to run
+
+
 def load_actor(conn: Connection, user: Mapping[str, Any]) -> Actor:
     """Everything the permission scopes need about a signed-in user, in a few queries."""
     user_id = user["id"]
-    my_team_ids = sa.select(team_members.c.team_id).where(team_members.c.user_id == user_id)
-    held = conn.execute(sa.union_all(  # roles, teams and entities with shares in one round trip
-        sa.select(sa.literal("role").label("kind"), user_roles.c.role.label("role"), sa.literal(0).label("team"))
-        .where(user_roles.c.user_id == user_id),
-        sa.select(sa.literal("team"), sa.literal(""), team_members.c.team_id).where(team_members.c.user_id == user_id),
-        sa.select(sa.literal("share"), shares.c.entity, sa.literal(0))
-        .where(sa.or_(shares.c.user_id == user_id, shares.c.team_id.in_(my_team_ids))).distinct(),
-    )).all()
+    held = conn.execute(HELD, {"user_id": user_id}).all()
     roles = tuple(sorted(r.role for r in held if r.kind == "role"))
     shared_entities = frozenset(r.role for r in held if r.kind == "share")
     my_teams = sorted(r.team for r in held if r.kind == "team")

@@ -33,7 +33,7 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
     if settings.project is None:
         raise RuntimeError("set TAILOR_PROJECT to the project folder")
     project = Path(settings.project)
-    state = WebState.start(project, settings.database_url_for(project))
+    state = WebState.start(project, settings.database_url_for(project), check_every=model_check_seconds(settings))
     model = state.model
     app = Flask(__name__, template_folder=str(TEMPLATES))
     app.config.update(
@@ -90,6 +90,19 @@ def create_app(settings: Settings | None = None, **overrides) -> Flask:
         return redirect(url_for("pages.home"))
 
     return app
+
+
+def model_check_seconds(settings: Settings) -> float:
+    """TAILOR_MODEL_CHECK_SECONDS: how long a worker's reads may go without looking at the
+    database's metadata version (state.py); 1 s by default, 0 looks on every request."""
+    raw = settings.extra.get("model_check_seconds", "").strip() or "1"
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 60:
+        raise RuntimeError(f"TAILOR_MODEL_CHECK_SECONDS must be a number of seconds from 0 to 60, not {raw!r}")
+    return seconds
 
 
 def _instance_secret(project: Path) -> str:

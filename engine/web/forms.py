@@ -342,15 +342,17 @@ def link_titles(wanted: Mapping[str, set[int]], context: Context) -> dict[tuple[
     return found
 
 
+ACTIVE_USERS = (sa.select(users.c.id, users.c.display_name, users.c.username).where(users.c.is_active == sa.true())
+                .order_by(users.c.display_name, users.c.username))  # built once: most pages read it
+
+
 def active_users() -> list[tuple[int, str]]:
     """Active users by name, read once per request (user fields, the owner filter of a list
     and the names of owners on a page all need them)."""
     found = g.get("_tailor_active_users")
     if found is None:
         with WebState.of().service.reading() as conn:
-            rows = conn.execute(sa.select(users.c.id, users.c.display_name, users.c.username)
-                                .where(users.c.is_active == sa.true())
-                                .order_by(users.c.display_name, users.c.username)).all()
+            rows = conn.execute(ACTIVE_USERS).all()
         found = g._tailor_active_users = [(r.id, r.display_name or r.username) for r in rows]
     return found
 

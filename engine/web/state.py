@@ -1,11 +1,13 @@
 """What a worker holds: the compiled model, the database engine, the records service.
 
 Each worker compiles the project (YAML layers + the designer layer in the database) at
-start-up. Every request first reads the database's metadata version (one cheap SELECT);
-when a designer apply or a `tailor migrate` recorded a newer one, the worker recompiles
-before handling the request — no restart, on every worker and every host sharing the
-database (engine/design/live.py). The (model, service) pair is pinned on `flask.g` for
-the whole request, so a request never sees a mix of old and new.
+start-up. A request first reads the database's metadata version (one cheap SELECT, made
+at most once per TAILOR_MODEL_CHECK_SECONDS, 1 s, by a worker's reads; always by the
+designer's pages and by writes); when a designer apply or a `tailor migrate` recorded a
+newer one, the worker recompiles before handling the request — no restart, on every
+worker and every host sharing the database (engine/design/live.py). The (model, service)
+pair is pinned on `flask.g` for the whole request, so a request never sees a mix of old
+and new.
 """
 
 from __future__ import annotations
@@ -28,15 +30,16 @@ FILE_ENDPOINTS = frozenset({"asset", "static", "favicon"})
 
 
 class WebState:
-    def __init__(self, project: Path, engine: Engine, model: CompiledModel | None = None, service: Any = None):
+    def __init__(self, project: Path, engine: Engine, model: CompiledModel | None = None, service: Any = None,
+                 check_every: float = 0.0):
         self.project = Path(project)
         self.engine = engine
-        self.live = LiveModel(self.project, engine, model, service)
+        self.live = LiveModel(self.project, engine, model, service, interval=check_every)
 
     @classmethod
-    def start(cls, project: Path, database_url: str) -> WebState:
+    def start(cls, project: Path, database_url: str, check_every: float = 0.0) -> WebState:
         """Compile the project with the designer layer stored in the database."""
-        return cls(project, make_engine(database_url))
+        return cls(project, make_engine(database_url), check_every=check_every)
 
     @staticmethod
     def of(app: Flask | None = None) -> WebState:
@@ -60,12 +63,15 @@ class WebState:
         return self._pair()[1]
 
     def refresh(self) -> None:
-        """At the start of a request: recompile when the database's metadata version moved,
-        then pin the model and service for the rest of the request. Files (scripts, styles,
-        the icon) need no model: they cost no query."""
+        """At the start of a request: recompile when the database's metadata version moved
+        (looked at as the module docstring says), then pin the model and service for the
+        rest of the request. Files (scripts, styles, the icon) need no model: no query."""
         if has_request_context() and request.endpoint in FILE_ENDPOINTS:
             return
-        pair = self.live.refresh()
+        # a read may be served up to `check_every` behind another host's change; the
+        # designer (whose forms carry the version) and writes act on the newest
+        force = not has_request_context() or request.method not in ("GET", "HEAD") or request.blueprint == "design"
+        pair = self.live.refresh(force=force)
         if has_request_context():
             g._tailor_pinned = pair
 

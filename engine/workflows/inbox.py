@@ -16,13 +16,22 @@ TABS = ("todo", "done", "cc", "mine")
 DECIDED = ("approved", "rejected", "returned", "transferred")
 
 
+def _nav_counts_query() -> sa.Select:
+    me = sa.bindparam("user_id", type_=sa.Integer)
+    todo = sa.select(sa.func.count()).where(flow_tasks.c.user_id == me, flow_tasks.c.status == "open",
+                                            flow_tasks.c.kind == "approval").scalar_subquery()
+    unread = sa.select(sa.func.count()).where(notifications.c.user_id == me,
+                                              notifications.c.read_at.is_(None)).scalar_subquery()
+    return sa.select(todo, unread)
+
+
+# built once: building and keying it cost more than running it, on every page
+NAV_COUNTS = _nav_counts_query()
+
+
 def nav_counts(conn: Connection, user_id: int) -> tuple[int, int]:
     """(open approvals, unread notifications) in one round trip: shown on every page."""
-    todo = sa.select(sa.func.count()).where(flow_tasks.c.user_id == user_id, flow_tasks.c.status == "open",
-                                            flow_tasks.c.kind == "approval").scalar_subquery()
-    unread = sa.select(sa.func.count()).where(notifications.c.user_id == user_id,
-                                              notifications.c.read_at.is_(None)).scalar_subquery()
-    row = conn.execute(sa.select(todo, unread)).one()
+    row = conn.execute(NAV_COUNTS, {"user_id": user_id}).one()
     return int(row[0]), int(row[1])
 
 

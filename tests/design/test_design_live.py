@@ -79,3 +79,72 @@ def test_start_up_loads_the_designer_layer(shop, db_url):
         assert WebState.of(app).model.version == change.version
     finally:
         WebState.of(app).engine.dispose()
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """A clock the test moves (the look's interval, not real time)."""
+    from engine.design import live
+
+    now = [1000.0]
+    monkeypatch.setattr(live, "monotonic", lambda: now[0])
+    return now
+
+
+def checking_every(root, db_url, seconds: str):
+    return create_app(Settings(project=root, database_url=db_url, secret_key="s",
+                               extra={"jobs": "off", "model_check_seconds": seconds}))
+
+
+def test_another_hosts_change_is_served_within_the_check_interval(shop, db_url, clock, monkeypatch):
+    root, engine, model, _ = shop
+    app = checking_every(root, db_url, "1")
+    try:
+        client = app.test_client()
+        assert client.get("/health").get_json()["metadata_version"] == model.version
+        # made elsewhere: this process is not told (another host, another gunicorn worker)
+        monkeypatch.setattr(design.service, "note_recorded", lambda: None)
+        change = design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+        clock[0] += 0.5
+        assert client.get("/health").get_json()["metadata_version"] == model.version  # within the second
+        clock[0] += 0.6
+        assert client.get("/health").get_json()["metadata_version"] == change.version
+        assert "wechat_id" in WebState.of(app).model.entities["customer"].fields
+    finally:
+        WebState.of(app).engine.dispose()
+
+
+def test_the_designer_and_writes_always_look(shop, db_url, clock, monkeypatch):
+    root, engine, model, _ = shop
+    app = checking_every(root, db_url, "60")
+    try:
+        client = app.test_client()
+        assert client.get("/health").get_json()["metadata_version"] == model.version
+        monkeypatch.setattr(design.service, "note_recorded", lambda: None)
+        change = design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+        client.get("/design")  # not signed in: sent to sign in, but the model was looked at first
+        assert WebState.of(app).model.version == change.version
+        back = design.revert(root, engine, change.id, user=ADMIN, expected_version=change.version)
+        client.post("/sign-out")  # a write (refused here: no CSRF token) acts on the newest model
+        assert client.get("/health").get_json()["metadata_version"] == back.version == model.version
+    finally:
+        WebState.of(app).engine.dispose()
+
+
+def test_a_change_made_in_this_process_is_served_on_the_next_request(shop, db_url, clock):
+    root, engine, model, _ = shop
+    app = checking_every(root, db_url, "60")
+    try:
+        client = app.test_client()
+        assert client.get("/health").get_json()["metadata_version"] == model.version
+        change = design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+        assert client.get("/health").get_json()["metadata_version"] == change.version  # no time has passed
+    finally:
+        WebState.of(app).engine.dispose()
+
+
+@pytest.mark.parametrize("seconds", ["-1", "soon", "61"])
+def test_a_bad_check_interval_stops_the_start(shop, db_url, seconds):
+    root, *_ = shop
+    with pytest.raises(RuntimeError, match="TAILOR_MODEL_CHECK_SECONDS"):
+        checking_every(root, db_url, seconds)

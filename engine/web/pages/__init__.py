@@ -84,6 +84,7 @@ def init_app(app: Flask) -> None:
     reports.init_app(app)
     app.jinja_env.globals["tailor_model"] = model
     app.jinja_env.globals["menu_groups"] = home.menu
+    app.jinja_env.globals["menu_html"] = home.menu_html
     app.jinja_env.globals["can"] = can
     app.jinja_env.globals["record_title"] = title_of
     app.jinja_env.globals["nav_counts"] = approvals.nav_counts

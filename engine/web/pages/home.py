@@ -3,13 +3,15 @@ dashboard, then entities by menu group with record counts) and the global search
 
 from __future__ import annotations
 
-from flask import request
+from flask import render_template, request, url_for
+from markupsafe import Markup
 
 from ...records import Query, ValidationError
 from ..auth import context
 from ..errors import page
 from ..forms import title_columns, title_of
 from ..i18n import gettext as _
+from ..i18n import language
 from . import bp, can, model, render, service
 from .lists import default_sort
 from .my_work import my_work
@@ -36,6 +38,26 @@ def menu() -> list[tuple[dict, list]]:
     if rest:
         groups.append(({}, rest))
     return groups
+
+
+MENUS: dict[tuple, Markup] = {}  # the sidebar's HTML by what it depends on (menu_html)
+MAX_MENUS = 1000
+
+
+def menu_html(current: str | None) -> Markup:
+    """The sidebar (menu groups and their entities, `current` marked), rendered once per
+    model version, set of roles, language and current entity rather than on every page:
+    what it shows depends on nothing else (which entities a user may read follows from
+    their roles alone, see permissions/policy.py)."""
+    actor = context().actor
+    # the home URL stands for where the app is mounted (its links start there)
+    key = (model().version, actor.roles, actor.is_admin, actor.system, language(), current, url_for("pages.home"))
+    found = MENUS.get(key)
+    if found is None:
+        if len(MENUS) >= MAX_MENUS:  # roles and versions come and go: bounded
+            MENUS.clear()
+        found = MENUS[key] = Markup(render_template("_menu.html", groups=menu(), current=current))
+    return found
 
 
 @bp.get("/home")

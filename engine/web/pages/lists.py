@@ -175,7 +175,7 @@ class Filter:
     kind: str
     field: Field | None
 
-    @property
+    @cached_property  # the filter form shows it several times (legend, labels of its inputs)
     def label(self) -> str:
         return Column(self.name, self.kind, self.field).label
 
@@ -421,7 +421,10 @@ def to_query(entity: Entity, state: ListState, columns: list[Column]) -> Query:
 
 
 def list_url(entity: Entity, params: Iterable[tuple[str, str]], endpoint: str = "pages.list_page") -> str:
-    base = url_for(endpoint, entity=entity.name)
+    bases = g.setdefault("_tailor_list_urls", {})  # a page links a dozen times to its list: url_for once
+    base = bases.get((endpoint, entity.name))
+    if base is None:
+        base = bases[(endpoint, entity.name)] = url_for(endpoint, entity=entity.name)
     items = list(params)
     return f"{base}?{urlencode(items)}" if items else base
 
@@ -750,8 +753,17 @@ def filter_widgets(entity: Entity, state: ListState, ctx: Context) -> list[dict[
             widget["title"] = titles_of(spec.field.to, chosen, ctx).get(chosen[0], "") if chosen else ""
         elif spec.kind == "polymorphic":
             widget["options"] = polymorphic_options(spec.field, current[:1], ctx)
+        widget["options_html"] = options_html(tuple(widget["options"]), widget["values"].get(spec.name, ""))
         widgets.append(widget)
     return widgets
+
+
+@lru_cache(maxsize=256)
+def options_html(options: tuple[tuple[str, str], ...], chosen: str) -> Markup:
+    """The `<option>`s of a filter's select, `chosen` selected: the same few lists (the
+    options of a choice, the active users) fill every list page, built once each."""
+    return Markup("".join(f'<option value="{escape(value)}"{" selected" if value == chosen else ""}>{escape(text)}'
+                          "</option>" for value, text in options))
 
 
 def polymorphic_options(field_: Field, current: list[str], ctx: Context) -> list[tuple[str, str]]:
@@ -823,11 +835,16 @@ def back_url(entity: Entity) -> str:
 
 
 # -- saved views --------------------------------------------------------------------------------
+# built once: a list page reads its views every time, and building the query cost more than running it
+VIEWS_OF = (sa.select(saved_views.c.id, saved_views.c.name, saved_views.c.state)
+            .where(saved_views.c.user_id == sa.bindparam("user_id", type_=sa.Integer),
+                   saved_views.c.entity == sa.bindparam("entity", type_=sa.String))
+            .order_by(saved_views.c.name, saved_views.c.id))
+
+
 def views_of(entity: Entity) -> list[dict[str, Any]]:
     with WebState.of().service.reading() as conn:
-        rows = conn.execute(sa.select(saved_views.c.id, saved_views.c.name, saved_views.c.state)
-                            .where(saved_views.c.user_id == g.user["id"], saved_views.c.entity == entity.name)
-                            .order_by(saved_views.c.name, saved_views.c.id)).all()
+        rows = conn.execute(VIEWS_OF, {"user_id": g.user["id"], "entity": entity.name}).all()
     return [{"id": r.id, "name": r.name, "url": list_url(entity, view_params(r.state))} for r in rows]
 
 
