@@ -81,6 +81,21 @@ def fill(engine, rows: int, first_owner: int) -> None:
             conn.exec_driver_sql("VACUUM ANALYZE")
 
 
+FORM_TOKENS = 40_000  # one-time create-form tokens made for the POST run (2 wrk threads, half each)
+
+
+def form_tokens_for(user_id: int, entity: str, secret: str, count: int) -> list[str]:
+    """Create-form tokens as the server issues them (engine/web/form_tokens.py `issue`)."""
+    import secrets
+
+    from itsdangerous import URLSafeSerializer
+
+    from engine.web import form_tokens
+
+    signer = URLSafeSerializer(secret, salt=form_tokens._SALT)
+    return [signer.dumps({"n": secrets.token_urlsafe(24), "u": user_id, "e": entity}) for _ in range(count)]
+
+
 def gunicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
     command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "--workers", str(WORKERS), "--bind", f"127.0.0.1:{port}",
                "--log-level", "warning", app]
@@ -194,7 +209,8 @@ def bench(name: str, url: str) -> None:
     apply_plan(engine, plan_migration(engine, model.metadata, project=model.project, metadata_version=model.version))
     with write_engine(engine).begin() as conn:
         # the unscoped page: a role that reaches every row (through the permission checks)
-        set_roles(conn, create_user(conn, "bench", PASSWORD, display_name="Bench"), ["admin"], model.roles)
+        bench_user = create_user(conn, "bench", PASSWORD, display_name="Bench")
+        set_roles(conn, bench_user, ["admin"], model.roles)
         set_roles(conn, create_user(conn, "bench.big", PASSWORD), ["big_deals"], model.roles)
         reps = [create_user(conn, "bench.rep", PASSWORD)] + [create_user(conn, f"bench.rep{i}", None)
                                                               for i in range(1, OWNERS)]
@@ -247,7 +263,12 @@ def bench(name: str, url: str) -> None:
             body = urllib.parse.urlencode({"csrf_token": token, "level": "low",
                                            "classification": "regular", "country": "China",
                                            "name": "Bench customer"})  # last: each request appends a number
+            # a create form carries a one-time token (engine/web/form_tokens.py: a form posted
+            # twice makes one record), which a browser gets with each form it opens: made here as
+            # the server issues them (signed with its secret), one per request, taken in turn
+            tokens = form_tokens_for(bench_user, "customer", "bench", FORM_TOKENS)
             script.write_text(
+                "tokens = {" + ",".join(f'"{t}"' for t in tokens) + "}\n"
                 # wrk.format() with a headers table drops wrk.headers (the session cookie): copy them in
                 # each wrk thread numbers its own requests: tell them apart, as names are unique
                 "counter = 0\nlocal threads = 0\n"
@@ -255,7 +276,8 @@ def bench(name: str, url: str) -> None:
                 "request = function()\n  counter = counter + 1\n"
                 "  local headers = {}\n  for k, v in pairs(wrk.headers) do headers[k] = v end\n"
                 "  headers['Content-Type'] = 'application/x-www-form-urlencoded'\n"
-                f"  local body = \"{body}\" .. \"%20\" .. tid .. \"-\" .. counter\n"
+                f"  local token = tokens[(tonumber(tid) - 1) * {FORM_TOKENS // 2} + counter]\n"
+                f"  local body = \"{body}\" .. \"%20\" .. tid .. \"-\" .. counter .. \"&form_token=\" .. token\n"
                 "  return wrk.format('POST', nil, headers, body)\n"
                 "end\n")
             posts = wrk("http://127.0.0.1:8801/e/customer/new", cookie, str(script))
