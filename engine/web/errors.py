@@ -11,9 +11,10 @@ connection is given back to the pool first, where a dead one is discarded.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, g, render_template, request
+from flask import Flask, g, redirect, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -53,12 +54,34 @@ def lost_database(exc: BaseException) -> bool:
     return isinstance(exc, sa.exc.DBAPIError) and (exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError))
 
 
+def stale_read(app: Flask) -> Any:
+    """A read is served by the model of the worker's last look, up to a second behind
+    another worker's designer change (web/state.py): its SQL may name a column that change
+    renamed or dropped meanwhile. Then look now, and when the model moved, send the reader
+    to the same page again (307), which the new model serves. None otherwise (the error is
+    a real one)."""
+    pinned = g.get("_tailor_pinned")
+    if request.method not in ("GET", "HEAD") or pinned is None:
+        return None
+    try:
+        newest = app.extensions["tailor"].live.refresh(force=True)
+    except sa.exc.DBAPIError:
+        return None
+    if newest[0].version == pinned[0].version:
+        return None
+    log.info("a read met a newer model (%s -> %s): sent again", pinned[0].version, newest[0].version)
+    return redirect(request.full_path if request.query_string else request.path, 307)
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.globals["offline"] = offline
 
     @app.errorhandler(sa.exc.DBAPIError)
     @app.errorhandler(sa.exc.PendingRollbackError)
     def database_error(exc):
+        again = stale_read(app)
+        if again is not None:
+            return again
         if not lost_database(exc):
             log.error("database error", exc_info=exc)
             return server_error(exc)

@@ -38,6 +38,18 @@ from engine.web import create_app
 SECRET = "designer-browser-secret"
 
 
+
+def served(page, url: str, check, seconds: float = 4.0) -> None:
+    """Open `url` until `check()` holds: another process serves reads with the model of its
+    last look, at most a second old (TAILOR_MODEL_CHECK_SECONDS); fails if it never does."""
+    deadline = time.monotonic() + seconds
+    while True:
+        page.goto(url)
+        if check():
+            return
+        assert time.monotonic() < deadline, f"{url} never showed the change"
+        time.sleep(0.25)
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -170,8 +182,7 @@ def test_admin_designs_and_a_rep_on_another_process_uses_it(browser, tmp_path):
         apply(admin, "WeChat with the basics")
 
         # -- the rep, on the other process (never restarted), sees and fills it
-        rep.goto(rep_url + "/e/customer/new")
-        assert "WeChat ID" in rep.locator("form.record-form").inner_text()
+        served(rep, rep_url + "/e/customer/new", lambda: "WeChat ID" in rep.locator("form.record-form").inner_text())
         rep.fill("input[name=name]", "Designer Test Co.")
         rep.fill("input[name=wechat_id]", "wx_designer_1")
         rep.click("form.record-form button[type=submit]")
@@ -196,21 +207,19 @@ def test_admin_designs_and_a_rep_on_another_process_uses_it(browser, tmp_path):
         assert "1 values are kept" in admin.locator(".design-kept").inner_text()
         assert "No change to the database" in admin.locator(".design-plan").inner_text()
         apply(admin)
-        rep.goto(record_url + "/edit")
-        assert rep.locator("input[name=wechat]").count() == 0
+        served(rep, record_url + "/edit", lambda: rep.locator("input[name=wechat]").count() == 0)
 
         # -- restore it, then revert that change set from the history
         admin.goto(admin_url + "/design/e/customer")
         field_row(admin, "wechat").locator("form button", has_text="Restore").click()
         apply(admin)
-        rep.goto(record_url + "/edit")
+        served(rep, record_url + "/edit", lambda: rep.locator("input[name=wechat]").count() == 1)
         assert rep.locator("input[name=wechat]").input_value() == "wx_designer_1"
         newest = admin.locator("table.design-history tbody tr").first
         admin.once("dialog", lambda dialog: dialog.accept())
         newest.locator("button", has_text="Revert").click()
         admin.wait_for_url("**/design/changes?reverted=*")
-        rep.goto(record_url + "/edit")
-        assert rep.locator("input[name=wechat]").count() == 0  # removed again by the revert
+        served(rep, record_url + "/edit", lambda: rep.locator("input[name=wechat]").count() == 0)  # the revert
         with make_engine(url).connect() as conn:  # and its data still there
             kept = conn.execute(sa.text("SELECT wechat FROM customer WHERE name = 'Designer Test Co.'")).scalar()
         assert kept == "wx_designer_1"

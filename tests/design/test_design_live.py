@@ -148,3 +148,35 @@ def test_a_bad_check_interval_stops_the_start(shop, db_url, seconds):
     root, *_ = shop
     with pytest.raises(RuntimeError, match="TAILOR_MODEL_CHECK_SECONDS"):
         checking_every(root, db_url, seconds)
+
+
+def test_a_read_that_meets_a_column_renamed_meanwhile_is_sent_again(shop, db_url, clock, monkeypatch):
+    """Within the check interval a read runs on the worker's model; a column another worker
+    renamed meanwhile makes its SQL fail: the reader is sent to the same page again (307)
+    and the new model serves it — never an error page."""
+    from designutil import WECHAT
+    from pagesutil import make_user, sign_in
+
+    root, engine, model, _ = shop
+    change = design.apply(root, engine, add_wechat(), user=ADMIN, expected_version=model.version)
+    app = checking_every(root, db_url, "1")
+    try:
+        state = WebState.of(app)
+        make_user(state.engine, state.model, "rita", roles=("rep",))
+        client = app.test_client()
+        assert sign_in(client, "rita").status_code == 302
+        acme = state.service.create("customer", {"name": "Acme", "wechat_id": "acme88"})["id"]
+        assert client.get(f"/e/customer/{acme}").status_code == 200  # looked just now: the model with wechat_id
+        monkeypatch.setattr(design.service, "note_recorded", lambda: None)  # made on another worker
+        renamed = design.apply(root, engine, [
+            {"path": "entities.customer.fields.wechat_id", "delete": True},
+            {"path": "entities.customer.fields.wechat", "value": {**WECHAT, "renamed_from": "wechat_id"}},
+        ], user=ADMIN, expected_version=change.version)
+        clock[0] += 0.2  # within the second: this worker has not looked again
+        answer = client.get(f"/e/customer/{acme}?tab=main")
+        assert answer.status_code == 307 and answer.headers["Location"].endswith(f"/e/customer/{acme}?tab=main")
+        again = client.get(f"/e/customer/{acme}?tab=main")
+        assert again.status_code == 200 and "acme88" in again.get_data(as_text=True)
+        assert state.model.version == renamed.version
+    finally:
+        WebState.of(app).engine.dispose()
