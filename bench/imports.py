@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.imports import run, start  # noqa: E402
-from engine.imports.runs import BATCH  # noqa: E402
+from engine.imports.runs import BATCH, prepare  # noqa: E402
 from engine.migrate import apply_plan, plan_migration, upgrade_system_tables  # noqa: E402
 from engine.model import load_model  # noqa: E402
 from engine.model.search import SEPARATOR  # noqa: E402
@@ -132,7 +132,10 @@ def import_by_service(folder: Path, data: bytes, round_: int) -> tuple[float, st
         actor = actor_of(conn, importer(model, engine))
     gc.collect()
     began = time.perf_counter()
-    summary = run(service, start(service, "customer", data, "customers.csv", context=Context(actor=actor)))
+    context = Context(actor=actor)  # as `tailor import` in the foreground: the file read once, then the run
+    prepared = prepare(service, "customer", data, "customers.csv", None, context)
+    summary = run(service, start(service, "customer", data, "customers.csv", context=context, prepared=prepared,
+                                 here=True))
     seconds = time.perf_counter() - began
     assert summary.created == IMPORT_ROWS, summary.to_dict()
     stored = stored_rows(engine)

@@ -695,7 +695,6 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
     from .imports import runs as import_runs
     from .imports.files import failed_rows
     from .imports.messages import KEY_NEEDED
-    from .imports.reading import read_file
     from .migrate import upgrade_system_tables
     from .records import RecordError, RecordService
 
@@ -720,9 +719,11 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
         if save_mapping:
             Path(save_mapping).write_text(used.to_yaml(), encoding="utf-8")
         if dry_run:
-            summary = import_runs.dry_run(service, entity, data, Path(file).name, used, context)
+            summary = import_runs.dry_run(service, entity, data, Path(file).name, used, context,
+                                          prepared=(_entity, sheet_read, used))
         else:
-            run_id = import_runs.start(service, entity, data, Path(file).name, used, context)
+            run_id = import_runs.start(service, entity, data, Path(file).name, used, context,
+                                       prepared=(_entity, sheet_read, used), here=not background)
             if background:
                 click.echo(json.dumps({"run": run_id, "status": "queued"}) if as_json else
                            f"import #{run_id} queued: `tailor worker` runs it")
@@ -738,7 +739,7 @@ def import_command(entity, file, project, database, dry_run, mode, key, mapping_
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_PROBLEMS)
     if failed_file and summary.errors:
-        table = read_file(data, Path(file).name, used.sheet)
+        table = sheet_read  # the sheet the mapping names: `prepare` read it
         with open(failed_file, "wb") as out:
             failed_rows(table, summary.errors, "xlsx" if failed_file.lower().endswith(".xlsx") else "csv", out,
                         language, used)

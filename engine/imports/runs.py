@@ -34,7 +34,7 @@ from .mapping import Mapping
 from .messages import ImportProblem, Problem
 from .reading import Sheet, read_file
 
-BATCH = 1000  # rows per transaction of a run (each commit waits for the disk)
+BATCH = 2000  # rows per transaction of a run (each commit waits for the disk, and each batch asks the database its questions once)
 JOB_KIND = "import"
 ENGINE_MESSAGE = "%(text)s"  # an engine message, kept as it was said
 # a callback for progress (rows done, total) of the runs made in this context (the CLI's bar)
@@ -142,11 +142,12 @@ class _DryRun(Exception):
 
 def dry_run(service: Any, entity_name: str, data: bytes, file_name: str, mapping: Mapping | None = None,
             context: Context | None = None, batch: int = BATCH,
-            progress: Callable[[int, int], None] | None = None) -> Summary:
+            progress: Callable[[int, int], None] | None = None, *,
+            prepared: tuple[Entity, Sheet, Mapping] | None = None) -> Summary:
     """Every row through the full rules, nothing written (one transaction, rolled back);
-    `progress(rows done, total)` after each batch."""
+    `progress(rows done, total)` after each batch; `prepared` as for `start`."""
     context = context or Context()
-    entity, sheet, mapping = prepare(service, entity_name, data, file_name, mapping, context)
+    entity, sheet, mapping = prepared or prepare(service, entity_name, data, file_name, mapping, context)
     summary = Summary(entity=entity.name, total=len(sheet.rows), dry_run=True, status="dry_run")
     converter = Converter(service, entity, mapping, sheet.headers, context)
     seen: dict[Any, int] = {}
@@ -170,11 +171,16 @@ def dry_run(service: Any, entity_name: str, data: bytes, file_name: str, mapping
 
 
 def start(service: Any, entity_name: str, data: bytes, file_name: str, mapping: Mapping | None = None,
-          context: Context | None = None) -> int:
+          context: Context | None = None, *, prepared: tuple[Entity, Sheet, Mapping] | None = None,
+          here: bool = False) -> int:
     """Check the file and mapping, keep them in a new run and queue the job that imports
-    it; returns the run's number."""
+    it; returns the run's number. `prepared`: what `prepare` gave for this file, mapping
+    and user (the file is not read again). `here`: the run will be made by this process
+    (`tailor import` in the foreground), which keeps the file's table for it (see `run`)."""
     context = context or Context()
-    entity, sheet, mapping = prepare(service, entity_name, data, file_name, mapping, context)
+    if prepared is None:
+        prepared = prepare(service, entity_name, data, file_name, mapping, context)
+    entity, sheet, mapping = prepared
     with service.transaction() as conn:
         run_id = conn.execute(import_runs.insert().values(
             entity=entity.name, user_id=context.actor.id, status="queued", file_name=file_name[:255],
@@ -182,7 +188,22 @@ def start(service: Any, entity_name: str, data: bytes, file_name: str, mapping: 
             .returning(import_runs.c.id)).scalar_one()
         conn.execute(import_files.insert().values(run_id=run_id, source=data))
         schedule(conn, JOB_KIND, job_key(run_id), now_utc(), {"run": run_id})
+    if here:
+        _TABLES[int(run_id)] = (data, sheet)
     return int(run_id)
+
+
+# the tables of files `start(here=True)` read, for the run this process makes next (a file
+# of 100,000 rows takes about a second to read, once more by a run that reads it anew)
+_TABLES: dict[int, tuple[bytes, Sheet]] = {}
+
+
+def _table_of(kept: tuple[bytes, Sheet] | None, source: bytes, file_name: str, sheet_name: str | None) -> Sheet:
+    """The table a run imports: the one `start` kept when it is of these very bytes and
+    this sheet (run numbers repeat across databases; equal bytes read alike), else read."""
+    if kept is not None and kept[0] == source and (kept[1].name == sheet_name if sheet_name else not kept[1].sheets):
+        return kept[1]
+    return read_file(source, file_name, sheet_name)
 
 
 def job_key(run_id: int) -> str:
@@ -200,6 +221,7 @@ def run(service: Any, run_id: int, job: int | None = None, batch: int = BATCH,
     newest records service), each batch runs under the model of its time: a field an
     administrator adds a rule to, or removes, while the run goes is judged so from the next
     batch on (a mapping the new model refuses fails the run, its done batches kept)."""
+    kept = _TABLES.pop(run_id, None)
     record = _run_row(service, run_id)
     summary = _summary_of(record)
     if record["status"] not in ("queued", "running"):
@@ -212,7 +234,7 @@ def run(service: Any, run_id: int, job: int | None = None, batch: int = BATCH,
     try:
         entity = service.model.entity(record["entity"])
         mapping = Mapping.from_dict(record["mapping"])
-        sheet = read_file(source_of(service, run_id), record["file_name"], mapping.sheet)
+        sheet = _table_of(kept, source_of(service, run_id), record["file_name"], mapping.sheet)
         mapping.check(entity, sheet)
     except (ImportProblem, KeyError) as exc:
         _finish(service, run_id, "failed", str(exc))

@@ -149,11 +149,13 @@ class RecordService:
         # per entity, what a row holds: the keys of stored fields, and the fields whose type converts
         self._columns: dict[str, tuple[frozenset[str], list[Field]]] = {}
         self._keys: dict[str, dict[str, Field]] = {}  # per entity, input keys and their fields
+        # (id of an Access, action, keys of a create's input) -> (the Access, the refusals of those keys)
+        self._refusals: dict[tuple[int, str, tuple[str, ...]], tuple[Access, list[tuple[str, str]]]] = {}
         self.links = LinkRules(self)  # links' filters and fields copied from linked records
         # per entity: a whole row's keys in the record's order (as a list and a set), and the
         # fields whose type converts the stored value (`_from_row`)
         self._whole_rows: dict[str, tuple[list[str], frozenset[str], list[Field]]] = {}
-        self._audit_orders: dict[tuple[str, ...], list[str]] = {}  # a new record's keys -> its audit's keys
+        self._audit_orders: dict[tuple[str, ...], list[tuple[str, str]]] = {}  # a new record's keys -> its audit's (as text, as keyed)
 
     @property
     def flows(self):
@@ -817,7 +819,7 @@ class RecordService:
                 plan = self._statements[key] = echo_plan(conn, entity.table)
             echoed = echo_rows(conn, plan, rows, ids)
             if echoed is not None:
-                return [self._from_row(entity, row) for row in echoed]
+                return self._from_rows_in_place(entity, echoed)
         return self._load_many(conn, entity, ids)
 
     def _load_many(self, conn: Connection, entity: Entity, ids: list[int]) -> list[dict[str, Any]]:
@@ -1267,6 +1269,24 @@ class RecordService:
         (sending back the value a field already has is not a change)."""
         if access.bypass:
             return
+        if old is None and "owner" not in data:  # a create's refusals depend on its keys alone
+            known = self._refusals.get((id(access), action, tuple(data)))
+            if known is not None and known[0] is access:
+                for key, said in known[1]:
+                    errors.setdefault(key, []).append(said)
+                return
+            found: dict[str, list[str]] = {}
+            self._refuse_keys(access, data, None, action, found)
+            if len(self._refusals) > 256:
+                self._refusals.clear()
+            self._refusals[(id(access), action, tuple(data))] = (access, [(k, m) for k, said in found.items() for m in said])
+            for key, said in found.items():
+                errors.setdefault(key, []).extend(said)
+            return
+        self._refuse_keys(access, data, old, action, errors)
+
+    def _refuse_keys(self, access: Access, data: Mapping[str, Any], old: Mapping[str, Any] | None, action: str,
+                     errors: dict[str, list[str]]) -> None:
         owners = self._input_keys(access.entity)
         for key, value in data.items():
             name = owners[key].name if key in owners else key
@@ -1471,6 +1491,27 @@ class RecordService:
             if isinstance(moment, datetime) and moment.tzinfo is None:
                 record[key] = moment.replace(tzinfo=UTC)
         return record
+
+    def _from_rows_in_place(self, entity: Entity, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`_from_row` of rows of every column (an import's echoed rows), made into their
+        records in place: the search key dropped, the values of types that convert
+        converted (their keys are the record's too), the clock given its zone."""
+        if not rows:
+            return rows
+        self._from_row(entity, rows[0])  # (works out the entity's row plan, `_whole_rows`)
+        keys, key_set, converting, _get = self._whole_rows[entity.name]
+        if rows[0].keys() - {SEARCH_COLUMN} != key_set:
+            return [self._from_row(entity, row) for row in rows]
+        for row in rows:
+            row.pop(SEARCH_COLUMN, None)
+            if converting:
+                converted = [(field.name, field.type.from_row(row, field)) for field in converting]
+                row.update(converted)
+            for key in ("created_at", "updated_at"):
+                moment = row.get(key)
+                if isinstance(moment, datetime) and moment.tzinfo is None:
+                    row[key] = moment.replace(tzinfo=UTC)
+        return rows
 
     def _load(self, conn: Connection, entity: Entity, record_id: int, for_update: bool = False):
         locking = for_update and conn.dialect.name == "postgresql"
@@ -1697,7 +1738,7 @@ class RecordService:
                 before = jsonable(old.get(key))
                 after = jsonable(new.get(key))
                 if before != after:
-                    changes[key] = [before, after]
+                    changes[str(key)] = [before, after]
                     plain = plain and type(before) in _PLAIN and type(after) in _PLAIN
         else:  # a new record: every value it has (nothing before), in the order of its keys
             keys = tuple(new)
@@ -1705,8 +1746,10 @@ class RecordService:
             if order is None:  # the records of an import share their keys: sorted once
                 if len(self._audit_orders) > 256:
                     self._audit_orders.clear()
-                order = self._audit_orders[keys] = [k for k in sorted(keys) if k not in _AUDIT_SKIP]
-            changes = {key: [None, after] for key in order if (after := new[key]) is not None}
+                # as plain text: a field's name may be a subclass of str (the spec's, a column's),
+                # which the JSON writer hands on to json.dumps, at ten times the cost
+                order = self._audit_orders[keys] = [(str(k), k) for k in sorted(keys) if k not in _AUDIT_SKIP]
+            changes = {key: [None, after] for key, own in order if (after := new[own]) is not None}
             for pair in changes.values():
                 if type(pair[1]) not in _PLAIN:
                     pair[1] = jsonable(pair[1])

@@ -52,30 +52,29 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
                  errors: dict[str, list[str]], keys: dict[str, Field] | None = None) -> dict[str, Any]:
     """Coerce the caller's values; unknown and read-only keys are errors, not dropped.
     `keys`: the entity's `input_keys`, when the caller keeps them."""
-    keys = keys if keys is not None else input_keys(entity)
+    if keys is None:
+        keys = input_keys(entity)
+        plan = _coercion_plan(entity, keys, data, trusted)
+    else:  # kept: the plan of these keys is too (an import's rows share their keys)
+        known = _COERCIONS.get((id(keys), trusted, tuple(data)))
+        if known is not None and known[0] is keys:
+            plan = known[1]
+        else:
+            plan = _coercion_plan(entity, keys, data, trusted)
+            if len(_COERCIONS) > 4096:
+                _COERCIONS.clear()
+            _COERCIONS[(id(keys), trusted, tuple(data))] = (keys, plan)
+    refused, reads = plan
+    for key, said in refused:
+        errors.setdefault(key, []).append(said)
     values: dict[str, Any] = {}
-    for key in data:
-        if key == "owner":
+    for key, field, how in reads:
+        if key in errors:  # refused (here, or by the caller: a field the user may not set)
             continue
-        if key in STANDARD_READONLY:
-            if key != "version" and key != "id":
-                errors.setdefault(key, []).append(_message(SET_BY_ENGINE))
-            continue
-        field = keys.get(key)
-        if field is None:
-            errors.setdefault(key, []).append(_message(UNKNOWN_FIELD_OF, entity=entity.name))
-            continue
-        refusal = _refusal_of(field, trusted)
-        if refusal:
-            errors.setdefault(key, []).append(refusal)
-    seen: set[str] = set()
-    for key in data:
-        field = keys.get(key)
-        if field is None or field.name in seen or key in errors:
-            continue
-        seen.add(field.name)
         try:
-            if field.type.name == "lines":
+            if how == _AS_IS:  # the type's read_input is FieldType's: its one key, coerced
+                values[field.name] = field.type.coerce(data[field.name], field)
+            elif how == _LINES:
                 values[field.name] = coerce_lines(field, data[field.name], trusted, errors)
             else:
                 values.update(field.type.read_input(data, field))
@@ -89,6 +88,50 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
         except FieldValueError as exc:
             errors.setdefault("owner", []).append(exc.message)
     return values
+
+
+_AS_IS, _LINES, _OWN = range(3)  # how a field's input is read (see `_coercion_plan`)
+# (id of the input keys, trusted, keys of an input) -> (the input keys, its plan)
+_COERCIONS: dict[tuple[int, bool, tuple[str, ...]], tuple[dict[str, Field], tuple[list, list]]] = {}
+
+
+def _coercion_plan(entity: Entity, keys: dict[str, Field], data: dict[str, Any], trusted: bool) -> tuple[list, list]:
+    """What the keys of an input make of it, whatever their values: the refusals (key,
+    message) of keys nobody may write, and the fields to read, once each, in the order of
+    their first key, with that key and how (`_AS_IS`, `_LINES`, `_OWN`: the type's own
+    read_input). A key the caller refused already (in `errors`) is not read either."""
+    refused: list[tuple[str, str]] = []
+    for key in data:
+        if key == "owner":
+            continue
+        if key in STANDARD_READONLY:
+            if key != "version" and key != "id":
+                refused.append((key, _message(SET_BY_ENGINE)))
+            continue
+        field = keys.get(key)
+        if field is None:
+            refused.append((key, _message(UNKNOWN_FIELD_OF, entity=entity.name)))
+            continue
+        refusal = _refusal_of(field, trusted)
+        if refusal:
+            refused.append((key, refusal))
+    said = {key for key, _said in refused}
+    seen: set[str] = set()
+    reads: list[tuple[str, Field, int]] = []
+    for key in data:
+        field = keys.get(key)
+        if field is None or field.name in seen or key in said:
+            continue
+        seen.add(field.name)
+        if field.type.name == "lines":
+            how = _LINES if field.name in data else None
+        elif type(field.type).read_input is FieldType.read_input:
+            how = _AS_IS if field.name in data else None  # (its one key absent: nothing to read)
+        else:
+            how = _OWN
+        if how is not None:
+            reads.append((key, field, how))
+    return refused, reads
 
 
 def add_error(errors: dict[str, list[str]], key: str, exc: FieldValueError) -> None:
