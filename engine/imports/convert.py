@@ -81,6 +81,15 @@ class Converter:
         self.context = context
         self.keys = targets(entity)
         self.columns = [(i, h, mapping.columns.get(h)) for i, h in enumerate(headers) if mapping.columns.get(h)]
+        # per mapped column, worked out once: (index, header, key, its lines field and own
+        # key or None, the field it names, that field's own key, whether it sets several keys)
+        self._plan = []
+        for index, header, key in self.columns:
+            split = line_key(key)
+            field_ = self.keys.get(key)
+            own = split[1] if split else key
+            several = field_ is not None and field_.type.name in ("money", "person_name") and own == field_.name
+            self._plan.append((index, header, key, split, field_, own, several))
         self._users: dict[str, set[int]] = {}
         self._options: dict[tuple[int, str], Any] = {}  # (id of the field, cell text) -> the option it names
 
@@ -121,25 +130,21 @@ class Converter:
         """The values of one row: the record's own (on its first row; later rows may only
         repeat them) and a line per lines field with a value in this row."""
         lines: dict[str, dict[str, Any]] = {}
-        for index, header, key in self.columns:
+        for index, header, key, split, field_, own, several in self._plan:
             value = cells[index]
             if value is None or value == "":
                 continue  # an empty cell: the default on insert, the value kept on update
-            split = line_key(key)
             if split is None and not first:
                 if _text(value) != _text(row.cells[index]):
                     row.fail(header, Problem(m.LINE_DIFFERS, {"row": row.number, "value": _text(value)}), number)
                 continue
-            field_ = self.keys.get(key)
-            own = split[1] if split else key
             try:
                 converted = self._value(key, own, field_, value, links)
             except _Refused as refused:
                 row.fail(header, refused.problem, number)
                 continue
             target = lines.setdefault(split[0], {}) if split else row.data
-            if isinstance(converted, dict) and field_ is not None and field_.type.name in ("money", "person_name") \
-                    and own == field_.name:
+            if several and isinstance(converted, dict):
                 target.update(converted)  # the amount and its currency; a name's parts
             else:
                 target[own] = converted

@@ -569,11 +569,22 @@ class RecordService:
                 result["errors"] = exc.errors
         if not prepared:
             return
+        # the keys saving sets in a record (`_new_row`: its autonumbers, and takes its owner
+        # out), as they are: should the batch be refused, its rows are saved one at a time
+        # from the records as they were (a copy of the few keys, not of every record)
+        changing = [f.name for f in entity.fields.values() if f.is_autonumber] + ["owner"]
+        before = [{k: record[k] for k in changing if k in record} for _result, record in prepared]
         try:
             with self._write() as conn:
-                saved = self._save_many(conn, entity, [dict(record) for _result, record in prepared], context)
+                saved = self._save_many(conn, entity, [record for _result, record in prepared], context)
         except (_BatchRefused, ValidationError, NotFound, PermissionDenied, ConflictError):
             saved = None  # the database refused a row, or a hook, rollup or flow a record
+            for (_result, record), kept in zip(prepared, before, strict=True):
+                for key in changing:
+                    if key in kept:
+                        record[key] = kept[key]
+                    else:
+                        record.pop(key, None)
         if saved is not None:
             for (result, _record), found in zip(prepared, saved, strict=True):
                 if isinstance(found, dict) and "id" in found and "version" in found:
