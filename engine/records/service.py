@@ -514,7 +514,7 @@ class RecordService:
                 if old is None:
                     if mode == "update" or (key == "id" and row.key is not None):
                         raise NotFound(entity.name, row.key)
-                    data = {k: v for k, v in row.data.items() if k != "id"}
+                    data = {k: v for k, v in row.data.items() if k != "id"} if "id" in row.data else row.data
                     if self.import_batches:  # created together with the rows around it
                         creating.append((result, data))
                         continue
@@ -1513,6 +1513,7 @@ class RecordService:
         keys, key_set, converting, _get = self._whole_rows[entity.name]
         if rows[0].keys() - {SEARCH_COLUMN} != key_set:
             return [self._from_row(entity, row) for row in rows]
+        zoned: dict[int, tuple[datetime, datetime]] = {}  # the batch's clock is one object: zoned once
         for row in rows:
             row.pop(SEARCH_COLUMN, None)
             if converting:
@@ -1521,7 +1522,10 @@ class RecordService:
             for key in ("created_at", "updated_at"):
                 moment = row.get(key)
                 if isinstance(moment, datetime) and moment.tzinfo is None:
-                    row[key] = moment.replace(tzinfo=UTC)
+                    known = zoned.get(id(moment))
+                    if known is None or known[0] is not moment:
+                        known = zoned[id(moment)] = (moment, moment.replace(tzinfo=UTC))
+                    row[key] = known[1]
         return rows
 
     def _load(self, conn: Connection, entity: Entity, record_id: int, for_update: bool = False):

@@ -262,8 +262,8 @@ def derive_values(fields, record: dict[str, Any], old: dict[str, Any] | None,
 
 
 def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:
-    reading = None  # (input language, digits kept): asked once, for the fixed defaults
-    for field in _defaulted(fields):
+    plan = None  # the fixed defaults' values in the input language and digits kept: asked once
+    for i, field in enumerate(_defaulted(fields)):
         if field.name in record:
             continue
         if field.default_expr is not None:
@@ -273,15 +273,37 @@ def apply_defaults(fields, record: dict[str, Any], context: Context) -> None:
             except FieldValueError:
                 record[field.name] = None
         elif field.default is not None:
-            if reading is None:
-                reading = (_LANGUAGE.get(), _EXACT_DIGITS.get())
-            record.update(_default_of(field, reading))
+            if plan is None:
+                plan = _fixed_defaults(fields, (_LANGUAGE.get(), _EXACT_DIGITS.get()))
+            values = plan[i]
+            record.update(values if values is not None else field.type.read_input({field.name: field.default}, field))
 
 
-_PER_FIELDS: dict[tuple[str, int], tuple[Any, Any]] = {}  # (what, id(fields)) -> (fields, it)
+def _fixed_defaults(fields, reading: tuple[str, int | None]) -> list[dict[str, Any] | None]:
+    """Per field of `_defaulted(fields)`, its fixed default coerced as input in `reading`
+    (the input language and digits kept), when the values cannot be changed in place
+    (text, numbers, booleans); None: coerced afresh each time (a list of tags), or no
+    fixed default. Worked out once per compiled entity's fields and reading."""
+    def build() -> list[dict[str, Any] | None]:
+        plan: list[dict[str, Any] | None] = []
+        for field in _defaulted(fields):
+            values = None
+            if field.default_expr is None and field.default is not None:
+                try:
+                    values = field.type.read_input({field.name: field.default}, field)
+                except FieldValueError:  # said when the default is used, as before
+                    values = None
+                if values is not None and not all(isinstance(v, _SCALARS) for v in values.values()):
+                    values = None
+            plan.append(values)
+        return plan
+    return _per_fields(("fixed defaults", *reading), fields, build)
 
 
-def _per_fields(what: str, fields, build) -> Any:
+_PER_FIELDS: dict[tuple[Any, int], tuple[Any, Any]] = {}  # (what, id(fields)) -> (fields, it)
+
+
+def _per_fields(what: Any, fields, build) -> Any:
     """`build()`, worked out once for the fields of a compiled entity or child row (an
     immutable mapping; others, each time): what every save of a record would else work
     out again from the same fields (those with a default, those deriving keys, …)."""
@@ -303,25 +325,7 @@ def _defaulted(fields) -> list[Field]:
         and (f.default_expr is not None or f.default is not None)])
 
 
-_DEFAULTS: dict[tuple, tuple[Field, dict[str, Any]]] = {}  # (id(field), language, digits) -> coerced default
 _SCALARS = (str, int, float, bool, type(None), Decimal, date, datetime, time)
-
-
-def _default_of(field: Field, reading: tuple[str, int | None]) -> dict[str, Any]:
-    """A field's fixed default, coerced as input (in the input language: a number's text
-    reads by it; `reading` is that language and the digits kept). Worked out once per
-    compiled field when its values cannot be changed in place (text, numbers, booleans);
-    others (a list of tags) are coerced afresh each time."""
-    key = (id(field), *reading)
-    known = _DEFAULTS.get(key)
-    if known is not None and known[0] is field:
-        return known[1]
-    values = field.type.read_input({field.name: field.default}, field)
-    if all(isinstance(v, _SCALARS) for v in values.values()):
-        if len(_DEFAULTS) > 4096:
-            _DEFAULTS.clear()
-        _DEFAULTS[key] = (field, values)
-    return values
 
 
 def compute(fields, order, record: dict[str, Any], context: Context,

@@ -187,3 +187,60 @@ def test_bad_files_are_refused_with_a_clear_message(shop, data, name, expected):
     assert expected in str(refused.value)
     assert refused.value.text("zh") != str(refused.value) and name in refused.value.text("zh")
     assert count(service) == 0
+
+
+def test_a_run_in_this_process_reads_the_file_once(shop, monkeypatch):
+    """`tailor import` in the foreground prepares the file, starts the run with what it
+    read and makes the run itself: the run imports the table `start` kept, never read
+    again; a kept table of other bytes (a run of the same number in another database) is
+    not used: the run reads its own file."""
+    from engine.imports import runs
+
+    service, people = shop
+    root = people["root"]
+    data = csv_bytes([["Name", "Employees"], ["Acme", "5"], ["Bolt", "7"]])
+    prepared = runs.prepare(service, "customer", data, "c.csv", None, root)
+    reads = []
+    real = runs.read_file
+    monkeypatch.setattr(runs, "read_file", lambda *a, **k: reads.append(a[1]) or real(*a, **k))
+    run_id = start(service, "customer", data, "c.csv", context=root, prepared=prepared, here=True)
+    assert reads == [] and run_id in runs._TABLES
+    done = run(service, run_id)
+    assert reads == [] and run_id not in runs._TABLES
+    assert (done.created, done.failed) == (2, 0) and [r["name"] for r in records(service)] == ["Acme", "Bolt"]
+
+    other = csv_bytes([["Name", "Employees"], ["Cord", "9"]])
+    second = start(service, "customer", other, "d.csv", context=root)
+    runs._TABLES[second] = (data, prepared[1])  # kept for another file under this number
+    done = run(service, second)
+    assert reads == ["d.csv", "d.csv"] and done.created == 1  # read by `start`, then by the run
+    assert [r["name"] for r in records(service)] == ["Acme", "Bolt", "Cord"]
+
+
+def test_audit_entries_are_written_by_the_fast_json_writer(shop, monkeypatch):
+    """An import's audit entries (and any record's) hold plain text keys: a field's name
+    is a subclass of str, which orjson refuses, and json.dumps (ten times slower) wrote
+    every entry instead."""
+    import orjson
+
+    service, people = shop
+    handed_on = []
+    real = orjson.dumps
+
+    def dumps(value, option=None):
+        try:
+            return real(value, option=option)
+        except TypeError:
+            handed_on.append(value)
+            raise
+
+    monkeypatch.setattr(orjson, "dumps", dumps)
+    data = csv_bytes([["Name", "Employees", "Revenue"], ["Acme", "5", "100.50"], ["Bolt", "7", ""]])
+    run(service, start(service, "customer", data, "c.csv", context=people["root"]))
+    first = records(service)[0]
+    service.update("customer", first["id"], {"employees": 6}, version=first["version"], context=people["root"])
+    with service.engine.connect() as conn:
+        entries = conn.execute(sa.select(audit_log.c.changes).where(audit_log.c.entity == "customer")
+                               .order_by(audit_log.c.id)).scalars().all()
+    assert len(entries) == 3 and entries[0]["name"] == [None, "Acme"] and entries[2]["employees"] == [5, 6]
+    assert handed_on == [], handed_on
