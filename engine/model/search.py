@@ -26,7 +26,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 
+from ..fields.base import FieldType
 from ..fields.phone import phone_digits
+from ..fields.scalar import StringType, is_encrypted
 from .derived import Derived, digest, record_of
 from .model import Entity
 
@@ -84,13 +86,39 @@ def searchable(entity: Entity) -> tuple[str, ...]:
 def search_key(entity: Entity, record: Mapping[str, Any]) -> str | None:
     """The folded text of the record's searchable fields."""
     texts: list[str] = []
-    for name in searchable(entity):
-        field = entity.fields[name]
-        for text in field.type.search_texts(record, field):
+    for name, field in _search_plan(entity):
+        if field is None:  # its type's search text is the value when that is text
+            value = record.get(name)
+            found = (value,) if isinstance(value, str) and value else ()
+        else:
+            found = field.type.search_texts(record, field)
+        for text in found:
             folded = fold(str(text))
             if folded and folded not in texts:
                 texts.append(folded)
     return SEPARATOR.join(texts) or None
+
+
+_SEARCH_PLANS: dict[int, tuple[Entity, list[tuple[str, Any]]]] = {}  # id(entity) -> (entity, its plan)
+
+
+def _search_plan(entity: Entity) -> list[tuple[str, Any]]:
+    """(name, field) of an entity's searchable fields, worked out once per compiled entity;
+    the field is None where its text is its value as `FieldType.search_texts` gives it (a
+    text field not encrypted: most), which `search_key` then reads without the call."""
+    known = _SEARCH_PLANS.get(id(entity))
+    if known is not None and known[0] is entity:
+        return known[1]
+    plan = []
+    for name in searchable(entity):
+        field = entity.fields[name]
+        own = type(field.type).search_texts
+        plain = own is FieldType.search_texts or (own is StringType.search_texts and not is_encrypted(field))
+        plan.append((name, None if plain else field))
+    if len(_SEARCH_PLANS) > 1024:
+        _SEARCH_PLANS.clear()
+    _SEARCH_PLANS[id(entity)] = (entity, plan)
+    return plan
 
 
 def words(term: str) -> list[str]:

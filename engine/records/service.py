@@ -147,7 +147,7 @@ class RecordService:
         self.import_batches = True
         self._encrypted: dict[str, frozenset[str]] = {}  # per entity, its encrypted fields
         # per entity, what a row holds: the keys of stored fields, and the fields whose type converts
-        self._columns: dict[str, tuple[frozenset[str], list[Field]]] = {}
+        self._columns: dict[str, tuple[frozenset[str], list[Field], bool]] = {}  # (and whether it has a search key)
         self._keys: dict[str, dict[str, Field]] = {}  # per entity, input keys and their fields
         # (id of an Access, action, keys of a create's input) -> (the Access, the refusals of those keys)
         self._refusals: dict[tuple[int, str, tuple[str, ...]], tuple[Access, list[tuple[str, str]]]] = {}
@@ -684,8 +684,8 @@ class RecordService:
                 if value is None:
                     continue
                 messages = said.get(field.name, [])
-                if field.name in batch and messages[:1] != [_TAKEN % (value,)] and _hashable(value) \
-                        and value in batch[field.name]:
+                if field.name in batch and (not messages or messages[0] != _TAKEN % (value,)) \
+                        and _hashable(value) and value in batch[field.name]:
                     messages = [_TAKEN % (value,), *messages]
                 if messages:
                     errors[field.name] = list(messages)
@@ -1453,9 +1453,9 @@ class RecordService:
                       if f.type.storage == "column" and not (f.is_computed and not f.stored)]
             columns = self._columns[entity.name] = (
                 frozenset(k for f in fields for k in f.type.input_keys(f)),
-                [f for f in fields if not f.type.writes_as_is(f)])
-        keys, converting = columns
-        row = {SEARCH_COLUMN: search_key(entity, record)} if SEARCH_COLUMN in entity.table.c else {}
+                [f for f in fields if not f.type.writes_as_is(f)], SEARCH_COLUMN in entity.table.c)
+        keys, converting, searched = columns
+        row = {SEARCH_COLUMN: search_key(entity, record)} if searched else {}
         row.update({k: v for k, v in record.items() if k in keys})
         for field in converting:
             if field.name in record:
