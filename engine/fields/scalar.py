@@ -251,7 +251,7 @@ class DecimalType(RangedType):
         if number and number.adjusted() >= whole_digits:
             raise FieldValueError(message(TOO_MANY_WHOLE_DIGITS, digits=whole_digits))
         try:  # with room for every digit NUMERIC(38) holds (the default context keeps 28)
-            rounded = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP, context=WIDE)
+            rounded = number.quantize(_quantum(scale), rounding=ROUND_HALF_UP, context=WIDE)
         except DecimalException:
             raise FieldValueError(message(TOO_LARGE)) from None
         if isinstance(value, str) and rounded != number:
@@ -260,9 +260,20 @@ class DecimalType(RangedType):
             raise FieldValueError(message(TOO_MANY_PLACES, value=value.strip()[:40], scale=scale) if scale else
                                   message(WHOLE_HERE, value=value.strip()[:40]))
         limit = exact_digits()
-        if limit is not None and rounded and len(rounded.normalize(WIDE).as_tuple().digits) > limit:
+        if limit is not None and rounded and len(rounded.as_tuple().digits) > limit \
+                and len(rounded.normalize(WIDE).as_tuple().digits) > limit:  # (normalize drops trailing zeros only)
             raise FieldValueError(message(INEXACT, limit=limit))
         return rounded
+
+
+_QUANTA: dict[int, Decimal] = {}  # scale -> 1E-scale, the quantum a value is rounded to
+
+
+def _quantum(scale: int) -> Decimal:
+    quantum = _QUANTA.get(scale)
+    if quantum is None:
+        quantum = _QUANTA[scale] = Decimal(1).scaleb(-scale)
+    return quantum
 
 
 class PercentType(DecimalType):
