@@ -115,10 +115,14 @@ def row_errors(prepared: list[Any], results: list[dict[str, Any]], mapping: Mapp
     for row, result in zip(prepared, results, strict=True):
         if result["action"] != "failed":
             continue
+        unread = set()  # (row, column) of cells the import could not read
         for index, (column, problem) in enumerate(row.errors):
             found.append(RowError(row.row_of_error(index), column, problem))
+            unread.add((row.row_of_error(index), column))
         for key, texts in (result["errors"] or {}).items():
             number, column = _where(row, key, mapping)
+            if (number, column) in unread:  # (a required field whose cell was unreadable: said once)
+                continue
             for text in texts:
                 found.append(RowError(number, column, Problem.of(text)))
     return found

@@ -507,9 +507,13 @@ class RecordService:
             result: dict[str, Any] = {"number": row.number, "action": "failed", "id": None, "version": None,
                                       "errors": {}}
             results.append(result)
-            if row.errors:
-                continue
             old = existing.get(_key_of(row.key)) if key and row.key is not None else None
+            if row.errors:  # cells the import could not read: the row is not saved, but the
+                # rest of a new one is checked as `create` checks it, so every problem of the
+                # row is said at once (the caller leaves out what its unread cells cause)
+                if old is None and mode != "update" and not (key == "id" and row.key is not None):
+                    result["errors"] = self._problems_of_new(entity, row.data, context)
+                continue
             try:
                 if old is None:
                     if mode == "update" or (key == "id" and row.key is not None):
@@ -540,6 +544,17 @@ class RecordService:
         if creating:
             self._create_many(entity, creating, context)
         return results
+
+    def _problems_of_new(self, entity: Entity, data: Mapping[str, Any], context: Context) -> dict[str, list[str]]:
+        """What `create` would refuse of `data` before asking the database (nothing saved)."""
+        try:
+            access = self.authorize(entity.name, "create", Context(actor=SYSTEM) if context.workflow else context)
+            self._new_record(entity, access, {k: v for k, v in data.items() if k != "id"}, context, False)
+        except ValidationError as exc:
+            return exc.errors
+        except PermissionDenied as exc:
+            return {"": [str(exc)]}
+        return {}
 
     # -- creates of a batch (imports) ------------------------------------------------------------
     def _create_many(self, entity: Entity, items: list[tuple[dict[str, Any], dict[str, Any]]],

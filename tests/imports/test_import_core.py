@@ -244,3 +244,24 @@ def test_audit_entries_are_written_by_the_fast_json_writer(shop, monkeypatch):
                                .order_by(audit_log.c.id)).scalars().all()
     assert len(entries) == 3 and entries[0]["name"] == [None, "Acme"] and entries[2]["employees"] == [5, 6]
     assert handed_on == [], handed_on
+
+
+def test_every_problem_of_a_row_is_said_at_once(shop):
+    """A row with a cell the import cannot read (no such option) is still checked as a
+    create would check it: its other problems (a number below the field's minimum, a
+    required name left empty) are said in the same dry run, not after a second upload;
+    a row whose only problem is an unreadable cell says just that."""
+    service, people = shop
+    data = csv_bytes([["Name", "Level", "Employees"],
+                      ["Acme", "medium", "-3"],
+                      ["", "highest", "5"],
+                      ["Bolt", "middling", "7"],
+                      ["Cord", "high", "2"]])
+    summary = dry_run(service, "customer", data, "c.csv", context=people["root"])
+    assert (summary.created, summary.failed) == (1, 3)
+    said = sorted((e.row, e.column) for e in summary.errors)
+    assert said == [(2, "Employees"), (2, "Level"), (3, "Level"), (3, "Name"), (4, "Level")], summary.to_dict()
+    messages = {(e.row, e.column): e.to_dict()["message"] for e in summary.errors}
+    assert "medium" in messages[(2, "Level")] and "0" in messages[(2, "Employees")]
+    assert "required" in messages[(3, "Name")]
+    assert count(service) == 0

@@ -143,8 +143,10 @@ def test_a_bad_line_fails_its_order_at_its_own_row_and_the_failed_file_keeps_the
     summary = dry_run(service, "sales_order", data, "o.csv", mapping, root)
     assert (summary.created, summary.failed) == (0, 2)
     where = sorted((e.row, e.column) for e in summary.errors)
-    assert where == [(4, "Customer"), (5, "Lines product")], summary.to_dict()
-    # the converter's problems are reported first; the service's (the quantity) once those are fixed
+    # every problem of a record at once: the cells the import could not read (another
+    # customer on a continuing row, a product that does not exist) and what the service
+    # refuses of the rest (the quantity), each at its own row
+    assert where == [(3, "数量"), (4, "Customer"), (5, "Lines product")], summary.to_dict()
     fixed = csv_bytes([HEADER,
                        ["A-3", "Acme", "", "Bolt M6", "", "1", "1"],
                        ["A-3", "", "", "Nut M6", "", "-4", "1"],
