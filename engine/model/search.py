@@ -99,25 +99,21 @@ def search_key(entity: Entity, record: Mapping[str, Any]) -> str | None:
     return SEPARATOR.join(texts) or None
 
 
-_SEARCH_PLANS: dict[int, tuple[Entity, list[tuple[str, Any]]]] = {}  # id(entity) -> (entity, its plan)
-
-
 def _search_plan(entity: Entity) -> list[tuple[str, Any]]:
-    """(name, field) of an entity's searchable fields, worked out once per compiled entity;
-    the field is None where its text is its value as `FieldType.search_texts` gives it (a
-    text field not encrypted: most), which `search_key` then reads without the call."""
-    known = _SEARCH_PLANS.get(id(entity))
-    if known is not None and known[0] is entity:
-        return known[1]
+    """(name, field) of an entity's searchable fields, worked out once per compiled entity
+    (kept on it: a frozen dataclass, so in its __dict__); the field is None where its text
+    is its value as `FieldType.search_texts` gives it (a text field not encrypted: most),
+    which `search_key` then reads without the call."""
+    known = entity.__dict__.get("_search_plan")
+    if known is not None:
+        return known
     plan = []
     for name in searchable(entity):
         field = entity.fields[name]
         own = type(field.type).search_texts
         plain = own is FieldType.search_texts or (own is StringType.search_texts and not is_encrypted(field))
         plan.append((name, None if plain else field))
-    if len(_SEARCH_PLANS) > 1024:
-        _SEARCH_PLANS.clear()
-    _SEARCH_PLANS[id(entity)] = (entity, plan)
+    entity.__dict__["_search_plan"] = plan
     return plan
 
 

@@ -68,9 +68,13 @@ def coerce_input(entity: Entity, data: dict[str, Any], *, creating: bool, truste
     for key, said in refused:
         errors.setdefault(key, []).append(said)
     values: dict[str, Any] = {}
+    seen: set[str] = set()
     for key, field, how in reads:
-        if key in errors:  # refused (here, or by the caller: a field the user may not set)
+        # a field is read once, at its first key not refused (here, or by the caller: a
+        # field the user may not set; on update one key of it may be refused, not another)
+        if field.name in seen or key in errors:
             continue
+        seen.add(field.name)
         try:
             if how == _AS_IS:  # the type's read_input is FieldType's: its one key, coerced
                 values[field.name] = field.type.coerce(data[field.name], field)
@@ -97,9 +101,10 @@ _COERCIONS: dict[tuple[int, bool, tuple[str, ...]], tuple[dict[str, Field], tupl
 
 def _coercion_plan(entity: Entity, keys: dict[str, Field], data: dict[str, Any], trusted: bool) -> tuple[list, list]:
     """What the keys of an input make of it, whatever their values: the refusals (key,
-    message) of keys nobody may write, and the fields to read, once each, in the order of
-    their first key, with that key and how (`_AS_IS`, `_LINES`, `_OWN`: the type's own
-    read_input). A key the caller refused already (in `errors`) is not read either."""
+    message) of keys nobody may write, and for each other key of a field, in the input's
+    order, the field and how it is read (`_AS_IS`, `_LINES`, `_OWN`: the type's own
+    read_input); `coerce_input` reads each field once, at its first key the caller has
+    not refused either."""
     refused: list[tuple[str, str]] = []
     for key in data:
         if key == "owner":
@@ -116,13 +121,11 @@ def _coercion_plan(entity: Entity, keys: dict[str, Field], data: dict[str, Any],
         if refusal:
             refused.append((key, refusal))
     said = {key for key, _said in refused}
-    seen: set[str] = set()
     reads: list[tuple[str, Field, int]] = []
     for key in data:
         field = keys.get(key)
-        if field is None or field.name in seen or key in said:
+        if field is None or key in said:
             continue
-        seen.add(field.name)
         if field.type.name == "lines":
             how = _LINES if field.name in data else None
         elif type(field.type).read_input is FieldType.read_input:
