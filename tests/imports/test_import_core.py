@@ -265,3 +265,24 @@ def test_every_problem_of_a_row_is_said_at_once(shop):
     assert "medium" in messages[(2, "Level")] and "0" in messages[(2, "Employees")]
     assert "required" in messages[(3, "Name")]
     assert count(service) == 0
+
+
+def test_an_update_reads_a_field_at_its_first_key_not_refused(service_for):
+    """On update one key of a field may be refused (the amount of a read-only money field
+    changes) and another not (its currency, sent back unchanged): the amount's value is
+    still read, so its own problem is said beside the refusal (the coercion plan of a set
+    of keys must not decide this once for all values)."""
+    from engine.records import ValidationError
+
+    files = dict(FILES)
+    files["roles.yaml"] = files["roles.yaml"].replace("fields: {secret: hidden, erp_code: read}",
+                                                      "fields: {secret: hidden, erp_code: read, revenue: read}")
+    service = service_for(files)
+    people = world(service)
+    rep = people["rep1"]
+    made = service.create("customer", {"name": "Acme", "revenue": "5", "revenue_currency": "CNY",
+                                       "owner": rep.actor.id}, people["root"])
+    for data in ({"revenue": "abc", "revenue_currency": "CNY"}, {"revenue_currency": "CNY", "revenue": "abc"}):
+        with pytest.raises(ValidationError) as refused:
+            service.update("customer", made["id"], data, version=made["version"], context=rep)
+        assert refused.value.errors["revenue"] == ["you may not change this field", "'abc' is not a number"], data
