@@ -155,3 +155,42 @@ def service_for(build_model, db_url, migrated_sqlite):
     yield make
     for engine in engines:
         engine.dispose()
+
+
+# -- the order the two test processes take the tests in -----------------------------------------
+# The longest tests (seconds per database measured in `make test`, slowest first) go first, so
+# that no long test is left for the end while the other process has nothing to do; pytest-xdist
+# spreads the rest (`--dist worksteal` in pyproject.toml: a process that runs out takes over half
+# of the other's queue). Modules with module-scoped fixtures stay together (not listed).
+SLOW_FIRST = [
+    "tests/web/test_edge_fuzz.py::test_form_fields_never_give_a_server_error",
+    "tests/browser/test_designer_in_browser.py::test_admin_designs_and_a_rep_on_another_process_uses_it",
+    "tests/load/test_load_with_faults.py::test_load_with_faults_loses_nothing_doubles_nothing_and_recovers",
+    "tests/browser/test_import_in_browser.py::test_upload_map_dry_run_fix_run_with_progress_and_revert",
+    "tests/design/test_pages_design.py::test_junk_gets_an_answer_never_a_500",
+    "tests/browser/test_accessibility.py::test_main_pages_have_no_serious_accessibility_violations_in_both_languages",
+    "tests/workflows/test_flow_properties.py::test_random_operations_keep_the_invariants",
+    "tests/web/test_edge_fuzz.py::test_query_parameters_never_give_a_server_error",
+    "tests/web/test_edge_fuzz.py::test_path_parameters_never_give_a_server_error",
+    "tests/web/test_zh_walk.py::test_every_role_reads_the_engine_in_chinese",
+    "tests/design/test_pages_design.py::test_new_entity_settings_and_options_with_order_and_colour",
+    "tests/browser/test_home_in_browser.py::test_a_managers_home_opens_the_approvals_waiting",
+    "tests/workflows/test_flow_concurrency.py::test_processes_deciding_the_same_tasks",
+    "tests/browser/test_home_in_browser.py::test_a_reps_home_opens_what_is_due_and_the_records_timeline",
+    "tests/design/test_pages_design.py::test_add_a_field_place_it_apply_rename_remove_restore_revert_export",
+    "tests/browser/test_policy_in_browser.py::test_the_pages_run_under_the_policy",
+    "tests/imports/test_import_kill.py::test_kill_9_mid_import_then_resume_imports_every_row_once",
+    "tests/design/test_pages_design.py::test_every_field_form_posted_as_shown_changes_nothing",
+    "tests/expr/test_expr_agreement.py::test_where_selects_exactly_the_rows_evaluate_accepts",
+    "tests/browser/test_flows.py::test_create_customer_with_two_contacts_then_edit",
+    "tests/browser/test_report_builder_in_browser.py::test_build_preview_and_save_a_report_on_a_phone",
+    "tests/browser/test_flows.py::test_two_sessions_editing_the_same_record_see_a_conflict",
+    "tests/browser/test_link_rules_in_browser.py::test_lookups_on_focus_filters_and_copies",
+    "tests/expr/test_expr_agreement.py::test_selected_values_equal_evaluated_values",
+    "tests/diff/test_cli_diff.py::test_exit_0_when_nothing_differs",
+]
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("[", 1)[0], len(rank)))  # stable: the rest keep their order

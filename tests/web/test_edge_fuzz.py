@@ -15,6 +15,11 @@ request; the one way such a key still reaches the code is the raw query string (
 `request.full_path`, moved around as opaque text), so a route that reads it is also fuzzed with
 one key of the list it does not read (test_raw_query_string_readers_are_known keeps that
 assumption honest).
+
+Each fuzz test runs in parts (`_parts`) so that both test processes share the work: a part is
+one user and a share of the routes (the designer's slow previews spread over the parts), on a
+demo database of its own. The parts of one test send together exactly the requests
+the whole test would send, and each part checks that every route it was given was fuzzed.
 """
 
 from __future__ import annotations
@@ -80,6 +85,38 @@ def _defaults(rule, own: dict[str, str] | None = None) -> dict[str, str]:
     return {name: defaults.get(name, "1") for name in rule.arguments}
 
 
+# how many parts each user's share of a fuzz test is cut into (see _parts)
+PATH_PARTS = {"root": 2, "rep": 1}
+QUERY_PARTS = {"root": 2, "rep": 1}
+FORM_PARTS = {"root": 4, "rep": 2}
+
+
+def _parts(counts: dict[str, int]) -> list:
+    """(user, part, parts) for each part of each user, as test parameters."""
+    return [pytest.param(user, k, n, id=f"{user}-{k + 1}of{n}") for user, n in counts.items() for k in range(n)]
+
+
+# the routes whose fuzz takes longest (each bad value is a designer preview: a compile of the
+# project), in seconds measured on SQLite; any other route counts as half a second
+ROUTE_SECONDS = {"design.list_layout": 21, "design.entity_edit": 13, "design.form_layout": 12,
+                 "design.role_fields": 8}
+
+
+def _rules_of_part(app, part: int, parts: int, wanted=lambda rule: True) -> list:
+    """The `part`-th of `parts` shares of the routes the fuzz sends `wanted` requests to: the
+    parts of a test cut the routes between them, each route in exactly one part, the slow ones
+    first each to the part with the least work so far. In the app's order within a part."""
+    rules = [rule for rule in _rules(app) if wanted(rule)]
+    load = [0.0] * parts
+    chosen = []
+    for index in sorted(range(len(rules)), key=lambda i: -ROUTE_SECONDS.get(rules[i].endpoint, 0.5)):
+        lightest = load.index(min(load))
+        load[lightest] += ROUTE_SECONDS.get(rules[index].endpoint, 0.5)
+        if lightest == part:
+            chosen.append(index)
+    return [rules[i] for i in sorted(chosen)]
+
+
 @pytest.fixture
 def fuzz_users(crm_app):
     state = WebState.of(crm_app)
@@ -129,20 +166,23 @@ def _check(failures: list[str], send, what: str) -> None:
         failures.append(f"{response.status_code} <- {what}")
 
 
-def test_path_parameters_never_give_a_server_error(crm_app, fuzz_users):
+@pytest.mark.parametrize("username, part, parts", _parts(PATH_PARTS))
+def test_path_parameters_never_give_a_server_error(crm_app, fuzz_users, username, part, parts):
     failures: list[str] = []
-    for username in fuzz_users:
-        client, token = _client(crm_app, username)
-        for rule in _rules(crm_app):
-            for name in rule.arguments:
-                for value in BAD_VALUES:
-                    url = _path(rule, {**_defaults(rule), name: value})
-                    for method in sorted(rule.methods & {"GET", "POST"}):
-                        if method == "GET":
-                            send = partial(client.get, url)
-                        else:
-                            send = partial(client.post, url, data={"csrf_token": token, **FORM_CONTEXT})
-                        _check(failures, send, f"{username} {method} {url[:120]}")
+    assert username in fuzz_users
+    client, token = _client(crm_app, username)
+    rules = _rules_of_part(crm_app, part, parts)
+    assert rules
+    for rule in rules:
+        for name in rule.arguments:
+            for value in BAD_VALUES:
+                url = _path(rule, {**_defaults(rule), name: value})
+                for method in sorted(rule.methods & {"GET", "POST"}):
+                    if method == "GET":
+                        send = partial(client.get, url)
+                    else:
+                        send = partial(client.post, url, data={"csrf_token": token, **FORM_CONTEXT})
+                    _check(failures, send, f"{username} {method} {url[:120]}")
     assert not failures, "\n".join(failures)
 
 
@@ -171,67 +211,97 @@ def _fuzz_route(failures, reads: Reads, send, source: str, listed: list[str], wh
     return done
 
 
-def test_query_parameters_never_give_a_server_error(crm_app, fuzz_users):
+# what the learning must find in these pages (it cannot have fuzzed nothing), per user and endpoint
+QUERY_KNOWN = {
+    ("rep", "pages.approvals"): {"page", "tab"},
+    ("rep", "pages.lookup"): {"q", "format"},
+    ("rep", "pages.search"): {"q"},
+    ("rep", "pages.list_page"): set(QUERY_PARAMS),  # read_state looks at every key
+}
+
+
+@pytest.mark.parametrize("username, part, parts", _parts(QUERY_PARTS))
+def test_query_parameters_never_give_a_server_error(crm_app, fuzz_users, username, part, parts):
     reads = track_reads(crm_app)
     failures: list[str] = []
     fuzzed: dict[tuple[str, str], set[str]] = {}
-    for username in fuzz_users:
-        client, _token = _client(crm_app, username)
-        for rule in _rules(crm_app):
-            if "GET" not in rule.methods:
-                continue
-            url = _path(rule, _defaults(rule))
+    assert username in fuzz_users
+    rules = _rules_of_part(crm_app, part, parts, lambda rule: "GET" in rule.methods)
+    assert rules
+    client, _token = _client(crm_app, username)
+    for rule in rules:
+        url = _path(rule, _defaults(rule))
 
-            def send(key, value, url=url, client=client):
-                return client.get(url, query_string={} if key is None else {key: value})
+        def send(key, value, url=url, client=client):
+            return client.get(url, query_string={} if key is None else {key: value})
 
-            fuzzed[username, rule.endpoint] = _fuzz_route(failures, reads, send, "args", QUERY_PARAMS,
-                                                         f"{username} GET {url}")
+        fuzzed[username, rule.endpoint] = _fuzz_route(failures, reads, send, "args", QUERY_PARAMS,
+                                                     f"{username} GET {url}")
     assert not failures, "\n".join(failures)
-    # the learning found what these pages are known to read (it cannot have fuzzed nothing)
-    assert {"page", "tab"} <= fuzzed["rep", "pages.approvals"]
-    assert {"q", "format"} <= fuzzed["rep", "pages.lookup"]
-    assert {"q"} <= fuzzed["rep", "pages.search"]
-    assert set(QUERY_PARAMS) <= fuzzed["rep", "pages.list_page"]  # read_state looks at every key
+    assert set(fuzzed) == {(username, rule.endpoint) for rule in rules}  # every route of the part
+    # the learning found what these pages are known to read (it cannot have fuzzed nothing); each
+    # endpoint named is checked in the part that holds it
+    gets = {rule.endpoint for rule in _rules(crm_app) if "GET" in rule.methods}
+    assert {endpoint for _user, endpoint in QUERY_KNOWN} <= gets
+    for (user, endpoint), keys in QUERY_KNOWN.items():
+        if (user, endpoint) in fuzzed:
+            assert keys <= fuzzed[user, endpoint], (endpoint, fuzzed[user, endpoint])
 
 
-def test_form_fields_never_give_a_server_error(crm_app, fuzz_users):
+# what the learning must find in these forms, per user and endpoint
+FORM_KNOWN = {
+    ("rep", "pages.list_bulk_delete"): {"ids", "back"},
+    ("rep", "pages.change_stage"): {"stage"},
+    ("rep", "pages.chosen_task_operation"): {"task"},
+    ("rep", "pages.share_record"): set(FORM_PARAMS),  # it refuses unknown keys: reads them all
+    ("rep", "account.change_password"): {"current", "password", "confirm"},
+}
+
+
+def _posted(rule) -> bool:
+    return "POST" in rule.methods and rule.endpoint != "auth.sign_out"
+
+
+@pytest.mark.parametrize("username, part, parts", _parts(FORM_PARTS))
+def test_form_fields_never_give_a_server_error(crm_app, fuzz_users, username, part, parts):
     reads = track_reads(crm_app)
     failures: list[str] = []
     fuzzed: dict[tuple[str, str], set[str]] = {}
     signed_out: dict[str, list[str]] = {}  # endpoint -> requests answered by the sign-in page
-    for username in fuzz_users:
-        client, token = _client(crm_app, username)
-        own = {"session_id": str(_spare_session(crm_app, username))}
-        for rule in _rules(crm_app):
-            if "POST" not in rule.methods or rule.endpoint == "auth.sign_out":
-                continue
-            url = _path(rule, _defaults(rule, own))
+    assert username in fuzz_users
+    rules = _rules_of_part(crm_app, part, parts, _posted)
+    assert rules
+    client, token = _client(crm_app, username)
+    own = {"session_id": str(_spare_session(crm_app, username))}
+    for rule in rules:
+        url = _path(rule, _defaults(rule, own))
 
-            def send(key, value, url=url, client=client, token=token, endpoint=rule.endpoint, username=username):
-                data = {"csrf_token": token, **FORM_CONTEXT}
-                if key is not None:
-                    data[key] = value
-                response = client.post(url, data=data)
-                if _to_sign_in(response):
-                    signed_out.setdefault(endpoint, []).append(f"{username} POST {url} {key}")
-                return response
+        def send(key, value, url=url, client=client, token=token, endpoint=rule.endpoint, username=username):
+            data = {"csrf_token": token, **FORM_CONTEXT}
+            if key is not None:
+                data[key] = value
+            response = client.post(url, data=data)
+            if _to_sign_in(response):
+                signed_out.setdefault(endpoint, []).append(f"{username} POST {url} {key}")
+            return response
 
-            fuzzed[username, rule.endpoint] = _fuzz_route(failures, reads, send, "form", FORM_PARAMS,
-                                                         f"{username} POST {url}")
-        # still signed in after every route: the fuzz reached them all as this user
-        assert client.get("/sessions").status_code == 200, username
+        fuzzed[username, rule.endpoint] = _fuzz_route(failures, reads, send, "form", FORM_PARAMS,
+                                                     f"{username} POST {url}")
+    # still signed in after every route: the fuzz reached them all as this user
+    assert client.get("/sessions").status_code == 200, username
     assert not failures, "\n".join(failures)
-    # the designer's forms (the administrator's, fuzzed after /sessions/<id>/end) were reached
-    # signed in, and so was every other route
+    assert set(fuzzed) == {(username, rule.endpoint) for rule in rules}  # every route of the part
+    # the designer's forms (the administrator's, in a part with /sessions/<id>/end fuzzed after
+    # it) were reached signed in, and so was every other route
     designer = {e for user, e in fuzzed if user == "root" and e.startswith("design.")}
-    assert designer, "no designer route fuzzed"
+    if username == "root":
+        assert designer, "no designer route fuzzed"
     assert not signed_out, signed_out
-    assert {"ids", "back"} <= fuzzed["rep", "pages.list_bulk_delete"]
-    assert {"stage"} <= fuzzed["rep", "pages.change_stage"]
-    assert {"task"} <= fuzzed["rep", "pages.chosen_task_operation"]
-    assert set(FORM_PARAMS) <= fuzzed["rep", "pages.share_record"]  # it refuses unknown keys: reads them all
-    assert {"current", "password", "confirm"} <= fuzzed["rep", "account.change_password"]
+    assert {endpoint for _user, endpoint in FORM_KNOWN} <= {rule.endpoint for rule in _rules(crm_app)
+                                                          if _posted(rule)}
+    for (user, endpoint), keys in FORM_KNOWN.items():
+        if (user, endpoint) in fuzzed:
+            assert keys <= fuzzed[user, endpoint], (endpoint, fuzzed[user, endpoint])
 
 
 # -- the key tracking the two tests above rely on -----------------------------------------------
