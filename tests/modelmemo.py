@@ -12,15 +12,6 @@ model object. The key is everything a compile reads:
 
 A changed file, another designer change set or another key compiles anew; a failed compile is
 never remembered. tests/test_model_memo.py checks the memo against fresh compiles.
-
-A compile the memo misses (above all the designer's previews: each proposed change set is a new
-designer layer over the same project files) still re-reads and re-validates the same YAML files:
-about half of a compile of the demo CRM. A second memo, in front of `read_layers` and
-`validate_layers`, keeps the layers read from an unchanged folder chain (pickled: each compile
-gets objects of its own, whatever it does to them) and remembers which of them passed
-validation with which plugin field options. Only reads and validations that found no problem
-and no warning are remembered: anything else is read and validated for real every time, so its
-messages are exactly the compiler's.
 """
 
 from __future__ import annotations
@@ -28,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -92,67 +82,8 @@ def load_model(path, *, entry_points: bool = True, designer=None):
     return model
 
 
-# -- the layers read from a project's folders -----------------------------------------------------
-real_read_layers = engine.model.read_layers
-real_validate_layers = engine.model.validate_layers
-LAYER_SIZE = 48
-# folder chain -> (pickled layers read without a problem, {(layer index, extra options) validated
-# without a problem})
-layer_memo: OrderedDict[tuple, tuple[bytes, set]] = OrderedDict()
-layer_stats = {"hits": 0, "misses": 0}
-FROM = "_memo_from"  # on a remembered layer: (folder chain key, index in the chain)
-
-
-def _count(problems) -> tuple[int, int]:
-    return len(problems.items), len(problems.warnings)
-
-
-def read_layers(path, problems, _stack=None):
-    if _stack:
-        return real_read_layers(path, problems, _stack)
-    try:
-        key = (tuple(_folder_print(Path(path), set())), os.getcwd())
-    except (OSError, TypeError, ValueError):
-        return real_read_layers(path, problems)
-    found = layer_memo.get(key)
-    if found is None:
-        layer_stats["misses"] += 1
-        before = _count(problems)
-        layers = real_read_layers(path, problems)
-        if _count(problems) != before or not layers:
-            return layers
-        layer_memo[key] = (pickle.dumps(layers, pickle.HIGHEST_PROTOCOL), set())
-        while len(layer_memo) > LAYER_SIZE:
-            layer_memo.popitem(last=False)
-    else:
-        layer_stats["hits"] += 1
-        layer_memo.move_to_end(key)
-        layers = pickle.loads(found[0])
-    for index, layer in enumerate(layers):
-        setattr(layer, FROM, (key, index))
-    return layers
-
-
-def validate_layers(layers, problems, extra_field_options=()):
-    extra = tuple(sorted(extra_field_options))
-    for layer in layers:
-        key, index = getattr(layer, FROM, (None, None))
-        clean = layer_memo[key][1] if key in layer_memo else None
-        if clean is not None and (index, extra) in clean:
-            continue
-        before = _count(problems)
-        real_validate_layers([layer], problems, extra_field_options)
-        if clean is not None and _count(problems) == before:
-            clean.add((index, extra))
-
-
 def install() -> None:
-    """Route every engine module's load_model through the memo (they import it by name), and
-    the compiler's reading and validation of layers through the layer memo."""
+    """Route every engine module's load_model through the memo (they import it by name)."""
     for module in (engine.model, engine.design.service, engine.design.export):
         assert module.load_model in (real_load_model, load_model), module
         module.load_model = load_model
-    assert engine.model.read_layers in (real_read_layers, read_layers)
-    assert engine.model.validate_layers in (real_validate_layers, validate_layers)
-    engine.model.read_layers = read_layers
-    engine.model.validate_layers = validate_layers

@@ -63,35 +63,3 @@ def test_a_base_project_change_reaches_the_projects_extending_it(make_project):
     (base / "entities" / "customer.yaml").write_text(CUSTOMER + "  city: {type: text}\n", encoding="utf-8")
     again = engine.model.load_model(child, entry_points=False)
     assert again is not first and "city" in again.entities["customer"].fields
-
-
-def test_remembered_layers_compile_to_what_fresh_layers_give(make_project, monkeypatch):
-    """The layer memo (a designer preview's compile: the model memo misses, the files are the
-    same): a compile on remembered layers equals one that reads and validates them anew, a
-    changed file is read anew, and a project with problems reports them every time."""
-    ops = [{"path": "entities.customer.fields.wechat", "value": {"type": "text"}}]
-    modelmemo.load_model(EXAMPLES / "crm", entry_points=False, designer=[(1, ops)])  # remembered now
-    hits = modelmemo.layer_stats["hits"]
-    remembered = _fresh(EXAMPLES / "crm", entry_points=False, designer=[(2, ops)])
-    assert modelmemo.layer_stats["hits"] == hits + 1
-    with monkeypatch.context() as m:
-        m.setattr(engine.model, "read_layers", modelmemo.real_read_layers)
-        m.setattr(engine.model, "validate_layers", modelmemo.real_validate_layers)
-        fresh = _fresh(EXAMPLES / "crm", entry_points=False, designer=[(2, ops)])
-    assert remembered.version == fresh.version and remembered.spec == fresh.spec
-    assert "wechat" in remembered.entities["customer"].fields
-    assert sorted(remembered.metadata.tables) == sorted(fresh.metadata.tables)
-
-    root = make_project({"entities/customer.yaml": CUSTOMER})
-    _fresh(root, entry_points=False)
-    (root / "entities" / "customer.yaml").write_text(CUSTOMER + "  city: {type: text}\n", encoding="utf-8")
-    assert "city" in _fresh(root, entry_points=False).entities["customer"].fields
-
-    (root / "entities" / "customer.yaml").write_text(CUSTOMER + "  city: {type: txet}\n", encoding="utf-8")
-    messages = []
-    for _ in range(2):
-        try:
-            _fresh(root, entry_points=False)
-        except engine.model.ProjectError as error:
-            messages.append(str(error))
-    assert len(messages) == 2 and messages[0] == messages[1] and "txet" in messages[0]
